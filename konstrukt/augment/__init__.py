@@ -1,0 +1,1 @@
+"""Train-time augmentations per modality, registered by name with their config fields."""

@@ -1,0 +1,209 @@
+"""Typed training configuration: the one schema the CLI, the API and saved runs share.
+
+A classic ``hyperparams.json`` (``num_epochs``, ``learning_rate``, ``batch_size``,
+``weight_decay``) is a valid config as it is; richer JSON/YAML files add the other sections.
+Precedence, lowest first: built-in defaults < the pipeline's registered defaults < the config
+file < command-line flags. Every invalid key is reported at once, with the allowed values.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+Activation = Literal["relu", "leaky_relu", "gelu", "elu", "selu", "silu", "tanh", "sigmoid", "none"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class HeadBlock(_Strict):
+    """One hidden block of a head: Linear(units) → [BatchNorm] → activation → [Dropout]."""
+
+    units: int = Field(gt=0, le=65536)
+    activation: Activation = "relu"
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    batchnorm: bool = False
+
+
+class OptimizerConfig(_Strict):
+    name: Literal["adam", "adamw", "sgd", "rmsprop", "adagrad"] = "adam"
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)  # sgd, rmsprop
+    nesterov: bool = False  # sgd
+
+
+class EarlyStoppingConfig(_Strict):
+    enabled: bool = True
+    patience: int = Field(5, ge=1)
+    monitor: Literal["val_loss", "val_accuracy"] = "val_loss"
+    restore_best: bool = True
+
+
+class ScheduleConfig(_Strict):
+    name: Literal["none", "cosine", "step", "plateau"] = "none"
+    step_size: int = Field(5, ge=1)  # step: epochs between decays
+    gamma: float = Field(0.5, gt=0.0, le=1.0)  # step/plateau: decay factor
+    warmup_epochs: int = Field(0, ge=0)
+
+
+class AugmentConfig(_Strict):
+    """Train-time augmentation; each modality reads its own fields. Validation/test never augment."""
+
+    enabled: bool = True
+    views: int = Field(4, ge=0, le=64)  # probe: augmented views cached per training example
+    # image
+    hflip: float = Field(0.5, ge=0.0, le=1.0)  # probability
+    rotation: float = Field(15.0, ge=0.0, le=180.0)  # degrees, ±
+    brightness: float = Field(0.2, ge=0.0, le=1.0)
+    contrast: float = Field(0.2, ge=0.0, le=1.0)
+    saturation: float = Field(0.2, ge=0.0, le=1.0)
+    # sound (waveform)
+    gain_db: tuple[float, float] = (-6.0, 6.0)
+    noise_snr_db: tuple[float, float] = (15.0, 40.0)
+    time_stretch: tuple[float, float] = (0.9, 1.1)
+    pitch_shift: tuple[float, float] = (-2.0, 2.0)  # semitones
+    # sound (spectrogram, SpecAugment)
+    time_mask: int = Field(20, ge=0)  # frames
+    freq_mask: int = Field(8, ge=0)  # mel bins
+
+
+class AudioConfig(_Strict):
+    """How audio files become fixed-length mono waveforms."""
+
+    sample_rate: Optional[int] = Field(None, gt=0)  # None: the backbone's rate (16 kHz, CNN14 32 kHz)
+    duration: float = Field(5.0, gt=0.0, le=600.0)  # seconds after crop / zero-pad
+    long_files: Literal["crop", "windows"] = "crop"  # windows: predict by voting over windows
+
+
+class SplitConfig(_Strict):
+    val: float = Field(0.15, ge=0.0, lt=0.9)
+    test: float = Field(0.2, ge=0.0, lt=0.9)
+
+
+class TrainConfig(_Strict):
+    """Everything that decides what a run does. Saved as ``config.json`` beside every run."""
+
+    task: Literal["image", "sound", "speech", "signal"] = "image"
+    pipeline: str = "auto"
+    strategy: Optional[Literal["probe", "head", "partial", "full"]] = None  # None: pipeline default
+    pretrained: str = "default"  # default | none | a weight name (imagenet) | PATH
+    partial_blocks: int = Field(2, ge=1)  # partial: how many last backbone blocks train
+    # the classic hyperparams.json keys
+    num_epochs: int = Field(10, ge=1, le=10000)
+    learning_rate: float = Field(1e-4, gt=0.0, le=10.0)
+    batch_size: int = Field(8, ge=1, le=4096)
+    weight_decay: float = Field(1e-4, ge=0.0, le=1.0)
+    # richer settings
+    optimizer: OptimizerConfig = OptimizerConfig()
+    head: Union[str, list[HeadBlock], None] = None  # preset name (linear, mlp) or blocks; None: pipeline default
+    early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
+    grad_clip: Optional[float] = Field(None, gt=0.0)  # max gradient norm
+    lr_schedule: ScheduleConfig = ScheduleConfig()
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    augment: AugmentConfig = AugmentConfig()
+    audio: AudioConfig = AudioConfig()
+    target_size: int = Field(50, ge=0)  # top up each class's training examples with augmented copies
+    split: SplitConfig = SplitConfig()
+    cv: Optional[int] = Field(None, ge=0, le=20)  # None: 5 when the data is small; 0: off
+    small_data: int = Field(100, ge=0)  # "small" = fewer training+validation examples than this
+    image_size: Optional[int] = Field(None, ge=16, le=1024)  # None: the backbone's size
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    amp: bool = True  # mixed precision when on a GPU
+    num_workers: int = Field(0, ge=0, le=64)
+    cache_dir: Optional[str] = None  # embedding cache; None: $KONSTRUKT_CACHE or ~/.cache/konstrukt
+
+    @field_validator("optimizer", mode="before")
+    @classmethod
+    def _optimizer_name(cls, v: Any) -> Any:
+        return {"name": v} if isinstance(v, str) else v
+
+    @field_validator("lr_schedule", mode="before")
+    @classmethod
+    def _schedule_name(cls, v: Any) -> Any:
+        return {"name": v} if isinstance(v, str) else ({"name": "none"} if v is None else v)
+
+    @field_validator("early_stopping", mode="before")
+    @classmethod
+    def _early_bool(cls, v: Any) -> Any:
+        return {"enabled": v} if isinstance(v, bool) else v
+
+
+def _format_errors(err: ValidationError) -> list[str]:
+    problems = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(config)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+            allowed = _allowed_keys(e["loc"])
+            if allowed:
+                msg += f"; allowed keys here: {', '.join(allowed)}"
+        elif e["type"] == "literal_error":
+            msg = f"must be one of {e['ctx']['expected']}, got {e['input']!r}"
+        else:
+            msg = f"{msg}, got {e['input']!r}"
+        problems.append(f"`{key}`: {msg}")
+    return problems
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    model: Any = TrainConfig
+    for part in loc[:-1]:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        ann = field.annotation
+        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+        if model is None:
+            return []
+    return sorted(model.model_fields)
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a JSON or YAML config file into a dict (validated later, with everything else)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            data = json.loads(text or "{}")
+    except Exception as exc:
+        raise ConfigError(f"cannot parse config file {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of keys to values")
+    return data
+
+
+def build_config(*layers: dict[str, Any] | None) -> TrainConfig:
+    """Merge config layers (lowest precedence first) and validate them all at once."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        if layer:
+            merged = _deep_merge(merged, {k: v for k, v in layer.items() if v is not None})
+    try:
+        return TrainConfig.model_validate(merged)
+    except ValidationError as err:
+        raise ConfigError("invalid configuration", _format_errors(err)) from None
+
+
+def config_dict(config: TrainConfig) -> dict[str, Any]:
+    """JSON-ready dict of a config (what is saved as ``config.json``)."""
+    return config.model_dump(mode="json")

@@ -1,0 +1,1 @@
+"""Models: backbone registry, heads built from layer specs, and the classifier that joins them."""

@@ -1,0 +1,216 @@
+"""Backbone registry and the image backbones.
+
+Every backbone honours one contract (checked by a registry-wide test):
+
+* ``forward(x) -> (B, D)`` — a clip/image embedding; preprocessing that can live inside the module
+  (normalisation, waveform → log-mel) does, so exported graphs take raw input;
+* ``num_features`` — D;
+* ``blocks()`` — the trainable stages from input to output, so ``partial`` fine-tuning can unfreeze
+  the last N of them.
+
+A :class:`BackboneSpec` registered beside each factory records its defaults: modality, input size,
+mean/std or sample rate, embedding size and the named pretrained weight sources (``arch.tag``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from ..registry import Registry
+from .weights import WeightSource, fetch_checkpoint, load_strict, read_state_dict
+
+
+class Backbone(nn.Module):
+    """Base for registered backbones: ``forward(x) -> (B, num_features)``."""
+
+    num_features: int
+
+    def blocks(self) -> list[nn.Module]:
+        """Trainable stages, input → output (for partial fine-tuning)."""
+        return [self]
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """Defaults of a registered backbone."""
+
+    name: str
+    modality: str  # "image" | "audio" | "signal"
+    factory: Callable[["BackboneSpec", str], Backbone]
+    num_features: int
+    input_size: int = 224  # images: square side after resize
+    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
+    std: tuple[float, ...] = (0.229, 0.224, 0.225)
+    sample_rate: int = 16000  # audio backbones
+    weights: dict[str, WeightSource] = field(default_factory=dict)
+    default_weights: str = "none"
+    extra: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+BACKBONES: Registry[BackboneSpec] = Registry("backbone")
+
+
+def register_backbone(spec: BackboneSpec) -> BackboneSpec:
+    return BACKBONES.add(spec.name, spec)
+
+
+def build_backbone(name: str, pretrained: str = "default") -> Backbone:
+    """Build backbone ``name`` with ``pretrained`` = ``none``, ``default``, a weight tag or a file."""
+    spec = BACKBONES.get(name)
+    return spec.factory(spec, resolve_pretrained(spec, pretrained))
+
+
+def resolve_pretrained(spec: BackboneSpec, pretrained: str) -> str:
+    """Normalise the user's choice to ``none``, a known weight tag, or an existing file path."""
+    pretrained = str(pretrained)
+    if pretrained == "default":
+        return spec.default_weights
+    if pretrained == "none" or pretrained in spec.weights:
+        return pretrained
+    if Path(pretrained).expanduser().is_file():
+        return str(Path(pretrained).expanduser())
+    tags = ", ".join(["none", *spec.weights]) or "none"
+    raise ConfigError(
+        f"--pretrained {pretrained!r} is neither a weight name of {spec.name} nor an existing file",
+        [f"choose one of: {tags}, or give the path of a state_dict file"],
+    )
+
+
+def pretrained_state(spec: BackboneSpec, pretrained: str) -> dict[str, torch.Tensor] | None:
+    """The state dict for ``pretrained`` (already resolved), or None for random init."""
+    if pretrained == "none":
+        return None
+    if pretrained in spec.weights:
+        path = fetch_checkpoint(spec.weights[pretrained], f"{spec.name}.{pretrained}")
+        return read_state_dict(path)
+    return read_state_dict(pretrained)
+
+
+# --------------------------------------------------------------------------- torchvision backbones
+
+
+class TorchvisionBackbone(Backbone):
+    """A torchvision classifier with its final classifier removed; normalisation built in.
+
+    The wrapped model keeps torchvision's own module names, so official checkpoints load with
+    ``strict=True`` before the classifier is dropped.
+    """
+
+    def __init__(self, model: nn.Module, classifier_attr: str, num_features: int,
+                 block_names: list[str], mean, std):
+        super().__init__()
+        self.model = model
+        setattr(self.model, classifier_attr, nn.Identity())
+        self.num_features = num_features
+        self._block_names = block_names
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, 3, H, W) in [0, 1]
+        return self.model((x - self.mean) / self.std)  # (B, D)
+
+    def blocks(self) -> list[nn.Module]:
+        out: list[nn.Module] = []
+        for name in self._block_names:
+            mod = self.model.get_submodule(name)
+            # Sequential stages (EfficientNet/MobileNet features) count block by block.
+            out.extend(mod.children() if name == "features" else [mod])
+        return out
+
+
+def _torchvision_factory(arch: str, classifier_attr: str, block_names: list[str]):
+    def factory(spec: BackboneSpec, pretrained: str) -> Backbone:
+        import torchvision
+
+        model = getattr(torchvision.models, arch)(weights=None)
+        state = pretrained_state(spec, pretrained)
+        if state is not None:
+            load_strict(model, state, f"torchvision {arch}")
+        return TorchvisionBackbone(model, classifier_attr, spec.num_features, block_names,
+                                   spec.mean, spec.std)
+
+    return factory
+
+
+def _tv_weights(arch: str, enum_name: str, tag: str = "IMAGENET1K_V1") -> dict[str, WeightSource]:
+    """Read the real weight URL from torchvision's weight enum (no network needed)."""
+    import torchvision
+
+    entry = getattr(torchvision.models, enum_name)[tag]
+    return {"imagenet": WeightSource(url=entry.url, description=f"torchvision {enum_name}.{tag}")}
+
+
+# name, torchvision builder, weight enum, input size, embedding size, classifier attribute, blocks
+_TORCHVISION = [
+    ("efficientnet_b0", "EfficientNet_B0_Weights", 224, 1280),
+    ("efficientnet_b1", "EfficientNet_B1_Weights", 240, 1280),
+    ("efficientnet_b2", "EfficientNet_B2_Weights", 260, 1408),
+    ("efficientnet_b3", "EfficientNet_B3_Weights", 300, 1536),
+    ("efficientnet_b4", "EfficientNet_B4_Weights", 380, 1792),
+    ("efficientnet_b5", "EfficientNet_B5_Weights", 456, 2048),
+    ("efficientnet_b6", "EfficientNet_B6_Weights", 528, 2304),
+    ("efficientnet_b7", "EfficientNet_B7_Weights", 600, 2560),
+    ("mobilenet_v3_small", "MobileNet_V3_Small_Weights", 224, 576),
+    ("mobilenet_v3_large", "MobileNet_V3_Large_Weights", 224, 960),
+    ("resnet18", "ResNet18_Weights", 224, 512),
+    ("resnet50", "ResNet50_Weights", 224, 2048),
+]
+
+for _arch, _enum, _size, _dim in _TORCHVISION:
+    if _arch.startswith("resnet"):
+        _factory = _torchvision_factory(_arch, "fc", ["layer1", "layer2", "layer3", "layer4"])
+    else:
+        _factory = _torchvision_factory(_arch, "classifier", ["features"])
+    register_backbone(BackboneSpec(
+        name=_arch, modality="image", factory=_factory, num_features=_dim, input_size=_size,
+        weights=_tv_weights(_arch, _enum), default_weights="imagenet",
+        description=f"torchvision {_arch}, ImageNet-1k weights, classifier removed",
+    ))
+
+
+# --------------------------------------------------------------------------- from scratch
+
+
+class ScratchCNN(Backbone):
+    """A small 4-stage CNN that trains from scratch on a CPU in seconds (the offline default)."""
+
+    def __init__(self, in_channels: int = 3, widths: tuple[int, ...] = (16, 32, 64, 128)):
+        super().__init__()
+        stages, prev = [], in_channels
+        for w in widths:
+            stages.append(nn.Sequential(
+                nn.Conv2d(prev, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
+                nn.MaxPool2d(2),
+            ))
+            prev = w
+        self.stages = nn.Sequential(*stages)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.num_features = prev
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, C, H, W) in [0, 1]
+        x = (x - 0.5) / 0.25  # (B, C, H, W), roughly centred
+        return self.pool(self.stages(x)).flatten(1)  # (B, D)
+
+    def blocks(self) -> list[nn.Module]:
+        return list(self.stages)
+
+
+def _scratch_factory(spec: BackboneSpec, pretrained: str) -> Backbone:
+    model = ScratchCNN()
+    state = pretrained_state(spec, pretrained)
+    if state is not None:
+        load_strict(model, state, "scratch_cnn")
+    return model
+
+
+register_backbone(BackboneSpec(
+    name="scratch_cnn", modality="image", factory=_scratch_factory, num_features=128,
+    input_size=64, default_weights="none",
+    description="small 4-stage CNN trained from scratch (offline, seconds on a CPU)",
+))

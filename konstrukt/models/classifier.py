@@ -1,0 +1,55 @@
+"""The trainable model: a registered backbone followed by a head built from layer specs."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .backbones import Backbone
+
+
+class Classifier(nn.Module):
+    """``backbone`` (input → (B, D)) then ``head`` ((B, D) → (B, C) logits).
+
+    When the backbone is fully frozen its forward runs without autograd and in eval mode, so
+    batch-norm statistics stay those of the pretrained weights.
+    """
+
+    def __init__(self, backbone: Backbone, head: nn.Sequential):
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+
+    @property
+    def backbone_frozen(self) -> bool:
+        return not any(p.requires_grad for p in self.backbone.parameters())
+
+    def train(self, mode: bool = True) -> "Classifier":
+        super().train(mode)
+        if self.backbone_frozen:
+            self.backbone.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.backbone_frozen:
+            with torch.no_grad():
+                features = self.backbone(x)  # (B, D)
+        else:
+            features = self.backbone(x)  # (B, D)
+        return self.head(features)  # (B, C)
+
+
+def set_trainable(model: Classifier, strategy: str, partial_blocks: int = 2) -> None:
+    """Freeze/unfreeze the backbone for ``probe``/``head`` (frozen), ``partial`` (last N), ``full``."""
+    model.backbone.requires_grad_(strategy == "full")
+    if strategy == "partial":
+        for block in model.backbone.blocks()[-partial_blocks:]:
+            block.requires_grad_(True)
+    model.head.requires_grad_(True)
+    model.train()
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """(total, trainable) parameter counts."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return total, trainable

@@ -1,0 +1,43 @@
+"""Heads are data: a list of :class:`~konstrukt.config.HeadBlock` specs built into nn.Sequential.
+
+The same list is what the config file, the UI's layer editor and the saved run describe. Presets
+are registered by name; the final Linear to the number of classes is always appended.
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from ..config import HeadBlock
+from ..registry import Registry
+
+HEADS: Registry[list[HeadBlock]] = Registry("head")
+HEADS.add("linear", [])
+HEADS.add("mlp", [HeadBlock(units=256, activation="relu", dropout=0.5)])
+
+ACTIVATIONS: dict[str, type[nn.Module] | None] = {
+    "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU, "elu": nn.ELU, "selu": nn.SELU,
+    "silu": nn.SiLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "none": None,
+}
+
+
+def head_blocks(head: str | list[HeadBlock]) -> list[HeadBlock]:
+    """Resolve a preset name or an explicit block list."""
+    return list(HEADS.get(head)) if isinstance(head, str) else list(head)
+
+
+def build_head(blocks: list[HeadBlock], in_features: int, num_classes: int) -> nn.Sequential:
+    """Linear(units) → [BatchNorm1d] → activation → [Dropout] per block, then Linear(C)."""
+    layers: list[nn.Module] = []
+    width = in_features
+    for block in blocks:
+        layers.append(nn.Linear(width, block.units))
+        if block.batchnorm:
+            layers.append(nn.BatchNorm1d(block.units))
+        act = ACTIVATIONS[block.activation]
+        if act is not None:
+            layers.append(act())
+        if block.dropout > 0:
+            layers.append(nn.Dropout(block.dropout))
+        width = block.units
+    layers.append(nn.Linear(width, num_classes))
+    return nn.Sequential(*layers)

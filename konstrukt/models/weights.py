@@ -1,0 +1,116 @@
+"""Where pretrained weights come from: a local file, the standard torch hub cache, or a download.
+
+Offline (no network, or ``KONSTRUKT_OFFLINE=1`` / ``HF_HUB_OFFLINE=1``) and without a cached or
+local file, we raise :class:`WeightsUnavailableError` naming the two ways out instead of ever
+starting silently from random weights.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..errors import WeightsUnavailableError
+
+
+@dataclass(frozen=True)
+class WeightSource:
+    """One named set of pretrained weights for a backbone (``arch.tag``)."""
+
+    url: str = ""  # direct download URL (torchvision, PANNs/Zenodo)
+    filename: str = ""  # name inside the torch hub checkpoints cache
+    hub_id: str = ""  # Hugging Face hub model id (transformers backbones)
+    description: str = ""
+
+
+FIX_HINT = (
+    "Fix: pass a local file with `--pretrained PATH` (a state_dict saved with torch.save or "
+    "safetensors), put the file into the cache named above, or train from scratch with "
+    "`--pretrained none`."
+)
+
+
+def offline() -> bool:
+    """True when the user asked us not to touch the network."""
+    return any(os.environ.get(v, "") not in ("", "0") for v in ("KONSTRUKT_OFFLINE", "HF_HUB_OFFLINE"))
+
+
+def hub_checkpoint_dir() -> Path:
+    """The standard torch hub checkpoint cache (``$TORCH_HOME/hub/checkpoints``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Load a state dict from safetensors or a torch file, never unpickling arbitrary objects."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsUnavailableError(f"weights file not found: {path}", [FIX_HINT])
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt file, pickle with objects, wrong format
+        raise WeightsUnavailableError(
+            f"cannot read weights file {path}: {exc}",
+            ["Fix: give a state_dict saved with torch.save(model.state_dict(), PATH) or safetensors."],
+        ) from None
+    # Common wrappers: {"model": state} (PANNs), {"state_dict": state} (Lightning).
+    for key in ("model", "state_dict", "model_state_dict"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsUnavailableError(f"{path} does not hold a state_dict of tensors", [FIX_HINT])
+    return state
+
+
+def fetch_checkpoint(source: WeightSource, what: str) -> Path:
+    """Return the local path of ``source``, downloading it into the hub cache if allowed."""
+    filename = source.filename or Path(source.url).name
+    target = hub_checkpoint_dir() / filename
+    if target.is_file():
+        return target
+    if offline():
+        raise WeightsUnavailableError(
+            f"pretrained weights for {what} are not cached at {target} and downloads are off "
+            "(KONSTRUKT_OFFLINE/HF_HUB_OFFLINE is set)",
+            [FIX_HINT],
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        torch.hub.download_url_to_file(source.url, str(target), progress=True)
+    except Exception as exc:  # no network, DNS failure, HTTP error
+        raise WeightsUnavailableError(
+            f"could not download pretrained weights for {what} from {source.url} "
+            f"into {target}: {exc}",
+            [FIX_HINT],
+        ) from None
+    return target
+
+
+def load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+    """``load_state_dict(strict=True)`` with a readable list of missing/unexpected/mis-shaped keys."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    if missing or unexpected or shapes:
+        problems = (
+            [f"missing key {k}" for k in missing[:10]]
+            + [f"unexpected key {k}" for k in unexpected[:10]]
+            + shapes[:10]
+        )
+        raise WeightsUnavailableError(
+            f"the checkpoint does not match {what} ({len(missing)} missing, "
+            f"{len(unexpected)} unexpected, {len(shapes)} mis-shaped keys)",
+            problems,
+        )
+    module.load_state_dict(state, strict=True)

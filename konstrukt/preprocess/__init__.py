@@ -1,0 +1,45 @@
+"""Per-modality preprocessing: a file becomes a model input tensor, with optional augmentation.
+
+A :class:`Preprocessor` is built for one (backbone, config) pair and has two steps, split so that
+decoding happens once per file while augmentation varies:
+
+* ``load(path)`` decodes and normalises the file (RGB image, mono waveform at the right rate…),
+  raising :class:`~konstrukt.errors.DataError` naming the file when it cannot;
+* ``tensor(raw, augment, seed)`` turns the decoded sample into the backbone's input tensor,
+  applying the train-time augmentations when ``augment`` is true; with a ``seed`` the
+  augmentation is deterministic, so an augmented *view* can be cached and recomputed identically.
+
+``signature`` is a string that changes whenever the output for a given file would change; it is
+part of the embedding-cache key.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from ..registry import Registry
+
+
+class Preprocessor:
+    """Base class: subclasses implement ``load`` and ``tensor``."""
+
+    signature: str = ""
+
+    def load(self, path: Path) -> Any:
+        raise NotImplementedError
+
+    def tensor(self, raw: Any, augment: bool = False, seed: int | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+
+# modality name -> factory(backbone_spec, config) -> Preprocessor
+PREPROCESSORS: Registry[Callable[..., Preprocessor]] = Registry("preprocessor")
+
+
+def build_preprocessor(spec, config) -> Preprocessor:
+    """The preprocessor for a backbone spec's modality, configured by a TrainConfig."""
+    from . import image  # noqa: F401  (registers the image preprocessor)
+
+    return PREPROCESSORS.get(spec.modality)(spec, config)

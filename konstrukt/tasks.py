@@ -1,0 +1,30 @@
+"""Tasks (modalities): which files they accept and which pipeline ``auto`` picks.
+
+``default_pipeline`` is the recommended one (pretrained weights); ``offline_pipeline`` trains from
+scratch and is what the demo and the tests use.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .registry import Registry
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    extensions: frozenset[str]
+    default_pipeline: str
+    offline_pipeline: str
+    description: str = ""
+
+
+TASKS: Registry[TaskSpec] = Registry("task")
+
+_IMAGE_EXT = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+_AUDIO_EXT = frozenset({".wav", ".flac", ".ogg", ".mp3"})
+
+TASKS.add("image", TaskSpec(
+    "image", _IMAGE_EXT, default_pipeline="efficientnet_b0", offline_pipeline="scratch_cnn",
+    description="image classification (jpg/png/webp/bmp, any size, RGB/gray/RGBA)",
+))
