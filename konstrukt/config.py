@@ -52,10 +52,14 @@ class ScheduleConfig(_Strict):
 
 
 class AugmentConfig(_Strict):
-    """Train-time augmentation; each modality reads its own fields. Validation/test never augment."""
+    """Train-time augmentation; each modality reads its own fields. Validation/test never augment.
+
+    ``probe`` strategies see augmentation through the ``target_size`` top-up: each extra copy is a
+    distinct augmented *view* whose embedding is cached; the other strategies augment every
+    training example afresh each epoch.
+    """
 
     enabled: bool = True
-    views: int = Field(4, ge=0, le=64)  # probe: augmented views cached per training example
     # image
     hflip: float = Field(0.5, ge=0.0, le=1.0)  # probability
     rotation: float = Field(15.0, ge=0.0, le=180.0)  # degrees, ±

@@ -13,6 +13,7 @@ from .registry import Registry
 @dataclass(frozen=True)
 class TaskSpec:
     name: str
+    modality: str  # which preprocessor decodes its files: image | audio | signal
     extensions: frozenset[str]
     default_pipeline: str
     offline_pipeline: str
@@ -25,6 +26,6 @@ _IMAGE_EXT = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif"
 _AUDIO_EXT = frozenset({".wav", ".flac", ".ogg", ".mp3"})
 
 TASKS.add("image", TaskSpec(
-    "image", _IMAGE_EXT, default_pipeline="efficientnet_b0", offline_pipeline="scratch_cnn",
+    "image", "image", _IMAGE_EXT, default_pipeline="efficientnet_b0", offline_pipeline="scratch_cnn",
     description="image classification (jpg/png/webp/bmp, any size, RGB/gray/RGBA)",
 ))

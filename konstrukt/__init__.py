@@ -1,0 +1,50 @@
+"""konstrukt — build a classifier from a few dozen examples per class, see honestly how good it is.
+
+    import konstrukt
+    run = konstrukt.train("photos/", task="image", out="runs/first")
+    run.report["test"]["accuracy"]
+    run.predict(["new.jpg"])
+    run = konstrukt.load_run("runs/first")
+    konstrukt.evaluate("runs/first", "more_photos/")
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["train", "load_run", "evaluate", "predict", "Run", "TrainConfig", "__version__"]
+
+
+def train(data, **kwargs):
+    """Train a model on ``data`` and write a run folder; see :func:`konstrukt.experiment.train`."""
+    from .experiment import train as _train
+
+    return _train(data, **kwargs)
+
+
+def load_run(path):
+    """Load a trained run folder; see :class:`konstrukt.inference.Run`."""
+    from .inference import load_run as _load
+
+    return _load(path)
+
+
+def evaluate(run, data) -> dict:
+    """Score a run (object or folder) on other labelled data."""
+    return (run if hasattr(run, "evaluate") else load_run(run)).evaluate(data)
+
+
+def predict(run, files, top_k=None) -> list[dict]:
+    """Predict classes of ``files`` with a run (object or folder)."""
+    return (run if hasattr(run, "predict") else load_run(run)).predict(files, top_k=top_k)
+
+
+def __getattr__(name):  # lazy: importing konstrukt stays cheap
+    if name == "Run":
+        from .inference import Run
+
+        return Run
+    if name == "TrainConfig":
+        from .config import TrainConfig
+
+        return TrainConfig
+    raise AttributeError(name)

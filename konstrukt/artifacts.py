@@ -1,0 +1,149 @@
+"""The run directory: written in a staging folder and renamed into place, so it is never half-written.
+
+Contents: ``report.json`` (metrics, history, data, config, versions), ``config.json`` (the exact
+TrainConfig, reusable with ``--config``), ``model.safetensors`` (backbone + head), ``curves.png``,
+``confusion_matrix.png`` and ``summary.md``.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import save_file
+
+from .errors import RunError
+from .plots import plot_confusion, plot_curves
+from .runtime import library_versions
+
+REPORT, CONFIG, WEIGHTS, SUMMARY = "report.json", "config.json", "model.safetensors", "summary.md"
+
+
+def start_run_dir(out: Path, overwrite: bool) -> Path:
+    """Check ``out`` can be written and return a staging folder beside it."""
+    out = out.expanduser()
+    if out.exists() and not out.is_dir():
+        raise RunError(f"{out} exists and is not a folder", ["Fix: choose another --out."])
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise RunError(f"run folder {out} already exists and is not empty",
+                       ["Fix: choose another --out, or pass --overwrite to replace it."])
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    except OSError as exc:
+        raise RunError(f"cannot write the run folder {out}: {exc.strerror or exc}",
+                       ["Fix: choose a folder you can write to with --out."]) from None
+
+
+def finish_run_dir(staging: Path, out: Path, overwrite: bool) -> Path:
+    out = out.expanduser()
+    if out.exists():
+        if any(out.iterdir()) and not overwrite:
+            raise RunError(f"run folder {out} appeared while training", ["Fix: use another --out."])
+        shutil.rmtree(out)
+    staging.rename(out)
+    return out
+
+
+def abandon_run_dir(staging: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _data_summary(prepared) -> dict[str, Any]:
+    labels = prepared.dataset.labels()
+    counts = {split: dict(sorted(Counter(labels[i] for i in idx).items()))
+              for split, idx in prepared.splits.items()}
+    return {"source": prepared.dataset.source, "n": len(labels),
+            "per_class": dict(sorted(Counter(labels).items())), "per_split": counts,
+            "presplit": prepared.dataset.presplit, "fingerprint": prepared.dataset.fingerprint(),
+            "warnings": prepared.dataset.warnings,
+            "files": {split: [str(prepared.dataset.samples[i].path) for i in idx]
+                      for split, idx in prepared.splits.items()}}
+
+
+def build_report(prepared, results: dict) -> dict[str, Any]:
+    """The report.json dict: results plus what is needed to rebuild and reproduce the model."""
+    from .models.heads import head_blocks
+
+    cfg = prepared.config
+    return {
+        "task": cfg.task,
+        "pipeline": prepared.pipeline.name,
+        "strategy": cfg.strategy,
+        "classes": prepared.classes,
+        "model": {
+            "backbone": prepared.pipeline.backbone,
+            "num_features": prepared.initial_backbone.num_features,
+            "head": [b.model_dump() for b in head_blocks(cfg.head)],
+            "pretrained": cfg.pretrained,
+        },
+        "test": results.get("test"),
+        "val": results.get("val"),
+        "cv": results.get("cv"),
+        "history": results["history"],
+        "best_epoch": results["best_epoch"],
+        "stopped_early": results["stopped_early"],
+        "train_seconds": round(results["train_seconds"], 3),
+        "peak_memory_mb": round(results["peak_memory_mb"], 1),
+        "device": str(prepared.device),
+        "params_total": results["params_total"],
+        "params_trainable": results["params_trainable"],
+        "data": _data_summary(prepared),
+        "config": cfg.model_dump(mode="json"),
+        "seed": cfg.seed,
+        "versions": library_versions(),
+    }
+
+
+def write_run(folder: Path, report: dict, config: dict, model: torch.nn.Module) -> None:
+    """Write every artifact of a run into ``folder``."""
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(folder / WEIGHTS), metadata={"format": "konstrukt-run"})
+    (folder / CONFIG).write_text(json.dumps(config, indent=2), encoding="utf-8")
+    (folder / REPORT).write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    plot_curves(report["history"], folder / "curves.png", report.get("best_epoch"))
+    scored = report.get("test") or report.get("val")
+    if scored:
+        plot_confusion(scored["confusion_matrix"], report["classes"], folder / "confusion_matrix.png",
+                       "test split" if report.get("test") else "validation split")
+    (folder / SUMMARY).write_text(summary_markdown(report), encoding="utf-8")
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f} %"
+
+
+def summary_markdown(report: dict) -> str:
+    """A human-readable summary: what was trained, how good it is, and how far to trust it."""
+    t, cv, d = report.get("test"), report.get("cv"), report["data"]
+    lines = [f"# {report['task']} model — {report['pipeline']} ({report['strategy']})", "",
+             f"Classes: {', '.join(report['classes'])}  ",
+             f"Examples: {d['n']} ({', '.join(f'{k} {sum(v.values())}' for k, v in d['per_split'].items())})  ",
+             f"Training time: {report['train_seconds']:.1f} s, peak memory {report['peak_memory_mb']:.0f} MB, "
+             f"{report['params_total']:,} parameters ({report['params_trainable']:,} trained)", ""]
+    if t:
+        lines += ["## Test split (touched once, at the end)", "",
+                  "| metric | value |", "|---|---|",
+                  f"| accuracy | {_pct(t['accuracy'])} |",
+                  f"| F1 (macro) | {_pct(t['f1_macro'])} |",
+                  f"| F1 (weighted) | {_pct(t['f1_weighted'])} |",
+                  f"| precision / recall (macro) | {_pct(t['precision_macro'])} / {_pct(t['recall_macro'])} |",
+                  "", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+        lines += [f"| {c} | {_pct(m['precision'])} | {_pct(m['recall'])} | {_pct(m['f1'])} | {m['support']} |"
+                  for c, m in t["per_class"].items()]
+        lines.append("")
+    if cv:
+        lines += [f"## {cv['folds']}-fold cross-validation", "",
+                  f"Accuracy {_pct(cv['accuracy_mean'])} ± {_pct(cv['accuracy_std'])}, "
+                  f"F1 (macro) {_pct(cv['f1_macro_mean'])} ± {_pct(cv['f1_macro_std'])}.", ""]
+    if t and t["n"] < 30:
+        lines += [f"**Read with care:** the test split has only {t['n']} examples, so one mistake "
+                  f"moves accuracy by {100 / t['n']:.0f} points"
+                  + ("; the cross-validation figure above is the steadier estimate." if cv else "."),
+                  ""]
+    lines += ["Pictures: `curves.png` (loss and accuracy per epoch), `confusion_matrix.png`.", ""]
+    return "\n".join(lines)

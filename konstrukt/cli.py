@@ -1,0 +1,242 @@
+"""The ``konstrukt`` command: a thin face over the library (every command calls one function)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+from .errors import KonstruktError
+
+EPILOG_TRAIN = """\
+data layouts:
+  DATA/<class>/<files>                      konstrukt makes a stratified train/val/test split
+  DATA/train/<class>/… DATA/test/<class>/…  your splits are used as given (val/ optional)
+  DATA.zip                                  either layout, zipped
+  DATA.csv                                  columns path,label (paths relative to the CSV)
+
+examples:
+  konstrukt train photos/ --out runs/first                 # recommended: EfficientNet-B0, frozen
+  konstrukt train photos/ --pipeline scratch_cnn --out runs/offline   # no pretrained weights
+  konstrukt train photos/ --config hyperparams.json --epochs 20 --out runs/longer
+  konstrukt train photos/ --pretrained ~/weights/b0.pth --strategy partial --out runs/tuned
+
+files the task cannot read (e.g. .txt beside images) are skipped with a warning that lists them;
+corrupt or unreadable files of the task's types stop the run with a message naming each file.
+"""
+
+
+def _add_train(sub) -> None:
+    from .pipelines import PIPELINES
+
+    p = sub.add_parser(
+        "train", help="train a model on a folder of examples and write a run folder",
+        description="Train a classifier on labelled examples, evaluate it honestly (held-out test "
+                    "split, plus 5-fold cross-validation on small data) and write a run folder "
+                    "with report.json, weights, pictures and a summary.",
+        epilog=EPILOG_TRAIN, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("data", help="folder of class folders, .zip or .csv (see below)")
+    p.add_argument("--out", required=True, help="run folder to create (must not exist or be empty)")
+    p.add_argument("--task", default=None, choices=["image", "sound", "speech", "signal"],
+                   help="kind of examples (default: image)")
+    p.add_argument("--pipeline", default=None, metavar="NAME",
+                   help=f"'auto' (recommended for the task) or one of: {', '.join(PIPELINES.names())}")
+    p.add_argument("--strategy", default=None, choices=["probe", "head", "partial", "full"],
+                   help="probe: head on cached frozen embeddings (fast); head: frozen backbone, fresh "
+                        "augmentation every epoch; partial: last N blocks train; full: everything trains")
+    p.add_argument("--pretrained", default=None, metavar="imagenet|none|PATH",
+                   help="weights: the pipeline's pretrained set, none (from scratch) or a state_dict file")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="JSON/YAML config (a hyperparams.json with num_epochs, learning_rate, "
+                        "batch_size, weight_decay works as is); flags override it")
+    p.add_argument("--epochs", dest="num_epochs", type=int, default=None, help="number of epochs")
+    p.add_argument("--lr", dest="learning_rate", type=float, default=None, help="learning rate")
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=None)
+    p.add_argument("--weight-decay", dest="weight_decay", type=float, default=None)
+    p.add_argument("--head", default=None, metavar="linear|mlp",
+                   help="head preset (edit layer by layer in a config file)")
+    p.add_argument("--cv", type=int, default=None, metavar="K",
+                   help="K-fold cross-validation (default: 5 when under 100 examples; 0 = off)")
+    p.add_argument("--target-size", dest="target_size", type=int, default=None,
+                   help="top up each class to this many training examples with augmented copies (50)")
+    p.add_argument("--image-size", dest="image_size", type=int, default=None,
+                   help="square input size (default: the backbone's, e.g. 224 for B0)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1, mps")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="print report.json to stdout at the end")
+    p.set_defaults(func=cmd_train)
+
+
+FLAG_KEYS = ["task", "pipeline", "strategy", "pretrained", "num_epochs", "learning_rate", "batch_size",
+             "weight_decay", "head", "cv", "target_size", "image_size", "seed", "device"]
+
+
+def cmd_train(args) -> int:
+    from .experiment import train
+
+    overrides = {k: getattr(args, k) for k in FLAG_KEYS}
+    run = train(args.data, out=args.out, config=args.config, overrides=overrides,
+                overwrite=args.overwrite, verbose=not args.quiet)
+    if args.json:
+        print(json.dumps(run.report, indent=2))
+    else:
+        print_results(run.report, run.path)
+    return 0
+
+
+def _pct(x) -> str:
+    return "   –  " if x is None else f"{100 * x:5.1f}%"
+
+
+def print_results(report: dict, path: Path) -> None:
+    """The results table at the end of ``train``."""
+    t, v, cv = report.get("test"), report.get("val"), report.get("cv")
+    print(f"\n{report['pipeline']} ({report['strategy']}) — {len(report['classes'])} classes, "
+          f"{report['data']['n']} examples, trained in {report['train_seconds']:.1f} s, "
+          f"peak memory {report['peak_memory_mb']:.0f} MB")
+    print(f"\n  {'':22}{'accuracy':>10}{'F1 macro':>10}{'n':>6}")
+    for name, m in (("validation", v), ("test (held out)", t)):
+        if m:
+            print(f"  {name:22}{_pct(m['accuracy']):>10}{_pct(m['f1_macro']):>10}{m['n']:>6}")
+    if cv:
+        print(f"  {str(cv['folds']) + '-fold CV (mean ± std)':22}"
+              f"{_pct(cv['accuracy_mean']):>7} ± {100 * cv['accuracy_std']:.1f}"
+              f"   F1 {_pct(cv['f1_macro_mean'])} ± {100 * cv['f1_macro_std']:.1f}")
+    if t:
+        print(f"\n  {'class':22}{'precision':>10}{'recall':>10}{'F1':>10}{'n':>6}")
+        for c, m in t["per_class"].items():
+            print(f"  {c[:22]:22}{_pct(m['precision']):>10}{_pct(m['recall']):>10}{_pct(m['f1']):>10}"
+                  f"{m['support']:>6}")
+        if t["n"] < 30:
+            print(textwrap.fill(f"note: only {t['n']} test examples — one mistake moves test accuracy by "
+                                f"{100 / t['n']:.0f} points" + ("; trust the CV figure more." if cv else "."),
+                                width=90, initial_indent="\n  ", subsequent_indent="  "))
+    print(f"\nrun folder: {path}  (report.json, summary.md, curves.png, confusion_matrix.png)")
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="score a trained run on other labelled data",
+                       description="Score a trained run on another folder/zip/CSV of labelled examples.")
+    p.add_argument("run", help="run folder written by `konstrukt train`")
+    p.add_argument("data", help="labelled data (same layouts as train)")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args) -> int:
+    from .inference import load_run
+
+    metrics = load_run(args.run).evaluate(args.data)
+    for w in metrics["data"]["warnings"]:
+        print(f"warning: {w}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+        return 0
+    print(f"accuracy {_pct(metrics['accuracy'])}   F1 macro {_pct(metrics['f1_macro'])}   "
+          f"F1 weighted {_pct(metrics['f1_weighted'])}   n = {metrics['n']}")
+    print(f"\n  {'class':22}{'precision':>10}{'recall':>10}{'F1':>10}{'n':>6}")
+    for c, m in metrics["per_class"].items():
+        print(f"  {c[:22]:22}{_pct(m['precision']):>10}{_pct(m['recall']):>10}{_pct(m['f1']):>10}"
+              f"{m['support']:>6}")
+    return 0
+
+
+def _add_predict(sub) -> None:
+    p = sub.add_parser("predict", help="predict the class of files with a trained run",
+                       description="Print each file's most likely class with probabilities.")
+    p.add_argument("run", help="run folder written by `konstrukt train`")
+    p.add_argument("files", nargs="+", help="files to classify")
+    p.add_argument("--top-k", dest="top_k", type=int, default=3, help="classes to show per file (3)")
+    p.add_argument("--json", action="store_true",
+                   help='print [{"file", "label", "probabilities": {class: p}}]')
+    p.set_defaults(func=cmd_predict)
+
+
+def cmd_predict(args) -> int:
+    from .inference import load_run
+
+    results = load_run(args.run).predict(args.files, top_k=args.top_k)
+    if args.json:
+        print(json.dumps(results, indent=2, ensure_ascii=False))
+        return 0
+    for r in results:
+        probs = "  ".join(f"{c} {100 * p:.1f}%" for c, p in r["probabilities"].items())
+        print(f"{r['file']}: {r['label']}    ({probs})")
+    return 0
+
+
+def _add_demo(sub) -> None:
+    p = sub.add_parser("demo", help="train and try a model on bundled data, offline, in under a minute",
+                       description="Writes a small real dataset (scikit-learn's handwritten digits, "
+                                   "15 images per class), trains the scratch pipeline, evaluates it "
+                                   "and predicts a few unseen files.")
+    p.add_argument("--out", default="konstrukt-demo", help="folder for the data and the run")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_demo)
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    result = run_demo(args.out, verbose=not args.quiet)
+    print_results(result["report"], Path(result["run"]))
+    print("\npredictions on digits the model never saw:")
+    for r in result["predictions"]:
+        top = "  ".join(f"{c} {100 * p:.0f}%" for c, p in r["probabilities"].items())
+        print(f"  {Path(r['file']).parent.name}/{Path(r['file']).name}: {r['label']}   ({top})")
+    print(f"\ndata: {result['data']}\nrun:  {result['run']}\n"
+          f"next: konstrukt predict {result['run']} {result['new_files']}/three/*.png")
+    return 0
+
+
+def _add_list(sub) -> None:
+    p = sub.add_parser("pipelines", help="list the pipelines for each task",
+                       description="List registered pipelines with their backbone and strategy.")
+    p.set_defaults(func=cmd_pipelines)
+
+
+def cmd_pipelines(args) -> int:
+    from .pipelines import PIPELINES
+    from .tasks import TASKS
+
+    for task_name, task in TASKS.items():
+        print(f"{task_name}: {task.description}")
+        for name, spec in PIPELINES.items():
+            if task_name in spec.tasks:
+                mark = " (auto)" if name == task.default_pipeline else (
+                    " (offline default)" if name == task.offline_pipeline else "")
+                print(f"  {name:22} {spec.strategy:8} {spec.description}{mark}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="konstrukt",
+        description="Build a classifier from a few dozen examples per class, see honestly how good "
+                    "it is, and use it. Start with `konstrukt demo`.")
+    parser.add_argument("--version", action="version", version=f"konstrukt {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_train, _add_evaluate, _add_predict, _add_demo, _add_list):
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KonstruktError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

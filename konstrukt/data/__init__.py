@@ -1,0 +1,30 @@
+"""Data: find examples, check files, split them (the first stage of the flow)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .archive import safe_extract_zip
+from .sources import Dataset, Sample, discover, file_digest
+from .split import stratified_folds, stratified_split
+
+__all__ = ["Dataset", "Sample", "discover", "file_digest", "safe_extract_zip", "stratified_split",
+           "stratified_folds", "check_file"]
+
+
+def check_file(task: str, path: str | Path) -> None:
+    """Decode ``path`` as the task's offline pipeline would; raise DataError naming it if it can't."""
+    from ..config import TrainConfig
+    from ..models.backbones import BACKBONES
+    from ..pipelines import PIPELINES
+    from ..preprocess import build_preprocessor
+    from ..tasks import TASKS
+
+    spec = TASKS.get(task)
+    path = Path(path)
+    if path.suffix.lower() not in spec.extensions:
+        from ..errors import DataError
+
+        raise DataError(f"{path.name}: a {task} project takes {', '.join(sorted(spec.extensions))} "
+                        "files", ["Fix: convert the file or add it to a project of another task."])
+    backbone = BACKBONES.get(PIPELINES.get(spec.offline_pipeline).backbone)
+    build_preprocessor(backbone, TrainConfig(task=task)).load(path)

@@ -1,0 +1,189 @@
+"""Find the labelled examples a user gave: a folder of class folders, a zip of the same, or a CSV.
+
+Layouts understood:
+
+* ``DATA/<class>/<files>`` — konstrukt makes the splits;
+* ``DATA/train/<class>/…`` + ``DATA/test/<class>/…`` (+ optional ``val/``) — splits used as given;
+* ``DATA.zip`` holding either layout (extracted safely to a temporary folder);
+* ``DATA.csv`` with columns ``path,label`` (+ optional ``split``); paths relative to the CSV.
+
+Files with extensions the task does not read are skipped with one warning that lists them;
+hidden files (``.DS_Store``…) are ignored. Every structural problem is collected and raised
+together as a :class:`DataError`.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import tempfile
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import DataError
+from ..tasks import TASKS
+from .archive import safe_extract_zip
+
+SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    label: str
+    split: str | None = None  # "train" | "val" | "test" when the data came pre-split
+    digest: str = ""  # sha256 of the file's bytes: cache key and duplicate detection
+
+
+@dataclass
+class Dataset:
+    samples: list[Sample]
+    classes: list[str]
+    source: str
+    warnings: list[str] = field(default_factory=list)
+    _tmp: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
+
+    @property
+    def presplit(self) -> bool:
+        return any(s.split for s in self.samples)
+
+    def labels(self) -> list[str]:
+        return [s.label for s in self.samples]
+
+    def fingerprint(self) -> str:
+        """A hash of (label, content) pairs: equal data ⇒ equal fingerprint, whatever the paths."""
+        h = hashlib.sha256()
+        for label, digest in sorted((s.label, s.digest) for s in self.samples):
+            h.update(f"{label}\0{digest}\n".encode())
+        return h.hexdigest()[:16]
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _is_hidden(path: Path | str) -> bool:
+    name = Path(path).name
+    return name.startswith(".") or name.startswith("__MACOSX") or name == "Thumbs.db"
+
+
+def _class_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file()
+                  and not any(_is_hidden(part) for part in p.relative_to(folder).parts))
+
+
+def _scan_class_folders(root: Path, split: str | None, task, problems: list[str],
+                        skipped: list[Path]) -> list[Sample]:
+    samples = []
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not _is_hidden(p))
+    loose = [p for p in root.iterdir() if p.is_file() and not _is_hidden(p)]
+    if loose and not class_dirs:
+        problems.append(f"{root}: files lie directly in the folder; put each class's files in a "
+                        "sub-folder named after the class (e.g. {root}/cat/1.jpg)".replace("{root}", str(root)))
+    for cdir in class_dirs:
+        files = _class_files(cdir)
+        usable = [f for f in files if f.suffix.lower() in task.extensions]
+        skipped.extend(f for f in files if f.suffix.lower() not in task.extensions)
+        if not usable:
+            problems.append(f"class folder {cdir} holds no {task.name} files "
+                            f"({', '.join(sorted(task.extensions))}); add examples or remove it")
+        samples.extend(Sample(f, cdir.name, split) for f in usable)
+    return samples
+
+
+def _scan_folder(root: Path, task, problems: list[str], skipped: list[Path]) -> list[Sample]:
+    subdirs = {p.name.lower(): p for p in root.iterdir() if p.is_dir() and not _is_hidden(p)}
+    split_dirs = {SPLIT_NAMES[n]: p for n, p in subdirs.items() if n in SPLIT_NAMES}
+    if "train" in split_dirs and "test" in split_dirs and len(split_dirs) == len(subdirs):
+        samples = []
+        for split, path in sorted(split_dirs.items()):
+            samples += _scan_class_folders(path, split, task, problems, skipped)
+        return samples
+    return _scan_class_folders(root, None, task, problems, skipped)
+
+
+def _scan_csv(path: Path, task, problems: list[str], skipped: list[Path]) -> list[Sample]:
+    samples = []
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        cols = [c.strip().lower() for c in (reader.fieldnames or [])]
+        if "path" not in cols or "label" not in cols:
+            raise DataError(f"{path}: a CSV needs the columns `path,label` (found: {', '.join(cols) or 'none'})")
+        for line, row in enumerate(reader, start=2):
+            row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
+            file = (path.parent / row["path"]).resolve()
+            split = SPLIT_NAMES.get(row.get("split", "").lower()) if row.get("split") else None
+            if not row["label"]:
+                problems.append(f"{path}:{line}: empty label for {row['path']}")
+            elif not file.is_file():
+                problems.append(f"{path}:{line}: file not found: {file}")
+            elif file.suffix.lower() not in task.extensions:
+                skipped.append(file)
+            else:
+                samples.append(Sample(file, row["label"], split))
+    return samples
+
+
+def discover(data: str | Path, task: str = "image") -> Dataset:
+    """Find and hash every example under ``data``; raise DataError listing all structural problems."""
+    spec = TASKS.get(task)
+    data = Path(data).expanduser()
+    problems: list[str] = []
+    skipped: list[Path] = []
+    tmp = None
+    if not data.exists():
+        raise DataError(f"data not found: {data}", ["Fix: give a folder with one sub-folder per "
+                                                    "class, a .zip of it, or a CSV with path,label."])
+    if data.is_file() and data.suffix.lower() == ".zip":
+        tmp = tempfile.TemporaryDirectory(prefix="konstrukt-data-")
+        safe_extract_zip(data, tmp.name)
+        root = Path(tmp.name)
+        # A zip of a single top folder (data.zip → data/cat/…) is unwrapped.
+        entries = [p for p in root.iterdir() if not _is_hidden(p)]
+        if len(entries) == 1 and entries[0].is_dir():
+            inner = [p for p in entries[0].iterdir() if p.is_dir() and not _is_hidden(p)]
+            if inner and all(any(q.is_dir() for q in p.iterdir()) or p.name.lower() in SPLIT_NAMES
+                             for p in inner) or len(inner) >= 2:
+                root = entries[0]
+        samples = _scan_folder(root, spec, problems, skipped)
+    elif data.is_file() and data.suffix.lower() == ".csv":
+        samples = _scan_csv(data, spec, problems, skipped)
+    elif data.is_dir():
+        samples = _scan_folder(data, spec, problems, skipped)
+    else:
+        raise DataError(f"{data}: not a folder, .zip or .csv",
+                        ["Fix: give a folder with one sub-folder per class, a .zip of it, or a CSV."])
+    classes = sorted({s.label for s in samples})
+    if not problems and len(classes) < 2:
+        problems.append(f"{data}: found {len(classes)} class{'es' if len(classes) != 1 else ''} "
+                        f"({', '.join(classes) or 'none'}); at least 2 are needed — add a sub-folder "
+                        "per class with its examples")
+    if problems:
+        raise DataError(f"cannot use the data in {data}", problems)
+    samples = [Sample(s.path, s.label, s.split, file_digest(s.path)) for s in samples]
+    warnings = []
+    if skipped:
+        exts = Counter(p.suffix.lower() or "(none)" for p in skipped)
+        listed = ", ".join(str(p) for p in skipped[:5]) + (" …" if len(skipped) > 5 else "")
+        warnings.append(f"skipped {len(skipped)} file(s) that are not {task} files "
+                        f"({', '.join(f'{e} ×{n}' for e, n in exts.items())}): {listed}")
+    warnings += _label_conflicts(samples)
+    return Dataset(samples, classes, str(data), warnings, tmp)
+
+
+def _label_conflicts(samples: list[Sample]) -> list[str]:
+    by_digest: dict[str, list[Sample]] = defaultdict(list)
+    for s in samples:
+        by_digest[s.digest].append(s)
+    out = []
+    for group in by_digest.values():
+        labels = sorted({s.label for s in group})
+        if len(labels) > 1:
+            out.append("label conflict: the same file content is labelled "
+                       + " and ".join(f"`{s.label}` ({s.path})" for s in group)
+                       + "; remove it from the wrong class")
+    return out

@@ -1,0 +1,68 @@
+"""Stratified train / validation / test splits and stratified K-fold, seeded.
+
+The held-out split is allocated per class (rather than with ``train_test_split``) so that every
+class with enough examples appears in every split even when classes are imbalanced; folds come
+from scikit-learn's ``StratifiedKFold``.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+from sklearn.model_selection import StratifiedKFold
+
+from ..errors import DataError
+
+
+def _n_held(n: int, frac: float) -> int:
+    return 0 if frac <= 0 else max(1, int(round(n * frac)))
+
+
+def check_splittable(labels: list[str], val: float, test: float) -> None:
+    """Raise DataError listing every class with too few examples for the requested splits."""
+    need = 1 + (val > 0) + (test > 0)
+    problems = []
+    for cls, n in sorted(Counter(labels).items()):
+        if n < need:
+            problems.append(
+                f"class `{cls}`: {n} example{'s' if n != 1 else ''}, at least {need} are needed to "
+                f"split into {'train/val/test' if need == 3 else 'train and a held-out split'} "
+                "(add examples, or lower --val/--test to 0)"
+            )
+    if problems:
+        raise DataError("some classes are too small to split", problems)
+
+
+def stratified_split(labels: list[str], val: float, test: float, seed: int
+                     ) -> tuple[list[int], list[int], list[int]]:
+    """Indices of train, val and test, per class, seeded; each class keeps ≥ 1 training example."""
+    check_splittable(labels, val, test)
+    rng = np.random.default_rng(seed)
+    train, val_idx, test_idx = [], [], []
+    by_class: dict[str, list[int]] = {}
+    for i, label in enumerate(labels):
+        by_class.setdefault(label, []).append(i)
+    for cls in sorted(by_class):
+        idx = list(rng.permutation(by_class[cls]))
+        n = len(idx)
+        n_test = _n_held(n, test)
+        n_val = _n_held(n, val)
+        while n - n_test - n_val < 1:  # keep a training example: shrink the larger held-out part
+            if n_val >= n_test and n_val > (1 if val > 0 else 0):
+                n_val -= 1
+            else:
+                n_test -= 1
+        test_idx += idx[:n_test]
+        val_idx += idx[n_test:n_test + n_val]
+        train += idx[n_test + n_val:]
+    return sorted(train), sorted(val_idx), sorted(test_idx)
+
+
+def stratified_folds(labels: list[str], k: int, seed: int) -> list[tuple[list[int], list[int]]]:
+    """K stratified (train, held-out) index pairs; K is lowered to the smallest class size."""
+    smallest = min(Counter(labels).values())
+    k = min(k, smallest)
+    if k < 2:
+        return []
+    skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    return [(list(tr), list(te)) for tr, te in skf.split(np.zeros(len(labels)), labels)]

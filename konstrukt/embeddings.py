@@ -1,0 +1,83 @@
+"""Frozen-backbone embeddings, computed once and cached on disk.
+
+Key: (file content hash, backbone, weights, preprocessing signature, view index). View 0 is the
+clean input; view k ≥ 1 is augmented with a seed derived from the content hash and k, so the same
+view is the same tensor in every run, fold and head change — and is computed only once.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from .preprocess import Preprocessor
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("KONSTRUKT_CACHE") or Path.home() / ".cache" / "konstrukt")
+
+
+def view_seed(digest: str, view: int) -> int:
+    """Deterministic augmentation seed for one (content, view) pair."""
+    return (int(digest[:12], 16) + 1_000_003 * view) % 2**63
+
+
+class EmbeddingCache:
+    """One folder per (backbone, weights, preprocessing); one ``.npy`` per (content, view)."""
+
+    def __init__(self, root: Path | str, key: str):
+        self.key = key
+        self.dir = Path(root) / "embeddings" / hashlib.sha1(key.encode()).hexdigest()[:20]
+
+    def _path(self, digest: str, view: int) -> Path:
+        return self.dir / digest[:2] / f"{digest}_{view}.npy"
+
+    def get(self, digest: str, view: int) -> np.ndarray | None:
+        path = self._path(digest, view)
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError):
+            return None  # missing or half-written by a killed process: recompute
+
+    def put(self, digest: str, view: int, value: np.ndarray) -> None:
+        path = self._path(digest, view)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            np.save(f, value.astype(np.float32), allow_pickle=False)
+        os.replace(tmp, path)  # atomic: readers never see a partial file
+
+
+@torch.inference_mode()
+def embed_views(backbone: torch.nn.Module, pre: Preprocessor, items: Sequence[tuple[Any, str, int]],
+                cache: EmbeddingCache | None, device: torch.device, batch_size: int = 32,
+                on_batch: Callable[[int, int], None] | None = None) -> torch.Tensor:
+    """Embeddings (N, D) of ``items`` = (decoded sample, content digest, view), cache first.
+
+    Missing entries are computed in batches under ``inference_mode`` with the backbone in eval mode.
+    """
+    backbone.eval().to(device)
+    out: list[np.ndarray | None] = [cache.get(d, v) if cache else None for _, d, v in items]
+    todo = [i for i, e in enumerate(out) if e is None]
+    done = 0
+    for start in range(0, len(todo), batch_size):
+        idx = todo[start:start + batch_size]
+        batch = torch.stack([
+            pre.tensor(items[i][0], augment=items[i][2] > 0, seed=view_seed(items[i][1], items[i][2]))
+            for i in idx
+        ]).to(device)
+        feats = backbone(batch).float().cpu().numpy()  # (b, D)
+        for i, f in zip(idx, feats):
+            out[i] = f
+            if cache:
+                cache.put(items[i][1], items[i][2], f)
+        done += len(idx)
+        if on_batch:
+            on_batch(done, len(todo))
+    if not items:
+        return torch.empty(0, getattr(backbone, "num_features", 0))
+    return torch.from_numpy(np.stack(out))  # (N, D)

@@ -1,0 +1,345 @@
+"""The training recipe: data → split → pipeline → fit (+ CV) → evaluate → run directory.
+
+``train`` is what the CLI's ``konstrukt train``, the service's worker and ``konstrukt.train``
+all call. It validates everything it can before the long work starts (config, data, weights,
+output folder), so a mistake costs seconds, not a training run.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset as TorchDataset, TensorDataset
+
+from . import artifacts
+from .config import TrainConfig, build_config, config_dict, read_config_file
+from .data import Dataset, discover, stratified_folds, stratified_split
+from .embeddings import EmbeddingCache, default_cache_dir, embed_views
+from .errors import DataError
+from .evaluation import classification_metrics, summarize_folds
+from .models.backbones import BACKBONES, Backbone, BackboneSpec, build_backbone, resolve_pretrained
+from .models.classifier import Classifier, count_parameters, set_trainable
+from .models.heads import build_head, head_blocks
+from .pipelines import PipelineSpec, resolve_pipeline
+from .preprocess import Preprocessor, build_preprocessor
+from .progress import Progress, ProgressCallback
+from .runtime import peak_memory_mb, seed_everything, select_device, use_all_cores
+from .training import FitResult, fit, predict_proba
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def resolve_config(task: str | None = None, pipeline: str | None = None,
+                   config: TrainConfig | dict | str | Path | None = None,
+                   overrides: dict[str, Any] | None = None) -> tuple[TrainConfig, PipelineSpec]:
+    """Merge defaults < pipeline defaults < config file/dict < overrides, and validate."""
+    if isinstance(config, TrainConfig):
+        file_layer = config.model_dump(exclude_unset=True)
+    elif isinstance(config, (str, Path)):
+        file_layer = read_config_file(config)
+    else:
+        file_layer = dict(config or {})
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if task:
+        overrides.setdefault("task", task)
+    if pipeline:
+        overrides.setdefault("pipeline", pipeline)
+    early = build_config(file_layer, overrides)  # validates task/pipeline names early
+    spec = resolve_pipeline(early.task, early.pipeline)
+    pipeline_layer = {"strategy": spec.strategy, "head": spec.head, "pretrained": spec.pretrained,
+                      **spec.defaults}
+    user = {**file_layer, **overrides}
+    if user.get("pretrained") == "default":
+        user.pop("pretrained")
+    final = build_config(pipeline_layer, user, {"pipeline": spec.name})
+    return final, spec
+
+
+# --------------------------------------------------------------------------- prepared data
+
+
+@dataclass
+class Prepared:
+    """Everything a fit needs: decoded samples, integer labels, the model parts and their inputs."""
+
+    config: TrainConfig
+    pipeline: PipelineSpec
+    backbone_spec: BackboneSpec
+    dataset: Dataset
+    classes: list[str]
+    y: np.ndarray  # (N,) class index per sample
+    raws: list[Any]  # decoded samples, aligned with dataset.samples
+    pre: Preprocessor
+    initial_backbone: Backbone
+    device: torch.device
+    splits: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def digests(self) -> list[str]:
+        return [s.digest for s in self.dataset.samples]
+
+
+def decode_all(samples, pre: Preprocessor, progress: Progress) -> list[Any]:
+    """Decode every file once; collect every failure and raise them together."""
+    raws, problems = [], []
+    bar = progress.bar(len(samples), "reading files", "file")
+    for s in samples:
+        try:
+            raws.append(pre.load(s.path))
+        except DataError as exc:
+            problems.append(exc.message)
+        bar.update()
+    bar.close()
+    if problems:
+        raise DataError(f"{len(problems)} file(s) cannot be read — fix or remove them and run again",
+                        problems)
+    return raws
+
+
+def make_splits(dataset: Dataset, config: TrainConfig) -> dict[str, list[int]]:
+    """Given splits when the data came pre-split (carving val from train if missing), else seeded."""
+    labels = dataset.labels()
+    if not dataset.presplit:
+        tr, va, te = stratified_split(labels, config.split.val, config.split.test, config.seed)
+        return {"train": tr, "val": va, "test": te}
+    by = {k: [i for i, s in enumerate(dataset.samples) if s.split == k] for k in ("train", "val", "test")}
+    if not by["val"] and config.split.val > 0:
+        train_labels = [labels[i] for i in by["train"]]
+        if min(train_labels.count(c) for c in set(train_labels)) >= 2:
+            tr, va, _ = stratified_split(train_labels, config.split.val, 0.0, config.seed)
+            by["val"] = [by["train"][i] for i in va]
+            by["train"] = [by["train"][i] for i in tr]
+    missing = sorted(set(dataset.classes) - {labels[i] for i in by["train"]})
+    if missing:
+        raise DataError("the train split has no examples of some classes",
+                        [f"class `{c}`: add examples to train/{c}/" for c in missing])
+    return by
+
+
+def prepare(data: str | Path, config: TrainConfig, pipeline: PipelineSpec,
+            progress: Progress) -> Prepared:
+    """Validate data, weights and device; decode every file; make the splits."""
+    dataset = discover(data, config.task)
+    for w in dataset.warnings:
+        progress.say(f"warning: {w}")
+    spec = BACKBONES.get(pipeline.backbone)
+    seed_everything(config.seed)
+    backbone = build_backbone(pipeline.backbone, config.pretrained)  # fails fast on missing weights
+    pre = build_preprocessor(spec, config)
+    progress.event("prepare", f"reading {len(dataset.samples)} files")
+    raws = decode_all(dataset.samples, pre, progress)
+    classes = dataset.classes
+    y = np.array([classes.index(s.label) for s in dataset.samples])
+    prepared = Prepared(config, pipeline, spec, dataset, classes, y, raws, pre, backbone,
+                        select_device(config.device))
+    prepared.splits = make_splits(dataset, config)
+    return prepared
+
+
+def topup_items(indices: list[int], y: np.ndarray, target_size: int) -> list[tuple[int, int]]:
+    """(sample, view) pairs: every example once (view 0) plus augmented copies up to target_size."""
+    items = [(i, 0) for i in indices]
+    for cls in sorted(set(y[indices].tolist())):
+        members = [i for i in indices if y[i] == cls]
+        for j in range(max(0, target_size - len(members))):
+            items.append((members[j % len(members)], 1 + j // len(members)))
+    return items
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+class SampleDataset(TorchDataset):
+    """(sample, view) items → (input tensor, label); ``augment`` re-draws augmentation every epoch."""
+
+    def __init__(self, prepared: Prepared, items: list[tuple[int, int]], augment: bool):
+        self.p, self.items, self.augment = prepared, items, augment
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, k: int):
+        i, _ = self.items[k]
+        return self.p.pre.tensor(self.p.raws[i], augment=self.augment), int(self.p.y[i])
+
+
+def _loader(dataset, config: TrainConfig, shuffle: bool) -> DataLoader:
+    gen = torch.Generator().manual_seed(config.seed)
+    return DataLoader(dataset, batch_size=config.batch_size, shuffle=shuffle, generator=gen,
+                      num_workers=config.num_workers)
+
+
+# --------------------------------------------------------------------------- one fit
+
+
+class Recipe:
+    """Fits and scores models on index sets of a :class:`Prepared`, for one strategy."""
+
+    def __init__(self, prepared: Prepared, progress: Progress):
+        self.p = prepared
+        self.progress = progress
+        self.config = prepared.config
+        self.blocks = head_blocks(self.config.head)
+        self.probe = self.config.strategy == "probe"
+        self.cache = None
+        if self.probe:
+            key = "|".join([prepared.pipeline.backbone, self._weights_id(), prepared.pre.signature])
+            self.cache = EmbeddingCache(self.config.cache_dir or default_cache_dir(), key)
+
+    def _weights_id(self) -> str:
+        pretrained = resolve_pretrained(self.p.backbone_spec, self.config.pretrained)
+        if pretrained == "none":  # random weights depend on the seed
+            return f"random-seed{self.config.seed}"
+        if Path(pretrained).is_file():
+            from .data import file_digest
+
+            return "file-" + file_digest(Path(pretrained))[:16]
+        return pretrained
+
+    def new_model(self) -> Classifier:
+        import copy
+
+        backbone = copy.deepcopy(self.p.initial_backbone)
+        torch.manual_seed(self.config.seed)
+        head = build_head(self.blocks, backbone.num_features, len(self.p.classes))
+        model = Classifier(backbone, head)
+        set_trainable(model, self.config.strategy, self.config.partial_blocks)
+        return model
+
+    def embeddings(self, items: list[tuple[int, int]]) -> torch.Tensor:
+        """Cached embeddings (N, D) of (sample, view) items."""
+        bar = self.progress.bar(len(items), "embedding", "view")
+        seen = [0]
+
+        def tick(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - seen[0])
+            seen[0] = done
+            self.progress.event("embed", f"embedded {done}/{total}", done=done, total=total)
+
+        feats = embed_views(self.p.initial_backbone, self.p.pre,
+                            [(self.p.raws[i], self.p.digests[i], v) for i, v in items],
+                            self.cache, self.p.device, batch_size=max(self.config.batch_size, 32),
+                            on_batch=tick)
+        bar.close()
+        return feats
+
+    def _data(self, items: list[tuple[int, int]], train: bool):
+        labels = torch.as_tensor(self.p.y[[i for i, _ in items]], dtype=torch.long)
+        if self.probe:
+            return TensorDataset(self.embeddings(items), labels)
+        return SampleDataset(self.p, items, augment=train and self.config.augment.enabled)
+
+    def fit(self, train_idx: list[int], val_idx: list[int], epochs: int | None = None,
+            label: str = "training", fold: int | None = None, folds: int | None = None
+            ) -> tuple[Classifier, FitResult]:
+        """Train a fresh model on ``train_idx`` (topped up), early-stopping on ``val_idx``."""
+        torch.manual_seed(self.config.seed)
+        model = self.new_model()
+        aug = self.config.augment.enabled
+        items = topup_items(train_idx, self.p.y, self.config.target_size if aug else 0)
+        train_loader = _loader(self._data(items, train=True), self.config, shuffle=True)
+        val_loader = (_loader(self._data([(i, 0) for i in val_idx], train=False), self.config, False)
+                      if val_idx else None)
+        n_epochs = epochs or self.config.num_epochs
+        bar = self.progress.bar(n_epochs, label, "epoch")
+
+        def on_epoch(row: dict) -> None:
+            bar.update()
+            bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k.endswith(("loss", "accuracy"))
+                             and v is not None})
+            self.progress.event("cv" if fold else "train", f"{label} epoch {row['epoch']}/{n_epochs}",
+                                fold=fold, folds=folds, epochs=n_epochs, **row)
+
+        trainee = model.head if self.probe else model
+        result = fit(trainee, train_loader, val_loader, self.config, self.p.device, n_epochs, on_epoch)
+        bar.close()
+        return model, result
+
+    def score(self, model: Classifier, idx: list[int]) -> dict:
+        """Metrics of ``model`` on clean (view 0) examples ``idx``."""
+        data = self._data([(i, 0) for i in idx], train=False)
+        proba = predict_proba(model.head if self.probe else model, _loader(data, self.config, False),
+                              self.p.device)
+        return classification_metrics(self.p.y[idx], proba.numpy(), self.p.classes)
+
+
+# --------------------------------------------------------------------------- the whole run
+
+
+def cross_validate(recipe: Recipe, pool: list[int], k: int, epochs: int) -> dict | None:
+    """Stratified K-fold on the train+val pool (test untouched), ``epochs`` per fold."""
+    p = recipe.p
+    folds = stratified_folds([p.classes[i] for i in p.y[pool]], k, p.config.seed)
+    if not folds:
+        return None
+    scores = []
+    for n, (tr, te) in enumerate(folds, start=1):
+        recipe.progress.event("cv", f"fold {n}/{len(folds)}", fold=n, folds=len(folds))
+        model, _ = recipe.fit([pool[i] for i in tr], [], epochs=epochs, label=f"fold {n}/{len(folds)}",
+                              fold=n, folds=len(folds))
+        scores.append(recipe.score(model, [pool[i] for i in te]))
+    summary = summarize_folds(scores)
+    summary["epochs_per_fold"] = epochs
+    return summary
+
+
+def run_experiment(prepared: Prepared, progress: Progress) -> tuple[Classifier, dict]:
+    """Fit on train (early stopping on val), score on test once, cross-validate small data."""
+    config, splits = prepared.config, prepared.splits
+    recipe = Recipe(prepared, progress)
+    started = time.perf_counter()
+    model, result = recipe.fit(splits["train"], splits["val"])
+    train_seconds = time.perf_counter() - started
+    report: dict[str, Any] = {"history": result.history, "best_epoch": result.best_epoch,
+                              "stopped_early": result.stopped_early, "train_seconds": train_seconds}
+    if splits["val"]:
+        report["val"] = recipe.score(model, splits["val"])
+    if splits["test"]:
+        progress.event("evaluate", "scoring the test split")
+        report["test"] = recipe.score(model, splits["test"])
+    pool = splits["train"] + splits["val"]
+    k = config.cv if config.cv is not None else (5 if len(pool) < config.small_data else 0)
+    report["cv"] = None
+    if k >= 2:
+        t0 = time.perf_counter()
+        report["cv"] = cross_validate(recipe, pool, k, epochs=max(1, result.best_epoch))
+        if report["cv"]:
+            report["cv"]["seconds"] = time.perf_counter() - t0
+    report["params_total"], report["params_trainable"] = count_parameters(model)
+    report["peak_memory_mb"] = peak_memory_mb(prepared.device)
+    return model, report
+
+
+def train(data: str | Path, *, task: str | None = None, out: str | Path, pipeline: str | None = None,
+          config: TrainConfig | dict | str | Path | None = None, overrides: dict | None = None,
+          progress: ProgressCallback | None = None, overwrite: bool = False, verbose: bool = True):
+    """Train a model on ``data`` and write a run directory to ``out``; return the loaded Run.
+
+    ``config`` is a TrainConfig, a dict or a JSON/YAML file; ``overrides`` (e.g. CLI flags) win
+    over it. ``progress`` receives event dicts (see :mod:`konstrukt.progress`).
+    """
+    from .inference import Run
+
+    reporter = Progress(progress, verbose)
+    cfg, spec = resolve_config(task, pipeline, config, overrides)
+    staging = artifacts.start_run_dir(Path(out), overwrite)  # unwritable → error before any work
+    try:
+        use_all_cores()
+        prepared = prepare(data, cfg, spec, reporter)
+        reporter.say(f"training {spec.name} ({cfg.strategy}) on {len(prepared.raws)} examples, "
+                     f"{len(prepared.classes)} classes, device {prepared.device}")
+        model, report = run_experiment(prepared, reporter)
+        report = artifacts.build_report(prepared, report)
+        artifacts.write_run(staging, report, config_dict(cfg), model)
+        final = artifacts.finish_run_dir(staging, Path(out), overwrite)
+    except BaseException:
+        artifacts.abandon_run_dir(staging)
+        raise
+    reporter.event("done", f"run written to {final}", run_dir=str(final))
+    return Run.load(final)

@@ -1,0 +1,108 @@
+"""A trained run loaded from its folder: rebuilt from config + report + safetensors alone."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from .artifacts import CONFIG, REPORT, WEIGHTS
+from .config import HeadBlock, TrainConfig
+from .errors import DataError, RunError
+from .models.backbones import BACKBONES, build_backbone
+from .models.classifier import Classifier
+from .models.heads import build_head
+from .preprocess import build_preprocessor
+from .runtime import select_device
+
+
+class Run:
+    """A run directory with its model in memory: ``predict`` files, ``evaluate`` labelled data."""
+
+    def __init__(self, path: Path, report: dict, config: TrainConfig, model: Classifier):
+        self.path = path
+        self.report = report
+        self.config = config
+        self.model = model
+        self.classes: list[str] = report["classes"]
+        self.pre = build_preprocessor(BACKBONES.get(report["model"]["backbone"]), config)
+        self.device = select_device(config.device) if config.device != "auto" else torch.device("cpu")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Run":
+        """Load a run folder written by ``konstrukt train``."""
+        path = Path(path).expanduser()
+        missing = [n for n in (REPORT, CONFIG, WEIGHTS) if not (path / n).is_file()]
+        if missing:
+            raise RunError(f"{path} is not a konstrukt run folder (missing {', '.join(missing)})",
+                           ["Fix: give the --out folder of a finished `konstrukt train`."])
+        try:
+            report = json.loads((path / REPORT).read_text(encoding="utf-8"))
+            config = TrainConfig.model_validate(json.loads((path / CONFIG).read_text(encoding="utf-8")))
+        except (ValueError, OSError) as exc:
+            raise RunError(f"{path}: cannot read the run's report/config ({exc})") from None
+        m = report["model"]
+        backbone = build_backbone(m["backbone"], "none")  # architecture only; weights come next
+        head = build_head([HeadBlock(**b) for b in m["head"]], backbone.num_features,
+                          len(report["classes"]))
+        model = Classifier(backbone, head)
+        model.load_state_dict(load_file(str(path / WEIGHTS)), strict=True)
+        model.eval()
+        return cls(path, report, config, model)
+
+    @torch.inference_mode()
+    def predict_proba(self, paths: Iterable[str | Path], batch_size: int = 16) -> np.ndarray:
+        """Class probabilities (N, C) for files; DataError names every unreadable file."""
+        raws, problems = [], []
+        for p in paths:
+            try:
+                raws.append(self.pre.load(Path(p)))
+            except DataError as exc:
+                problems.append(exc.message)
+        if problems:
+            raise DataError("cannot read some files", problems)
+        self.model.to(self.device).eval()
+        out = []
+        for start in range(0, len(raws), batch_size):
+            x = torch.stack([self.pre.tensor(r) for r in raws[start:start + batch_size]])
+            out.append(torch.softmax(self.model(x.to(self.device)).float(), dim=1).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, len(self.classes)))
+
+    def predict(self, paths: Iterable[str | Path], top_k: int | None = None) -> list[dict]:
+        """``[{"file", "label", "probabilities": {class: p}}]``, probabilities sorted high → low."""
+        paths = [Path(p) for p in paths]
+        proba = self.predict_proba(paths)
+        results = []
+        for path, row in zip(paths, proba):
+            order = np.argsort(-row)[: top_k or len(self.classes)]
+            results.append({"file": str(path), "label": self.classes[int(order[0])],
+                            "probabilities": {self.classes[int(i)]: float(row[i]) for i in order}})
+        return results
+
+    def predict_one(self, path: str | Path) -> dict:
+        return self.predict([path])[0]
+
+    def evaluate(self, data: str | Path) -> dict:
+        """Metrics of this model on other labelled data (a folder of class folders, zip or CSV)."""
+        from .data import discover
+        from .evaluation import classification_metrics
+
+        dataset = discover(data, self.report["task"])
+        unknown = sorted(set(dataset.classes) - set(self.classes))
+        if unknown:
+            raise DataError(f"{data} has classes the model was not trained on",
+                            [f"class `{c}` (known: {', '.join(self.classes)})" for c in unknown])
+        proba = self.predict_proba([s.path for s in dataset.samples])
+        y = [self.classes.index(s.label) for s in dataset.samples]
+        metrics = classification_metrics(y, proba, self.classes)
+        metrics["data"] = {"source": str(data), "fingerprint": dataset.fingerprint(),
+                           "warnings": dataset.warnings}
+        return metrics
+
+
+def load_run(path: str | Path) -> Run:
+    """Load a trained run folder (see :class:`Run`)."""
+    return Run.load(path)

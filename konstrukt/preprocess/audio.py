@@ -1,0 +1,170 @@
+"""Audio: decode any wav/flac/ogg/mp3 into a fixed-length mono float32 waveform at the model's rate.
+
+Steps: decode (soundfile; librosa/audioread for formats libsndfile cannot read) → mix to mono by
+averaging channels → resample (soxr) → crop or zero-pad to ``audio.duration`` seconds.
+Normalisation and log-mel live inside the backbone, so the model input is the raw waveform.
+
+Long files (``audio.long_files``):
+
+* ``crop`` (default) keeps the first ``duration`` seconds and never reads more of the file than
+  that — a one-hour recording costs the same memory as a five-second one;
+* ``windows`` splits the whole file into consecutive ``duration``-second windows
+  (:func:`load_windows`); prediction classifies every window and votes. The file is streamed in
+  blocks, so only the mono waveform at the model's rate is ever held in memory.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from . import PREPROCESSORS, Preprocessor
+
+AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".mp3"})
+_LIBSNDFILE_ONLY = frozenset({".wav", ".flac", ".ogg"})  # no fallback decoder: its error is the truth
+_BLOCK_FRAMES = 1 << 18  # frames per streamed block (~6 s at 44.1 kHz)
+_FIX = "Fix: re-export the file as 16-bit PCM WAV (e.g. `ffmpeg -i IN -ac 1 OUT.wav`) or remove it."
+
+
+def _bad_file(path: Path, why: str, fix: str = _FIX) -> DataError:
+    return DataError(f"{path}: {why}", [fix])
+
+
+def _to_mono(block: np.ndarray) -> np.ndarray:
+    """(frames, channels) → (frames,) float32 by averaging the channels."""
+    return block.mean(axis=1, dtype=np.float32) if block.ndim == 2 else block.astype(np.float32)
+
+
+def resample(wave: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """High-quality resampling of a mono float32 waveform (soxr)."""
+    if rate_in == rate_out or wave.size == 0:
+        return wave.astype(np.float32, copy=False)
+    import soxr
+
+    return soxr.resample(wave, rate_in, rate_out, quality="HQ").astype(np.float32, copy=False)
+
+
+def fix_length(wave: np.ndarray, length: int) -> np.ndarray:
+    """Crop to, or zero-pad at the end to, exactly ``length`` samples."""
+    if wave.shape[0] >= length:
+        return wave[:length]
+    return np.pad(wave, (0, length - wave.shape[0]))
+
+
+def _read_soundfile(path: Path, rate: int, max_seconds: float | None) -> np.ndarray:
+    """Decode with libsndfile, reading at most ``max_seconds`` of the file, streamed in blocks."""
+    import soundfile as sf
+    import soxr
+
+    with sf.SoundFile(str(path)) as f:
+        if f.frames == 0:
+            raise _bad_file(path, "contains no audio samples (zero-length file)",
+                            "Fix: remove the file or replace it with a recording.")
+        # A little extra input so the resampler's tail is not cut short before crop.
+        limit = f.frames if max_seconds is None else min(f.frames, math.ceil(max_seconds * f.samplerate) + 64)
+        stream = None if f.samplerate == rate else soxr.ResampleStream(f.samplerate, rate, 1, dtype="float32")
+        parts, done = [], 0
+        while done < limit:
+            block = f.read(min(_BLOCK_FRAMES, limit - done), dtype="float32", always_2d=True)
+            if block.shape[0] == 0:  # header promised more frames than the file holds
+                break
+            done += block.shape[0]
+            mono = _to_mono(block)  # (n,)
+            parts.append(mono if stream is None else stream.resample_chunk(mono, last=done >= limit))
+        if stream is not None and done < limit:
+            parts.append(stream.resample_chunk(np.zeros(0, np.float32), last=True))
+    wave = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    if done == 0:
+        raise _bad_file(path, "contains no audio samples (empty or truncated data)",
+                        "Fix: remove the file or replace it with a complete recording.")
+    return wave
+
+
+def _read_fallback(path: Path, rate: int, max_seconds: float | None) -> np.ndarray:
+    """Decode what libsndfile cannot (some mp3 variants) through librosa/audioread."""
+    import librosa
+
+    wave, _ = librosa.load(str(path), sr=rate, mono=True, duration=max_seconds, res_type="soxr_hq")
+    if wave.size == 0:
+        raise _bad_file(path, "contains no audio samples", "Fix: remove the file or replace it.")
+    return wave.astype(np.float32, copy=False)
+
+
+def decode_audio(path: str | Path, rate: int, max_seconds: float | None = None) -> np.ndarray:
+    """Mono float32 waveform of ``path`` at ``rate`` Hz (at most ``max_seconds`` of it).
+
+    Raises DataError naming the file when it is empty, truncated or not audio at all.
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.is_file():
+        raise _bad_file(path, "file not found", "Fix: check the path.")
+    if path.stat().st_size == 0:
+        raise _bad_file(path, "is an empty file (0 bytes)", "Fix: remove the file or replace it.")
+    try:
+        wave = _read_soundfile(path, rate, max_seconds)
+    except DataError:
+        raise
+    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
+        if path.suffix.lower() in _LIBSNDFILE_ONLY:
+            raise _bad_file(path, f"not a readable {path.suffix.lower()[1:]} audio file ({exc})") from None
+        try:
+            wave = _read_fallback(path, rate, max_seconds)
+        except DataError:
+            raise
+        except Exception as exc2:  # audioread/librosa raise many unrelated types
+            raise _bad_file(path, f"not a readable audio file ({exc2})") from None
+    if not np.isfinite(wave).all():  # float WAVs can hold NaN/inf; they would poison training
+        raise _bad_file(path, "contains NaN or infinite samples",
+                        "Fix: re-export the file; a float WAV must hold finite samples.")
+    return wave
+
+
+def split_windows(wave: np.ndarray, length: int) -> list[np.ndarray]:
+    """Consecutive non-overlapping windows of ``length`` samples; the last one is zero-padded.
+
+    A trailing window shorter than a quarter of ``length`` is dropped (unless it is the only one),
+    so a vote is not decided by a mostly-silent scrap.
+    """
+    starts = list(range(0, max(wave.shape[0], 1), length))
+    if len(starts) > 1 and wave.shape[0] - starts[-1] < length // 4:
+        starts.pop()
+    return [fix_length(wave[s:s + length], length) for s in starts]
+
+
+class AudioPreprocessor(Preprocessor):
+    """Audio file → (T,) float32 waveform at the backbone's rate, T = rate × duration."""
+
+    def __init__(self, spec, config):
+        from ..augment.audio import waveform_augmentation
+
+        self.sample_rate = int(config.audio.sample_rate or spec.sample_rate)
+        self.duration = float(config.audio.duration)
+        self.long_files = config.audio.long_files
+        self.length = int(round(self.sample_rate * self.duration))
+        self.augmentation = waveform_augmentation(config.augment, self.sample_rate)
+        aug = config.augment.model_dump_json() if self.augmentation else "noaug"
+        key = f"{self.sample_rate}|{self.length}|{aug}"
+        self.signature = "audio:" + hashlib.sha1(key.encode()).hexdigest()[:12]
+
+    def load(self, path: Path) -> np.ndarray:
+        """The first ``duration`` seconds, mono at the model's rate (not yet padded)."""
+        return decode_audio(path, self.sample_rate, self.duration)
+
+    def load_windows(self, path: Path) -> list[np.ndarray]:
+        """Every ``duration``-second window of the whole file (for voting at prediction time)."""
+        return split_windows(decode_audio(path, self.sample_rate, None), self.length)
+
+    def tensor(self, raw: np.ndarray, augment: bool = False, seed: int | None = None) -> torch.Tensor:
+        wave = raw[: self.length]
+        if augment and self.augmentation is not None:
+            wave = self.augmentation(wave, np.random.default_rng(seed))
+        return torch.from_numpy(np.ascontiguousarray(fix_length(wave, self.length), dtype=np.float32))  # (T,)
+
+
+PREPROCESSORS.add("audio", AudioPreprocessor)

@@ -1,0 +1,34 @@
+"""Progress reporting shared by every face: tqdm bars for people, event dicts for programs.
+
+Events are dicts with ``stage`` (prepare | embed | train | cv | evaluate | done) and, where they
+apply, ``fold``/``folds``, ``epoch``/``epochs``, ``train_loss``, ``val_loss``, ``val_accuracy``
+and a human ``message``. The service forwards them to the browser as Server-Sent Events.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+from tqdm.auto import tqdm
+
+ProgressCallback = Callable[[dict], None]
+
+
+class Progress:
+    def __init__(self, callback: ProgressCallback | None = None, verbose: bool = True):
+        self.callback = callback
+        self.verbose = verbose
+
+    def event(self, stage: str, message: str = "", **fields) -> None:
+        if self.callback:
+            self.callback({"stage": stage, "message": message, **fields})
+
+    def say(self, message: str) -> None:
+        """A line for people (stderr, so --json output on stdout stays clean)."""
+        if self.verbose:
+            tqdm.write(message, file=sys.stderr)
+
+    def bar(self, total: int, desc: str, unit: str = "it") -> tqdm:
+        # disable=None: bars only on a terminal, so logs and CI output stay readable.
+        return tqdm(total=total, desc=desc, unit=unit, disable=None if self.verbose else True, leave=False,
+                    file=sys.stderr, dynamic_ncols=True)

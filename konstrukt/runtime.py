@@ -1,0 +1,53 @@
+"""Process-level helpers: device choice, seeding, memory and version reporting."""
+from __future__ import annotations
+
+import os
+import platform
+import random
+import resource
+import sys
+
+import numpy as np
+import torch
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """``auto`` → CUDA if present, else Apple MPS, else CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def use_all_cores() -> None:
+    """Frozen-backbone passes are compute-bound: let torch use every core we have."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    torch.set_num_threads(max(1, n))
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak GPU memory when training on CUDA, else the process's peak resident set size."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 1024**2
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return rss_kb / 1024 if sys.platform != "darwin" else rss_kb / 1024**2
+
+
+def library_versions() -> dict[str, str]:
+    import sklearn
+    import torchvision
+
+    from . import __version__
+
+    return {"konstrukt": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "numpy": np.__version__,
+            "scikit-learn": sklearn.__version__}

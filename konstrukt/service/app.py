@@ -1,0 +1,151 @@
+"""The FastAPI application: wiring only (state, error mapping, limits); routes live in ``routes/``."""
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from ..errors import KonstruktError, RunError
+from .db import make_engine, make_sessionmaker, migrate
+from .jobs import recover_orphans
+from .predict import RunCache
+from .security import SessionSigner
+from .settings import Settings, get_settings, settings_from_env
+
+log = logging.getLogger("konstrukt.service")
+HERE = Path(__file__).parent
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for bodies over the limit, by Content-Length or while streaming."""
+
+    def __init__(self, app, settings_of):
+        self.app, self.settings_of = app, settings_of
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            return await self.app(scope, receive, send)
+        s = self.settings_of()
+        headers = dict(scope["headers"])
+        ctype = headers.get(b"content-type", b"").decode("latin-1").lower()
+        limit = s.max_json_bytes if ctype.startswith("application/json") else s.max_request_bytes
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            return await _too_large(limit, scope, receive, send)
+        seen = 0
+
+        async def limited_receive():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise HTTPException(413, f"request body is larger than the limit of {_mib(limit)}")
+            return message
+
+        return await self.app(scope, limited_receive, send)
+
+
+def _mib(n: int) -> str:
+    return f"{n / 1024**2:.0f} MiB" if n >= 1024**2 else f"{n // 1024} KiB"
+
+
+async def _too_large(limit, scope, receive, send):
+    response = JSONResponse({"detail": f"request body is larger than the limit of {_mib(limit)}"}, 413,
+                            headers={"Connection": "close"})
+    await response(scope, receive, send)
+
+
+def _konstrukt_error(request: Request, exc: KonstruktError) -> JSONResponse:
+    status = 500 if isinstance(exc, RunError) else 422
+    return JSONResponse({"detail": exc.message, "problems": exc.problems}, status)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    settings: Settings = app.state.settings
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.db_url)
+    migrate(engine)
+    app.state.engine = engine
+    app.state.sessions = make_sessionmaker(engine)
+    app.state.signer = SessionSigner(settings.resolved_secret(), settings.session_days * 86400)
+    app.state.runs = RunCache(settings.warm_runs)
+    with app.state.sessions() as db:
+        recovered = recover_orphans(db, max_attempts=settings.max_attempts,
+                                    stale_after=settings.stale_after_seconds,
+                                    reason="the server restarted while this job was running")
+    if recovered:
+        log.warning("recovered jobs left running by a stopped worker: %s", recovered)
+    if settings.demo:
+        from .demo import load_demo
+
+        load_demo(app.state.sessions, settings)
+    app.state.worker = None
+    if settings.start_worker:
+        from .worker import WorkerManager
+
+        app.state.worker = WorkerManager(settings, app.state.sessions)
+        app.state.worker.start()
+    try:
+        yield
+    finally:
+        if app.state.worker:
+            app.state.worker.stop()
+        app.state.runs.clear()
+        engine.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; ``settings`` default to :func:`get_settings` (read when this is called)."""
+    from .routes import auth, jobs, pages, projects
+
+    settings = settings or get_settings()
+    app = FastAPI(title="konstrukt", version=_version(), lifespan=lifespan,
+                  description="Build a classifier from a few dozen examples per class: projects, "
+                              "classes, samples, training jobs, results, Try it and export. "
+                              "Scripts authenticate with `Authorization: Bearer <API token>`.")
+    app.state.settings = settings
+    app.dependency_overrides[get_settings] = lambda: app.state.settings
+    app.add_middleware(BodyLimit, settings_of=lambda: app.state.settings)
+    app.add_exception_handler(KonstruktError, _konstrukt_error)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    for module in (auth, projects, jobs, pages):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    return app
+
+
+def _version() -> str:
+    try:
+        from .. import __version__
+
+        return __version__
+    except ImportError:
+        return "0"
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, data_dir=None, database_url: str | None = None,
+          demo: bool = False) -> None:
+    """Run the service with uvicorn (blocking). Binds to loopback unless told otherwise."""
+    import uvicorn
+
+    settings = settings_from_env(data_dir=data_dir, database_url=database_url, demo=demo or None)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    print(f"konstrukt: data in {settings.data_dir.resolve()}; open http://{host}:{port}/", flush=True)
+    if demo:
+        from .demo import DEMO_EMAIL, DEMO_PASSWORD
+
+        print(f"konstrukt: demo account {DEMO_EMAIL} / {DEMO_PASSWORD}", flush=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", proxy_headers=False)

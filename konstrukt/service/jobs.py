@@ -1,0 +1,122 @@
+"""The job queue, kept in the database so it survives restarts of the server and the worker.
+
+Status moves queued → running → succeeded | failed | cancelled. A worker claims a job with a
+conditional UPDATE (safe with several workers), sends a heartbeat while it trains, and writes
+progress events. A job left ``running`` by a worker that died is requeued until it has run
+``max_attempts`` times, then marked failed with the reason — never left running.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Optional
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from .db import Job, JobEvent, Project, utcnow
+from .storage import job_dir, link_or_copy, remove_tree
+
+TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+HOST = socket.gethostname()
+
+
+def snapshot_data(data_dir: Path, project: Project, job: Job) -> Path:
+    """Hard-link the project's samples as ``<class name>/<file>``: the folder the core trains on."""
+    from .storage import class_dir
+
+    root = job_dir(data_dir, project.id, job.id) / "data"
+    for label in project.classes:
+        src = class_dir(data_dir, project.id, label.id)
+        for sample in label.samples:
+            link_or_copy(src / sample.stored_name, root / label.name / sample.stored_name)
+    return root
+
+
+def add_event(db: Session, job: Job, data: dict[str, Any]) -> None:
+    db.add(JobEvent(job_id=job.id, data=data))
+
+
+def claim_next(db: Session, pid: int) -> Optional[Job]:
+    """Take the oldest queued job for this worker, or None."""
+    while True:
+        job_id = db.scalar(select(Job.id).where(Job.status == "queued").order_by(Job.id).limit(1))
+        if job_id is None:
+            return None
+        now = utcnow()
+        claimed = db.execute(
+            update(Job).where(Job.id == job_id, Job.status == "queued")
+            .values(status="running", worker_pid=pid, worker_host=HOST, started_at=now,
+                    heartbeat_at=now, attempts=Job.attempts + 1, error=None)
+        ).rowcount
+        db.commit()
+        if claimed:
+            return db.get(Job, job_id)
+
+
+def finish(db: Session, job: Job, status: str, *, error: str | None = None,
+           summary: dict | None = None) -> None:
+    job.status = status
+    job.error = error
+    job.summary = summary
+    job.finished_at = utcnow()
+    job.worker_pid = None
+    add_event(db, job, {"stage": status, "message": error or status})
+    db.commit()
+
+
+def request_cancel(db: Session, job: Job) -> None:
+    """Cancel a queued job now; ask the worker to stop a running one."""
+    if job.status == "queued":
+        finish(db, job, "cancelled", error="cancelled before it started")
+    elif job.status == "running":
+        job.cancel_requested = True
+        db.commit()
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_orphaned(job: Job, stale_after: float) -> bool:
+    """True when the worker running ``job`` is gone: dead pid on this host, or no heartbeat."""
+    if job.worker_host == HOST and not _pid_alive(job.worker_pid):
+        return True
+    beat = job.heartbeat_at or job.started_at
+    return beat is None or utcnow() - beat > timedelta(seconds=stale_after)
+
+
+def recover_orphans(db: Session, *, max_attempts: int, stale_after: float,
+                    dead_pid: int | None = None, reason: str | None = None) -> list[int]:
+    """Requeue (or fail, with the reason) every running job whose worker is gone; return their ids."""
+    recovered = []
+    for job in db.scalars(select(Job).where(Job.status == "running")).all():
+        if not (job.worker_pid == dead_pid and dead_pid is not None) and not is_orphaned(job, stale_after):
+            continue
+        why = reason or "the training worker stopped while running this job"
+        if job.cancel_requested:
+            finish(db, job, "cancelled", error="cancelled")
+        elif job.attempts < max_attempts:
+            job.status, job.worker_pid, job.started_at = "queued", None, None
+            add_event(db, job, {"stage": "queued", "message": f"{why}; queued again "
+                                f"(attempt {job.attempts + 1} of {max_attempts})"})
+            db.commit()
+        else:
+            finish(db, job, "failed", error=f"{why} (attempt {job.attempts} of {max_attempts}); "
+                                            "press Train to try again")
+        recovered.append(job.id)
+    return recovered
+
+
+def delete_job_files(data_dir: Path, job: Job) -> None:
+    remove_tree(job_dir(data_dir, job.project_id, job.id))

@@ -1,0 +1,79 @@
+"""Sign-up, sign-in, sign-out and API tokens."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from sqlalchemy.orm import Session
+
+from ..db import ApiToken, User
+from ..deps import JSON, current_user, get_db
+from ..schemas import Credentials, MeOut, TokenCreate, TokenCreated, TokenOut, UserOut
+from ..security import SESSION_COOKIE, _DUMMY_HASH, check_password, hash_password, new_api_token
+
+router = APIRouter(prefix="/api", tags=["users"])
+
+
+def _sign_in(request: Request, response: Response, user: User) -> MeOut:
+    signer = request.app.state.signer
+    cookie = signer.dumps(user.id)
+    secure = request.app.state.settings.cookie_secure
+    response.set_cookie(SESSION_COOKIE, cookie, max_age=signer.max_age, httponly=True,
+                        samesite="strict", path="/",
+                        secure=secure == "always" or (secure == "auto" and request.url.scheme == "https"))
+    return MeOut(id=user.id, email=user.email, created_at=user.created_at,
+                 csrf_token=signer.loads(cookie).csrf)
+
+
+@router.post("/auth/signup", response_model=MeOut, status_code=201, dependencies=[JSON])
+def signup(body: Credentials, request: Request, response: Response, db: Session = Depends(get_db)):
+    email = body.email.lower()
+    if db.query(User).filter_by(email=email).first():
+        raise HTTPException(409, "an account with this e-mail already exists; sign in instead")
+    user = User(email=email, password_hash=hash_password(body.password))
+    db.add(user)
+    db.commit()
+    return _sign_in(request, response, user)
+
+
+@router.post("/auth/login", response_model=MeOut, dependencies=[JSON])
+def login(body: Credentials, request: Request, response: Response, db: Session = Depends(get_db)):
+    user = db.query(User).filter_by(email=body.email.lower()).first()
+    if not check_password(body.password, user.password_hash if user else _DUMMY_HASH) or not user:
+        raise HTTPException(401, "wrong e-mail or password")
+    return _sign_in(request, response, user)
+
+
+@router.post("/auth/logout", status_code=204)
+def logout(response: Response, user: User = Depends(current_user)):
+    response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+@router.get("/auth/me", response_model=MeOut)
+def me(request: Request, user: User = Depends(current_user)):
+    return MeOut(id=user.id, email=user.email, created_at=user.created_at,
+                 csrf_token=getattr(request.state, "csrf", None))
+
+
+@router.get("/tokens", response_model=list[TokenOut])
+def list_tokens(user: User = Depends(current_user), db: Session = Depends(get_db)):
+    return db.query(ApiToken).filter_by(user_id=user.id).order_by(ApiToken.id).all()
+
+
+@router.post("/tokens", response_model=TokenCreated, status_code=201, dependencies=[JSON])
+def create_token(body: TokenCreate, user: User = Depends(current_user), db: Session = Depends(get_db)):
+    secret, digest = new_api_token()
+    row = ApiToken(user_id=user.id, name=body.name, prefix=secret[:8], token_hash=digest)
+    db.add(row)
+    db.commit()
+    return TokenCreated(**TokenOut.model_validate(row).model_dump(), token=secret)
+
+
+@router.delete("/tokens/{token_id}", status_code=204)
+def delete_token(token_id: int, user: User = Depends(current_user), db: Session = Depends(get_db)):
+    row = db.get(ApiToken, token_id)
+    if row is None or row.user_id != user.id:
+        raise HTTPException(404, f"token {token_id} not found")
+    db.delete(row)
+    db.commit()
+
+
+__all__ = ["router", "UserOut"]

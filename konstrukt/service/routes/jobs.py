@@ -1,0 +1,167 @@
+"""Training jobs: start, follow (Server-Sent Events), cancel; results, Try it and download."""
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import zipfile
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sse_starlette.sse import EventSourceResponse
+from starlette.concurrency import run_in_threadpool
+
+from ...data import discover
+from ...experiment import resolve_config
+from ..db import Job, JobEvent, Project
+from ..deps import JSON, MULTIPART, get_db, owned_job, owned_project
+from ..jobs import TERMINAL, delete_job_files, request_cancel, snapshot_data
+from ..schemas import JobOut, Prediction, TrainRequest
+from ..settings import Settings, get_settings
+from ..storage import TooLarge, copy_limited, job_dir, safe_suffix, tmp_dir
+
+router = APIRouter(prefix="/api", tags=["training"])
+RUN_FILES = {"report.json", "config.json", "summary.md", "curves.png", "confusion_matrix.png"}
+
+
+def run_dir(settings: Settings, job: Job) -> Path:
+    return job_dir(settings.data_dir, job.project_id, job.id) / "run"
+
+
+def finished_run(settings: Settings, job: Job) -> Path:
+    if job.status != "succeeded":
+        raise HTTPException(409, f"job {job.id} is {job.status}; results exist once it has succeeded")
+    return run_dir(settings, job)
+
+
+@router.post("/projects/{project_id}/jobs", response_model=JobOut, status_code=201, dependencies=[JSON])
+def start_training(body: TrainRequest, project: Project = Depends(owned_project),
+                   db: Session = Depends(get_db), settings: Settings = Depends(get_settings)):
+    """Queue a training job on the project's current samples (checked now, trained by the worker)."""
+    resolve_config(project.task, body.pipeline, body.config)  # every config problem → 422 now
+    job = Job(project_id=project.id, pipeline=body.pipeline, config=body.config, status="queued")
+    db.add(job)
+    db.flush()
+    try:
+        discover(snapshot_data(settings.data_dir, project, job), project.task)
+    except Exception:
+        db.rollback()
+        delete_job_files(settings.data_dir, job)
+        raise
+    db.commit()
+    return job
+
+
+@router.get("/projects/{project_id}/jobs", response_model=list[JobOut])
+def list_jobs(project: Project = Depends(owned_project), db: Session = Depends(get_db)):
+    return db.scalars(select(Job).where(Job.project_id == project.id).order_by(Job.id.desc())).all()
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut)
+def get_job(job: Job = Depends(owned_job)):
+    return job
+
+
+@router.post("/jobs/{job_id}/cancel", response_model=JobOut)
+def cancel_job(job: Job = Depends(owned_job), db: Session = Depends(get_db)):
+    request_cancel(db, job)
+    return job
+
+
+@router.delete("/jobs/{job_id}", status_code=204)
+def delete_job(request: Request, job: Job = Depends(owned_job), db: Session = Depends(get_db),
+               settings: Settings = Depends(get_settings)):
+    if job.status not in TERMINAL:
+        raise HTTPException(409, f"job {job.id} is {job.status}; cancel it first")
+    request.app.state.runs.forget(run_dir(settings, job))
+    db.delete(job)
+    db.commit()
+    delete_job_files(settings.data_dir, job)
+
+
+def _events_after(sessions, job_id: int, last: int) -> tuple[list[JobEvent], str]:
+    with sessions() as db:
+        rows = db.scalars(select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.id > last)
+                          .order_by(JobEvent.id).limit(200)).all()
+        return rows, db.get(Job, job_id).status
+
+
+@router.get("/jobs/{job_id}/events")
+async def job_events(request: Request, job: Job = Depends(owned_job)):
+    """Live progress as Server-Sent Events: ``progress`` events (stage, fold, epoch, losses,
+    message) and a final ``status`` event; reconnecting with Last-Event-ID resumes."""
+    sessions, job_id = request.app.state.sessions, job.id
+    last = int(request.headers.get("last-event-id") or 0)
+
+    async def stream():
+        nonlocal last
+        while not await request.is_disconnected():
+            rows, status = await run_in_threadpool(_events_after, sessions, job_id, last)
+            for row in rows:
+                last = row.id
+                yield {"event": "progress", "id": str(row.id), "data": json.dumps(row.data)}
+            if status in TERMINAL and not rows:
+                yield {"event": "status", "data": json.dumps({"status": status})}
+                return
+            await asyncio.sleep(0.4)
+
+    return EventSourceResponse(stream(), ping=15)
+
+
+@router.get("/jobs/{job_id}/report")
+def job_report(job: Job = Depends(owned_job), settings: Settings = Depends(get_settings)):
+    """The run's full ``report.json`` (metrics, per-class table, confusion matrix, CV, history)."""
+    return json.loads((finished_run(settings, job) / "report.json").read_text(encoding="utf-8"))
+
+
+@router.get("/jobs/{job_id}/files/{name}", response_class=FileResponse)
+def job_file(name: str, job: Job = Depends(owned_job), settings: Settings = Depends(get_settings)):
+    """One artifact of the run: report.json, config.json, summary.md, curves.png, confusion_matrix.png."""
+    if name not in RUN_FILES:
+        raise HTTPException(404, f"no run file {name!r}; available: {', '.join(sorted(RUN_FILES))}")
+    path = finished_run(settings, job) / name
+    if not path.is_file():
+        raise HTTPException(404, f"this run has no {name}")
+    return FileResponse(path)
+
+
+@router.get("/jobs/{job_id}/download")
+def download(job: Job = Depends(owned_job), settings: Settings = Depends(get_settings)):
+    """The run as a zip: weights (safetensors), config, report, summary and pictures."""
+    folder = finished_run(settings, job)
+    zip_path = folder.parent / "download.zip"
+    if not zip_path.exists() or zip_path.stat().st_mtime < (folder / "report.json").stat().st_mtime:
+        tmp = zip_path.with_suffix(".tmp")
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                zf.write(path, f"konstrukt-run-{job.id}/{path.relative_to(folder)}")
+        tmp.replace(zip_path)
+    return FileResponse(zip_path, media_type="application/zip",
+                        filename=f"konstrukt-run-{job.id}.zip")
+
+
+@router.post("/jobs/{job_id}/predict", response_model=Prediction, dependencies=[MULTIPART])
+def predict(file: UploadFile, request: Request, job: Job = Depends(owned_job),
+            settings: Settings = Depends(get_settings)):
+    """Class probabilities for one file, from the run's model held warm in memory."""
+    folder = finished_run(settings, job)
+    fd, name = tempfile.mkstemp(dir=tmp_dir(settings.data_dir), suffix=safe_suffix(file.filename or ""))
+    staged = Path(name)
+    try:
+        import os
+
+        os.close(fd)
+        try:
+            copy_limited(file.file, staged, settings.max_file_bytes)
+        except TooLarge as exc:
+            raise HTTPException(413, f"{file.filename}: file is {exc}") from None
+        result = request.app.state.runs.predict_one(folder, staged)
+    finally:
+        staged.unlink(missing_ok=True)
+    return Prediction(label=result["label"], probabilities=result["probabilities"])
+
+
+__all__ = ["router", "Response"]

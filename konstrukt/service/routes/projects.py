@@ -1,0 +1,180 @@
+"""Projects, their classes and their samples (uploads are checked by the core's validators)."""
+from __future__ import annotations
+
+import mimetypes
+import shutil
+import tempfile
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from ...pipelines import PIPELINES
+from ...tasks import TASKS
+from ..db import Job, Label, Project, Sample, User
+from ..deps import JSON, MULTIPART, current_user, get_db, owned_class, owned_project, owned_sample
+from ..schemas import (ClassName, ClassOut, ProjectCreate, ProjectOut, ProjectRename, SampleOut, TaskOut,
+                       UploadResult)
+from ..settings import Settings, get_settings
+from ..storage import Checked, check_upload, class_dir, project_dir, remove_tree, tmp_dir
+
+router = APIRouter(prefix="/api", tags=["projects"])
+
+
+def task_list() -> list[TaskOut]:
+    out = []
+    for name, spec in TASKS.items():
+        pipes = [{"name": p, "description": s.description, "recommended": p == spec.default_pipeline,
+                  "offline": s.pretrained == "none"} for p, s in PIPELINES.items() if name in s.tasks]
+        out.append(TaskOut(name=name, description=spec.description, pipelines=pipes,
+                           extensions=sorted(spec.extensions)))
+    return out
+
+
+def project_out(db: Session, project: Project, with_samples: bool = False) -> ProjectOut:
+    classes = [ClassOut(id=c.id, name=c.name, sample_count=len(c.samples),
+                        samples=[SampleOut.model_validate(s) for s in c.samples] if with_samples else [])
+               for c in project.classes]
+    jobs = db.scalar(select(func.count(Job.id)).where(Job.project_id == project.id))
+    return ProjectOut(id=project.id, name=project.name, task=project.task, created_at=project.created_at,
+                      classes=classes, sample_count=sum(c.sample_count for c in classes), job_count=jobs)
+
+
+@router.get("/tasks", response_model=list[TaskOut])
+def tasks():
+    """Tasks (modalities) and the pipelines each can train."""
+    return task_list()
+
+
+@router.get("/projects", response_model=list[ProjectOut])
+def list_projects(user: User = Depends(current_user), db: Session = Depends(get_db)):
+    rows = db.scalars(select(Project).where(Project.user_id == user.id).order_by(Project.id.desc()))
+    return [project_out(db, p) for p in rows]
+
+
+@router.post("/projects", response_model=ProjectOut, status_code=201, dependencies=[JSON])
+def create_project(body: ProjectCreate, user: User = Depends(current_user), db: Session = Depends(get_db)):
+    TASKS.get(body.task)  # unknown task → ConfigError listing the known ones → 422
+    project = Project(user_id=user.id, name=body.name, task=body.task)
+    db.add(project)
+    db.commit()
+    return project_out(db, project)
+
+
+@router.get("/projects/{project_id}", response_model=ProjectOut)
+def get_project(project: Project = Depends(owned_project), db: Session = Depends(get_db)):
+    return project_out(db, project, with_samples=True)
+
+
+@router.patch("/projects/{project_id}", response_model=ProjectOut, dependencies=[JSON])
+def rename_project(body: ProjectRename, project: Project = Depends(owned_project),
+                   db: Session = Depends(get_db)):
+    project.name = body.name
+    db.commit()
+    return project_out(db, project)
+
+
+@router.delete("/projects/{project_id}", status_code=204)
+def delete_project(request: Request, project: Project = Depends(owned_project),
+                   db: Session = Depends(get_db), settings: Settings = Depends(get_settings)):
+    for job in db.scalars(select(Job).where(Job.project_id == project.id, Job.status.in_(["queued", "running"]))):
+        raise HTTPException(409, f"job {job.id} is still {job.status}; cancel it first")
+    pid = project.id
+    db.delete(project)
+    db.commit()
+    remove_tree(project_dir(settings.data_dir, pid))
+
+
+@router.post("/projects/{project_id}/classes", response_model=ClassOut, status_code=201, dependencies=[JSON])
+def create_class(body: ClassName, project: Project = Depends(owned_project), db: Session = Depends(get_db)):
+    label = Label(project_id=project.id, name=body.name)
+    db.add(label)
+    _commit_unique(db, body.name)
+    return ClassOut(id=label.id, name=label.name, sample_count=0)
+
+
+@router.patch("/projects/{project_id}/classes/{class_id}", response_model=ClassOut, dependencies=[JSON])
+def rename_class(body: ClassName, label: Label = Depends(owned_class), db: Session = Depends(get_db)):
+    label.name = body.name
+    _commit_unique(db, body.name)
+    return ClassOut(id=label.id, name=label.name, sample_count=len(label.samples))
+
+
+def _commit_unique(db: Session, name: str) -> None:
+    try:
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        raise HTTPException(409, f"this project already has a class named {name!r}") from None
+
+
+@router.delete("/projects/{project_id}/classes/{class_id}", status_code=204)
+def delete_class(label: Label = Depends(owned_class), db: Session = Depends(get_db),
+                 settings: Settings = Depends(get_settings)):
+    folder = class_dir(settings.data_dir, label.project_id, label.id)
+    db.delete(label)
+    db.commit()
+    remove_tree(folder)
+
+
+@router.post("/projects/{project_id}/classes/{class_id}/samples", response_model=UploadResult,
+             dependencies=[MULTIPART])
+async def upload_samples(files: list[UploadFile], label: Label = Depends(owned_class),
+                         project: Project = Depends(owned_project), db: Session = Depends(get_db),
+                         settings: Settings = Depends(get_settings)):
+    """Add files (or zips of files) to a class. Each file is checked; bad ones are listed with the
+    reason while the good ones are kept."""
+    return await run_in_threadpool(_store_uploads, files, label, project.task, db, settings)
+
+
+def _store_uploads(files: list[UploadFile], label: Label, task: str, db: Session,
+                   settings: Settings) -> UploadResult:
+    work = Path(tempfile.mkdtemp(dir=tmp_dir(settings.data_dir)))
+    try:
+        checked = Checked()
+        for upload in files:
+            check_upload(task, upload.filename or "unnamed", upload.file, work,
+                         max_file_bytes=settings.max_file_bytes, max_zip_bytes=settings.max_zip_bytes,
+                         out=checked)
+        added = _keep(checked, label, db, settings)
+        return UploadResult(added=added, rejected=checked.rejected)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _keep(checked: Checked, label: Label, db: Session, settings: Settings) -> list[SampleOut]:
+    folder = class_dir(settings.data_dir, label.project_id, label.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    added = []
+    for name, path in checked.accepted:
+        sample = Sample(class_id=label.id, filename=name, stored_name="", size=path.stat().st_size)
+        db.add(sample)
+        db.flush()
+        sample.stored_name = f"{sample.id}{path.suffix}"
+        shutil.move(str(path), folder / sample.stored_name)
+        db.commit()
+        added.append(SampleOut.model_validate(sample))
+    return added
+
+
+@router.get("/samples/{sample_id}/file", response_class=FileResponse)
+def sample_file(sample: Sample = Depends(owned_sample), settings: Settings = Depends(get_settings)):
+    """The stored file, to show or play it."""
+    path = class_dir(settings.data_dir, sample.label.project_id, sample.class_id) / sample.stored_name
+    if not path.is_file():
+        raise HTTPException(404, f"file of sample {sample.id} is missing")
+    media = mimetypes.guess_type(sample.stored_name)[0] or "application/octet-stream"
+    return FileResponse(path, media_type=media, headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.delete("/samples/{sample_id}", status_code=204)
+def delete_sample(sample: Sample = Depends(owned_sample), db: Session = Depends(get_db),
+                  settings: Settings = Depends(get_settings)):
+    path = class_dir(settings.data_dir, sample.label.project_id, sample.class_id) / sample.stored_name
+    db.delete(sample)
+    db.commit()
+    path.unlink(missing_ok=True)

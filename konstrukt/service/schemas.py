@@ -1,0 +1,155 @@
+"""Typed request and response bodies of the REST API (they make the OpenAPI document)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_NAME_BAD = set('/\\\0:*?"<>|')
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Credentials(_In):
+    email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    password: str = Field(min_length=8, max_length=200)
+
+
+class UserOut(_Out):
+    id: int
+    email: str
+    created_at: datetime
+
+
+class MeOut(UserOut):
+    csrf_token: Optional[str] = None
+
+
+class TokenCreate(_In):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class TokenOut(_Out):
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: Optional[datetime] = None
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="The secret; shown only once. Send it as `Authorization: Bearer …`.")
+
+
+class PipelineOut(BaseModel):
+    name: str
+    description: str
+    recommended: bool
+    offline: bool
+
+
+class TaskOut(BaseModel):
+    name: str
+    description: str
+    extensions: list[str]
+    pipelines: list[PipelineOut]
+
+
+class ProjectCreate(_In):
+    name: str = Field(min_length=1, max_length=200)
+    task: str = Field("image", description="image | sound | speech | signal (see GET /api/tasks)")
+
+
+class ProjectRename(_In):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class ClassName(_In):
+    name: str = Field(min_length=1, max_length=100)
+
+    @field_validator("name")
+    @classmethod
+    def _safe(cls, v: str) -> str:
+        if v in (".", "..") or v.startswith(".") or any(c in _NAME_BAD or not c.isprintable() for c in v):
+            raise ValueError("a class name cannot start with '.' or contain / \\ : * ? \" < > |")
+        return v
+
+
+class SampleOut(_Out):
+    id: int
+    class_id: int
+    filename: str
+    size: int
+    created_at: datetime
+
+
+class ClassOut(_Out):
+    id: int
+    name: str
+    sample_count: int
+    samples: list[SampleOut] = []
+
+
+class ProjectOut(_Out):
+    id: int
+    name: str
+    task: str
+    created_at: datetime
+    classes: list[ClassOut] = []
+    sample_count: int = 0
+    job_count: int = 0
+
+
+class Rejected(BaseModel):
+    file: str
+    error: str
+
+
+class UploadResult(BaseModel):
+    added: list[SampleOut]
+    rejected: list[Rejected]
+
+
+class TrainRequest(_In):
+    pipeline: str = Field("auto", description="`auto` = the task's recommended pipeline")
+    config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Any TrainConfig keys (num_epochs, learning_rate, batch_size, weight_decay, "
+                    "optimizer, head = 'linear' | 'mlp' | [{units, activation, dropout, batchnorm}], "
+                    "cv, seed, …); checked by the core, every problem reported at once.")
+
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class JobOut(_Out):
+    id: int
+    project_id: int
+    status: JobStatus
+    pipeline: str
+    config: dict[str, Any]
+    progress: Optional[dict[str, Any]] = None
+    summary: Optional[dict[str, Any]] = None
+    error: Optional[str] = None
+    attempts: int
+    cancel_requested: bool
+    created_at: datetime
+    started_at: Optional[datetime] = None
+    finished_at: Optional[datetime] = None
+
+
+class Prediction(BaseModel):
+    label: str
+    probabilities: dict[str, float] = Field(description="class → probability, highest first")
+
+
+class Problem(BaseModel):
+    detail: Any
+    problems: list[str] = []

@@ -1,0 +1,224 @@
+"""The local training worker: a separate process that takes jobs from the database and trains.
+
+``python -m konstrukt.service.worker --data-dir D [--database-url URL]`` runs it; the web server
+starts one with :class:`WorkerManager`, watches it, and restarts it if it dies (first recovering
+the job it was running). Training happens in this process so the web server stays responsive.
+"""
+from __future__ import annotations
+
+import _thread
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+from .db import Job, Project, make_engine, make_sessionmaker, utcnow
+from .jobs import add_event, claim_next, finish, recover_orphans
+from .settings import Settings
+from .storage import job_dir
+
+log = logging.getLogger("konstrukt.worker")
+
+
+class Cancelled(Exception):
+    pass
+
+
+def headline(report: dict) -> dict:
+    """The few numbers a run list shows (the full report stays in report.json)."""
+    test = report.get("test") or {}
+    cv = report.get("cv") or {}
+    out = {"accuracy": test.get("accuracy"), "f1_macro": test.get("f1_macro"),
+           "pipeline": report.get("pipeline"), "train_seconds": report.get("train_seconds")}
+    if cv:
+        out.update(cv_folds=cv.get("folds"), cv_accuracy_mean=cv.get("accuracy_mean"),
+                   cv_accuracy_std=cv.get("accuracy_std"))
+    return out
+
+
+class _Heartbeat(threading.Thread):
+    """Beats every few seconds; on a cancel request, interrupts the training in the main thread."""
+
+    def __init__(self, sessions, job_id: int, every: float):
+        super().__init__(daemon=True)
+        self.sessions, self.job_id, self.every = sessions, job_id, every
+        self.stop = threading.Event()
+        self.cancelled = False
+        self.lock = threading.Lock()
+
+    def run(self) -> None:
+        while not self.stop.wait(self.every):
+            try:
+                with self.sessions() as db:
+                    job = db.get(Job, self.job_id)
+                    job.heartbeat_at = utcnow()
+                    db.commit()
+                    wanted = job.cancel_requested
+            except Exception:  # a locked database must not kill the beat
+                continue
+            with self.lock:
+                if wanted and not self.cancelled and not self.stop.is_set():
+                    self.cancelled = True
+                    _thread.interrupt_main()
+
+
+def run_job(sessions, settings: Settings, job_id: int) -> None:
+    """Train one claimed job and record how it ended."""
+    import konstrukt
+    from ..errors import KonstruktError
+
+    with sessions() as db:
+        job = db.get(Job, job_id)
+        project = db.get(Project, job.project_id)
+        task, pipeline, config = project.task, job.pipeline, dict(job.config or {})
+        root = job_dir(settings.data_dir, project.id, job.id)
+        add_event(db, job, {"stage": "prepare", "message": f"started (attempt {job.attempts})"})
+        db.commit()
+
+    def on_progress(event: dict) -> None:
+        with sessions() as db:
+            job = db.get(Job, job_id)
+            if job.cancel_requested:
+                raise Cancelled()
+            job.progress = event
+            job.heartbeat_at = utcnow()
+            add_event(db, job, event)
+            db.commit()
+
+    beat = _Heartbeat(sessions, job_id, settings.heartbeat_seconds)
+    beat.start()
+    status, error, summary = "failed", None, None
+    try:
+        try:
+            run = konstrukt.train(root / "data", task=task, out=root / "run", pipeline=pipeline,
+                                  config=config, progress=on_progress, overwrite=True)
+            status, summary = "succeeded", headline(run.report)
+        finally:
+            with beat.lock:
+                beat.stop.set()
+    except (Cancelled, KeyboardInterrupt):
+        status, error = "cancelled", "cancelled by the user"
+    except KonstruktError as exc:
+        error = "\n".join([exc.message, *exc.problems])
+    except SystemExit:
+        with sessions() as db:  # the server is stopping: give the job back to the queue
+            job = db.get(Job, job_id)
+            job.status, job.worker_pid, job.attempts = "queued", None, max(0, job.attempts - 1)
+            add_event(db, job, {"stage": "queued", "message": "server stopped; queued again"})
+            db.commit()
+        raise
+    except Exception as exc:
+        log.error("job %s crashed:\n%s", job_id, traceback.format_exc())
+        error = f"internal error: {type(exc).__name__}: {exc}"
+    with sessions() as db:
+        finish(db, db.get(Job, job_id), status, error=error, summary=summary)
+
+
+def work_forever(settings: Settings, stop: threading.Event | None = None) -> None:
+    """Claim and run jobs until ``stop`` is set (or the process is terminated)."""
+    sessions = make_sessionmaker(make_engine(settings.db_url))
+    stop = stop or threading.Event()
+    while not stop.is_set():
+        try:
+            with sessions() as db:
+                job = claim_next(db, os.getpid())
+                job_id = job.id if job else None
+        except Exception:
+            log.exception("cannot read the job queue")
+            job_id = None
+        if job_id is None:
+            stop.wait(settings.worker_poll_seconds)
+            continue
+        try:
+            run_job(sessions, settings, job_id)
+        except KeyboardInterrupt:  # a cancel that landed after the job ended
+            pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="konstrukt-worker", description=__doc__)
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--heartbeat", type=float, default=2.0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(message)s")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        os.nice(5)  # the web server answers first; training takes what is left
+    except OSError:
+        pass
+    settings = Settings(data_dir=Path(args.data_dir), database_url=args.database_url,
+                        heartbeat_seconds=args.heartbeat)
+    work_forever(settings)
+
+
+class WorkerManager:
+    """Starts the worker process, restarts it when it dies, and recovers the job it held."""
+
+    def __init__(self, settings: Settings, sessions):
+        self.settings, self.sessions = settings, sessions
+        self.proc: subprocess.Popen | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True, name="konstrukt-worker-watch")
+        self.restarts = 0
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def start(self) -> None:
+        self._spawn()
+        self._thread.start()
+
+    def _spawn(self) -> None:
+        s = self.settings
+        cmd = [sys.executable, "-m", "konstrukt.service.worker", "--data-dir", str(s.data_dir),
+               "--heartbeat", str(s.heartbeat_seconds)]
+        if s.database_url:
+            cmd += ["--database-url", s.database_url]
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        logfile = open(s.data_dir / "worker.log", "ab")
+        self.proc = subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT)
+        logfile.close()
+
+    def _watch(self) -> None:
+        backoff = 1.0
+        while not self._stop.wait(0.5):
+            code = self.proc.poll() if self.proc else None
+            if code is None:
+                continue
+            dead = self.proc.pid
+            reason = f"the training worker stopped (exit code {code}) while running this job"
+            if code < 0:
+                reason = (f"the training worker was killed (signal {-code}) while running this job")
+            with self.sessions() as db:
+                recover_orphans(db, max_attempts=self.settings.max_attempts,
+                                stale_after=self.settings.stale_after_seconds, dead_pid=dead,
+                                reason=reason)
+            if self._stop.wait(backoff):
+                return
+            backoff = min(backoff * 2, 30.0)
+            self.restarts += 1
+            self._spawn()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self._thread.is_alive():
+            self._thread.join(2)
+
+
+if __name__ == "__main__":
+    main()
