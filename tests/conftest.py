@@ -1,0 +1,50 @@
+"""Shared fixtures: offline mode, a private embedding cache, and small real image datasets."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+FAST = {"num_epochs": 2, "target_size": 8, "batch_size": 8, "image_size": 16, "cv": 0}
+
+
+@pytest.fixture(autouse=True)
+def _offline_and_private_cache(tmp_path_factory, monkeypatch):
+    """Tests never touch the network or the user's caches."""
+    monkeypatch.setenv("KONSTRUKT_OFFLINE", "1")
+    monkeypatch.setenv("KONSTRUKT_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
+
+
+def write_images(root: Path, per_class: int = 6, classes=("circle", "square", "stripes"),
+                 size: int = 24, seed: int = 0) -> Path:
+    """Synthetic but learnable images: each class is a different shape with random jitter."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    for c in classes:
+        folder = root / c
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            cx, cy = rng.uniform(size * 0.35, size * 0.65, 2)
+            r = rng.uniform(size * 0.2, size * 0.3)
+            if c == "circle":
+                mask = (xx - cx) ** 2 + (yy - cy) ** 2 < r**2
+            elif c == "square":
+                mask = (abs(xx - cx) < r) & (abs(yy - cy) < r)
+            else:
+                mask = ((xx + int(rng.integers(0, 4))) // 3) % 2 == 0
+            img = np.where(mask, 220, 30).astype(np.uint8) + rng.integers(0, 25, (size, size)).astype(np.uint8)
+            Image.fromarray(np.stack([img] * 3, -1)).save(folder / f"{c}_{i}.png")
+    return root
+
+
+@pytest.fixture
+def image_data(tmp_path) -> Path:
+    return write_images(tmp_path / "data")
+
+
+@pytest.fixture
+def fast() -> dict:
+    return dict(FAST)
