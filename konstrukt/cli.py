@@ -29,6 +29,7 @@ corrupt or unreadable files of the task's types stop the run with a message nami
 
 def _add_train(sub) -> None:
     from .pipelines import PIPELINES
+    from .tasks import TASKS
 
     p = sub.add_parser(
         "train", help="train a model on a folder of examples and write a run folder",
@@ -38,7 +39,7 @@ def _add_train(sub) -> None:
         epilog=EPILOG_TRAIN, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data", help="folder of class folders, .zip or .csv (see below)")
     p.add_argument("--out", required=True, help="run folder to create (must not exist or be empty)")
-    p.add_argument("--task", default=None, choices=["image", "sound", "speech", "signal"],
+    p.add_argument("--task", default=None, choices=TASKS.names(),
                    help="kind of examples (default: image)")
     p.add_argument("--pipeline", default=None, metavar="NAME",
                    help=f"'auto' (recommended for the task) or one of: {', '.join(PIPELINES.names())}")
@@ -50,19 +51,22 @@ def _add_train(sub) -> None:
     p.add_argument("--config", default=None, metavar="FILE",
                    help="JSON/YAML config (a hyperparams.json with num_epochs, learning_rate, "
                         "batch_size, weight_decay works as is); flags override it")
-    p.add_argument("--epochs", dest="num_epochs", type=int, default=None, help="number of epochs")
-    p.add_argument("--lr", dest="learning_rate", type=float, default=None, help="learning rate")
-    p.add_argument("--batch-size", dest="batch_size", type=int, default=None)
-    p.add_argument("--weight-decay", dest="weight_decay", type=float, default=None)
+    p.add_argument("--epochs", dest="num_epochs", type=int, default=None, metavar="N",
+                   help="number of epochs (early stopping may end sooner)")
+    p.add_argument("--lr", dest="learning_rate", type=float, default=None, metavar="LR",
+                   help="learning rate")
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=None, metavar="N")
+    p.add_argument("--weight-decay", dest="weight_decay", type=float, default=None, metavar="WD")
     p.add_argument("--head", default=None, metavar="linear|mlp",
                    help="head preset (edit layer by layer in a config file)")
     p.add_argument("--cv", type=int, default=None, metavar="K",
                    help="K-fold cross-validation (default: 5 when under 100 examples; 0 = off)")
-    p.add_argument("--target-size", dest="target_size", type=int, default=None,
+    p.add_argument("--target-size", dest="target_size", type=int, default=None, metavar="N",
                    help="top up each class to this many training examples with augmented copies (50)")
-    p.add_argument("--image-size", dest="image_size", type=int, default=None,
+    p.add_argument("--image-size", dest="image_size", type=int, default=None, metavar="PX",
                    help="square input size (default: the backbone's, e.g. 224 for B0)")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None, help="random seed for splits, init and "
+                   "augmentation (0): the same seed gives the same run")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1, mps")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -91,6 +95,13 @@ def _pct(x) -> str:
     return "   –  " if x is None else f"{100 * x:5.1f}%"
 
 
+def print_per_class(per_class: dict) -> None:
+    print(f"\n  {'class':22}{'precision':>10}{'recall':>10}{'F1':>10}{'n':>6}")
+    for c, m in per_class.items():
+        print(f"  {c[:22]:22}{_pct(m['precision']):>10}{_pct(m['recall']):>10}{_pct(m['f1']):>10}"
+              f"{m['support']:>6}")
+
+
 def print_results(report: dict, path: Path) -> None:
     """The results table at the end of ``train``."""
     t, v, cv = report.get("test"), report.get("val"), report.get("cv")
@@ -106,10 +117,7 @@ def print_results(report: dict, path: Path) -> None:
               f"{_pct(cv['accuracy_mean']):>7} ± {100 * cv['accuracy_std']:.1f}"
               f"   F1 {_pct(cv['f1_macro_mean'])} ± {100 * cv['f1_macro_std']:.1f}")
     if t:
-        print(f"\n  {'class':22}{'precision':>10}{'recall':>10}{'F1':>10}{'n':>6}")
-        for c, m in t["per_class"].items():
-            print(f"  {c[:22]:22}{_pct(m['precision']):>10}{_pct(m['recall']):>10}{_pct(m['f1']):>10}"
-                  f"{m['support']:>6}")
+        print_per_class(t["per_class"])
         if t["n"] < 30:
             print(textwrap.fill(f"note: only {t['n']} test examples — one mistake moves test accuracy by "
                                 f"{100 / t['n']:.0f} points" + ("; trust the CV figure more." if cv else "."),
@@ -137,10 +145,7 @@ def cmd_evaluate(args) -> int:
         return 0
     print(f"accuracy {_pct(metrics['accuracy'])}   F1 macro {_pct(metrics['f1_macro'])}   "
           f"F1 weighted {_pct(metrics['f1_weighted'])}   n = {metrics['n']}")
-    print(f"\n  {'class':22}{'precision':>10}{'recall':>10}{'F1':>10}{'n':>6}")
-    for c, m in metrics["per_class"].items():
-        print(f"  {c[:22]:22}{_pct(m['precision']):>10}{_pct(m['recall']):>10}{_pct(m['f1']):>10}"
-              f"{m['support']:>6}")
+    print_per_class(metrics["per_class"])
     return 0
 
 
@@ -169,26 +174,37 @@ def cmd_predict(args) -> int:
 
 
 def _add_demo(sub) -> None:
-    p = sub.add_parser("demo", help="train and try a model on bundled data, offline, in under a minute",
-                       description="Writes a small real dataset (scikit-learn's handwritten digits, "
-                                   "15 images per class), trains the scratch pipeline, evaluates it "
-                                   "and predicts a few unseen files.")
-    p.add_argument("--out", default="konstrukt-demo", help="folder for the data and the run")
+    p = sub.add_parser("demo", help="train and try models on bundled data, offline, in about a minute",
+                       description="Writes small datasets — scikit-learn's real handwritten digits "
+                                   "(15 images per class) and synthesised sounds (chirps, tones, "
+                                   "noise bursts, clicks) — trains the from-scratch pipelines on "
+                                   "them, evaluates them and predicts a few unseen files.")
+    p.add_argument("--out", default="konstrukt-demo", help="folder for the data and the runs")
+    p.add_argument("--only", choices=["image", "sound"], default=None, help="run one part only")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)
 
 
-def cmd_demo(args) -> int:
-    from .demo import run_demo
-
-    result = run_demo(args.out, verbose=not args.quiet)
+def _demo_part(title: str, result: dict, unseen: str) -> None:
+    print(f"\n=== {title} ===")
     print_results(result["report"], Path(result["run"]))
-    print("\npredictions on digits the model never saw:")
+    print(f"\npredictions on {unseen} the model never saw:")
     for r in result["predictions"]:
         top = "  ".join(f"{c} {100 * p:.0f}%" for c, p in r["probabilities"].items())
         print(f"  {Path(r['file']).parent.name}/{Path(r['file']).name}: {r['label']}   ({top})")
     print(f"\ndata: {result['data']}\nrun:  {result['run']}\n"
-          f"next: konstrukt predict {result['run']} {result['new_files']}/three/*.png")
+          f"try:  konstrukt predict {result['run']} {result['new_files']}/*/*")
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+    from .demo_sound import run_sound_demo
+
+    if args.only in (None, "image"):
+        _demo_part("images: handwritten digits", run_demo(args.out, verbose=not args.quiet), "digits")
+    if args.only in (None, "sound"):
+        _demo_part("sounds: synthesised chirps, tones, bursts and clicks",
+                   run_sound_demo(args.out, verbose=not args.quiet), "sounds")
     return 0
 
 

@@ -140,8 +140,11 @@ class TrainConfig(_Strict):
 
 def _format_errors(err: ValidationError) -> list[str]:
     problems = []
+    union_tags = {"str", "list[HeadBlock]", "none"}
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(config)"
+        if "str" in e["loc"] and e["type"] == "string_type":
+            continue  # `head` given as a list: the "should be a string" branch is noise
+        key = ".".join(str(p) for p in e["loc"] if p not in union_tags) or "(config)"
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key"

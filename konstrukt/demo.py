@@ -46,7 +46,7 @@ def run_demo(out: str | Path = "konstrukt-demo", verbose: bool = True, overwrite
     out = Path(out)
     data = write_digits(out / "data" / "digits", per_class=15, extra_per_class=2)
     # The digits are 32 px scans: training at 32 px keeps the demo to seconds.
-    run = train(data, task="image", pipeline="scratch_cnn", out=out / "run", overwrite=overwrite,
+    run = train(data, task="image", pipeline="scratch_cnn", out=out / "image_run", overwrite=overwrite,
                 verbose=verbose, overrides={"image_size": 32})
     new_files = sorted((out / "data" / "digits_new").rglob("*.png"))
     predictions = run.predict(new_files[::4], top_k=3)

@@ -24,7 +24,7 @@ from .evaluation import classification_metrics, summarize_folds
 from .models.backbones import BACKBONES, Backbone, BackboneSpec, build_backbone, resolve_pretrained
 from .models.classifier import Classifier, count_parameters, set_trainable
 from .models.heads import build_head, head_blocks
-from .pipelines import PipelineSpec, resolve_pipeline
+from .pipelines import AUTO_CANDIDATES, PipelineSpec, resolve_pipeline
 from .preprocess import Preprocessor, build_preprocessor
 from .progress import Progress, ProgressCallback
 from .runtime import peak_memory_mb, seed_everything, select_device, use_all_cores
@@ -57,7 +57,12 @@ def resolve_config(task: str | None = None, pipeline: str | None = None,
     if user.get("pretrained") == "default":
         user.pop("pretrained")
     final = build_config(pipeline_layer, user, {"pipeline": spec.name})
+    head_blocks(final.head)  # an unknown head preset fails here, before any data is read
     return final, spec
+
+
+def overrides_without_pipeline(overrides: dict | None) -> dict:
+    return {k: v for k, v in (overrides or {}).items() if k != "pipeline"}
 
 
 # --------------------------------------------------------------------------- prepared data
@@ -126,7 +131,7 @@ def prepare(data: str | Path, config: TrainConfig, pipeline: PipelineSpec,
     """Validate data, weights and device; decode every file; make the splits."""
     dataset = discover(data, config.task)
     for w in dataset.warnings:
-        progress.say(f"warning: {w}")
+        progress.warn(w)
     spec = BACKBONES.get(pipeline.backbone)
     seed_everything(config.seed)
     backbone = build_backbone(pipeline.backbone, config.pretrained)  # fails fast on missing weights
@@ -204,8 +209,11 @@ class Recipe:
     def new_model(self) -> Classifier:
         import copy
 
-        backbone = copy.deepcopy(self.p.initial_backbone)
+        # A probe never changes its frozen backbone, so every fold can share it.
+        backbone = self.p.initial_backbone if self.probe else copy.deepcopy(self.p.initial_backbone)
         torch.manual_seed(self.config.seed)
+        if hasattr(backbone, "configure_augment"):  # spectrogram backbones: SpecAugment sizes
+            backbone.configure_augment(self.config.augment)
         head = build_head(self.blocks, backbone.num_features, len(self.p.classes))
         model = Classifier(backbone, head)
         set_trainable(model, self.config.strategy, self.config.partial_blocks)
@@ -316,6 +324,40 @@ def run_experiment(prepared: Prepared, progress: Progress) -> tuple[Classifier, 
     return model, report
 
 
+def select_candidate(prepared: Prepared, spec: PipelineSpec, candidates: tuple[str, str],
+                     config_layers: tuple, progress: Progress) -> tuple[Prepared, PipelineSpec, dict]:
+    """``auto`` with candidates (speech): score baseline and candidate on the same CV folds.
+
+    The richer candidate is kept only when it beats the baseline by more than one fold standard
+    deviation (``pipelines.keep_candidate``); the decision and both scores go into the report.
+    """
+    import dataclasses
+
+    from .pipelines import keep_candidate
+
+    pool = prepared.splits["train"] + prepared.splits["val"]
+    k = prepared.config.cv if prepared.config.cv else 5
+    scored: dict[str, tuple[Prepared, PipelineSpec, dict | None]] = {}
+    for name in candidates:
+        cfg, cand = resolve_config(prepared.config.task, name, *config_layers)
+        if cand.backbone != spec.backbone:
+            raise ValueError(f"auto candidates must share the backbone of {spec.name}")
+        cand_prepared = dataclasses.replace(prepared, config=cfg, pipeline=cand)
+        progress.say(f"auto: scoring {name} on {k}-fold CV")
+        cv = cross_validate(Recipe(cand_prepared, progress), pool, k, epochs=cfg.num_epochs)
+        scored[name] = (cand_prepared, cand, cv)
+    baseline, candidate = candidates
+    if not scored[baseline][2] or not scored[candidate][2]:
+        kept, reason = baseline, f"kept {baseline}: too few examples per class for cross-validation"
+    else:
+        kept, reason = keep_candidate(
+            baseline, [f["accuracy"] for f in scored[baseline][2]["per_fold"]],
+            candidate, [f["accuracy"] for f in scored[candidate][2]["per_fold"]])
+    progress.say(f"auto: {reason}")
+    selection = {"candidates": {n: v[2] for n, v in scored.items()}, "kept": kept, "reason": reason}
+    return scored[kept][0], scored[kept][1], selection
+
+
 def train(data: str | Path, *, task: str | None = None, out: str | Path, pipeline: str | None = None,
           config: TrainConfig | dict | str | Path | None = None, overrides: dict | None = None,
           progress: ProgressCallback | None = None, overwrite: bool = False, verbose: bool = True):
@@ -332,10 +374,17 @@ def train(data: str | Path, *, task: str | None = None, out: str | Path, pipelin
     try:
         use_all_cores()
         prepared = prepare(data, cfg, spec, reporter)
+        selection = None
+        if spec.name in AUTO_CANDIDATES:
+            prepared, spec, selection = select_candidate(prepared, spec, AUTO_CANDIDATES[spec.name],
+                                                         (config, overrides_without_pipeline(overrides)),
+                                                         reporter)
+            cfg = prepared.config
         reporter.say(f"training {spec.name} ({cfg.strategy}) on {len(prepared.raws)} examples, "
                      f"{len(prepared.classes)} classes, device {prepared.device}")
         model, report = run_experiment(prepared, reporter)
         report = artifacts.build_report(prepared, report)
+        report["selection"] = selection
         artifacts.write_run(staging, report, config_dict(cfg), model)
         final = artifacts.finish_run_dir(staging, Path(out), overwrite)
     except BaseException:

@@ -29,7 +29,7 @@ class Run:
         self.model = model
         self.classes: list[str] = report["classes"]
         self.pre = build_preprocessor(BACKBONES.get(report["model"]["backbone"]), config)
-        self.device = select_device(config.device) if config.device != "auto" else torch.device("cpu")
+        self.device = select_device(config.device)
 
     @classmethod
     def load(cls, path: str | Path) -> "Run":
@@ -55,21 +55,35 @@ class Run:
 
     @torch.inference_mode()
     def predict_proba(self, paths: Iterable[str | Path], batch_size: int = 16) -> np.ndarray:
-        """Class probabilities (N, C) for files; DataError names every unreadable file."""
-        raws, problems = [], []
-        for p in paths:
+        """Class probabilities (N, C) for files; DataError names every unreadable file.
+
+        Audio runs with ``audio.long_files: windows`` classify every window of a long file and
+        average the window probabilities (a soft vote).
+        """
+        paths = list(paths)
+        windows = self.config.audio.long_files == "windows" and hasattr(self.pre, "load_windows")
+        inputs, owner, problems = [], [], []  # owner[k]: which file input k belongs to
+        for n, p in enumerate(paths):
             try:
-                raws.append(self.pre.load(Path(p)))
+                parts = self.pre.load_windows(Path(p)) if windows else [self.pre.load(Path(p))]
             except DataError as exc:
                 problems.append(exc.message)
+                continue
+            inputs += parts
+            owner += [n] * len(parts)
         if problems:
             raise DataError("cannot read some files", problems)
         self.model.to(self.device).eval()
         out = []
-        for start in range(0, len(raws), batch_size):
-            x = torch.stack([self.pre.tensor(r) for r in raws[start:start + batch_size]])
+        for start in range(0, len(inputs), batch_size):
+            x = torch.stack([self.pre.tensor(r) for r in inputs[start:start + batch_size]])
             out.append(torch.softmax(self.model(x.to(self.device)).float(), dim=1).cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, len(self.classes)))
+        proba = np.concatenate(out) if out else np.zeros((0, len(self.classes)))
+        if not windows:
+            return proba
+        # Long files: every window votes with its probabilities; the file gets their mean.
+        owner_arr = np.asarray(owner)
+        return np.stack([proba[owner_arr == n].mean(0) for n in range(len(paths))]) if len(paths) else proba
 
     def predict(self, paths: Iterable[str | Path], top_k: int | None = None) -> list[dict]:
         """``[{"file", "label", "probabilities": {class: p}}]``, probabilities sorted high → low."""

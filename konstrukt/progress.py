@@ -1,6 +1,6 @@
 """Progress reporting shared by every face: tqdm bars for people, event dicts for programs.
 
-Events are dicts with ``stage`` (prepare | embed | train | cv | evaluate | done) and, where they
+Events are dicts with ``stage`` (prepare | warning | embed | train | cv | evaluate | done) and, where they
 apply, ``fold``/``folds``, ``epoch``/``epochs``, ``train_loss``, ``val_loss``, ``val_accuracy``
 and a human ``message``. The service forwards them to the browser as Server-Sent Events.
 """
@@ -27,6 +27,11 @@ class Progress:
         """A line for people (stderr, so --json output on stdout stays clean)."""
         if self.verbose:
             tqdm.write(message, file=sys.stderr)
+
+    def warn(self, message: str) -> None:
+        """A warning people must see even with progress output turned off."""
+        tqdm.write(f"warning: {message}", file=sys.stderr)
+        self.event("warning", message)
 
     def bar(self, total: int, desc: str, unit: str = "it") -> tqdm:
         # disable=None: bars only on a terminal, so logs and CI output stay readable.

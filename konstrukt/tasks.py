@@ -29,3 +29,13 @@ TASKS.add("image", TaskSpec(
     "image", "image", _IMAGE_EXT, default_pipeline="efficientnet_b0", offline_pipeline="scratch_cnn",
     description="image classification (jpg/png/webp/bmp, any size, RGB/gray/RGBA)",
 ))
+
+# --------------------------------------------------------------------------- audio tasks
+TASKS.add("sound", TaskSpec(
+    "sound", "audio", _AUDIO_EXT, default_pipeline="panns_cnn14_mlp", offline_pipeline="scratch_melcnn",
+    description="sound classification (wav/flac/ogg/mp3, any rate/channels/length)",
+))
+TASKS.add("speech", TaskSpec(
+    "speech", "audio", _AUDIO_EXT, default_pipeline="wav2vec2_auto", offline_pipeline="scratch_melcnn",
+    description="spoken intent / keyword classification (as sound, speech recordings)",
+))

@@ -50,24 +50,46 @@ def add_noise(wave: Wave, snr_db: float, rng: np.random.Generator) -> Wave:
     return (wave + rng.normal(0.0, sigma, wave.shape)).astype(np.float32)
 
 
+_N_FFT, _HOP = 512, 128  # phase-vocoder resolution: 32 ms frames at 16 kHz, 75 % overlap
+
+
+def _phase_vocoder(wave: Wave, rate: float) -> Wave:
+    """Speed up by ``rate`` (output ≈ len / rate samples) keeping the pitch (librosa's algorithm)."""
+    window = torch.hann_window(_N_FFT, dtype=torch.float64)
+    spec = torch.stft(torch.from_numpy(wave.astype(np.float64)), _N_FFT, _HOP, window=window,
+                      center=True, return_complex=True).numpy()  # (F, N)
+    steps = np.arange(0, spec.shape[1], rate)  # fractional input frames, one per output frame
+    spec = np.pad(spec, ((0, 0), (0, 2)))  # so frame t + 1 exists at the end
+    idx, frac = steps.astype(int), (steps % 1.0)[None]
+    c0, c1 = spec[:, idx], spec[:, idx + 1]  # (F, M)
+    mag = (1 - frac) * np.abs(c0) + frac * np.abs(c1)
+    advance = np.linspace(0, np.pi * _HOP, spec.shape[0])[:, None]  # expected phase advance per hop
+    dphase = np.angle(c1) - np.angle(c0) - advance
+    dphase -= 2 * np.pi * np.round(dphase / (2 * np.pi))  # wrap to [-pi, pi]
+    phase = np.cumsum(advance + dphase, axis=1)
+    phase = np.angle(spec[:, :1]) + np.concatenate([np.zeros_like(phase[:, :1]), phase[:, :-1]], axis=1)
+    out = torch.istft(torch.from_numpy(mag * np.exp(1j * phase)), _N_FFT, _HOP, window=window,
+                      center=True, length=int(round(wave.shape[0] / rate)))
+    return out.numpy().astype(np.float32)
+
+
 def time_stretch(wave: Wave, rate: float) -> Wave:
     """Play ``rate`` times faster without changing pitch (phase vocoder), same length out."""
-    if wave.size < 2048 or rate == 1.0:
+    if wave.size < _N_FFT or rate == 1.0:
         return wave.astype(np.float32, copy=True)
-    import librosa
-
-    stretched = librosa.effects.time_stretch(wave.astype(np.float32), rate=rate)
-    return _same_length(stretched, wave.shape[0])
+    return _same_length(_phase_vocoder(wave, rate), wave.shape[0])
 
 
 def pitch_shift(wave: Wave, sample_rate: int, semitones: float) -> Wave:
-    """Shift the pitch by ``semitones`` keeping the duration (stretch + resample), same length out."""
-    if wave.size < 2048 or semitones == 0.0:
+    """Shift the pitch by ``semitones`` keeping the duration (stretch, then resample), same length out."""
+    if wave.size < _N_FFT or semitones == 0.0:
         return wave.astype(np.float32, copy=True)
-    import librosa
+    import soxr
 
-    shifted = librosa.effects.pitch_shift(wave.astype(np.float32), sr=sample_rate, n_steps=semitones,
-                                          res_type="soxr_hq")
+    rate = 2.0 ** (-semitones / 12.0)
+    # Slow down by 1/rate (pitch kept), then resample as if recorded at sr / rate: the duration
+    # comes back and every frequency is divided by rate, i.e. raised by `semitones`.
+    shifted = soxr.resample(_phase_vocoder(wave, rate), sample_rate / rate, sample_rate, quality="HQ")
     return _same_length(shifted, wave.shape[0])
 
 

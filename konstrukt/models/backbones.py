@@ -146,7 +146,7 @@ def _tv_weights(arch: str, enum_name: str, tag: str = "IMAGENET1K_V1") -> dict[s
     return {"imagenet": WeightSource(url=entry.url, description=f"torchvision {enum_name}.{tag}")}
 
 
-# name, torchvision builder, weight enum, input size, embedding size, classifier attribute, blocks
+# torchvision builder name, weight enum, input size (px), embedding size
 _TORCHVISION = [
     ("efficientnet_b0", "EfficientNet_B0_Weights", 224, 1280),
     ("efficientnet_b1", "EfficientNet_B1_Weights", 240, 1280),
@@ -214,3 +214,8 @@ register_backbone(BackboneSpec(
     input_size=64, default_weights="none",
     description="small 4-stage CNN trained from scratch (offline, seconds on a CPU)",
 ))
+
+
+# The audio backbones live in their own module; importing it here registers them wherever the
+# registry is used.
+from . import audio as _audio_backbones  # noqa: E402,F401

@@ -27,6 +27,12 @@ class Classifier(nn.Module):
         super().train(mode)
         if self.backbone_frozen:
             self.backbone.eval()
+        elif mode:
+            # Partly frozen backbones: frozen batch-norm layers keep their pretrained statistics.
+            for m in self.backbone.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm) and not any(
+                        p.requires_grad for p in m.parameters(recurse=False)):
+                    m.eval()
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -41,7 +47,12 @@ class Classifier(nn.Module):
 def set_trainable(model: Classifier, strategy: str, partial_blocks: int = 2) -> None:
     """Freeze/unfreeze the backbone for ``probe``/``head`` (frozen), ``partial`` (last N), ``full``."""
     model.backbone.requires_grad_(strategy == "full")
-    if strategy == "partial":
+    # A backbone may name exactly what trains for a strategy (resnet18_melspec: only conv1).
+    parts = model.backbone.trainable_parts(strategy) if hasattr(model.backbone, "trainable_parts") else None
+    if parts is not None:
+        for part in parts:
+            part.requires_grad_(True)
+    elif strategy == "partial":
         for block in model.backbone.blocks()[-partial_blocks:]:
             block.requires_grad_(True)
     model.head.requires_grad_(True)

@@ -41,5 +41,6 @@ PREPROCESSORS: Registry[Callable[..., Preprocessor]] = Registry("preprocessor")
 def build_preprocessor(spec, config) -> Preprocessor:
     """The preprocessor for a backbone spec's modality, configured by a TrainConfig."""
     from . import image  # noqa: F401  (registers the image preprocessor)
+    from . import audio  # noqa: F401  (registers the audio preprocessor)
 
     return PREPROCESSORS.get(spec.modality)(spec, config)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from . import PREPROCESSORS, Preprocessor
 
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".mp3"})
@@ -137,13 +137,25 @@ def split_windows(wave: np.ndarray, length: int) -> list[np.ndarray]:
     return [fix_length(wave[s:s + length], length) for s in starts]
 
 
+def check_sample_rate(spec, requested: int | None) -> int:
+    """The rate to resample to: the backbone's own, whose log-mel/fbank front end is built for it."""
+    if requested and int(requested) != spec.sample_rate:
+        raise ConfigError(
+            f"`audio.sample_rate` {requested} does not match backbone {spec.name}, whose front end "
+            f"expects {spec.sample_rate} Hz",
+            [f"Fix: leave `audio.sample_rate` unset (files are resampled to {spec.sample_rate} Hz) "
+             f"or set it to {spec.sample_rate}."],
+        )
+    return int(spec.sample_rate)
+
+
 class AudioPreprocessor(Preprocessor):
     """Audio file → (T,) float32 waveform at the backbone's rate, T = rate × duration."""
 
     def __init__(self, spec, config):
         from ..augment.audio import waveform_augmentation
 
-        self.sample_rate = int(config.audio.sample_rate or spec.sample_rate)
+        self.sample_rate = check_sample_rate(spec, config.audio.sample_rate)
         self.duration = float(config.audio.duration)
         self.long_files = config.audio.long_files
         self.length = int(round(self.sample_rate * self.duration))

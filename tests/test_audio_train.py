@@ -1,0 +1,97 @@
+"""Sound training end to end through the library, on synthetic clips (tiny, offline)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import konstrukt
+from konstrukt.demo_sound import SOUND_CLASSES, synth_clip, write_sound_demo
+from konstrukt.models import audio as _audio  # noqa: F401  (registers the audio backbones)
+from konstrukt.models.backbones import BACKBONES, build_backbone
+
+FAST = {"audio": {"duration": 1.0}, "num_epochs": 2, "target_size": 6, "batch_size": 8, "cv": 0}
+TINY_CNN14 = {"widths": (4, 8, 8, 16, 16, 32)}
+
+
+@pytest.fixture(scope="module")
+def sound_data(tmp_path_factory):
+    return write_sound_demo(tmp_path_factory.mktemp("sound"), per_class=6, seconds=1.0,
+                            classes=("rising_chirp", "falling_chirp", "noise_burst"))
+
+
+def test_demo_sounds_are_varied_and_well_formed():
+    rng = np.random.default_rng(0)
+    for kind in SOUND_CLASSES:
+        a, b = synth_clip(kind, rng, 0.5), synth_clip(kind, rng, 0.5)
+        assert a.shape == (8000,) and a.dtype == np.float32 and np.abs(a).max() <= 1.0
+        assert not np.array_equal(a, b) and np.abs(a).max() > 0.03
+
+
+def test_scratch_melcnn_trains_predicts_and_reloads(sound_data, tmp_path):
+    run = konstrukt.train(sound_data, task="sound", pipeline="scratch_melcnn", out=tmp_path / "run",
+                          config=FAST, verbose=False)
+    report = json.loads((run.path / "report.json").read_text())
+    assert report["pipeline"] == "scratch_melcnn" and len(report["history"]) == 2
+    assert set(report["test"]["per_class"]) == {"rising_chirp", "falling_chirp", "noise_burst"}
+    files = sorted(sound_data.rglob("*.wav"))[:3]
+    again = konstrukt.load_run(run.path)
+    assert np.allclose(again.predict_proba(files), run.predict_proba(files), atol=1e-5)
+    assert again.predict(files)[0]["label"] in report["classes"]
+
+
+def test_panns_probe_with_a_written_checkpoint(sound_data, tmp_path, monkeypatch):
+    monkeypatch.setitem(BACKBONES.get("cnn14").extra, "config_overrides", TINY_CNN14)
+    torch.manual_seed(0)
+    ckpt = tmp_path / "tiny_cnn14.pth"
+    torch.save({"model": build_backbone("cnn14", "none").state_dict()}, ckpt)  # official wrapper
+    run = konstrukt.train(sound_data, task="sound", pipeline="panns_cnn14_mlp", out=tmp_path / "run",
+                          config={**FAST, "pretrained": str(ckpt), "num_epochs": 5}, verbose=False)
+    assert run.report["config"]["strategy"] == "probe"
+    assert run.report["params_trainable"] < run.report["params_total"]
+    assert konstrukt.load_run(run.path).predict(sorted(sound_data.rglob("*.wav"))[:2])
+
+
+def test_panns_default_weights_offline_say_how_to_fix(sound_data, tmp_path):
+    from konstrukt.errors import WeightsUnavailableError
+
+    with pytest.raises(WeightsUnavailableError, match="--pretrained"):
+        konstrukt.train(sound_data, task="sound", out=tmp_path / "run", config=FAST, verbose=False)
+
+
+TINY_TRANSFORMERS = {  # and a narrow log-mel for ResNet18: backward runs through all of it to conv1
+    "resnet18_melspec": {"n_mels": 32},
+    "ast": {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32,
+            "num_mel_bins": 16, "max_length": 48},
+    "wav2vec2_base": {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
+                      "intermediate_size": 32, "conv_dim": (8, 8), "conv_kernel": (10, 3),
+                      "conv_stride": (5, 2), "num_conv_pos_embeddings": 16,
+                      "num_conv_pos_embedding_groups": 2},
+}
+
+
+@pytest.fixture
+def tiny_transformers(monkeypatch):
+    for name, overrides in TINY_TRANSFORMERS.items():
+        monkeypatch.setitem(BACKBONES.get(name).extra, "config_overrides", overrides)
+
+
+@pytest.mark.parametrize("pipeline", ["resnet18_melspec", "ast_finetune", "wav2vec2_mlp"])
+def test_other_pipelines_train_from_random_weights(sound_data, tmp_path, tiny_transformers, pipeline):
+    run = konstrukt.train(sound_data, task="sound", pipeline=pipeline, out=tmp_path / "run",
+                          config={**FAST, "num_epochs": 1, "pretrained": "none", "target_size": 0},
+                          verbose=False)
+    assert run.report["pipeline"] == pipeline and 0 <= run.report["test"]["accuracy"] <= 1
+    assert konstrukt.load_run(run.path).predict(sorted(sound_data.rglob("*.wav"))[:1])
+
+
+def test_speech_auto_compares_linear_and_mlp_on_folds(sound_data, tmp_path, tiny_transformers):
+    run = konstrukt.train(sound_data, task="speech", pipeline="auto", out=tmp_path / "run",
+                          config={**FAST, "num_epochs": 2, "pretrained": "none", "target_size": 0,
+                                  "cv": 2},
+                          verbose=False)
+    assert run.report["task"] == "speech"
+    selection = run.report["selection"]
+    assert selection["kept"] in ("wav2vec2_linear", "wav2vec2_mlp") and "fold std" in selection["reason"]
