@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -228,6 +229,33 @@ def cmd_pipelines(args) -> int:
     return 0
 
 
+def _add_serve(sub) -> None:
+    p = sub.add_parser(
+        "serve", help="start the web app: projects, uploads, training, results, try-it",
+        description="Start the web service (REST API + browser UI) with a local worker that trains "
+                    "in the background. Embedded default: SQLite and files under --data-dir.",
+        epilog="examples:\n  konstrukt serve --demo            # demo account and project, then open "
+               "http://127.0.0.1:8000/\n  konstrukt serve --database-url postgresql+psycopg://u:p@db/konstrukt",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--data-dir", default=None, help="where projects, samples and runs are stored "
+                   "(default: $KONSTRUKT_DATA_DIR or ./konstrukt-data)")
+    p.add_argument("--database-url", default=None,
+                   help="SQLAlchemy URL (default: SQLite in the data dir)")
+    p.add_argument("--demo", action="store_true",
+                   help="create a demo user and a demo project that trains offline")
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args) -> int:
+    from .service import serve
+
+    serve(host=args.host, port=args.port, data_dir=args.data_dir, database_url=args.database_url,
+          demo=args.demo)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -237,12 +265,15 @@ def build_parser() -> argparse.ArgumentParser:
                     "it is, and use it. Start with `konstrukt demo`.")
     parser.add_argument("--version", action="version", version=f"konstrukt {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_train, _add_evaluate, _add_predict, _add_demo, _add_list):
+    for add in (_add_train, _add_evaluate, _add_predict, _add_demo, _add_serve, _add_list):
         add(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Idle OpenMP threads sleep instead of spinning: on a busy machine spinning threads slowed a
+    # small CNN's training ~4x (measured by the service worker). Must be set before torch starts.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -13,7 +13,7 @@ from ..errors import KonstruktError, RunError
 from .db import make_engine, make_sessionmaker, migrate
 from .jobs import recover_orphans
 from .predict import RunCache
-from .security import SessionSigner
+from .security import SessionSigner, TTLCache
 from .settings import Settings, get_settings, settings_from_env
 
 log = logging.getLogger("konstrukt.service")
@@ -49,6 +49,29 @@ class BodyLimit:
         return await self.app(scope, limited_receive, send)
 
 
+class SecurityHeaders:
+    """ASGI middleware adding nosniff / frame / referrer headers (pure ASGI: cheap per request)."""
+
+    HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+               (b"referrer-policy", b"same-origin")]
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [
+                    h for h in self.HEADERS if h[0] not in present]
+            await send(message)
+
+        return await self.app(scope, receive, send_with_headers)
+
+
 def _mib(n: int) -> str:
     return f"{n / 1024**2:.0f} MiB" if n >= 1024**2 else f"{n // 1024} KiB"
 
@@ -74,6 +97,7 @@ async def lifespan(app: FastAPI):
     app.state.sessions = make_sessionmaker(engine)
     app.state.signer = SessionSigner(settings.resolved_secret(), settings.session_days * 86400)
     app.state.runs = RunCache(settings.warm_runs)
+    app.state.access_cache = TTLCache(ttl=10.0)
     with app.state.sessions() as db:
         recovered = recover_orphans(db, max_attempts=settings.max_attempts,
                                     stale_after=settings.stale_after_seconds,
@@ -113,14 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, settings_of=lambda: app.state.settings)
     app.add_exception_handler(KonstruktError, _konstrukt_error)
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        return response
-
+    app.add_middleware(SecurityHeaders)
     for module in (auth, projects, jobs, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -139,8 +156,11 @@ def _version() -> str:
 def serve(host: str = "127.0.0.1", port: int = 8000, data_dir=None, database_url: str | None = None,
           demo: bool = False) -> None:
     """Run the service with uvicorn (blocking). Binds to loopback unless told otherwise."""
+    import os
+
     import uvicorn
 
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see worker.worker_env; before torch starts
     settings = settings_from_env(data_dir=data_dir, database_url=database_url, demo=demo or None)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     print(f"konstrukt: data in {settings.data_dir.resolve()}; open http://{host}:{port}/", flush=True)

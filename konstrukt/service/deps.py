@@ -7,7 +7,7 @@ from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
 from .db import Job, Label, Project, Sample, User
-from .security import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, csrf_ok, user_for_token
+from .security import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, csrf_ok, token_hash, user_for_token
 from .settings import Settings, get_settings
 
 
@@ -65,6 +65,22 @@ def owned_job(job_id: int, user: User = Depends(current_user), db: Session = Dep
     return job
 
 
+def authorized_job(request: Request, job_id: int) -> Job:
+    """``owned_job`` in one call and one session: the hot Try it path. A finished job seen with
+    the same API token is remembered for a few seconds (revoking tokens and deleting jobs clear
+    this memory) so a script posting many predictions does not hit the database each time."""
+    auth = request.headers.get("authorization", "")
+    key = (token_hash(auth[7:].strip()), job_id) if auth[:7].lower() == "bearer " else None
+    cache = request.app.state.access_cache
+    if key and (job := cache.get(key)) is not None:
+        return job
+    with request.app.state.sessions() as db:
+        job = owned_job(job_id, current_user(current_user_or_none(request, db)), db)
+    if key and job.status == "succeeded":
+        cache.put(key, job)
+    return job
+
+
 def owned_sample(sample_id: int, user: User = Depends(current_user),
                  db: Session = Depends(get_db)) -> Sample:
     sample = db.get(Sample, sample_id)
@@ -76,7 +92,7 @@ def owned_sample(sample_id: int, user: User = Depends(current_user),
 def content_type(*allowed: str):
     """A dependency answering 415 unless the request body has one of the ``allowed`` types."""
 
-    def check(request: Request) -> None:
+    async def check(request: Request) -> None:  # async: no thread hop for a header check
         got = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if got not in allowed:
             raise HTTPException(415, f"send {' or '.join(allowed)}, not {got or 'no content type'}")

@@ -67,6 +67,15 @@ def finish(db: Session, job: Job, status: str, *, error: str | None = None,
     db.commit()
 
 
+def requeue(db: Session, job: Job, why: str, *, count_attempt: bool = False) -> None:
+    """Put a running job back in the queue (the attempt only counts if ``count_attempt``)."""
+    job.status, job.worker_pid, job.started_at = "queued", None, None
+    if not count_attempt:
+        job.attempts = max(0, job.attempts - 1)
+    add_event(db, job, {"stage": "queued", "message": why})
+    db.commit()
+
+
 def request_cancel(db: Session, job: Job) -> None:
     """Cancel a queued job now; ask the worker to stop a running one."""
     if job.status == "queued":
@@ -107,10 +116,8 @@ def recover_orphans(db: Session, *, max_attempts: int, stale_after: float,
         if job.cancel_requested:
             finish(db, job, "cancelled", error="cancelled")
         elif job.attempts < max_attempts:
-            job.status, job.worker_pid, job.started_at = "queued", None, None
-            add_event(db, job, {"stage": "queued", "message": f"{why}; queued again "
-                                f"(attempt {job.attempts + 1} of {max_attempts})"})
-            db.commit()
+            requeue(db, job, f"{why}; queued again (attempt {job.attempts + 1} of {max_attempts})",
+                    count_attempt=True)
         else:
             finish(db, job, "failed", error=f"{why} (attempt {job.attempts} of {max_attempts}); "
                                             "press Train to try again")

@@ -6,11 +6,14 @@ the model sees batches (fast) and at rest a single request goes straight through
 """
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future
 from pathlib import Path
+
+from starlette.concurrency import run_in_threadpool
 
 MAX_BATCH = 32
 
@@ -96,6 +99,14 @@ class RunCache:
 
     def predict_one(self, run_dir: Path, path: Path, timeout: float = 120.0) -> dict:
         return self._get(run_dir).submit(path).result(timeout)
+
+    async def apredict(self, run_dir: Path, path: Path, timeout: float = 120.0) -> dict:
+        """``predict_one`` for async routes: waits without holding a thread."""
+        with self._lock:
+            batcher = self._items.get(str(run_dir))
+        if batcher is None:  # loading reads the weights: off the event loop
+            batcher = await run_in_threadpool(self._get, run_dir)
+        return await asyncio.wait_for(asyncio.wrap_future(batcher.submit(path)), timeout)
 
     def forget(self, run_dir: Path) -> None:
         with self._lock:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from typing import Optional
 
@@ -25,8 +27,8 @@ TOKEN_PREFIX = "kt_"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def hash_password(password: str) -> str:
-    return bcrypt.hashpw(password.encode("utf-8")[:72], bcrypt.gensalt(rounds=12)).decode()
+def hash_password(password: str, rounds: int = 12) -> str:
+    return bcrypt.hashpw(password.encode("utf-8")[:72], bcrypt.gensalt(rounds=rounds)).decode()
 
 
 def check_password(password: str, hashed: str) -> bool:
@@ -78,6 +80,30 @@ def new_api_token() -> tuple[str, str]:
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TTLCache:
+    """A small thread-safe cache whose entries expire; used to skip the database on hot paths."""
+
+    def __init__(self, ttl: float = 10.0, size: int = 4096):
+        self.ttl, self.size = ttl, size
+        self._data: dict = {}
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            hit = self._data.get(key)
+        return hit[1] if hit and hit[0] > time.monotonic() else None
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            if len(self._data) >= self.size:
+                self._data.clear()
+            self._data[key] = (time.monotonic() + self.ttl, value)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
 
 
 def user_for_token(db, token: str) -> Optional[User]:

@@ -25,6 +25,7 @@ class Settings:
     max_request_bytes: int = 600 * MB  # a whole request body
     max_json_bytes: int = 1 * MB
     session_days: int = 14
+    bcrypt_rounds: int = 12  # tests lower it; 12 is the production cost
     cookie_secure: str = "auto"  # auto (Secure over https) | always | never
     start_worker: bool = True  # spawn the local training worker with the app
     worker_poll_seconds: float = 0.5

@@ -17,11 +17,13 @@ import os
 import re
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
-from ..errors import DataError, KonstruktError
+from ..errors import KonstruktError
 
 CHUNK = 1 << 20
 _EXT = re.compile(r"^\.[a-z0-9]{1,8}$")
@@ -52,6 +54,18 @@ def tmp_dir(data_dir: Path) -> Path:
     return path
 
 
+@lru_cache(maxsize=8)
+def scratch_dir(data_dir: Path) -> Path:
+    """Where short-lived files (a Try it upload) go: memory-backed /dev/shm when usable."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        path = shm / f"konstrukt-{os.getuid()}"
+        path.mkdir(mode=0o700, exist_ok=True)
+        if path.stat().st_uid == os.getuid():
+            return path
+    return tmp_dir(data_dir)
+
+
 def safe_suffix(filename: str) -> str:
     suffix = PurePosixPath(filename.replace("\\", "/")).suffix.lower()
     return suffix if _EXT.match(suffix) else ""
@@ -80,6 +94,19 @@ def copy_limited(src: BinaryIO, dest: Path, limit: int) -> int:
     return size
 
 
+@contextmanager
+def staged_upload(stream: BinaryIO, filename: str, data_dir: Path, limit: int) -> Iterator[Path]:
+    """The upload copied (within ``limit``) to a temporary file with its suffix; removed afterwards."""
+    fd, name = tempfile.mkstemp(dir=scratch_dir(data_dir), suffix=safe_suffix(filename))
+    os.close(fd)
+    path = Path(name)
+    try:
+        copy_limited(stream, path, limit)
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
 @dataclass
 class Checked:
     """Files that passed the core's checks (in tmp, ready to move) and those that did not."""
@@ -98,7 +125,7 @@ def _error_text(exc: KonstruktError) -> str:
 def check_upload(task: str, name: str, stream: BinaryIO, work: Path, *, max_file_bytes: int,
                  max_zip_bytes: int, out: Checked) -> None:
     """Stage one uploaded file (or every file of an uploaded zip) and check it with the core."""
-    from ..data import check_file, safe_extract_zip
+    from ..data import safe_extract_zip
 
     suffix = safe_suffix(name)
     staged = Path(tempfile.mkstemp(dir=work, suffix=suffix)[1])
@@ -136,7 +163,9 @@ def _check_one(task: str, name: str, path: Path, out: Checked) -> None:
         check_file(task, path)
     except KonstruktError as exc:
         path.unlink(missing_ok=True)
-        out.reject(name, _error_text(exc).replace(str(path), name).replace(path.name, name))
+        # The message names the staged copy; show the name the user knows instead.
+        text = re.sub(f"{re.escape(str(path))}|{re.escape(path.name)}", lambda _: name, _error_text(exc))
+        out.reject(name, text.removeprefix(f"{name}: "))
         return
     except Exception as exc:  # a decoder crashing on a hostile file is still that file's problem
         path.unlink(missing_ok=True)

@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 
 from ..db import ApiToken, User
 from ..deps import JSON, current_user, get_db
-from ..schemas import Credentials, MeOut, TokenCreate, TokenCreated, TokenOut, UserOut
+from ..schemas import Credentials, MeOut, TokenCreate, TokenCreated, TokenOut
 from ..security import SESSION_COOKIE, _DUMMY_HASH, check_password, hash_password, new_api_token
 
 router = APIRouter(prefix="/api", tags=["users"])
@@ -28,7 +28,7 @@ def signup(body: Credentials, request: Request, response: Response, db: Session 
     email = body.email.lower()
     if db.query(User).filter_by(email=email).first():
         raise HTTPException(409, "an account with this e-mail already exists; sign in instead")
-    user = User(email=email, password_hash=hash_password(body.password))
+    user = User(email=email, password_hash=hash_password(body.password, request.app.state.settings.bcrypt_rounds))
     db.add(user)
     db.commit()
     return _sign_in(request, response, user)
@@ -68,12 +68,12 @@ def create_token(body: TokenCreate, user: User = Depends(current_user), db: Sess
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-def delete_token(token_id: int, user: User = Depends(current_user), db: Session = Depends(get_db)):
+def delete_token(token_id: int, request: Request, user: User = Depends(current_user),
+                 db: Session = Depends(get_db)):
     row = db.get(ApiToken, token_id)
     if row is None or row.user_id != user.id:
         raise HTTPException(404, f"token {token_id} not found")
     db.delete(row)
     db.commit()
+    request.app.state.access_cache.clear()
 
-
-__all__ = ["router", "UserOut"]

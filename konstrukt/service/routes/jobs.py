@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import tempfile
 import zipfile
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, HTTPException, Request, UploadFile
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sse_starlette.sse import EventSourceResponse
@@ -17,11 +16,11 @@ from starlette.concurrency import run_in_threadpool
 from ...data import discover
 from ...experiment import resolve_config
 from ..db import Job, JobEvent, Project
-from ..deps import JSON, MULTIPART, get_db, owned_job, owned_project
+from ..deps import JSON, MULTIPART, authorized_job, get_db, owned_job, owned_project
 from ..jobs import TERMINAL, delete_job_files, request_cancel, snapshot_data
 from ..schemas import JobOut, Prediction, TrainRequest
 from ..settings import Settings, get_settings
-from ..storage import TooLarge, copy_limited, job_dir, safe_suffix, tmp_dir
+from ..storage import TooLarge, job_dir, staged_upload
 
 router = APIRouter(prefix="/api", tags=["training"])
 RUN_FILES = {"report.json", "config.json", "summary.md", "curves.png", "confusion_matrix.png"}
@@ -77,6 +76,7 @@ def delete_job(request: Request, job: Job = Depends(owned_job), db: Session = De
     if job.status not in TERMINAL:
         raise HTTPException(409, f"job {job.id} is {job.status}; cancel it first")
     request.app.state.runs.forget(run_dir(settings, job))
+    request.app.state.access_cache.clear()
     db.delete(job)
     db.commit()
     delete_job_files(settings.data_dir, job)
@@ -144,24 +144,14 @@ def download(job: Job = Depends(owned_job), settings: Settings = Depends(get_set
 
 
 @router.post("/jobs/{job_id}/predict", response_model=Prediction, dependencies=[MULTIPART])
-def predict(file: UploadFile, request: Request, job: Job = Depends(owned_job),
-            settings: Settings = Depends(get_settings)):
+async def predict(job_id: int, file: UploadFile, request: Request):
     """Class probabilities for one file, from the run's model held warm in memory."""
-    folder = finished_run(settings, job)
-    fd, name = tempfile.mkstemp(dir=tmp_dir(settings.data_dir), suffix=safe_suffix(file.filename or ""))
-    staged = Path(name)
+    # Async with a single thread hop for auth + lookup: this is the path under load (bench/serve_load.py).
+    settings: Settings = request.app.state.settings
+    folder = finished_run(settings, await run_in_threadpool(authorized_job, request, job_id))
     try:
-        import os
-
-        os.close(fd)
-        try:
-            copy_limited(file.file, staged, settings.max_file_bytes)
-        except TooLarge as exc:
-            raise HTTPException(413, f"{file.filename}: file is {exc}") from None
-        result = request.app.state.runs.predict_one(folder, staged)
-    finally:
-        staged.unlink(missing_ok=True)
+        with staged_upload(file.file, file.filename or "", settings.data_dir, settings.max_file_bytes) as path:
+            result = await request.app.state.runs.apredict(folder, path)
+    except TooLarge as exc:
+        raise HTTPException(413, f"{file.filename}: file is {exc}") from None
     return Prediction(label=result["label"], probabilities=result["probabilities"])
-
-
-__all__ = ["router", "Response"]

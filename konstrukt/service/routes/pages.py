@@ -7,7 +7,6 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
-
 from sqlalchemy.orm import Session
 
 from ..db import Project, User
@@ -27,12 +26,8 @@ def _page(request: Request, name: str, user: User | None, **context) -> HTMLResp
         "demo": request.app.state.settings.demo, **context})
 
 
-def _signed_in(request: Request, user: User | None = Depends(current_user_or_none)) -> User | None:
-    return user
-
-
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, user: User | None = Depends(_signed_in)):
+def login_page(request: Request, user: User | None = Depends(current_user_or_none)):
     if user:
         return RedirectResponse("/", 303)
     from ..demo import DEMO_EMAIL, DEMO_PASSWORD
@@ -41,21 +36,21 @@ def login_page(request: Request, user: User | None = Depends(_signed_in)):
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, user: User | None = Depends(_signed_in)):
+def home(request: Request, user: User | None = Depends(current_user_or_none)):
     if not user:
         return RedirectResponse("/login", 303)
     return _page(request, "projects.html", user)
 
 
 @router.get("/account", response_class=HTMLResponse)
-def account(request: Request, user: User | None = Depends(_signed_in)):
+def account(request: Request, user: User | None = Depends(current_user_or_none)):
     if not user:
         return RedirectResponse("/login", 303)
     return _page(request, "account.html", user)
 
 
 @router.get("/projects/{project_id}", response_class=HTMLResponse)
-def project_page(project_id: int, request: Request, user: User | None = Depends(_signed_in),
+def project_page(project_id: int, request: Request, user: User | None = Depends(current_user_or_none),
                  db: Session = Depends(get_db)):
     if not user:
         return RedirectResponse("/login", 303)
@@ -63,7 +58,7 @@ def project_page(project_id: int, request: Request, user: User | None = Depends(
 
 
 @router.get("/projects/{project_id}/compare", response_class=HTMLResponse)
-def compare_page(project_id: int, request: Request, user: User | None = Depends(_signed_in),
+def compare_page(project_id: int, request: Request, user: User | None = Depends(current_user_or_none),
                  db: Session = Depends(get_db)):
     if not user:
         return RedirectResponse("/login", 303)
@@ -71,7 +66,7 @@ def compare_page(project_id: int, request: Request, user: User | None = Depends(
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
-def job_page(job_id: int, request: Request, user: User | None = Depends(_signed_in),
+def job_page(job_id: int, request: Request, user: User | None = Depends(current_user_or_none),
              db: Session = Depends(get_db)):
     if not user:
         return RedirectResponse("/login", 303)

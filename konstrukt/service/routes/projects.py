@@ -86,6 +86,7 @@ def delete_project(request: Request, project: Project = Depends(owned_project),
     pid = project.id
     db.delete(project)
     db.commit()
+    request.app.state.access_cache.clear()
     remove_tree(project_dir(settings.data_dir, pid))
 
 

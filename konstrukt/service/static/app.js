@@ -1,0 +1,461 @@
+// konstrukt UI: every action is a call to the REST API (see /docs). No build step.
+"use strict";
+
+const CSRF = document.querySelector('meta[name="csrf-token"]')?.content || "";
+const $ = (sel, root = document) => root.querySelector(sel);
+const TERMINAL = ["succeeded", "failed", "cancelled"];
+
+async function api(method, url, body) {
+  const opts = { method, headers: { "X-CSRF-Token": CSRF }, credentials: "same-origin" };
+  if (body instanceof FormData) opts.body = body;
+  else if (body !== undefined) { opts.body = JSON.stringify(body); opts.headers["Content-Type"] = "application/json"; }
+  const res = await fetch(url, opts);
+  if (res.status === 401 && !url.startsWith("/api/auth/")) { location.href = "/login"; throw new Error("signed out"); }
+  if (res.status === 204) return null;
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) throw apiError(data, res.status);
+  return data;
+}
+
+function apiError(data, status) {
+  let msg = data.detail;
+  let problems = data.problems || [];
+  if (Array.isArray(msg)) { problems = msg.map(e => `${(e.loc || []).slice(1).join(".")}: ${e.msg}`); msg = "Please check these fields"; }
+  const err = new Error(msg || `request failed (${status})`);
+  err.problems = problems;
+  return err;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (k === "text") node.textContent = v;
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined) node.append(c instanceof Node ? c : String(c));
+  return node;
+}
+
+function toast(msg, bad = false) {
+  const t = el("div", { class: bad ? "bad" : "" }, msg);
+  $("#toast").append(t);
+  setTimeout(() => t.remove(), 5000);
+}
+
+function showError(box, err) {
+  box.replaceChildren(el("div", { class: "notice bad" }, el("b", {}, err.message),
+    err.problems?.length ? el("ul", {}, err.problems.map(p => el("li", {}, p))) : null));
+}
+
+const pct = x => (x === null || x === undefined) ? "–" : `${(100 * x).toFixed(1)} %`;
+const num = x => (x === null || x === undefined) ? "–" : Number(x).toFixed(3);
+const when = s => s ? new Date(s + "Z").toLocaleString() : "";
+
+function formValues(form) {
+  return Object.fromEntries([...new FormData(form).entries()].map(([k, v]) => [k, String(v).trim()]));
+}
+
+// ------------------------------------------------------------------ capture (microphone, webcam)
+
+async function blobToWav(blob) {
+  const ctx = new (window.AudioContext || window.webkitAudioContext)();
+  const audio = await ctx.decodeAudioData(await blob.arrayBuffer());
+  ctx.close();
+  const n = audio.length, rate = audio.sampleRate, chans = audio.numberOfChannels;
+  const mono = new Float32Array(n);
+  for (let c = 0; c < chans; c++) { const d = audio.getChannelData(c); for (let i = 0; i < n; i++) mono[i] += d[i] / chans; }
+  const view = new DataView(new ArrayBuffer(44 + 2 * n));
+  const str = (o, s) => [...s].forEach((ch, i) => view.setUint8(o + i, ch.charCodeAt(0)));
+  str(0, "RIFF"); view.setUint32(4, 36 + 2 * n, true); str(8, "WAVE"); str(12, "fmt ");
+  view.setUint32(16, 16, true); view.setUint16(20, 1, true); view.setUint16(22, 1, true);
+  view.setUint32(24, rate, true); view.setUint32(28, rate * 2, true); view.setUint16(32, 2, true);
+  view.setUint16(34, 16, true); str(36, "data"); view.setUint32(40, 2 * n, true);
+  for (let i = 0; i < n; i++) { const s = Math.max(-1, Math.min(1, mono[i])); view.setInt16(44 + 2 * i, s < 0 ? s * 0x8000 : s * 0x7fff, true); }
+  return new Blob([view], { type: "audio/wav" });
+}
+
+// Toggle recording on a button; calls onDone(File) with a WAV file (what the core reads).
+function recorderButton(button, onDone, maxSeconds = 10) {
+  let rec = null, timer = null;
+  const label = button.textContent;
+  button.addEventListener("click", async () => {
+    if (rec) { rec.stop(); return; }
+    let stream;
+    try { stream = await navigator.mediaDevices.getUserMedia({ audio: true }); }
+    catch (e) { toast("Cannot use the microphone: " + e.message, true); return; }
+    const chunks = [];
+    rec = new MediaRecorder(stream);
+    rec.ondataavailable = e => chunks.push(e.data);
+    rec.onstop = async () => {
+      clearTimeout(timer); stream.getTracks().forEach(t => t.stop()); rec = null; button.textContent = label;
+      try { onDone(new File([await blobToWav(new Blob(chunks))], `recording-${Date.now()}.wav`, { type: "audio/wav" })); }
+      catch (e) { toast("Could not convert the recording: " + e.message, true); }
+    };
+    rec.start(); button.textContent = "■ Stop";
+    timer = setTimeout(() => rec && rec.stop(), maxSeconds * 1000);
+  });
+}
+
+async function openCamera(video) {
+  const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 } });
+  video.srcObject = stream;
+  return () => stream.getTracks().forEach(t => t.stop());
+}
+
+function snapshot(video) {
+  const c = el("canvas", { width: video.videoWidth || 640, height: video.videoHeight || 480 });
+  c.getContext("2d").drawImage(video, 0, 0, c.width, c.height);
+  return new Promise(ok => c.toBlob(b => ok(new File([b], `snapshot-${Date.now()}.png`, { type: "image/png" })), "image/png"));
+}
+
+const isAudioTask = task => task === "sound" || task === "speech";
+
+// ------------------------------------------------------------------ pages
+
+const pages = {};
+
+pages.login = () => {
+  let mode = "login";
+  const submit = $("#auth-submit");
+  const setMode = m => {
+    mode = m; $("#tab-in").classList.toggle("on", m === "login"); $("#tab-up").classList.toggle("on", m === "signup");
+    submit.textContent = m === "login" ? "Sign in" : "Create account";
+    $('input[name="password"]').autocomplete = m === "login" ? "current-password" : "new-password";
+  };
+  $("#tab-in").onclick = () => setMode("login");
+  $("#tab-up").onclick = () => setMode("signup");
+  $("#auth-form").addEventListener("submit", async ev => {
+    ev.preventDefault();
+    submit.disabled = true;
+    try { await api("POST", `/api/auth/${mode}`, formValues(ev.target)); location.href = "/"; }
+    catch (err) { showError($("#auth-error"), err); }
+    finally { submit.disabled = false; }
+  });
+};
+
+pages.projects = async () => {
+  const tasks = await api("GET", "/api/tasks");
+  const select = $("#task-select");
+  select.replaceChildren(...tasks.map(t => el("option", { value: t.name }, t.name)));
+  const hint = () => { const t = tasks.find(t => t.name === select.value); $("#task-hint").textContent = t ? `${t.name}: ${t.description}` : ""; };
+  select.onchange = hint; hint();
+  $("#new-project").addEventListener("submit", async ev => {
+    ev.preventDefault();
+    try { const p = await api("POST", "/api/projects", formValues(ev.target)); location.href = `/projects/${p.id}`; }
+    catch (err) { toast(err.message, true); }
+  });
+  const list = await api("GET", "/api/projects");
+  $("#project-list").replaceChildren(...(list.length ? list.map(p => el("a", { class: "card project-card", href: `/projects/${p.id}` },
+    el("div", { class: "row" }, el("h3", { class: "grow" }, p.name), el("span", { class: "pill task" }, p.task)),
+    el("p", { class: "muted small" }, `${p.classes.length} classes · ${p.sample_count} examples · ${p.job_count} runs`),
+    el("p", { class: "small" }, p.classes.slice(0, 6).map(c => c.name).join(", ") || "no classes yet")))
+    : [el("div", { class: "card empty" }, "No projects yet. Create one above to start.")]));
+};
+
+pages.project = async () => {
+  const pid = document.body.dataset.project, task = document.body.dataset.task;
+  const classesBox = $("#classes"), report = $("#upload-report"), cameras = {};
+  let project;
+
+  async function reload() {
+    project = await api("GET", `/api/projects/${pid}`);
+    $("#sample-total").textContent = `${project.classes.length} classes · ${project.sample_count} examples`;
+    classesBox.replaceChildren(...(project.classes.length ? project.classes.map(classCard)
+      : [el("div", { class: "empty" }, "Add a class for each answer the model should give — at least two.")]));
+  }
+
+  async function upload(cls, files) {
+    const form = new FormData();
+    for (const f of files) form.append("files", f, f.name);
+    report.replaceChildren(el("div", { class: "notice warn" }, `Checking ${files.length} file(s) for “${cls.name}”…`));
+    try {
+      const r = await api("POST", `/api/projects/${pid}/classes/${cls.id}/samples`, form);
+      const parts = [];
+      if (r.added.length) parts.push(el("div", { class: "notice ok" }, `Added ${r.added.length} example(s) to “${cls.name}”.`));
+      if (r.rejected.length) parts.push(el("div", { class: "notice bad" }, el("b", {}, `${r.rejected.length} file(s) could not be used:`),
+        el("ul", {}, r.rejected.map(x => el("li", {}, el("b", {}, x.file), ": ", x.error)))));
+      report.replaceChildren(...parts);
+    } catch (err) { showError(report, err); }
+    await reload();
+  }
+
+  function sampleThumb(s) {
+    const del = el("button", { class: "x", title: "Delete this example", onclick: async () => {
+      await api("DELETE", `/api/samples/${s.id}`); await reload(); } }, "×");
+    if (isAudioTask(task)) return el("div", { class: "thumb audio", title: s.filename }, el("audio", { controls: true, preload: "none", src: `/api/samples/${s.id}/file` }), del);
+    if (task === "image") return el("div", { class: "thumb", title: s.filename }, el("img", { loading: "lazy", src: `/api/samples/${s.id}/file`, alt: s.filename }), del);
+    return el("div", { class: "thumb audio", title: s.filename }, el("a", { href: `/api/samples/${s.id}/file`, class: "small" }, s.filename), del);
+  }
+
+  function classCard(cls) {
+    const input = el("input", { type: "file", multiple: true, hidden: true, onchange: e => upload(cls, [...e.target.files]) });
+    const drop = el("div", { class: "drop", onclick: () => input.click() }, "Drop files or a .zip here, or click to choose", input);
+    drop.addEventListener("dragover", e => { e.preventDefault(); drop.classList.add("over"); });
+    drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+    drop.addEventListener("drop", e => { e.preventDefault(); drop.classList.remove("over"); upload(cls, [...e.dataTransfer.files]); });
+    const capture = el("div", { class: "capture-row" });
+    if (isAudioTask(task)) {
+      const rec = el("button", { type: "button", class: "small" }, "● Record");
+      recorderButton(rec, f => upload(cls, [f]));
+      capture.append(rec);
+    } else if (task === "image") {
+      // The stream lives in `cameras`, so the webcam stays open while the cards re-render after each snap.
+      const video = el("video", { class: "cam", autoplay: true, playsinline: true, muted: true });
+      const box = el("div", { hidden: !cameras[cls.id] }, video,
+        el("div", {}, el("button", { type: "button", class: "small primary", onclick: async () => upload(cls, [await snapshot(video)]) }, "Snap")));
+      if (cameras[cls.id]) video.srcObject = cameras[cls.id];
+      const cam = el("button", { type: "button", class: "small", onclick: async () => {
+        if (cameras[cls.id]) { cameras[cls.id].getTracks().forEach(t => t.stop()); delete cameras[cls.id]; box.hidden = true; cam.textContent = "Webcam"; return; }
+        try { cameras[cls.id] = video.srcObject = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 } }); box.hidden = false; cam.textContent = "Close webcam"; }
+        catch (e) { toast("Cannot use the webcam: " + e.message, true); } } }, cameras[cls.id] ? "Close webcam" : "Webcam");
+      capture.append(cam, box);
+    }
+    return el("div", { class: "class-card", "data-class": cls.name },
+      el("div", { class: "head" }, el("h3", {}, cls.name), el("span", { class: "pill" }, `${cls.sample_count}`),
+        el("button", { class: "small", title: "Rename", onclick: async () => {
+          const name = prompt("New name for this class", cls.name);
+          if (!name || name === cls.name) return;
+          try { await api("PATCH", `/api/projects/${pid}/classes/${cls.id}`, { name }); await reload(); } catch (err) { toast(err.message, true); } } }, "Rename"),
+        el("button", { class: "small danger", title: "Delete", onclick: async () => {
+          if (!confirm(`Delete class “${cls.name}” and its ${cls.sample_count} examples?`)) return;
+          await api("DELETE", `/api/projects/${pid}/classes/${cls.id}`); await reload(); } }, "Delete")),
+      drop, capture, el("div", { class: "thumbs" }, cls.samples.map(sampleThumb)));
+  }
+
+  $("#new-class").addEventListener("submit", async ev => {
+    ev.preventDefault();
+    try { await api("POST", `/api/projects/${pid}/classes`, formValues(ev.target)); ev.target.reset(); await reload(); }
+    catch (err) { showError(report, err); }
+  });
+  $("#rename-project").onclick = async () => {
+    const name = prompt("New project name", $("#project-name").textContent);
+    if (!name) return;
+    const p = await api("PATCH", `/api/projects/${pid}`, { name }); $("#project-name").textContent = p.name;
+  };
+  $("#delete-project").onclick = async () => {
+    if (!confirm("Delete this project with all its examples and runs?")) return;
+    try { await api("DELETE", `/api/projects/${pid}`); location.href = "/"; } catch (err) { toast(err.message, true); }
+  };
+
+  // training form
+  const tasks = await api("GET", "/api/tasks");
+  const pipes = (tasks.find(t => t.name === task) || { pipelines: [] }).pipelines;
+  const recommended = pipes.find(p => p.recommended);
+  $("#pipeline-select").replaceChildren(el("option", { value: "auto" }, `auto — recommended${recommended ? " (" + recommended.name + ")" : ""}`),
+    ...pipes.map(p => el("option", { value: p.name, title: p.description }, `${p.name}${p.offline ? " — offline" : ""} · ${p.description}`)));
+  const rows = $("#layer-rows");
+  const addLayer = (units = 256, act = "relu", dropout = 0.5) => {
+    const row = el("div", { class: "layer" }, el("span", { class: "n" }),
+      el("input", { type: "number", min: 1, value: units, "data-k": "units", title: "width (units)" }),
+      el("select", { "data-k": "activation", title: "activation" }, ["relu", "leaky_relu", "gelu", "elu", "selu", "silu", "tanh", "sigmoid"].map(a => el("option", { selected: a === act }, a))),
+      el("input", { type: "number", min: 0, max: 0.95, step: 0.05, value: dropout, "data-k": "dropout", title: "dropout" }),
+      el("button", { type: "button", class: "small danger", onclick: () => { row.remove(); numberRows(); } }, "Remove"));
+    rows.append(row); numberRows();
+  };
+  const numberRows = () => [...rows.children].forEach((r, i) => { r.querySelector(".n").textContent = `${i + 1}.`; });
+  rows.before(el("div", { class: "layer small muted" }, el("span"), el("span", {}, "width"), el("span", {}, "activation"), el("span", {}, "dropout"), el("span")));
+  $("#add-layer").onclick = () => addLayer();
+  $("#head-mode").onchange = e => { $("#layers").hidden = e.target.value !== "custom"; if (e.target.value === "custom" && !rows.children.length) addLayer(); };
+
+  $("#train-form").addEventListener("submit", async ev => {
+    ev.preventDefault();
+    const v = formValues(ev.target), config = {};
+    for (const k of ["num_epochs", "batch_size", "cv", "seed", "target_size"]) if (v[k] !== "" && v[k] !== undefined) config[k] = parseInt(v[k], 10);
+    for (const k of ["learning_rate", "weight_decay"]) if (v[k]) config[k] = parseFloat(v[k]);
+    if (v.optimizer) config.optimizer = v.optimizer;
+    if (v.early_stopping) config.early_stopping = v.early_stopping === "true";
+    const mode = $("#head-mode").value;
+    if (mode === "linear") config.head = "linear";
+    if (mode === "custom") config.head = [...rows.children].map(r => ({
+      units: parseInt(r.querySelector('[data-k="units"]').value, 10), activation: r.querySelector('[data-k="activation"]').value,
+      dropout: parseFloat(r.querySelector('[data-k="dropout"]').value) || 0 }));
+    $("#train-button").disabled = true;
+    try { const job = await api("POST", `/api/projects/${pid}/jobs`, { pipeline: v.pipeline, config }); location.href = `/jobs/${job.id}`; }
+    catch (err) { showError($("#train-error"), err); $("#train-button").disabled = false; }
+  });
+
+  // runs
+  let firstLoad = true;
+  async function loadJobs() {
+    const jobs = await api("GET", `/api/projects/${pid}/jobs`);
+    if (firstLoad && jobs.length && pipes.some(p => p.name === jobs[0].pipeline)) $("#pipeline-select").value = jobs[0].pipeline;  // last recipe used
+    firstLoad = false;
+    $("#job-list").replaceChildren(jobs.length ? el("table", {},
+      el("tr", {}, el("th"), el("th", {}, "Run"), el("th", {}, "Status"), el("th", {}, "Recipe"), el("th", { class: "num" }, "Test accuracy"), el("th", { class: "num" }, "CV accuracy"), el("th", {}, "Started")),
+      jobs.map(j => el("tr", {}, el("td", {}, el("input", { type: "checkbox", value: j.id, disabled: j.status !== "succeeded" })),
+        el("td", {}, el("a", { href: `/jobs/${j.id}` }, `#${j.id}`)), el("td", {}, el("span", { class: `pill ${j.status}` }, j.status)),
+        el("td", {}, j.summary?.pipeline || j.pipeline), el("td", { class: "num" }, pct(j.summary?.accuracy)),
+        el("td", { class: "num" }, j.summary?.cv_accuracy_mean != null ? `${pct(j.summary.cv_accuracy_mean)} ± ${pct(j.summary.cv_accuracy_std)}` : "–"),
+        el("td", { class: "small muted" }, when(j.created_at)))))
+      : el("div", { class: "empty" }, "No runs yet. Add examples, then press Train."));
+    if (jobs.some(j => !TERMINAL.includes(j.status))) setTimeout(loadJobs, 3000);
+  }
+  $("#compare-button").onclick = () => {
+    const ids = [...document.querySelectorAll('#job-list input:checked')].map(i => i.value);
+    location.href = `/projects/${pid}/compare` + (ids.length ? `?jobs=${ids.join(",")}` : "");
+  };
+  await Promise.all([reload(), loadJobs()]);
+};
+
+pages.job = async () => {
+  const id = document.body.dataset.job, task = document.body.dataset.task;
+  const log = $("#log"), losses = [];
+  let job = await api("GET", `/api/jobs/${id}`);
+
+  const setStatus = j => {
+    const pill = $("#status-pill"); pill.className = `pill ${j.status}`; pill.textContent = j.status;
+    $("#cancel-job").hidden = TERMINAL.includes(j.status);
+    $("#job-sub").textContent = `Recipe ${j.summary?.pipeline || j.pipeline} · started ${when(j.started_at || j.created_at)}` + (j.attempts > 1 ? ` · attempt ${j.attempts}` : "");
+    if (j.error) {
+      showError($("#job-error"), { message: j.status === "cancelled" ? "Cancelled." : "Training did not finish:", problems: j.error.split("\n") });
+      if (/pretrained|weights/i.test(j.error)) $("#job-error").append(el("div", { class: "notice warn" },
+        "In the browser: go back to the project and pick a recipe marked “offline” — it trains from scratch without downloading anything."));
+    }
+  };
+  const onEvent = e => {
+    log.append(`${e.message || e.stage}\n`); log.scrollTop = log.scrollHeight;
+    const where = e.stage === "cv" ? `Cross-validation fold ${e.fold}/${e.folds}` : { prepare: "Preparing the data", embed: "Computing features", train: "Training", evaluate: "Scoring the test split", done: "Done" }[e.stage] || e.stage;
+    $("#stage").textContent = where + (e.epoch ? ` · epoch ${e.epoch}/${e.epochs}` : "") + (e.val_accuracy != null ? ` · validation accuracy ${pct(e.val_accuracy)}` : "");
+    if (e.epoch && e.epochs) $("#bar").style.width = `${100 * e.epoch / e.epochs}%`;
+    else if (e.done && e.total) $("#bar").style.width = `${100 * e.done / e.total}%`;
+    if (e.stage === "train" && e.train_loss != null) { losses.push(e); drawChart(); }
+    if (e.stage === "done" || e.stage === "succeeded") $("#bar").style.width = "100%";
+  };
+  const drawChart = () => {
+    const svg = $("#chart");
+    svg.removeAttribute("hidden");
+    const W = svg.clientWidth || 600, H = 160, pad = 28;
+    svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+    const keys = [["train_loss", "#4f46e5", "training loss"], ["val_loss", "#06b6d4", "validation loss"]];
+    const max = Math.max(...losses.flatMap(e => keys.map(([k]) => e[k] || 0)), 1e-6);
+    const total = Math.max(losses[losses.length - 1]?.epochs || losses.length, 2);
+    const x = e => pad + (W - 2 * pad) * (e.epoch - 1) / (total - 1), y = v => H - pad - (H - 2 * pad) * v / max;
+    const series = ([k, c]) => { const pts = losses.filter(e => e[k] != null);
+      return `<polyline fill="none" stroke="${c}" stroke-width="2.5" points="${pts.map(e => `${x(e)},${y(e[k])}`).join(" ")}"/>` +
+        pts.map(e => `<circle cx="${x(e)}" cy="${y(e[k])}" r="3" fill="${c}"/>`).join(""); };
+    svg.innerHTML = `<line x1="${pad}" y1="${H - pad}" x2="${W - pad}" y2="${H - pad}" stroke="#d0d5dd"/>` +
+      `<line x1="${pad}" y1="${pad / 2}" x2="${pad}" y2="${H - pad}" stroke="#d0d5dd"/>` +
+      `<text x="${W - pad}" y="${H - 8}" font-size="11" fill="#667085" text-anchor="end">epoch ${total}</text>` +
+      `<text x="${pad}" y="${H - 8}" font-size="11" fill="#667085">1</text>` +
+      `<text x="${pad + 4}" y="${pad / 2 + 4}" font-size="11" fill="#667085">loss ${max.toFixed(2)}</text>` +
+      keys.map(series).join("") +
+      keys.map(([, c, label], i) => `<text x="${W - pad - 220 + i * 110}" y="14" font-size="12" fill="${c}">● ${label}</text>`).join("");
+  };
+
+  $("#cancel-job").onclick = async () => { job = await api("POST", `/api/jobs/${id}/cancel`); toast("Cancelling…"); setStatus(job); };
+  setStatus(job);
+
+  const finish = async () => {
+    job = await api("GET", `/api/jobs/${id}`); setStatus(job);
+    if (job.status === "succeeded") await showResults();
+  };
+  const es = new EventSource(`/api/jobs/${id}/events`);
+  es.addEventListener("progress", m => {
+    const e = JSON.parse(m.data); onEvent(e);
+    const status = e.stage === "queued" ? "queued" : TERMINAL.includes(e.stage) ? e.stage : "running";
+    if (status !== job.status && !TERMINAL.includes(job.status)) { job = { ...job, status }; setStatus(job); }
+  });
+  es.addEventListener("status", async () => { es.close(); await finish(); });
+  if (TERMINAL.includes(job.status)) $("#bar").style.width = "100%";
+
+  async function showResults() {
+    const r = await api("GET", `/api/jobs/${id}/report`);
+    $("#progress-card").hidden = true; $("#results").hidden = false;
+    const dl = $("#download"); dl.hidden = false; dl.href = `/api/jobs/${id}/download`;
+    const t = r.test || r.val || {}, cv = r.cv;
+    const big = [el("div", { class: "metric" }, el("div", { class: "v", id: "accuracy" }, pct(t.accuracy)), el("div", { class: "l" }, r.test ? `accuracy on ${t.n} test examples` : "validation accuracy"))];
+    if (cv) big.push(el("div", { class: "metric" }, el("div", { class: "v" }, `${pct(cv.accuracy_mean)}`), el("div", { class: "l" }, `± ${pct(cv.accuracy_std)} · ${cv.folds}-fold cross-validation`)));
+    big.push(el("div", { class: "metric" }, el("div", { class: "v" }, `${r.train_seconds.toFixed(1)} s`), el("div", { class: "l" }, `training time · ${r.params_trainable.toLocaleString()} trained parameters`)));
+    $("#big-metrics").replaceChildren(...big);
+    const notes = [];
+    if (t.n !== undefined && t.n < 30) notes.push(`The test set has only ${t.n} examples, so a single mistake moves accuracy by ${(100 / Math.max(t.n, 1)).toFixed(0)} points.` + (cv ? " The cross-validation figure (the model trained and tested several times on different parts of your data) is the steadier number." : " Add more examples for a firmer figure."));
+    const chance = 1 / Math.max(r.classes.length, 1), best = cv ? cv.accuracy_mean : t.accuracy;
+    if (best != null && best < chance + 0.1) notes.push(`This model is hardly better than guessing (${pct(chance)} for ${r.classes.length} classes). More examples, more epochs or another recipe should help.`);
+    const supports = Object.values(t.per_class || {}).map(m => m.support);
+    if (supports.length && Math.min(...supports) < 5) notes.push(`Some classes have only ${Math.min(...supports)} test example(s), so their per-class figures move in big steps.`);
+    if (cv && cv.accuracy_std > 0.1) notes.push("The results vary a lot between cross-validation folds: with this little data the model is not yet reliable. More examples per class will help most.");
+    for (const w of r.data?.warnings || []) notes.push(w);
+    $("#trust").replaceChildren(...notes.map(n => el("div", { class: "notice warn" }, n)));
+    const rows = [["Accuracy", t.accuracy], ["F1 (macro)", t.f1_macro], ["F1 (weighted)", t.f1_weighted], ["Precision (macro)", t.precision_macro], ["Recall (macro)", t.recall_macro]];
+    if (t.top3_accuracy != null) rows.push(["Top-3 accuracy", t.top3_accuracy]);
+    if (cv) rows.push([`CV accuracy (${cv.folds} folds)`, null, `${pct(cv.accuracy_mean)} ± ${pct(cv.accuracy_std)}`], ["CV F1 (macro)", null, `${pct(cv.f1_macro_mean)} ± ${pct(cv.f1_macro_std)}`]);
+    $("#metrics-table").replaceChildren(...rows.map(([k, v, s]) => el("tr", {}, el("td", {}, k), el("td", { class: "num" }, s || pct(v)))));
+    $("#class-table").replaceChildren(el("tr", {}, el("th", {}, "class"), el("th", { class: "num" }, "precision"), el("th", { class: "num" }, "recall"), el("th", { class: "num" }, "F1"), el("th", { class: "num" }, "examples")),
+      ...Object.entries(t.per_class || {}).map(([c, m]) => el("tr", {}, el("td", {}, c), el("td", { class: "num" }, pct(m.precision)), el("td", { class: "num" }, pct(m.recall)), el("td", { class: "num" }, pct(m.f1)), el("td", { class: "num" }, m.support))));
+    $("#img-cm").src = `/api/jobs/${id}/files/confusion_matrix.png`;
+    $("#img-curves").src = `/api/jobs/${id}/files/curves.png`;
+    setupTry();
+  }
+
+  function setupTry() {
+    const out = $("#try-result");
+    const predict = async file => {
+      const form = new FormData(); form.append("file", file, file.name);
+      out.replaceChildren(el("div", { class: "muted" }, `Asking the model about ${file.name}…`));
+      try {
+        const p = await api("POST", `/api/jobs/${id}/predict`, form);
+        const preview = file.type.startsWith("image/") ? el("img", { src: URL.createObjectURL(file), style: "max-height:96px;border-radius:8px;image-rendering:pixelated" }) : null;
+        out.replaceChildren(el("div", { class: "row" }, preview, el("div", {}, el("div", { class: "muted small" }, file.name), el("div", { style: "font-size:20px" }, "It looks like ", el("b", { id: "predicted" }, p.label)))),
+          ...Object.entries(p.probabilities).map(([c, v], i) => el("div", { class: `bar ${i === 0 ? "top" : ""}` },
+            el("span", { class: "name" }, c), el("div", { class: "track" }, el("div", { class: "fill", style: `width:${(100 * v).toFixed(1)}%` })), el("span", { class: "num" }, pct(v)))));
+      } catch (err) { showError(out, err); }
+    };
+    $("#try-file").onchange = e => e.target.files[0] && predict(e.target.files[0]);
+    if (isAudioTask(task)) { const b = $("#try-record"); b.hidden = false; recorderButton(b, predict, 3); }
+    if (task === "image") {
+      const b = $("#try-cam"); b.hidden = false; let close = null;
+      b.onclick = async () => {
+        if (close) { close(); close = null; $("#try-cam-box").hidden = true; return; }
+        try { close = await openCamera($("#try-video")); $("#try-cam-box").hidden = false; } catch (e) { toast("Cannot use the webcam: " + e.message, true); }
+      };
+      $("#try-snap").onclick = async () => predict(await snapshot($("#try-video")));
+    }
+  }
+};
+
+pages.compare = async () => {
+  const pid = document.body.dataset.project;
+  const wanted = new URLSearchParams(location.search).get("jobs")?.split(",").map(Number);
+  const jobs = (await api("GET", `/api/projects/${pid}/jobs`)).filter(j => j.status === "succeeded" && (!wanted || wanted.includes(j.id)));
+  if (!jobs.length) { $("#compare-table").replaceChildren(el("div", { class: "empty" }, "No finished runs to compare yet.")); return; }
+  const reports = await Promise.all(jobs.map(j => api("GET", `/api/jobs/${j.id}/report`)));
+  const t = r => r.test || r.val || {};
+  const rows = [
+    ["Recipe", r => r.pipeline], ["Strategy", r => r.strategy],
+    ["Test accuracy", r => pct(t(r).accuracy)], ["F1 (macro)", r => pct(t(r).f1_macro)],
+    ["CV accuracy", r => r.cv ? `${pct(r.cv.accuracy_mean)} ± ${pct(r.cv.accuracy_std)}` : "–"],
+    ["Test examples", r => t(r).n], ["Training time", r => `${r.train_seconds.toFixed(1)} s`],
+    ["Trained parameters", r => r.params_trainable.toLocaleString()], ["Epochs (best)", r => `${r.history.length} (${r.best_epoch})`],
+    ["Learning rate", r => r.config.learning_rate], ["Batch size", r => r.config.batch_size],
+    ["Head", r => (r.model.head || []).map(b => `${b.units} ${b.activation}${b.dropout ? " drop " + b.dropout : ""}`).join(" → ") || "linear"],
+  ];
+  const best = Math.max(...reports.map(r => r.cv ? r.cv.accuracy_mean : t(r).accuracy));
+  $("#compare-table").replaceChildren(el("table", {},
+    el("tr", {}, el("th"), jobs.map((j, i) => el("th", {}, el("a", { href: `/jobs/${j.id}` }, `Run #${j.id}`), (reports[i].cv ? reports[i].cv.accuracy_mean : t(reports[i]).accuracy) === best ? el("span", { class: "pill succeeded", style: "margin-left:6px" }, "best") : null))),
+    rows.map(([k, f]) => el("tr", {}, el("td", { class: "muted" }, k), reports.map(r => el("td", {}, f(r)))))));
+};
+
+pages.account = async () => {
+  const load = async () => {
+    const tokens = await api("GET", "/api/tokens");
+    $("#token-table").replaceChildren(el("tr", {}, el("th", {}, "Name"), el("th", {}, "Starts with"), el("th", {}, "Created"), el("th", {}, "Last used"), el("th")),
+      ...tokens.map(t => el("tr", {}, el("td", {}, t.name), el("td", {}, el("code", {}, t.prefix + "…")), el("td", { class: "small" }, when(t.created_at)), el("td", { class: "small" }, when(t.last_used_at) || "never"),
+        el("td", {}, el("button", { class: "small danger", onclick: async () => { await api("DELETE", `/api/tokens/${t.id}`); load(); } }, "Revoke")))));
+  };
+  $("#new-token").addEventListener("submit", async ev => {
+    ev.preventDefault();
+    const t = await api("POST", "/api/tokens", formValues(ev.target)); ev.target.reset();
+    $("#token-secret").replaceChildren(el("div", { class: "notice ok" }, "Copy this token now — it is shown only once:",
+      el("code", { class: "block" }, t.token), el("code", { class: "block" }, `curl -H "Authorization: Bearer ${t.token}" ${location.origin}/api/projects`)));
+    load();
+  });
+  load();
+};
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("#logout")?.addEventListener("click", async () => { await api("POST", "/api/auth/logout"); location.href = "/login"; });
+  const page = pages[document.body.dataset.page];
+  if (page) Promise.resolve(page()).catch(err => toast(err.message, true));
+});

@@ -1,0 +1,82 @@
+"""Helpers for the service tests (a module name of its own, so it never clashes with another conftest)."""
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from konstrukt.service.settings import Settings
+
+# Tiny and quick: the offline CNN on 32-px images, no top-up, a few epochs.
+FAST = {"num_epochs": 2, "cv": 0, "target_size": 0, "image_size": 32, "batch_size": 8}
+
+
+def make_settings(tmp_path: Path, **over) -> Settings:
+    base = dict(data_dir=tmp_path / "data", secret_key="test-secret", start_worker=False, bcrypt_rounds=4,
+                heartbeat_seconds=0.5, worker_poll_seconds=0.2, stale_after_seconds=10.0)
+    base.update(over)
+    return Settings(**base)
+
+
+class Api:
+    """A signed-in browser-like client: session cookie plus the CSRF header."""
+
+    def __init__(self, client: TestClient, email: str, password: str = "correct horse"):
+        self.client = client
+        r = client.post("/api/auth/signup", json={"email": email, "password": password})
+        assert r.status_code == 201, r.text
+        self.user = r.json()
+        self.headers = {"X-CSRF-Token": self.user["csrf_token"]}
+
+    def __getattr__(self, method):
+        def call(url, **kw):
+            kw["headers"] = {**self.headers, **kw.get("headers", {})}
+            return getattr(self.client, method)(url, **kw)
+
+        return call
+
+    def project(self, name="P", task="image", classes=("zero", "one")) -> dict:
+        pid = self.post("/api/projects", json={"name": name, "task": task}).json()["id"]
+        for c in classes:
+            assert self.post(f"/api/projects/{pid}/classes", json={"name": c}).status_code == 201
+        return self.get(f"/api/projects/{pid}").json()
+
+    def upload(self, project: dict, class_name: str, files: list[tuple[str, bytes]]):
+        cid = next(c["id"] for c in project["classes"] if c["name"] == class_name)
+        return self.post(f"/api/projects/{project['id']}/classes/{cid}/samples",
+                         files=[("files", (n, b, "application/octet-stream")) for n, b in files])
+
+    def filled_project(self, digits: Path, name="P") -> dict:
+        project = self.project(name)
+        for c in ("zero", "one"):
+            r = self.upload(project, c, [(p.name, p.read_bytes()) for p in sorted((digits / c).iterdir())])
+            assert r.status_code == 200 and not r.json()["rejected"], r.text
+        return self.get(f"/api/projects/{project['id']}").json()
+
+
+def new_client(app) -> TestClient:
+    """Another browser on the same running app (its own cookies)."""
+    return TestClient(app)
+
+
+def zip_bytes(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def wait_for(predicate, timeout: float = 90.0, every: float = 0.25):
+    """Poll until ``predicate()`` returns something truthy; fail with the last value on timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s; last value {last!r}")

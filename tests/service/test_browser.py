@@ -1,0 +1,138 @@
+"""End to end in headless Chromium (Debian's /usr/bin/chromium, driven by Playwright): sign up,
+create a project, upload samples, train, watch it finish, try a prediction, download the model.
+The screenshots land in test-artifacts/."""
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from service_helpers import make_settings
+
+from konstrukt.service import create_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run",
+        # a synthetic camera and microphone, allowed without a prompt: tests webcam snap and recording
+        "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.fixture
+def server(tmp_path):
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(make_settings(tmp_path, start_worker=True))
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(20)
+
+
+@pytest.mark.slow
+def test_browser_flow(server, digits, tmp_path):
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900}, accept_downloads=True)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.set_default_timeout(20_000)
+
+        page.goto(server + "/")
+        page.click("#tab-up")
+        page.fill('input[name="email"]', "eve@example.com")
+        page.fill('input[name="password"]', "a good password")
+        page.click("#auth-submit")
+        page.wait_for_url(server + "/")
+
+        page.fill('#new-project input[name="name"]', "Zeros and ones")
+        page.select_option("#task-select", "image")
+        page.click('#new-project button[type="submit"]')
+        page.wait_for_url("**/projects/*")
+
+        for name in ("zero", "one"):
+            page.fill('#new-class input[name="name"]', name)
+            page.click('#new-class button[type="submit"]')
+            page.wait_for_selector(f'.class-card[data-class="{name}"]')
+        bad = tmp_path / "broken.png"
+        bad.write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+        for name in ("zero", "one"):
+            files = sorted((digits / name).iterdir()) + ([bad] if name == "zero" else [])
+            page.set_input_files(f'.class-card[data-class="{name}"] input[type="file"]', [str(f) for f in files])
+            expect(page.locator("#upload-report")).to_contain_text("Added 8 example(s)")
+        expect(page.locator('.class-card[data-class="one"] .thumb')).to_have_count(8)
+        page.set_input_files('.class-card[data-class="zero"] input[type="file"]', [str(bad)])
+        expect(page.locator("#upload-report")).to_contain_text("broken.png")
+        zero = page.locator('.class-card[data-class="zero"]')
+        zero.get_by_role("button", name="Webcam").click()
+        page.wait_for_function("document.querySelector('.class-card video').videoWidth > 0")
+        zero.get_by_role("button", name="Snap").click()
+        expect(page.locator("#upload-report")).to_contain_text("Added 1 example(s)")
+        expect(zero.locator(".thumb")).to_have_count(9)
+        zero.get_by_role("button", name="Close webcam").click()
+        page.screenshot(path=str(ARTIFACTS / "service-project.png"), full_page=True)
+
+        page.select_option("#pipeline-select", "scratch_cnn")
+        page.fill('input[name="num_epochs"]', "3")
+        page.select_option("#head-mode", "custom")
+        page.fill('#layer-rows [data-k="units"]', "32")
+        page.click("details summary")
+        page.fill('input[name="cv"]', "2")
+        page.fill('input[name="target_size"]', "0")
+        page.click("#train-button")
+        page.wait_for_url("**/jobs/*")
+        expect(page.locator("#stage")).to_contain_text("epoch", timeout=60_000)  # live, over SSE
+        expect(page.locator("#chart polyline")).to_have_count(2)
+        page.screenshot(path=str(ARTIFACTS / "service-progress.png"), full_page=True)
+        page.wait_for_selector("#results", state="visible", timeout=150_000)
+        expect(page.locator("#accuracy")).to_contain_text("%")
+        expect(page.locator("#status-pill")).to_have_text("succeeded")
+
+        unseen = sorted((digits.parent / "digits_new" / "one").iterdir())[0]
+        page.set_input_files("#try-file", str(unseen))
+        expect(page.locator("#predicted")).to_have_text(re.compile("^(zero|one)$"))
+        expect(page.locator("#try-result .bar")).to_have_count(2)
+        page.wait_for_function("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+        page.screenshot(path=str(ARTIFACTS / "service-results.png"), full_page=True)
+
+        with page.expect_download() as info:
+            page.click("#download")
+        saved = tmp_path / "run.zip"
+        info.value.save_as(saved)
+        assert any(n.endswith("model.safetensors") for n in zipfile.ZipFile(saved).namelist())
+
+        page.goto(server + "/")
+        page.fill('#new-project input[name="name"]', "Sounds")
+        page.select_option("#task-select", "sound")
+        page.click('#new-project button[type="submit"]')
+        page.wait_for_url("**/projects/*")
+        page.fill('#new-class input[name="name"]', "beep")
+        page.click('#new-class button[type="submit"]')
+        record = page.locator('.class-card[data-class="beep"]').get_by_role("button", name="● Record")
+        record.click()
+        page.wait_for_timeout(1200)
+        page.locator('.class-card[data-class="beep"]').get_by_role("button", name="■ Stop").click()
+        expect(page.locator("#upload-report")).to_contain_text("Added 1 example(s)")  # WAV made in the page
+        expect(page.locator('.class-card[data-class="beep"] audio')).to_have_count(1)
+
+        assert not errors, errors
+        browser.close()
