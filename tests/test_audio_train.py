@@ -78,7 +78,8 @@ def tiny_transformers(monkeypatch):
         monkeypatch.setitem(BACKBONES.get(name).extra, "config_overrides", overrides)
 
 
-@pytest.mark.parametrize("pipeline", ["resnet18_melspec", "ast_finetune", "wav2vec2_mlp"])
+@pytest.mark.parametrize("pipeline", ["resnet18_melspec", "ast_finetune", "wav2vec2_linear",
+                                      "wav2vec2_mlp"])
 def test_other_pipelines_train_from_random_weights(sound_data, tmp_path, tiny_transformers, pipeline):
     run = konstrukt.train(sound_data, task="sound", pipeline=pipeline, out=tmp_path / "run",
                           config={**FAST, "num_epochs": 1, "pretrained": "none", "target_size": 0},
@@ -95,3 +96,40 @@ def test_speech_auto_compares_linear_and_mlp_on_folds(sound_data, tmp_path, tiny
     assert run.report["task"] == "speech"
     selection = run.report["selection"]
     assert selection["kept"] in ("wav2vec2_linear", "wav2vec2_mlp") and "fold std" in selection["reason"]
+
+
+def test_sound_through_the_cli_train_evaluate_predict(sound_data, tmp_path, capsys):
+    from konstrukt.cli import main
+
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps(FAST))
+    run = tmp_path / "run"
+    assert main(["train", str(sound_data), "--task", "sound", "--pipeline", "scratch_melcnn",
+                 "--config", str(cfg), "--out", str(run), "--quiet"]) == 0
+    assert "test (held out)" in capsys.readouterr().out
+    assert main(["evaluate", str(run), str(sound_data), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 18
+    wav = sorted(sound_data.rglob("*.wav"))[0]
+    assert main(["predict", str(run), str(wav), "--json"]) == 0
+    (pred,) = json.loads(capsys.readouterr().out)
+    assert pred["file"] == str(wav) and abs(sum(pred["probabilities"].values()) - 1) < 1e-4
+
+
+def test_long_files_vote_over_windows_at_prediction(sound_data, tmp_path):
+    import soundfile as sf
+
+    run = konstrukt.train(sound_data, task="sound", pipeline="scratch_melcnn", out=tmp_path / "run",
+                          config={**FAST, "audio": {"duration": 0.5, "long_files": "windows"}},
+                          verbose=False)
+    rng = np.random.default_rng(1)
+    # 3 s: a rising chirp, then a noise burst, then a falling chirp — six 0.5-s windows.
+    parts = [synth_clip(k, rng, 1.0) for k in ("rising_chirp", "noise_burst", "falling_chirp")]
+    long_file = tmp_path / "long.wav"
+    sf.write(long_file, np.concatenate(parts), 16000)
+    windows = run.pre.load_windows(long_file)
+    assert len(windows) == 6
+    x = torch.stack([run.pre.tensor(w) for w in windows])
+    with torch.inference_mode():
+        expected = torch.softmax(run.model.eval()(x), 1).mean(0).numpy()  # the soft vote
+    got = run.predict_proba([long_file])[0]
+    assert np.allclose(got, expected, atol=1e-5) and abs(got.sum() - 1) < 1e-5

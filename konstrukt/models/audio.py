@@ -27,7 +27,7 @@ from torch import nn
 
 from ..augment.audio import SpecAugment
 from ..errors import WeightsUnavailableError
-from .backbones import Backbone, BackboneSpec, pretrained_state, register_backbone
+from .backbones import Backbone, BackboneSpec, pretrained_state, register_backbone, with_pretrained
 from .weights import FIX_HINT, WeightSource, load_strict, offline
 
 # --------------------------------------------------------------------------- log-mel front ends
@@ -516,10 +516,7 @@ class ScratchMelCNN(_SpecAugmented):
 
 def _scratch_melcnn_factory(spec: BackboneSpec, pretrained: str) -> Backbone:
     model = ScratchMelCNN(spec.sample_rate, **spec.extra.get("config_overrides", {}))
-    state = pretrained_state(spec, pretrained)
-    if state is not None:
-        load_strict(model, state, "scratch_melcnn")
-    return model
+    return with_pretrained(model, spec, pretrained, "scratch_melcnn")
 
 
 register_backbone(BackboneSpec(

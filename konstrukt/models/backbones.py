@@ -92,6 +92,14 @@ def pretrained_state(spec: BackboneSpec, pretrained: str) -> dict[str, torch.Ten
     return read_state_dict(pretrained)
 
 
+def with_pretrained(model: nn.Module, spec: BackboneSpec, pretrained: str, what: str) -> nn.Module:
+    """Load ``pretrained`` (resolved: none, a tag or a file) into ``model`` strictly; return it."""
+    state = pretrained_state(spec, pretrained)
+    if state is not None:
+        load_strict(model, state, what)
+    return model
+
+
 # --------------------------------------------------------------------------- torchvision backbones
 
 
@@ -128,10 +136,8 @@ def _torchvision_factory(arch: str, classifier_attr: str, block_names: list[str]
     def factory(spec: BackboneSpec, pretrained: str) -> Backbone:
         import torchvision
 
-        model = getattr(torchvision.models, arch)(weights=None)
-        state = pretrained_state(spec, pretrained)
-        if state is not None:
-            load_strict(model, state, f"torchvision {arch}")
+        model = with_pretrained(getattr(torchvision.models, arch)(weights=None), spec, pretrained,
+                                f"torchvision {arch}")
         return TorchvisionBackbone(model, classifier_attr, spec.num_features, block_names,
                                    spec.mean, spec.std)
 
@@ -202,11 +208,7 @@ class ScratchCNN(Backbone):
 
 
 def _scratch_factory(spec: BackboneSpec, pretrained: str) -> Backbone:
-    model = ScratchCNN()
-    state = pretrained_state(spec, pretrained)
-    if state is not None:
-        load_strict(model, state, "scratch_cnn")
-    return model
+    return with_pretrained(ScratchCNN(), spec, pretrained, "scratch_cnn")
 
 
 register_backbone(BackboneSpec(
