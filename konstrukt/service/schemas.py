@@ -12,6 +12,14 @@ _NAME_BAD = set('/\\\0:*?"<>|')
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, v: Any) -> Any:
+        # PostgreSQL text cannot hold NUL characters: refuse them here (422), not in the database (500).
+        if isinstance(v, str) and "\0" in v:
+            raise ValueError("must not contain NUL characters")
+        return v
+
 
 class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)

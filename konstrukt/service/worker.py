@@ -148,7 +148,8 @@ def work_forever(settings: Settings, stop: threading.Event | None = None) -> Non
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="konstrukt-worker", description=__doc__)
     parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--database-url", default=os.environ.get("KONSTRUKT_DATABASE_URL"),
+                        help="SQLAlchemy URL (default: $KONSTRUKT_DATABASE_URL, else SQLite in the data dir)")
     parser.add_argument("--heartbeat", type=float, default=2.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(message)s")
@@ -191,11 +192,12 @@ class WorkerManager:
         s = self.settings
         cmd = [sys.executable, "-m", "konstrukt.service.worker", "--data-dir", str(s.data_dir),
                "--heartbeat", str(s.heartbeat_seconds)]
-        if s.database_url:
-            cmd += ["--database-url", s.database_url]
+        env = worker_env()
+        if s.database_url:  # via the environment: a password in the URL must not show in `ps`
+            env["KONSTRUKT_DATABASE_URL"] = s.database_url
         s.data_dir.mkdir(parents=True, exist_ok=True)
         logfile = open(s.data_dir / "worker.log", "ab")
-        self.proc = subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT, env=worker_env())
+        self.proc = subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT, env=env)
         logfile.close()
 
     def _watch(self) -> None:
