@@ -39,16 +39,23 @@ def write_digits(dest: str | Path, per_class: int = 15, classes: tuple[int, ...]
     return dest
 
 
-def run_demo(out: str | Path = "konstrukt-demo", verbose: bool = True, overwrite: bool = True) -> dict:
-    """Write the digits, train the scratch pipeline, evaluate and predict; return what went where."""
+def train_and_try(data: Path, *, task: str, pipeline: str, out: Path, every: int,
+                  overrides: dict, verbose: bool, overwrite: bool) -> dict:
+    """Train on ``data``, then predict every ``every``-th file of its ``<data>_new`` twin."""
     from .experiment import train
 
+    run = train(data, task=task, pipeline=pipeline, out=out, overwrite=overwrite, verbose=verbose,
+                overrides=overrides)
+    new_dir = data.with_name(data.name + "_new")
+    new_files = sorted(p for p in new_dir.rglob("*") if p.is_file())
+    return {"data": str(data), "new_files": str(new_dir), "run": str(run.path),
+            "report": run.report, "predictions": run.predict(new_files[::every], top_k=3)}
+
+
+def run_demo(out: str | Path = "konstrukt-demo", verbose: bool = True, overwrite: bool = True) -> dict:
+    """Write the digits, train the scratch pipeline, evaluate and predict; return what went where."""
     out = Path(out)
     data = write_digits(out / "data" / "digits", per_class=15, extra_per_class=2)
     # The digits are 32 px scans: training at 32 px keeps the demo to seconds.
-    run = train(data, task="image", pipeline="scratch_cnn", out=out / "image_run", overwrite=overwrite,
-                verbose=verbose, overrides={"image_size": 32})
-    new_files = sorted((out / "data" / "digits_new").rglob("*.png"))
-    predictions = run.predict(new_files[::4], top_k=3)
-    return {"data": str(data), "new_files": str(out / "data" / "digits_new"), "run": str(run.path),
-            "report": run.report, "predictions": predictions}
+    return train_and_try(data, task="image", pipeline="scratch_cnn", out=out / "image_run", every=4,
+                         overrides={"image_size": 32}, verbose=verbose, overwrite=overwrite)

@@ -6,6 +6,8 @@ output folder), so a mistake costs seconds, not a training run.
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,8 +209,6 @@ class Recipe:
         return pretrained
 
     def new_model(self) -> Classifier:
-        import copy
-
         # A probe never changes its frozen backbone, so every fold can share it.
         backbone = self.p.initial_backbone if self.probe else copy.deepcopy(self.p.initial_backbone)
         torch.manual_seed(self.config.seed)
@@ -247,7 +247,6 @@ class Recipe:
             label: str = "training", fold: int | None = None, folds: int | None = None
             ) -> tuple[Classifier, FitResult]:
         """Train a fresh model on ``train_idx`` (topped up), early-stopping on ``val_idx``."""
-        torch.manual_seed(self.config.seed)
         model = self.new_model()
         aug = self.config.augment.enabled
         items = topup_items(train_idx, self.p.y, self.config.target_size if aug else 0)
@@ -331,8 +330,6 @@ def select_candidate(prepared: Prepared, spec: PipelineSpec, candidates: tuple[s
     The richer candidate is kept only when it beats the baseline by more than one fold standard
     deviation (``pipelines.keep_candidate``); the decision and both scores go into the report.
     """
-    import dataclasses
-
     from .pipelines import keep_candidate
 
     pool = prepared.splits["train"] + prepared.splits["val"]

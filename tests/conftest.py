@@ -48,3 +48,26 @@ def image_data(tmp_path) -> Path:
 @pytest.fixture
 def fast() -> dict:
     return dict(FAST)
+
+
+# Tiny random audio backbone configurations (no download): hidden sizes of a few dozen, one layer.
+AUDIO_TINY = {
+    "cnn14": {"widths": (4, 8, 8, 16, 16, 32)},
+    "resnet18_melspec": {"n_mels": 32},
+    "ast": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64,
+            "num_mel_bins": 32, "max_length": 64},
+    "wav2vec2_base": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+                      "intermediate_size": 64, "conv_dim": (16, 16), "conv_kernel": (10, 3),
+                      "conv_stride": (5, 2), "num_conv_pos_embeddings": 16,
+                      "num_conv_pos_embedding_groups": 2},
+    "scratch_melcnn": {},
+}
+
+
+@pytest.fixture
+def tiny_audio(monkeypatch):
+    """Make every audio backbone build its tiny configuration."""
+    from konstrukt.models.backbones import BACKBONES
+
+    for name, overrides in AUDIO_TINY.items():
+        monkeypatch.setitem(BACKBONES.get(name).extra, "config_overrides", overrides)

@@ -11,26 +11,14 @@ from konstrukt.models import audio
 from konstrukt.models.backbones import BACKBONES, build_backbone
 from konstrukt.models.classifier import Classifier, set_trainable
 
-# Tiny random configurations (no download): hidden sizes of a few dozen, one layer.
-TINY = {
-    "cnn14": {"widths": (4, 8, 8, 16, 16, 32)},
-    "resnet18_melspec": {"n_mels": 32},
-    "ast": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64,
-            "num_mel_bins": 32, "max_length": 64},
-    "wav2vec2_base": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-                      "intermediate_size": 64, "conv_dim": (16, 16), "conv_kernel": (10, 3),
-                      "conv_stride": (5, 2), "num_conv_pos_embeddings": 16,
-                      "num_conv_pos_embedding_groups": 2},
-    "scratch_melcnn": {},
-}
+from tests.conftest import AUDIO_TINY as TINY
+
 AUDIO = [name for name, spec in BACKBONES.items() if spec.modality == "audio"]
 
 
 @pytest.fixture
-def tiny(monkeypatch):
-    """Make every audio backbone build its tiny configuration."""
-    for name, overrides in TINY.items():
-        monkeypatch.setitem(BACKBONES.get(name).extra, "config_overrides", overrides)
+def tiny(tiny_audio):
+    """Every audio backbone builds its tiny configuration (see tests/conftest.py)."""
 
 
 def test_every_audio_backbone_has_a_tiny_config():

@@ -8,12 +8,12 @@ import pytest
 import torch
 
 import konstrukt
+from tests.conftest import AUDIO_TINY
 from konstrukt.demo_sound import SOUND_CLASSES, synth_clip, write_sound_demo
 from konstrukt.models import audio as _audio  # noqa: F401  (registers the audio backbones)
 from konstrukt.models.backbones import BACKBONES, build_backbone
 
 FAST = {"audio": {"duration": 1.0}, "num_epochs": 2, "target_size": 6, "batch_size": 8, "cv": 0}
-TINY_CNN14 = {"widths": (4, 8, 8, 16, 16, 32)}
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_scratch_melcnn_trains_predicts_and_reloads(sound_data, tmp_path):
 
 
 def test_panns_probe_with_a_written_checkpoint(sound_data, tmp_path, monkeypatch):
-    monkeypatch.setitem(BACKBONES.get("cnn14").extra, "config_overrides", TINY_CNN14)
+    monkeypatch.setitem(BACKBONES.get("cnn14").extra, "config_overrides", AUDIO_TINY["cnn14"])
     torch.manual_seed(0)
     ckpt = tmp_path / "tiny_cnn14.pth"
     torch.save({"model": build_backbone("cnn14", "none").state_dict()}, ckpt)  # official wrapper
@@ -61,21 +61,9 @@ def test_panns_default_weights_offline_say_how_to_fix(sound_data, tmp_path):
         konstrukt.train(sound_data, task="sound", out=tmp_path / "run", config=FAST, verbose=False)
 
 
-TINY_TRANSFORMERS = {  # and a narrow log-mel for ResNet18: backward runs through all of it to conv1
-    "resnet18_melspec": {"n_mels": 32},
-    "ast": {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32,
-            "num_mel_bins": 16, "max_length": 48},
-    "wav2vec2_base": {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
-                      "intermediate_size": 32, "conv_dim": (8, 8), "conv_kernel": (10, 3),
-                      "conv_stride": (5, 2), "num_conv_pos_embeddings": 16,
-                      "num_conv_pos_embedding_groups": 2},
-}
-
-
 @pytest.fixture
-def tiny_transformers(monkeypatch):
-    for name, overrides in TINY_TRANSFORMERS.items():
-        monkeypatch.setitem(BACKBONES.get(name).extra, "config_overrides", overrides)
+def tiny_transformers(tiny_audio):
+    """Tiny transformers and a narrow log-mel for ResNet18 (see tests/conftest.py)."""
 
 
 @pytest.mark.parametrize("pipeline", ["resnet18_melspec", "ast_finetune", "wav2vec2_linear",

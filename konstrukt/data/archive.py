@@ -6,7 +6,6 @@ says "zip bomb". Nothing is written unless the whole archive passes.
 """
 from __future__ import annotations
 
-import shutil
 import stat
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -81,6 +80,3 @@ def safe_extract_zip(zip_path: str | Path, dest: str | Path, *, max_total_bytes:
             raise DataError(f"{zip_path}: archive is corrupt ({exc})") from None
     return written
 
-
-def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)

@@ -142,13 +142,11 @@ def discover(data: str | Path, task: str = "image") -> Dataset:
         tmp = tempfile.TemporaryDirectory(prefix="konstrukt-data-")
         safe_extract_zip(data, tmp.name)
         root = Path(tmp.name)
-        # A zip of a single top folder (data.zip → data/cat/…) is unwrapped.
+        # A zip of a single top folder (data.zip → data/cat/…) is unwrapped; a lone class folder
+        # would be one class, which is refused either way.
         entries = [p for p in root.iterdir() if not _is_hidden(p)]
         if len(entries) == 1 and entries[0].is_dir():
-            inner = [p for p in entries[0].iterdir() if p.is_dir() and not _is_hidden(p)]
-            if inner and all(any(q.is_dir() for q in p.iterdir()) or p.name.lower() in SPLIT_NAMES
-                             for p in inner) or len(inner) >= 2:
-                root = entries[0]
+            root = entries[0]
         samples = _scan_folder(root, spec, problems, skipped)
     elif data.is_file() and data.suffix.lower() == ".csv":
         samples = _scan_csv(data, spec, problems, skipped)

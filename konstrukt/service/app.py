@@ -138,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(KonstruktError, _konstrukt_error)
 
     app.add_middleware(SecurityHeaders)
+    app.add_exception_handler(pages.SignInRequired, pages.sign_in_redirect)
     for module in (auth, projects, jobs, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

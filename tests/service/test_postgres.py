@@ -50,7 +50,6 @@ def postgres_url():
     bindir = _pg_bin()
     if bindir is None:
         pytest.skip("Debian postgresql not installed (apt-get install postgresql)")
-    pytest.importorskip("psycopg")
     prefix: list[str] = []
     root = tempfile.mkdtemp(prefix="konstrukt-pg-")  # short path: the socket lives here too
     if os.geteuid() == 0:  # initdb and postgres refuse to run as root: run them as `postgres`

@@ -20,6 +20,21 @@ def templates() -> Jinja2Templates:
     return Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
 
 
+class SignInRequired(Exception):
+    """A page was asked for by someone signed out; the app answers with a redirect to /login."""
+
+
+def page_user(user: User | None = Depends(current_user_or_none)) -> User:
+    """The signed-in user of a page (signed-out visitors go to the sign-in page)."""
+    if user is None:
+        raise SignInRequired
+    return user
+
+
+def sign_in_redirect(request: Request, exc: SignInRequired) -> RedirectResponse:
+    return RedirectResponse("/login", 303)
+
+
 def _page(request: Request, name: str, user: User | None, **context) -> HTMLResponse:
     return templates().TemplateResponse(request, name, {
         "user": user, "csrf": getattr(request.state, "csrf", ""),
@@ -36,39 +51,29 @@ def login_page(request: Request, user: User | None = Depends(current_user_or_non
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, user: User | None = Depends(current_user_or_none)):
-    if not user:
-        return RedirectResponse("/login", 303)
+def home(request: Request, user: User = Depends(page_user)):
     return _page(request, "projects.html", user)
 
 
 @router.get("/account", response_class=HTMLResponse)
-def account(request: Request, user: User | None = Depends(current_user_or_none)):
-    if not user:
-        return RedirectResponse("/login", 303)
+def account(request: Request, user: User = Depends(page_user)):
     return _page(request, "account.html", user)
 
 
 @router.get("/projects/{project_id}", response_class=HTMLResponse)
-def project_page(project_id: int, request: Request, user: User | None = Depends(current_user_or_none),
+def project_page(project_id: int, request: Request, user: User = Depends(page_user),
                  db: Session = Depends(get_db)):
-    if not user:
-        return RedirectResponse("/login", 303)
     return _page(request, "project.html", user, project=owned_project(project_id, user, db))
 
 
 @router.get("/projects/{project_id}/compare", response_class=HTMLResponse)
-def compare_page(project_id: int, request: Request, user: User | None = Depends(current_user_or_none),
+def compare_page(project_id: int, request: Request, user: User = Depends(page_user),
                  db: Session = Depends(get_db)):
-    if not user:
-        return RedirectResponse("/login", 303)
     return _page(request, "compare.html", user, project=owned_project(project_id, user, db))
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
-def job_page(job_id: int, request: Request, user: User | None = Depends(current_user_or_none),
+def job_page(job_id: int, request: Request, user: User = Depends(page_user),
              db: Session = Depends(get_db)):
-    if not user:
-        return RedirectResponse("/login", 303)
     job = owned_job(job_id, user, db)
     return _page(request, "job.html", user, job=job, project=db.get(Project, job.project_id))
