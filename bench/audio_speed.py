@@ -43,7 +43,7 @@ CPU = torch.device("cpu")
 def throughput(name: str, seconds: float, batch: int, batches: int) -> float:
     """Clips per second of backbone ``name`` (random weights) on ``seconds``-long clips."""
     model = build_backbone(name, "none").eval()
-    rate = BACKBONES.get(name).sample_rate
+    rate = BACKBONES.get(name).input.sample_rate
     x = torch.randn(batch, int(rate * seconds)) * 0.1  # (B, T)
     model(x)  # warm-up: allocations, kernel selection
     t0 = time.perf_counter()
@@ -86,7 +86,7 @@ def cache_benchmark(seconds: float, per_class: int, target_size: int, folds: int
     pre = build_preprocessor(spec, TrainConfig(task="sound", audio={"duration": seconds},
                                                target_size=target_size))
     kinds = ("rising_chirp", "falling_chirp")
-    raws = [synth_clip(k, rng, seconds, spec.sample_rate) for k in kinds for _ in range(per_class)]
+    raws = [synth_clip(k, rng, seconds, spec.input.sample_rate) for k in kinds for _ in range(per_class)]
     y = np.repeat(np.arange(2), per_class)
     digests = [f"{i:040x}" for i in range(len(raws))]  # stand-ins for content hashes
     backbone = build_backbone("cnn14", "none")

@@ -92,7 +92,7 @@ class SplitConfig(_Strict):
 class TrainConfig(_Strict):
     """Everything that decides what a run does. Saved as ``config.json`` beside every run."""
 
-    task: Literal["image", "sound", "speech", "signal"] = "image"
+    task: str = "image"  # a registered task (see konstrukt/modalities/)
     pipeline: str = "auto"
     strategy: Optional[Literal["probe", "head", "partial", "full"]] = None  # None: pipeline default
     pretrained: str = "default"  # default | none | a weight name (imagenet) | PATH
@@ -121,6 +121,15 @@ class TrainConfig(_Strict):
     amp: bool = True  # mixed precision when on a GPU
     num_workers: int = Field(0, ge=0, le=64)
     cache_dir: Optional[str] = None  # embedding cache; None: $KONSTRUKT_CACHE or ~/.cache/konstrukt
+
+    @field_validator("task")
+    @classmethod
+    def _registered_task(cls, v: str) -> str:
+        from .tasks import TASKS  # lazy: the modalities that fill TASKS import this module
+
+        if v not in TASKS:
+            raise ValueError(f"must be one of {', '.join(map(repr, TASKS.names()))}")
+        return v
 
     @field_validator("optimizer", mode="before")
     @classmethod
@@ -153,6 +162,8 @@ def _format_errors(err: ValidationError) -> list[str]:
                 msg += f"; allowed keys here: {', '.join(allowed)}"
         elif e["type"] == "literal_error":
             msg = f"must be one of {e['ctx']['expected']}, got {e['input']!r}"
+        elif e["type"] == "value_error":  # our validators: the message is the whole story
+            msg = f"{e['ctx']['error']}, got {e['input']!r}"
         else:
             msg = f"{msg}, got {e['input']!r}"
         problems.append(f"`{key}`: {msg}")

@@ -17,6 +17,7 @@ from .models.classifier import Classifier
 from .models.heads import build_head
 from .preprocess import build_preprocessor
 from .runtime import select_device
+from .tasks import MODALITIES
 
 
 class Run:
@@ -28,7 +29,9 @@ class Run:
         self.config = config
         self.model = model
         self.classes: list[str] = report["classes"]
-        self.pre = build_preprocessor(BACKBONES.get(report["model"]["backbone"]), config)
+        spec = BACKBONES.get(report["model"]["backbone"])
+        self.modality = MODALITIES.get(spec.modality)
+        self.pre = build_preprocessor(spec, config)
         self.device = select_device(config.device)
 
     @classmethod
@@ -57,15 +60,14 @@ class Run:
     def predict_proba(self, paths: Iterable[str | Path], batch_size: int = 16) -> np.ndarray:
         """Class probabilities (N, C) for files; DataError names every unreadable file.
 
-        Audio runs with ``audio.long_files: windows`` classify every window of a long file and
-        average the window probabilities (a soft vote).
+        A modality may cut a long file into windows (audio with ``audio.long_files: windows``):
+        every window is classified and the file gets the mean of their probabilities (a soft vote).
         """
         paths = list(paths)
-        windows = self.config.audio.long_files == "windows" and hasattr(self.pre, "load_windows")
         inputs, owner, problems = [], [], []  # owner[k]: which file input k belongs to
         for n, p in enumerate(paths):
             try:
-                parts = self.pre.load_windows(Path(p)) if windows else [self.pre.load(Path(p))]
+                parts = self._inputs(Path(p))
             except DataError as exc:
                 problems.append(exc.message)
                 continue
@@ -79,11 +81,15 @@ class Run:
             x = torch.stack([self.pre.tensor(r) for r in inputs[start:start + batch_size]])
             out.append(torch.softmax(self.model(x.to(self.device)).float(), dim=1).cpu().numpy())
         proba = np.concatenate(out) if out else np.zeros((0, len(self.classes)))
-        if not windows:
+        if len(inputs) == len(paths):  # one input per file: nothing to vote over
             return proba
-        # Long files: every window votes with its probabilities; the file gets their mean.
         owner_arr = np.asarray(owner)
-        return np.stack([proba[owner_arr == n].mean(0) for n in range(len(paths))]) if len(paths) else proba
+        return np.stack([proba[owner_arr == n].mean(0) for n in range(len(paths))])
+
+    def _inputs(self, path: Path) -> list:
+        """The decoded model inputs of one file: its windows when the modality cuts it, else one."""
+        windows = self.modality.windows(self.pre, path, self.config) if self.modality.windows else None
+        return windows if windows is not None else [self.pre.load(path)]
 
     def predict(self, paths: Iterable[str | Path], top_k: int | None = None) -> list[dict]:
         """``[{"file", "label", "probabilities": {class: p}}]``, probabilities sorted high → low."""

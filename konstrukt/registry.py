@@ -1,7 +1,10 @@
 """A tiny name → entry registry used for tasks, backbones, heads, pipelines and augmentations.
 
-Entries are registered explicitly with a decorator in the module that defines them, so adding a
-backbone or a pipeline touches one place; looking up an unknown name lists what exists.
+Small registries (heads, augmentations) are filled by decorators in the module that defines their
+entries. The task, modality, backbone and pipeline registries are filled by the modalities
+(``konstrukt/modalities/``, one explicit list): such a registry is built with a ``populate``
+function that runs once, on the first lookup, so whichever module asks first gets every entry and
+no import order matters. Looking up an unknown name lists what exists.
 """
 from __future__ import annotations
 
@@ -15,9 +18,16 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """Maps names to entries (specs or factories)."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, populate: Callable[[], None] | None = None):
         self.kind = kind
         self._entries: dict[str, T] = {}
+        self._populate = populate  # fills the registry on first lookup (see the module docstring)
+
+    def _filled(self) -> dict[str, T]:
+        if self._populate is not None:
+            populate, self._populate = self._populate, None
+            populate()
+        return self._entries
 
     def add(self, name: str, entry: T) -> T:
         if name in self._entries:
@@ -34,21 +44,38 @@ class Registry(Generic[T]):
         return wrap
 
     def get(self, name: str) -> T:
+        entries = self._filled()
         try:
-            return self._entries[name]
+            return entries[name]
         except KeyError:
             raise ConfigError(
-                f"unknown {self.kind} {name!r}; available: {', '.join(sorted(self._entries))}"
+                f"unknown {self.kind} {name!r}; available: {', '.join(sorted(entries))}"
             ) from None
 
+    __getitem__ = get
+
     def names(self) -> list[str]:
-        return sorted(self._entries)
+        return sorted(self._filled())
 
     def items(self) -> Iterator[tuple[str, T]]:
-        return iter(sorted(self._entries.items()))
+        return iter(sorted(self._filled().items()))
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return name in self._filled()
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._filled())
+
+
+def load_modalities() -> None:
+    """Register every modality's tasks, pipelines and UI capabilities (light: no torch import)."""
+    from .modalities import register_all  # lazy: the modalities import the registries' modules
+
+    register_all()
+
+
+def load_backbones() -> None:
+    """Register every modality's backbones (imports torch and the model code)."""
+    from .modalities import register_all_backbones
+
+    register_all_backbones()

@@ -27,7 +27,7 @@ from torch import nn
 
 from ..augment.audio import SpecAugment
 from ..errors import WeightsUnavailableError
-from .backbones import Backbone, BackboneSpec, pretrained_state, register_backbone, with_pretrained
+from .backbones import Backbone, BackboneSpec, pretrained_state, with_pretrained
 from .weights import FIX_HINT, WeightSource, load_strict, offline
 
 # --------------------------------------------------------------------------- log-mel front ends
@@ -219,20 +219,11 @@ class Cnn14(_SpecAugmented):
 
 def _cnn14_factory(spec: BackboneSpec, pretrained: str) -> Backbone:
     state = pretrained_state(spec, pretrained)  # first: a missing checkpoint fails fast
-    model = Cnn14(sample_rate=spec.sample_rate, **spec.extra.get("config_overrides", {}))
+    model = Cnn14(sample_rate=spec.input.sample_rate, **spec.extra.get("config_overrides", {}))
     if state is not None:
         load_strict(model, state, "PANNs Cnn14")
     return model
 
-
-register_backbone(BackboneSpec(
-    name="cnn14", modality="audio", factory=_cnn14_factory, num_features=2048, sample_rate=32000,
-    weights={"audioset": WeightSource(
-        url="https://zenodo.org/record/3987831/files/Cnn14_mAP%3D0.431.pth?download=1",
-        filename="Cnn14_mAP=0.431.pth", description="PANNs CNN14 trained on AudioSet (mAP 0.431)")},
-    default_weights="audioset", extra={"config_overrides": {}},
-    description="PANNs CNN14 (AudioSet), 32 kHz log-mel built in, 2048-d clip embedding",
-))
 
 
 # --------------------------------------------------------------------------- ResNet18 on log-mel
@@ -286,7 +277,7 @@ def _resnet18_melspec_factory(spec: BackboneSpec, pretrained: str) -> Backbone:
         load_strict(resnet, state, "torchvision resnet18")  # ImageNet: 3-channel conv1, 1000-way fc
         state = None
     resnet.conv1 = one_channel_conv(resnet.conv1)
-    model = ResNet18MelSpec(resnet, spec.sample_rate, **spec.extra.get("config_overrides", {}))
+    model = ResNet18MelSpec(resnet, spec.input.sample_rate, **spec.extra.get("config_overrides", {}))
     if state is not None:  # our own 1-channel checkpoint (fc already removed)
         load_strict(model, state, "resnet18_melspec")
     return model
@@ -298,13 +289,6 @@ def _resnet18_weights() -> dict[str, WeightSource]:
     entry = torchvision.models.ResNet18_Weights.IMAGENET1K_V1
     return {"imagenet": WeightSource(url=entry.url, description="torchvision ResNet18 ImageNet-1k")}
 
-
-register_backbone(BackboneSpec(
-    name="resnet18_melspec", modality="audio", factory=_resnet18_melspec_factory, num_features=512,
-    sample_rate=16000, weights=_resnet18_weights(), default_weights="imagenet",
-    extra={"config_overrides": {}},
-    description="torchvision ResNet18 (ImageNet) on a 1-channel log-mel; conv1 rebuilt, fc removed",
-))
 
 
 # --------------------------------------------------------------------------- transformers helpers
@@ -417,14 +401,6 @@ def _ast_factory(spec: BackboneSpec, pretrained: str) -> Backbone:
     return ASTBackbone(model)
 
 
-register_backbone(BackboneSpec(
-    name="ast", modality="audio", factory=_ast_factory, num_features=768, sample_rate=16000,
-    weights={"audioset": WeightSource(hub_id="MIT/ast-finetuned-audioset-10-10-0.4593",
-                                      description="AST fine-tuned on AudioSet (mAP 0.459)")},
-    default_weights="audioset", extra={"config_overrides": {}},
-    description="Audio Spectrogram Transformer (AudioSet), Kaldi fbank built in, pooled output",
-))
-
 
 # --------------------------------------------------------------------------- wav2vec2
 
@@ -478,14 +454,6 @@ def _wav2vec2_factory(spec: BackboneSpec, pretrained: str) -> Backbone:
     return Wav2Vec2Backbone(model)
 
 
-register_backbone(BackboneSpec(
-    name="wav2vec2_base", modality="audio", factory=_wav2vec2_factory, num_features=768,
-    sample_rate=16000, weights={"base": WeightSource(hub_id="facebook/wav2vec2-base",
-                                                     description="wav2vec2-base (LibriSpeech 960 h)")},
-    default_weights="base", extra={"config_overrides": {}},
-    description="wav2vec2-base, frozen, mean-pooled over time (padding masked), 768-d",
-))
-
 
 # --------------------------------------------------------------------------- from scratch
 
@@ -515,12 +483,5 @@ class ScratchMelCNN(_SpecAugmented):
 
 
 def _scratch_melcnn_factory(spec: BackboneSpec, pretrained: str) -> Backbone:
-    model = ScratchMelCNN(spec.sample_rate, **spec.extra.get("config_overrides", {}))
+    model = ScratchMelCNN(spec.input.sample_rate, **spec.extra.get("config_overrides", {}))
     return with_pretrained(model, spec, pretrained, "scratch_melcnn")
-
-
-register_backbone(BackboneSpec(
-    name="scratch_melcnn", modality="audio", factory=_scratch_melcnn_factory, num_features=128,
-    sample_rate=16000, default_weights="none", extra={"config_overrides": {}},
-    description="small log-mel CNN trained from scratch (offline, seconds on a CPU)",
-))

@@ -8,8 +8,10 @@ Every backbone honours one contract (checked by a registry-wide test):
 * ``blocks()`` — the trainable stages from input to output, so ``partial`` fine-tuning can unfreeze
   the last N of them.
 
-A :class:`BackboneSpec` registered beside each factory records its defaults: modality, input size,
-mean/std or sample rate, embedding size and the named pretrained weight sources (``arch.tag``).
+A :class:`BackboneSpec` records a backbone's defaults: modality, embedding size, the named
+pretrained weight sources (``arch.tag``) and, in ``input``, the modality's own input settings
+(image size and mean/std, or sample rate). The modalities register them
+(``konstrukt/modalities/``); this module holds the registry and the image backbones' code.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..registry import Registry
+from ..registry import Registry, load_backbones
 from .weights import WeightSource, fetch_checkpoint, load_strict, read_state_dict
 
 
@@ -40,20 +42,17 @@ class BackboneSpec:
     """Defaults of a registered backbone."""
 
     name: str
-    modality: str  # "image" | "audio" | "signal"
+    modality: str  # a registered modality: "image" | "audio" | …
     factory: Callable[["BackboneSpec", str], Backbone]
     num_features: int
-    input_size: int = 224  # images: square side after resize
-    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
-    std: tuple[float, ...] = (0.229, 0.224, 0.225)
-    sample_rate: int = 16000  # audio backbones
+    input: Any = None  # the modality's input record (ImageInput, AudioInput, …)
     weights: dict[str, WeightSource] = field(default_factory=dict)
     default_weights: str = "none"
     extra: dict[str, Any] = field(default_factory=dict)
     description: str = ""
 
 
-BACKBONES: Registry[BackboneSpec] = Registry("backbone")
+BACKBONES: Registry[BackboneSpec] = Registry("backbone", populate=load_backbones)
 
 
 def register_backbone(spec: BackboneSpec) -> BackboneSpec:
@@ -139,7 +138,7 @@ def _torchvision_factory(arch: str, classifier_attr: str, block_names: list[str]
         model = with_pretrained(getattr(torchvision.models, arch)(weights=None), spec, pretrained,
                                 f"torchvision {arch}")
         return TorchvisionBackbone(model, classifier_attr, spec.num_features, block_names,
-                                   spec.mean, spec.std)
+                                   spec.input.mean, spec.input.std)
 
     return factory
 
@@ -150,34 +149,6 @@ def _tv_weights(arch: str, enum_name: str, tag: str = "IMAGENET1K_V1") -> dict[s
 
     entry = getattr(torchvision.models, enum_name)[tag]
     return {"imagenet": WeightSource(url=entry.url, description=f"torchvision {enum_name}.{tag}")}
-
-
-# torchvision builder name, weight enum, input size (px), embedding size
-_TORCHVISION = [
-    ("efficientnet_b0", "EfficientNet_B0_Weights", 224, 1280),
-    ("efficientnet_b1", "EfficientNet_B1_Weights", 240, 1280),
-    ("efficientnet_b2", "EfficientNet_B2_Weights", 260, 1408),
-    ("efficientnet_b3", "EfficientNet_B3_Weights", 300, 1536),
-    ("efficientnet_b4", "EfficientNet_B4_Weights", 380, 1792),
-    ("efficientnet_b5", "EfficientNet_B5_Weights", 456, 2048),
-    ("efficientnet_b6", "EfficientNet_B6_Weights", 528, 2304),
-    ("efficientnet_b7", "EfficientNet_B7_Weights", 600, 2560),
-    ("mobilenet_v3_small", "MobileNet_V3_Small_Weights", 224, 576),
-    ("mobilenet_v3_large", "MobileNet_V3_Large_Weights", 224, 960),
-    ("resnet18", "ResNet18_Weights", 224, 512),
-    ("resnet50", "ResNet50_Weights", 224, 2048),
-]
-
-for _arch, _enum, _size, _dim in _TORCHVISION:
-    if _arch.startswith("resnet"):
-        _factory = _torchvision_factory(_arch, "fc", ["layer1", "layer2", "layer3", "layer4"])
-    else:
-        _factory = _torchvision_factory(_arch, "classifier", ["features"])
-    register_backbone(BackboneSpec(
-        name=_arch, modality="image", factory=_factory, num_features=_dim, input_size=_size,
-        weights=_tv_weights(_arch, _enum), default_weights="imagenet",
-        description=f"torchvision {_arch}, ImageNet-1k weights, classifier removed",
-    ))
 
 
 # --------------------------------------------------------------------------- from scratch
@@ -209,15 +180,3 @@ class ScratchCNN(Backbone):
 
 def _scratch_factory(spec: BackboneSpec, pretrained: str) -> Backbone:
     return with_pretrained(ScratchCNN(), spec, pretrained, "scratch_cnn")
-
-
-register_backbone(BackboneSpec(
-    name="scratch_cnn", modality="image", factory=_scratch_factory, num_features=128,
-    input_size=64, default_weights="none",
-    description="small 4-stage CNN trained from scratch (offline, seconds on a CPU)",
-))
-
-
-# The audio backbones live in their own module; importing it here registers them wherever the
-# registry is used.
-from . import audio as _audio_backbones  # noqa: E402,F401

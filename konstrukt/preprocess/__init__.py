@@ -15,11 +15,9 @@ part of the embedding-cache key.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
-
-from ..registry import Registry
 
 
 class Preprocessor:
@@ -34,13 +32,8 @@ class Preprocessor:
         raise NotImplementedError
 
 
-# modality name -> factory(backbone_spec, config) -> Preprocessor
-PREPROCESSORS: Registry[Callable[..., Preprocessor]] = Registry("preprocessor")
-
-
 def build_preprocessor(spec, config) -> Preprocessor:
-    """The preprocessor for a backbone spec's modality, configured by a TrainConfig."""
-    from . import image  # noqa: F401  (registers the image preprocessor)
-    from . import audio  # noqa: F401  (registers the audio preprocessor)
+    """The preprocessor of a backbone spec's modality, configured by a TrainConfig."""
+    from ..tasks import MODALITIES
 
-    return PREPROCESSORS.get(spec.modality)(spec, config)
+    return MODALITIES.get(spec.modality).preprocessor(spec, config)

@@ -22,9 +22,8 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
-from . import PREPROCESSORS, Preprocessor
+from . import Preprocessor
 
-AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".mp3"})
 _LIBSNDFILE_ONLY = frozenset({".wav", ".flac", ".ogg"})  # no fallback decoder: its error is the truth
 _BLOCK_FRAMES = 1 << 18  # frames per streamed block (~6 s at 44.1 kHz)
 _FIX = "Fix: re-export the file as 16-bit PCM WAV (e.g. `ffmpeg -i IN -ac 1 OUT.wav`) or remove it."
@@ -139,14 +138,15 @@ def split_windows(wave: np.ndarray, length: int) -> list[np.ndarray]:
 
 def check_sample_rate(spec, requested: int | None) -> int:
     """The rate to resample to: the backbone's own, whose log-mel/fbank front end is built for it."""
-    if requested and int(requested) != spec.sample_rate:
+    rate = int(spec.input.sample_rate)
+    if requested and int(requested) != rate:
         raise ConfigError(
             f"`audio.sample_rate` {requested} does not match backbone {spec.name}, whose front end "
-            f"expects {spec.sample_rate} Hz",
-            [f"Fix: leave `audio.sample_rate` unset (files are resampled to {spec.sample_rate} Hz) "
-             f"or set it to {spec.sample_rate}."],
+            f"expects {rate} Hz",
+            [f"Fix: leave `audio.sample_rate` unset (files are resampled to {rate} Hz) "
+             f"or set it to {rate}."],
         )
-    return int(spec.sample_rate)
+    return rate
 
 
 class AudioPreprocessor(Preprocessor):
@@ -177,6 +177,3 @@ class AudioPreprocessor(Preprocessor):
         if augment and self.augmentation is not None:
             wave = self.augmentation(wave, np.random.default_rng(seed))
         return torch.from_numpy(np.ascontiguousarray(fix_length(wave, self.length), dtype=np.float32))  # (T,)
-
-
-PREPROCESSORS.add("audio", AudioPreprocessor)

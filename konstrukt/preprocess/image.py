@@ -16,9 +16,8 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 from ..errors import DataError
-from . import PREPROCESSORS, Preprocessor
+from . import Preprocessor
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 MAX_IMAGE_PIXELS = 89_478_485  # Pillow's default: ~ a 9459 x 9459 image
 
 
@@ -70,7 +69,7 @@ class ImagePreprocessor(Preprocessor):
     def __init__(self, spec, config):
         from ..augment.image import image_augmentation
 
-        self.size = config.image_size or spec.input_size
+        self.size = config.image_size or spec.input.size
         self.augmentation = image_augmentation(config.augment)
         aug = config.augment.model_dump_json() if self.augmentation else "noaug"
         self.signature = "image:" + hashlib.sha1(f"{self.size}|{aug}".encode()).hexdigest()[:12]
@@ -89,6 +88,3 @@ class ImagePreprocessor(Preprocessor):
                     torch.manual_seed(seed)
                     x = self.augmentation(x)
         return F.to_dtype(x, torch.float32, scale=True)  # (3, S, S) in [0, 1]
-
-
-PREPROCESSORS.add("image", ImagePreprocessor)

@@ -66,13 +66,19 @@ class PipelineOut(BaseModel):
 class TaskOut(BaseModel):
     name: str
     description: str
+    modality: str
     extensions: list[str]
+    accept: str = Field(description="The upload picker's `accept`: extensions and MIME patterns.")
+    capture: Literal["webcam", "microphone", "none"] = Field(
+        description="What the browser can record for this task's samples and Try it.")
+    preview: Literal["image", "audio", "file"] = Field(description="How a stored sample is shown.")
+    capture_seconds: float = Field(description="Length of a Try-it microphone recording.")
     pipelines: list[PipelineOut]
 
 
 class ProjectCreate(_In):
     name: str = Field(min_length=1, max_length=200)
-    task: str = Field("image", description="image | sound | speech | signal (see GET /api/tasks)")
+    task: str = Field("image", description="a registered task: image | sound | speech … (see GET /api/tasks)")
 
 
 class ProjectRename(_In):

@@ -29,6 +29,10 @@ def test_project_and_classes(alice):
     assert alice.post("/api/projects", json={"name": "x", "task": "smell"}).status_code == 422
     tasks = {t["name"]: t for t in alice.get("/api/tasks").json()}
     assert any(p["name"] == "scratch_cnn" and p["offline"] for p in tasks["image"]["pipelines"])
+    # what the UI offers comes from the task's modality
+    assert (tasks["image"]["capture"], tasks["image"]["preview"]) == ("webcam", "image")
+    assert (tasks["sound"]["capture"], tasks["speech"]["preview"]) == ("microphone", "audio")
+    assert ".png" in tasks["image"]["accept"].split(",") and "audio/*" in tasks["speech"]["accept"]
 
 
 def test_upload_keeps_good_files_and_reports_bad_ones(alice, digits, app):

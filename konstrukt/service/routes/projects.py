@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from ...pipelines import PIPELINES
-from ...tasks import TASKS
+from ...tasks import TASKS, task_modality
 from ..db import Job, Label, Project, Sample, User
 from ..deps import JSON, MULTIPART, current_user, get_db, owned_class, owned_project, owned_sample
 from ..schemas import (ClassName, ClassOut, ProjectCreate, ProjectOut, ProjectRename, SampleOut, TaskOut,
@@ -26,12 +26,16 @@ router = APIRouter(prefix="/api", tags=["projects"])
 
 
 def task_list() -> list[TaskOut]:
+    """Every registered task with its modality's UI capabilities and its pipelines."""
     out = []
     for name, spec in TASKS.items():
         pipes = [{"name": p, "description": s.description, "recommended": p == spec.default_pipeline,
                   "offline": s.pretrained == "none"} for p, s in PIPELINES.items() if name in s.tasks]
-        out.append(TaskOut(name=name, description=spec.description, pipelines=pipes,
-                           extensions=sorted(spec.extensions)))
+        ui = task_modality(name).ui
+        out.append(TaskOut(name=name, description=spec.description, modality=spec.modality,
+                           extensions=sorted(spec.extensions), accept=",".join(ui.accept),
+                           capture=ui.capture, preview=ui.preview, capture_seconds=ui.capture_seconds,
+                           pipelines=pipes))
     return out
 
 

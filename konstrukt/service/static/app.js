@@ -110,7 +110,13 @@ function snapshot(video) {
   return new Promise(ok => c.toBlob(b => ok(new File([b], `snapshot-${Date.now()}.png`, { type: "image/png" })), "image/png"));
 }
 
-const isAudioTask = task => task === "sound" || task === "speech";
+// What the UI offers for a task — upload types, capture (webcam / microphone / none), sample preview —
+// comes from its modality through GET /api/tasks; no page tests task names.
+const NO_TASK = { accept: "", capture: "none", preview: "file", capture_seconds: 3, pipelines: [] };
+async function taskInfo(task) {
+  const tasks = await api("GET", "/api/tasks");
+  return tasks.find(t => t.name === task) || NO_TASK;
+}
 
 // ------------------------------------------------------------------ pages
 
@@ -155,7 +161,7 @@ pages.projects = async () => {
 };
 
 pages.project = async () => {
-  const pid = document.body.dataset.project, task = document.body.dataset.task;
+  const pid = document.body.dataset.project, info = await taskInfo(document.body.dataset.task);
   const classesBox = $("#classes"), report = $("#upload-report"), cameras = {};
   let project;
 
@@ -184,23 +190,23 @@ pages.project = async () => {
   function sampleThumb(s) {
     const del = el("button", { class: "x", title: "Delete this example", onclick: async () => {
       await api("DELETE", `/api/samples/${s.id}`); await reload(); } }, "×");
-    if (isAudioTask(task)) return el("div", { class: "thumb audio", title: s.filename }, el("audio", { controls: true, preload: "none", src: `/api/samples/${s.id}/file` }), del);
-    if (task === "image") return el("div", { class: "thumb", title: s.filename }, el("img", { loading: "lazy", src: `/api/samples/${s.id}/file`, alt: s.filename }), del);
+    if (info.preview === "audio") return el("div", { class: "thumb audio", title: s.filename }, el("audio", { controls: true, preload: "none", src: `/api/samples/${s.id}/file` }), del);
+    if (info.preview === "image") return el("div", { class: "thumb", title: s.filename }, el("img", { loading: "lazy", src: `/api/samples/${s.id}/file`, alt: s.filename }), del);
     return el("div", { class: "thumb audio", title: s.filename }, el("a", { href: `/api/samples/${s.id}/file`, class: "small" }, s.filename), del);
   }
 
   function classCard(cls) {
-    const input = el("input", { type: "file", multiple: true, hidden: true, onchange: e => upload(cls, [...e.target.files]) });
+    const input = el("input", { type: "file", multiple: true, hidden: true, accept: `${info.accept},.zip`, onchange: e => upload(cls, [...e.target.files]) });
     const drop = el("div", { class: "drop", onclick: () => input.click() }, "Drop files or a .zip here, or click to choose", input);
     drop.addEventListener("dragover", e => { e.preventDefault(); drop.classList.add("over"); });
     drop.addEventListener("dragleave", () => drop.classList.remove("over"));
     drop.addEventListener("drop", e => { e.preventDefault(); drop.classList.remove("over"); upload(cls, [...e.dataTransfer.files]); });
     const capture = el("div", { class: "capture-row" });
-    if (isAudioTask(task)) {
+    if (info.capture === "microphone") {
       const rec = el("button", { type: "button", class: "small" }, "● Record");
       recorderButton(rec, f => upload(cls, [f]));
       capture.append(rec);
-    } else if (task === "image") {
+    } else if (info.capture === "webcam") {
       // The stream lives in `cameras`, so the webcam stays open while the cards re-render after each snap.
       const video = el("video", { class: "cam", autoplay: true, playsinline: true, muted: true });
       const box = el("div", { hidden: !cameras[cls.id] }, video,
@@ -240,8 +246,7 @@ pages.project = async () => {
   };
 
   // training form
-  const tasks = await api("GET", "/api/tasks");
-  const pipes = (tasks.find(t => t.name === task) || { pipelines: [] }).pipelines;
+  const pipes = info.pipelines;
   const recommended = pipes.find(p => p.recommended);
   $("#pipeline-select").replaceChildren(el("option", { value: "auto" }, `auto — recommended${recommended ? " (" + recommended.name + ")" : ""}`),
     ...pipes.map(p => el("option", { value: p.name, title: p.description }, `${p.name}${p.offline ? " — offline" : ""} · ${p.description}`)));
@@ -389,8 +394,8 @@ pages.job = async () => {
     setupTry();
   }
 
-  function setupTry() {
-    const out = $("#try-result");
+  async function setupTry() {
+    const info = await taskInfo(task), out = $("#try-result");
     const predict = async file => {
       const form = new FormData(); form.append("file", file, file.name);
       out.replaceChildren(el("div", { class: "muted" }, `Asking the model about ${file.name}…`));
@@ -402,9 +407,13 @@ pages.job = async () => {
             el("span", { class: "name" }, c), el("div", { class: "track" }, el("div", { class: "fill", style: `width:${(100 * v).toFixed(1)}%` })), el("span", { class: "num" }, pct(v)))));
       } catch (err) { showError(out, err); }
     };
+    $("#try-file").accept = info.accept;
     $("#try-file").onchange = e => e.target.files[0] && predict(e.target.files[0]);
-    if (isAudioTask(task)) { const b = $("#try-record"); b.hidden = false; recorderButton(b, predict, 3); }
-    if (task === "image") {
+    if (info.capture === "microphone") {
+      const b = $("#try-record"); b.textContent = `● Record ${info.capture_seconds} s`; b.hidden = false;
+      recorderButton(b, predict, info.capture_seconds);
+    }
+    if (info.capture === "webcam") {
       const b = $("#try-cam"); b.hidden = false; let close = null;
       b.onclick = async () => {
         if (close) { close(); close = null; $("#try-cam-box").hidden = true; return; }

@@ -1,0 +1,176 @@
+"""The audio modality (tasks ``sound`` and ``speech``), registered in one place.
+
+Files: wav/flac/ogg/mp3 at any rate, channel count and length, decoded to a fixed-length mono
+waveform at the backbone's rate (:mod:`konstrukt.preprocess.audio`); its settings are the
+``audio`` section of the config (``sample_rate``, ``duration``, ``long_files``); train-time
+augmentations: volume, noise, time stretch, pitch shift on the waveform
+(:mod:`konstrukt.augment.audio`) plus SpecAugment inside spectrogram backbones; long recordings
+are cut into ``duration``-second windows that vote at prediction (``long_files: windows``);
+backbones: PANNs CNN14, ResNet18 on log-mel, AST, wav2vec2 and a small from-scratch log-mel CNN
+(:mod:`konstrukt.models.audio`); the browser offers the microphone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..pipelines import AUTO_CANDIDATES, PipelineSpec, register_pipeline
+from ..tasks import Modality, TaskSpec, UICapabilities, register_modality
+
+EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".mp3"})
+
+
+@dataclass(frozen=True)
+class AudioInput:
+    """What an audio backbone takes: a mono waveform (B, T) at ``sample_rate`` Hz."""
+
+    sample_rate: int = 16000  # its log-mel / fbank front end is built for this rate
+
+
+def _preprocessor(spec, config):
+    from ..preprocess.audio import AudioPreprocessor
+
+    return AudioPreprocessor(spec, config)
+
+
+def _augmentations():
+    from ..augment.audio import AUDIO_AUGMENTATIONS
+
+    return AUDIO_AUGMENTATIONS
+
+
+def _windows(pre, path: Path, config) -> list | None:
+    """``audio.long_files: windows``: every ``duration``-second window of the whole file."""
+    return pre.load_windows(path) if config.audio.long_files == "windows" else None
+
+
+def example_input(spec, batch: int = 1, small: bool = False):
+    """A random batch as the backbone takes it: (B, T) waveform; ``small``: half a second."""
+    import torch
+
+    from ..config import AudioConfig
+
+    seconds = 0.5 if small else AudioConfig().duration
+    return torch.randn(batch, int(spec.input.sample_rate * seconds)) * 0.1  # (B, T)
+
+
+MODALITY = Modality(
+    name="audio", extensions=EXTENSIONS, preprocessor=_preprocessor, augmentations=_augmentations,
+    example_input=example_input, config_section="audio", windows=_windows,
+    ui=UICapabilities(accept=("audio/*", *sorted(EXTENSIONS)), capture="microphone", preview="audio",
+                      capture_seconds=3.0),
+    description="recordings: any rate, channel count and length",
+)
+
+TASKS = (
+    TaskSpec("sound", "audio", EXTENSIONS, default_pipeline="panns_cnn14_mlp",
+             offline_pipeline="scratch_melcnn",
+             description="sound classification (wav/flac/ogg/mp3, any rate/channels/length)"),
+    TaskSpec("speech", "audio", EXTENSIONS, default_pipeline="wav2vec2_auto",
+             offline_pipeline="scratch_melcnn",
+             description="spoken intent / keyword classification (as sound, speech recordings)"),
+)
+
+_AUDIO = ("sound", "speech")
+_WAVEFORM_ONLY = {"augment": {"time_mask": 0, "freq_mask": 0}}  # embedding pipelines: no SpecAugment
+
+PIPELINE_SPECS = [
+    PipelineSpec(
+        name="panns_cnn14_mlp", tasks=_AUDIO, backbone="cnn14", strategy="probe", head="mlp",
+        pretrained="audioset", defaults={**_WAVEFORM_ONLY, "optimizer": "adamw", "learning_rate": 1e-3,
+                                         "num_epochs": 60, "batch_size": 16},
+        description="PANNs CNN14 (AudioSet) frozen → cached 2048-d clip embeddings → MLP head",
+    ),
+    PipelineSpec(
+        name="resnet18_melspec", tasks=_AUDIO, backbone="resnet18_melspec", strategy="partial",
+        head="linear", pretrained="imagenet",
+        defaults={"optimizer": "adamw", "learning_rate": 1e-3, "num_epochs": 30, "batch_size": 16},
+        description="ResNet18 (ImageNet) on a 1-channel log-mel; conv1 and the new fc train, rest frozen",
+    ),
+    PipelineSpec(
+        name="ast_finetune", tasks=_AUDIO, backbone="ast", strategy="full", head="linear",
+        pretrained="audioset",
+        defaults={"optimizer": "adamw", "learning_rate": 5e-5, "weight_decay": 1e-2, "num_epochs": 10,
+                  "batch_size": 4, "augment": {"gain_db": (0.0, 0.0)}},  # stretch, pitch, noise
+        description="Audio Spectrogram Transformer (AudioSet) fully fine-tuned with AdamW",
+    ),
+    PipelineSpec(
+        name="wav2vec2_linear", tasks=_AUDIO, backbone="wav2vec2_base", strategy="probe", head="linear",
+        pretrained="base", defaults={**_WAVEFORM_ONLY, "learning_rate": 1e-3, "num_epochs": 60},
+        description="wav2vec2-base frozen → mean-pooled 768-d embedding → linear head (baseline)",
+    ),
+    PipelineSpec(
+        name="wav2vec2_mlp", tasks=_AUDIO, backbone="wav2vec2_base", strategy="probe", head="mlp",
+        pretrained="base",
+        defaults={**_WAVEFORM_ONLY, "optimizer": "adamw", "learning_rate": 1e-4, "weight_decay": 1e-2,
+                  "num_epochs": 100, "early_stopping": {"enabled": True, "patience": 10}},
+        description="wav2vec2-base frozen → mean-pooled 768-d → MLP 768→256→C (ReLU, dropout 0.5)",
+    ),
+    # `auto` for speech: the orchestrator trains both candidates on the same CV folds and keeps the
+    # MLP only when it wins clearly (see keep_candidate); on its own this spec is the linear baseline.
+    PipelineSpec(
+        name="wav2vec2_auto", tasks=("speech",), backbone="wav2vec2_base", strategy="probe", head="linear",
+        pretrained="base", defaults={**_WAVEFORM_ONLY, "learning_rate": 1e-3, "num_epochs": 60},
+        description="wav2vec2-base probe: linear head, or the MLP when it beats it by > 1 fold std",
+    ),
+    PipelineSpec(
+        name="scratch_melcnn", tasks=_AUDIO, backbone="scratch_melcnn", strategy="full", head="linear",
+        pretrained="none",
+        defaults={"optimizer": "adamw", "learning_rate": 3e-3, "num_epochs": 30, "batch_size": 16,
+                  "early_stopping": {"patience": 8}},
+        description="small log-mel CNN trained from scratch: offline, seconds on a CPU",
+    ),
+]
+
+
+def register() -> None:
+    """The modality, its tasks and its pipelines."""
+    register_modality(MODALITY, TASKS)
+    for spec in PIPELINE_SPECS:
+        register_pipeline(spec)
+    AUTO_CANDIDATES.add("wav2vec2_auto", ("wav2vec2_linear", "wav2vec2_mlp"))
+
+
+def register_backbones() -> None:
+    """CNN14, ResNet18 on log-mel, AST, wav2vec2 and the from-scratch log-mel CNN."""
+    from ..models.audio import (_ast_factory, _cnn14_factory, _resnet18_melspec_factory, _resnet18_weights,
+                                _scratch_melcnn_factory, _wav2vec2_factory)
+    from ..models.backbones import BackboneSpec, register_backbone
+    from ..models.weights import WeightSource
+
+    for spec in [
+        BackboneSpec(
+            name="cnn14", modality="audio", factory=_cnn14_factory, num_features=2048, input=AudioInput(32000),
+            weights={"audioset": WeightSource(
+                url="https://zenodo.org/record/3987831/files/Cnn14_mAP%3D0.431.pth?download=1",
+                filename="Cnn14_mAP=0.431.pth", description="PANNs CNN14 trained on AudioSet (mAP 0.431)")},
+            default_weights="audioset", extra={"config_overrides": {}},
+            description="PANNs CNN14 (AudioSet), 32 kHz log-mel built in, 2048-d clip embedding",
+        ),
+        BackboneSpec(
+            name="resnet18_melspec", modality="audio", factory=_resnet18_melspec_factory, num_features=512,
+            input=AudioInput(16000), weights=_resnet18_weights(), default_weights="imagenet",
+            extra={"config_overrides": {}},
+            description="torchvision ResNet18 (ImageNet) on a 1-channel log-mel; conv1 rebuilt, fc removed",
+        ),
+        BackboneSpec(
+            name="ast", modality="audio", factory=_ast_factory, num_features=768, input=AudioInput(16000),
+            weights={"audioset": WeightSource(hub_id="MIT/ast-finetuned-audioset-10-10-0.4593",
+                                              description="AST fine-tuned on AudioSet (mAP 0.459)")},
+            default_weights="audioset", extra={"config_overrides": {}},
+            description="Audio Spectrogram Transformer (AudioSet), Kaldi fbank built in, pooled output",
+        ),
+        BackboneSpec(
+            name="wav2vec2_base", modality="audio", factory=_wav2vec2_factory, num_features=768,
+            input=AudioInput(16000), weights={"base": WeightSource(hub_id="facebook/wav2vec2-base",
+                                                             description="wav2vec2-base (LibriSpeech 960 h)")},
+            default_weights="base", extra={"config_overrides": {}},
+            description="wav2vec2-base, frozen, mean-pooled over time (padding masked), 768-d",
+        ),
+        BackboneSpec(
+            name="scratch_melcnn", modality="audio", factory=_scratch_melcnn_factory, num_features=128,
+            input=AudioInput(16000), default_weights="none", extra={"config_overrides": {}},
+            description="small log-mel CNN trained from scratch (offline, seconds on a CPU)",
+        ),
+    ]:
+        register_backbone(spec)

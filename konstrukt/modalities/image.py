@@ -1,0 +1,116 @@
+"""The image modality (task ``image``), registered in one place.
+
+Files: jpg/png/webp/bmp/gif/tiff, decoded to upright RGB (:mod:`konstrukt.preprocess.image`);
+train-time augmentations: flip, rotation, colour jitter (:mod:`konstrukt.augment.image`);
+backbones: torchvision classifiers with ImageNet weights and a small from-scratch CNN
+(:mod:`konstrukt.models.backbones`); the browser offers the webcam. Images have no separate config
+section: their one setting is ``image_size`` (None: the backbone's own size).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..pipelines import PipelineSpec, register_pipeline
+from ..tasks import Modality, TaskSpec, UICapabilities, register_modality
+
+EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """What an image backbone takes: a ``size``² RGB image in [0, 1]; it normalises with mean/std."""
+
+    size: int = 224  # square side after resize
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+
+
+def _preprocessor(spec, config):
+    from ..preprocess.image import ImagePreprocessor
+
+    return ImagePreprocessor(spec, config)
+
+
+def _augmentations():
+    from ..augment.image import IMAGE_AUGMENTATIONS
+
+    return IMAGE_AUGMENTATIONS
+
+
+def example_input(spec, batch: int = 1, small: bool = False):
+    """A random batch as the backbone takes it: (B, 3, S, S) in [0, 1]; ``small``: 32 px."""
+    import torch
+
+    size = 32 if small else spec.input.size
+    return torch.rand(batch, 3, size, size)  # (B, 3, S, S)
+
+
+MODALITY = Modality(
+    name="image", extensions=EXTENSIONS, preprocessor=_preprocessor, augmentations=_augmentations,
+    example_input=example_input,
+    ui=UICapabilities(accept=("image/*", *sorted(EXTENSIONS)), capture="webcam", preview="image"),
+    description="images of any size, RGB/gray/RGBA",
+)
+
+TASKS = (
+    TaskSpec("image", "image", EXTENSIONS, default_pipeline="efficientnet_b0", offline_pipeline="scratch_cnn",
+             description="image classification (jpg/png/webp/bmp, any size, RGB/gray/RGBA)"),
+)
+
+# torchvision builder name, weight enum, input size (px), embedding size
+_TORCHVISION = [
+    ("efficientnet_b0", "EfficientNet_B0_Weights", 224, 1280),
+    ("efficientnet_b1", "EfficientNet_B1_Weights", 240, 1280),
+    ("efficientnet_b2", "EfficientNet_B2_Weights", 260, 1408),
+    ("efficientnet_b3", "EfficientNet_B3_Weights", 300, 1536),
+    ("efficientnet_b4", "EfficientNet_B4_Weights", 380, 1792),
+    ("efficientnet_b5", "EfficientNet_B5_Weights", 456, 2048),
+    ("efficientnet_b6", "EfficientNet_B6_Weights", 528, 2304),
+    ("efficientnet_b7", "EfficientNet_B7_Weights", 600, 2560),
+    ("mobilenet_v3_small", "MobileNet_V3_Small_Weights", 224, 576),
+    ("mobilenet_v3_large", "MobileNet_V3_Large_Weights", 224, 960),
+    ("resnet18", "ResNet18_Weights", 224, 512),
+    ("resnet50", "ResNet50_Weights", 224, 2048),
+]
+
+
+def register() -> None:
+    """The modality, its task and its pipelines."""
+    register_modality(MODALITY, TASKS)
+    for name, *_ in _TORCHVISION:
+        register_pipeline(PipelineSpec(
+            name=name, tasks=("image",), backbone=name, strategy="probe", head="linear",
+            pretrained="imagenet",
+            description=f"{name} with ImageNet weights, frozen; new classifier on (cached) embeddings",
+        ))
+    register_pipeline(PipelineSpec(
+        name="scratch_cnn", tasks=("image",), backbone="scratch_cnn", strategy="full", head="linear",
+        pretrained="none",
+        defaults={"learning_rate": 3e-3, "num_epochs": 30, "batch_size": 16,
+                  "early_stopping": {"patience": 8}},
+        description="small CNN trained from scratch: offline, seconds on a CPU",
+    ))
+
+
+def register_backbones() -> None:
+    """torchvision classifiers (ImageNet weights, classifier removed) and the from-scratch CNN."""
+    from ..models.backbones import (BackboneSpec, _scratch_factory, _torchvision_factory, _tv_weights,
+                                    register_backbone)
+
+    for arch, enum, size, dim in _TORCHVISION:
+        if arch.startswith("resnet"):
+            factory = _torchvision_factory(arch, "fc", ["layer1", "layer2", "layer3", "layer4"])
+        else:
+            factory = _torchvision_factory(arch, "classifier", ["features"])
+        register_backbone(BackboneSpec(
+            name=arch, modality="image", factory=factory, num_features=dim, input=ImageInput(size),
+            weights=_tv_weights(arch, enum), default_weights="imagenet",
+            description=f"torchvision {arch}, ImageNet-1k weights, classifier removed",
+        ))
+    register_backbone(BackboneSpec(
+        name="scratch_cnn", modality="image", factory=_scratch_factory, num_features=128,
+        input=ImageInput(64), default_weights="none",
+        description="small 4-stage CNN trained from scratch (offline, seconds on a CPU)",
+    ))
