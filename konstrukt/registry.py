@@ -8,11 +8,13 @@ no import order matters. Looking up an unknown name lists what exists.
 """
 from __future__ import annotations
 
+import threading
 from typing import Callable, Generic, Iterator, TypeVar
 
 from .errors import ConfigError
 
 T = TypeVar("T")
+_POPULATING = threading.RLock()
 
 
 class Registry(Generic[T]):
@@ -25,8 +27,10 @@ class Registry(Generic[T]):
 
     def _filled(self) -> dict[str, T]:
         if self._populate is not None:
-            populate, self._populate = self._populate, None
-            populate()
+            with _POPULATING:  # service threads may look up for the first time at once
+                if self._populate is not None:
+                    self._populate()  # a lookup made by the populate itself sees the entries so far
+                    self._populate = None
         return self._entries
 
     def add(self, name: str, entry: T) -> T:
