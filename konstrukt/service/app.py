@@ -12,9 +12,11 @@ from fastapi.staticfiles import StaticFiles
 from ..errors import KonstruktError, RunError
 from .db import make_engine, make_sessionmaker, migrate
 from .jobs import recover_orphans
+from .limits import FailureWindow, StreamSlots
 from .predict import RunCache
 from .security import SessionSigner, TTLCache
 from .settings import Settings, get_settings, settings_from_env
+from .storage import clean_staging, hide_paths, prepare_data_dir, register_data_dir, rewritten
 
 log = logging.getLogger("konstrukt.service")
 HERE = Path(__file__).parent
@@ -84,13 +86,15 @@ async def _too_large(limit, scope, receive, send):
 
 def _konstrukt_error(request: Request, exc: KonstruktError) -> JSONResponse:
     status = 500 if isinstance(exc, RunError) else 422
+    exc = rewritten(exc, hide_paths)  # the last net: no server path reaches a client
     return JSONResponse({"detail": exc.message, "problems": exc.problems}, status)
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     settings: Settings = app.state.settings
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(settings)
+    register_data_dir(settings.data_dir)
     engine = make_engine(settings.db_url)
     migrate(engine)
     app.state.engine = engine
@@ -98,6 +102,11 @@ async def lifespan(app: FastAPI):
     app.state.signer = SessionSigner(settings.resolved_secret(), settings.session_days * 86400)
     app.state.runs = RunCache(settings.warm_runs)
     app.state.access_cache = TTLCache(ttl=10.0)
+    app.state.streams = StreamSlots(settings.max_streams_per_user)
+    app.state.failed_logins = FailureWindow(settings.login_failures_per_minute, window=60.0)
+    removed = clean_staging(settings.data_dir)
+    if removed:
+        log.warning("removed %d upload(s) left half-done by a previous run", removed)
     with app.state.sessions() as db:
         recovered = recover_orphans(db, max_attempts=settings.max_attempts,
                                     stale_after=settings.stale_after_seconds,

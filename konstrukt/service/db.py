@@ -6,6 +6,7 @@ training worker (another process) can write at the same time. PostgreSQL works t
 """
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
@@ -24,16 +25,30 @@ class Base(DeclarativeBase):
     pass
 
 
+# SQLite AUTOINCREMENT: an id is never handed out twice, even after the newest rows are deleted
+# (plain rowids reuse max+1). Ids name files and warm models, so a reused id would leak data.
+NO_REUSE = {"sqlite_autoincrement": True}
+MAX_ID = 2**31 - 1  # ids are 32-bit INTEGER columns in PostgreSQL; anything larger is unknown
+
+
+def new_run_key() -> str:
+    return uuid.uuid4().hex
+
+
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = NO_REUSE
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True, index=True)
     password_hash: Mapped[str] = mapped_column(String(100))
+    # Part of every session cookie; signing out bumps it, so copies of old cookies stop working.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class ApiToken(Base):
     __tablename__ = "api_tokens"
+    __table_args__ = NO_REUSE
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(100))
@@ -45,6 +60,7 @@ class ApiToken(Base):
 
 class Project(Base):
     __tablename__ = "projects"
+    __table_args__ = NO_REUSE
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -58,7 +74,7 @@ class Label(Base):
     """A class of a project (``class`` is a keyword, hence the name)."""
 
     __tablename__ = "classes"
-    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_class_name"),)
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_class_name"), NO_REUSE)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(100))
@@ -70,11 +86,13 @@ class Label(Base):
 
 class Sample(Base):
     __tablename__ = "samples"
+    __table_args__ = NO_REUSE
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"), index=True)
     filename: Mapped[str] = mapped_column(String(255))  # as uploaded, for display
     stored_name: Mapped[str] = mapped_column(String(64))  # on disk: <id><ext>
     size: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[Optional[str]] = mapped_column(String(64), nullable=True, index=True)  # sha256 hex
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     label: Mapped[Label] = relationship(back_populates="samples")
 
@@ -83,10 +101,13 @@ class Job(Base):
     """A training job; when it succeeds its run directory holds the report and the model."""
 
     __tablename__ = "jobs"
+    __table_args__ = NO_REUSE
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
     pipeline: Mapped[str] = mapped_column(String(64), default="auto")
+    # Names the trained model in memory (the warm Try it cache): random, so never shared by two jobs.
+    run_key: Mapped[Optional[str]] = mapped_column(String(32), nullable=True, default=new_run_key)
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     progress: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON, nullable=True)
     error: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
@@ -105,6 +126,7 @@ class JobEvent(Base):
     """One progress message of a job, streamed to browsers as a Server-Sent Event."""
 
     __tablename__ = "job_events"
+    __table_args__ = NO_REUSE
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -146,6 +168,14 @@ def migrate(engine: Engine) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as conn:
+        if sqlite:  # rebuilding a table must not cascade-delete its children (outside a transaction)
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
+        with conn.begin():
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+        if sqlite:
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            conn.commit()

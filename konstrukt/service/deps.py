@@ -1,14 +1,24 @@
 """Request dependencies: database session, the signed-in user, owned objects, content types."""
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Annotated, Iterator
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 from sqlalchemy.orm import Session
 
-from .db import Job, Label, Project, Sample, User
+from .db import MAX_ID, Job, Label, Project, Sample, User
 from .security import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, csrf_ok, token_hash, user_for_token
 from .settings import Settings, get_settings
+
+
+def db_id(what: str):
+    """The one type of every id in a URL: a positive int that fits the id columns. Anything else
+    (0, -1, 2**63, "abc") is a 422 before it reaches the database (where it used to overflow: 500)."""
+    return Annotated[int, Path(ge=1, le=MAX_ID, description=f"id of the {what}")]
+
+
+ProjectId, ClassId, JobId = db_id("project"), db_id("class"), db_id("job")
+SampleId, TokenId = db_id("sample"), db_id("API token")
 
 
 def get_db(request: Request) -> Iterator[Session]:
@@ -29,8 +39,11 @@ def current_user_or_none(request: Request, db: Session = Depends(get_db)) -> Use
         return None
     if request.method not in SAFE_METHODS and not csrf_ok(session, request.headers.get(CSRF_HEADER)):
         raise HTTPException(403, "missing or wrong CSRF token (send the X-CSRF-Token header)")
+    user = db.get(User, session.user_id)
+    if user is None or user.session_version != session.version:
+        return None  # signed out since (everywhere), or the account is gone
     request.state.csrf = session.csrf
-    return db.get(User, session.user_id)
+    return user
 
 
 def current_user(user: User | None = Depends(current_user_or_none)) -> User:
@@ -40,7 +53,7 @@ def current_user(user: User | None = Depends(current_user_or_none)) -> User:
     return user
 
 
-def owned_project(project_id: int, user: User = Depends(current_user),
+def owned_project(project_id: ProjectId, user: User = Depends(current_user),
                   db: Session = Depends(get_db)) -> Project:
     """The project if it is the user's; someone else's project is as unknown as a missing one."""
     project = db.get(Project, project_id)
@@ -49,7 +62,7 @@ def owned_project(project_id: int, user: User = Depends(current_user),
     return project
 
 
-def owned_class(class_id: int, project: Project = Depends(owned_project),
+def owned_class(class_id: ClassId, project: Project = Depends(owned_project),
                 db: Session = Depends(get_db)) -> Label:
     label = db.get(Label, class_id)
     if label is None or label.project_id != project.id:
@@ -57,7 +70,7 @@ def owned_class(class_id: int, project: Project = Depends(owned_project),
     return label
 
 
-def owned_job(job_id: int, user: User = Depends(current_user), db: Session = Depends(get_db)) -> Job:
+def owned_job(job_id: JobId, user: User = Depends(current_user), db: Session = Depends(get_db)) -> Job:
     job = db.get(Job, job_id)
     project = db.get(Project, job.project_id) if job else None
     if project is None or project.user_id != user.id:
@@ -81,7 +94,7 @@ def authorized_job(request: Request, job_id: int) -> Job:
     return job
 
 
-def owned_sample(sample_id: int, user: User = Depends(current_user),
+def owned_sample(sample_id: SampleId, user: User = Depends(current_user),
                  db: Session = Depends(get_db)) -> Sample:
     sample = db.get(Sample, sample_id)
     if sample is None or sample.label.project.user_id != user.id:

@@ -67,7 +67,11 @@ class _Batcher:
 
 
 class RunCache:
-    """An LRU of loaded runs (``konstrukt.load_run``), each with its batcher."""
+    """An LRU of loaded runs (``konstrukt.load_run``), each with its batcher.
+
+    Entries are keyed by the job's random ``run_key``, never by its id or folder: ids and paths of a
+    deleted project could come back for another user's job, and must not bring its model along.
+    Deleting a job or project evicts its entries (:meth:`forget`)."""
 
     def __init__(self, size: int = 4):
         self.size = size
@@ -75,10 +79,9 @@ class RunCache:
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}
 
-    def _get(self, run_dir: Path) -> _Batcher:
+    def _get(self, key: str, run_dir: Path) -> _Batcher:
         import konstrukt
 
-        key = str(run_dir)
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
@@ -97,22 +100,26 @@ class RunCache:
                     old.close()
             return batcher
 
-    def predict_one(self, run_dir: Path, path: Path, timeout: float = 120.0) -> dict:
-        return self._get(run_dir).submit(path).result(timeout)
+    def predict_one(self, key: str, run_dir: Path, path: Path, timeout: float = 120.0) -> dict:
+        return self._get(key, run_dir).submit(path).result(timeout)
 
-    async def apredict(self, run_dir: Path, path: Path, timeout: float = 120.0) -> dict:
+    async def apredict(self, key: str, run_dir: Path, path: Path, timeout: float = 120.0) -> dict:
         """``predict_one`` for async routes: waits without holding a thread."""
         with self._lock:
-            batcher = self._items.get(str(run_dir))
+            batcher = self._items.get(key)
         if batcher is None:  # loading reads the weights: off the event loop
-            batcher = await run_in_threadpool(self._get, run_dir)
+            batcher = await run_in_threadpool(self._get, key, run_dir)
         return await asyncio.wait_for(asyncio.wrap_future(batcher.submit(path)), timeout)
 
-    def forget(self, run_dir: Path) -> None:
+    def __contains__(self, key: str) -> bool:
         with self._lock:
-            old = self._items.pop(str(run_dir), None)
-        if old:
-            old.close()
+            return key in self._items
+
+    def forget(self, *keys: str | None) -> None:
+        with self._lock:
+            old = [b for k in keys if k and (b := self._items.pop(k, None))]
+        for b in old:
+            b.close()
 
     def clear(self) -> None:
         with self._lock:

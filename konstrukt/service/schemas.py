@@ -27,7 +27,12 @@ class _Out(BaseModel):
 
 class Credentials(_In):
     email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
-    password: str = Field(min_length=8, max_length=200)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class NewCredentials(Credentials):
+    password: str = Field(min_length=10, max_length=200,
+                          description="at least 10 characters; the most common passwords are refused")
 
 
 class UserOut(_Out):

@@ -24,6 +24,14 @@ class Settings:
     max_zip_bytes: int = 500 * MB  # one uploaded archive (compressed)
     max_request_bytes: int = 600 * MB  # a whole request body
     max_json_bytes: int = 1 * MB
+    max_unzip_bytes: int = 2048 * MB  # everything one archive may expand to (free disk bounds it too)
+    min_free_disk_bytes: int = 512 * MB  # uploads that would leave less free space are refused
+    max_classes_per_project: int = 500
+    max_samples_per_project: int = 20_000
+    max_streams_per_user: int = 20  # live progress streams open at once
+    stream_poll_seconds: float = 0.4  # how often a live stream looks for new events while they flow
+    stream_idle_seconds: float = 2.0  # … and at most this seldom while nothing happens
+    login_failures_per_minute: int = 10  # per account and per client address, then 429
     session_days: int = 14
     bcrypt_rounds: int = 12  # tests lower it; 12 is the production cost
     cookie_secure: str = "auto"  # auto (Secure over https) | always | never

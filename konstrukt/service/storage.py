@@ -23,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterator
 
-from ..errors import KonstruktError
+from ..errors import DataError, KonstruktError
 
 CHUNK = 1 << 20
 _EXT = re.compile(r"^\.[a-z0-9]{1,8}$")
@@ -118,12 +118,56 @@ class Checked:
         self.rejected.append({"file": name, "error": error})
 
 
+_PATH_END = r"[^\s'\"`,;:)\]]*"
+
+
+def server_roots() -> list[str]:
+    """Folders whose paths must never reach a client: the data dirs in use, scratch and temp."""
+    roots = {tempfile.gettempdir(), "/dev/shm", *_DATA_DIRS}
+    return sorted((r.rstrip("/") for r in roots if r and r != "/"), key=len, reverse=True)
+
+
+_DATA_DIRS: set[str] = set()
+
+
+def register_data_dir(data_dir: Path) -> None:
+    """Remember a data directory so :func:`hide_paths` hides it (called when the app starts)."""
+    _DATA_DIRS.update({str(data_dir), str(data_dir.resolve())})
+
+
+def hide_paths(text: str, names: dict[Path, str] | None = None) -> str:
+    """``text`` for a client: each path in ``names`` becomes the user's name for it, and any other
+    path under a server folder (data dir, temp, /dev/shm) becomes just its file name."""
+    for path, name in (names or {}).items():
+        text = text.replace(str(path), name)
+    for root in server_roots():
+        text = re.sub(re.escape(root) + r"/?" + _PATH_END,
+                      lambda m: PurePosixPath(m.group()).name or "(server folder)", text)
+    return text
+
+
+def rewritten(exc: KonstruktError, fix) -> KonstruktError:
+    """A copy of ``exc`` (same type) with ``fix`` applied to its message and every problem."""
+    return type(exc)(fix(exc.message), [fix(p) for p in exc.problems])
+
+
 def _error_text(exc: KonstruktError) -> str:
     return "; ".join([exc.message, *exc.problems]) if exc.problems else exc.message
 
 
+def unzip_budget(work: Path, max_unzip_bytes: int, min_free_bytes: int) -> int:
+    """How much one archive may expand to: the limit, and never into the last ``min_free_bytes``."""
+    return max(0, min(max_unzip_bytes, shutil.disk_usage(work).free - min_free_bytes))
+
+
+def _hidden(member: Path, root: Path) -> bool:
+    parts = member.relative_to(root.resolve()).parts
+    return any(p.startswith(".") or p in _HIDDEN_PARTS for p in parts)
+
+
 def check_upload(task: str, name: str, stream: BinaryIO, work: Path, *, max_file_bytes: int,
-                 max_zip_bytes: int, out: Checked) -> None:
+                 max_zip_bytes: int, out: Checked, max_unzip_bytes: int = 2048 * 1024**2,
+                 min_free_bytes: int = 0) -> None:
     """Stage one uploaded file (or every file of an uploaded zip) and check it with the core."""
     from ..data import safe_extract_zip
 
@@ -136,23 +180,42 @@ def check_upload(task: str, name: str, stream: BinaryIO, work: Path, *, max_file
         out.reject(name, f"file is {exc}")
         return
     if suffix == ".zip":
+        root = Path(tempfile.mkdtemp(dir=work))
         try:
-            members = safe_extract_zip(staged, Path(tempfile.mkdtemp(dir=work)))
+            members = safe_extract_zip(staged, root, name=name, max_member_bytes=max_file_bytes,
+                                       max_total_bytes=unzip_budget(work, max_unzip_bytes, min_free_bytes))
         except KonstruktError as exc:
             out.reject(name, _error_text(exc))
             return
         finally:
             staged.unlink(missing_ok=True)
-        for member in sorted(members):
-            label = f"{name}: {display_name(member.name)}"
-            if member.name.startswith(".") or any(p in member.parts for p in _HIDDEN_PARTS):
-                continue
-            if member.stat().st_size > max_file_bytes:
-                out.reject(label, f"file is larger than the limit of {max_file_bytes / 1024**2:.0f} MiB")
-            else:
-                _check_one(task, label, member, out)
+        usable = [m for m in sorted(members) if not _hidden(m, root)]
+        if not usable:
+            out.reject(name, "nothing usable inside: the archive holds only folders, hidden files or "
+                             "macOS metadata (__MACOSX); zip the example files themselves")
+        for member in usable:
+            _check_one(task, f"{name}: {display_name(member.name)}", member, out)
         return
     _check_one(task, name, staged, out)
+
+
+MIN_AUDIO_SECONDS = 0.1
+AUDIO_TASKS = frozenset({"sound", "speech"})
+
+
+def check_duration(task: str, path: Path) -> None:
+    """Refuse audio too short to hold a sound (the decoder would pad it into silence)."""
+    if task not in AUDIO_TASKS:
+        return
+    import soundfile
+
+    try:
+        seconds = soundfile.info(str(path)).duration
+    except Exception:  # a format soundfile cannot size was still decoded by check_file: keep it
+        return
+    if seconds < MIN_AUDIO_SECONDS:
+        raise DataError(f"{path.name}: {seconds * 1000:.0f} ms of audio, shorter than the minimum of "
+                        f"{MIN_AUDIO_SECONDS * 1000:.0f} ms", ["Fix: record or upload a longer clip."])
 
 
 def _check_one(task: str, name: str, path: Path, out: Checked) -> None:
@@ -161,11 +224,12 @@ def _check_one(task: str, name: str, path: Path, out: Checked) -> None:
     # The core reads the type from the suffix; name the staged copy after the uploaded file.
     try:
         check_file(task, path)
+        check_duration(task, path)
     except KonstruktError as exc:
         path.unlink(missing_ok=True)
         # The message names the staged copy; show the name the user knows instead.
         text = re.sub(f"{re.escape(str(path))}|{re.escape(path.name)}", lambda _: name, _error_text(exc))
-        out.reject(name, text.removeprefix(f"{name}: "))
+        out.reject(name, hide_paths(text).removeprefix(f"{name}: "))
         return
     except Exception as exc:  # a decoder crashing on a hostile file is still that file's problem
         path.unlink(missing_ok=True)
@@ -180,6 +244,51 @@ def link_or_copy(src: Path, dest: Path) -> None:
         os.link(src, dest)
     except OSError:
         shutil.copy2(src, dest)
+
+
+def prepare_data_dir(settings) -> None:
+    """Create the data directory (0700) and the SQLite database file (0600) for the owner only:
+    they hold password hashes, the session key and every user's data."""
+    data_dir = settings.data_dir
+    if not data_dir.exists():
+        data_dir.mkdir(parents=True)
+        data_dir.chmod(0o700)  # mkdir's mode is masked by the umask; chmod is not
+    if settings.database_url is None:
+        db = data_dir / "konstrukt.db"
+        if not db.exists():  # SQLite gives its -wal and -shm files the database's permissions
+            os.close(os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def clean_staging(data_dir: Path, scratch_older_than: float = 600.0) -> int:
+    """Remove uploads a killed server left half-checked in ``tmp`` (and old Try it scratch files);
+    return how many entries went. Only one server runs per data directory (see worker.claim_lock)."""
+    import time
+
+    removed = 0
+    tmp = data_dir / "tmp"
+    for entry in tmp.iterdir() if tmp.is_dir() else []:
+        remove_tree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink(missing_ok=True)
+        removed += 1
+    scratch = scratch_dir(data_dir)
+    if scratch != tmp:  # shared by every server of this user: only what is clearly abandoned
+        for entry in scratch.iterdir():
+            try:
+                if entry.is_file() and time.time() - entry.stat().st_mtime > scratch_older_than:
+                    entry.unlink()
+                    removed += 1
+            except OSError:
+                pass
+    return removed
+
+
+def file_digest(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def remove_tree(path: Path) -> None:

@@ -3,24 +3,32 @@
 ``python -m konstrukt.service.worker --data-dir D [--database-url URL]`` runs it; the web server
 starts one with :class:`WorkerManager`, watches it, and restarts it if it dies (first recovering
 the job it was running). Training happens in this process so the web server stays responsive.
+
+One worker per data directory: it holds an exclusive lock on ``worker.lock`` (with its PID inside)
+while it lives. A worker started by a server dies with it, even after ``kill -9`` of the server: it
+watches a pipe from the server, which the kernel closes when the server goes. A server that starts
+and finds the lock held by a worker left from before stops that worker first.
 """
 from __future__ import annotations
 
 import _thread
 import argparse
+import errno
+import fcntl
 import logging
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from pathlib import Path
 
 from .db import Job, Project, make_engine, make_sessionmaker, utcnow
 from .jobs import add_event, claim_next, finish, recover_orphans, requeue
 from .settings import Settings
-from .storage import job_dir
+from .storage import hide_paths, job_dir, register_data_dir
 
 log = logging.getLogger("konstrukt.worker")
 
@@ -80,6 +88,8 @@ def run_job(sessions, settings: Settings, job_id: int) -> None:
         db.commit()
 
     def on_progress(event: dict) -> None:
+        if isinstance(event.get("message"), str):  # browsers see it: no server paths
+            event = {**event, "message": hide_paths(event["message"], {root / "data": "your data"})}
         with sessions() as db:
             job = db.get(Job, job_id)
             if job.cancel_requested:
@@ -100,6 +110,8 @@ def run_job(sessions, settings: Settings, job_id: int) -> None:
         with sessions() as db:  # the server is stopping: give the job back to the queue
             requeue(db, db.get(Job, job_id), "server stopped; queued again")
         raise
+    if error:
+        error = hide_paths(error, {root / "data": "your data"})
     with sessions() as db:
         finish(db, db.get(Job, job_id), status, error=error, summary=summary)
 
@@ -127,6 +139,7 @@ def _outcome(train, beat: _Heartbeat) -> tuple[str, str | None, dict | None]:
 def work_forever(settings: Settings, stop: threading.Event | None = None) -> None:
     """Claim and run jobs until ``stop`` is set (or the process is terminated)."""
     sessions = make_sessionmaker(make_engine(settings.db_url))
+    register_data_dir(settings.data_dir)
     stop = stop or threading.Event()
     while not stop.is_set():
         try:
@@ -145,15 +158,96 @@ def work_forever(settings: Settings, stop: threading.Event | None = None) -> Non
             pass
 
 
+LOCK_NAME = "worker.lock"
+
+
+def claim_lock(data_dir: Path, wait: float = 15.0) -> int:
+    """Take the data directory's worker lock (waiting up to ``wait`` s for an old worker to go) and
+    write this PID into it; return the open descriptor, held for the life of the process."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(data_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
+                raise SystemExit(f"another worker (pid {lock_holder(data_dir)}) serves {data_dir}; "
+                                 "stop it first") from None
+            time.sleep(0.2)
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
+
+
+def lock_holder(data_dir: Path) -> int | None:
+    """The PID of the live worker holding ``data_dir``'s lock, or None when nobody holds it."""
+    path = data_dir / LOCK_NAME
+    if not path.exists():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # we got it: nobody holds it exclusively
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        except OSError:
+            text = os.read(fd, 32).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else None
+    finally:
+        os.close(fd)
+
+
+def stop_stale_worker(data_dir: Path, timeout: float = 10.0) -> int | None:
+    """Stop a worker left running on ``data_dir`` (by a server that was killed); return its PID."""
+    pid = lock_holder(data_dir)
+    if pid is None or pid == os.getpid():
+        return None
+    log.warning("stopping worker %d left running on this data directory by an earlier server", pid)
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return pid
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if lock_holder(data_dir) != pid:
+                return pid
+            time.sleep(0.1)
+    return pid
+
+
+def watch_parent(stream) -> None:
+    """Exit (as on SIGTERM: the running job goes back to the queue) when ``stream`` reaches EOF,
+    i.e. when the server that holds the other end of the pipe is gone, however it ended."""
+
+    def wait() -> None:
+        try:
+            while stream.read(1024):
+                pass
+        except OSError:
+            pass
+        log.warning("the server is gone; stopping")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=wait, daemon=True, name="konstrukt-parent-watch").start()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="konstrukt-worker", description=__doc__)
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--database-url", default=os.environ.get("KONSTRUKT_DATABASE_URL"),
                         help="SQLAlchemy URL (default: $KONSTRUKT_DATABASE_URL, else SQLite in the data dir)")
     parser.add_argument("--heartbeat", type=float, default=2.0)
+    parser.add_argument("--parent-pipe", action="store_true",
+                        help="stop when standard input closes (the server that started this worker died)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(message)s")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if args.parent_pipe:
+        watch_parent(sys.stdin.buffer)
+    lock = claim_lock(Path(args.data_dir))  # noqa: F841 -- held (open) until the process ends
     try:
         os.nice(5)  # the web server answers first; training takes what is left
     except OSError:
@@ -185,19 +279,22 @@ class WorkerManager:
         return self.proc.pid if self.proc else None
 
     def start(self) -> None:
+        stop_stale_worker(self.settings.data_dir)
         self._spawn()
         self._thread.start()
 
     def _spawn(self) -> None:
         s = self.settings
         cmd = [sys.executable, "-m", "konstrukt.service.worker", "--data-dir", str(s.data_dir),
-               "--heartbeat", str(s.heartbeat_seconds)]
+               "--heartbeat", str(s.heartbeat_seconds), "--parent-pipe"]
         env = worker_env()
         if s.database_url:  # via the environment: a password in the URL must not show in `ps`
             env["KONSTRUKT_DATABASE_URL"] = s.database_url
         s.data_dir.mkdir(parents=True, exist_ok=True)
         logfile = open(s.data_dir / "worker.log", "ab")
-        self.proc = subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT, env=env)
+        # stdin is a pipe only we write to: when this process dies, however, the worker sees EOF.
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=logfile, stderr=subprocess.STDOUT,
+                                     env=env)
         logfile.close()
 
     def _watch(self) -> None:
@@ -212,6 +309,8 @@ class WorkerManager:
             self._recover(dead_pid=self.proc.pid, reason=(
                 f"the training worker was killed (signal {-code}) while running this job" if code < 0
                 else f"the training worker stopped (exit code {code}) while running this job"))
+            if self.proc.stdin:
+                self.proc.stdin.close()
             if self._stop.wait(backoff):
                 return
             backoff = min(backoff * 2, 30.0)
@@ -231,6 +330,7 @@ class WorkerManager:
         self._stop.set()
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
+            self.proc.stdin.close()
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:

@@ -80,3 +80,35 @@ def wait_for(predicate, timeout: float = 90.0, every: float = 0.25):
             return last
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout} s; last value {last!r}")
+
+
+class LiveServer:
+    """The app served by uvicorn on a free loopback port in a thread (real sockets, real concurrency)."""
+
+    def __init__(self, app):
+        import socket
+
+        self.app = app
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "LiveServer":
+        import threading
+
+        import uvicorn
+
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
+                                                    log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline and self.thread.is_alive(), "server did not start"
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(20)

@@ -14,7 +14,7 @@ def test_signup_login_logout(app, client):
     assert client.get("/api/auth/me").json()["email"] == "ann@example.com"
     with app.state.sessions() as db:  # stored as a bcrypt hash, never in clear
         stored = db.query(User).one().password_hash
-    assert stored.startswith("$2") and "long enough" not in stored
+    assert stored.startswith("sha256$$2") and "long enough" not in stored  # bcrypt over a SHA-256 pre-hash
 
     csrf = r.json()["csrf_token"]
     assert client.post("/api/auth/logout", headers={"X-CSRF-Token": csrf}).status_code == 204

@@ -5,16 +5,17 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from sqlalchemy.orm import Session
 
 from ..db import ApiToken, User
-from ..deps import JSON, current_user, get_db
-from ..schemas import Credentials, MeOut, TokenCreate, TokenCreated, TokenOut
-from ..security import SESSION_COOKIE, _DUMMY_HASH, check_password, hash_password, new_api_token
+from ..deps import JSON, TokenId, current_user, get_db
+from ..schemas import Credentials, MeOut, NewCredentials, TokenCreate, TokenCreated, TokenOut
+from ..security import (SESSION_COOKIE, _DUMMY_HASH, check_password, hash_password, new_api_token,
+                        password_problem)
 
 router = APIRouter(prefix="/api", tags=["users"])
 
 
 def _sign_in(request: Request, response: Response, user: User) -> MeOut:
     signer = request.app.state.signer
-    cookie = signer.dumps(user.id)
+    cookie = signer.dumps(user.id, user.session_version)
     secure = request.app.state.settings.cookie_secure
     response.set_cookie(SESSION_COOKIE, cookie, max_age=signer.max_age, httponly=True,
                         samesite="strict", path="/",
@@ -24,11 +25,16 @@ def _sign_in(request: Request, response: Response, user: User) -> MeOut:
 
 
 @router.post("/auth/signup", response_model=MeOut, status_code=201, dependencies=[JSON])
-def signup(body: Credentials, request: Request, response: Response, db: Session = Depends(get_db)):
+def signup(body: NewCredentials, request: Request, response: Response, db: Session = Depends(get_db)):
+    """Create an account and sign in. Passwords: at least 10 characters, not a very common one."""
     email = body.email.lower()
+    if problem := password_problem(body.password, email):
+        raise HTTPException(422, [{"loc": ["body", "password"], "msg": problem, "type": "value_error"}])
+    hashed = hash_password(body.password, request.app.state.settings.bcrypt_rounds)  # also when refused: same time
     if db.query(User).filter_by(email=email).first():
-        raise HTTPException(409, "an account with this e-mail already exists; sign in instead")
-    user = User(email=email, password_hash=hash_password(body.password, request.app.state.settings.bcrypt_rounds))
+        # The same words whether or not this address has an account (a new one signs in at once).
+        raise HTTPException(409, "cannot create an account with these details; if you have one, sign in")
+    user = User(email=email, password_hash=hashed)
     db.add(user)
     db.commit()
     return _sign_in(request, response, user)
@@ -36,14 +42,24 @@ def signup(body: Credentials, request: Request, response: Response, db: Session 
 
 @router.post("/auth/login", response_model=MeOut, dependencies=[JSON])
 def login(body: Credentials, request: Request, response: Response, db: Session = Depends(get_db)):
-    user = db.query(User).filter_by(email=body.email.lower()).first()
+    """Sign in. After 10 failures in a minute for one account or one address: 429 with Retry-After."""
+    email = body.email.lower()
+    keys = (f"account:{email}", f"address:{request.client.host if request.client else '?'}")
+    failures = request.app.state.failed_logins
+    failures.check(*keys)
+    user = db.query(User).filter_by(email=email).first()
     if not check_password(body.password, user.password_hash if user else _DUMMY_HASH) or not user:
+        failures.fail(*keys)
         raise HTTPException(401, "wrong e-mail or password")
+    failures.reset(keys[0])
     return _sign_in(request, response, user)
 
 
 @router.post("/auth/logout", status_code=204)
-def logout(response: Response, user: User = Depends(current_user)):
+def logout(response: Response, user: User = Depends(current_user), db: Session = Depends(get_db)):
+    """Sign out everywhere: every session cookie issued so far stops working."""
+    user.session_version += 1
+    db.commit()
     response.delete_cookie(SESSION_COOKIE, path="/")
 
 
@@ -68,7 +84,7 @@ def create_token(body: TokenCreate, user: User = Depends(current_user), db: Sess
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-def delete_token(token_id: int, request: Request, user: User = Depends(current_user),
+def delete_token(token_id: TokenId, request: Request, user: User = Depends(current_user),
                  db: Session = Depends(get_db)):
     row = db.get(ApiToken, token_id)
     if row is None or row.user_id != user.id:

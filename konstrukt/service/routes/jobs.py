@@ -5,8 +5,9 @@ import asyncio
 import json
 import zipfile
 from pathlib import Path
+from typing import Annotated, Optional
 
-from fastapi import APIRouter, Depends, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,13 +15,15 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from ...data import discover
+from ...errors import KonstruktError
 from ...experiment import resolve_config
-from ..db import Job, JobEvent, Project
-from ..deps import JSON, MULTIPART, authorized_job, get_db, owned_job, owned_project
+from ..db import MAX_ID, Job, JobEvent, Project
+from ..deps import (JSON, MULTIPART, JobId, authorized_job, current_user, current_user_or_none, get_db,
+                    owned_job, owned_project)
 from ..jobs import TERMINAL, delete_job_files, request_cancel, snapshot_data
 from ..schemas import JobOut, Prediction, TrainRequest
 from ..settings import Settings, get_settings
-from ..storage import TooLarge, job_dir, staged_upload
+from ..storage import TooLarge, display_name, hide_paths, job_dir, rewritten, staged_upload
 
 router = APIRouter(prefix="/api", tags=["training"])
 RUN_FILES = {"report.json", "config.json", "summary.md", "curves.png", "confusion_matrix.png"}
@@ -46,6 +49,10 @@ def start_training(body: TrainRequest, project: Project = Depends(owned_project)
     db.flush()
     try:
         discover(snapshot_data(settings.data_dir, project, job), project.task)
+    except KonstruktError as exc:
+        db.rollback()
+        delete_job_files(settings.data_dir, job)
+        raise rewritten(exc, hide_paths) from None
     except Exception:
         db.rollback()
         delete_job_files(settings.data_dir, job)
@@ -75,38 +82,64 @@ def delete_job(request: Request, job: Job = Depends(owned_job), db: Session = De
                settings: Settings = Depends(get_settings)):
     if job.status not in TERMINAL:
         raise HTTPException(409, f"job {job.id} is {job.status}; cancel it first")
-    request.app.state.runs.forget(run_dir(settings, job))
+    request.app.state.runs.forget(job.run_key)
     request.app.state.access_cache.clear()
     db.delete(job)
     db.commit()
     delete_job_files(settings.data_dir, job)
 
 
-def _events_after(sessions, job_id: int, last: int) -> tuple[list[JobEvent], str]:
+def _events_after(sessions, job_id: int, last: int) -> tuple[list[JobEvent], str | None]:
+    """New events of a job and its status, in a session that lives only for this poll."""
     with sessions() as db:
         rows = db.scalars(select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.id > last)
                           .order_by(JobEvent.id).limit(200)).all()
-        return rows, db.get(Job, job_id).status
+        job = db.get(Job, job_id)
+        return rows, job.status if job else None
 
 
-@router.get("/jobs/{job_id}/events")
-async def job_events(request: Request, job: Job = Depends(owned_job)):
+def _stream_owner(request: Request, job_id: int) -> int:
+    """The id of the user who may follow ``job_id`` (404 otherwise), in a short-lived session."""
+    with request.app.state.sessions() as db:
+        job = owned_job(job_id, current_user(current_user_or_none(request, db)), db)
+        return db.get(Project, job.project_id).user_id
+
+
+LastEventId = Annotated[Optional[int], Header(ge=0, le=MAX_ID, description=(
+    "Resume after this event id (browsers send it when they reconnect)"))]
+
+
+@router.get("/jobs/{job_id}/events", response_class=EventSourceResponse,
+            responses={200: {"content": {"text/event-stream": {}}}, 429: {"description": "too many streams"}})
+async def job_events(request: Request, job_id: JobId, last_event_id: LastEventId = None):
     """Live progress as Server-Sent Events: ``progress`` events (stage, fold, epoch, losses,
-    message) and a final ``status`` event; reconnecting with Last-Event-ID resumes."""
-    sessions, job_id = request.app.state.sessions, job.id
-    last = int(request.headers.get("last-event-id") or 0)
+    message) and a final ``status`` event; reconnecting with Last-Event-ID resumes.
+
+    A stream holds no database connection while it waits: each poll opens a session and closes it,
+    and polls slow down while nothing happens. Each user may keep a few streams open at once."""
+    settings: Settings = request.app.state.settings
+    user_id = await run_in_threadpool(_stream_owner, request, job_id)
+    slots = request.app.state.streams
+    slots.acquire(user_id)
+    sessions, last = request.app.state.sessions, last_event_id or 0
 
     async def stream():
         nonlocal last
-        while not await request.is_disconnected():
-            rows, status = await run_in_threadpool(_events_after, sessions, job_id, last)
-            for row in rows:
-                last = row.id
-                yield {"event": "progress", "id": str(row.id), "data": json.dumps(row.data)}
-            if status in TERMINAL and not rows:
-                yield {"event": "status", "data": json.dumps({"status": status})}
-                return
-            await asyncio.sleep(0.4)
+        wait = settings.stream_poll_seconds
+        try:
+            while not await request.is_disconnected():
+                rows, status = await run_in_threadpool(_events_after, sessions, job_id, last)
+                for row in rows:
+                    last = row.id
+                    yield {"event": "progress", "id": str(row.id), "data": json.dumps(row.data)}
+                if status is None or (status in TERMINAL and not rows):
+                    yield {"event": "status", "data": json.dumps({"status": status or "deleted"})}
+                    return
+                # Quick while events flow, slower while a job waits in the queue (idle streams are cheap).
+                wait = settings.stream_poll_seconds if rows else min(wait * 1.5, settings.stream_idle_seconds)
+                await asyncio.sleep(wait)
+        finally:
+            slots.release(user_id)
 
     return EventSourceResponse(stream(), ping=15)
 
@@ -144,14 +177,21 @@ def download(job: Job = Depends(owned_job), settings: Settings = Depends(get_set
 
 
 @router.post("/jobs/{job_id}/predict", response_model=Prediction, dependencies=[MULTIPART])
-async def predict(job_id: int, file: UploadFile, request: Request):
+async def predict(job_id: JobId, file: UploadFile, request: Request):
     """Class probabilities for one file, from the run's model held warm in memory."""
     # Async with a single thread hop for auth + lookup: this is the path under load (bench/serve_load.py).
     settings: Settings = request.app.state.settings
-    folder = finished_run(settings, await run_in_threadpool(authorized_job, request, job_id))
+    job = await run_in_threadpool(authorized_job, request, job_id)
+    folder = finished_run(settings, job)
+    name = display_name(file.filename)
     try:
         with staged_upload(file.file, file.filename or "", settings.data_dir, settings.max_file_bytes) as path:
-            result = await request.app.state.runs.apredict(folder, path)
+            try:
+                result = await request.app.state.runs.apredict(job.run_key, folder, path)
+            except KonstruktError as exc:  # the message names the staged copy: name the user's file
+                raise rewritten(exc, lambda t: hide_paths(t, {path: name})) from None
+            except Exception as exc:  # a decoder crashing on a hostile file is that file's problem
+                raise HTTPException(422, f"{name}: cannot be read ({type(exc).__name__})") from None
     except TooLarge as exc:
-        raise HTTPException(413, f"{file.filename}: file is {exc}") from None
+        raise HTTPException(413, f"{name}: file is {exc}") from None
     return Prediction(label=result["label"], probabilities=result["probabilities"])

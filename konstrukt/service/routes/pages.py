@@ -10,7 +10,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from ..db import Project, User
-from ..deps import current_user_or_none, get_db, owned_job, owned_project
+from ..deps import JobId, ProjectId, current_user_or_none, get_db, owned_job, owned_project
 
 router = APIRouter(include_in_schema=False)
 
@@ -61,19 +61,19 @@ def account(request: Request, user: User = Depends(page_user)):
 
 
 @router.get("/projects/{project_id}", response_class=HTMLResponse)
-def project_page(project_id: int, request: Request, user: User = Depends(page_user),
+def project_page(project_id: ProjectId, request: Request, user: User = Depends(page_user),
                  db: Session = Depends(get_db)):
     return _page(request, "project.html", user, project=owned_project(project_id, user, db))
 
 
 @router.get("/projects/{project_id}/compare", response_class=HTMLResponse)
-def compare_page(project_id: int, request: Request, user: User = Depends(page_user),
+def compare_page(project_id: ProjectId, request: Request, user: User = Depends(page_user),
                  db: Session = Depends(get_db)):
     return _page(request, "compare.html", user, project=owned_project(project_id, user, db))
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
-def job_page(job_id: int, request: Request, user: User = Depends(page_user),
+def job_page(job_id: JobId, request: Request, user: User = Depends(page_user),
              db: Session = Depends(get_db)):
     job = owned_job(job_id, user, db)
     return _page(request, "job.html", user, job=job, project=db.get(Project, job.project_id))

@@ -20,7 +20,8 @@ from ..deps import JSON, MULTIPART, current_user, get_db, owned_class, owned_pro
 from ..schemas import (ClassName, ClassOut, ProjectCreate, ProjectOut, ProjectRename, SampleOut, TaskOut,
                        UploadResult)
 from ..settings import Settings, get_settings
-from ..storage import Checked, check_upload, class_dir, project_dir, remove_tree, tmp_dir
+from ..storage import (Checked, check_upload, class_dir, display_name, file_digest, project_dir, remove_tree,
+                       tmp_dir)
 
 router = APIRouter(prefix="/api", tags=["projects"])
 
@@ -88,14 +89,21 @@ def delete_project(request: Request, project: Project = Depends(owned_project),
     for job in db.scalars(select(Job).where(Job.project_id == project.id, Job.status.in_(["queued", "running"]))):
         raise HTTPException(409, f"job {job.id} is still {job.status}; cancel it first")
     pid = project.id
+    run_keys = db.scalars(select(Job.run_key).where(Job.project_id == pid)).all()
     db.delete(project)
     db.commit()
+    request.app.state.runs.forget(*run_keys)  # its models leave memory with it
     request.app.state.access_cache.clear()
     remove_tree(project_dir(settings.data_dir, pid))
 
 
 @router.post("/projects/{project_id}/classes", response_model=ClassOut, status_code=201, dependencies=[JSON])
-def create_class(body: ClassName, project: Project = Depends(owned_project), db: Session = Depends(get_db)):
+def create_class(body: ClassName, project: Project = Depends(owned_project), db: Session = Depends(get_db),
+                 settings: Settings = Depends(get_settings)):
+    limit = settings.max_classes_per_project
+    if db.scalar(select(func.count(Label.id)).where(Label.project_id == project.id)) >= limit:
+        raise HTTPException(409, f"a project can have at most {limit} classes; delete some or start "
+                                 "another project")
     label = Label(project_id=project.id, name=body.name)
     db.add(label)
     _commit_unique(db, body.name)
@@ -142,9 +150,10 @@ def _store_uploads(files: list[UploadFile], label: Label, task: str, db: Session
     try:
         checked = Checked()
         for upload in files:
-            check_upload(task, upload.filename or "unnamed", upload.file, work,
+            check_upload(task, display_name(upload.filename), upload.file, work,
                          max_file_bytes=settings.max_file_bytes, max_zip_bytes=settings.max_zip_bytes,
-                         out=checked)
+                         max_unzip_bytes=settings.max_unzip_bytes,
+                         min_free_bytes=settings.min_free_disk_bytes, out=checked)
         added = _keep(checked, label, db, settings)
         return UploadResult(added=added, rejected=checked.rejected)
     finally:
@@ -152,16 +161,39 @@ def _store_uploads(files: list[UploadFile], label: Label, task: str, db: Session
 
 
 def _keep(checked: Checked, label: Label, db: Session, settings: Settings) -> list[SampleOut]:
-    folder = class_dir(settings.data_dir, label.project_id, label.id)
+    """Move the accepted files next to the class's samples, one row each. A file whose content is
+    already in the class is reported, not stored twice: a client that retries an upload whose
+    answer it lost gets no duplicates."""
+    class_id, project_id = label.id, label.project_id  # plain values: a rollback expires ``label``
+    folder = class_dir(settings.data_dir, project_id, class_id)
     folder.mkdir(parents=True, exist_ok=True)
+    room = settings.max_samples_per_project - db.scalar(
+        select(func.count(Sample.id)).join(Label).where(Label.project_id == project_id))
+    known = dict(db.execute(select(Sample.digest, Sample.filename).where(Sample.class_id == class_id)).all())
     added = []
     for name, path in checked.accepted:
-        sample = Sample(class_id=label.id, filename=name, stored_name="", size=path.stat().st_size)
+        digest = file_digest(path)
+        if digest in known:
+            checked.reject(name, f"already in this class (same content as {known[digest]!r}); not added again")
+            continue
+        if room <= 0:
+            checked.reject(name, f"the project already has {settings.max_samples_per_project} examples, "
+                                 "the limit; not added")
+            continue
+        sample = Sample(class_id=class_id, filename=name, stored_name="", size=path.stat().st_size,
+                        digest=digest)
         db.add(sample)
-        db.flush()
+        try:
+            db.flush()
+        except IntegrityError:  # the class was deleted while this upload was being checked
+            db.rollback()
+            remove_tree(folder)
+            raise HTTPException(409, f"class {class_id} was deleted while the upload ran; nothing "
+                                     "was added") from None
         sample.stored_name = f"{sample.id}{path.suffix}"
         shutil.move(str(path), folder / sample.stored_name)
         db.commit()
+        known[digest], room = name, room - 1
         added.append(SampleOut.model_validate(sample))
     return added
 
