@@ -13,6 +13,7 @@ from ..errors import KonstruktError, RunError
 from .db import make_engine, make_sessionmaker, migrate
 from .jobs import recover_orphans
 from .limits import FailureWindow, StreamSlots
+from .openapi import describe_inputs
 from .predict import RunCache
 from .security import SessionSigner, TTLCache
 from .settings import Settings, get_settings, settings_from_env
@@ -151,6 +152,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (auth, projects, jobs, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    generated = app.openapi
+
+    def openapi() -> dict:  # FastAPI's document, told what the registries and TrainConfig accept
+        if app.openapi_schema is None:
+            describe_inputs(generated())
+        return app.openapi_schema
+
+    app.openapi = openapi
     return app
 
 

@@ -482,3 +482,15 @@ def test_a_new_server_stops_a_worker_left_from_before(tmp_path):
             assert _workers_of(settings.data_dir) == [app.state.worker.pid]  # one worker, the new one
     finally:
         stale.kill()
+
+
+def test_a_training_request_cannot_name_server_paths_or_resources(alice, digits):
+    project = alice.filled_project(digits)
+    url = f"/api/projects/{project['id']}/jobs"
+    for config in ({"cache_dir": "/etc"}, {"pretrained": "/etc/passwd"}, {"device": "cuda:7"},
+                   {"num_workers": 64}):
+        r = alice.post(url, json={"pipeline": "scratch_cnn", "config": config})
+        assert r.status_code == 422 and "config." in " ".join(r.json()["problems"]), (config, r.text)
+    assert alice.get(url).json() == []  # nothing queued
+    r = alice.post(url, json={"pipeline": "scratch_cnn", "config": {"pretrained": "none", **FAST}})
+    assert r.status_code == 201

@@ -15,11 +15,12 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from ...data import discover
-from ...errors import KonstruktError
+from ...errors import ConfigError, KonstruktError
 from ...experiment import resolve_config
 from ..db import MAX_ID, Job, JobEvent, Project
 from ..deps import (JSON, MULTIPART, JobId, authorized_job, current_user, current_user_or_none, get_db,
                     owned_job, owned_project)
+from ..openapi import config_problems
 from ..jobs import TERMINAL, delete_job_files, request_cancel, snapshot_data
 from ..schemas import JobOut, Prediction, TrainRequest
 from ..settings import Settings, get_settings
@@ -43,6 +44,8 @@ def finished_run(settings: Settings, job: Job) -> Path:
 def start_training(body: TrainRequest, project: Project = Depends(owned_project),
                    db: Session = Depends(get_db), settings: Settings = Depends(get_settings)):
     """Queue a training job on the project's current samples (checked now, trained by the worker)."""
+    if problems := config_problems(body.config):
+        raise ConfigError("this training config cannot be used here", problems)
     resolve_config(project.task, body.pipeline, body.config)  # every config problem → 422 now
     job = Job(project_id=project.id, pipeline=body.pipeline, config=body.config, status="queued")
     db.add(job)
