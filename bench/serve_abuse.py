@@ -1,0 +1,394 @@
+"""Abuse cases against a live server on loopback, one or more per item of the hardening issue (#7):
+for each, the case, the HTTP status (or outcome) and whether a bystander's stored data is intact.
+
+Starts ``konstrukt serve`` on 127.0.0.1 with a fresh data directory (restarting and killing it with
+SIGKILL where a case needs it), stores a bystander's project first, and checks it — every sample's
+bytes — after each case. Ends with the totals: leaks, 5xx answers, data intact.
+
+    python bench/serve_abuse.py
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+import signal
+import stat
+import sys
+import tempfile
+import threading
+import time
+import wave
+import zipfile
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).parent))
+from serve_load import free_port, start_server  # noqa: E402
+
+FAST = {"num_epochs": 2, "cv": 0, "target_size": 0, "image_size": 32}
+SERVER_ROOTS = ("/tmp/", "/dev/shm", "/var/")
+
+
+class Bench:
+    def __init__(self, data_dir: Path, images: Path):
+        self.data_dir, self.images = data_dir, images
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.server = None
+        self.five_xx: list[str] = []
+        self.leaks = 0
+        self.broken = 0
+
+    # -- server
+    def start(self, worker: bool = True) -> None:
+        self.server = start_server(self.data_dir, self.port, worker=worker)
+
+    def kill(self) -> None:
+        os.kill(self.server.pid, signal.SIGKILL)
+        self.server.wait()
+
+    def stop(self) -> None:
+        self.server.terminate()
+        self.server.wait(30)
+
+    # -- clients
+    def client(self) -> httpx.Client:
+        def count(response: httpx.Response) -> None:
+            if response.status_code >= 500:
+                self.five_xx.append(f"{response.request.method} {response.request.url.path}: {response.status_code}")
+
+        return httpx.Client(base_url=self.base, timeout=120, event_hooks={"response": [count]})
+
+    def user(self, email: str, password: str = "a long password") -> tuple[httpx.Client, dict]:
+        c = self.client()
+        r = c.post("/api/auth/signup", json={"email": email, "password": password})
+        if r.status_code == 409:
+            r = c.post("/api/auth/login", json={"email": email, "password": password})
+        r.raise_for_status()
+        return c, {"X-CSRF-Token": r.json()["csrf_token"]}
+
+    def project(self, c, h, name="P", task="image", classes=("zero", "one"), per_class=8) -> dict:
+        pid = c.post("/api/projects", json={"name": name, "task": task}, headers=h).json()["id"]
+        for cls in classes:
+            cid = c.post(f"/api/projects/{pid}/classes", json={"name": cls}, headers=h).json()["id"]
+            src = self.images / ("zero" if cls in ("zero", "cat") else "one")
+            if per_class:
+                files = [("files", (p.name, p.read_bytes())) for p in sorted(src.iterdir())[:per_class]]
+                c.post(f"/api/projects/{pid}/classes/{cid}/samples", files=files, headers=h).raise_for_status()
+        return c.get(f"/api/projects/{pid}").json()
+
+    def train(self, c, h, pid: int) -> int:
+        job = c.post(f"/api/projects/{pid}/jobs", json={"pipeline": "scratch_cnn", "config": FAST}, headers=h)
+        job.raise_for_status()
+        while (status := c.get(f"/api/jobs/{job.json()['id']}").json())["status"] in ("queued", "running"):
+            time.sleep(0.3)
+        assert status["status"] == "succeeded", status
+        return status["id"]
+
+    # -- the bystander
+    def keep(self) -> None:
+        self.keeper, self.keeper_h = self.user("bystander@example.com")
+        self.kept = self.project(self.keeper, self.keeper_h, "bystander")
+        self.fingerprint = self.snapshot()
+
+    def snapshot(self) -> list[tuple[int, str]]:
+        c = self.keeper
+        project = c.get(f"/api/projects/{self.kept['id']}").json()
+        return sorted((s["id"], hashlib.sha256(c.get(f"/api/samples/{s['id']}/file").content).hexdigest())
+                      for cls in project["classes"] for s in cls["samples"])
+
+    def row(self, item: str, case: str, status, leak: bool | None = None) -> None:
+        if self.server.poll() is None:  # (the session cookie outlives restarts: same secret key)
+            intact = self.snapshot() == self.fingerprint
+        else:
+            intact = None
+        self.broken += intact is False
+        self.leaks += bool(leak)
+        extra = "" if leak is None else f"  leak: {'YES' if leak else 'no'}"
+        print(f"{item:>3}  {case:<66} {str(status):<14} stored data intact: "
+              f"{'-' if intact is None else ('yes' if intact else 'NO')}{extra}", flush=True)
+
+
+def zip_of(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def sparse(size: int, ratio: int = 150) -> bytes:
+    """``size`` bytes that deflate about ``ratio`` times (random bytes in a sea of zeros)."""
+    block = 64 * 1024
+    noisy = os.urandom(block // ratio) + bytes(block - block // ratio)
+    return noisy * (size // block)
+
+
+def bomb_of(members: int, size: int) -> bytes:
+    """``members`` members of ``size`` bytes each, deflating ~150x (streamed: never all in memory)."""
+    chunk = sparse(4 * 1024**2)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for n in range(members):
+            with zf.open(f"m/{n}.png", "w", force_zip64=True) as out:
+                for _ in range(size // len(chunk)):
+                    out.write(chunk)
+    return buf.getvalue()
+
+
+def wav(seconds: float, rate: int = 16000) -> bytes:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(rate)
+        w.writeframes(b"\x01\x00" * int(seconds * rate))
+    return buf.getvalue()
+
+
+def workers_of(data_dir: Path) -> list[int]:
+    out = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes().split(b"\0")
+            state = (proc / "stat").read_text().split(")")[-1].split()[0]
+        except OSError:
+            continue
+        if b"konstrukt.service.worker" in cmd and str(data_dir).encode() in cmd and state != "Z":
+            out.append(int(proc.name))
+    return out
+
+
+def wait_until(predicate, timeout: float):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.2)
+    return predicate()
+
+
+def no_paths(text: str, data_dir: Path) -> bool:
+    return str(data_dir) not in text and not any(root in text for root in SERVER_ROOTS)
+
+
+# ------------------------------------------------------------------ the cases
+
+def case_leak(b: Bench) -> None:
+    a, ah = b.user("tenant-a@example.com")
+    project = b.project(a, ah, "A")
+    job_a = b.train(a, ah, project["id"])
+    image = sorted((b.images.parent / "digits_new" / "one").iterdir())[0]
+    files = {"file": (image.name, image.read_bytes())}
+    a.post(f"/api/jobs/{job_a}/predict", files=files, headers=ah)
+    a.delete(f"/api/projects/{project['id']}", headers=ah)
+    bb, bh = b.user("tenant-b@example.com")
+    project_b = b.project(bb, bh, "B", classes=("cat", "dog"))
+    job_b = b.train(bb, bh, project_b["id"])
+    r = bb.post(f"/api/jobs/{job_b}/predict", files=files, headers=bh)
+    leak = set(r.json().get("probabilities", {})) != {"cat", "dog"} or job_b == job_a
+    b.row("1", f"A's warm model after A deletes; B's job {job_b} (A's was {job_a}) predicts", r.status_code, leak)
+
+
+async def _streams(b: Bench) -> tuple[int, float, float, int]:
+    watchers = []
+    for n in range(5):
+        c, h = b.user(f"watcher{n}@example.com")
+        project = b.project(c, h, "W", per_class=4)
+        job = c.post(f"/api/projects/{project['id']}/jobs", json={"pipeline": "scratch_cnn"}, headers=h).json()["id"]
+        watchers.append((dict(c.cookies), job))
+    clients = [httpx.AsyncClient(base_url=b.base, cookies=cookies, timeout=60,
+                                 limits=httpx.Limits(max_connections=40)) for cookies, _ in watchers]
+    opened = []
+    try:
+        for client, (_, job) in zip(clients, watchers):
+            for _ in range(20):
+                r = await client.send(client.build_request("GET", f"/api/jobs/{job}/events"), stream=True)
+                opened.append(r)
+        extra = await clients[0].get(f"/api/jobs/{watchers[0][1]}/events")
+        other, oh = b.user("busy@example.com")
+        times = []
+        for i in range(20):
+            t0 = time.perf_counter()
+            other.post("/api/projects", json={"name": f"p{i}", "task": "image"}, headers=oh).raise_for_status()
+            other.get("/api/projects").raise_for_status()
+            times.append(time.perf_counter() - t0)
+        return sum(r.status_code == 200 for r in opened), max(times), sorted(times)[len(times) // 2], extra.status_code
+    finally:
+        for r in opened:
+            await r.aclose()
+        for c in clients:
+            await c.aclose()
+
+
+def case_streams(b: Bench) -> None:
+    ok, worst, median, extra = asyncio.run(_streams(b))
+    b.row("2", f"{ok} idle event streams open; another user's write+read: median {1000 * median:.0f} ms, "
+               f"max {1000 * worst:.0f} ms", 200 if worst < 1 else f"SLOW {worst:.1f}s")
+    b.row("2", "a user's 21st stream", extra)
+
+
+def case_zips(b: Bench, c, h, project) -> None:
+    cid = project["classes"][0]["id"]
+    url = f"/api/projects/{project['id']}/classes/{cid}/samples"
+    cases = [("40 all-zero members of 512 KiB (each under the per-member check)",
+              zip_of({f"z/{n}.png": bytes(512 * 1024) for n in range(40)})),
+             ("102 members x 40 MiB at ~150x (the reported 4 GiB case)", bomb_of(102, 40 * 1024**2)),
+             ("a member named ../../escape.png", zip_of({"../../escape.png": b"x"})),
+             ("only __MACOSX/ and hidden files", zip_of({"__MACOSX/._a.png": b"x", ".DS_Store": b"x"}))]
+    for what, data in cases:
+        tmp_before = sum(1 for _ in (b.data_dir / "tmp").rglob("*"))
+        r = c.post(url, files=[("files", ("upload.zip", data))], headers=h)
+        body = r.json()
+        refused = not body.get("added") and body.get("rejected")
+        msg = body["rejected"][0]["error"][:60] if refused else "ACCEPTED"
+        left = sum(1 for _ in (b.data_dir / "tmp").rglob("*")) - tmp_before
+        b.row("3", f"zip, {what} ({len(data) // 1024} KiB)", f"{r.status_code} refused" if refused else r.status_code)
+        print(f"       → {msg!r}; files left in tmp: {left}; server paths in message: "
+              f"{'no' if no_paths(str(body), b.data_dir) else 'YES'}")
+
+
+def case_hostile(b: Bench, c, h, project) -> None:
+    big = str(2**63)
+    for method, url in (("GET", f"/api/projects/{big}"), ("GET", f"/api/jobs/{big}"),
+                        ("DELETE", f"/api/samples/{big}"), ("GET", f"/api/samples/{big}/file"),
+                        ("PATCH", f"/api/projects/{project['id']}/classes/{big}"),
+                        ("GET", f"/api/jobs/{big}/events"), ("DELETE", f"/api/tokens/{big}")):
+        r = c.request(method, url, headers=h, json={"name": "x"} if method == "PATCH" else None)
+        b.row("5", f"{method} {url.replace(big, '2**63')}", r.status_code)
+    job = c.get(f"/api/projects/{project['id']}/jobs").json()
+    job_id = job[0]["id"] if job else 1
+    for value in ("abc", "9" * 40):
+        r = c.get(f"/api/jobs/{job_id}/events", headers={"Last-Event-ID": value})
+        b.row("5", f"Last-Event-ID: {value[:12]}", r.status_code)
+    # delete a class while its upload runs
+    cid = c.post(f"/api/projects/{project['id']}/classes", json={"name": "doomed"}, headers=h).json()["id"]
+    files = [("files", (f"{n}.png", p.read_bytes())) for n, p in
+             enumerate(sorted((b.images / "zero").iterdir()) * 25)]
+    result = {}
+    upload = threading.Thread(target=lambda: result.setdefault("r", c.post(
+        f"/api/projects/{project['id']}/classes/{cid}/samples", files=files, headers=h)))
+    upload.start()
+    time.sleep(0.3)
+    d = c.delete(f"/api/projects/{project['id']}/classes/{cid}", headers=h)
+    upload.join()
+    b.row("5", "delete a class while its upload runs (upload, delete)", f"{result['r'].status_code}, {d.status_code}")
+
+
+def case_auth(b: Bench) -> None:
+    b.user("victim@example.com", "the right password")
+    guesser = b.client()
+    codes = [guesser.post("/api/auth/login", json={"email": "victim@example.com", "password": f"guess{n}"}).status_code
+             for n in range(11)]
+    r = guesser.post("/api/auth/login", json={"email": "victim@example.com", "password": "the right password"})
+    b.row("6", f"11 wrong passwords ({codes.count(401)}x401, then {codes[-1]}), then the right one", 
+          f"{r.status_code} Retry-After {r.headers.get('retry-after')}")
+    r = b.client().post("/api/auth/signup", json={"email": "weak@example.com", "password": "1234567890"})
+    b.row("6", "sign up with password 1234567890", r.status_code)
+    r = b.client().post("/api/auth/signup", json={"email": "victim@example.com", "password": "another long one"})
+    b.row("6", f"sign up with a taken e-mail: {r.json()['detail'][:45]!r}", r.status_code)
+    c, h = b.user("leaver@example.com")
+    stolen = b.client()
+    stolen.cookies.update(c.cookies)
+    c.post("/api/auth/logout", headers=h)
+    b.row("6", "a copy of the session cookie after sign-out", stolen.get("/api/projects").status_code)
+    long = "many words make a long password " * 4
+    b.user("long@example.com", long)
+    r = b.client().post("/api/auth/login", json={"email": "long@example.com", "password": long[:90] + "other tail"})
+    b.row("6", "a 128-character password with another tail after byte 90", r.status_code)
+    modes = {name: oct(stat.S_IMODE((b.data_dir / name).stat().st_mode)) for name in ("konstrukt.db", "secret_key")}
+    b.row("6", f"permissions: data dir {oct(stat.S_IMODE(b.data_dir.stat().st_mode))}, {modes}", "-")
+
+
+def case_paths_and_small(b: Bench, c, h, project) -> None:
+    jobs = c.get(f"/api/projects/{project['id']}/jobs").json()
+    if jobs and jobs[0]["status"] == "succeeded":
+        r = c.post(f"/api/jobs/{jobs[0]['id']}/predict", files={"file": ("holiday.png", b"\x89PNG not really")}, headers=h)
+        b.row("8", f"predict on a broken png: paths {'none' if no_paths(r.text, b.data_dir) else 'SHOWN'}; "
+                   f"names holiday.png: {'yes' if 'holiday.png' in r.text else 'no'}", r.status_code)
+    empty = b.project(c, h, "empty", per_class=0)
+    r = c.post(f"/api/projects/{empty['id']}/jobs", json={"pipeline": "scratch_cnn"}, headers=h)
+    b.row("8", f"train with no examples: paths {'none' if no_paths(r.text, b.data_dir) else 'SHOWN'}", r.status_code)
+    sound = b.project(c, h, "S", task="sound", classes=("beep",), per_class=0)
+    cid = sound["classes"][0]["id"]
+    r = c.post(f"/api/projects/{sound['id']}/classes/{cid}/samples", files=[("files", ("blip.wav", wav(0.05)))], headers=h)
+    b.row("9", f"a 50 ms recording: {r.json()['rejected'][0]['error'][:50]!r}", r.status_code)
+    many = b.project(c, h, "many", classes=(), per_class=0)
+    codes = [c.post(f"/api/projects/{many['id']}/classes", json={"name": f"c{n}"}, headers=h).status_code
+             for n in range(501)]
+    b.row("9", f"501 classes in one project ({codes.count(201)} created)", codes[-1])
+
+
+def case_crash(b: Bench) -> None:
+    """Kill -9 the server during an upload, twice; restart each time."""
+    c, h = b.user("crasher@example.com")
+    project = b.project(c, h, "crash", per_class=0)
+    cid = project["classes"][0]["id"]
+    worker = workers_of(b.data_dir)
+    big = zip_of({f"d/{n}.png": p.read_bytes() for n, p in enumerate(sorted((b.images / "zero").iterdir()) * 60)})
+    for round_ in (1, 2):
+        threading.Thread(target=lambda: _quiet(lambda: c.post(
+            f"/api/projects/{project['id']}/classes/{cid}/samples", files=[("files", ("big.zip", big))],
+            headers=h)), daemon=True).start()
+        time.sleep(0.4)
+        b.kill()
+        gone = wait_until(lambda: not workers_of(b.data_dir), 20)
+        left = sum(1 for _ in (b.data_dir / "tmp").rglob("*"))
+        b.row("4", f"kill -9 of the server (round {round_}): its worker {worker} exits", "gone" if gone else "ORPHAN")
+        b.start()
+        worker = wait_until(lambda: workers_of(b.data_dir), 60)
+        after = sum(1 for _ in (b.data_dir / "tmp").rglob("*"))
+        b.row("7", f"restart after kill -9 mid-upload: staged entries {left} → {after}; workers {len(worker)}",
+              "clean" if after == 0 else "LEFT")
+    files = [("files", (p.name, p.read_bytes())) for p in sorted((b.images / "one").iterdir())[:3]]
+    first = c.post(f"/api/projects/{project['id']}/classes/{cid}/samples", files=files, headers=h).json()
+    again = c.post(f"/api/projects/{project['id']}/classes/{cid}/samples", files=files, headers=h).json()
+    count = c.get(f"/api/projects/{project['id']}").json()["sample_count"]
+    b.row("7", f"the same upload retried: added {len(first['added'])} then {len(again['added'])}; "
+               f"{count} stored", "no duplicates" if len(again["added"]) == 0 else "DUPLICATES")
+
+
+def _quiet(call) -> None:
+    try:
+        call()
+    except httpx.HTTPError:
+        pass
+
+
+def main() -> int:
+    from konstrukt.demo import write_digits
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    with tempfile.TemporaryDirectory(prefix="konstrukt-abuse-") as tmp:
+        tmp = Path(tmp)
+        images = write_digits(tmp / "digits", per_class=8, classes=(0, 1), extra_per_class=1)
+        b = Bench(tmp / "server", images)
+        b.start()
+        try:
+            print(f"server on {b.base} (loopback only), data in {b.data_dir}\n")
+            b.keep()
+            c, h = b.user("mallory@example.com")
+            project = b.project(c, h, "M")
+            case_leak(b)
+            case_zips(b, c, h, project)
+            case_hostile(b, c, h, project)
+            case_auth(b)
+            b.train(c, h, project["id"])
+            case_paths_and_small(b, c, h, project)
+            case_crash(b)
+            b.stop()
+            b.start(worker=False)  # queued jobs stay idle: streams with nothing to say
+            case_streams(b)
+        finally:
+            if b.server and b.server.poll() is None:
+                b.stop()
+    print(f"\nleaks: {b.leaks}   5xx answers: {len(b.five_xx)}   stored data intact: "
+          f"{'yes' if not b.broken else 'NO'}")
+    for line in b.five_xx[:10]:
+        print("  5xx:", line)
+    return 0 if not (b.leaks or b.five_xx or b.broken) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
