@@ -88,8 +88,9 @@ def run_job(sessions, settings: Settings, job_id: int) -> None:
         db.commit()
 
     def on_progress(event: dict) -> None:
-        if isinstance(event.get("message"), str):  # browsers see it: no server paths
-            event = {**event, "message": hide_paths(event["message"], {root / "data": "your data"})}
+        # Browsers see every field: no server paths (the run's folder is the server's business).
+        event = {k: hide_paths(v, {root / "data": "your data"}) if isinstance(v, str) else v
+                 for k, v in event.items() if k != "run_dir"}
         with sessions() as db:
             job = db.get(Job, job_id)
             if job.cancel_requested:

@@ -70,6 +70,8 @@ def test_train_follow_results_try_download(carol, digits, worker_app):
     epochs = [e for _, e in events if e.get("stage") == "train" and e.get("epoch")]
     assert epochs and {"train_loss", "val_loss", "epochs"} <= set(epochs[0])
     assert events[-1] == ("status", {"status": "succeeded"})
+    messages = json.dumps([e for _, e in events])  # e.g. "run written to …": no server path in it
+    assert str(worker_app.state.settings.data_dir) not in messages and "/tmp/" not in messages, messages
 
     job = job_status(carol, job_id)
     assert job["status"] == "succeeded" and job["attempts"] == 1
