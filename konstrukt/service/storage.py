@@ -200,12 +200,13 @@ def check_upload(task: str, name: str, stream: BinaryIO, work: Path, *, max_file
 
 
 MIN_AUDIO_SECONDS = 0.1
-AUDIO_TASKS = frozenset({"sound", "speech"})
 
 
 def check_duration(task: str, path: Path) -> None:
     """Refuse audio too short to hold a sound (the decoder would pad it into silence)."""
-    if task not in AUDIO_TASKS:
+    from ..tasks import TASKS
+
+    if TASKS.get(task).modality != "audio":
         return
     import soundfile
 
