@@ -273,6 +273,19 @@ def test_bundle_predict_script_reports_unreadable_files(image_run, tmp_path):
 # --------------------------------------------------------------------------- pretrained architectures
 
 
+@pytest.mark.parametrize("pipeline", ["mobilenet_v3_small", "resnet18"])
+def test_torchvision_backbones_get_a_checked_pytorch_bundle(image_run, tmp_path, pipeline):
+    data = Path(image_run.report["data"]["source"])
+    run = konstrukt.train(data, task="image", pipeline=pipeline, out=tmp_path / "run",
+                          config={**IMAGE_FAST, "pretrained": "none", "num_epochs": 1, "target_size": 0,
+                                  "image_size": 32}, verbose=False)
+    cfg = konstrukt.export(run, tmp_path / "b", format="bundle")
+    assert cfg["parity"]["results"]["pytorch (predict script)"]["max_abs_logit_diff"] <= 1e-5
+    assert "torchvision.models." + pipeline in (tmp_path / "b" / "predict.py").read_text()
+    files = test_files(run, 2)
+    _same_predictions(_standalone(tmp_path / "b", "predict.py", files), run.predict(files), atol=1e-5)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("pipeline", ["panns_cnn14_mlp", "resnet18_melspec", "ast_finetune", "wav2vec2_linear"])
 def test_pretrained_audio_architectures_export_to_onnx(sound_run, tmp_path, tiny_audio, pipeline):

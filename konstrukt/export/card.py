@@ -18,12 +18,23 @@ def confused_pairs(metrics: dict | None, classes: list[str], top: int = 3) -> li
             for n, i, j in sorted(cells, reverse=True)[:top]]
 
 
+FILES = {"torch_weights": "PyTorch weights and the model's constants (safetensors)",
+         "torch_predict": "predict script for PyTorch (torch, torchvision)",
+         "onnx": "ONNX model, fp32 (normalisation and front end inside)",
+         "onnx_int8": "ONNX model, INT8-quantised",
+         "predict": "predict script (command line and `from predict import predict`)",
+         "requirements": "what predict.py needs, with the versions it was checked with",
+         "torch_requirements": "what predict_torch.py needs",
+         "config": "classes, architecture, preprocessing, metrics, parity, versions",
+         "card": "this model card"}
+
+
 def _how_to_run(cfg: dict) -> list[str]:
     files = cfg["files"]
     lines = ["## How to run it", "", "```bash", "pip install -r requirements.txt",
              "python predict.py FILE... --json"]
-    if "predict_torch.py" in files.values():
-        lines.append("python predict_torch.py FILE...   # the same model in PyTorch")
+    if files.get("torch_predict") == "predict_torch.py":
+        lines.append("pip install -r requirements-torch.txt && python predict_torch.py FILE...   # PyTorch")
     if "onnx_int8" in files and "onnx" in files:
         lines.append("python predict.py FILE... --model model.int8.onnx   # the INT8 model")
     lines += ["```", "", "```python", "from predict import predict",
@@ -81,7 +92,7 @@ def model_card(cfg: dict) -> str:
         lines.append(f"| {name} | {r['max_abs_logit_diff']:.2e} | {_pct(r['top1_agreement'])} |")
     lines.append("")
     lines += _how_to_run(cfg)
-    lines += ["## Files", ""] + [f"- `{f}` — {what}" for what, f in cfg["files"].items()] + [""]
+    lines += ["## Files", ""] + [f"- `{f}` — {FILES.get(key, key)}" for key, f in cfg["files"].items()] + [""]
     return "\n".join(lines)
 
 

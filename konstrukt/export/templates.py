@@ -357,7 +357,7 @@ TORCHVISION_CLASSIFIER = {"resnet18": "fc", "resnet50": "fc"}
 
 def torch_backbone_code(backbone: str) -> str | None:
     """The Backbone class source for a torch bundle, or None when only ONNX is offered."""
-    from ..models.backbones import BACKBONES, TorchvisionBackbone  # noqa: F401
+    from ..models.backbones import BACKBONES
 
     if backbone == "scratch_cnn":
         return SCRATCH_CNN_BACKBONE

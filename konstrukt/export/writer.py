@@ -191,7 +191,7 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
                                             backbone=backbone, needs="torch, torchvision, safetensors, numpy, "
                                             + ("pillow" if modality == "image" else "soundfile, soxr")),
                                      encoding="utf-8")
-        names["pytorch weights"], names["pytorch predict script"] = TORCH_WEIGHTS, script
+        names["torch_weights"], names["torch_predict"] = TORCH_WEIGHTS, script
         generated = _import_generated(folder / script)
         got = parity.torch_logits(generated.load_model(), inputs, unpadded)
         record["results"]["pytorch (predict script)"] = result = parity.compare(reference, got)
@@ -230,15 +230,15 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
             title=title, version=version, runtime="onnx", modality=modality, backbone=backbone,
             model_file=onnx_files[0], onnx_files=onnx_files, unpadded=unpadded, frontend=frontend,
             needs="onnxruntime, numpy, " + ("pillow" if modality == "image" else "soundfile, soxr")), encoding="utf-8")
-        names["predict script"] = "predict.py"
+        names["predict"] = "predict.py"
         (folder / "requirements.txt").write_text(requirements("onnx", modality), encoding="utf-8")
         if want_torch:
             (folder / "requirements-torch.txt").write_text(requirements("torch", modality), encoding="utf-8")
-            names["pytorch requirements"] = "requirements-torch.txt"
+            names["torch_requirements"] = "requirements-torch.txt"
     else:
         (folder / "requirements.txt").write_text(requirements("torch", modality), encoding="utf-8")
     names["requirements"] = "requirements.txt"
-    names["config"], names["model card"] = "config.json", "README.md"
+    names["config"], names["card"] = "config.json", "README.md"
     record["seconds"] = {k: round(v, 2) for k, v in timings.items()}
     write_config()
     (folder / "README.md").write_text(model_card(cfg), encoding="utf-8")
