@@ -113,8 +113,8 @@ def _isolated(bundle: Path, script: str, files: list[Path]) -> subprocess.Comple
     ``-S`` skips site (so the editable konstrukt install's .pth hook never runs) and ``-E -s``
     ignore PYTHONPATH and user site; the libraries' folder is put on sys.path by hand.
     """
-    site = sysconfig.get_paths()["purelib"]
-    code = ("import sys, runpy; sys.path[:0] = [{site!r}]\n"
+    site = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    code = ("import sys, runpy; sys.path[:0] = {site!r}\n"
             "try:\n    import konstrukt\nexcept ImportError:\n    pass\n"
             "else:\n    sys.exit('konstrukt is importable here: ' + konstrukt.__file__)\n"
             "sys.argv = {argv!r}\nrunpy.run_path({script!r}, run_name='__main__')\n").format(

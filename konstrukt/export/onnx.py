@@ -68,6 +68,11 @@ def export_fp32(model: nn.Module, backbone: str, example: torch.Tensor, path: Pa
                        ["Fix: export --format bundle (PyTorch) instead, and report this model."]) from None
     import onnx
 
+    model = onnx.load(str(path))
+    for node in model.graph.node:  # the exporter's per-node stack traces: ~3 KB a node, not needed
+        del node.metadata_props[:]
+        node.doc_string = ""
+    onnx.save(model, str(path))
     onnx.checker.check_model(str(path), full_check=True)
 
 
