@@ -6,12 +6,13 @@
     run.predict(["new.jpg"])
     run = konstrukt.load_run("runs/first")
     konstrukt.evaluate("runs/first", "more_photos/")
+    konstrukt.export("runs/first", "first-bundle.zip", format="all")  # runs without konstrukt
 """
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["train", "load_run", "evaluate", "predict", "Run", "TrainConfig", "__version__"]
+__all__ = ["train", "load_run", "evaluate", "predict", "export", "Run", "TrainConfig", "__version__"]
 
 
 def train(data, **kwargs):
@@ -36,6 +37,14 @@ def evaluate(run, data) -> dict:
 def predict(run, files, top_k=None) -> list[dict]:
     """Predict classes of ``files`` with a run (object or folder)."""
     return (run if hasattr(run, "predict") else load_run(run)).predict(files, top_k=top_k)
+
+
+def export(run, out, format="bundle", **kwargs) -> dict:
+    """Export a run (object, folder or bundle) as a bundle / ONNX / ONNX INT8; see
+    :func:`konstrukt.export.writer.export`. Returns the bundle's config (with ``path``)."""
+    from .export.writer import export as _export
+
+    return _export(run, out, format, **kwargs)
 
 
 def __getattr__(name):  # lazy: importing konstrukt stays cheap

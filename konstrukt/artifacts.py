@@ -1,7 +1,8 @@
 """The run directory: written in a staging folder and renamed into place, so it is never half-written.
 
 Contents: ``report.json`` (metrics, history, data, config, versions), ``config.json`` (the exact
-TrainConfig, reusable with ``--config``), ``model.safetensors`` (backbone + head), ``curves.png``,
+TrainConfig, reusable with ``--config``), ``model.safetensors`` (backbone + head), ``constants.safetensors`` (the model's fixed
+tensors: normalisation, STFT window, mel filters), ``curves.png``,
 ``confusion_matrix.png`` and ``summary.md``.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
+from .architecture import CONSTANTS, save_constants
 from .errors import RunError
 from .plots import plot_confusion, plot_curves
 from .runtime import library_versions
@@ -67,10 +69,13 @@ def _data_summary(prepared) -> dict[str, Any]:
 
 def build_report(prepared, results: dict) -> dict[str, Any]:
     """The report.json dict: results plus what is needed to rebuild and reproduce the model."""
+    from .architecture import describe
     from .models.heads import head_blocks
 
     cfg = prepared.config
     return {
+        "architecture": describe(prepared.backbone_spec, prepared.initial_backbone, head_blocks(cfg.head),
+                                 len(prepared.classes), prepared.pre),
         "task": cfg.task,
         "pipeline": prepared.pipeline.name,
         "strategy": cfg.strategy,
@@ -103,6 +108,7 @@ def write_run(folder: Path, report: dict, config: dict, model: torch.nn.Module) 
     """Write every artifact of a run into ``folder``."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(folder / WEIGHTS), metadata={"format": "konstrukt-run"})
+    save_constants(model, folder / CONSTANTS)  # normalisation, window, mel filters as tensors
     (folder / CONFIG).write_text(json.dumps(config, indent=2), encoding="utf-8")
     (folder / REPORT).write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
     plot_curves(report["history"], folder / "curves.png", report.get("best_epoch"))

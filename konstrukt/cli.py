@@ -153,7 +153,7 @@ def cmd_evaluate(args) -> int:
 def _add_predict(sub) -> None:
     p = sub.add_parser("predict", help="predict the class of files with a trained run",
                        description="Print each file's most likely class with probabilities.")
-    p.add_argument("run", help="run folder written by `konstrukt train`")
+    p.add_argument("run", help="run folder written by `konstrukt train`, or an exported bundle (folder or .zip)")
     p.add_argument("files", nargs="+", help="files to classify")
     p.add_argument("--top-k", dest="top_k", type=int, default=3, help="classes to show per file (3)")
     p.add_argument("--json", action="store_true",
@@ -171,6 +171,61 @@ def cmd_predict(args) -> int:
     for r in results:
         probs = "  ".join(f"{c} {100 * p:.1f}%" for c, p in r["probabilities"].items())
         print(f"{r['file']}: {r['label']}    ({probs})")
+    return 0
+
+
+EPILOG_EXPORT = """\
+formats:
+  bundle     model.safetensors + predict.py for PyTorch (torch, torchvision)
+  onnx       model.onnx + predict.py for onnxruntime (numpy, onnxruntime; no torch)
+  onnx-int8  model.int8.onnx (INT8-quantised: ~4x smaller, faster on CPUs) + predict.py
+  all        everything above in one bundle (predict.py runs ONNX, predict_torch.py PyTorch)
+
+every bundle holds config.json, requirements.txt and a model card (README.md); every model in it
+was compared with the PyTorch model on held-out files, and the export stops (writing nothing)
+when they disagree.
+
+examples:
+  konstrukt export runs/fruit --format all --out fruit-bundle.zip
+  cd fruit-bundle && pip install -r requirements.txt && python predict.py photo.jpg --json
+"""
+
+
+def _add_export(sub) -> None:
+    from .export.writer import FORMATS
+
+    p = sub.add_parser("export", help="export a trained run as a bundle that runs without konstrukt",
+                       description="Write a trained run as a stand-alone bundle (folder or .zip): "
+                                   "weights, config.json, a generated predict.py, requirements.txt "
+                                   "and a model card, checked for parity against PyTorch.",
+                       epilog=EPILOG_EXPORT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run", help="run folder written by `konstrukt train` (or a bundle)")
+    p.add_argument("--format", default="bundle", choices=FORMATS, help="what to write (default: bundle)")
+    p.add_argument("--out", required=True, metavar="PATH", help="bundle folder to create, or a .zip file")
+    p.add_argument("--force", action="store_true", help="replace PATH if it exists")
+    p.add_argument("--samples", default=None, metavar="FOLDER",
+                   help="files for the parity check when the run's test files are gone")
+    p.add_argument("--json", action="store_true", help="print the bundle's config.json")
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_export(args) -> int:
+    from .export.writer import export
+
+    cfg = export(args.run, args.out, args.format, force=args.force, samples=args.samples,
+                 say=lambda msg: print(msg, file=sys.stderr))
+    if args.json:
+        print(json.dumps(cfg, indent=2, ensure_ascii=False))
+        return 0
+    par = cfg["parity"]
+    print(f"exported {cfg['pipeline']['name']} ({', '.join(cfg['classes'])}) to {cfg['path']}")
+    print(f"parity on {par['samples']} held-out files ({par['source']}):")
+    for name, r in par["results"].items():
+        print(f"  {name:26} max |Δlogit| {r['max_abs_logit_diff']:.1e}   top-1 agreement "
+              f"{100 * r['top1_agreement']:.1f}%")
+    if "int8_size_ratio" in par:
+        print(f"  INT8 file is {par['int8_size_ratio']:.1f}x smaller than fp32")
+    print(f"files: {', '.join(sorted(cfg['files'].values()))}")
     return 0
 
 
@@ -265,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "it is, and use it. Start with `konstrukt demo`.")
     parser.add_argument("--version", action="version", version=f"konstrukt {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_train, _add_evaluate, _add_predict, _add_demo, _add_serve, _add_list):
+    for add in (_add_train, _add_evaluate, _add_predict, _add_export, _add_demo, _add_serve, _add_list):
         add(sub)
     return parser
 

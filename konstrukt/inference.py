@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
+from .architecture import CONSTANTS, build_model, load_constants
+from .architecture import build_preprocessor as build_arch_preprocessor
 from .artifacts import CONFIG, REPORT, WEIGHTS
 from .config import HeadBlock, TrainConfig
 from .errors import DataError, RunError
@@ -23,7 +25,7 @@ from .tasks import MODALITIES
 class Run:
     """A run directory with its model in memory: ``predict`` files, ``evaluate`` labelled data."""
 
-    def __init__(self, path: Path, report: dict, config: TrainConfig, model: Classifier):
+    def __init__(self, path: Path, report: dict, config: TrainConfig, model: Classifier, pre=None):
         self.path = path
         self.report = report
         self.config = config
@@ -31,30 +33,45 @@ class Run:
         self.classes: list[str] = report["classes"]
         spec = BACKBONES.get(report["model"]["backbone"])
         self.modality = MODALITIES.get(spec.modality)
-        self.pre = build_preprocessor(spec, config)
+        self.pre = pre or build_preprocessor(spec, config)
         self.device = select_device(config.device)
 
     @classmethod
     def load(cls, path: str | Path) -> "Run":
-        """Load a run folder written by ``konstrukt train``."""
+        """Load a run folder written by ``konstrukt train``, or an exported bundle (folder or .zip).
+
+        Runs with an ``architecture`` section are rebuilt from the folder alone; older runs from
+        the registry. Weights are read with safetensors only: loading never unpickles.
+        """
+        from .export.bundle import is_bundle, load_bundle
+
         path = Path(path).expanduser()
+        if is_bundle(path):
+            return cls(*load_bundle(path))
         missing = [n for n in (REPORT, CONFIG, WEIGHTS) if not (path / n).is_file()]
         if missing:
-            raise RunError(f"{path} is not a konstrukt run folder (missing {', '.join(missing)})",
-                           ["Fix: give the --out folder of a finished `konstrukt train`."])
+            raise RunError(f"{path} is not a konstrukt run folder or bundle (missing {', '.join(missing)})",
+                           ["Fix: give the --out folder of a finished `konstrukt train`, or an "
+                            "exported bundle (folder or .zip)."])
         try:
             report = json.loads((path / REPORT).read_text(encoding="utf-8"))
             config = TrainConfig.model_validate(json.loads((path / CONFIG).read_text(encoding="utf-8")))
         except (ValueError, OSError) as exc:
             raise RunError(f"{path}: cannot read the run's report/config ({exc})") from None
-        m = report["model"]
-        backbone = build_backbone(m["backbone"], "none")  # architecture only; weights come next
-        head = build_head([HeadBlock(**b) for b in m["head"]], backbone.num_features,
-                          len(report["classes"]))
-        model = Classifier(backbone, head)
-        model.load_state_dict(load_file(str(path / WEIGHTS)), strict=True)
+        arch = report.get("architecture")
+        if arch:
+            model, pre = build_model(arch), build_arch_preprocessor(arch)
+        else:  # a run written before runs described themselves: the registry's defaults
+            m = report["model"]
+            backbone = build_backbone(m["backbone"], "none")  # architecture only; weights come next
+            head = build_head([HeadBlock(**b) for b in m["head"]], backbone.num_features,
+                              len(report["classes"]))
+            model, pre = Classifier(backbone, head), None
+        load_weights(model, path / WEIGHTS)
+        if (path / CONSTANTS).is_file():
+            load_constants(model, path / CONSTANTS)
         model.eval()
-        return cls(path, report, config, model)
+        return cls(path, report, config, model, pre)
 
     @torch.inference_mode()
     def predict_proba(self, paths: Iterable[str | Path], batch_size: int = 16) -> np.ndarray:
@@ -121,6 +138,26 @@ class Run:
         metrics["data"] = {"source": str(data), "fingerprint": dataset.fingerprint(),
                            "warnings": dataset.warnings}
         return metrics
+
+
+def load_weights(model: torch.nn.Module, path: Path) -> None:
+    """Strictly load safetensors weights into ``model``; damaged or mismatched files are RunErrors."""
+    try:
+        state = load_file(str(path))
+    except Exception as exc:  # safetensors' own error type for truncated/corrupt files
+        raise RunError(f"{path}: the weights file is damaged or not safetensors ({exc})",
+                       ["Fix: copy the run folder again, or retrain."]) from None
+    apply_state(model, state, str(path))
+
+
+def apply_state(model: torch.nn.Module, state: dict, where: str) -> None:
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:  # missing/unexpected keys, shape mismatches: torch lists them all
+        problems = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()][:8]
+        raise RunError(f"{where}: the weights do not match the saved architecture",
+                       problems + ["Fix: the config or weights were edited or mixed up; use the files "
+                                   "of one run, or retrain."]) from None
 
 
 def load_run(path: str | Path) -> Run:

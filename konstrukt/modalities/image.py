@@ -111,6 +111,6 @@ def register_backbones() -> None:
         ))
     register_backbone(BackboneSpec(
         name="scratch_cnn", modality="image", factory=_scratch_factory, num_features=128,
-        input=ImageInput(64), default_weights="none",
+        input=ImageInput(64), default_weights="none", extra={"config_overrides": {}},
         description="small 4-stage CNN trained from scratch (offline, seconds on a CPU)",
     ))

@@ -179,4 +179,5 @@ class ScratchCNN(Backbone):
 
 
 def _scratch_factory(spec: BackboneSpec, pretrained: str) -> Backbone:
-    return with_pretrained(ScratchCNN(), spec, pretrained, "scratch_cnn")
+    model = ScratchCNN(**spec.extra.get("config_overrides", {}))
+    return with_pretrained(model, spec, pretrained, "scratch_cnn")

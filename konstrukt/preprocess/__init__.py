@@ -31,6 +31,15 @@ class Preprocessor:
     def tensor(self, raw: Any, augment: bool = False, seed: int | None = None) -> torch.Tensor:
         raise NotImplementedError
 
+    def to_config(self) -> dict[str, Any]:
+        """The settings that decide the model input, as plain JSON (``kind`` names the class)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Preprocessor":
+        """Rebuild an inference preprocessor (no augmentation) from :meth:`to_config`'s output."""
+        raise NotImplementedError
+
 
 def build_preprocessor(spec, config) -> Preprocessor:
     """The preprocessor of a backbone spec's modality, configured by a TrainConfig."""

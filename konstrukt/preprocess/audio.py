@@ -177,3 +177,21 @@ class AudioPreprocessor(Preprocessor):
         if augment and self.augmentation is not None:
             wave = self.augmentation(wave, np.random.default_rng(seed))
         return torch.from_numpy(np.ascontiguousarray(fix_length(wave, self.length), dtype=np.float32))  # (T,)
+
+    def to_config(self) -> dict:
+        return {"kind": "audio", "sample_rate": self.sample_rate, "duration": self.duration,
+                "length": self.length, "long_files": self.long_files,
+                "mono": "mean of channels", "resample": "soxr HQ",
+                "pad": "crop to length, or zero-pad at the end", "layout": "(length,) float32"}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "AudioPreprocessor":
+        self = cls.__new__(cls)
+        self.sample_rate, self.duration = int(config["sample_rate"]), float(config["duration"])
+        self.long_files = config.get("long_files", "crop")
+        self.length = int(config.get("length") or round(self.sample_rate * self.duration))
+        self.augmentation = None
+        key = f"{self.sample_rate}|{self.length}|noaug"
+        self.signature = "audio:" + hashlib.sha1(key.encode()).hexdigest()[:12]
+        return self
+

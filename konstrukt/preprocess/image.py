@@ -88,3 +88,17 @@ class ImagePreprocessor(Preprocessor):
                     torch.manual_seed(seed)
                     x = self.augmentation(x)
         return F.to_dtype(x, torch.float32, scale=True)  # (3, S, S) in [0, 1]
+
+    def to_config(self) -> dict:
+        return {"kind": "image", "size": self.size, "resize": "stretch to size x size, bilinear, antialias",
+                "color": "RGB (EXIF-rotated; transparency on white; 16-bit scaled to 8-bit)",
+                "scale": "uint8 / 255 -> [0, 1]", "layout": "(3, size, size)"}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "ImagePreprocessor":
+        self = cls.__new__(cls)
+        self.size = int(config["size"])
+        self.augmentation = None
+        self.signature = "image:" + hashlib.sha1(f"{self.size}|noaug".encode()).hexdigest()[:12]
+        return self
+

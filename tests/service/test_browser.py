@@ -100,6 +100,8 @@ def test_browser_flow(server, digits, tmp_path):
         page.wait_for_function("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
         page.screenshot(path=str(ARTIFACTS / "service-results.png"), full_page=True)
 
+        for fmt in ("bundle", "onnx", "onnx-int8"):  # the stand-alone exports are offered too
+            expect(page.locator(f'[data-export="{fmt}"]')).to_have_attribute("href", re.compile(f"export\\?format={fmt}$"))
         with page.expect_download() as info:
             page.click("#download")
         saved = tmp_path / "run.zip"

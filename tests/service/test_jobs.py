@@ -112,6 +112,12 @@ def test_train_follow_results_try_download(carol, digits, worker_app):
     assert zipped.status_code == 200 and zipped.headers["content-type"] == "application/zip"
     names = zipfile.ZipFile(io.BytesIO(zipped.content)).namelist()
     assert {f"konstrukt-run-{job_id}/{n}" for n in ("model.safetensors", "report.json", "config.json")} <= set(names)
+    bundle = carol.get(f"/api/jobs/{job_id}/export?format=onnx")  # stand-alone, parity-checked
+    assert bundle.status_code == 200 and bundle.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(bundle.content)) as zf:
+        assert {"model.onnx", "predict.py", "config.json", "README.md", "requirements.txt"} <= set(zf.namelist())
+        assert json.loads(zf.read("config.json"))["parity"]["results"]["onnx fp32"]["top1_agreement"] == 1.0
+    assert carol.get(f"/api/jobs/{job_id}/export?format=tflite").status_code == 422
 
     assert carol.client.get(f"/jobs/{job_id}").status_code == 200
     assert carol.client.get(f"/projects/{project['id']}/compare?jobs={job_id}").status_code == 200

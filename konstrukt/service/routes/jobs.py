@@ -5,7 +5,7 @@ import asyncio
 import json
 import zipfile
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse
@@ -15,7 +15,7 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from ...data import discover
-from ...errors import ConfigError, KonstruktError
+from ...errors import ConfigError, KonstruktError, RunError
 from ...experiment import resolve_config
 from ..db import MAX_ID, Job, JobEvent, Project
 from ..deps import (JSON, MULTIPART, JobId, authorized_job, current_user, current_user_or_none, get_db,
@@ -177,6 +177,25 @@ def download(job: Job = Depends(owned_job), settings: Settings = Depends(get_set
         tmp.replace(zip_path)
     return FileResponse(zip_path, media_type="application/zip",
                         filename=f"konstrukt-run-{job.id}.zip")
+
+
+@router.get("/jobs/{job_id}/export")
+def export_bundle(format: Literal["bundle", "onnx", "onnx-int8", "all"] = "bundle",
+                  job: Job = Depends(owned_job), settings: Settings = Depends(get_settings)):
+    """The model as a stand-alone bundle (.zip): ``bundle`` (PyTorch), ``onnx``, ``onnx-int8`` or
+    ``all``; each with config.json, a generated predict.py, requirements.txt and a model card.
+    Built once per format (parity-checked against PyTorch) and kept beside the run."""
+    from ...export import export
+
+    folder = finished_run(settings, job)
+    zip_path = folder.parent / f"export-{format}.zip"
+    if not zip_path.exists() or zip_path.stat().st_mtime < (folder / "report.json").stat().st_mtime:
+        try:
+            export(folder, zip_path, format, force=True)
+        except RunError as exc:  # e.g. a failed parity check: the user's model, not the server, is at fault
+            raise HTTPException(422, exc.message.replace(str(folder), "run")) from None
+    return FileResponse(zip_path, media_type="application/zip",
+                        filename=f"konstrukt-{job.id}-{format}.zip")
 
 
 @router.post("/jobs/{job_id}/predict", response_model=Prediction, dependencies=[MULTIPART])

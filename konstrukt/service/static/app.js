@@ -368,7 +368,8 @@ pages.job = async () => {
   async function showResults() {
     const r = await api("GET", `/api/jobs/${id}/report`);
     $("#progress-card").hidden = true; $("#results").hidden = false;
-    const dl = $("#download"); dl.hidden = false; dl.href = `/api/jobs/${id}/download`;
+    $("#downloads").hidden = false; $("#download").href = `/api/jobs/${id}/download`;
+    for (const a of document.querySelectorAll("[data-export]")) a.href = `/api/jobs/${id}/export?format=${a.dataset.export}`;
     const t = r.test || r.val || {}, cv = r.cv;
     const big = [el("div", { class: "metric" }, el("div", { class: "v", id: "accuracy" }, pct(t.accuracy)), el("div", { class: "l" }, r.test ? `accuracy on ${t.n} test examples` : "validation accuracy"))];
     if (cv) big.push(el("div", { class: "metric" }, el("div", { class: "v" }, `${pct(cv.accuracy_mean)}`), el("div", { class: "l" }, `± ${pct(cv.accuracy_std)} · ${cv.folds}-fold cross-validation`)));

@@ -1,0 +1,111 @@
+"""The model card (a bundle's README.md): what the model does, how good it is, how far to trust it."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _pct(x) -> str:
+    return "–" if x is None else f"{100 * x:.1f} %"
+
+
+def confused_pairs(metrics: dict | None, classes: list[str], top: int = 3) -> list[str]:
+    """The most frequent off-diagonal cells of the confusion matrix, in words."""
+    if not metrics or not metrics.get("confusion_matrix"):
+        return []
+    cm = np.asarray(metrics["confusion_matrix"])
+    cells = [(int(cm[i, j]), i, j) for i in range(len(cm)) for j in range(len(cm)) if i != j and cm[i, j] > 0]
+    return [f"`{classes[i]}` taken for `{classes[j]}`: {n} of {int(cm[i].sum())}"
+            for n, i, j in sorted(cells, reverse=True)[:top]]
+
+
+FILES = {"torch_weights": "PyTorch weights and the model's constants (safetensors)",
+         "torch_predict": "predict script for PyTorch (torch, torchvision)",
+         "onnx": "ONNX model, fp32 (normalisation and front end inside)",
+         "onnx_int8": "ONNX model, INT8-quantised",
+         "predict": "predict script (command line and `from predict import predict`)",
+         "requirements": "what predict.py needs, with the versions it was checked with",
+         "torch_requirements": "what predict_torch.py needs",
+         "config": "classes, architecture, preprocessing, metrics, parity, versions",
+         "card": "this model card"}
+
+
+def _how_to_run(cfg: dict) -> list[str]:
+    files = cfg["files"]
+    lines = ["## How to run it", "", "```bash", "pip install -r requirements.txt",
+             "python predict.py FILE... --json"]
+    if files.get("torch_predict") == "predict_torch.py":
+        lines.append("pip install -r requirements-torch.txt && python predict_torch.py FILE...   # PyTorch")
+    if "onnx_int8" in files and "onnx" in files:
+        lines.append("python predict.py FILE... --model model.int8.onnx   # the INT8 model")
+    lines += ["```", "", "```python", "from predict import predict",
+              'predict("file")  # {"label": ..., "probabilities": {class: p, ...}}', "```", ""]
+    return lines
+
+
+def model_card(cfg: dict) -> str:
+    """Markdown for a bundle's config.json (see :mod:`konstrukt.export.bundle`)."""
+    m, data, train = cfg.get("metrics", {}), cfg.get("data", {}), cfg["training"]
+    test, cv, classes = m.get("test"), m.get("cv"), cfg["classes"]
+    arch, pipe = cfg["architecture"], cfg["pipeline"]
+    lines = [f"# {cfg['task']} classifier — {pipe['name']}", "",
+             f"Classifies a {'picture' if arch['backbone']['modality'] == 'image' else 'recording'} "
+             f"into one of {len(classes)} classes: {', '.join(f'`{c}`' for c in classes)}. "
+             f"Exported by konstrukt {cfg['versions'].get('konstrukt', '?')}; runs without konstrukt.", ""]
+    lines += ["## Data", "", "| class | examples |", "|---|---|"]
+    lines += [f"| {c} | {data.get('per_class', {}).get(c, '?')} |" for c in classes]
+    lines += ["", f"{data.get('n', '?')} examples in all; split "
+              + ", ".join(f"{k} {sum(v.values())}" for k, v in data.get("per_split", {}).items()) + ".", ""]
+    lines += ["## How good it is", ""]
+    if test:
+        lines += [f"Test split (held out, touched once): accuracy **{_pct(test['accuracy'])}**, "
+                  f"F1 (macro) {_pct(test['f1_macro'])}, on {test['n']} examples.", ""]
+    if cv:
+        lines += [f"{cv['folds']}-fold cross-validation: accuracy {_pct(cv['accuracy_mean'])} ± "
+                  f"{_pct(cv['accuracy_std'])}, F1 (macro) {_pct(cv['f1_macro_mean'])} ± {_pct(cv['f1_macro_std'])}.", ""]
+    if not test and not cv:
+        lines += ["No held-out score was recorded for this run.", ""]
+    lines += ["## How it was trained", "",
+              f"- pipeline `{pipe['name']}`: backbone `{arch['backbone']['name']}` "
+              f"({pipe['strategy']}, pretrained: {train.get('pretrained')}), head "
+              f"{' → '.join(str(b['units']) for b in arch['head']) + ' → ' if arch['head'] else ''}"
+              f"{arch['num_classes']} (linear out)",
+              f"- {train.get('optimizer')} lr {train.get('learning_rate')}, weight decay {train.get('weight_decay')}, "
+              f"batch {train.get('batch_size')}, {train.get('epochs_run')} epochs (best {train.get('best_epoch')}), "
+              f"augmentation {'on' if train.get('augment') else 'off'}, seed {train.get('seed')}",
+              f"- preprocessing: {_preprocessing_words(arch['preprocessing'])}", ""]
+    lines += ["## Known limits", ""]
+    limits = []
+    if test and test["n"] < 30:
+        limits.append(f"The test split has only {test['n']} examples: one mistake moves accuracy by "
+                      f"{100 / test['n']:.0f} points" + ("; the cross-validation figure is steadier." if cv else "."))
+    pairs = confused_pairs(test or m.get("val"), classes)
+    if pairs:
+        limits.append("Classes it confuses: " + "; ".join(pairs) + ".")
+    limits.append(f"It only knows these {len(classes)} classes: anything else is forced into one of them.")
+    limits += cfg.get("notes", [])
+    lines += [f"- {x}" for x in limits] + [""]
+    lines += ["## Export parity", "",
+              f"Checked on {cfg['parity'].get('samples', '?')} held-out files ({cfg['parity'].get('source', '')}), "
+              "same inputs through both models:", "",
+              "| model | max abs logit diff vs PyTorch | top-1 agreement |", "|---|---|---|"]
+    for name, r in cfg["parity"].get("results", {}).items():
+        lines.append(f"| {name} | {r['max_abs_logit_diff']:.2e} | {_pct(r['top1_agreement'])} |")
+    lines.append("")
+    lines += _how_to_run(cfg)
+    lines += ["## Files", ""] + [f"- `{f}` — {FILES.get(key, key)}" for key, f in cfg["files"].items()] + [""]
+    return "\n".join(lines)
+
+
+def _preprocessing_words(pre: dict) -> str:
+    if pre["kind"] == "image":
+        words = f"RGB image resized to {pre['size']} × {pre['size']}, scaled to [0, 1]"
+    else:
+        words = (f"mono (mean of channels), resampled to {pre['sample_rate']} Hz, "
+                 f"{pre['duration']:g} s (cropped or zero-padded)"
+                 + ("; long files vote over windows" if pre.get("long_files") == "windows" else ""))
+    inside = pre.get("in_model", {})
+    extra = [f"{v['type']} (n_fft {v['n_fft']}, hop {v.get('hop_length', v.get('hop'))}, {v.get('n_mels', '?')} mels)"
+             for k, v in inside.items() if isinstance(v, dict) and "type" in v]
+    if "normalise" in inside:
+        extra.append("mean/std normalisation")
+    return words + ("; inside the model: " + ", ".join(extra) if extra else "")

@@ -1,0 +1,245 @@
+"""``export``: run → bundle (PyTorch), ONNX fp32, ONNX INT8 or all, checked for parity.
+
+Everything is written into a staging folder beside ``out`` and renamed (or zipped) into place at
+the end, so a failed parity check or a crash leaves nothing half-written.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from importlib import metadata
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from ..errors import ConfigError, RunError
+from . import parity
+from .bundle import BUNDLE_FORMAT, ONNX_FP32, ONNX_INT8, TORCH_WEIGHTS
+from .card import model_card
+from .templates import render, torch_backbone_code
+
+FORMATS = ("bundle", "onnx", "onnx-int8", "all")
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def requirements(runtime: str, modality: str) -> str:
+    """requirements.txt lines pinned to the versions this export was checked with."""
+    dists = ["numpy"] + (["torch", "torchvision", "safetensors"] if runtime == "torch" else ["onnxruntime"])
+    dists += ["pillow"] if modality == "image" else ["soundfile", "soxr"]
+    return "".join(f"{d}=={_version(d)}\n" if _version(d) else f"{d}\n" for d in dists)
+
+
+def _architecture(run) -> dict:
+    """The run's saved architecture, or (runs from before it was saved) a description built now."""
+    if run.report.get("architecture"):
+        return run.report["architecture"]
+    from ..architecture import describe
+    from ..config import HeadBlock
+    from ..models.backbones import BACKBONES
+
+    return describe(BACKBONES.get(run.report["model"]["backbone"]), run.model.backbone,
+                    [HeadBlock(**b) for b in run.report["model"]["head"]], len(run.classes), run.pre)
+
+
+def _training(run) -> dict:
+    c, r = run.config, run.report
+    return {"pretrained": c.pretrained, "optimizer": c.optimizer.name, "learning_rate": c.learning_rate,
+            "weight_decay": c.weight_decay, "batch_size": c.batch_size, "epochs_run": len(r.get("history") or []),
+            "best_epoch": r.get("best_epoch"), "augment": c.augment.enabled, "seed": c.seed,
+            "train_seconds": r.get("train_seconds")}
+
+
+def _import_generated(path: Path):
+    """Import a generated predict.py from the staging folder (for its parity check)."""
+    name = f"_konstrukt_generated_{uuid.uuid4().hex}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.modules.pop(name, None)
+    return module
+
+
+def _prepare_out(out: Path, force: bool) -> tuple[Path, bool]:
+    out = Path(out).expanduser()
+    as_zip = out.suffix.lower() == ".zip"
+    if out.exists() and not force:
+        raise RunError(f"{out} already exists", ["Fix: choose another --out, or pass --force to replace it."])
+    if out.exists() and as_zip != out.is_file():
+        raise RunError(f"{out} exists and is a {'folder' if out.is_dir() else 'file'}",
+                       ["Fix: choose another --out."])
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot write {out}: {exc.strerror or exc}", ["Fix: choose a folder you can write to."]) from None
+    return out, as_zip
+
+
+def _finish(staging: Path, out: Path, as_zip: bool) -> None:
+    if as_zip:
+        tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.partial")
+        import zipfile
+
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            for p in sorted(staging.iterdir()):
+                zf.write(p, p.name)
+        tmp.replace(out)
+        return
+    if out.exists():
+        shutil.rmtree(out) if out.is_dir() else out.unlink()
+    staging.rename(out)
+
+
+def export(run, out: str | Path, format: str = "bundle", *, force: bool = False,
+           samples: str | Path | None = None, say=None) -> dict:
+    """Export a trained run (object, run folder or bundle) to ``out`` (a folder, or a ``.zip``).
+
+    ``format``: ``bundle`` (PyTorch weights + predict.py), ``onnx``, ``onnx-int8`` or ``all``.
+    Every model written is compared with the PyTorch model on held-out samples (``samples``
+    overrides where they come from); a failed check raises RunError and writes nothing.
+    Returns the bundle's config.json dict.
+    """
+    from ..inference import Run, load_run
+
+    say = say or (lambda msg: None)
+    if format not in FORMATS:
+        raise ConfigError(f"unknown export format {format!r}", [f"choose one of: {', '.join(FORMATS)}"])
+    run = run if isinstance(run, Run) else load_run(run)
+    out, as_zip = _prepare_out(Path(out), force)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        cfg = _write(run, staging, format, samples, say)
+        _finish(staging, out, as_zip)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if as_zip:
+        shutil.rmtree(staging, ignore_errors=True)
+    cfg["path"] = str(out)
+    return cfg
+
+
+def _write(run, folder: Path, format: str, samples, say) -> dict:
+    from ..architecture import constant_buffers
+    from ..runtime import library_versions
+    from .onnx import UNPADDED, export_fp32, quantize, run_session, session
+
+    arch = _architecture(run)
+    backbone, modality = arch["backbone"]["name"], arch["backbone"]["modality"]
+    unpadded = backbone in UNPADDED
+    want_torch = format in ("bundle", "all")
+    want_onnx = format in ("onnx", "onnx-int8", "all")
+    want_int8 = format in ("onnx-int8", "all")
+    notes: list[str] = []
+    if want_torch and torch_backbone_code(backbone) is None:
+        if format == "bundle":
+            raise RunError(f"a PyTorch bundle is not available for backbone {backbone} yet",
+                           ["Fix: use --format onnx (or onnx-int8): it runs with numpy and onnxruntime."])
+        want_torch = False
+        notes.append(f"No PyTorch predict script for {backbone}: use the ONNX model.")
+
+    files, source = parity.held_out_files(run, samples)
+    say(f"checking parity on {len(files)} held-out files")
+    inputs = parity.model_inputs(run, files, unpadded)
+    reference = parity.torch_logits(run.model.cpu(), inputs, unpadded)
+    record = {"samples": len(inputs), "source": source, "results": {}, "thresholds": {
+        "fp32_max_abs_logit_diff": parity.FP32_MAX_DIFF, "fp32_min_top1_agreement": parity.FP32_MIN_AGREEMENT,
+        "int8_min_top1_agreement": parity.INT8_MIN_AGREEMENT}}
+    names: dict[str, str] = {}
+    timings: dict[str, float] = {}
+    cfg = {"format": BUNDLE_FORMAT, "task": run.report["task"], "classes": run.classes,
+           "preprocessing": arch["preprocessing"], "architecture": arch,
+           "pipeline": {"name": run.report["pipeline"], "strategy": run.report.get("strategy") or run.config.strategy,
+                        "backbone": backbone},
+           "metrics": {k: run.report.get(k) for k in ("test", "val", "cv")},
+           "data": {k: (run.report.get("data") or {}).get(k) for k in ("n", "per_class", "per_split", "fingerprint")},
+           "training": _training(run), "train_config": run.config.model_dump(mode="json"),
+           "versions": {**run.report.get("versions", {}), "exported_with": library_versions()},
+           "files": names, "parity": record, "notes": notes}
+    if modality == "audio" and backbone != "wav2vec2_base":
+        notes.append("The log-mel front end runs inside the model (ONNX: the STFT op, opset 18).")
+    if unpadded:
+        notes.append("The ONNX model takes each waveform without its trailing zero padding "
+                     "(wav2vec2's group norm would mix padding into every frame); predict.py trims it.")
+
+    def write_config():
+        (folder / "config.json").write_text(json.dumps(cfg, indent=2, ensure_ascii=False), encoding="utf-8")
+
+    write_config()
+    title = f"Predict with the {run.report['task']} model {run.report['pipeline']} ({', '.join(run.classes)[:80]})"
+    version = cfg["versions"]["exported_with"]["konstrukt"]
+    if want_torch:
+        t0 = time.perf_counter()
+        state = {k: v.detach().cpu().contiguous() for k, v in run.model.state_dict().items()}
+        state.update(constant_buffers(run.model))
+        save_file(state, str(folder / TORCH_WEIGHTS), metadata={"format": "konstrukt-bundle"})
+        script = "predict.py" if format == "bundle" else "predict_torch.py"
+        (folder / script).write_text(render(title=title, version=version, runtime="torch", modality=modality,
+                                            backbone=backbone, needs="torch, torchvision, safetensors, numpy, "
+                                            + ("pillow" if modality == "image" else "soundfile, soxr")),
+                                     encoding="utf-8")
+        names["torch_weights"], names["torch_predict"] = TORCH_WEIGHTS, script
+        generated = _import_generated(folder / script)
+        got = parity.torch_logits(generated.load_model(), inputs, unpadded)
+        record["results"]["pytorch (predict script)"] = result = parity.compare(reference, got)
+        parity.check_fp32(f"the generated {script}", result)
+        timings["pytorch"] = time.perf_counter() - t0
+    if want_onnx:
+        t0 = time.perf_counter()
+        fp32 = folder / ONNX_FP32 if format != "onnx-int8" else folder / ".fp32.onnx"
+        say("exporting ONNX (fp32)")
+        export_fp32(run.model.cpu().eval(), backbone, torch.from_numpy(inputs[0])[None], fp32)
+        result = parity.compare(reference, run_session(session(fp32), inputs, unpadded))
+        record["results"]["onnx fp32"] = result
+        parity.check_fp32("the ONNX model", result)
+        record["onnx_fp32_bytes"] = fp32.stat().st_size
+        if format != "onnx-int8":
+            names["onnx"] = ONNX_FP32
+        timings["onnx"] = time.perf_counter() - t0
+        if want_int8:
+            t0 = time.perf_counter()
+            say("quantising to INT8")
+            calib = parity.model_inputs(run, parity.calibration_files(run) or files)
+            method = quantize(fp32, folder / ONNX_INT8, backbone, calib)
+            result = parity.compare(reference, run_session(session(folder / ONNX_INT8), inputs, unpadded))
+            result["method"] = method
+            record["results"]["onnx int8"] = result
+            record["onnx_int8_bytes"] = (folder / ONNX_INT8).stat().st_size
+            record["int8_size_ratio"] = record["onnx_fp32_bytes"] / record["onnx_int8_bytes"]
+            parity.check_int8(result)
+            names["onnx_int8"] = ONNX_INT8
+            timings["onnx_int8"] = time.perf_counter() - t0
+            if format == "onnx-int8":
+                fp32.unlink()
+        onnx_files = [f for f in (ONNX_FP32, ONNX_INT8) if f in names.values()]
+        frontend = " and the log-mel front end" if modality == "audio" and not unpadded else ""
+        (folder / "predict.py").write_text(render(
+            title=title, version=version, runtime="onnx", modality=modality, backbone=backbone,
+            model_file=onnx_files[0], onnx_files=onnx_files, unpadded=unpadded, frontend=frontend,
+            needs="onnxruntime, numpy, " + ("pillow" if modality == "image" else "soundfile, soxr")), encoding="utf-8")
+        names["predict"] = "predict.py"
+        (folder / "requirements.txt").write_text(requirements("onnx", modality), encoding="utf-8")
+        if want_torch:
+            (folder / "requirements-torch.txt").write_text(requirements("torch", modality), encoding="utf-8")
+            names["torch_requirements"] = "requirements-torch.txt"
+    else:
+        (folder / "requirements.txt").write_text(requirements("torch", modality), encoding="utf-8")
+    names["requirements"] = "requirements.txt"
+    names["config"], names["card"] = "config.json", "README.md"
+    record["seconds"] = {k: round(v, 2) for k, v in timings.items()}
+    write_config()
+    (folder / "README.md").write_text(model_card(cfg), encoding="utf-8")
+    return cfg

@@ -1,0 +1,303 @@
+"""Self-describing runs and export: bundles, ONNX fp32/INT8, parity, stand-alone predict.py."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import konstrukt
+from konstrukt.cli import main
+from konstrukt.demo_sound import write_sound_demo
+from konstrukt.errors import ConfigError, RunError
+from konstrukt.models.backbones import BACKBONES
+from tests.conftest import AUDIO_TINY, write_images
+
+IMAGE_FAST = {"num_epochs": 3, "target_size": 8, "batch_size": 8, "image_size": 20, "cv": 0}
+SOUND_FAST = {"audio": {"duration": 0.5}, "num_epochs": 2, "target_size": 6, "batch_size": 8, "cv": 0}
+
+
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("image")
+    data = write_images(root / "data", per_class=8)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("KONSTRUKT_CACHE", str(root / "cache"))
+        return konstrukt.train(data, task="image", pipeline="scratch_cnn", out=root / "run",
+                               config=IMAGE_FAST, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def sound_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sound")
+    data = write_sound_demo(root / "data", per_class=6, seconds=0.5,
+                            classes=("rising_chirp", "falling_chirp", "noise_burst"))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("KONSTRUKT_CACHE", str(root / "cache"))
+        return konstrukt.train(data, task="sound", pipeline="scratch_melcnn", out=root / "run",
+                               config=SOUND_FAST, verbose=False)
+
+
+def test_files(run, n=6) -> list[Path]:
+    return [Path(f) for f in run.report["data"]["files"]["test"]][:n]
+
+
+test_files.__test__ = False  # a helper, not a test
+
+
+# --------------------------------------------------------------------------- self-describing runs
+
+
+def test_a_run_describes_its_model_and_preprocessing(image_run, sound_run):
+    arch = image_run.report["architecture"]
+    assert arch["backbone"]["name"] == "scratch_cnn" and arch["num_classes"] == 3
+    assert arch["preprocessing"] == {**image_run.pre.to_config(), "in_model": {}}
+    assert arch["preprocessing"]["size"] == 20
+    audio = sound_run.report["architecture"]
+    pre = audio["preprocessing"]
+    assert (pre["kind"], pre["sample_rate"], pre["length"]) == ("audio", 16000, 8000)
+    assert pre["in_model"]["logmel"] == {"type": "LogMel", "n_fft": 512, "win_length": 400,
+                                         "hop_length": 320, "n_mels": 64}
+    from safetensors.torch import load_file
+
+    constants = load_file(str(sound_run.path / "constants.safetensors"))
+    assert set(constants) == {"backbone.logmel.window", "backbone.logmel.mel"}
+    assert constants["backbone.logmel.mel"].shape == (257, 64)
+
+
+def test_preprocessors_round_trip_through_plain_json(image_run, sound_run):
+    for run in (image_run, sound_run):
+        cfg = json.loads(json.dumps(run.pre.to_config()))
+        again = type(run.pre).from_config(cfg)
+        assert again.to_config() == run.pre.to_config()
+        f = test_files(run, 1)[0]
+        assert np.array_equal(again.tensor(again.load(f)).numpy(), run.pre.tensor(run.pre.load(f)).numpy())
+
+
+def test_runs_load_from_the_folder_alone_after_registry_defaults_change(image_run, sound_run, monkeypatch):
+    files = {r: test_files(r) for r in (image_run, sound_run)}
+    expected = {r: r.predict_proba(files[r]) for r in (image_run, sound_run)}
+    spec = BACKBONES.get("scratch_cnn")
+    monkeypatch.setitem(BACKBONES._entries, "scratch_cnn", __import__("dataclasses").replace(
+        spec, input=type(spec.input)(48, (0.1, 0.1, 0.1), (0.5, 0.5, 0.5)),
+        extra={"config_overrides": {"widths": (8, 8)}}))
+    monkeypatch.setitem(BACKBONES.get("scratch_melcnn").extra, "config_overrides", {"n_mels": 32})
+    for run in (image_run, sound_run):
+        again = konstrukt.load_run(run.path)
+        assert np.allclose(again.predict_proba(files[run]), expected[run], atol=1e-6)
+
+
+def test_old_run_folders_still_load(image_run, tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(image_run.path, old)
+    report = json.loads((old / "report.json").read_text())
+    del report["architecture"]
+    (old / "report.json").write_text(json.dumps(report))
+    (old / "constants.safetensors").unlink()
+    files = test_files(image_run)
+    assert np.allclose(konstrukt.load_run(old).predict_proba(files), image_run.predict_proba(files), atol=1e-6)
+
+
+# --------------------------------------------------------------------------- export
+
+
+def _isolated(bundle: Path, script: str, files: list[Path]) -> subprocess.CompletedProcess:
+    """Run ``script`` in a fresh interpreter that sees the installed libraries but not konstrukt.
+
+    ``-S`` skips site (so the editable konstrukt install's .pth hook never runs) and ``-E -s``
+    ignore PYTHONPATH and user site; the libraries' folder is put on sys.path by hand.
+    """
+    site = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    code = ("import sys, runpy; sys.path[:0] = {site!r}\n"
+            "try:\n    import konstrukt\nexcept ImportError:\n    pass\n"
+            "else:\n    sys.exit('konstrukt is importable here: ' + konstrukt.__file__)\n"
+            "sys.argv = {argv!r}\nrunpy.run_path({script!r}, run_name='__main__')\n").format(
+        site=site, script=script, argv=[script, *map(str, files), "--json"])
+    return subprocess.run([sys.executable, "-E", "-s", "-S", "-c", code], cwd=bundle,
+                          capture_output=True, text=True, timeout=300)
+
+
+def _standalone(bundle: Path, script: str, files: list[Path]) -> list[dict]:
+    done = _isolated(bundle, script, files)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
+
+def _same_predictions(got: list[dict], want: list[dict], atol: float) -> None:
+    assert [g["label"] for g in got] == [w["label"] for w in want]
+    for g, w in zip(got, want):
+        assert set(g["probabilities"]) == set(w["probabilities"])
+        assert all(abs(g["probabilities"][c] - p) < atol for c, p in w["probabilities"].items())
+
+
+@pytest.mark.parametrize("kind", ["image", "sound"])
+def test_all_formats_export_and_run_without_konstrukt(image_run, sound_run, tmp_path, capsys, kind):
+    run = image_run if kind == "image" else sound_run
+    files = test_files(run)
+    assert main(["export", str(run.path), "--format", "all", "--out", str(tmp_path / "b")]) == 0
+    assert "top-1 agreement 100.0%" in capsys.readouterr().out
+    bundle = tmp_path / "b"
+    names = {p.name for p in bundle.iterdir()}
+    assert {"model.safetensors", "model.onnx", "model.int8.onnx", "config.json", "predict.py",
+            "predict_torch.py", "requirements.txt", "README.md"} <= names
+    assert not list(tmp_path.glob(".*partial*"))
+    cfg = json.loads((bundle / "config.json").read_text())
+    results = cfg["parity"]["results"]
+    assert results["onnx fp32"]["top1_agreement"] == 1.0 and results["onnx fp32"]["max_abs_logit_diff"] <= 1e-3
+    assert results["onnx int8"]["top1_agreement"] >= 0.97 and results["onnx int8"]["method"] == "static"
+    assert cfg["parity"]["source"] == "test split" and cfg["parity"]["samples"] == len(run.report["data"]["files"]["test"])
+    import onnx
+
+    model = onnx.load(str(bundle / "model.onnx"))
+    onnx.checker.check_model(model)
+    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param  # dynamic batch axis
+    if kind == "sound":  # the log-mel front end is inside the graph
+        assert "STFT" in {n.op_type for n in model.graph.node}
+    card = (bundle / "README.md").read_text()
+    for words in ("## Data", "## How good it is", "## Known limits", "## Export parity", "python predict.py"):
+        assert words in card
+    reqs = (bundle / "requirements.txt").read_text()
+    assert "onnxruntime==" in reqs and "torch" not in reqs
+
+    assert main(["predict", str(run.path), *map(str, files), "--json", "--top-k", "99"]) == 0
+    want = json.loads(capsys.readouterr().out)
+    _same_predictions(_standalone(bundle, "predict_torch.py", files), want, atol=1e-5)
+    _same_predictions(_standalone(bundle, "predict.py", files), want, atol=2e-2 if kind == "image" else 1e-4)
+    # konstrukt itself reads the bundle back (PyTorch weights) and predicts the same
+    assert main(["predict", str(bundle), *map(str, files), "--json", "--top-k", "99"]) == 0
+    _same_predictions(json.loads(capsys.readouterr().out), want, atol=1e-6)
+
+
+def test_onnx_zip_bundle_loads_and_predicts_with_konstrukt(sound_run, tmp_path):
+    cfg = konstrukt.export(sound_run, tmp_path / "s.zip", format="onnx")
+    assert cfg["files"]["onnx"] == "model.onnx" and Path(cfg["path"]).is_file()
+    names = set(zipfile.ZipFile(tmp_path / "s.zip").namelist())
+    assert "model.safetensors" not in names and {"predict.py", "model.onnx", "config.json"} <= names
+    files = test_files(sound_run)
+    bundle = konstrukt.load_run(tmp_path / "s.zip")
+    assert np.allclose(bundle.predict_proba(files), sound_run.predict_proba(files), atol=1e-4)
+
+
+def test_int8_only_bundle_is_smaller_and_agrees(image_run, tmp_path):
+    cfg = konstrukt.export(image_run.path, tmp_path / "q", format="onnx-int8")
+    assert sorted(p.name for p in (tmp_path / "q").glob("*.onnx")) == ["model.int8.onnx"]
+    assert cfg["parity"]["int8_size_ratio"] > 1.5
+    out = _standalone(tmp_path / "q", "predict.py", test_files(image_run, 3))
+    assert [o["label"] for o in out] == [p["label"] for p in image_run.predict(test_files(image_run, 3))]
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_export_refuses_bad_requests_with_exit_code_2(image_run, tmp_path, capsys):
+    out = tmp_path / "b"
+    assert main(["export", str(image_run.path), "--out", str(out)]) == 0
+    before = sorted(p.name for p in out.iterdir())
+    assert main(["export", str(image_run.path), "--out", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err and sorted(p.name for p in out.iterdir()) == before
+    assert main(["export", str(image_run.path), "--out", str(out), "--force", "--format", "onnx"]) == 0
+    assert "model.onnx" in {p.name for p in out.iterdir()} and "model.safetensors" not in {p.name for p in out.iterdir()}
+    with pytest.raises(SystemExit) as exc:
+        main(["export", str(image_run.path), "--out", str(tmp_path / "x"), "--format", "tflite"])
+    assert exc.value.code == 2
+    with pytest.raises(ConfigError, match="unknown export format"):
+        konstrukt.export(image_run, tmp_path / "y", format="tflite")
+    assert main(["export", str(tmp_path / "nothing"), "--out", str(tmp_path / "z")]) == 2
+    assert "not a konstrukt run folder" in capsys.readouterr().err
+    assert not (tmp_path / "z").exists() and not list(tmp_path.glob(".*partial*"))
+
+
+@pytest.mark.parametrize("damage", ["missing_weights", "edited_head", "truncated_weights", "bad_constants"])
+def test_damaged_runs_give_a_clear_message(image_run, tmp_path, capsys, damage):
+    run = tmp_path / "run"
+    shutil.copytree(image_run.path, run)
+    if damage == "missing_weights":
+        (run / "model.safetensors").unlink()
+        expected = "missing model.safetensors"
+    elif damage == "edited_head":
+        report = json.loads((run / "report.json").read_text())
+        report["architecture"]["head"] = [{"units": 7}]
+        (run / "report.json").write_text(json.dumps(report))
+        expected = "do not match the saved architecture"
+    elif damage == "truncated_weights":
+        data = (run / "model.safetensors").read_bytes()
+        (run / "model.safetensors").write_bytes(data[: len(data) // 2])
+        expected = "damaged"
+    else:
+        (run / "constants.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}garbage")
+        expected = "constants"
+    assert main(["export", str(run), "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
+    assert not (tmp_path / "b").exists() and not list(tmp_path.glob(".*partial*"))
+
+
+def test_failed_parity_fails_loudly_and_writes_nothing(image_run, tmp_path, monkeypatch):
+    from konstrukt.export import parity
+
+    monkeypatch.setattr(parity, "FP32_MAX_DIFF", -1.0)  # no export can pass
+    with pytest.raises(RunError, match="does not match the PyTorch model"):
+        konstrukt.export(image_run, tmp_path / "b.zip", format="all")
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(parity, "FP32_MAX_DIFF", 1e-3)
+    monkeypatch.setattr(parity, "INT8_MIN_AGREEMENT", 1.01)
+    with pytest.raises(RunError, match="INT8 model agrees"):
+        konstrukt.export(image_run, tmp_path / "b", format="onnx-int8")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_parity_falls_back_to_training_files_when_the_test_split_is_gone(image_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(image_run.path, run)
+    report = json.loads((run / "report.json").read_text())
+    report["data"]["files"]["test"] = [str(tmp_path / "gone.png")]
+    (run / "report.json").write_text(json.dumps(report))
+    cfg = konstrukt.export(run, tmp_path / "b", format="onnx")
+    assert cfg["parity"]["source"].startswith("sample of the training files")
+
+
+def test_bundle_predict_script_reports_unreadable_files(image_run, tmp_path):
+    konstrukt.export(image_run, tmp_path / "b", format="onnx")
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    done = _isolated(tmp_path / "b", "predict.py", [bad])
+    assert done.returncode == 2 and "bad.png" in done.stderr and "Traceback" not in done.stderr
+
+
+# --------------------------------------------------------------------------- pretrained architectures
+
+
+@pytest.mark.parametrize("pipeline", ["mobilenet_v3_small", "resnet18"])
+def test_torchvision_backbones_get_a_checked_pytorch_bundle(image_run, tmp_path, pipeline):
+    data = Path(image_run.report["data"]["source"])
+    run = konstrukt.train(data, task="image", pipeline=pipeline, out=tmp_path / "run",
+                          config={**IMAGE_FAST, "pretrained": "none", "num_epochs": 1, "target_size": 0,
+                                  "image_size": 32}, verbose=False)
+    cfg = konstrukt.export(run, tmp_path / "b", format="bundle")
+    assert cfg["parity"]["results"]["pytorch (predict script)"]["max_abs_logit_diff"] <= 1e-5
+    assert "torchvision.models." + pipeline in (tmp_path / "b" / "predict.py").read_text()
+    files = test_files(run, 2)
+    _same_predictions(_standalone(tmp_path / "b", "predict.py", files), run.predict(files), atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pipeline", ["panns_cnn14_mlp", "resnet18_melspec", "ast_finetune", "wav2vec2_linear"])
+def test_pretrained_audio_architectures_export_to_onnx(sound_run, tmp_path, tiny_audio, pipeline):
+    data = Path(sound_run.report["data"]["source"])
+    run = konstrukt.train(data, task="sound", pipeline=pipeline, out=tmp_path / "run",
+                          config={**SOUND_FAST, "num_epochs": 1, "pretrained": "none", "target_size": 0},
+                          verbose=False)
+    # The saved architecture is the tiny one, whatever the registry says later.
+    assert run.report["architecture"]["backbone"]["config_overrides"]
+    fmt = "all" if pipeline == "resnet18_melspec" else "onnx"
+    cfg = konstrukt.export(run, tmp_path / "b", format=fmt)
+    assert cfg["parity"]["results"]["onnx fp32"]["top1_agreement"] == 1.0
+    files = test_files(run, 3)
+    want = run.predict(files)
+    _same_predictions(_standalone(tmp_path / "b", "predict.py", files), want, atol=1e-3)
