@@ -175,5 +175,7 @@ class AudioPreprocessor(Preprocessor):
     def tensor(self, raw: np.ndarray, augment: bool = False, seed: int | None = None) -> torch.Tensor:
         wave = raw[: self.length]
         if augment and self.augmentation is not None:
+            if seed is None:  # draw from torch's seeded RNG (as image augmentation does), not the OS
+                seed = int(torch.randint(0, 2 ** 62, ()).item())
             wave = self.augmentation(wave, np.random.default_rng(seed))
         return torch.from_numpy(np.ascontiguousarray(fix_length(wave, self.length), dtype=np.float32))  # (T,)
