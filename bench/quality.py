@@ -39,7 +39,14 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", choices=list(SETS))
     ap.add_argument("--config", default="{}", help="JSON overrides for every run (default: none)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch threads (0: all cores); 1 is much faster on a busy shared machine")
     args = ap.parse_args()
+    if args.threads:
+        import konstrukt.experiment as experiment
+        import torch
+
+        experiment.use_all_cores = lambda: torch.set_num_threads(args.threads)
     overrides = {"cv": 5, "seed": args.seed, **json.loads(args.config)}
     sets = build(args.data, args.only)
     rows = []
@@ -51,15 +58,15 @@ def main() -> None:
                                   config=overrides, verbose=False)
             seconds = time.perf_counter() - t0
             r = run.report
-            ref = r["reference"]
+            ref = r.get("reference") or {"name": "–", "test": None, "cv": None}  # older runs: none
             n = r["data"]["per_split"]
             per_class = {s: min(c.values()) for s, c in n.items() if c}
             rows.append((name, pipeline, f"{per_class.get('train', 0)}+{per_class.get('val', 0)}"
                          f" → {per_class.get('test', 0)}", _acc(r["test"]), _cv(r["cv"]),
                          ref["name"], _acc(ref["test"]), _cv(ref["cv"]),
-                         f"{100 * (r['test']['accuracy'] - ref['test']['accuracy']):+.1f}",
+                         f"{100 * (r['test']['accuracy'] - ref['test']['accuracy']):+.1f}" if ref["test"] else "–",
                          f"{seconds:.0f}", r["best_epoch"]))
-            print(f"{name}: {r['baseline']}", flush=True)
+            print(f"{name}: {r.get('baseline')}", flush=True)
     head = ("set", "offline pipeline", "train+val → test /class", "test acc", "CV acc", "peer",
             "peer test", "peer CV", "gap (pts)", "seconds", "epochs")
     print("\n| " + " | ".join(head) + " |\n|" + "---|" * len(head))
