@@ -245,10 +245,7 @@ class ResNet18MelSpec(_SpecAugmented):
         self.num_features = 512
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:  # wave: (B, T) at 16 kHz
-        x = self.logmel(wave)  # (B, 1, M, frames)
-        x = x - x.mean(dim=(2, 3), keepdim=True)  # level-free
-        x = self.bn0(x.transpose(1, 2)).transpose(1, 2)  # per mel band, from training statistics
-        x = self.spec_augment(x)  # (B, 1, M, frames)
+        x = self.spec_augment(standardise(self.logmel(wave)))  # (B, 1, M, frames)
         return self.model(x)  # (B, 512)
 
     def blocks(self) -> list[nn.Module]:
