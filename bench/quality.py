@@ -66,7 +66,7 @@ def main() -> None:
                          ref["name"], _acc(ref["test"]), _cv(ref["cv"]),
                          f"{100 * (r['test']['accuracy'] - ref['test']['accuracy']):+.1f}" if ref["test"] else "–",
                          f"{seconds:.0f}", r["best_epoch"]))
-            print(f"{name}: {r.get('baseline')}", flush=True)
+            print(f"{name}: {' | '.join(str(c) for c in rows[-1])}\n  {r.get('baseline')}", flush=True)
     head = ("set", "offline pipeline", "train+val → test /class", "test acc", "CV acc", "peer",
             "peer test", "peer CV", "gap (pts)", "seconds", "epochs")
     print("\n| " + " | ".join(head) + " |\n|" + "---|" * len(head))
