@@ -20,6 +20,7 @@ from safetensors.torch import save_file
 from .architecture import CONSTANTS, save_constants
 from .errors import RunError
 from .plots import plot_confusion, plot_curves
+from .reference import verdict as reference_verdict
 from .runtime import library_versions
 
 REPORT, CONFIG, WEIGHTS, SUMMARY = "report.json", "config.json", "model.safetensors", "summary.md"
@@ -73,7 +74,7 @@ def build_report(prepared, results: dict) -> dict[str, Any]:
     from .models.heads import head_blocks
 
     cfg = prepared.config
-    return {
+    report = {
         "architecture": describe(prepared.backbone_spec, prepared.initial_backbone, head_blocks(cfg.head),
                                  len(prepared.classes), prepared.pre),
         "task": cfg.task,
@@ -89,9 +90,11 @@ def build_report(prepared, results: dict) -> dict[str, Any]:
         "test": results.get("test"),
         "val": results.get("val"),
         "cv": results.get("cv"),
+        "reference": results.get("reference"),
         "history": results["history"],
         "best_epoch": results["best_epoch"],
         "stopped_early": results["stopped_early"],
+        "epoch_policy": results.get("epoch_policy"),
         "train_seconds": round(results["train_seconds"], 3),
         "peak_memory_mb": round(results["peak_memory_mb"], 1),
         "device": str(prepared.device),
@@ -102,6 +105,8 @@ def build_report(prepared, results: dict) -> dict[str, Any]:
         "seed": cfg.seed,
         "versions": library_versions(),
     }
+    report["baseline"] = reference_verdict(report)  # plain words: better than the simple peer?
+    return report
 
 
 def write_run(folder: Path, report: dict, config: dict, model: torch.nn.Module) -> None:
@@ -146,6 +151,8 @@ def summary_markdown(report: dict) -> str:
         lines += [f"## {cv['folds']}-fold cross-validation", "",
                   f"Accuracy {_pct(cv['accuracy_mean'])} ± {_pct(cv['accuracy_std'])}, "
                   f"F1 (macro) {_pct(cv['f1_macro_mean'])} ± {_pct(cv['f1_macro_std'])}.", ""]
+    if report.get("baseline"):
+        lines += ["## Compared with a simple baseline", "", report["baseline"], ""]
     if t and t["n"] < 30:
         lines += [f"**Read with care:** the test split has only {t['n']} examples, so one mistake "
                   f"moves accuracy by {100 / t['n']:.0f} points"

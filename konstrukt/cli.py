@@ -123,6 +123,8 @@ def print_results(report: dict, path: Path) -> None:
             print(textwrap.fill(f"note: only {t['n']} test examples — one mistake moves test accuracy by "
                                 f"{100 / t['n']:.0f} points" + ("; trust the CV figure more." if cv else "."),
                                 width=90, initial_indent="\n  ", subsequent_indent="  "))
+    if report.get("baseline"):
+        print(textwrap.fill(report["baseline"], width=90, initial_indent="\n  ", subsequent_indent="  "))
     print(f"\nrun folder: {path}  (report.json, summary.md, curves.png, confusion_matrix.png)")
 
 

@@ -42,6 +42,9 @@ class EarlyStoppingConfig(_Strict):
     patience: int = Field(5, ge=1)
     monitor: Literal["val_loss", "val_accuracy"] = "val_loss"
     restore_best: bool = True
+    # A validation split with fewer examples of some class than this cannot choose epochs: the
+    # model then trains on train+val for the full fixed schedule (num_epochs) instead.
+    min_val_per_class: int = Field(10, ge=1)
 
 
 class ScheduleConfig(_Strict):
@@ -80,7 +83,9 @@ class AudioConfig(_Strict):
     """How audio files become fixed-length mono waveforms."""
 
     sample_rate: Optional[int] = Field(None, gt=0)  # None: the backbone's rate (16 kHz, CNN14 32 kHz)
-    duration: float = Field(5.0, gt=0.0, le=600.0)  # seconds after crop / zero-pad
+    # seconds after crop / zero-pad; None: from the training clips (95th percentile of their
+    # lengths, 0.5–10 s), written back into the run's config
+    duration: Optional[float] = Field(5.0, gt=0.0, le=600.0)
     long_files: Literal["crop", "windows"] = "crop"  # windows: predict by voting over windows
 
 

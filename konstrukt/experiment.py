@@ -29,6 +29,7 @@ from .models.heads import build_head, head_blocks
 from .pipelines import AUTO_CANDIDATES, PipelineSpec, resolve_pipeline
 from .preprocess import Preprocessor, build_preprocessor
 from .progress import Progress, ProgressCallback
+from .reference import evaluate_reference
 from .runtime import peak_memory_mb, seed_everything, select_device, use_all_cores
 from .training import FitResult, fit, predict_proba
 
@@ -145,6 +146,11 @@ def prepare(data: str | Path, config: TrainConfig, pipeline: PipelineSpec,
     prepared = Prepared(config, pipeline, spec, dataset, classes, y, raws, pre, backbone,
                         select_device(config.device))
     prepared.splits = make_splits(dataset, config)
+    fitted = pre.fit([raws[i] for i in prepared.splits["train"] + prepared.splits["val"]])
+    if fitted:  # data-dependent settings (e.g. audio duration) are saved with the run's config
+        prepared.config = build_config(config_dict(config), fitted)
+        progress.say("settings chosen from the data: " + ", ".join(
+            f"{k}.{kk} = {vv}" for k, v in fitted.items() for kk, vv in v.items()))
     return prepared
 
 
@@ -279,10 +285,14 @@ class Recipe:
 # --------------------------------------------------------------------------- the whole run
 
 
+def cv_folds(prepared: Prepared, pool: list[int], k: int) -> list[tuple[list[int], list[int]]]:
+    """Stratified K folds (indices into ``pool``), seeded: the deep model and the reference share them."""
+    return stratified_folds([prepared.classes[i] for i in prepared.y[pool]], k, prepared.config.seed)
+
+
 def cross_validate(recipe: Recipe, pool: list[int], k: int, epochs: int) -> dict | None:
     """Stratified K-fold on the train+val pool (test untouched), ``epochs`` per fold."""
-    p = recipe.p
-    folds = stratified_folds([p.classes[i] for i in p.y[pool]], k, p.config.seed)
+    folds = cv_folds(recipe.p, pool, k)
     if not folds:
         return None
     scores = []
@@ -296,15 +306,37 @@ def cross_validate(recipe: Recipe, pool: list[int], k: int, epochs: int) -> dict
     return summary
 
 
+def epoch_policy(prepared: Prepared) -> str | None:
+    """Why the validation split cannot choose the number of epochs, or None when it can.
+
+    Early stopping on 2–3 examples per class stops on noise (the loss of six clips). Below
+    ``early_stopping.min_val_per_class`` the model trains on train+val for the full schedule.
+    """
+    es, val = prepared.config.early_stopping, prepared.splits["val"]
+    if not es.enabled or not val:
+        return None
+    fewest = min(np.bincount(prepared.y[val], minlength=len(prepared.classes)))
+    if fewest >= es.min_val_per_class:
+        return None
+    return (f"the validation split has {fewest} example(s) of some class (fewer than "
+            f"{es.min_val_per_class}), too few to choose epochs: trained on train+val for the fixed "
+            f"schedule of {prepared.config.num_epochs} epochs")
+
+
 def run_experiment(prepared: Prepared, progress: Progress) -> tuple[Classifier, dict]:
     """Fit on train (early stopping on val), score on test once, cross-validate small data."""
     config, splits = prepared.config, prepared.splits
     recipe = Recipe(prepared, progress)
+    policy = epoch_policy(prepared)
+    if policy:
+        progress.say(policy)
+        splits = {**splits, "train": splits["train"] + splits["val"], "val": []}
     started = time.perf_counter()
     model, result = recipe.fit(splits["train"], splits["val"])
     train_seconds = time.perf_counter() - started
     report: dict[str, Any] = {"history": result.history, "best_epoch": result.best_epoch,
-                              "stopped_early": result.stopped_early, "train_seconds": train_seconds}
+                              "stopped_early": result.stopped_early, "train_seconds": train_seconds,
+                              "epoch_policy": policy}
     if splits["val"]:
         report["val"] = recipe.score(model, splits["val"])
     if splits["test"]:
@@ -318,6 +350,10 @@ def run_experiment(prepared: Prepared, progress: Progress) -> tuple[Classifier, 
         report["cv"] = cross_validate(recipe, pool, k, epochs=max(1, result.best_epoch))
         if report["cv"]:
             report["cv"]["seconds"] = time.perf_counter() - t0
+    progress.event("reference", "fitting the simple reference model on the same split")
+    report["reference"] = evaluate_reference(
+        prepared.backbone_spec.modality, prepared.raws, prepared.pre, prepared.y, prepared.classes,
+        pool, splits["test"], cv_folds(prepared, pool, k) if report["cv"] else None)
     report["params_total"], report["params_trainable"] = count_parameters(model)
     report["peak_memory_mb"] = peak_memory_mb(prepared.device)
     return model, report

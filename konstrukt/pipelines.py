@@ -50,6 +50,13 @@ def resolve_pipeline(task: str, name: str) -> PipelineSpec:
     return spec
 
 
+# From-scratch models on a few dozen examples: a fixed cosine schedule with warm-up (the tiny
+# validation split cannot choose epochs, see experiment.epoch_policy), light label smoothing.
+SCRATCH_RECIPE: dict[str, Any] = {
+    "optimizer": "adamw", "learning_rate": 3e-3, "weight_decay": 1e-2, "num_epochs": 30,
+    "batch_size": 16, "lr_schedule": {"name": "cosine", "warmup_epochs": 2}, "label_smoothing": 0.1,
+    "early_stopping": {"patience": 8}}
+
 def keep_candidate(baseline: str, baseline_scores: list[float],
                    candidate: str, candidate_scores: list[float]) -> tuple[str, str]:
     """Pick between a baseline and a richer candidate scored on the same CV folds.

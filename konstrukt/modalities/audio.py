@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..pipelines import AUTO_CANDIDATES, PipelineSpec, register_pipeline
+from ..pipelines import AUTO_CANDIDATES, SCRATCH_RECIPE, PipelineSpec, register_pipeline
 from ..tasks import Modality, TaskSpec, UICapabilities, register_modality
 
 EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".mp3"})
@@ -116,8 +116,7 @@ PIPELINE_SPECS = [
     PipelineSpec(
         name="scratch_melcnn", tasks=_AUDIO, backbone="scratch_melcnn", strategy="full", head="linear",
         pretrained="none",
-        defaults={"optimizer": "adamw", "learning_rate": 3e-3, "num_epochs": 30, "batch_size": 16,
-                  "early_stopping": {"patience": 8}},
+        defaults={**SCRATCH_RECIPE, "audio": {"duration": None}},  # duration: from the clips
         description="small log-mel CNN trained from scratch: offline, seconds on a CPU",
     ),
 ]

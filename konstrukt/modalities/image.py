@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..pipelines import PipelineSpec, register_pipeline
+from ..pipelines import SCRATCH_RECIPE, PipelineSpec, register_pipeline
 from ..tasks import Modality, TaskSpec, UICapabilities, register_modality
 
 EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
@@ -88,8 +88,7 @@ def register() -> None:
     register_pipeline(PipelineSpec(
         name="scratch_cnn", tasks=("image",), backbone="scratch_cnn", strategy="full", head="linear",
         pretrained="none",
-        defaults={"learning_rate": 3e-3, "num_epochs": 30, "batch_size": 16,
-                  "early_stopping": {"patience": 8}},
+        defaults=SCRATCH_RECIPE,
         description="small CNN trained from scratch: offline, seconds on a CPU",
     ))
 

@@ -459,11 +459,17 @@ def _wav2vec2_factory(spec: BackboneSpec, pretrained: str) -> Backbone:
 
 
 class ScratchMelCNN(_SpecAugmented):
-    """Log-mel (64 bins, 16 kHz, 20 ms hop) → 4 × [conv-BN-ReLU-maxpool] → mean+max over time → (B, 128)."""
+    """Log-mel (64 bins, 16 kHz, 20 ms hop) → 4 × [conv-BN-ReLU-maxpool] → mean+max over time → (B, 128).
+
+    The log-mel loses its overall level (per-example mean: recordings differ in gain) and is then
+    normalised per mel band with statistics of the training data (``bn0``, a BatchNorm over the
+    bands as in PANNs: its running mean/variance are saved with the weights).
+    """
 
     def __init__(self, sample_rate: int = 16000, n_mels: int = 64, widths: tuple[int, ...] = (16, 32, 64, 128)):
         super().__init__()
         self.logmel = LogMel(sample_rate, n_fft=512, win_length=400, hop_length=320, n_mels=n_mels)  # 20 ms hop: cheap
+        self.bn0 = nn.BatchNorm2d(n_mels)
         self.spec_augment = SpecAugment()
         stages, prev = [], 1
         for w in widths:
@@ -474,7 +480,10 @@ class ScratchMelCNN(_SpecAugmented):
         self.num_features = prev
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:  # wave: (B, T)
-        x = self.spec_augment(standardise(self.logmel(wave)))  # (B, 1, M, frames)
+        x = self.logmel(wave)  # (B, 1, M, frames)
+        x = x - x.mean(dim=(2, 3), keepdim=True)  # level-free
+        x = self.bn0(x.transpose(1, 2)).transpose(1, 2)  # per mel band, from training statistics
+        x = self.spec_augment(x)  # (B, 1, M, frames)
         x = self.stages(x).mean(dim=2)  # (B, C, frames')
         return x.amax(dim=-1) + x.mean(dim=-1)  # (B, C)
 

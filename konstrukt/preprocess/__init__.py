@@ -40,6 +40,11 @@ class Preprocessor:
         """Rebuild an inference preprocessor (no augmentation) from :meth:`to_config`'s output."""
         raise NotImplementedError
 
+    def fit(self, raws: list[Any]) -> dict[str, Any]:
+        """Settle data-dependent settings from the training samples; return them as config
+        overrides (saved with the run, so a reloaded run preprocesses the same way)."""
+        return {}
+
 
 def build_preprocessor(spec, config) -> Preprocessor:
     """The preprocessor of a backbone spec's modality, configured by a TrainConfig."""

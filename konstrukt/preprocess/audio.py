@@ -149,6 +149,19 @@ def check_sample_rate(spec, requested: int | None) -> int:
     return rate
 
 
+AUTO_DURATION = (0.5, 10.0)  # bounds, in seconds, of a duration chosen from the data
+
+
+def duration_from_clips(lengths: list[int], rate: int, percentile: float = 95.0) -> float:
+    """A crop/pad duration that keeps ``percentile`` % of the clips whole, in 0.1 s steps, bounded.
+
+    Short words padded to a fixed 5 s are mostly silence; this keeps the input about as long as
+    the recordings are.
+    """
+    seconds = float(np.percentile(np.asarray(lengths, float), percentile)) / rate
+    return float(min(max(math.ceil(seconds * 10) / 10, AUTO_DURATION[0]), AUTO_DURATION[1]))
+
+
 class AudioPreprocessor(Preprocessor):
     """Audio file → (T,) float32 waveform at the backbone's rate, T = rate × duration."""
 
@@ -156,17 +169,27 @@ class AudioPreprocessor(Preprocessor):
         from ..augment.audio import waveform_augmentation
 
         self.sample_rate = check_sample_rate(spec, config.audio.sample_rate)
-        self.duration = float(config.audio.duration)
         self.long_files = config.audio.long_files
-        self.length = int(round(self.sample_rate * self.duration))
         self.augmentation = waveform_augmentation(config.augment, self.sample_rate)
-        aug = config.augment.model_dump_json() if self.augmentation else "noaug"
-        key = f"{self.sample_rate}|{self.length}|{aug}"
+        self._aug_key = config.augment.model_dump_json() if self.augmentation else "noaug"
+        self._set_duration(config.audio.duration)
+
+    def _set_duration(self, duration: float | None) -> None:
+        self.duration = None if duration is None else float(duration)  # None: until fit() sees the data
+        self.length = int(round(self.sample_rate * (self.duration or AUTO_DURATION[1])))
+        key = f"{self.sample_rate}|{self.length}|{self._aug_key}"
         self.signature = "audio:" + hashlib.sha1(key.encode()).hexdigest()[:12]
+
+    def fit(self, raws: list[np.ndarray]) -> dict:
+        """With ``audio.duration`` unset, choose it from the training clips' lengths."""
+        if self.duration is not None:
+            return {}
+        self._set_duration(duration_from_clips([len(r) for r in raws], self.sample_rate))
+        return {"audio": {"duration": self.duration}}
 
     def load(self, path: Path) -> np.ndarray:
         """The first ``duration`` seconds, mono at the model's rate (not yet padded)."""
-        return decode_audio(path, self.sample_rate, self.duration)
+        return decode_audio(path, self.sample_rate, self.duration or AUTO_DURATION[1])
 
     def load_windows(self, path: Path) -> list[np.ndarray]:
         """Every ``duration``-second window of the whole file (for voting at prediction time)."""
@@ -175,6 +198,8 @@ class AudioPreprocessor(Preprocessor):
     def tensor(self, raw: np.ndarray, augment: bool = False, seed: int | None = None) -> torch.Tensor:
         wave = raw[: self.length]
         if augment and self.augmentation is not None:
+            if seed is None:  # draw from torch's seeded RNG (as image augmentation does), not the OS
+                seed = int(torch.randint(0, 2 ** 62, ()).item())
             wave = self.augmentation(wave, np.random.default_rng(seed))
         return torch.from_numpy(np.ascontiguousarray(fix_length(wave, self.length), dtype=np.float32))  # (T,)
 

@@ -379,6 +379,7 @@ pages.job = async () => {
     if (t.n !== undefined && t.n < 30) notes.push(`The test set has only ${t.n} examples, so a single mistake moves accuracy by ${(100 / Math.max(t.n, 1)).toFixed(0)} points.` + (cv ? " The cross-validation figure (the model trained and tested several times on different parts of your data) is the steadier number." : " Add more examples for a firmer figure."));
     const chance = 1 / Math.max(r.classes.length, 1), best = cv ? cv.accuracy_mean : t.accuracy;
     if (best != null && best < chance + 0.1) notes.push(`This model is hardly better than guessing (${pct(chance)} for ${r.classes.length} classes). More examples, more epochs or another recipe should help.`);
+    if (r.baseline && r.baseline.includes("NOT better")) notes.push(r.baseline);  // simple peer on the same split
     const supports = Object.values(t.per_class || {}).map(m => m.support);
     if (supports.length && Math.min(...supports) < 5) notes.push(`Some classes have only ${Math.min(...supports)} test example(s), so their per-class figures move in big steps.`);
     if (cv && cv.accuracy_std > 0.1) notes.push("The results vary a lot between cross-validation folds: with this little data the model is not yet reliable. More examples per class will help most.");

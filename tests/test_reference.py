@@ -1,0 +1,68 @@
+"""The classical reference model and the small-data recipe around it (fast, offline)."""
+import numpy as np
+from PIL import Image
+
+import konstrukt
+from konstrukt.preprocess.audio import duration_from_clips
+from konstrukt.reference import REFERENCES, hog, image_features, mfcc_stats, verdict
+
+
+def test_reference_features_have_fixed_sizes_whatever_the_input():
+    rng = np.random.default_rng(0)
+    assert mfcc_stats(rng.normal(size=16000).astype(np.float32), 16000).shape == (80,)
+    assert mfcc_stats(np.zeros(300, np.float32), 16000).shape == (80,)  # a scrap of audio still works
+    for size in [(25, 25), (640, 427)]:
+        img = Image.fromarray(rng.integers(0, 255, (*size[::-1], 3), dtype=np.uint8))
+        assert image_features(img).shape == (16 * 16 + 8 * 8 * 9 + 24,)
+    assert set(REFERENCES.names()) >= {"audio", "image"}
+
+
+def test_hog_sees_orientation():
+    stripes = np.tile((np.arange(64) // 4 % 2).astype(np.float32), (64, 1))  # vertical edges
+    cells = hog(stripes).reshape(8, 8, 9)
+    assert cells[..., 0].mean() > 0.9  # horizontal gradient → orientation bin 0 everywhere
+
+
+def test_verdict_says_plainly_when_the_model_is_not_better():
+    ref = {"description": "MFCC statistics + logistic regression", "test": {"accuracy": 0.49},
+           "cv": {"accuracy_mean": 0.5}}
+    worse = {"test": {"accuracy": 0.18}, "cv": {"accuracy_mean": 0.16}, "reference": ref}
+    assert "NOT better than a simple baseline" in verdict(worse)
+    assert "18.0 % vs 49.0 %" in verdict(worse)
+    mixed = {"test": {"accuracy": 0.60}, "cv": {"accuracy_mean": 0.40}, "reference": ref}
+    assert "NOT better" in verdict(mixed)  # better on one measure only is not better
+    better = {"test": {"accuracy": 0.9}, "cv": {"accuracy_mean": 0.8}, "reference": ref}
+    assert verdict(better).startswith("The model is better")
+    assert verdict({"test": {"accuracy": 0.9}}) is None
+
+
+def test_duration_from_clips_keeps_most_clips_whole_within_bounds():
+    rate = 16000
+    assert duration_from_clips([int(0.4 * rate)] * 9 + [int(1.23 * rate)] * 11, rate) == 1.3
+    assert duration_from_clips([100] * 5, rate) == 0.5  # never shorter than half a second
+    assert duration_from_clips([60 * rate] * 5, rate) == 10.0  # never longer than 10 s
+
+
+def test_run_reports_the_reference_on_the_same_split_and_folds(image_data, tmp_path, fast):
+    run = konstrukt.train(image_data, pipeline="scratch_cnn", out=tmp_path / "run",
+                          overrides={**fast, "cv": 3}, verbose=False)
+    r = run.report
+    ref = r["reference"]
+    assert ref["name"] == "hog_logreg" and ref["test"]["n"] == r["test"]["n"]
+    assert ref["cv"]["folds"] == r["cv"]["folds"] == 3
+    assert [f["n"] for f in ref["cv"]["per_fold"]] == [f["n"] for f in r["cv"]["per_fold"]]
+    assert ref["cv"]["accuracy_mean"] > 0.5  # shapes are easy for HOG (chance: 1/3)
+    assert r["baseline"] and "simple baseline" in (run.path / "summary.md").read_text()
+
+
+def test_tiny_validation_split_does_not_choose_epochs(image_data, tmp_path, fast):
+    run = konstrukt.train(image_data, pipeline="scratch_cnn", out=tmp_path / "run",
+                          overrides={**fast, "num_epochs": 3}, verbose=False)
+    r = run.report
+    assert "too few to choose epochs" in r["epoch_policy"]
+    assert len(r["history"]) == 3 and all(h["val_loss"] is None for h in r["history"])
+    assert r["val"] is None and r["best_epoch"] == 3
+    trusted = konstrukt.train(image_data, pipeline="scratch_cnn", out=tmp_path / "trusted",
+                              overrides={**fast, "early_stopping": {"min_val_per_class": 1}},
+                              verbose=False)
+    assert trusted.report["epoch_policy"] is None and trusted.report["history"][0]["val_loss"] is not None
