@@ -61,6 +61,7 @@ def what_to_add_next(confusion: np.ndarray, classes: list[str], source: str) -> 
                          f"{source} (" + ", ".join(f"{100 * recall[i]:.0f} %" for i in weak) + " recall).")
     if off.max() > 0:
         a, b = np.unravel_index(int(np.argmax(off)), off.shape)
+        a, b = (a, b) if cm[a, b] >= cm[b, a] else (b, a)  # the larger direction first
         sentences.append(f"`{classes[a]}` and `{classes[b]}` are mixed up most ({int(cm[a, b])}× `{classes[a]}` "
                          f"taken for `{classes[b]}`, {int(cm[b, a])}× the other way): examples that show "
                          "what tells them apart help most.")

@@ -87,7 +87,7 @@ class HealthReport:
 
     def sample_dict(self, i: int, finding: Finding | None = None) -> dict[str, Any]:
         s = self.dataset.samples[i]
-        out = {"index": i, "file": str(s.path), "name": f"{s.label}/{s.path.name}", "label": s.label,
+        out = {"index": int(i), "file": str(s.path), "name": f"{s.label}/{s.path.name}", "label": s.label,
                "split": self.split_of(i)}
         if finding is not None:
             out.update(finding.notes.get(i, {}))
@@ -223,8 +223,8 @@ def _groups(n: int, pairs: np.ndarray) -> list[list[int]]:
     graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
     _, comp = connected_components(graph, directed=False)
     members: dict[int, list[int]] = {}
-    for i, c in enumerate(comp):
-        members.setdefault(int(c), []).append(i)
+    for i, c in enumerate(comp.tolist()):
+        members.setdefault(c, []).append(i)
     return sorted((m for m in members.values() if len(m) > 1), key=lambda m: m[0])
 
 
@@ -432,12 +432,12 @@ def _leakage(report: HealthReport, group: list[int], what: str, remove_leaked: b
         f"the model is scored on examples it trained on; {len(leaked)} {done} the "
         f"{'/'.join(names[s] for s in splits)} score",
         group, "delete the extra copies, or keep each example in one split only",
-        {"removed": leaked if remove_leaked else []}))
+        {"removed": [int(i) for i in leaked] if remove_leaked else []}))
     if remove_leaked:
         for i in leaked:
             bucket = report.removed.setdefault(where[i], [])
             if i not in bucket:
-                bucket.append(i)
+                bucket.append(int(i))
 
 
 def _imbalance(report: HealthReport) -> None:
