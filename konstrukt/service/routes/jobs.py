@@ -18,7 +18,8 @@ from ...experiment import resolve_config
 from ..db import Job, JobEvent, Project
 from ..deps import JSON, MULTIPART, authorized_job, get_db, owned_job, owned_project
 from ..jobs import TERMINAL, delete_job_files, request_cancel, snapshot_data
-from ..schemas import JobOut, Prediction, TrainRequest
+from ..health import run_health
+from ..schemas import HealthOut, JobOut, Prediction, TrainRequest
 from ..settings import Settings, get_settings
 from ..storage import TooLarge, job_dir, staged_upload
 
@@ -115,6 +116,15 @@ async def job_events(request: Request, job: Job = Depends(owned_job)):
 def job_report(job: Job = Depends(owned_job), settings: Settings = Depends(get_settings)):
     """The run's full ``report.json`` (metrics, per-class table, confusion matrix, CV, history)."""
     return json.loads((finished_run(settings, job) / "report.json").read_text(encoding="utf-8"))
+
+
+@router.get("/jobs/{job_id}/health", response_model=HealthOut)
+def job_health(job: Job = Depends(owned_job), db: Session = Depends(get_db),
+               settings: Settings = Depends(get_settings)):
+    """The run's data health (before and after training: leakage left out of the scores, likely
+    mislabelled examples, what to add next), each file matched to the project's sample if it still exists."""
+    report = json.loads((finished_run(settings, job) / "report.json").read_text(encoding="utf-8"))
+    return run_health(db, db.get(Project, job.project_id), report)
 
 
 @router.get("/jobs/{job_id}/files/{name}", response_class=FileResponse)
