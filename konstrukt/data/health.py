@@ -36,7 +36,7 @@ IMBALANCE_RATIO = 3.0
 SIZE_RATIO = 4.0  # a size/duration this many times off the median is an outlier
 PHASH_MAX_BITS = 4  # of 64: resaved, resized or re-lit copies land at 0–4, distinct digits at ≥ 6
 AUDIO_CANDIDATE_COS = 0.98  # stage 1 (band statistics): cheap, shift-invariant, permissive
-AUDIO_MATCH_CORR = 0.88  # stage 2: peak normalised cross-correlation of the waveforms
+AUDIO_MATCH_CORR = 0.93  # stage 2: peak normalised cross-correlation of the waveforms
 SILENT_DBFS = -55.0
 BLOCK = 1024  # rows per block in the pairwise searches: memory O(BLOCK × N)
 
@@ -192,7 +192,7 @@ def hamming_pairs(hashes: np.ndarray, max_bits: int, block: int = BLOCK) -> np.n
     return np.concatenate(found) if found else np.zeros((0, 2), int)
 
 
-def cosine_candidates(x: np.ndarray, threshold: float, top_k: int = 10, block: int = BLOCK) -> np.ndarray:
+def cosine_candidates(x: np.ndarray, threshold: float, top_k: int = 8, block: int = BLOCK) -> np.ndarray:
     """Pairs (i < j) of L2-normalised rows with cosine ≥ ``threshold``, at most ``top_k`` per row."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     found = []
@@ -308,20 +308,27 @@ def audio_fingerprint(wave: np.ndarray) -> np.ndarray:
     return vec / (np.linalg.norm(vec) + 1e-12)
 
 
-def waveform_match(a: np.ndarray, b: np.ndarray, max_shift: float = 0.25) -> float:
-    """Peak normalised cross-correlation of two waveforms over shifts up to ``max_shift`` of the
-    shorter one (FFT). One recording copied — louder, trimmed, re-encoded, resampled — peaks near 1;
-    two takes of the same kind of sound (two noise bursts, two chirps) stay far below."""
-    if a.size == 0 or b.size == 0:
+_MATCH_SR, _MATCH_SECONDS = 4000, 4.0  # the waveform check: enough to tell one recording from another
+_MATCH_N = 1 << int(math.ceil(math.log2(2 * _MATCH_SR * _MATCH_SECONDS)))  # FFT size: no wrap-around
+
+
+def match_spectrum(wave: np.ndarray) -> tuple[np.ndarray, float, int]:
+    """(FFT of the waveform zero-padded to the match size, its norm, its length) for :func:`waveform_match`."""
+    wave = wave[: int(_MATCH_SR * _MATCH_SECONDS)].astype(np.float64)
+    return np.fft.rfft(wave, _MATCH_N).astype(np.complex64), float(np.linalg.norm(wave)), wave.size
+
+
+def waveform_match(a: tuple, b: tuple, max_shift: float = 0.25) -> float:
+    """Peak normalised cross-correlation of two waveforms (given by :func:`match_spectrum`) over
+    shifts up to ``max_shift`` of the shorter one. One recording copied — louder, trimmed,
+    re-encoded, resampled — peaks near 1; two takes of the same kind of sound stay far below."""
+    (fa, na, la), (fb, nb, lb) = a, b
+    if na == 0 or nb == 0:
         return 0.0
-    n = 1 << int(np.ceil(np.log2(a.size + b.size)))
-    xc = np.fft.irfft(np.fft.rfft(a, n) * np.conj(np.fft.rfft(b, n)), n)  # lag k at index k mod n
-    lim = int(max_shift * min(a.size, b.size))
-    lags = np.concatenate([xc[:lim + 1], xc[n - lim:]]) if lim else xc[:1]
-    return float(np.abs(lags).max() / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
-
-
-_MATCH_SR, _MATCH_SECONDS = 8000, 10.0
+    xc = np.fft.irfft(fa * np.conj(fb), _MATCH_N)  # lag k at index k mod N
+    lim = int(max_shift * min(la, lb))
+    lags = np.concatenate([xc[:lim + 1], xc[_MATCH_N - lim:]]) if lim else xc[:1]
+    return float(np.abs(lags).max() / (na * nb))
 
 
 def measure_audio(path: Path) -> Measure:
@@ -347,8 +354,8 @@ def measure_audio(path: Path) -> Measure:
 
 
 def audio_pairs(measures: list[Measure], idx: list[int], paths: list[Path]) -> np.ndarray:
-    """Stage 1: band statistics within cosine reach (at most 10 per clip); stage 2: the waveforms
-    of those candidates, read again (at most 10 s at 8 kHz), must match as one recording."""
+    """Stage 1: band statistics within cosine reach (at most 8 per clip); stage 2: the waveforms
+    of those candidates, read again (at most 4 s at 4 kHz), must match as one recording."""
     from functools import lru_cache
 
     from ..preprocess.audio import decode_audio
@@ -357,11 +364,12 @@ def audio_pairs(measures: list[Measure], idx: list[int], paths: list[Path]) -> n
         return np.zeros((0, 2), int)
     cand = cosine_candidates(np.stack([measures[i].key for i in idx]), AUDIO_CANDIDATE_COS)
 
-    @lru_cache(maxsize=256)
-    def wave(i: int) -> np.ndarray:
-        return decode_audio(paths[i], _MATCH_SR, _MATCH_SECONDS).astype(np.float64)
+    @lru_cache(maxsize=512)  # candidate pairs come sorted by their first clip: few re-reads
+    def spectrum(i: int) -> tuple:
+        return match_spectrum(decode_audio(paths[i], _MATCH_SR, _MATCH_SECONDS))
 
-    keep = [(idx[i], idx[j]) for i, j in cand if waveform_match(wave(idx[i]), wave(idx[j])) >= AUDIO_MATCH_CORR]
+    keep = [(idx[i], idx[j]) for i, j in cand
+            if waveform_match(spectrum(idx[i]), spectrum(idx[j])) >= AUDIO_MATCH_CORR]
     return np.array(keep, dtype=int).reshape(-1, 2)
 
 
