@@ -122,6 +122,10 @@ def run(name: str, data: Path, task: str, planted: str) -> None:
           f"(timed on {m} files, scaled to {pairs:,} pairs): {est / vec:.0f}× faster")
 
 
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=5000)
@@ -129,6 +133,9 @@ def main() -> None:
     ap.add_argument("--keep", default=None, help="write the data here and keep it (default: a temp folder)")
     args = ap.parse_args()
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="konstrukt-health-bench-"))
+    import konstrukt.experiment  # noqa: F401  (check() splits as train does: torch comes with it)
+
+    base = _rss_mb()
     try:
         if args.images:
             t = time.perf_counter()
@@ -142,8 +149,8 @@ def main() -> None:
                 write_clips(root / "clips", args.clips)
             print(f"\nwrote {args.clips} clips in {time.perf_counter() - t:.1f} s")
             run("audio clips", root / "clips", "sound", "planted: 10 exact copies, 10 quieter trimmed copies in another class")
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"\npeak memory (process RSS): {rss:.0f} MB")
+        print(f"\npeak memory (process RSS): {_rss_mb():.0f} MB, of which {base:.0f} MB before any "
+              "check (Python, numpy, torch imported)")
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

@@ -146,7 +146,7 @@ class Modality:
 
 MODALITIES: Registry[Modality] = Registry("health modality")
 _CACHE: OrderedDict[tuple[str, str], Measure] = OrderedDict()
-_CACHE_SIZE = 200_000
+_CACHE_SIZE = 50_000  # measurements of ~1 kB: a long-running server stays small
 
 
 def measure_all(dataset: Dataset, modality: str, progress=None) -> list[Measure]:
