@@ -298,7 +298,8 @@ def cross_validate(recipe: Recipe, pool: list[int], k: int, epochs: int,
     ``oof`` (N, C), when given, receives each held-out example's out-of-fold probabilities.
     """
     p = recipe.p
-    folds = stratified_folds([p.classes[i] for i in p.y[pool]], k, p.config.seed)
+    groups = p.health.groups(pool) if p.health is not None else None  # duplicates stay in one fold
+    folds = stratified_folds([p.classes[i] for i in p.y[pool]], k, p.config.seed, groups)
     if not folds:
         return None
     scores = []

@@ -261,3 +261,19 @@ def test_what_to_add_next_names_weak_classes_and_confused_pairs():
     assert "`dog` and `fox` are mixed up most" in found.message and "60 %" in found.message
     good = what_to_add_next(np.diag([10, 10]), ["a", "b"], "the test split")
     assert good.detail["weakest"] == [] and "recognised well" in good.message
+
+
+def test_copies_stay_in_one_cross_validation_fold(digits):
+    from konstrukt.data import stratified_folds
+
+    shutil.copy(first(digits / "one"), digits / "one" / "copy.png")
+    near_copy(first(digits / "two"), digits / "zero" / "two_as_zero.png")
+    report = check(digits, "image")
+    pool = list(range(len(report.dataset.samples)))
+    groups = report.groups(pool)
+    assert len(set(groups)) == len(pool) - 2
+    labels = report.dataset.labels()
+    for seed in range(5):
+        for train, held in stratified_folds(labels, 5, seed, groups):
+            for f in report.by_kind("exact_duplicate") + report.by_kind("label_conflict"):
+                assert not (set(f.samples) & set(train) and set(f.samples) & set(held))

@@ -32,6 +32,7 @@ from .sources import Dataset
 
 EVAL_SPLITS = ("val", "test")
 BLOCKING = frozenset({"label_conflict", "leakage"})  # what --strict stops on
+DUPLICATE_KINDS = frozenset({"exact_duplicate", "near_duplicate", "label_conflict"})  # one per group
 IMBALANCE_RATIO = 3.0
 SIZE_RATIO = 4.0  # a size/duration this many times off the median is an outlier
 PHASH_MAX_BITS = 4  # of 64: resaved, resized or re-lit copies land at 0–4, distinct digits at ≥ 6
@@ -78,6 +79,15 @@ class HealthReport:
     def apply(self, splits: dict[str, list[int]]) -> dict[str, list[int]]:
         """``splits`` without the leaked examples of the evaluation splits."""
         return {k: [i for i in v if i not in set(self.removed.get(k, ()))] for k, v in splits.items()}
+
+    def groups(self, indices: list[int]) -> list[int]:
+        """A group id per index: copies (exact or near, any label) share one, every other example
+        has its own — for cross-validation folds that keep copies together."""
+        of = {}
+        for n, f in enumerate(self.findings):
+            if f.kind in DUPLICATE_KINDS:
+                of.update({i: -1 - n for i in f.samples})
+        return [of.get(i, i) for i in indices]
 
     def split_of(self, i: int) -> str | None:
         for name, idx in (self.splits or {}).items():
