@@ -13,11 +13,16 @@ import numpy as np
 from .data.health import Finding
 
 
+MIN_MARGIN = 0.3  # suggested minus given probability: a 53 % / 47 % doubt is not evidence
+MIN_LIFT = 0.1  # out-of-fold accuracy above always answering the largest class, to trust any doubt
+
+
 def likely_mislabelled(y: np.ndarray, proba: np.ndarray, classes: list[str], indices: list[int],
                        top: int = 10) -> list[Finding]:
     """Examples whose given label the out-of-fold predictions doubt most (cleanlab), best first.
 
-    ``y`` and ``proba`` (N, C) are aligned with ``indices`` (dataset positions).
+    ``y`` and ``proba`` (N, C) are aligned with ``indices`` (dataset positions). Only clear doubts
+    are listed: the suggested class must beat the given one by ``MIN_MARGIN``.
     """
     from cleanlab.filter import find_label_issues
 
@@ -30,7 +35,7 @@ def likely_mislabelled(y: np.ndarray, proba: np.ndarray, classes: list[str], ind
     out = []
     for k in ranked[:top]:
         given, suggested = classes[int(y[k])], classes[int(np.argmax(proba[k]))]
-        if given == suggested:
+        if given == suggested or proba[k].max() - proba[k][int(y[k])] < MIN_MARGIN:
             continue
         out.append(Finding(
             "mislabelled", "warning",
@@ -78,7 +83,16 @@ def review(health, y: np.ndarray, oof: np.ndarray | None, pool: list[int], class
     """Add the post-training findings to ``health`` (a HealthReport) in place."""
     if oof is not None and len(pool) and np.isfinite(oof[pool]).all():
         proba = oof[pool]
-        health.findings += likely_mislabelled(y[pool], proba, classes, pool, top)
+        accuracy = float((proba.argmax(1) == y[pool]).mean())
+        majority = float(np.bincount(y[pool]).max() / len(pool))
+        if accuracy >= majority + MIN_LIFT:
+            health.findings += likely_mislabelled(y[pool], proba, classes, pool, top)
+        else:  # a model that barely beats guessing doubts everything a little: say so instead
+            health.findings.append(Finding(
+                "mislabelled", "info", f"not checked for mislabelled examples: the cross-validation "
+                f"models are right {100 * accuracy:.0f} % of the time, hardly better than always answering "
+                f"the largest class ({100 * majority:.0f} %), so their doubts mean little", [],
+                "train longer or with another recipe, then look again", {"skipped": True}, stage="training"))
         from sklearn.metrics import confusion_matrix
 
         cm = confusion_matrix(y[pool], proba.argmax(1), labels=list(range(len(classes))))

@@ -277,3 +277,20 @@ def test_copies_stay_in_one_cross_validation_fold(digits):
         for train, held in stratified_folds(labels, 5, seed, groups):
             for f in report.by_kind("exact_duplicate") + report.by_kind("label_conflict"):
                 assert not (set(f.samples) & set(train) and set(f.samples) & set(held))
+
+
+def test_mislabelled_needs_a_clear_doubt_and_a_model_better_than_guessing():
+    from konstrukt.data.health import HealthReport
+    from konstrukt.data.sources import Dataset, Sample
+
+    y = np.repeat([0, 1], 10)
+    weak = np.full((20, 2), 0.5)
+    weak[:, 1] += np.where(np.arange(20) % 2 == 0, 0.03, -0.03)  # a coin-flip model
+    assert likely_mislabelled(y, weak, ["a", "b"], list(range(20))) == []  # 53 % vs 47 %: no evidence
+    samples = [Sample(Path(f"{i}.png"), "ab"[c]) for i, c in enumerate(y)]
+    from konstrukt.review import review
+
+    health = HealthReport(Dataset(samples, ["a", "b"], "mem"))
+    review(health, y, weak, list(range(20)), ["a", "b"], None)
+    (skipped,) = health.by_kind("mislabelled")
+    assert skipped.severity == "info" and skipped.detail["skipped"] and "hardly better" in skipped.message
