@@ -141,6 +141,9 @@ function renderHealth(box, health, { task, classes, onChange }) {
         const target = classes.find(c => c.name === s.suggested);
         if (target && target.id !== s.class_id) buttons.push(el("button", { class: "small primary", onclick: () => act(() => api("PATCH", `/api/samples/${s.sample_id}`, { class_id: target.id }), `Moved ${s.filename} to ${target.name}`) }, `Move to ${target.name}`));
       }
+      const others = f.samples.filter(o => o.sample_id && o.sample_id !== s.sample_id);
+      if (["exact_duplicate", "near_duplicate"].includes(f.kind) && others.length) buttons.push(el("button", { class: "small primary", title: "Delete the other copies",
+        onclick: () => act(async () => { for (const o of others) await api("DELETE", `/api/samples/${o.sample_id}`); }, `Kept ${s.filename}, deleted ${others.length} copy(ies)`) }, "Keep only this"));
       const move = el("select", { class: "small", title: "Move to another class", onchange: e => e.target.value && act(() => api("PATCH", `/api/samples/${s.sample_id}`, { class_id: Number(e.target.value) }), `Moved ${s.filename}`) },
         el("option", { value: "" }, "Move to…"), classes.filter(c => c.id !== s.class_id).map(c => el("option", { value: c.id }, c.name)));
       buttons.push(move, el("button", { class: "small danger", onclick: () => confirm(`Delete ${s.filename}?`) && act(() => api("DELETE", `/api/samples/${s.sample_id}`), `Deleted ${s.filename}`) }, "Delete"));
