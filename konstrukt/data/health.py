@@ -68,6 +68,7 @@ class HealthReport:
     splits: dict[str, list[int]] | None = None
     removed: dict[str, list[int]] = field(default_factory=dict)  # split -> indices left out
     checked: int = 0
+    _where: dict[int, str] | None = field(default=None, repr=False)
 
     def by_kind(self, kind: str) -> list[Finding]:
         return [f for f in self.findings if f.kind == kind]
@@ -78,7 +79,8 @@ class HealthReport:
 
     def apply(self, splits: dict[str, list[int]]) -> dict[str, list[int]]:
         """``splits`` without the leaked examples of the evaluation splits."""
-        return {k: [i for i in v if i not in set(self.removed.get(k, ()))] for k, v in splits.items()}
+        gone = {k: set(v) for k, v in self.removed.items()}
+        return {k: [i for i in v if i not in gone.get(k, ())] for k, v in splits.items()}
 
     def groups(self, indices: list[int]) -> list[int]:
         """A group id per index: copies (exact or near, any label) share one, every other example
@@ -90,10 +92,9 @@ class HealthReport:
         return [of.get(i, i) for i in indices]
 
     def split_of(self, i: int) -> str | None:
-        for name, idx in (self.splits or {}).items():
-            if i in idx:
-                return name
-        return self.dataset.samples[i].split
+        if self._where is None:
+            self._where = {j: name for name, idx in (self.splits or {}).items() for j in idx}
+        return self._where.get(i, self.dataset.samples[i].split)
 
     def sample_dict(self, i: int, finding: Finding | None = None) -> dict[str, Any]:
         s = self.dataset.samples[i]
