@@ -162,9 +162,21 @@ _CACHE_SIZE = 50_000  # measurements of ~1 kB: a long-running server stays small
 
 def measure_all(dataset: Dataset, modality: str, progress=None) -> list[Measure]:
     """One :class:`Measure` per sample; files are read one at a time and cached by content hash."""
+    from threadpoolctl import threadpool_limits
+
     spec = MODALITIES.get(modality)
     bar = progress.bar(len(dataset.samples), "checking data", "file") if progress else None
     out = []
+    # Per-file arrays are tiny: a multi-threaded BLAS only adds waiting (measured 34 ms → 0.05 ms
+    # per matrix product on a busy 2-core machine).
+    with threadpool_limits(1):
+        _measure_into(out, dataset, modality, spec, bar)
+    if bar:
+        bar.close()
+    return out
+
+
+def _measure_into(out: list, dataset: Dataset, modality: str, spec: "Modality", bar) -> None:
     for s in dataset.samples:
         key = (modality, s.digest)
         m = _CACHE.get(key) if s.digest else None
@@ -182,9 +194,6 @@ def measure_all(dataset: Dataset, modality: str, progress=None) -> list[Measure]
         out.append(m)
         if bar:
             bar.update()
-    if bar:
-        bar.close()
-    return out
 
 
 # --------------------------------------------------------------------------- vectorised searches
@@ -284,8 +293,8 @@ def _log_mel(wave: np.ndarray) -> np.ndarray:
     if wave.shape[0] < _NFFT:
         wave = np.pad(wave, (0, _NFFT - wave.shape[0]))
     frames = np.lib.stride_tricks.sliding_window_view(wave, _NFFT)[::_HOP]  # (T, NFFT) views
-    power = np.abs(np.fft.rfft(frames * _window(), axis=1)) ** 2  # (T, F)
-    return 10 * np.log10(_mel_bank() @ power.T + 1e-10)  # (M, T)
+    power = (np.abs(np.fft.rfft(frames * _window(), axis=1)) ** 2).astype(np.float32)  # (T, F)
+    return 10 * np.log10(power @ _mel_bank() + 1e-10).T  # (M, T)
 
 
 _BANKS: dict[str, np.ndarray] = {}
@@ -295,7 +304,8 @@ def _mel_bank() -> np.ndarray:
     if "mel" not in _BANKS:
         import librosa
 
-        _BANKS["mel"] = librosa.filters.mel(sr=_SR, n_fft=_NFFT, n_mels=_MELS).astype(np.float32)
+        _BANKS["mel"] = np.ascontiguousarray(librosa.filters.mel(sr=_SR, n_fft=_NFFT, n_mels=_MELS).T,
+                                             dtype=np.float32)  # (F, M)
     return _BANKS["mel"]
 
 
