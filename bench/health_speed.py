@@ -148,7 +148,8 @@ def main() -> None:
             if not (root / "clips").exists():
                 write_clips(root / "clips", args.clips)
             print(f"\nwrote {args.clips} clips in {time.perf_counter() - t:.1f} s")
-            run("audio clips", root / "clips", "sound", "planted: 10 exact copies, 10 quieter trimmed copies in another class")
+            run("audio clips", root / "clips", "sound",
+                "planted: 10 exact copies, 10 quieter trimmed copies in another class")
         print(f"\npeak memory (process RSS): {_rss_mb():.0f} MB, of which {base:.0f} MB before any "
               "check (Python, numpy, torch imported)")
     finally:

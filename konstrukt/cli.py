@@ -146,13 +146,14 @@ def _add_check(sub) -> None:
 
     p = sub.add_parser(
         "check", help="check data before training: duplicates, leakage, label conflicts, imbalance …",
-        description="Check labelled examples without training: exact and near duplicates (within a "
-                    "class, across classes, across train/validation/test), too few examples, class "
-                    "imbalance, unusual sizes/durations/sample rates, blank images and silent clips. "
-                    "`train` runs the same checks and, after cross-validation, lists likely "
-                    "mislabelled examples too.",
-        epilog="exit status: 0 when the check ran (1 with --strict when there is leakage or a label "
-               "conflict), 2 when the data cannot be read at all.\n\nexamples:\n"
+        description=textwrap.fill(
+            "Check labelled examples without training: exact and near duplicates (within a class, "
+            "across classes, across train/validation/test), too few examples, class imbalance, "
+            "unusual sizes/durations/sample rates, blank images and silent clips. `train` runs the "
+            "same checks and, after cross-validation, lists likely mislabelled examples too.", 90),
+        epilog=textwrap.fill("exit status: 0 when the check ran (1 with --strict when there is leakage "
+                             "or a label conflict), 2 when the data cannot be read at all.", 90)
+               + "\n\nexamples:\n"
                "  konstrukt check photos/\n  konstrukt check sounds/ --task sound --json > health.json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data", help="folder of class folders, .zip or .csv (as for train)")
@@ -183,12 +184,14 @@ def print_health(health: dict, limit: int = 20) -> None:
     """The findings of a data check, grouped by finding, with the files each names."""
     found = health["findings"]
     problems = [f for f in found if f["severity"] != "info"]
-    print(f"checked {health['checked']} examples: " + (f"{len(problems)} finding(s)" if problems else "no problems found"))
+    print(f"checked {health['checked']} examples: "
+          + (f"{len(problems)} finding(s)" if problems else "no problems found"))
     for f in found[:limit]:
         print(f"\n  {f['severity'].upper():7} {f['kind'].replace('_', ' ')}: {f['message']}")
         for s in f["samples"][:8]:
             extra = s.get("value") or s.get("error") or (f"→ {s['suggested']}" if s.get("suggested") else "")
-            print(f"          {s['file']}" + (f"  [{s['split']}]" if s.get("split") else "") + (f"  {extra}" if extra else ""))
+            where = f"  [{s['split']}]" if s.get("split") else ""
+            print(f"          {s['file']}{where}" + (f"  {extra}" if extra else ""))
         if len(f["samples"]) > 8:
             print(f"          … and {len(f['samples']) - 8} more")
         if f["action"]:

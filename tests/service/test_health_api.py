@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 
 from PIL import Image
-from service_helpers import FAST, make_settings
+from service_helpers import FAST
 
 from konstrukt.service.db import Job
 from konstrukt.service.storage import class_dir
