@@ -294,3 +294,13 @@ def test_mislabelled_needs_a_clear_doubt_and_a_model_better_than_guessing():
     review(health, y, weak, list(range(20)), ["a", "b"], None)
     (skipped,) = health.by_kind("mislabelled")
     assert skipped.severity == "info" and skipped.detail["skipped"] and "hardly better" in skipped.message
+
+
+def test_a_modality_without_health_spec_still_gets_the_checks_that_need_no_reading(digits, monkeypatch):
+    from konstrukt.data import health
+
+    monkeypatch.delitem(health.HEALTH_SPECS._entries, "image")
+    shutil.copy(first(digits / "zero"), digits / "one" / "copy.png")
+    near_copy(first(digits / "two"), digits / "two" / "again.png")  # not found: needs reading
+    report = check(digits, "image")
+    assert "label_conflict" in kinds(report) and set(kinds(report)) <= {"label_conflict", "leakage"}
