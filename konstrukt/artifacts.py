@@ -101,6 +101,7 @@ def build_report(prepared, results: dict) -> dict[str, Any]:
         "params_total": results["params_total"],
         "params_trainable": results["params_trainable"],
         "data": _data_summary(prepared),
+        "data_health": prepared.health.to_dict() if prepared.health is not None else None,
         "config": cfg.model_dump(mode="json"),
         "seed": cfg.seed,
         "versions": library_versions(),
@@ -158,5 +159,32 @@ def summary_markdown(report: dict) -> str:
                   f"moves accuracy by {100 / t['n']:.0f} points"
                   + ("; the cross-validation figure above is the steadier estimate." if cv else "."),
                   ""]
+    lines += health_markdown(report.get("data_health"))
     lines += ["Pictures: `curves.png` (loss and accuracy per epoch), `confusion_matrix.png`.", ""]
     return "\n".join(lines)
+
+
+def health_markdown(health: dict | None, limit: int = 5) -> list[str]:
+    """The "Data health" block of summary.md: plain sentences, the files they name, what was done."""
+    if not health:
+        return []
+    found = health["findings"]
+    lines = ["## Data health", ""]
+    if not any(f["severity"] != "info" for f in found):
+        lines.append(f"No problems found in the {health['checked']} examples "
+                     "(duplicates, leakage, label conflicts, imbalance, outliers, silent or blank files).")
+    shown: Counter = Counter()
+    for f in found:
+        shown[f["kind"]] += 1
+        if shown[f["kind"]] > limit:
+            continue
+        names = ", ".join(f"`{s['name']}`" for s in f["samples"][:4]) + (" …" if len(f["samples"]) > 4 else "")
+        lines.append(f"- **{f['kind'].replace('_', ' ')}**: {f['message']}" + (f" ({names})" if names else "")
+                     + (f". Fix: {f['action']}." if f["action"] else ""))
+    lines += [f"- … and {n - limit} more {k.replace('_', ' ')} finding(s) in report.json"
+              for k, n in shown.items() if n > limit]
+    removed = health.get("removed_from_evaluation") or {}
+    if removed:
+        lines.append("- Left out of the scores because a copy is in the training data: "
+                     + "; ".join(f"{len(v)} from {k}" for k, v in removed.items()) + ".")
+    return lines + [""]

@@ -70,6 +70,9 @@ def _add_train(sub) -> None:
                    "augmentation (0): the same seed gives the same run")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1, mps")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.add_argument("--strict", action="store_true",
+                   help="stop when the data leaks across splits or has label conflicts (default: warn, "
+                        "and leave leaked copies out of the validation/test scores)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print report.json to stdout at the end")
     p.set_defaults(func=cmd_train)
@@ -83,6 +86,8 @@ def cmd_train(args) -> int:
     from .experiment import train
 
     overrides = {k: getattr(args, k) for k in FLAG_KEYS}
+    if args.strict:
+        overrides["health"] = {"strict": True}
     run = train(args.data, out=args.out, config=args.config, overrides=overrides,
                 overwrite=args.overwrite, verbose=not args.quiet)
     if args.json:
@@ -125,7 +130,78 @@ def print_results(report: dict, path: Path) -> None:
                                 width=90, initial_indent="\n  ", subsequent_indent="  "))
     if report.get("baseline"):
         print(textwrap.fill(report["baseline"], width=90, initial_indent="\n  ", subsequent_indent="  "))
+    health = report.get("data_health") or {"findings": []}
+    issues = [f for f in health["findings"] if f["severity"] != "info"]
+    if issues:
+        print(f"\n  data health: {len(issues)} finding(s) — " + "; ".join(
+            f"{n} {k.replace('_', ' ')}" for k, n in health["counts"].items() if k != "add_next")
+              + " (see summary.md; `konstrukt check` lists the files)")
+    for f in health["findings"]:
+        if f["kind"] == "add_next":
+            print(textwrap.fill("what to add next: " + f["message"], width=90, initial_indent="\n  ",
+                                subsequent_indent="  "))
     print(f"\nrun folder: {path}  (report.json, summary.md, curves.png, confusion_matrix.png)")
+
+
+def _add_check(sub) -> None:
+    from .tasks import TASKS
+
+    p = sub.add_parser(
+        "check", help="check data before training: duplicates, leakage, label conflicts, imbalance …",
+        description=textwrap.fill(
+            "Check labelled examples without training: exact and near duplicates (within a class, "
+            "across classes, across train/validation/test), too few examples, class imbalance, "
+            "unusual sizes/durations/sample rates, blank images and silent clips. `train` runs the "
+            "same checks and, after cross-validation, lists likely mislabelled examples too.", 90),
+        epilog=textwrap.fill("exit status: 0 when the check ran (1 with --strict when there is leakage "
+                             "or a label conflict), 2 when the data cannot be read at all.", 90)
+               + "\n\nexamples:\n"
+               "  konstrukt check photos/\n  konstrukt check sounds/ --task sound --json > health.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("data", help="folder of class folders, .zip or .csv (as for train)")
+    p.add_argument("--task", default="image", choices=TASKS.names(), help="kind of examples (default: image)")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="the config you train with (its split and cv decide what is checked)")
+    p.add_argument("--strict", action="store_true", help="exit 1 on leakage or label conflicts")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_check)
+
+
+def cmd_check(args) -> int:
+    from .data.health import check
+    from .experiment import resolve_config
+    from .progress import Progress
+
+    config, _ = resolve_config(args.task, None, args.config)
+    report = check(args.data, args.task, config, Progress(verbose=not args.quiet))
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print_health(report.to_dict())
+    return 1 if args.strict and report.blocking else 0
+
+
+def print_health(health: dict, limit: int = 20) -> None:
+    """The findings of a data check, grouped by finding, with the files each names."""
+    found = health["findings"]
+    problems = [f for f in found if f["severity"] != "info"]
+    print(f"checked {health['checked']} examples: "
+          + (f"{len(problems)} finding(s)" if problems else "no problems found"))
+    for f in found[:limit]:
+        print(f"\n  {f['severity'].upper():7} {f['kind'].replace('_', ' ')}: {f['message']}")
+        for s in f["samples"][:8]:
+            extra = s.get("value") or s.get("error") or (f"→ {s['suggested']}" if s.get("suggested") else "")
+            where = f"  [{s['split']}]" if s.get("split") else ""
+            print(f"          {s['file']}{where}" + (f"  {extra}" if extra else ""))
+        if len(f["samples"]) > 8:
+            print(f"          … and {len(f['samples']) - 8} more")
+        if f["action"]:
+            print(f"          fix: {f['action']}")
+    if len(found) > limit:
+        print(f"\n  … and {len(found) - limit} more finding(s); --json lists them all")
+    for split, items in (health.get("removed_from_evaluation") or {}).items():
+        print(f"\n  training leaves {len(items)} leaked example(s) out of the {split} split")
 
 
 def _add_evaluate(sub) -> None:
@@ -322,7 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "it is, and use it. Start with `konstrukt demo`.")
     parser.add_argument("--version", action="version", version=f"konstrukt {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_train, _add_evaluate, _add_predict, _add_export, _add_demo, _add_serve, _add_list):
+    for add in (_add_train, _add_check, _add_evaluate, _add_predict, _add_export, _add_demo, _add_serve,
+                _add_list):
         add(sub)
     return parser
 

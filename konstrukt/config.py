@@ -94,6 +94,15 @@ class SplitConfig(_Strict):
     test: float = Field(0.2, ge=0.0, lt=0.9)
 
 
+class HealthConfig(_Strict):
+    """Data-health checks that run before training (see :mod:`konstrukt.data.health`)."""
+
+    strict: bool = False  # stop on leakage or label conflicts instead of warning
+    remove_leaked: bool = True  # leave copies of training examples out of validation/test scores
+    near_duplicates: bool = True  # search near duplicates (perceptual hash / audio fingerprint)
+    mislabelled_top: int = Field(10, ge=0, le=1000)  # likely mislabelled examples to list after CV
+
+
 class TrainConfig(_Strict):
     """Everything that decides what a run does. Saved as ``config.json`` beside every run."""
 
@@ -118,6 +127,7 @@ class TrainConfig(_Strict):
     audio: AudioConfig = AudioConfig()
     target_size: int = Field(50, ge=0)  # top up each class's training examples with augmented copies
     split: SplitConfig = SplitConfig()
+    health: HealthConfig = HealthConfig()
     cv: Optional[int] = Field(None, ge=0, le=20)  # None: 5 when the data is small; 0: off
     small_data: int = Field(100, ge=0)  # "small" = fewer training+validation examples than this
     image_size: Optional[int] = Field(None, ge=16, le=1024)  # None: the backbone's size

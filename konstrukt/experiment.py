@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset as TorchDataset, TensorDataset
 from . import artifacts
 from .config import TrainConfig, build_config, config_dict, read_config_file
 from .data import Dataset, discover, stratified_folds, stratified_split
+from .data.health import check_data, enforce
 from .embeddings import EmbeddingCache, default_cache_dir, embed_views
 from .errors import DataError
 from .evaluation import classification_metrics, summarize_folds
@@ -30,6 +31,7 @@ from .pipelines import AUTO_CANDIDATES, PipelineSpec, resolve_pipeline
 from .preprocess import Preprocessor, build_preprocessor
 from .progress import Progress, ProgressCallback
 from .reference import evaluate_reference
+from .review import review
 from .runtime import peak_memory_mb, seed_everything, select_device, use_all_cores
 from .training import FitResult, fit, predict_proba
 
@@ -86,6 +88,7 @@ class Prepared:
     initial_backbone: Backbone
     device: torch.device
     splits: dict[str, list[int]] = field(default_factory=dict)
+    health: Any = None  # data.health.HealthReport: findings before (and after) training
 
     @property
     def digests(self) -> list[str]:
@@ -146,6 +149,11 @@ def prepare(data: str | Path, config: TrainConfig, pipeline: PipelineSpec,
     prepared = Prepared(config, pipeline, spec, dataset, classes, y, raws, pre, backbone,
                         select_device(config.device))
     prepared.splits = make_splits(dataset, config)
+    prepared.health = check_data(dataset, config.task, config, prepared.splits, progress)
+    for line in prepared.health.lines(limit=3):
+        progress.warn(f"data health: {line}")
+    enforce(prepared.health, config.health.strict)
+    prepared.splits = prepared.health.apply(prepared.splits)  # leaked copies leave val/test
     fitted = pre.fit([raws[i] for i in prepared.splits["train"] + prepared.splits["val"]])
     if fitted:  # data-dependent settings (e.g. audio duration) are saved with the run's config
         prepared.config = build_config(config_dict(config), fitted)
@@ -274,25 +282,39 @@ class Recipe:
         bar.close()
         return model, result
 
-    def score(self, model: Classifier, idx: list[int]) -> dict:
-        """Metrics of ``model`` on clean (view 0) examples ``idx``."""
+    def proba(self, model: Classifier, idx: list[int]) -> np.ndarray:
+        """Class probabilities (N, C) of ``model`` on clean (view 0) examples ``idx``."""
         data = self._data([(i, 0) for i in idx], train=False)
-        proba = predict_proba(model.head if self.probe else model, _loader(data, self.config, False),
-                              self.p.device)
-        return classification_metrics(self.p.y[idx], proba.numpy(), self.p.classes)
+        return predict_proba(model.head if self.probe else model, _loader(data, self.config, False),
+                             self.p.device).numpy()
+
+    def score(self, model: Classifier, idx: list[int], proba: np.ndarray | None = None) -> dict:
+        """Metrics of ``model`` on clean (view 0) examples ``idx``."""
+        proba = self.proba(model, idx) if proba is None else proba
+        return classification_metrics(self.p.y[idx], proba, self.p.classes)
 
 
 # --------------------------------------------------------------------------- the whole run
 
 
 def cv_folds(prepared: Prepared, pool: list[int], k: int) -> list[tuple[list[int], list[int]]]:
-    """Stratified K folds (indices into ``pool``), seeded: the deep model and the reference share them."""
-    return stratified_folds([prepared.classes[i] for i in prepared.y[pool]], k, prepared.config.seed)
+    """Stratified K folds (indices into ``pool``), seeded: the deep model and the reference share them.
+
+    Copies found by the health check (exact or near duplicates) stay in one fold.
+    """
+    groups = prepared.health.groups(pool) if prepared.health is not None else None
+    return stratified_folds([prepared.classes[i] for i in prepared.y[pool]], k, prepared.config.seed,
+                            groups)
 
 
-def cross_validate(recipe: Recipe, pool: list[int], k: int, epochs: int) -> dict | None:
-    """Stratified K-fold on the train+val pool (test untouched), ``epochs`` per fold."""
-    folds = cv_folds(recipe.p, pool, k)
+def cross_validate(recipe: Recipe, pool: list[int], k: int, epochs: int,
+                   oof: np.ndarray | None = None) -> dict | None:
+    """Stratified K-fold on the train+val pool (test untouched), ``epochs`` per fold.
+
+    ``oof`` (N, C), when given, receives each held-out example's out-of-fold probabilities.
+    """
+    p = recipe.p
+    folds = cv_folds(p, pool, k)
     if not folds:
         return None
     scores = []
@@ -300,7 +322,11 @@ def cross_validate(recipe: Recipe, pool: list[int], k: int, epochs: int) -> dict
         recipe.progress.event("cv", f"fold {n}/{len(folds)}", fold=n, folds=len(folds))
         model, _ = recipe.fit([pool[i] for i in tr], [], epochs=epochs, label=f"fold {n}/{len(folds)}",
                               fold=n, folds=len(folds))
-        scores.append(recipe.score(model, [pool[i] for i in te]))
+        held = [pool[i] for i in te]
+        proba = recipe.proba(model, held)
+        if oof is not None:
+            oof[held] = proba
+        scores.append(recipe.score(model, held, proba))
     summary = summarize_folds(scores)
     summary["epochs_per_fold"] = epochs
     return summary
@@ -345,15 +371,19 @@ def run_experiment(prepared: Prepared, progress: Progress) -> tuple[Classifier, 
     pool = splits["train"] + splits["val"]
     k = config.cv if config.cv is not None else (5 if len(pool) < config.small_data else 0)
     report["cv"] = None
+    oof = np.full((len(prepared.y), len(prepared.classes)), np.nan)
     if k >= 2:
         t0 = time.perf_counter()
-        report["cv"] = cross_validate(recipe, pool, k, epochs=max(1, result.best_epoch))
+        report["cv"] = cross_validate(recipe, pool, k, epochs=max(1, result.best_epoch), oof=oof)
         if report["cv"]:
             report["cv"]["seconds"] = time.perf_counter() - t0
     progress.event("reference", "fitting the simple reference model on the same split")
     report["reference"] = evaluate_reference(
         prepared.backbone_spec.modality, prepared.raws, prepared.pre, prepared.y, prepared.classes,
         pool, splits["test"], cv_folds(prepared, pool, k) if report["cv"] else None)
+    if prepared.health is not None:
+        review(prepared.health, prepared.y, oof if report["cv"] else None, pool, prepared.classes,
+               report.get("test"), config.health.mislabelled_top)
     report["params_total"], report["params_trainable"] = count_parameters(model)
     report["peak_memory_mb"] = peak_memory_mb(prepared.device)
     return model, report

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from ..errors import DataError
 
@@ -58,11 +58,20 @@ def stratified_split(labels: list[str], val: float, test: float, seed: int
     return sorted(train), sorted(val_idx), sorted(test_idx)
 
 
-def stratified_folds(labels: list[str], k: int, seed: int) -> list[tuple[list[int], list[int]]]:
-    """K stratified (train, held-out) index pairs; K is lowered to the smallest class size."""
+def stratified_folds(labels: list[str], k: int, seed: int, groups: list[int] | None = None
+                     ) -> list[tuple[list[int], list[int]]]:
+    """K stratified (train, held-out) index pairs; K is lowered to the smallest class size.
+
+    With ``groups`` (e.g. duplicates share a group), a group never spans a training and a
+    held-out fold, so a copy cannot be scored by a model that trained on it.
+    """
     smallest = min(Counter(labels).values())
     k = min(k, smallest)
     if k < 2:
         return []
+    if groups is not None and len(set(groups)) < len(groups):
+        skf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+        folds = [(list(tr), list(te)) for tr, te in skf.split(np.zeros(len(labels)), labels, groups)]
+        return [f for f in folds if f[1]]
     skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     return [(list(tr), list(te)) for tr, te in skf.split(np.zeros(len(labels)), labels)]

@@ -126,6 +126,41 @@ class ProjectOut(_Out):
     job_count: int = 0
 
 
+class SampleMove(_In):
+    class_id: int = Field(description="the class (of the same project) the example moves to")
+
+
+class HealthSample(BaseModel):
+    model_config = ConfigDict(extra="allow")  # per-check extras: value, error, given, suggested, confidence
+    sample_id: Optional[int] = Field(None, description="null when the sample was deleted since")
+    class_id: Optional[int] = None
+    filename: str
+    label: str = ""
+    name: str
+    split: Optional[str] = None
+
+
+class HealthFinding(BaseModel):
+    kind: str = Field(description="exact_duplicate | near_duplicate | label_conflict | leakage | imbalance | "
+                                  "too_few | outlier | blank | silent | constant | unreadable | mislabelled | add_next")
+    severity: Literal["error", "warning", "info"]
+    stage: Literal["data", "training"]
+    message: str
+    action: str
+    detail: dict[str, Any]
+    samples: list[HealthSample]
+
+
+class HealthOut(BaseModel):
+    checked: int
+    ok: bool
+    counts: dict[str, int]
+    findings: list[HealthFinding]
+    removed_from_evaluation: dict[str, list[HealthSample]] = Field(
+        default_factory=dict, description="copies of training examples left out of the val/test scores")
+    available: bool = True
+
+
 class Rejected(BaseModel):
     file: str
     error: str

@@ -92,6 +92,7 @@ def test_browser_flow(server, digits, tmp_path):
         page.wait_for_selector("#results", state="visible", timeout=150_000)
         expect(page.locator("#accuracy")).to_contain_text("%")
         expect(page.locator("#status-pill")).to_have_text("succeeded")
+        expect(page.locator("#health-list .notice").first).to_be_visible()  # the run's data health panel
 
         unseen = sorted((digits.parent / "digits_new" / "one").iterdir())[0]
         page.set_input_files("#try-file", str(unseen))
@@ -122,5 +123,59 @@ def test_browser_flow(server, digits, tmp_path):
         expect(page.locator("#upload-report")).to_contain_text("Added 1 example(s)")  # WAV made in the page
         expect(page.locator('.class-card[data-class="beep"] audio')).to_have_count(1)
 
+        assert not errors, errors
+        browser.close()
+
+
+@pytest.mark.slow
+def test_browser_health_panel_fixes_a_label_conflict(server, digits, tmp_path):
+    """The project page's health panel names a copy filed under two classes; one click deletes it."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed (apt-get install -y chromium)")
+    import shutil
+
+    from playwright.sync_api import expect, sync_playwright
+
+    copy = tmp_path / "zero_again.png"
+    shutil.copy(sorted((digits / "zero").iterdir())[0], copy)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("dialog", lambda dialog: dialog.accept())
+        page.set_default_timeout(20_000)
+        page.goto(server + "/login")
+        page.click("#tab-up")
+        page.fill('input[name="email"]', "hal@example.com")
+        page.fill('input[name="password"]', "a good password")
+        page.click("#auth-submit")
+        page.wait_for_url(server + "/")
+        page.fill('#new-project input[name="name"]', "Health")
+        page.click('#new-project button[type="submit"]')
+        page.wait_for_url("**/projects/*")
+        expect(page.locator("#health-list")).to_contain_text("Add examples to check them")
+        for name in ("zero", "one"):
+            page.fill('#new-class input[name="name"]', name)
+            page.click('#new-class button[type="submit"]')
+            page.wait_for_selector(f'.class-card[data-class="{name}"]')
+            files = sorted((digits / name).iterdir()) + ([copy] if name == "one" else [])
+            page.set_input_files(f'.class-card[data-class="{name}"] input[type="file"]', [str(f) for f in files])
+            expect(page.locator("#upload-report")).to_contain_text("Added")
+        page.click("#health-check")
+        conflict = page.locator('.health-finding[data-kind="label_conflict"]')
+        expect(conflict).to_contain_text("labelled differently")
+        expect(conflict.locator(".health-sample img")).to_have_count(2)
+        page.screenshot(path=str(ARTIFACTS / "service-health.png"), full_page=True)
+        conflict.locator(".health-sample", has_text="zero_again.png").get_by_role("button", name="Delete").click()
+        expect(page.locator("#health-list")).to_contain_text("No problems found in 16 examples")
+        # A copy within a class: "Keep only this" deletes the other copy in one click.
+        page.set_input_files('.class-card[data-class="one"] input[type="file"]', [str(sorted((digits / "one").iterdir())[0])])
+        expect(page.locator("#upload-report")).to_contain_text("Added 1 example(s)")
+        page.click("#health-check")
+        dup = page.locator('.health-finding[data-kind="exact_duplicate"]')
+        dup.get_by_role("button", name="Keep only this").first.click()
+        expect(page.locator("#health-list")).to_contain_text("No problems found in 16 examples")
+        expect(page.locator('.class-card[data-class="one"] .thumb')).to_have_count(8)
         assert not errors, errors
         browser.close()

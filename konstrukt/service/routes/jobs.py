@@ -22,7 +22,8 @@ from ..deps import (JSON, MULTIPART, JobId, authorized_job, current_user, curren
                     owned_job, owned_project)
 from ..openapi import config_problems
 from ..jobs import TERMINAL, delete_job_files, request_cancel, snapshot_data
-from ..schemas import JobOut, Prediction, TrainRequest
+from ..health import run_health
+from ..schemas import HealthOut, JobOut, Prediction, TrainRequest
 from ..settings import Settings, get_settings
 from ..storage import TooLarge, display_name, hide_paths, job_dir, rewritten, staged_upload
 
@@ -151,6 +152,15 @@ async def job_events(request: Request, job_id: JobId, last_event_id: LastEventId
 def job_report(job: Job = Depends(owned_job), settings: Settings = Depends(get_settings)):
     """The run's full ``report.json`` (metrics, per-class table, confusion matrix, CV, history)."""
     return json.loads((finished_run(settings, job) / "report.json").read_text(encoding="utf-8"))
+
+
+@router.get("/jobs/{job_id}/health", response_model=HealthOut)
+def job_health(job: Job = Depends(owned_job), db: Session = Depends(get_db),
+               settings: Settings = Depends(get_settings)):
+    """The run's data health (before and after training: leakage left out of the scores, likely
+    mislabelled examples, what to add next), each file matched to the project's sample if it still exists."""
+    report = json.loads((finished_run(settings, job) / "report.json").read_text(encoding="utf-8"))
+    return run_health(db, db.get(Project, job.project_id), report)
 
 
 @router.get("/jobs/{job_id}/files/{name}", response_class=FileResponse)

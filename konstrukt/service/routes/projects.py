@@ -17,8 +17,9 @@ from ...pipelines import PIPELINES
 from ...tasks import TASKS, task_modality
 from ..db import Job, Label, Project, Sample, User
 from ..deps import JSON, MULTIPART, current_user, get_db, owned_class, owned_project, owned_sample
-from ..schemas import (ClassName, ClassOut, ProjectCreate, ProjectOut, ProjectRename, SampleOut, TaskOut,
-                       UploadResult)
+from ..health import project_health
+from ..schemas import (ClassName, ClassOut, HealthOut, ProjectCreate, ProjectOut, ProjectRename, SampleMove,
+                       SampleOut, TaskOut, UploadResult)
 from ..settings import Settings, get_settings
 from ..storage import (Checked, check_upload, class_dir, display_name, file_digest, project_dir, remove_tree,
                        tmp_dir)
@@ -206,6 +207,40 @@ def sample_file(sample: Sample = Depends(owned_sample), settings: Settings = Dep
         raise HTTPException(404, f"file of sample {sample.id} is missing")
     media = mimetypes.guess_type(sample.stored_name)[0] or "application/octet-stream"
     return FileResponse(path, media_type=media, headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/projects/{project_id}/health", response_model=HealthOut)
+def project_data_health(project: Project = Depends(owned_project), db: Session = Depends(get_db),
+                        settings: Settings = Depends(get_settings)):
+    """Data health of the project's examples now: duplicates, examples in two classes, imbalance,
+    too few examples, unusual, blank, silent or unreadable files — each with the samples it names."""
+    return project_health(db, project, settings)
+
+
+@router.patch("/samples/{sample_id}", response_model=SampleOut, dependencies=[JSON])
+def move_sample(body: SampleMove, sample: Sample = Depends(owned_sample), db: Session = Depends(get_db),
+                settings: Settings = Depends(get_settings)):
+    """Move an example to another class of the same project (e.g. one a health check says is mislabelled)."""
+    target = db.get(Label, body.class_id)
+    project_id = sample.label.project_id
+    if target is None or target.project_id != project_id:
+        raise HTTPException(404, f"class {body.class_id} not found in this project")
+    if target.id == sample.class_id:
+        return sample
+    src = class_dir(settings.data_dir, project_id, sample.class_id) / sample.stored_name
+    if not src.is_file():
+        raise HTTPException(404, f"file of sample {sample.id} is missing")
+    dest = class_dir(settings.data_dir, project_id, target.id) / sample.stored_name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(src), dest)
+    sample.class_id = target.id
+    try:
+        db.commit()
+    except Exception:
+        shutil.move(str(dest), src)  # the database said no: the file goes back where it was
+        raise
+    db.refresh(sample)
+    return sample
 
 
 @router.delete("/samples/{sample_id}", status_code=204)

@@ -118,6 +118,51 @@ async function taskInfo(task) {
   return tasks.find(t => t.name === task) || NO_TASK;
 }
 
+// ------------------------------------------------------------------ data health panel
+
+const SEVERITY = { error: "bad", warning: "warn", info: "ok" };
+const plain = t => String(t || "").replace(/`([^`]*)`/g, "“$1”");  // the core marks names with backticks
+
+// Findings with the samples each names (thumbnail or player) and one-click fixes, each an API call.
+function renderHealth(box, health, { task, classes, onChange }) {
+  const found = health.findings || [];
+  if (health.available === false) { box.replaceChildren(el("div", { class: "muted small" }, "This run has no data health report.")); return; }
+  if (!found.length) {
+    box.replaceChildren(el("div", { class: "notice ok" }, health.checked ? `No problems found in ${health.checked} examples.` : "Add examples to check them.")); return;
+  }
+  const act = async (fn, what) => { try { await fn(); toast(what); await onChange(); } catch (err) { toast(err.message, true); } };
+  const sampleCard = (s, f) => {
+    const media = !s.sample_id ? el("span", { class: "small muted" }, "deleted")
+      : isAudioTask(task) ? el("audio", { controls: true, preload: "none", src: `/api/samples/${s.sample_id}/file` })
+      : task === "image" ? el("img", { loading: "lazy", src: `/api/samples/${s.sample_id}/file`, alt: s.filename }) : null;
+    const buttons = [];
+    if (s.sample_id) {
+      if (s.suggested) {
+        const target = classes.find(c => c.name === s.suggested);
+        if (target && target.id !== s.class_id) buttons.push(el("button", { class: "small primary", onclick: () => act(() => api("PATCH", `/api/samples/${s.sample_id}`, { class_id: target.id }), `Moved ${s.filename} to ${target.name}`) }, `Move to ${target.name}`));
+      }
+      const others = f.samples.filter(o => o.sample_id && o.sample_id !== s.sample_id);
+      if (["exact_duplicate", "near_duplicate"].includes(f.kind) && others.length) buttons.push(el("button", { class: "small primary", title: "Delete the other copies",
+        onclick: () => act(async () => { for (const o of others) await api("DELETE", `/api/samples/${o.sample_id}`); }, `Kept ${s.filename}, deleted ${others.length} copy(ies)`) }, "Keep only this"));
+      const move = el("select", { class: "small", title: "Move to another class", onchange: e => e.target.value && act(() => api("PATCH", `/api/samples/${s.sample_id}`, { class_id: Number(e.target.value) }), `Moved ${s.filename}`) },
+        el("option", { value: "" }, "Move to…"), classes.filter(c => c.id !== s.class_id).map(c => el("option", { value: c.id }, c.name)));
+      buttons.push(move, el("button", { class: "small danger", onclick: () => confirm(`Delete ${s.filename}?`) && act(() => api("DELETE", `/api/samples/${s.sample_id}`), `Deleted ${s.filename}`) }, "Delete"));
+    }
+    const extra = s.value || s.error || (s.suggested ? `labelled ${s.given}, looks like ${s.suggested} (${pct(s.confidence)})` : "");
+    return el("div", { class: "health-sample", "data-sample": s.sample_id || "" }, media,
+      el("div", { class: "small" }, el("b", {}, s.name), s.split ? el("span", { class: "pill" }, s.split) : null, extra ? el("div", { class: "muted" }, extra) : null),
+      el("div", { class: "row" }, buttons));
+  };
+  const removed = Object.entries(health.removed_from_evaluation || {}).filter(([, v]) => v.length);
+  box.replaceChildren(
+    ...found.map(f => el("div", { class: `notice ${SEVERITY[f.severity] || "warn"} health-finding`, "data-kind": f.kind },
+      el("div", {}, el("b", {}, f.kind.replace(/_/g, " ")), ": ", plain(f.message)),
+      f.action ? el("div", { class: "small" }, "Fix: ", plain(f.action)) : null,
+      f.samples.length ? el("div", { class: "health-samples" }, f.samples.slice(0, 12).map(s => sampleCard(s, f))) : null,
+      f.samples.length > 12 ? el("div", { class: "small muted" }, `… and ${f.samples.length - 12} more`) : null)),
+    ...removed.map(([split, items]) => el("div", { class: "notice warn" }, `${items.length} example(s) were left out of the ${split === "val" ? "validation" : split} score because a copy is in the training data: ${items.map(s => s.name).join(", ")}`)));
+}
+
 // ------------------------------------------------------------------ pages
 
 const pages = {};
@@ -301,7 +346,14 @@ pages.project = async () => {
     const ids = [...document.querySelectorAll('#job-list input:checked')].map(i => i.value);
     location.href = `/projects/${pid}/compare` + (ids.length ? `?jobs=${ids.join(",")}` : "");
   };
+  async function loadHealth() {
+    const box = $("#health-list");
+    try { renderHealth(box, await api("GET", `/api/projects/${pid}/health`), { task, classes: project.classes, onChange: async () => { await reload(); await loadHealth(); } }); }
+    catch (err) { showError(box, err); }
+  }
+  $("#health-check").onclick = loadHealth;
   await Promise.all([reload(), loadJobs()]);
+  await loadHealth();
 };
 
 pages.job = async () => {
@@ -391,6 +443,9 @@ pages.job = async () => {
     $("#metrics-table").replaceChildren(...rows.map(([k, v, s]) => el("tr", {}, el("td", {}, k), el("td", { class: "num" }, s || pct(v)))));
     $("#class-table").replaceChildren(el("tr", {}, el("th", {}, "class"), el("th", { class: "num" }, "precision"), el("th", { class: "num" }, "recall"), el("th", { class: "num" }, "F1"), el("th", { class: "num" }, "examples")),
       ...Object.entries(t.per_class || {}).map(([c, m]) => el("tr", {}, el("td", {}, c), el("td", { class: "num" }, pct(m.precision)), el("td", { class: "num" }, pct(m.recall)), el("td", { class: "num" }, pct(m.f1)), el("td", { class: "num" }, m.support))));
+    const project = await api("GET", `/api/projects/${document.body.dataset.project}`);
+    const loadHealth = async () => renderHealth($("#health-list"), await api("GET", `/api/jobs/${id}/health`), { task, classes: project.classes, onChange: loadHealth });
+    await loadHealth().catch(err => showError($("#health-list"), err));
     $("#img-cm").src = `/api/jobs/${id}/files/confusion_matrix.png`;
     $("#img-curves").src = `/api/jobs/${id}/files/curves.png`;
     setupTry();

@@ -1,0 +1,306 @@
+"""Data health: each check on data built to hold exactly that problem, and clean data that holds none."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PIL import Image, ImageEnhance
+
+from konstrukt.config import TrainConfig
+from konstrukt.data import discover
+from konstrukt.data.health import check, check_data, cosine_candidates, enforce, hamming_pairs
+from konstrukt.demo import write_digits
+from konstrukt.demo_sound import synth_clip, write_sound_demo
+from konstrukt.errors import DataError
+from konstrukt.review import likely_mislabelled, what_to_add_next
+
+SR = 16000
+
+
+def kinds(report) -> list[str]:
+    return sorted(f.kind for f in report.findings)
+
+
+def names(report, finding) -> set[str]:
+    return {report.sample_dict(i)["name"] for i in finding.samples}
+
+
+def near_copy(src: Path, dest: Path) -> None:
+    """The same picture resized, a little brighter, saved again: different bytes, same image."""
+    img = Image.open(src).convert("RGB")
+    ImageEnhance.Brightness(img.resize((40, 40), Image.BICUBIC)).enhance(1.1).save(dest)
+
+
+@pytest.fixture
+def digits(tmp_path) -> Path:
+    """Real scans (scikit-learn's digits), three classes × 10: a clean set."""
+    return write_digits(tmp_path / "digits", per_class=10, classes=(0, 1, 2))
+
+
+def first(folder: Path) -> Path:
+    return sorted(folder.iterdir())[0]
+
+
+# --------------------------------------------------------------------------- clean sets
+
+
+def test_clean_images_have_no_findings(digits):
+    report = check(digits, "image")
+    assert report.findings == [] and report.removed == {}
+    assert report.to_dict()["ok"] and report.checked == 30
+
+
+def test_clean_sounds_have_no_findings(tmp_path):
+    # Same-kind synthetic clips (chirps, tones, bursts, clicks) look alike spectrally: the
+    # waveform check must still tell two takes from one copied take.
+    data = write_sound_demo(tmp_path / "snd", per_class=8, seconds=1.0)
+    report = check(data, "sound")
+    assert report.findings == [], report.lines()
+
+
+# --------------------------------------------------------------------------- duplicates
+
+
+def test_exact_duplicate_within_a_class(digits):
+    src = first(digits / "one")
+    shutil.copy(src, digits / "one" / "copy.png")
+    report = check(digits, "image")
+    (dup,) = report.by_kind("exact_duplicate")
+    assert names(report, dup) == {f"one/{src.name}", "one/copy.png"} and dup.severity == "warning"
+    assert not report.by_kind("label_conflict")
+
+
+def test_near_duplicate_image_within_a_class(digits):
+    src = first(digits / "two")
+    near_copy(src, digits / "two" / "again.png")
+    report = check(digits, "image")
+    (dup,) = report.by_kind("near_duplicate")
+    assert names(report, dup) == {f"two/{src.name}", "two/again.png"}
+    assert not report.by_kind("exact_duplicate")
+
+
+def test_label_conflicts_exact_and_near(digits):
+    shutil.copy(first(digits / "zero"), digits / "one" / "zero_as_one.png")
+    near_copy(first(digits / "two"), digits / "zero" / "two_as_zero.png")
+    report = check(digits, "image")
+    conflicts = report.by_kind("label_conflict")
+    assert len(conflicts) == 2 and all(f.severity == "error" for f in conflicts)
+    assert {frozenset(f.detail["labels"]) for f in conflicts} == {frozenset({"zero", "one"}),
+                                                                  frozenset({"zero", "two"})}
+    assert {f.detail["exact"] for f in conflicts} == {True, False}
+    with pytest.raises(DataError, match="label conflicts"):
+        enforce(report, strict=True)
+    enforce(report, strict=False)
+
+
+def _presplit(tmp_path: Path) -> Path:
+    src = write_digits(tmp_path / "src", per_class=12, classes=(0, 1))
+    root = tmp_path / "split"
+    for c in ("zero", "one"):
+        files = sorted((src / c).iterdir())
+        for split, part in (("train", files[:8]), ("test", files[8:])):
+            (root / split / c).mkdir(parents=True)
+            for f in part:
+                shutil.copy(f, root / split / c / f.name)
+    return root
+
+
+def test_leakage_across_given_splits_is_removed_from_evaluation(tmp_path):
+    root = _presplit(tmp_path)
+    assert not check(root, "image").findings
+    near_copy(first(root / "train" / "one"), root / "test" / "one" / "leaked.png")
+    dataset = discover(root, "image")
+    splits = {k: [i for i, s in enumerate(dataset.samples) if s.split == k] for k in ("train", "val", "test")}
+    report = check_data(dataset, "image", splits=splits)
+    (leak,) = report.by_kind("leakage")
+    leaked = next(i for i, s in enumerate(dataset.samples) if s.path.name == "leaked.png")
+    assert leak.severity == "error" and leak.detail["removed"] == [leaked]
+    assert report.removed == {"test": [leaked]}
+    assert leaked not in report.apply(splits)["test"] and len(report.apply(splits)["test"]) == len(splits["test"]) - 1
+    assert report.to_dict()["removed_from_evaluation"]["test"][0]["name"] == "one/leaked.png"
+    keep = check_data(dataset, "image", TrainConfig(health={"remove_leaked": False}), splits)
+    assert keep.by_kind("leakage") and keep.removed == {}
+
+
+def test_duplicate_inside_one_evaluation_split_is_no_leak(tmp_path):
+    root = _presplit(tmp_path)
+    shutil.copy(first(root / "test" / "zero"), root / "test" / "zero" / "again.png")
+    report = check(root, "image")
+    assert kinds(report) == ["exact_duplicate"] and report.removed == {}
+
+
+# --------------------------------------------------------------------------- counts
+
+
+def test_imbalance(tmp_path):
+    data = write_digits(tmp_path / "d", per_class=13, classes=(0, 1))
+    for f in sorted((data / "one").iterdir())[4:]:
+        f.unlink()
+    report = check(data, "image")
+    (imb,) = report.by_kind("imbalance")
+    assert imb.detail["per_class"] == {"one": 4, "zero": 13} and "`one`" in imb.action
+    balanced = check(write_digits(tmp_path / "b", per_class=9, classes=(0, 1)), "image")
+    assert not balanced.by_kind("imbalance")
+
+
+def test_too_few_for_the_split_and_for_cv(tmp_path):
+    data = write_digits(tmp_path / "d", per_class=6, classes=(0, 1, 2))
+    for f in sorted((data / "two").iterdir())[2:]:
+        f.unlink()
+    report = check(data, "image")
+    errors = [f for f in report.by_kind("too_few") if f.severity == "error"]
+    assert [f.detail["class"] for f in errors] == ["two"]
+    (cv,) = [f for f in report.by_kind("too_few") if f.severity == "warning"]
+    assert cv.detail["folds"] == 5 and cv.detail["classes"] == ["one", "two", "zero"]
+    no_cv = check(data, "image", TrainConfig(cv=0))
+    assert [f.severity for f in no_cv.by_kind("too_few")] == ["error"]
+
+
+# --------------------------------------------------------------------------- outliers and flat files
+
+
+def test_image_outliers_blank_and_unreadable(digits):
+    Image.open(first(digits / "zero")).resize((320, 320)).save(digits / "zero" / "huge.png")
+    Image.open(first(digits / "one")).convert("RGB").save(digits / "one" / "colour.png")
+    Image.new("L", (32, 32), 128).save(digits / "two" / "blank.png")
+    (digits / "two" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    report = check(digits, "image")
+    by_prop = {f.detail["property"]: f for f in report.by_kind("outlier")}
+    assert names(report, by_prop["pixels"]) == {"zero/huge.png"}
+    assert list(by_prop["pixels"].notes.values()) == [{"value": "320×320 px"}]
+    assert names(report, by_prop["colour"]) == {"one/colour.png"}
+    assert names(report, report.by_kind("blank")[0]) == {"two/blank.png"}
+    (bad,) = report.by_kind("unreadable")
+    assert names(report, bad) == {"two/broken.png"} and "broken.png" in str(report.to_dict())
+
+
+def _write(path: Path, wave: np.ndarray, rate: int = SR) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, wave, rate, subtype="PCM_16")
+
+
+@pytest.fixture
+def sounds(tmp_path) -> Path:
+    return write_sound_demo(tmp_path / "snd", per_class=6, seconds=1.0,
+                            classes=("rising_chirp", "noise_burst", "harmonic_tone"))
+
+
+def test_audio_outliers_silence_and_constant(sounds):
+    rng = np.random.default_rng(5)
+    _write(sounds / "noise_burst" / "quiet.wav", rng.standard_normal(SR).astype(np.float32) * 1e-4)
+    _write(sounds / "noise_burst" / "dc.wav", np.full(SR, 0.25, np.float32))
+    clip = synth_clip("harmonic_tone", rng, 1.0, 8000)
+    _write(sounds / "harmonic_tone" / "phone.wav", clip, 8000)
+    _write(sounds / "rising_chirp" / "stereo.wav", np.stack([synth_clip("rising_chirp", rng)] * 2, 1)[:SR])
+    _write(sounds / "rising_chirp" / "long.wav", synth_clip("rising_chirp", rng, seconds=8.0))
+    report = check(sounds, "sound")
+    assert names(report, report.by_kind("silent")[0]) == {"noise_burst/quiet.wav"}
+    assert names(report, report.by_kind("constant")[0]) == {"noise_burst/dc.wav"}
+    by_prop = {f.detail["property"]: f for f in report.by_kind("outlier")}
+    assert names(report, by_prop["sample_rate"]) == {"harmonic_tone/phone.wav"}
+    assert names(report, by_prop["channels"]) == {"rising_chirp/stereo.wav"}
+    assert names(report, by_prop["duration"]) == {"rising_chirp/long.wav"}
+    assert not report.by_kind("near_duplicate") and not report.by_kind("label_conflict")
+
+
+def test_audio_near_duplicate_across_classes(sounds):
+    wave, rate = sf.read(first(sounds / "noise_burst"), dtype="float32")
+    noisy = 0.5 * wave[400:] + np.random.default_rng(1).standard_normal(len(wave) - 400).astype(np.float32) * 1e-3
+    _write(sounds / "rising_chirp" / "burst_again.wav", noisy, rate)
+    report = check(sounds, "sound")
+    (conflict,) = report.by_kind("label_conflict")
+    assert "rising_chirp/burst_again.wav" in names(report, conflict) and not conflict.detail["exact"]
+
+
+# --------------------------------------------------------------------------- vectorised searches
+
+
+def test_hamming_pairs_match_brute_force():
+    rng = np.random.default_rng(0)
+    h = rng.integers(0, 2**63, 300, dtype=np.uint64)
+    h[10] = h[3] ^ np.uint64(0b1011)  # 3 bits apart
+    h[200] = h[7]
+    got = {tuple(p) for p in hamming_pairs(h, 4, block=64)}
+    want = {(i, j) for i in range(300) for j in range(i + 1, 300) if bin(int(h[i]) ^ int(h[j])).count("1") <= 4}
+    assert got == want and {(3, 10), (7, 200)} <= got
+
+
+def test_cosine_candidates_match_brute_force():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 16)).astype(np.float32)
+    x[50] = x[5] + 0.01
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    got = {tuple(p) for p in cosine_candidates(x, 0.95, block=32)}
+    sim = x @ x.T
+    assert got == {(i, j) for i in range(200) for j in range(i + 1, 200) if sim[i, j] >= 0.95} == {(5, 50)}
+
+
+# --------------------------------------------------------------------------- after training
+
+
+def test_likely_mislabelled_from_out_of_fold_probabilities():
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 10)
+    proba = np.full((30, 3), 0.05)
+    proba[np.arange(30), y] = 0.9
+    proba += rng.uniform(0, 0.02, proba.shape)
+    proba /= proba.sum(1, keepdims=True)
+    assert likely_mislabelled(y, proba, ["a", "b", "c"], list(range(100, 130))) == []
+    proba[4] = [0.03, 0.94, 0.03]  # labelled a, every model says b
+    (found,) = likely_mislabelled(y, proba, ["a", "b", "c"], list(range(100, 130)))
+    assert found.samples == [104] and found.notes[104]["given"] == "a" and found.notes[104]["suggested"] == "b"
+
+
+def test_what_to_add_next_names_weak_classes_and_confused_pairs():
+    cm = np.array([[10, 0, 0], [0, 6, 4], [0, 3, 7]])
+    found = what_to_add_next(cm, ["cat", "dog", "fox"], "cross-validation")
+    assert found.detail["weakest"] == ["dog", "fox"]
+    assert "`dog` and `fox` are mixed up most" in found.message and "60 %" in found.message
+    good = what_to_add_next(np.diag([10, 10]), ["a", "b"], "the test split")
+    assert good.detail["weakest"] == [] and "recognised well" in good.message
+
+
+def test_copies_stay_in_one_cross_validation_fold(digits):
+    from konstrukt.data import stratified_folds
+
+    shutil.copy(first(digits / "one"), digits / "one" / "copy.png")
+    near_copy(first(digits / "two"), digits / "zero" / "two_as_zero.png")
+    report = check(digits, "image")
+    pool = list(range(len(report.dataset.samples)))
+    groups = report.groups(pool)
+    assert len(set(groups)) == len(pool) - 2
+    labels = report.dataset.labels()
+    for seed in range(5):
+        for train, held in stratified_folds(labels, 5, seed, groups):
+            for f in report.by_kind("exact_duplicate") + report.by_kind("label_conflict"):
+                assert not (set(f.samples) & set(train) and set(f.samples) & set(held))
+
+
+def test_mislabelled_needs_a_clear_doubt_and_a_model_better_than_guessing():
+    from konstrukt.data.health import HealthReport
+    from konstrukt.data.sources import Dataset, Sample
+
+    y = np.repeat([0, 1], 10)
+    weak = np.full((20, 2), 0.5)
+    weak[:, 1] += np.where(np.arange(20) % 2 == 0, 0.03, -0.03)  # a coin-flip model
+    assert likely_mislabelled(y, weak, ["a", "b"], list(range(20))) == []  # 53 % vs 47 %: no evidence
+    samples = [Sample(Path(f"{i}.png"), "ab"[c]) for i, c in enumerate(y)]
+    from konstrukt.review import review
+
+    health = HealthReport(Dataset(samples, ["a", "b"], "mem"))
+    review(health, y, weak, list(range(20)), ["a", "b"], None)
+    (skipped,) = health.by_kind("mislabelled")
+    assert skipped.severity == "info" and skipped.detail["skipped"] and "hardly better" in skipped.message
+
+
+def test_a_modality_without_health_spec_still_gets_the_checks_that_need_no_reading(digits, monkeypatch):
+    from konstrukt.data import health
+
+    monkeypatch.delitem(health.HEALTH_SPECS._entries, "image")
+    shutil.copy(first(digits / "zero"), digits / "one" / "copy.png")
+    near_copy(first(digits / "two"), digits / "two" / "again.png")  # not found: needs reading
+    report = check(digits, "image")
+    assert "label_conflict" in kinds(report) and set(kinds(report)) <= {"label_conflict", "leakage"}
