@@ -124,7 +124,7 @@ const SEVERITY = { error: "bad", warning: "warn", info: "ok" };
 const plain = t => String(t || "").replace(/`([^`]*)`/g, "“$1”");  // the core marks names with backticks
 
 // Findings with the samples each names (thumbnail or player) and one-click fixes, each an API call.
-function renderHealth(box, health, { task, classes, onChange }) {
+function renderHealth(box, health, { preview, classes, onChange }) {
   const found = health.findings || [];
   if (health.available === false) { box.replaceChildren(el("div", { class: "muted small" }, "This run has no data health report.")); return; }
   if (!found.length) {
@@ -133,8 +133,8 @@ function renderHealth(box, health, { task, classes, onChange }) {
   const act = async (fn, what) => { try { await fn(); toast(what); await onChange(); } catch (err) { toast(err.message, true); } };
   const sampleCard = (s, f) => {
     const media = !s.sample_id ? el("span", { class: "small muted" }, "deleted")
-      : isAudioTask(task) ? el("audio", { controls: true, preload: "none", src: `/api/samples/${s.sample_id}/file` })
-      : task === "image" ? el("img", { loading: "lazy", src: `/api/samples/${s.sample_id}/file`, alt: s.filename }) : null;
+      : preview === "audio" ? el("audio", { controls: true, preload: "none", src: `/api/samples/${s.sample_id}/file` })
+      : preview === "image" ? el("img", { loading: "lazy", src: `/api/samples/${s.sample_id}/file`, alt: s.filename }) : null;
     const buttons = [];
     if (s.sample_id) {
       if (s.suggested) {
@@ -348,7 +348,7 @@ pages.project = async () => {
   };
   async function loadHealth() {
     const box = $("#health-list");
-    try { renderHealth(box, await api("GET", `/api/projects/${pid}/health`), { task, classes: project.classes, onChange: async () => { await reload(); await loadHealth(); } }); }
+    try { renderHealth(box, await api("GET", `/api/projects/${pid}/health`), { preview: info.preview, classes: project.classes, onChange: async () => { await reload(); await loadHealth(); } }); }
     catch (err) { showError(box, err); }
   }
   $("#health-check").onclick = loadHealth;
@@ -444,7 +444,7 @@ pages.job = async () => {
     $("#class-table").replaceChildren(el("tr", {}, el("th", {}, "class"), el("th", { class: "num" }, "precision"), el("th", { class: "num" }, "recall"), el("th", { class: "num" }, "F1"), el("th", { class: "num" }, "examples")),
       ...Object.entries(t.per_class || {}).map(([c, m]) => el("tr", {}, el("td", {}, c), el("td", { class: "num" }, pct(m.precision)), el("td", { class: "num" }, pct(m.recall)), el("td", { class: "num" }, pct(m.f1)), el("td", { class: "num" }, m.support))));
     const project = await api("GET", `/api/projects/${document.body.dataset.project}`);
-    const loadHealth = async () => renderHealth($("#health-list"), await api("GET", `/api/jobs/${id}/health`), { task, classes: project.classes, onChange: loadHealth });
+    const loadHealth = async () => renderHealth($("#health-list"), await api("GET", `/api/jobs/${id}/health`), { preview: (await taskInfo(task)).preview, classes: project.classes, onChange: loadHealth });
     await loadHealth().catch(err => showError($("#health-list"), err));
     $("#img-cm").src = `/api/jobs/${id}/files/confusion_matrix.png`;
     $("#img-curves").src = `/api/jobs/${id}/files/curves.png`;
