@@ -378,9 +378,14 @@ def run_experiment(prepared: Prepared, progress: Progress) -> tuple[Classifier, 
         if report["cv"]:
             report["cv"]["seconds"] = time.perf_counter() - t0
     progress.event("reference", "fitting the simple reference model on the same split")
-    report["reference"] = evaluate_reference(
-        prepared.backbone_spec.modality, prepared.raws, prepared.pre, prepared.y, prepared.classes,
-        pool, splits["test"], cv_folds(prepared, pool, k) if report["cv"] else None)
+    try:
+        report["reference"] = evaluate_reference(
+            prepared.backbone_spec.modality, prepared.raws, prepared.pre, prepared.y, prepared.classes,
+            pool, splits["test"], cv_folds(prepared, pool, k) if report["cv"] else None)
+    except Exception as exc:  # a broken optional library must not throw away the trained model
+        report["reference"] = None
+        progress.warn(f"the simple reference model could not be fitted ({type(exc).__name__}: {exc}); "
+                      "the run has no baseline comparison")
     if prepared.health is not None:
         review(prepared.health, prepared.y, oof if report["cv"] else None, pool, prepared.classes,
                report.get("test"), config.health.mislabelled_top)

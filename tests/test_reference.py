@@ -66,3 +66,16 @@ def test_tiny_validation_split_does_not_choose_epochs(image_data, tmp_path, fast
                               overrides={**fast, "early_stopping": {"min_val_per_class": 1}},
                               verbose=False)
     assert trusted.report["epoch_policy"] is None and trusted.report["history"][0]["val_loss"] is not None
+
+
+def test_a_failing_reference_does_not_lose_the_trained_model(image_data, tmp_path, fast, monkeypatch):
+    from konstrukt import reference
+
+    def broken(img, pre):
+        raise ImportError("numba needs another numpy")
+
+    monkeypatch.setitem(reference.REFERENCES._entries, "image", reference.ReferenceSpec("x", "x", broken))
+    run = konstrukt.train(image_data, pipeline="scratch_cnn", out=tmp_path / "run", overrides=fast,
+                          verbose=False)
+    assert run.report["reference"] is None and run.report["baseline"] is None
+    assert run.report["test"]["accuracy"] >= 0
