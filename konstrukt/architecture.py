@@ -111,7 +111,8 @@ def build_model(arch: dict):
 
 
 PREPROCESSOR_CLASSES = {"image": ("konstrukt.preprocess.image", "ImagePreprocessor"),
-                        "audio": ("konstrukt.preprocess.audio", "AudioPreprocessor")}
+                        "audio": ("konstrukt.preprocess.audio", "AudioPreprocessor"),
+                        "signal": ("konstrukt.preprocess.signal", "SignalPreprocessor")}
 
 
 def build_preprocessor(arch: dict):

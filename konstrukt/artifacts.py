@@ -24,6 +24,7 @@ from .reference import verdict as reference_verdict
 from .runtime import library_versions
 
 REPORT, CONFIG, WEIGHTS, SUMMARY = "report.json", "config.json", "model.safetensors", "summary.md"
+PREPROCESSING = "preprocessing.json"
 
 
 def start_run_dir(out: Path, overwrite: bool) -> Path:
@@ -110,8 +111,11 @@ def build_report(prepared, results: dict) -> dict[str, Any]:
     return report
 
 
-def write_run(folder: Path, report: dict, config: dict, model: torch.nn.Module) -> None:
+def write_run(folder: Path, report: dict, config: dict, model: torch.nn.Module,
+              preprocessing: dict | None = None) -> None:
     """Write every artifact of a run into ``folder``."""
+    if preprocessing is not None:
+        (folder / PREPROCESSING).write_text(json.dumps(preprocessing, indent=2), encoding="utf-8")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(folder / WEIGHTS), metadata={"format": "konstrukt-run"})
     save_constants(model, folder / CONSTANTS)  # normalisation, window, mel filters as tensors

@@ -77,6 +77,14 @@ class AugmentConfig(_Strict):
     # sound (spectrogram, SpecAugment)
     time_mask: int = Field(20, ge=0)  # frames
     freq_mask: int = Field(8, ge=0)  # mel bins
+    # signal (sensor time series; each fires on half of the views, 0 turns one off)
+    signal_time_mask: float = Field(0.1, ge=0.0, lt=1.0)  # longest masked span, fraction of the window
+    signal_channel_mask: float = Field(0.2, ge=0.0, lt=1.0)  # fraction of channels zeroed
+    magnitude_warp_sigma: float = Field(0.2, ge=0.0, le=2.0)  # std of the smooth curve around 1
+    magnitude_warp_knots: int = Field(4, ge=1, le=64)
+    jitter: float = Field(0.03, ge=0.0, le=2.0)  # Gaussian noise std, in channel standard deviations
+    scaling: float = Field(0.1, ge=0.0, le=2.0)  # per-channel gain std around 1
+    time_shift: float = Field(0.1, ge=0.0, lt=1.0)  # largest circular shift, fraction of the window
 
 
 class AudioConfig(_Strict):
@@ -87,6 +95,34 @@ class AudioConfig(_Strict):
     # lengths, 0.5–10 s), written back into the run's config
     duration: Optional[float] = Field(5.0, gt=0.0, le=600.0)
     long_files: Literal["crop", "windows"] = "crop"  # windows: predict by voting over windows
+
+
+class SignalConfig(_Strict):
+    """How sensor recordings (CSV/NPY/NPZ, channels × time) become fixed-length windows, and the
+    sizes of the from-scratch signal models."""
+
+    sample_rate: Optional[float] = Field(None, gt=0.0, le=1e6)  # Hz; None: from the time column
+    window: float = Field(2.0, gt=0.0, le=3600.0)  # seconds per model input
+    hop: Optional[float] = Field(None, gt=0.0, le=3600.0)  # long recordings: seconds between windows (None: window / 2)
+    pad: Literal["zeros", "edge"] = "zeros"  # shorter inputs: pad at the end with zeros or the last value
+    crop: Literal["center", "start"] = "center"  # longer inputs: which part a window keeps
+    layout: Literal["auto", "channels_first", "time_first"] = "auto"  # NPY/NPZ axes (CSV: columns are channels)
+    time_column: Literal["auto", "none", "first"] = "auto"  # CSV: is the first column the time in seconds?
+    standardize: bool = True  # per-channel, with statistics of the training split
+    # model sizes (the rescnn family)
+    widths: list[int] = Field(default_factory=lambda: [32, 64, 64, 128], min_length=1, max_length=12)
+    kernel_size: int = Field(9, ge=1, le=63)
+    dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    hidden_size: int = Field(64, ge=4, le=2048)  # LSTM/GRU hidden units per direction; transformer width
+    layers: int = Field(2, ge=1, le=4)  # recurrent or transformer encoder layers
+    heads: int = Field(4, ge=1, le=16)  # transformer attention heads (must divide hidden_size)
+
+    @field_validator("kernel_size")
+    @classmethod
+    def _odd_kernel(cls, v: int) -> int:
+        if v % 2 == 0:
+            raise ValueError("must be odd, so a convolution keeps the length")
+        return v
 
 
 class SplitConfig(_Strict):
@@ -125,6 +161,7 @@ class TrainConfig(_Strict):
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
     augment: AugmentConfig = AugmentConfig()
     audio: AudioConfig = AudioConfig()
+    signal: SignalConfig = SignalConfig()
     target_size: int = Field(50, ge=0)  # top up each class's training examples with augmented copies
     split: SplitConfig = SplitConfig()
     health: HealthConfig = HealthConfig()

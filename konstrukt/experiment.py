@@ -101,7 +101,7 @@ def decode_all(samples, pre: Preprocessor, progress: Progress) -> list[Any]:
     bar = progress.bar(len(samples), "reading files", "file")
     for s in samples:
         try:
-            raws.append(pre.load(s.path))
+            raws.append(pre.load_sample(s))
         except DataError as exc:
             problems.append(exc.message)
         bar.update()
@@ -116,7 +116,8 @@ def make_splits(dataset: Dataset, config: TrainConfig) -> dict[str, list[int]]:
     """Given splits when the data came pre-split (carving val from train if missing), else seeded."""
     labels = dataset.labels()
     if not dataset.presplit:
-        tr, va, te = stratified_split(labels, config.split.val, config.split.test, config.seed)
+        tr, va, te = stratified_split(labels, config.split.val, config.split.test, config.seed,
+                                      groups=dataset.groups())
         return {"train": tr, "val": va, "test": te}
     by = {k: [i for i, s in enumerate(dataset.samples) if s.split == k] for k in ("train", "val", "test")}
     if not by["val"] and config.split.val > 0:
@@ -134,8 +135,12 @@ def make_splits(dataset: Dataset, config: TrainConfig) -> dict[str, list[int]]:
 
 def prepare(data: str | Path, config: TrainConfig, pipeline: PipelineSpec,
             progress: Progress) -> Prepared:
-    """Validate data, weights and device; decode every file; make the splits."""
-    dataset = discover(data, config.task)
+    """Validate data, weights and device; decode every file; make the splits.
+
+    A preprocessor that learns from the training split (signals) is fitted on it, and the backbone
+    is then built with what it decided (the channel count).
+    """
+    dataset = discover(data, config.task, config)
     for w in dataset.warnings:
         progress.warn(w)
     spec = BACKBONES.get(pipeline.backbone)
@@ -154,6 +159,12 @@ def prepare(data: str | Path, config: TrainConfig, pipeline: PipelineSpec,
         progress.warn(f"data health: {line}")
     enforce(prepared.health, config.health.strict)
     prepared.splits = prepared.health.apply(prepared.splits)  # leaked copies leave val/test
+    for note in pre.fit_split(raws, prepared.splits["train"]):  # signals: rate, channels, statistics
+        progress.warn(note)
+    if pre.backbone_options():  # the backbone is sized by what the training split decided
+        seed_everything(config.seed)
+        prepared.initial_backbone = build_backbone(pipeline.backbone, config.pretrained,
+                                                   **pre.backbone_options())
     fitted = pre.fit([raws[i] for i in prepared.splits["train"] + prepared.splits["val"]])
     if fitted:  # data-dependent settings (e.g. audio duration) are saved with the run's config
         prepared.config = build_config(config_dict(config), fitted)
@@ -303,6 +314,10 @@ def cv_folds(prepared: Prepared, pool: list[int], k: int) -> list[tuple[list[int
     Copies found by the health check (exact or near duplicates) stay in one fold.
     """
     groups = prepared.health.groups(pool) if prepared.health is not None else None
+    recordings = prepared.dataset.groups()  # windows of long recordings: whole recordings/subjects
+    if recordings is not None:
+        groups = [recordings[i] for i in pool]
+        k = min(k, len(set(groups)))
     return stratified_folds([prepared.classes[i] for i in prepared.y[pool]], k, prepared.config.seed,
                             groups)
 
@@ -453,7 +468,7 @@ def train(data: str | Path, *, task: str | None = None, out: str | Path, pipelin
         model, report = run_experiment(prepared, reporter)
         report = artifacts.build_report(prepared, report)
         report["selection"] = selection
-        artifacts.write_run(staging, report, config_dict(cfg), model)
+        artifacts.write_run(staging, report, config_dict(cfg), model, prepared.pre.state())
         final = artifacts.finish_run_dir(staging, Path(out), overwrite)
     except BaseException:
         artifacts.abandon_run_dir(staging)

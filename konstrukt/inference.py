@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from .architecture import CONSTANTS, build_model, load_constants
 from .architecture import build_preprocessor as build_arch_preprocessor
-from .artifacts import CONFIG, REPORT, WEIGHTS
+from .artifacts import CONFIG, PREPROCESSING, REPORT, WEIGHTS
 from .config import HeadBlock, TrainConfig
 from .errors import DataError, RunError
 from .models.backbones import BACKBONES, build_backbone
@@ -59,7 +59,15 @@ class Run:
         except (ValueError, OSError) as exc:
             raise RunError(f"{path}: cannot read the run's report/config ({exc})") from None
         arch = report.get("architecture")
-        if arch:
+        if (path / PREPROCESSING).is_file():  # learned from the training split (signals): it sizes the model
+            m = report["model"]
+            pre = build_preprocessor(BACKBONES.get(m["backbone"]), config)
+            pre.load_state(json.loads((path / PREPROCESSING).read_text(encoding="utf-8")))
+            backbone = build_backbone(m["backbone"], "none", **pre.backbone_options())
+            head = build_head([HeadBlock(**b) for b in m["head"]], backbone.num_features,
+                              len(report["classes"]))
+            model = Classifier(backbone, head)
+        elif arch:
             model, pre = build_model(arch), build_arch_preprocessor(arch)
         else:  # a run written before runs described themselves: the registry's defaults
             m = report["model"]
@@ -108,6 +116,16 @@ class Run:
         windows = self.modality.windows(self.pre, path, self.config) if self.modality.windows else None
         return windows if windows is not None else [self.pre.load(path)]
 
+    @torch.inference_mode()
+    def _proba_of_samples(self, samples, batch_size: int = 16) -> np.ndarray:
+        """Class probabilities of labelled windows of long recordings (one row per window)."""
+        self.model.to(self.device).eval()
+        out = []
+        for start in range(0, len(samples), batch_size):
+            x = torch.stack([self.pre.tensor(self.pre.load_sample(s)) for s in samples[start:start + batch_size]])
+            out.append(torch.softmax(self.model(x.to(self.device)).float(), dim=1).cpu().numpy())
+        return np.concatenate(out)
+
     def predict(self, paths: Iterable[str | Path], top_k: int | None = None) -> list[dict]:
         """``[{"file", "label", "probabilities": {class: p}}]``, probabilities sorted high → low."""
         paths = [Path(p) for p in paths]
@@ -127,12 +145,13 @@ class Run:
         from .data import discover
         from .evaluation import classification_metrics
 
-        dataset = discover(data, self.report["task"])
+        dataset = discover(data, self.report["task"], self.config)
         unknown = sorted(set(dataset.classes) - set(self.classes))
         if unknown:
             raise DataError(f"{data} has classes the model was not trained on",
                             [f"class `{c}` (known: {', '.join(self.classes)})" for c in unknown])
-        proba = self.predict_proba([s.path for s in dataset.samples])
+        proba = (self.predict_proba([s.path for s in dataset.samples]) if dataset.groups() is None
+                 else self._proba_of_samples(dataset.samples))
         y = [self.classes.index(s.label) for s in dataset.samples]
         metrics = classification_metrics(y, proba, self.classes)
         metrics["data"] = {"source": str(data), "fingerprint": dataset.fingerprint(),

@@ -45,6 +45,32 @@ def image_data(tmp_path) -> Path:
     return write_images(tmp_path / "data")
 
 
+def write_signals(root: Path, classes=("up", "down", "flat"), per_class: int = 4, channels: int = 3,
+                  rate: float = 100.0, seconds: float = 0.5, fmt: str = "csv", seed: int = 0) -> Path:
+    """Learnable synthetic signals: ramps up, ramps down or flat noise, one folder per class."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(rate * seconds)) / rate
+    for c in classes:
+        (root / c).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            slope = {"up": 4.0, "down": -4.0}.get(c, 0.0)
+            x = slope * t[None] * rng.uniform(0.8, 1.2, (channels, 1)) + rng.normal(0, 0.2, (channels, t.size))
+            if fmt == "csv":
+                header = ",".join(["time"] + [f"ch{k}" for k in range(channels)])
+                np.savetxt(root / c / f"{c}{i}.csv", np.column_stack([t, x.T]), delimiter=",",
+                           header=header, comments="", fmt="%.6g")
+            elif fmt == "npy":
+                np.save(root / c / f"{c}{i}.npy", x.T.astype(np.float32))  # time × channels
+            else:
+                np.savez(root / c / f"{c}{i}.npz", data=x.astype(np.float32), fs=rate)
+    return root
+
+
+@pytest.fixture
+def signal_data(tmp_path) -> Path:
+    return write_signals(tmp_path / "signals")
+
+
 @pytest.fixture
 def fast() -> dict:
     return dict(FAST)
@@ -64,8 +90,20 @@ AUDIO_TINY = {
 }
 
 
+# Tiny signal backbones: two narrow residual blocks, small recurrent/transformer tails.
+SIGNAL_TINY = {
+    "rescnn": {"widths": (8, 16)},
+    "rescnn_se": {"widths": (8, 16)},
+    "rescnn_bilstm_se": {"widths": (8, 16), "hidden_size": 8},
+    "rescnn_gru": {"widths": (8, 16), "hidden_size": 8},
+    "rescnn_transformer": {"widths": (8, 16), "hidden_size": 16, "layers": 1, "heads": 2},
+}
+# What a signal config needs for tiny models that train in a second (the tests' `signal` section).
+SIGNAL_FAST = {"num_epochs": 1, "target_size": 4, "batch_size": 8, "cv": 0,
+               "signal": {"widths": [8, 16], "hidden_size": 8, "layers": 1, "heads": 2, "window": 0.5}}
+
 # Every backbone whose default size is too big for a test, by name: a new modality adds its own here.
-TINY_BACKBONES = {**AUDIO_TINY}
+TINY_BACKBONES = {**AUDIO_TINY, **SIGNAL_TINY}
 
 
 @pytest.fixture

@@ -95,7 +95,7 @@ def test_unknown_task_lists_the_registered_ones():
 
     with pytest.raises(ConfigError) as err:
         build_config({"task": "smell"})
-    assert "`task`: must be one of 'image', 'sound', 'speech', got 'smell'" in err.value.problems
+    assert "`task`: must be one of 'image', 'signal', 'sound', 'speech', got 'smell'" in err.value.problems
 
 
 def _fresh(code: str) -> str:
@@ -111,4 +111,4 @@ def test_registries_fill_whatever_is_imported_first_and_tasks_stay_light():
                  "from konstrukt.models import audio\n"  # it used to import its registry's module back
                  "from konstrukt.models.backbones import BACKBONES\n"
                  "print(sorted({s.modality for _, s in BACKBONES.items()}))\n")
-    assert out.splitlines() == ["['image', 'sound', 'speech'] True False", "['audio', 'image']"]
+    assert out.splitlines() == ["['image', 'signal', 'sound', 'speech'] True False", "['audio', 'image', 'signal']"]

@@ -5,7 +5,11 @@ Layouts understood:
 * ``DATA/<class>/<files>`` — konstrukt makes the splits;
 * ``DATA/train/<class>/…`` + ``DATA/test/<class>/…`` (+ optional ``val/``) — splits used as given;
 * ``DATA.zip`` holding either layout (extracted safely to a temporary folder);
-* ``DATA.csv`` with columns ``path,label`` (+ optional ``split``); paths relative to the CSV.
+* ``DATA.csv`` with columns ``path,label`` (+ optional ``split``); paths relative to the CSV;
+* ``LABELS.csv`` with columns ``file,start,end,label`` (+ optional ``subject``): labelled segments
+  (seconds) of long recordings, cut into windows (:mod:`konstrukt.data.segments`; tasks whose
+  modality has ``window``/``hop`` settings). Such samples carry a ``group`` (the recording, or
+  the subject) so that splits never put windows of one recording on both sides.
 
 Files with extensions the task does not read are skipped with one warning that lists them;
 hidden files (``.DS_Store``…) are ignored. Every structural problem is collected and raised
@@ -23,6 +27,7 @@ from pathlib import Path
 from ..errors import DataError
 from ..tasks import TASKS
 from .archive import safe_extract_zip
+from .segments import is_segments_csv
 
 SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 
@@ -33,6 +38,10 @@ class Sample:
     label: str
     split: str | None = None  # "train" | "val" | "test" when the data came pre-split
     digest: str = ""  # sha256 of the file's bytes: cache key and duplicate detection
+    start: float | None = None  # a window of a long recording: its start and end, seconds
+    end: float | None = None
+    group: str | None = None  # samples of one group (recording/subject) stay in one split
+    origin: str = ""  # where it was named ("labels.csv row 7"), for messages
 
 
 @dataclass
@@ -49,6 +58,12 @@ class Dataset:
 
     def labels(self) -> list[str]:
         return [s.label for s in self.samples]
+
+    def groups(self) -> list[str] | None:
+        """Each sample's group (recording/subject) when splits must keep groups whole, else None."""
+        if not any(s.group for s in self.samples):
+            return None
+        return [s.group or f"{s.path}" for s in self.samples]
 
     def fingerprint(self) -> str:
         """A hash of (label, content) pairs: equal data ⇒ equal fingerprint, whatever the paths."""
@@ -128,8 +143,11 @@ def _scan_csv(path: Path, task, problems: list[str], skipped: list[Path]) -> lis
     return samples
 
 
-def discover(data: str | Path, task: str = "image") -> Dataset:
-    """Find and hash every example under ``data``; raise DataError listing all structural problems."""
+def discover(data: str | Path, task: str = "image", config=None) -> Dataset:
+    """Find and hash every example under ``data``; raise DataError listing all structural problems.
+
+    ``config`` (a TrainConfig) gives the window and hop for a labels CSV of long recordings.
+    """
     spec = TASKS.get(task)
     data = Path(data).expanduser()
     problems: list[str] = []
@@ -148,6 +166,10 @@ def discover(data: str | Path, task: str = "image") -> Dataset:
         if len(entries) == 1 and entries[0].is_dir():
             root = entries[0]
         samples = _scan_folder(root, spec, problems, skipped)
+    elif data.is_file() and data.suffix.lower() == ".csv" and is_segments_csv(data):
+        from .segments import read_segments
+
+        return read_segments(data, spec, config)
     elif data.is_file() and data.suffix.lower() == ".csv":
         samples = _scan_csv(data, spec, problems, skipped)
     elif data.is_dir():

@@ -33,9 +33,53 @@ def check_splittable(labels: list[str], val: float, test: float) -> None:
         raise DataError("some classes are too small to split", problems)
 
 
-def stratified_split(labels: list[str], val: float, test: float, seed: int
-                     ) -> tuple[list[int], list[int], list[int]]:
-    """Indices of train, val and test, per class, seeded; each class keeps ≥ 1 training example."""
+def check_group_splittable(labels: list[str], groups: list[str], val: float, test: float) -> None:
+    """Raise DataError naming every class whose windows come from too few recordings/subjects."""
+    need = 1 + (val > 0) + (test > 0)
+    per_class: dict[str, set[str]] = {}
+    for label, group in zip(labels, groups):
+        per_class.setdefault(label, set()).add(group)
+    problems = [f"class `{c}`: its windows come from {len(g)} recording/subject group"
+                f"{'s' if len(g) != 1 else ''} ({', '.join(sorted(g)[:3])}), at least {need} are needed "
+                "to hold whole recordings out (add recordings, or lower --val/--test to 0)"
+                for c, g in sorted(per_class.items()) if len(g) < need]
+    if problems:
+        raise DataError("some classes come from too few recordings to split by recording", problems)
+
+
+def _group_holdout(labels: list[str], groups: list[str], idx: list[int], frac: float, seed: int
+                   ) -> tuple[list[int], list[int]]:
+    """(rest, held out ≈ frac of idx), whole groups only, class balance kept where possible."""
+    if frac <= 0 or not idx:
+        return idx, []
+    n_groups = len({groups[i] for i in idx})
+    k = min(n_groups, max(2, int(round(1 / frac))))
+    sgkf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    rest, held = next(sgkf.split(np.zeros(len(idx)), [labels[i] for i in idx], [groups[i] for i in idx]))
+    return [idx[i] for i in rest], [idx[i] for i in held]
+
+
+def grouped_split(labels: list[str], groups: list[str], val: float, test: float, seed: int
+                  ) -> tuple[list[int], list[int], list[int]]:
+    """Train, val and test indices with every group (recording/subject) on one side only."""
+    check_group_splittable(labels, groups, val, test)
+    rest, test_idx = _group_holdout(labels, groups, list(range(len(labels))), test, seed)
+    train, val_idx = _group_holdout(labels, groups, rest, val / max(1e-9, 1 - test), seed + 1)
+    missing = sorted(set(labels) - {labels[i] for i in train})
+    if missing:
+        raise DataError("holding whole recordings out left no training windows of some classes",
+                        [f"class `{c}`: add recordings of it, or lower --val/--test" for c in missing])
+    return sorted(train), sorted(val_idx), sorted(test_idx)
+
+
+def stratified_split(labels: list[str], val: float, test: float, seed: int,
+                     groups: list[str] | None = None) -> tuple[list[int], list[int], list[int]]:
+    """Indices of train, val and test, per class, seeded; each class keeps ≥ 1 training example.
+
+    With ``groups`` every group stays on one side (:func:`grouped_split`).
+    """
+    if groups is not None:
+        return grouped_split(labels, groups, val, test, seed)
     check_splittable(labels, val, test)
     rng = np.random.default_rng(seed)
     train, val_idx, test_idx = [], [], []

@@ -12,9 +12,9 @@ to ``MODALITY_MODULES`` (see docs/modalities.md).
 """
 from __future__ import annotations
 
-from . import audio, image
+from . import audio, image, signal
 
-MODALITY_MODULES = (image, audio)
+MODALITY_MODULES = (image, audio, signal)
 
 _done: set[str] = set()
 

@@ -59,10 +59,15 @@ def register_backbone(spec: BackboneSpec) -> BackboneSpec:
     return BACKBONES.add(spec.name, spec)
 
 
-def build_backbone(name: str, pretrained: str = "default") -> Backbone:
-    """Build backbone ``name`` with ``pretrained`` = ``none``, ``default``, a weight tag or a file."""
+def build_backbone(name: str, pretrained: str = "default", **options: Any) -> Backbone:
+    """Build backbone ``name`` with ``pretrained`` = ``none``, ``default``, a weight tag or a file.
+
+    ``options`` are sizes the data decides (a signal model's channel count, from its
+    preprocessor's ``backbone_options()``); backbones without such options take none.
+    """
     spec = BACKBONES.get(name)
-    return spec.factory(spec, resolve_pretrained(spec, pretrained))
+    resolved = resolve_pretrained(spec, pretrained)
+    return spec.factory(spec, resolved, **options) if options else spec.factory(spec, resolved)
 
 
 def resolve_pretrained(spec: BackboneSpec, pretrained: str) -> str:

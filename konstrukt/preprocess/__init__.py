@@ -11,6 +11,11 @@ decoding happens once per file while augmentation varies:
 
 ``signature`` is a string that changes whenever the output for a given file would change; it is
 part of the embedding-cache key.
+
+Some modalities learn from the training split (signals: rate, channel count, per-channel
+statistics): ``fit(raws, train_idx)`` runs once the splits are made, ``state()`` is saved with
+the run as JSON and ``load_state`` restores it; ``backbone_options()`` tells the backbone what
+the data decided (its channel count). The defaults below do nothing, for modalities that don't.
 """
 from __future__ import annotations
 
@@ -43,6 +48,25 @@ class Preprocessor:
     def fit(self, raws: list[Any]) -> dict[str, Any]:
         """Settle data-dependent settings from the training samples; return them as config
         overrides (saved with the run, so a reloaded run preprocesses the same way)."""
+        return {}
+
+    def load_sample(self, sample) -> Any:
+        """Decode a :class:`~konstrukt.data.Sample` (a file, or a window of a long recording)."""
+        return self.load(sample.path)
+
+    def fit_split(self, raws: list, train_idx: list[int]) -> list[str]:
+        """Learn what the training split decides; return notes for the user (none by default)."""
+        return []
+
+    def state(self) -> dict | None:
+        """What ``fit`` learned, as JSON (None: nothing to save)."""
+        return None
+
+    def load_state(self, state: dict) -> None:
+        """Restore what ``fit`` learned from a saved run."""
+
+    def backbone_options(self) -> dict:
+        """Backbone sizes the data decides (e.g. a signal's channel count); none by default."""
         return {}
 
 

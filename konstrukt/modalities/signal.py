@@ -1,0 +1,107 @@
+"""The signal modality (task ``signal``: sensor time series — sEMG, IMU, ECG, vibration), in one place.
+
+Files: CSV (columns = channels, optional header and time column), NPY and NPZ arrays (channels ×
+time or time × channels), any length and rate (:mod:`konstrukt.preprocess.signal`); or long
+recordings plus a labels CSV ``file,start,end,label[,subject]`` cut into windows, split by
+recording/subject (:mod:`konstrukt.data.segments`). Its settings are the ``signal`` section of the
+config (rate, window, hop, pad/crop, layout, model sizes). Per-channel standardisation uses
+training-split statistics saved with the run. Train-time augmentations: time/channel masking,
+magnitude warping, jitter, scaling, time shift (:mod:`konstrukt.augment.signal`). At prediction a
+recording longer than one window is cut into windows that vote. Backbones: the residual 1-D CNN
+family (:mod:`konstrukt.models.signal`), trained from scratch. The browser uploads files (no capture).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..pipelines import PipelineSpec, register_pipeline
+from ..tasks import Modality, TaskSpec, UICapabilities, register_modality
+
+EXTENSIONS = frozenset({".csv", ".npy", ".npz"})
+
+
+@dataclass(frozen=True)
+class SignalInput:
+    """What a signal backbone takes: a standardised window (B, C, L). The run's data fixes C."""
+
+    channels: int = 3  # used only when a backbone is built without data (contract test, examples)
+    length: int = 2000  # an example window's length (2 s at 1 kHz)
+
+
+def _preprocessor(spec, config):
+    from ..preprocess.signal import SignalPreprocessor
+
+    return SignalPreprocessor(spec, config)
+
+
+def _augmentations():
+    from ..augment.signal import SIGNAL_AUGMENTATIONS
+
+    return SIGNAL_AUGMENTATIONS
+
+
+def _windows(pre, path: Path, config) -> list | None:
+    """A recording longer than one window: every window (``signal.hop`` apart), which then vote."""
+    return pre.load_windows(path)
+
+
+def example_input(spec, batch: int = 1, small: bool = False):
+    """A random batch as the backbone takes it: (B, C, L); ``small``: 128 samples."""
+    import torch
+
+    return torch.randn(batch, spec.input.channels, 128 if small else spec.input.length)  # (B, C, L)
+
+
+MODALITY = Modality(
+    name="signal", extensions=EXTENSIONS, preprocessor=_preprocessor, augmentations=_augmentations,
+    example_input=example_input, config_section="signal", windows=_windows,
+    ui=UICapabilities(accept=tuple(sorted(EXTENSIONS)), capture="none", preview="file"),
+    description="sensor recordings: CSV / NPY / NPZ, channels × time, any rate and length",
+)
+
+TASKS = (
+    TaskSpec("signal", "signal", EXTENSIONS, default_pipeline="rescnn_bilstm_se",
+             offline_pipeline="rescnn_bilstm_se",
+             description="sensor time series (sEMG, IMU, ECG …: CSV/NPY/NPZ, channels × time)"),
+)
+
+# The head every signal pipeline starts from: MLP 480, dropout 0.3 (editable like any head).
+SIGNAL_HEAD = [{"units": 480, "activation": "relu", "dropout": 0.3}]
+_DEFAULTS = {"head": SIGNAL_HEAD, "optimizer": "adamw", "learning_rate": 2e-3, "weight_decay": 1e-2,
+             "num_epochs": 30, "batch_size": 16, "early_stopping": {"patience": 8}}
+
+# name, backbone variant, description
+_VARIANTS = [
+    ("rescnn", {}, "residual 1-D CNN (kernel 9, LayerNorm, dropout) → MLP 480"),
+    ("rescnn_se", {"se": True}, "residual 1-D CNN + squeeze-and-excitation → MLP 480"),
+    ("rescnn_bilstm_se", {"se": True, "temporal": "lstm"},
+     "residual 1-D CNN + squeeze-and-excitation + 2-layer BiLSTM → MLP 480 (recommended)"),
+    ("rescnn_gru", {"temporal": "gru", "temporal_dropout": 0.3},
+     "residual 1-D CNN + 2-layer bidirectional GRU (dropout 0.3) → MLP 480"),
+    ("rescnn_transformer", {"temporal": "transformer"},
+     "residual 1-D CNN front end + Transformer encoder (1–4 layers) → MLP 480"),
+]
+
+
+def register() -> None:
+    """The modality, its task and its five pipelines."""
+    register_modality(MODALITY, TASKS)
+    for name, _, description in _VARIANTS:
+        register_pipeline(PipelineSpec(name=name, tasks=("signal",), backbone=name, strategy="full",
+                                       head="mlp", pretrained="none", defaults=dict(_DEFAULTS),
+                                       description=description + " (from scratch)"))
+
+
+def register_backbones() -> None:
+    """The ResCNN family, one registered variant per pipeline."""
+    from ..models.backbones import BackboneSpec, register_backbone
+    from ..models.signal import rescnn_factory
+
+    for name, variant, description in _VARIANTS:
+        # mean+max pooling doubles the last width: 128 (CNN) or 2 × 64 (BiLSTM/BiGRU) or 64 (Transformer)
+        dim = 128 if variant.get("temporal") == "transformer" else 256
+        register_backbone(BackboneSpec(
+            name=name, modality="signal", factory=rescnn_factory, num_features=dim, input=SignalInput(),
+            default_weights="none", extra={"variant": variant, "config_overrides": {}},
+            description=description))

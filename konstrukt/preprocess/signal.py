@@ -1,0 +1,424 @@
+"""Signals: sensor recordings (CSV / NPY / NPZ, channels × time) → fixed-length standardised windows.
+
+Reading (``read_signal``):
+
+* **CSV** — columns are channels, one row per time step; a header row or not; an optional first
+  column holding the time in seconds (detected by its name — ``time``, ``t``, ``timestamp``… — or,
+  without a header, by a strictly increasing, evenly spaced first column; ``signal.time_column``
+  overrides) gives the sampling rate. Ragged rows, empty or non-numeric cells and NaN/inf values
+  are refused with the file and row named.
+* **NPY / NPZ** — a 1-D (one channel) or 2-D array, channels × time or time × channels: the longer
+  axis is taken as time when the shape says so unambiguously (``signal.layout`` overrides), and the
+  run says what it assumed. An NPZ holds one array (or one named ``data``/``x``/``signal``) and may
+  hold its rate as ``sample_rate``/``fs``. Arrays are read with ``allow_pickle=False``.
+
+A file without a time column or stored rate is at ``signal.sample_rate`` (``--sample-rate``).
+:meth:`SignalPreprocessor.fit` looks at the training split only: it fixes the model's rate
+(``signal.sample_rate``, else the most common rate of the training files; other files are
+resampled with a polyphase filter), the channel count, and the per-channel mean and standard
+deviation used to standardise every window. Those travel with the run as plain JSON
+(:meth:`~SignalPreprocessor.state`), so a run reloads from its folder alone.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError, DataError
+from . import Preprocessor
+
+TIME_NAMES = frozenset({"time", "t", "timestamp", "times", "seconds", "sec", "secs", "s", "time_s",
+                        "time (s)", "time[s]", "t_s", "elapsed"})
+ARRAY_KEYS = ("data", "x", "signal", "signals", "X")
+RATE_KEYS = ("sample_rate", "fs", "sampling_rate", "rate", "sr")
+MAX_ROW_PROBLEMS = 5  # per file: enough to show the pattern without a wall of text
+
+
+@dataclass
+class Recording:
+    """A decoded recording: (C, T) float32 at ``rate`` Hz (None: unknown, take ``signal.sample_rate``)."""
+
+    data: np.ndarray  # (C, T)
+    rate: float | None
+    path: Path
+    note: str = ""  # what the reader assumed (layout, time column), said once per run
+    _at: dict = field(default_factory=dict, repr=False)  # resampled copies by rate
+
+    @property
+    def channels(self) -> int:
+        return int(self.data.shape[0])
+
+    def at(self, rate: float) -> np.ndarray:
+        """The data at ``rate`` Hz (resampled once, then cached)."""
+        if self.rate is None or math.isclose(self.rate, rate, rel_tol=1e-3):
+            return self.data
+        if rate not in self._at:
+            self._at[rate] = resample(self.data, self.rate, rate)
+        return self._at[rate]
+
+
+def resample(x: np.ndarray, rate_in: float, rate_out: float) -> np.ndarray:
+    """Polyphase resampling of (C, T) along time (anti-aliased), float32 out."""
+    from scipy.signal import resample_poly
+
+    ratio = Fraction(rate_out / rate_in).limit_denominator(1000)
+    return resample_poly(x, ratio.numerator, ratio.denominator, axis=1).astype(np.float32)
+
+
+def _bad(path: Path, why: str, fix: str) -> DataError:
+    return DataError(f"{path.name}: {why}", [f"Fix: {fix}"])
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+        return True
+    except ValueError:
+        return False
+
+
+def _time_column(header: list[str] | None, rows: np.ndarray, mode: str) -> tuple[bool, float]:
+    """(first column is time?, its scale to seconds) by name, or by an even increasing ramp."""
+    if mode == "none" or rows.shape[1] < 2:
+        return False, 1.0
+    if mode == "first":
+        return True, 1.0
+    if header is not None:
+        name = header[0].strip().lower()
+        if name in ("ms", "time_ms", "time (ms)", "time[ms]", "timestamp_ms"):
+            return True, 1e-3
+        return name in TIME_NAMES, 1.0
+    steps = np.diff(rows[:, 0])
+    even = steps.size >= 2 and steps.min() > 0 and (steps.max() - steps.min()) <= 1e-3 * steps.mean()
+    return bool(even), 1.0
+
+
+def _rate_from_time(path: Path, t: np.ndarray, first_row: int) -> float:
+    steps = np.diff(t)
+    bad = np.flatnonzero(steps <= 0)
+    if bad.size:
+        raise _bad(path, f"row {first_row + int(bad[0]) + 1}: the time column does not increase "
+                         f"({t[bad[0]]:g} → {t[bad[0] + 1]:g})",
+                   "sort the rows by time, or pass --time-column none if the first column is a channel")
+    if steps.size == 0:
+        raise _bad(path, "a single time step cannot give a sampling rate",
+                   "record more samples, or pass --time-column none and --sample-rate HZ")
+    return float(f"{1.0 / np.median(steps):.6g}")  # 199.99999… from rounded times is 200 Hz
+
+
+def read_csv_signal(path: Path, time_mode: str = "auto") -> Recording:
+    """CSV → Recording; every ragged row, non-numeric cell and NaN/inf is reported by row."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        lines = [row for row in csv.reader(f) if any(c.strip() for c in row)]
+    if not lines:
+        raise _bad(path, "is empty (no rows)", "remove the file or export the recording again")
+    header = None
+    if not all(_is_number(c) for c in lines[0]):
+        header, lines = lines[0], lines[1:]
+        first_row = 2
+    else:
+        first_row = 1
+    if not lines:
+        raise _bad(path, "has a header row but no data rows", "export the recording again")
+    width = len(header) if header is not None else len(lines[0])
+    problems, values = [], np.empty((len(lines), width), dtype=np.float64)
+    names = header or [f"column {j + 1}" for j in range(width)]
+    for i, row in enumerate(lines):
+        where = f"row {first_row + i}"
+        if len(row) != width:
+            problems.append(f"{where}: {len(row)} cells, expected {width} (ragged row)")
+        else:
+            for j, cell in enumerate(row):
+                col = names[j].strip() or f"column {j + 1}"
+                try:
+                    values[i, j] = float(cell)
+                except ValueError:
+                    problems.append(f"{where}, {col}: {cell.strip()[:20]!r} is not a number")
+                    break
+                if not math.isfinite(values[i, j]):
+                    problems.append(f"{where}, {col}: {cell.strip()} (NaN or infinite values are not allowed)")
+                    break
+        if len(problems) >= MAX_ROW_PROBLEMS:
+            problems.append(f"… stopped after {MAX_ROW_PROBLEMS} bad rows")
+            break
+    if problems:  # the rows go into the message: a run lists every unreadable file by its message
+        raise DataError(f"{path.name}: " + "; ".join(problems), [
+            "Fix: every row needs one number per column (no empty cells, NaN or inf)."])
+    is_time, scale = _time_column(header, values, time_mode)
+    rate, note = None, ""
+    if is_time:
+        rate = _rate_from_time(path, values[:, 0] * scale, first_row)
+        values = values[:, 1:]
+        note = f"first column is the time ({rate:g} Hz)"
+    return Recording(np.ascontiguousarray(values.T, dtype=np.float32), rate, path, note)
+
+
+# --------------------------------------------------------------------------- NPY / NPZ
+
+
+def _orient(path: Path, arr: np.ndarray, layout: str) -> tuple[np.ndarray, str]:
+    """(C, T) from a 1-D or 2-D array; the longer axis is time unless ``layout`` says otherwise."""
+    if arr.ndim == 1:
+        return arr[None, :], "one channel"
+    if arr.ndim != 2:
+        raise _bad(path, f"holds a {arr.ndim}-D array {arr.shape}; a signal is 1-D or 2-D "
+                         "(channels × time)", "save one recording per file as a 2-D array")
+    if layout == "channels_first":
+        return arr, ""
+    if layout == "time_first":
+        return arr.T, ""
+    if arr.shape[0] == arr.shape[1]:
+        raise _bad(path, f"is square {arr.shape}, so which axis is time cannot be told",
+                   "pass --layout channels_first or --layout time_first")
+    if arr.shape[0] < arr.shape[1]:
+        return arr, f"read as channels × time {arr.shape} (the longer axis is time)"
+    return arr.T, f"read as time × channels {arr.shape} (the longer axis is time)"
+
+
+def _npz_array(path: Path, npz) -> tuple[np.ndarray, float | None]:
+    keys = list(npz.files)
+    rate = None
+    for k in RATE_KEYS:
+        if k in keys and np.asarray(npz[k]).size == 1:
+            rate = float(np.asarray(npz[k]).reshape(()))
+    arrays = [k for k in keys if k not in RATE_KEYS]
+    named = [k for k in ARRAY_KEYS if k in arrays]
+    if named:
+        return npz[named[0]], rate
+    if len(arrays) == 1:
+        return npz[arrays[0]], rate
+    raise _bad(path, f"holds {len(arrays)} arrays ({', '.join(arrays[:6]) or 'none'}); "
+                     f"konstrukt reads one", "keep one array, or name the signal `data`")
+
+
+def read_array_signal(path: Path, layout: str = "auto") -> Recording:
+    """NPY/NPZ → Recording (no pickles: ``allow_pickle=False``)."""
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            with loaded:
+                arr, rate = _npz_array(path, loaded)
+                arr = np.asarray(arr)
+        else:
+            arr, rate = loaded, None
+    except DataError:
+        raise
+    except Exception as exc:  # numpy raises ValueError/OSError/EOFError/zipfile errors
+        raise _bad(path, f"not a readable {path.suffix[1:]} array ({str(exc)[:120]})",
+                   "save it with numpy.save / numpy.savez (numeric array, no objects)") from None
+    if arr.dtype.kind not in "biuf" or arr.size == 0:
+        raise _bad(path, f"holds {'no values' if arr.size == 0 else f'a {arr.dtype} array'}; a signal is "
+                         "a non-empty numeric array", "save the recording as a float array")
+    data, note = _orient(path, arr, layout)
+    data = data.astype(np.float32)
+    if not np.isfinite(data).all():
+        c, t = np.argwhere(~np.isfinite(data))[0]
+        raise _bad(path, f"channel {c + 1}, sample {t + 1}: NaN or infinite value",
+                   "fill or remove the missing samples before saving")
+    return Recording(np.ascontiguousarray(data), rate, path, note)
+
+
+def read_signal(path: str | Path, config) -> Recording:
+    """Decode one signal file as ``config.signal`` says; DataError names the file and the row."""
+    path = Path(path)
+    if not path.is_file():
+        raise _bad(path, "file not found", "check the path")
+    if path.stat().st_size == 0:
+        raise _bad(path, "is an empty file (0 bytes)", "remove it or export the recording again")
+    if path.suffix.lower() == ".csv":
+        rec = read_csv_signal(path, config.signal.time_column)
+    else:
+        rec = read_array_signal(path, config.signal.layout)
+    if rec.rate is None and config.signal.sample_rate:
+        rec.rate = float(config.signal.sample_rate)
+    return rec
+
+
+# --------------------------------------------------------------------------- fixed length
+
+
+def fix_length(x: np.ndarray, length: int, pad: str = "zeros", crop: str = "center") -> np.ndarray:
+    """(C, T) → (C, length): crop (centre or start) or pad at the end (zeros or the last value)."""
+    t = x.shape[1]
+    if t > length:
+        start = (t - length) // 2 if crop == "center" else 0
+        return x[:, start:start + length]
+    if t < length:
+        return np.pad(x, ((0, 0), (0, length - t)), mode="constant" if pad == "zeros" else "edge")
+    return x
+
+
+def window_starts(total: int, length: int, hop: int) -> list[int]:
+    """Start samples of every full window of ``length`` with ``hop`` in ``total`` samples."""
+    return list(range(0, total - length + 1, max(1, hop))) if total >= length else []
+
+
+# --------------------------------------------------------------------------- preprocessor
+
+
+class SignalPreprocessor(Preprocessor):
+    """Signal file → (C, L) float32 window: resampled, cropped/padded, standardised per channel.
+
+    ``fit`` must run on the training recordings before ``tensor`` (or ``load_state`` with a saved
+    run's :meth:`state`).
+    """
+
+    def __init__(self, spec, config):
+        from ..augment.signal import signal_augmentation
+
+        self.config = config
+        self.cfg = config.signal
+        self.rate: float | None = None
+        self.channels: int | None = None
+        self.mean: np.ndarray | None = None  # (C,)
+        self.std: np.ndarray | None = None  # (C,)
+        self.augmentation = signal_augmentation(config.augment)
+        self._files: OrderedDict[Path, Recording] = OrderedDict()  # long recordings read once
+        self._update_signature()
+
+    # ---- data-dependent state (training split only), saved with the run
+
+    @property
+    def length(self) -> int:
+        return max(1, int(round(self.cfg.window * self.rate)))
+
+    def fit_split(self, raws: list[Recording], train_idx: list[int]) -> list[str]:
+        """Fix rate, channel count and per-channel statistics from the training recordings.
+
+        Checks every recording has the same channel count; returns what the readers assumed
+        (layout, time column) as messages to show the user.
+        """
+        counts = Counter(r.channels for r in raws)
+        channels = counts.most_common(1)[0][0]
+        odd = [f"{r.path.name}: {r.channels} channel{'s' if r.channels != 1 else ''}, but most files "
+               f"have {channels}" for r in raws if r.channels != channels]
+        if odd:
+            raise DataError("the recordings do not all have the same channels", odd[:20] + [
+                "Fix: give every file the same channels in the same order, or remove the odd ones."])
+        train = [raws[i] for i in train_idx] or raws
+        rates = Counter(r.rate for r in train if r.rate is not None)
+        if self.cfg.sample_rate:
+            self.rate = float(self.cfg.sample_rate)
+        elif rates:
+            self.rate = float(rates.most_common(1)[0][0])
+        else:
+            raise ConfigError("the sampling rate is unknown: the files have no time column",
+                              ["Fix: pass --sample-rate HZ (or set `signal.sample_rate`), or add a "
+                               "`time` column in seconds to the CSV files."])
+        self.channels = channels
+        stacked = np.concatenate([r.at(self.rate) for r in train], axis=1)  # (C, ΣT)
+        self.mean = stacked.mean(axis=1).astype(np.float32)
+        self.std = np.maximum(stacked.std(axis=1), 1e-6).astype(np.float32)  # flat channel: no blow-up
+        self._update_signature()
+        return self._notes(raws)
+
+    @staticmethod
+    def _notes(raws: list[Recording]) -> list[str]:
+        by_file = {r.path: r.note for r in raws if r.note}  # windows of one recording count once
+        notes = Counter(n.split(" (")[0] if "read as" in n else n for n in by_file.values())
+        return [f"{n} file(s): {note}; override with --layout / --time-column" for note, n in notes.items()]
+
+    def state(self) -> dict:
+        """What ``fit`` learned, as plain JSON (saved beside the run's weights)."""
+        return {"sample_rate": self.rate, "channels": self.channels, "length": self.length,
+                "mean": None if self.mean is None else self.mean.tolist(),
+                "std": None if self.std is None else self.std.tolist()}
+
+    def to_config(self) -> dict:
+        """The settings that decide the model input (run architecture / export), as plain JSON."""
+        return {"kind": "signal", **self.state(), "signal": self.cfg.model_dump(mode="json"),
+                "layout": "(channels, length) float32, standardised per channel"}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "SignalPreprocessor":
+        from ..config import build_config
+
+        self = cls(None, build_config({"task": "signal", "signal": config["signal"],
+                                       "augment": {"enabled": False}}))
+        self.load_state(config)
+        return self
+
+    def load_state(self, state: dict) -> None:
+        self.rate, self.channels = float(state["sample_rate"]), int(state["channels"])
+        self.mean = None if state.get("mean") is None else np.asarray(state["mean"], np.float32)
+        self.std = None if state.get("std") is None else np.asarray(state["std"], np.float32)
+        self._update_signature()
+
+    def backbone_options(self) -> dict:
+        """What the model needs to know: channel count and the ``signal`` model sizes."""
+        c = self.cfg
+        return {"in_channels": self.channels, "widths": tuple(c.widths), "kernel_size": c.kernel_size,
+                "dropout": c.dropout, "hidden_size": c.hidden_size, "layers": c.layers, "heads": c.heads}
+
+    def _update_signature(self) -> None:
+        key = json.dumps([self.cfg.model_dump(mode="json"), self.state() if self.rate else None,
+                          self.config.augment.model_dump(mode="json")])
+        self.signature = "signal:" + hashlib.sha1(key.encode()).hexdigest()[:12]
+
+    # ---- reading
+
+    def load(self, path: Path) -> Recording:
+        return read_signal(path, self.config)
+
+    def load_sample(self, sample) -> Recording:
+        """A labelled window of a long recording (``sample.start``/``end`` in seconds) or a file."""
+        if sample.start is None:
+            return self.load(sample.path)
+        rec = self._recording(sample.path)
+        rate = rec.rate
+        if rate is None:
+            raise ConfigError("the sampling rate is unknown: the files have no time column",
+                              ["Fix: pass --sample-rate HZ (or set `signal.sample_rate`)."])
+        a, b = int(round(sample.start * rate)), int(round(sample.end * rate))
+        if b > rec.data.shape[1] + 1:
+            raise _bad(sample.path, f"{sample.origin}: the segment ends at {sample.end:g} s but the "
+                                    f"recording lasts {rec.data.shape[1] / rate:g} s",
+                       "correct the end time in the labels CSV")
+        return Recording(rec.data[:, a:b], rate, sample.path, rec.note)
+
+    def _recording(self, path: Path) -> Recording:
+        if path not in self._files:
+            self._files[path] = self.load(path)
+            while len(self._files) > 4:  # windows come in file order: a few open files suffice
+                self._files.popitem(last=False)
+        return self._files[path]
+
+    def load_windows(self, path: Path) -> list[Recording] | None:
+        """Prediction on a recording longer than one window: every window (hop apart), to vote."""
+        rec = self.load(path)
+        if self.rate is None:
+            return None
+        x = rec.at(self.rate)
+        hop = int(round((self.cfg.hop or self.cfg.window / 2) * self.rate))
+        starts = window_starts(x.shape[1], self.length, hop)
+        if len(starts) <= 1:
+            return [rec]
+        return [Recording(x[:, s:s + self.length], self.rate, path) for s in starts]
+
+    # ---- model input
+
+    def tensor(self, raw: Recording, augment: bool = False, seed: int | None = None) -> torch.Tensor:
+        if self.rate is None:
+            raise RuntimeError("SignalPreprocessor.fit (or load_state) must run before tensor()")
+        if raw.channels != self.channels:
+            raise _bad(raw.path, f"has {raw.channels} channels; the model was trained on {self.channels}",
+                       "record the same channels, in the same order, as the training data")
+        x = fix_length(raw.at(self.rate), self.length, self.cfg.pad, self.cfg.crop)  # (C, L)
+        if self.cfg.standardize and self.mean is not None:
+            x = (x - self.mean[:, None]) / self.std[:, None]
+        x = x.astype(np.float32, copy=False)
+        if augment and self.augmentation is not None:
+            x = self.augmentation(x, np.random.default_rng(seed))
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))  # (C, L)
