@@ -181,7 +181,7 @@ def _orient(path: Path, arr: np.ndarray, layout: str) -> tuple[np.ndarray, str]:
         return arr.T, ""
     if arr.shape[0] == arr.shape[1]:
         raise _bad(path, f"is square {arr.shape}, so which axis is time cannot be told",
-                   "pass --layout channels_first or --layout time_first")
+                   "set `signal.layout` (--layout) to channels_first or time_first")
     if arr.shape[0] < arr.shape[1]:
         return arr, f"read as channels × time {arr.shape} (the longer axis is time)"
     return arr.T, f"read as time × channels {arr.shape} (the longer axis is time)"
