@@ -39,8 +39,7 @@ def write_data(root: Path, classes: int = 4, per_class: int = 20) -> Path:
 def main() -> None:
     import torch
 
-    from konstrukt.config import build_config
-    from konstrukt.experiment import train
+    from konstrukt.experiment import resolve_config, train
     from konstrukt.models.backbones import build_backbone
     from konstrukt.models.classifier import Classifier
     from konstrukt.models.heads import build_head, head_blocks
@@ -54,14 +53,14 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, input {CHANNELS} ch × "
           f"{SECONDS:g} s × {RATE:g} Hz")
 
-    config = build_config({"task": "signal", "pipeline": "rescnn_bilstm_se", "signal": {"sample_rate": RATE}})
+    config, _ = resolve_config("signal", "auto", overrides={"signal": {"sample_rate": RATE}})
     pre = SignalPreprocessor(None, config)
     rng = np.random.default_rng(0)
     recs = [Recording(rng.normal(size=(CHANNELS, int(RATE * SECONDS))).astype(np.float32), RATE, Path(f"{i}"))
             for i in range(32)]
     pre.fit(recs, list(range(32)))
     backbone = build_backbone("rescnn_bilstm_se", "none", **pre.backbone_options())
-    head = build_head(head_blocks([{"units": 480, "activation": "relu", "dropout": 0.3}]), backbone.num_features, 4)
+    head = build_head(head_blocks(config.head), backbone.num_features, 4)  # the pipeline's MLP 480
     model = Classifier(backbone, head)
     total = sum(p.numel() for p in model.parameters())
     print(f"rescnn_bilstm_se + MLP 480: {total:,} parameters")

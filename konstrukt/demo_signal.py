@@ -28,8 +28,8 @@ def synth_gesture(gesture: str, subject: int, rng: np.random.Generator, channels
     carrier = rng.normal(0, 1, (channels, t.size))  # EMG is noise-like; its envelope carries the class
     if gesture == "fist":  # every channel, strongly, sustained
         env = np.outer(np.full(channels, 1.0), burst)
-    elif gesture == "pinch":  # the first third of the channels, briefly
-        env = np.outer((ch < max(1, channels // 3)).astype(float), burst * np.exp(-np.maximum(t - onset, 0) * 2))
+    elif gesture == "pinch":  # the first third of the channels only
+        env = np.outer((ch < max(1, channels // 3)).astype(float), burst)
     elif gesture == "wave":  # activity travelling around the armband, rhythmically
         phase = 2 * np.pi * (t[None] * 1.5 - ch[:, None] / channels)
         env = (0.5 + 0.5 * np.sin(phase)) * burst[None]

@@ -26,3 +26,6 @@ def test_demo_trains_evaluates_and_predicts_images_and_sounds_offline(tmp_path):
     assert report["test"]["accuracy"] >= 0.6  # real digits, a real model: far above 0.1 chance
     sound = json.loads((tmp_path / "demo" / "sound_run" / "report.json").read_text())
     assert sound["task"] == "sound" and sound["test"]["accuracy"] >= 0.6
+    signal = json.loads((tmp_path / "demo" / "signal_run" / "report.json").read_text())
+    assert "predictions on recordings of 2 unseen subjects the model never saw" in out
+    assert signal["task"] == "signal" and signal["test"]["accuracy"] >= 0.6  # 4 gestures: chance 0.25

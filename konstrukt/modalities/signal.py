@@ -99,8 +99,9 @@ def register_backbones() -> None:
     from ..models.signal import rescnn_factory
 
     for name, variant, description in _VARIANTS:
-        # mean+max pooling doubles the last width: 128 (CNN) or 2 × 64 (BiLSTM/BiGRU) or 64 (Transformer)
-        dim = 128 if variant.get("temporal") == "transformer" else 256
+        # mean+max pooling of the CNN's 128 channels, plus the temporal model's beside them:
+        # 2 × 64 (BiLSTM/BiGRU) or 64 (Transformer)
+        dim = 2 * (128 + {"lstm": 128, "gru": 128, "transformer": 64}.get(variant.get("temporal"), 0))
         register_backbone(BackboneSpec(
             name=name, modality="signal", factory=rescnn_factory, num_features=dim, input=SignalInput(),
             default_weights="none", extra={"variant": variant, "config_overrides": {}},

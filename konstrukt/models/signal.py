@@ -8,7 +8,9 @@ One family, :class:`ResCNN`, with arguments instead of copies:
 * then a temporal model over the block outputs: none (``rescnn``, ``rescnn_se``), a 2-layer
   bidirectional LSTM (``rescnn_bilstm_se``), a bidirectional GRU (``rescnn_gru``) or a Transformer
   encoder with sinusoidal positions (``rescnn_transformer``);
-* mean + max pooling over time → the embedding.
+* mean + max pooling over time of the CNN output and, beside it, of the temporal model's output
+  (a skip around the temporal model: LSTM/GRU gates saturate on large activations and would
+  otherwise hide the signal's amplitude, which is often what tells gestures apart) → the embedding.
 
 Sizes (widths, kernel, dropout, hidden size, layers, heads) come from the ``signal`` config section
 through the preprocessor's ``backbone_options()``; ``spec.extra["config_overrides"]`` shrinks them
@@ -123,22 +125,24 @@ class ResCNN(Backbone):
             prev = w
         self.stages = nn.Sequential(*blocks)
         tdrop = dropout if temporal_dropout is None else temporal_dropout
+        self.temporal: nn.Module | None = None
         if temporal in ("lstm", "gru"):
-            self.temporal: nn.Module = Recurrent(temporal, prev, hidden_size, layers, tdrop)
-            prev = self.temporal.out_channels
+            self.temporal = Recurrent(temporal, prev, hidden_size, layers, tdrop)
         elif temporal == "transformer":
             self.temporal = TransformerTail(prev, hidden_size, layers, heads, tdrop)
-            prev = self.temporal.out_channels
-        else:
-            self.temporal = nn.Identity()
-        self.num_features = 2 * prev  # mean and max over time
+        elif temporal != "none":
+            raise ConfigError(f"unknown temporal model {temporal!r}; use none, lstm, gru or transformer")
+        out = prev + (self.temporal.out_channels if self.temporal is not None else 0)
+        self.num_features = 2 * out  # mean and max over time
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, C, L), standardised
-        h = self.temporal(self.stages(x))  # (B, D/2, L')
+        h = self.stages(x)  # (B, W, L')
+        if self.temporal is not None:
+            h = torch.cat([h, self.temporal(h)], dim=1)  # (B, W + T, L'): CNN features kept beside
         return torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1)  # (B, D)
 
     def blocks(self) -> list[nn.Module]:
-        return [*self.stages, *([self.temporal] if not isinstance(self.temporal, nn.Identity) else [])]
+        return [*self.stages, *([self.temporal] if self.temporal is not None else [])]
 
 
 def rescnn_factory(spec: BackboneSpec, pretrained: str, **options) -> Backbone:
