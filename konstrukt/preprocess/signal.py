@@ -415,10 +415,10 @@ class SignalPreprocessor(Preprocessor):
         if raw.channels != self.channels:
             raise _bad(raw.path, f"has {raw.channels} channels; the model was trained on {self.channels}",
                        "record the same channels, in the same order, as the training data")
-        x = fix_length(raw.at(self.rate), self.length, self.cfg.pad, self.cfg.crop)  # (C, L)
-        if self.cfg.standardize and self.mean is not None:
+        x = raw.at(self.rate)  # (C, T)
+        if self.cfg.standardize and self.mean is not None:  # before padding: zeros pad at the mean
             x = (x - self.mean[:, None]) / self.std[:, None]
-        x = x.astype(np.float32, copy=False)
+        x = fix_length(x, self.length, self.cfg.pad, self.cfg.crop).astype(np.float32, copy=False)  # (C, L)
         if augment and self.augmentation is not None:
             x = self.augmentation(x, np.random.default_rng(seed))
         return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))  # (C, L)
