@@ -92,6 +92,9 @@ def test_standardisation_uses_training_statistics_only(tmp_path):
     assert pre.mean.tolist() == [1.0, 20.0] and pre.std.tolist() == [1.0, 10.0]
     x = pre.tensor(train).numpy()
     assert np.allclose(x.mean(1), 0) and np.allclose(x.std(1), 1)
+    short = Recording(np.array([[3.0] * 5, [40.0] * 5], np.float32), 10.0, Path("s"))
+    x = pre.tensor(short).numpy()  # standardised, then padded at the channel mean (0)
+    assert x[:, :5].tolist() == [[2.0] * 5, [2.0] * 5] and not x[:, 5:].any()
 
 
 # --------------------------------------------------------------------------- bad input
