@@ -110,6 +110,7 @@ class SignalConfig(_Strict):
     time_column: Literal["auto", "none", "first"] = "auto"  # CSV: is the first column the time in seconds?
     standardize: bool = True  # per-channel, with statistics of the training split
     # model sizes (the rescnn family)
+    downsample: Optional[int] = Field(None, ge=1, le=64)  # strided stem; None: auto (≤ 256 steps into the CNN)
     widths: list[int] = Field(default_factory=lambda: [32, 64, 64, 128], min_length=1, max_length=12)
     kernel_size: int = Field(9, ge=1, le=63)
     dropout: float = Field(0.2, ge=0.0, lt=1.0)

@@ -321,3 +321,17 @@ def test_cli_trains_and_predicts_signals(tmp_path, capsys):
     assert main(["predict", str(tmp_path / "run"), str(next(data.rglob("*.npy"))), "--json"]) == 0
     (result,) = json.loads(capsys.readouterr().out)
     assert set(result["probabilities"]) == {"up", "down", "flat"}
+
+
+def test_long_windows_get_a_strided_stem_sized_by_the_window(tmp_path):
+    import torch
+
+    from konstrukt.models.backbones import build_backbone
+    from konstrukt.preprocess.signal import Recording
+
+    pre = SignalPreprocessor(None, cfg(sample_rate=1000, window=2.0))
+    pre.fit([Recording(np.random.default_rng(0).normal(size=(3, 2000)).astype(np.float32), 1000.0, Path("r"))], [0])
+    assert pre.backbone_options()["stride"] == 8  # 2000 samples → 250 steps into the blocks
+    model = build_backbone("rescnn_se", "none", **{**pre.backbone_options(), "widths": (8, 16)})
+    out = model(torch.randn(2, 3, 2000))
+    assert out.shape == (2, model.num_features) and model.blocks()[0] is model.stem

@@ -2,6 +2,8 @@
 
 One family, :class:`ResCNN`, with arguments instead of copies:
 
+* for long windows, a strided conv stem (``signal.downsample``; auto: at most 256 steps enter the
+  blocks — a 2-s window at 1 kHz is cut 8×);
 * a stack of residual 1-D conv blocks (kernel 9, channel LayerNorm, ReLU, dropout, a 1×1
   projection on the skip path when the channel count changes, max-pool ÷2 after each block),
   optionally with squeeze-and-excitation;
@@ -117,9 +119,17 @@ class ResCNN(Backbone):
 
     def __init__(self, in_channels: int = 1, widths: tuple[int, ...] = (32, 64, 64, 128),
                  kernel_size: int = 9, dropout: float = 0.2, se: bool = False, temporal: str = "none",
-                 hidden_size: int = 64, layers: int = 2, heads: int = 4, temporal_dropout: float | None = None):
+                 hidden_size: int = 64, layers: int = 2, heads: int = 4, temporal_dropout: float | None = None,
+                 stride: int = 1):
         super().__init__()
         blocks, prev = [], in_channels
+        # A strided conv stem shortens long windows (compute scales with length); 1: none.
+        self.stem: nn.Module = nn.Identity()
+        if stride > 1:
+            self.stem = nn.Sequential(nn.Conv1d(in_channels, widths[0], 2 * stride + 1, stride=stride,
+                                                padding=stride, bias=False),
+                                      ChannelNorm(widths[0]), nn.ReLU(inplace=True))
+            prev = widths[0]
         for w in widths:
             blocks.append(ResBlock(prev, w, kernel_size, dropout, se))
             prev = w
@@ -136,13 +146,14 @@ class ResCNN(Backbone):
         self.num_features = 2 * out  # mean and max over time
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, C, L), standardised
-        h = self.stages(x)  # (B, W, L')
+        h = self.stages(self.stem(x))  # (B, W, L')
         if self.temporal is not None:
             h = torch.cat([h, self.temporal(h)], dim=1)  # (B, W + T, L'): CNN features kept beside
         return torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1)  # (B, D)
 
     def blocks(self) -> list[nn.Module]:
-        return [*self.stages, *([self.temporal] if self.temporal is not None else [])]
+        stem = [self.stem] if not isinstance(self.stem, nn.Identity) else []
+        return [*stem, *self.stages, *([self.temporal] if self.temporal is not None else [])]
 
 
 def rescnn_factory(spec: BackboneSpec, pretrained: str, **options) -> Backbone:

@@ -359,7 +359,9 @@ class SignalPreprocessor(Preprocessor):
     def backbone_options(self) -> dict:
         """What the model needs to know: channel count and the ``signal`` model sizes."""
         c = self.cfg
-        return {"in_channels": self.channels, "widths": tuple(c.widths), "kernel_size": c.kernel_size,
+        # Long windows (2 s at 1 kHz) go through a strided stem first: ≤ 256 steps into the blocks.
+        stride = c.downsample or (max(1, math.ceil(self.length / 256)) if self.rate else 1)
+        return {"in_channels": self.channels, "stride": stride, "widths": tuple(c.widths), "kernel_size": c.kernel_size,
                 "dropout": c.dropout, "hidden_size": c.hidden_size, "layers": c.layers, "heads": c.heads}
 
     def _update_signature(self) -> None:
