@@ -290,12 +290,20 @@ def test_torchvision_backbones_get_a_checked_pytorch_bundle(image_run, tmp_path,
 @pytest.mark.parametrize("pipeline", ["panns_cnn14_mlp", "resnet18_melspec", "ast_finetune", "wav2vec2_linear"])
 def test_pretrained_audio_architectures_export_to_onnx(sound_run, tmp_path, tiny_audio, pipeline):
     data = Path(sound_run.report["data"]["source"])
+    fmt = "all" if pipeline == "resnet18_melspec" else "onnx"
+    # INT8 top-1 agreement only means something for a model that has learned: after one epoch
+    # (inside the recipe's warm-up) the logits of the three classes are tied to ~0.01 and any
+    # quantisation noise flips the argmax. The INT8 case trains until its classes stand apart.
+    epochs = 20 if fmt == "all" else 1
     run = konstrukt.train(data, task="sound", pipeline=pipeline, out=tmp_path / "run",
-                          config={**SOUND_FAST, "num_epochs": 1, "pretrained": "none", "target_size": 0},
+                          config={**SOUND_FAST, "num_epochs": epochs, "pretrained": "none", "target_size": 0},
                           verbose=False)
     # The saved architecture is the tiny one, whatever the registry says later.
     assert run.report["architecture"]["backbone"]["config_overrides"]
-    fmt = "all" if pipeline == "resnet18_melspec" else "onnx"
+    if fmt == "all":  # INT8 parity is meaningful: every held-out file has a clear top-1
+        proba = np.sort(run.predict_proba(test_files(run, 3)), axis=1)
+        print("top-1 margins", proba[:, -1] - proba[:, -2])
+        assert (proba[:, -1] - proba[:, -2] > 0.05).all(), proba
     cfg = konstrukt.export(run, tmp_path / "b", format=fmt)
     assert cfg["parity"]["results"]["onnx fp32"]["top1_agreement"] == 1.0
     files = test_files(run, 3)

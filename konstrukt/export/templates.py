@@ -276,11 +276,13 @@ def standardise(x):
 SCRATCH_MELCNN_BACKBONE = LOGMEL + '''
 
 class Backbone(nn.Module):
-    """Log-mel -> 4 x [conv-BN-ReLU-maxpool] -> mean over mel bins -> max + mean over time."""
+    """Log-mel -> level removed -> per-band normalisation (bn0, training statistics)
+    -> 4 x [conv-BN-ReLU-maxpool] -> mean over mel bins -> max + mean over time."""
 
     def __init__(self, widths=(16, 32, 64, 128), **_):
         super().__init__()
         self.logmel = logmel()
+        self.bn0 = nn.BatchNorm2d(LOGMEL["n_mels"])
         stages, prev = [], 1
         for w in widths:
             stages.append(nn.Sequential(nn.Conv2d(prev, w, 3, padding=1, bias=False), nn.BatchNorm2d(w),
@@ -289,7 +291,10 @@ class Backbone(nn.Module):
         self.stages = nn.Sequential(*stages)
 
     def forward(self, wave):  # (B, T)
-        x = self.stages(standardise(self.logmel(wave))).mean(dim=2)  # (B, C, frames')
+        x = self.logmel(wave)  # (B, 1, M, frames)
+        x = x - x.mean(dim=(2, 3), keepdim=True)  # level-free, as in training
+        x = self.bn0(x.transpose(1, 2)).transpose(1, 2)  # per mel band
+        x = self.stages(x).mean(dim=2)  # (B, C, frames')
         return x.amax(dim=-1) + x.mean(dim=-1)  # (B, C)
 '''
 

@@ -169,9 +169,19 @@ def test_browser_health_panel_fixes_a_label_conflict(server, digits, tmp_path):
         page.screenshot(path=str(ARTIFACTS / "service-health.png"), full_page=True)
         conflict.locator(".health-sample", has_text="zero_again.png").get_by_role("button", name="Delete").click()
         expect(page.locator("#health-list")).to_contain_text("No problems found in 16 examples")
-        # A copy within a class: "Keep only this" deletes the other copy in one click.
-        page.set_input_files('.class-card[data-class="one"] input[type="file"]', [str(sorted((digits / "one").iterdir())[0])])
+        # Uploading a copy into the same class is refused (idempotent uploads) ...
+        first_one = sorted((digits / "one").iterdir())[0]
+        page.set_input_files('.class-card[data-class="one"] input[type="file"]', [str(first_one)])
+        expect(page.locator("#upload-report")).to_contain_text("already in this class")
+        # ... but one filed under another class is stored; moving it there makes a copy within a class,
+        # and "Keep only this" deletes the other copy in one click.
+        one_again = tmp_path / "one_again.png"
+        shutil.copy(first_one, one_again)
+        page.set_input_files('.class-card[data-class="zero"] input[type="file"]', [str(one_again)])
         expect(page.locator("#upload-report")).to_contain_text("Added 1 example(s)")
+        page.click("#health-check")
+        conflict.locator(".health-sample", has_text="one_again.png").locator("select").select_option(label="one")
+        expect(page.locator('.class-card[data-class="one"] .thumb')).to_have_count(9)
         page.click("#health-check")
         dup = page.locator('.health-finding[data-kind="exact_duplicate"]')
         dup.get_by_role("button", name="Keep only this").first.click()

@@ -67,7 +67,14 @@ def test_run_health_maps_files_to_samples(alice, digits, app):
 
     project = alice.filled_project(digits)
     one = sorted((digits / "one").iterdir())[0]
-    alice.upload(project, "one", [("again.png", one.read_bytes())])  # an exact copy within `one`
+    # Uploading a copy into `one` itself is refused (idempotent uploads), but a copy filed under
+    # `zero` is stored, and moving it to `one` makes an exact copy within `one` for the check to find.
+    assert alice.upload(project, "one", [("again.png", one.read_bytes())]).json()["rejected"]
+    stored = alice.upload(project, "zero", [("again.png", one.read_bytes())])
+    assert stored.status_code == 200 and not stored.json()["rejected"], stored.text
+    one_id = next(c["id"] for c in project["classes"] if c["name"] == "one")
+    moved = alice.patch(f"/api/samples/{stored.json()['added'][0]['id']}", json={"class_id": one_id})
+    assert moved.status_code == 200, moved.text
     job = alice.post(f"/api/projects/{project['id']}/jobs", json={"pipeline": "scratch_cnn", "config": FAST})
     assert job.status_code == 201, job.text
     assert alice.get(f"/api/jobs/{job.json()['id']}/health").status_code == 409  # not trained yet
