@@ -7,12 +7,15 @@
     run = konstrukt.load_run("runs/first")
     konstrukt.evaluate("runs/first", "more_photos/")
     konstrukt.export("runs/first", "first-bundle.zip", format="all")  # runs without konstrukt
+    board = konstrukt.compare("photos/", pipelines="offline", out="runs/compare")
+    board["recommendation"]["name"]
 """
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["train", "load_run", "evaluate", "predict", "export", "Run", "TrainConfig", "__version__"]
+__all__ = ["train", "compare", "load_run", "evaluate", "predict", "export", "Run", "TrainConfig",
+           "__version__"]
 
 
 def train(data, **kwargs):
@@ -20,6 +23,15 @@ def train(data, **kwargs):
     from .experiment import train as _train
 
     return _train(data, **kwargs)
+
+
+def compare(data, **kwargs) -> dict:
+    """Train several pipelines on the same split and folds; leaderboard + recommendation.
+
+    See :func:`konstrukt.compare.compare`."""
+    from .compare import compare as _compare
+
+    return _compare(data, **kwargs)
 
 
 def load_run(path):

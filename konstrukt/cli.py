@@ -224,6 +224,76 @@ def print_health(health: dict, limit: int = 20) -> None:
         print(f"\n  training leaves {len(items)} leaked example(s) out of the {split} split")
 
 
+EPILOG_COMPARE = """\
+which pipelines:
+  --pipelines a,b,c          these (NAME:HEAD swaps the head preset: scratch_cnn:mlp)
+  --pipelines recommended    the task's short list (default)
+  --pipelines offline        every pipeline that needs no download
+
+examples:
+  konstrukt compare photos/ --pipelines offline --out runs/cmp
+  konstrukt compare clips/ --task sound --pipelines panns_cnn14_mlp,scratch_melcnn --out runs/cmp
+  konstrukt compare photos/ --pipelines efficientnet_b0,efficientnet_b0:mlp,efficientnet_b0:mlp_bn --out runs/heads
+
+Every pipeline trains on the same split and is cross-validated on the same folds; the
+recommendation is the best CV mean, or a smaller/faster pipeline within one fold std of it
+(never chosen on the test split). A pipeline whose weights are not on this machine is skipped
+with the reason; one that fails gets its row's reason and the others finish. The out folder holds
+leaderboard.json, leaderboard.md, leaderboard.png and a normal run folder per pipeline (runs/NAME).
+"""
+
+
+def _add_compare(sub) -> None:
+    from .tasks import TASKS
+
+    p = sub.add_parser(
+        "compare", help="train several pipelines on the same folds: leaderboard and a recommendation",
+        description="Train several pipelines on the same split and cross-validation folds, print a "
+                    "leaderboard (CV accuracy, test accuracy and F1, training time, memory, "
+                    "parameters, model size, latency) with a classical reference row, and recommend one.",
+        epilog=EPILOG_COMPARE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("data", help="folder of class folders, .zip or .csv (as for train)")
+    p.add_argument("--out", required=True, help="folder to create for the leaderboard and the runs")
+    p.add_argument("--task", default=None, choices=TASKS.names(), help="kind of examples (default: image)")
+    p.add_argument("--pipelines", default="recommended", metavar="a,b,c|recommended|offline",
+                   help="which pipelines to compare (default: recommended)")
+    p.add_argument("--config", default=None, metavar="FILE", help="JSON/YAML config applied to every pipeline")
+    p.add_argument("--epochs", dest="num_epochs", type=int, default=None, metavar="N")
+    p.add_argument("--cv", type=int, default=None, metavar="K", help="cross-validation folds (5)")
+    p.add_argument("--pretrained", default=None, metavar="none|PATH",
+                   help="weights for every pipeline (default: each pipeline's own)")
+    p.add_argument("--target-size", dest="target_size", type=int, default=None, metavar="N")
+    p.add_argument("--image-size", dest="image_size", type=int, default=None, metavar="PX")
+    p.add_argument("--seed", type=int, default=None, help="one seed for the split, folds and init (0)")
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, mps")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing out folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="print leaderboard.json to stdout at the end")
+    p.set_defaults(func=cmd_compare)
+
+
+def cmd_compare(args) -> int:
+    from .compare import compare, table_text
+
+    keys = ["task", "num_epochs", "cv", "pretrained", "target_size", "image_size", "seed", "device"]
+    board = compare(args.data, out=args.out, pipelines=args.pipelines, config=args.config,
+                    overrides={k: getattr(args, k) for k in keys}, overwrite=args.overwrite,
+                    verbose=not args.quiet)
+    if args.json:
+        print(json.dumps(board, indent=2, ensure_ascii=False))
+        return 0
+    print("\n" + table_text(board))
+    rec = board["recommendation"]
+    if rec:
+        print(textwrap.fill(rec["reason"], width=90, initial_indent="\n", subsequent_indent="  "))
+    if board.get("verdict"):
+        print(textwrap.fill(board["verdict"], width=90, initial_indent="\n", subsequent_indent="  "))
+    print(f"\nout folder: {board['out']}  (leaderboard.json, leaderboard.md, leaderboard.png, runs/)")
+    if rec:
+        print(f"use it:     konstrukt predict {Path(board['out']) / rec['run']} FILES")
+    return 0
+
+
 def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="score a trained run on other labelled data",
                        description="Score a trained run on another folder/zip/CSV of labelled examples.")
@@ -424,8 +494,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "it is, and use it. Start with `konstrukt demo`.")
     parser.add_argument("--version", action="version", version=f"konstrukt {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_train, _add_check, _add_evaluate, _add_predict, _add_export, _add_demo, _add_serve,
-                _add_list):
+    for add in (_add_train, _add_compare, _add_check, _add_evaluate, _add_predict, _add_export, _add_demo,
+                _add_serve, _add_list):
         add(sub)
     return parser
 

@@ -89,6 +89,9 @@ class Prepared:
     device: torch.device
     splits: dict[str, list[int]] = field(default_factory=dict)
     health: Any = None  # data.health.HealthReport: findings before (and after) training
+    # Results that depend only on the data and the split (the reference model), shared by the
+    # pipelines that `compare` runs on one Prepared (dataclasses.replace keeps the same dict).
+    memo: dict[str, Any] = field(default_factory=dict)
 
     @property
     def digests(self) -> list[str]:
@@ -322,14 +325,24 @@ def cv_folds(prepared: Prepared, pool: list[int], k: int) -> list[tuple[list[int
                             groups)
 
 
+def folds_fingerprint(prepared: Prepared, pool: list[int], folds: list[tuple[list[int], list[int]]]) -> str:
+    """A digest of which examples each fold holds out: equal digests mean the same folds."""
+    import hashlib
+
+    held_out = [sorted(prepared.digests[pool[i]] for i in te) for _, te in folds]
+    return hashlib.sha1(repr(held_out).encode()).hexdigest()[:16]
+
+
 def cross_validate(recipe: Recipe, pool: list[int], k: int, epochs: int,
+                   folds: list[tuple[list[int], list[int]]] | None = None,
                    oof: np.ndarray | None = None) -> dict | None:
     """Stratified K-fold on the train+val pool (test untouched), ``epochs`` per fold.
 
-    ``oof`` (N, C), when given, receives each held-out example's out-of-fold probabilities.
+    ``folds`` (from :func:`cv_folds`) when the caller already has them; ``oof`` (N, C), when given,
+    receives each held-out example's out-of-fold probabilities.
     """
     p = recipe.p
-    folds = cv_folds(p, pool, k)
+    folds = cv_folds(p, pool, k) if folds is None else folds
     if not folds:
         return None
     scores = []
@@ -344,6 +357,7 @@ def cross_validate(recipe: Recipe, pool: list[int], k: int, epochs: int,
         scores.append(recipe.score(model, held, proba))
     summary = summarize_folds(scores)
     summary["epochs_per_fold"] = epochs
+    summary["folds_fingerprint"] = folds_fingerprint(recipe.p, pool, folds)
     return summary
 
 
@@ -387,16 +401,15 @@ def run_experiment(prepared: Prepared, progress: Progress) -> tuple[Classifier, 
     k = config.cv if config.cv is not None else (5 if len(pool) < config.small_data else 0)
     report["cv"] = None
     oof = np.full((len(prepared.y), len(prepared.classes)), np.nan)
-    if k >= 2:
+    folds = cv_folds(prepared, pool, k) if k >= 2 else []  # one set of folds: CV, reference, compare
+    if folds:
         t0 = time.perf_counter()
-        report["cv"] = cross_validate(recipe, pool, k, epochs=max(1, result.best_epoch), oof=oof)
+        report["cv"] = cross_validate(recipe, pool, k, epochs=max(1, result.best_epoch), folds=folds, oof=oof)
         if report["cv"]:
             report["cv"]["seconds"] = time.perf_counter() - t0
-    progress.event("reference", "fitting the simple reference model on the same split")
     try:
-        report["reference"] = evaluate_reference(
-            prepared.backbone_spec.modality, prepared.raws, prepared.pre, prepared.y, prepared.classes,
-            pool, splits["test"], cv_folds(prepared, pool, k) if report["cv"] else None)
+        report["reference"] = reference(prepared, pool, splits["test"], folds if report["cv"] else [],
+                                        progress)
     except Exception as exc:  # a broken optional library must not throw away the trained model
         report["reference"] = None
         progress.warn(f"the simple reference model could not be fitted ({type(exc).__name__}: {exc}); "
@@ -409,14 +422,30 @@ def run_experiment(prepared: Prepared, progress: Progress) -> tuple[Classifier, 
     return model, report
 
 
+def reference(prepared: Prepared, pool: list[int], test: list[int],
+              folds: list[tuple[list[int], list[int]]], progress: Progress) -> dict | None:
+    """The modality's reference model on the same split and folds (once per data and split)."""
+    key = repr(("reference", pool, test, folds))
+    if key not in prepared.memo:
+        progress.event("reference", "fitting the simple reference model on the same split")
+        prepared.memo[key] = evaluate_reference(
+            prepared.backbone_spec.modality, prepared.raws, prepared.pre, prepared.y, prepared.classes,
+            pool, test, folds or None)
+        ref = prepared.memo[key]
+        if ref and ref.get("cv"):
+            ref["cv"]["folds_fingerprint"] = folds_fingerprint(prepared, pool, folds)
+    return copy.deepcopy(prepared.memo[key])
+
+
 def select_candidate(prepared: Prepared, spec: PipelineSpec, candidates: tuple[str, str],
                      config_layers: tuple, progress: Progress) -> tuple[Prepared, PipelineSpec, dict]:
     """``auto`` with candidates (speech): score baseline and candidate on the same CV folds.
 
-    The richer candidate is kept only when it beats the baseline by more than one fold standard
-    deviation (``pipelines.keep_candidate``); the decision and both scores go into the report.
+    The rule is the one ``compare`` recommends by (``pipelines.recommend``): the best CV mean,
+    unless a smaller candidate is within one fold standard deviation of it; the decision and
+    both scores go into the report.
     """
-    from .pipelines import keep_candidate
+    from .pipelines import recommend
 
     pool = prepared.splits["train"] + prepared.splits["val"]
     k = prepared.config.cv if prepared.config.cv else 5
@@ -429,13 +458,14 @@ def select_candidate(prepared: Prepared, spec: PipelineSpec, candidates: tuple[s
         progress.say(f"auto: scoring {name} on {k}-fold CV")
         cv = cross_validate(Recipe(cand_prepared, progress), pool, k, epochs=cfg.num_epochs)
         scored[name] = (cand_prepared, cand, cv)
-    baseline, candidate = candidates
-    if not scored[baseline][2] or not scored[candidate][2]:
+    baseline = candidates[0]
+    if not all(cv for _, _, cv in scored.values()):
         kept, reason = baseline, f"kept {baseline}: too few examples per class for cross-validation"
     else:
-        kept, reason = keep_candidate(
-            baseline, [f["accuracy"] for f in scored[baseline][2]["per_fold"]],
-            candidate, [f["accuracy"] for f in scored[candidate][2]["per_fold"]])
+        kept, reason = recommend([
+            {"name": name, "scores": [f["accuracy"] for f in cv["per_fold"]],
+             "params": count_parameters(Recipe(p, progress).new_model())[0]}
+            for name, (p, _, cv) in scored.items()])
     progress.say(f"auto: {reason}")
     selection = {"candidates": {n: v[2] for n, v in scored.items()}, "kept": kept, "reason": reason}
     return scored[kept][0], scored[kept][1], selection

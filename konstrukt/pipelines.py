@@ -28,7 +28,7 @@ class PipelineSpec:
 
 PIPELINES: Registry[PipelineSpec] = Registry("pipeline", populate=load_modalities)
 # `auto` pipelines that choose between two candidates trained on the same CV folds (baseline,
-# richer candidate); see keep_candidate.
+# richer candidate), chosen by the general rule of `recommend`.
 AUTO_CANDIDATES: Registry[tuple[str, str]] = Registry("auto pipeline", populate=load_modalities)
 
 
@@ -57,20 +57,37 @@ SCRATCH_RECIPE: dict[str, Any] = {
     "batch_size": 16, "lr_schedule": {"name": "cosine", "warmup_epochs": 2}, "label_smoothing": 0.1,
     "early_stopping": {"patience": 8}}
 
-def keep_candidate(baseline: str, baseline_scores: list[float],
-                   candidate: str, candidate_scores: list[float]) -> tuple[str, str]:
-    """Pick between a baseline and a richer candidate scored on the same CV folds.
 
-    The candidate is kept only when its mean beats the baseline's by more than one standard
-    deviation of the candidate's fold scores; returns (kept pipeline name, reason in words).
+def recommend(candidates: list[dict]) -> tuple[str, str]:
+    """The pipeline to recommend from cross-validation alone, and why, in words.
+
+    ``candidates``: ``{"name", "scores" (per-fold accuracy, the same folds for all), "params"
+    (total parameters), "latency_ms" (or None)}``. Rule: find the best CV mean; every candidate
+    within one fold standard deviation (of the best's folds) of it is as good as far as this data
+    can tell, and of those the smallest (then fastest) one is recommended. The test split is
+    never looked at.
     """
     import numpy as np
 
-    b, c = np.asarray(baseline_scores, float), np.asarray(candidate_scores, float)
-    margin = float(c.std())
-    gain = float(c.mean() - b.mean())
-    summary = (f"{candidate} {c.mean():.3f} ± {c.std():.3f} vs {baseline} {b.mean():.3f} ± "
-               f"{b.std():.3f} over {len(c)} folds")
-    if gain > margin:
-        return candidate, f"kept {candidate}: it beats {baseline} by {gain:.3f} > one fold std ({margin:.3f}); {summary}"
-    return baseline, f"kept {baseline}: {candidate} does not beat it by more than one fold std ({gain:.3f} ≤ {margin:.3f}); {summary}"
+    if not candidates:
+        raise ValueError("recommend() needs at least one candidate")
+    stats = {c["name"]: (float(np.mean(c["scores"])), float(np.std(c["scores"]))) for c in candidates}
+
+    def cost(c: dict) -> tuple:
+        lat = c.get("latency_ms")
+        return (c.get("params") or 0, float("inf") if lat is None else lat)
+
+    best = max(candidates, key=lambda c: (stats[c["name"]][0], tuple(-x for x in cost(c))))
+    best_mean, best_std = stats[best["name"]]
+    near = [c for c in candidates if stats[c["name"]][0] >= best_mean - best_std - 1e-12]
+    pick = min(near, key=lambda c: (*cost(c), -stats[c["name"]][0]))
+    folds = len(best["scores"])
+    summary = "; ".join(f"{c['name']} {stats[c['name']][0]:.3f} ± {stats[c['name']][1]:.3f}" for c in candidates)
+    if pick is best:
+        why = (f"{pick['name']}: the best cross-validated accuracy ({best_mean:.3f} ± {best_std:.3f} "
+               f"over {folds} folds), and no smaller pipeline is within one fold std of it")
+        return pick["name"], f"recommended {why}; {summary}"
+    return pick["name"], (
+        f"recommended {pick['name']}: within one fold std ({best_std:.3f}) of the best, {best['name']} "
+        f"({best_mean:.3f}), and smaller or faster ({pick.get('params') or 0:,} vs {best.get('params') or 0:,} "
+        f"parameters), so the difference is within what {folds} folds of this data can tell apart; {summary}")

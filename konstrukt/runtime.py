@@ -35,11 +35,31 @@ def use_all_cores() -> None:
 
 
 def peak_memory_mb(device: torch.device) -> float:
-    """Peak GPU memory when training on CUDA, else the process's peak resident set size."""
+    """Peak GPU memory when training on CUDA, else the process's peak resident set size
+    (since the last :func:`reset_peak_memory`, where the OS allows resetting it)."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 1024**2
+    try:  # Linux: VmHWM can be reset (clear_refs), so each compared pipeline gets its own peak
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     return rss_kb / 1024 if sys.platform != "darwin" else rss_kb / 1024**2
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    """Start a new peak-memory measurement (CUDA allocator stats; Linux: the process's VmHWM)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+            f.write("5")
+    except OSError:  # not Linux, or not allowed: the peak then covers the whole process
+        pass
 
 
 def library_versions() -> dict[str, str]:

@@ -57,6 +57,9 @@ class TaskSpec:
     default_pipeline: str
     offline_pipeline: str
     description: str = ""
+    # `compare --pipelines recommended`: the short list worth comparing on this task
+    # (empty: the recommended and the offline pipeline)
+    shortlist: tuple[str, ...] = ()
 
 
 MODALITIES: Registry[Modality] = Registry("modality", populate=load_modalities)

@@ -65,10 +65,12 @@ MODALITY = Modality(
 TASKS = (
     TaskSpec("sound", "audio", EXTENSIONS, default_pipeline="panns_cnn14_mlp",
              offline_pipeline="scratch_melcnn",
-             description="sound classification (wav/flac/ogg/mp3, any rate/channels/length)"),
+             description="sound classification (wav/flac/ogg/mp3, any rate/channels/length)",
+             shortlist=("panns_cnn14_mlp", "resnet18_melspec", "ast_finetune", "scratch_melcnn")),
     TaskSpec("speech", "audio", EXTENSIONS, default_pipeline="wav2vec2_auto",
              offline_pipeline="scratch_melcnn",
-             description="spoken intent / keyword classification (as sound, speech recordings)"),
+             description="spoken intent / keyword classification (as sound, speech recordings)",
+             shortlist=("wav2vec2_linear", "wav2vec2_mlp", "panns_cnn14_mlp", "scratch_melcnn")),
 )
 
 _AUDIO = ("sound", "speech")
@@ -107,7 +109,7 @@ PIPELINE_SPECS = [
         description="wav2vec2-base frozen → mean-pooled 768-d → MLP 768→256→C (ReLU, dropout 0.5)",
     ),
     # `auto` for speech: the orchestrator trains both candidates on the same CV folds and keeps the
-    # MLP only when it wins clearly (see keep_candidate); on its own this spec is the linear baseline.
+    # MLP only when it wins clearly (pipelines.recommend); on its own this spec is the linear baseline.
     PipelineSpec(
         name="wav2vec2_auto", tasks=("speech",), backbone="wav2vec2_base", strategy="probe", head="linear",
         pretrained="base", defaults={**_WAVEFORM_ONLY, "learning_rate": 1e-3, "num_epochs": 60},

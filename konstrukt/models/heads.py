@@ -13,6 +13,7 @@ from ..registry import Registry
 HEADS: Registry[list[HeadBlock]] = Registry("head")
 HEADS.add("linear", [])
 HEADS.add("mlp", [HeadBlock(units=256, activation="relu", dropout=0.5)])
+HEADS.add("mlp_bn", [HeadBlock(units=256, activation="relu", dropout=0.5, batchnorm=True)])
 
 ACTIVATIONS: dict[str, type[nn.Module] | None] = {
     "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU, "elu": nn.ELU, "selu": nn.SELU,

@@ -68,6 +68,17 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def is_cached(source: WeightSource) -> bool:
+    """True when ``source`` is already on this machine (no download needed)."""
+    if source.hub_id:
+        try:
+            from huggingface_hub import try_to_load_from_cache
+        except ImportError:
+            return False
+        return isinstance(try_to_load_from_cache(source.hub_id, "config.json"), str)
+    return (hub_checkpoint_dir() / (source.filename or Path(source.url).name)).is_file()
+
+
 def fetch_checkpoint(source: WeightSource, what: str) -> Path:
     """Return the local path of ``source``, downloading it into the hub cache if allowed."""
     filename = source.filename or Path(source.url).name

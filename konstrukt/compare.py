@@ -1,0 +1,508 @@
+"""Compare pipelines honestly: the same split and CV folds, a leaderboard, a recommendation.
+
+``compare`` is what ``konstrukt compare``, the service's "Compare recipes" job and
+``konstrukt.compare`` call. Every pipeline trains on the same split and is cross-validated on
+the same folds (checked, not assumed); pipelines that share a frozen backbone share its decoded
+data, model and embedding cache, so three heads on one backbone cost one backbone pass. Each
+pipeline leaves a normal run folder (``runs/<name>/``), so the winner can be used and exported
+at once. The recommendation looks at cross-validation only (``pipelines.recommend``), never at
+the test split. The modality's classical reference model (``reference.py``) is a row of its own,
+on the same split and folds, for honesty; it is not a model to export.
+
+Out folder: ``leaderboard.json``, ``leaderboard.md``, ``leaderboard.png`` (CV accuracy with
+error bars vs latency) and ``runs/<name>/``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+import statistics
+import sys
+import time
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import artifacts
+from .errors import ConfigError, DataError, KonstruktError, RunError, WeightsUnavailableError
+from .pipelines import AUTO_CANDIDATES, PIPELINES, PipelineSpec, recommend
+from .progress import Progress, ProgressCallback
+from .tasks import TASKS, task_modality
+
+log = logging.getLogger("konstrukt.compare")
+LEADERBOARD_JSON, LEADERBOARD_MD, LEADERBOARD_PNG = "leaderboard.json", "leaderboard.md", "leaderboard.png"
+SELECTIONS = ("recommended", "offline")
+
+
+# --------------------------------------------------------------------------- which pipelines
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One contestant: a pipeline, optionally with another head preset (``NAME:HEAD``)."""
+
+    name: str
+    pipeline: str
+    head: str | None = None
+
+    @property
+    def folder(self) -> str:
+        return self.name.replace(":", "-")
+
+
+def needs_download(spec: PipelineSpec, pretrained: str | None = None) -> str | None:
+    """Why ``spec`` would have to download weights, or None when it trains without a download."""
+    from .models.backbones import BACKBONES
+    from .models.weights import is_cached
+
+    backbone = BACKBONES.get(spec.backbone)
+    tag = pretrained or spec.pretrained
+    tag = backbone.default_weights if tag == "default" else tag
+    if tag == "none" or tag not in backbone.weights or is_cached(backbone.weights[tag]):
+        return None
+    return f"needs the {spec.backbone}.{tag} weights, which are not on this machine"
+
+
+def select_pipelines(task: str, pipelines: str | list[str] | tuple[str, ...]) -> list[Entry]:
+    """Parse ``a,b,c`` / ``recommended`` / ``offline`` (or a list) into entries for ``task``.
+
+    ``auto`` is the task's recommended pipeline; an ``auto`` that chooses between candidates
+    (speech) brings in both candidates, which the leaderboard then ranks. Every unknown name and
+    every pipeline that does not fit the task is reported at once, with the valid names.
+    """
+    names = [n.strip() for n in (pipelines.split(",") if isinstance(pipelines, str) else pipelines)]
+    names = [n for n in names if n]
+    usable = [n for n, p in PIPELINES.items() if task in p.tasks]
+    if names in (["recommended"], ["offline"]):
+        tspec = TASKS.get(task)
+        if names == ["recommended"]:
+            names = list(tspec.shortlist or (tspec.default_pipeline, tspec.offline_pipeline))
+        else:
+            names = [n for n in usable if needs_download(PIPELINES.get(n)) is None]
+    if not names:
+        raise ConfigError("no pipelines to compare", [f"give --pipelines a,b,c; pipelines for {task}: "
+                                                       f"{', '.join(usable)}; or recommended / offline"])
+    from .models.heads import HEADS
+
+    entries, problems = [], []
+    for raw in names:
+        name, _, head = raw.partition(":")
+        name = TASKS.get(task).default_pipeline if name == "auto" else name
+        if name not in PIPELINES:
+            problems.append(f"unknown pipeline {name!r}; pipelines for {task}: {', '.join(usable)}")
+            continue
+        if task not in PIPELINES.get(name).tasks:
+            problems.append(f"pipeline {name!r} does not work on task {task!r}; pipelines for {task}: "
+                            f"{', '.join(usable)}")
+            continue
+        if head and head not in HEADS:
+            problems.append(f"unknown head {head!r} in {raw!r}; heads: {', '.join(HEADS.names())}")
+            continue
+        expanded = AUTO_CANDIDATES[name] if name in AUTO_CANDIDATES else (name,)
+        entries += [Entry(f"{n}:{head}" if head else n, n, head or None) for n in expanded]
+    if problems:
+        raise ConfigError("cannot compare these pipelines", problems)
+    unique = list(dict.fromkeys(entries))
+    if len(unique) < 1:
+        raise ConfigError("no pipelines to compare")
+    return unique
+
+
+# --------------------------------------------------------------------------- measuring one pipeline
+
+
+def latency_ms(model, prepared, indices: list[int], repeats: int = 10) -> float:
+    """Median wall time (ms) to classify one example, batch 1, preprocessing included, this machine."""
+    import torch
+
+    device = prepared.device
+    model.eval().to(device)
+    raws = [prepared.raws[i] for i in indices[:3]] or prepared.raws[:1]
+    times = []
+    with torch.inference_mode():
+        for n in range(repeats + 2):  # two warm-up passes
+            raw = raws[n % len(raws)]
+            start = time.perf_counter()
+            model(prepared.pre.tensor(raw)[None].to(device)).float().cpu()
+            if n >= 2:
+                times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def _row(entry: Entry, report: dict, folder: Path, latency: float, seconds: float) -> dict[str, Any]:
+    test, cv = report.get("test") or {}, report.get("cv") or {}
+    return {
+        "name": entry.name, "kind": "pipeline", "pipeline": entry.pipeline, "status": "ok", "reason": None,
+        "strategy": report["strategy"], "backbone": report["model"]["backbone"],
+        "test_accuracy": test.get("accuracy"), "test_f1_macro": test.get("f1_macro"), "test_n": test.get("n"),
+        "cv_mean": cv.get("accuracy_mean"), "cv_std": cv.get("accuracy_std"),
+        "cv_f1_macro_mean": cv.get("f1_macro_mean"),
+        "cv_scores": [f["accuracy"] for f in cv.get("per_fold", [])],
+        "folds_fingerprint": cv.get("folds_fingerprint"),
+        "train_seconds": report["train_seconds"], "seconds": round(seconds, 3),
+        "peak_memory_mb": report["peak_memory_mb"],
+        "params_total": report["params_total"], "params_trainable": report["params_trainable"],
+        "model_bytes": (folder / artifacts.WEIGHTS).stat().st_size, "latency_ms": round(latency, 3),
+        "run": f"runs/{entry.folder}",
+    }
+
+
+def _not_run(entry: Entry, status: str, reason: str) -> dict[str, Any]:
+    return {"name": entry.name, "kind": "pipeline", "pipeline": entry.pipeline, "status": status,
+            "reason": reason, "run": None}
+
+
+def _reference_row(ref: dict) -> dict[str, Any]:
+    test, cv = ref.get("test") or {}, ref.get("cv") or {}
+    return {"name": f"reference: {ref['name']}", "kind": "reference", "pipeline": None, "status": "ok",
+            "reason": ref["description"] + " — a simple peer for honesty, not a model to export",
+            "test_accuracy": test.get("accuracy"), "test_f1_macro": test.get("f1_macro"),
+            "test_n": test.get("n"), "cv_mean": cv.get("accuracy_mean"), "cv_std": cv.get("accuracy_std"),
+            "cv_f1_macro_mean": cv.get("f1_macro_mean"),
+            "cv_scores": [f["accuracy"] for f in cv.get("per_fold", [])],
+            "folds_fingerprint": cv.get("folds_fingerprint"), "run": None}
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, KonstruktError):
+        return "; ".join([exc.message, *exc.problems])
+    return f"{type(exc).__name__}: {exc}"
+
+
+# --------------------------------------------------------------------------- the comparison
+
+
+class _Contest:
+    """Runs the entries group by group (one Prepared per backbone, weights and preprocessing)."""
+
+    def __init__(self, data, out: Path, entries: list[Entry], configs: dict, reporter: Progress,
+                 callback: ProgressCallback | None, verbose: bool):
+        self.data, self.out, self.entries, self.configs = data, out, entries, configs
+        self.reporter, self.callback, self.verbose = reporter, callback, verbose
+        self.rows: dict[str, dict] = {}
+        self.splits: dict[str, list[str]] | None = None
+        self.references: list[dict] = []
+
+    def progress_for(self, entry: Entry) -> Progress:
+        index, total = self.entries.index(entry) + 1, len(self.entries)
+
+        def forward(event: dict) -> None:
+            if self.callback:
+                self.callback({**event, "pipeline": entry.name, "index": index, "total": total})
+
+        return Progress(forward, self.verbose)
+
+    def group_key(self, entry: Entry) -> tuple:
+        from .models.backbones import BACKBONES, resolve_pretrained
+        from .preprocess import build_preprocessor
+
+        cfg, spec = self.configs[entry]
+        backbone = BACKBONES.get(spec.backbone)
+        pre = build_preprocessor(backbone, cfg)
+        return spec.backbone, resolve_pretrained(backbone, cfg.pretrained), pre.signature, cfg.seed
+
+    def run(self) -> None:
+        groups: dict[tuple, list[Entry]] = {}
+        for entry in self.entries:
+            if entry.name not in self.rows:
+                groups.setdefault(self.group_key(entry), []).append(entry)
+        for members in groups.values():
+            self.run_group(members)
+
+    def run_group(self, members: list[Entry]) -> None:
+        from .experiment import prepare
+
+        first = members[0]
+        cfg, spec = self.configs[first]
+        try:
+            prepared = prepare(self.data, cfg, spec, self.progress_for(first))
+        except WeightsUnavailableError as exc:
+            for e in members:
+                self.rows[e.name] = _not_run(e, "skipped", _why(exc))
+            return
+        except DataError:
+            raise  # the data itself: every pipeline would fail the same way
+        except Exception as exc:  # noqa: BLE001 — one pipeline failing must not stop the others
+            log.exception("preparing %s failed", first.name)
+            for e in members:
+                self.rows[e.name] = _not_run(e, "failed", _why(exc))
+            return
+        self.check_split(prepared)
+        section = task_modality(cfg.task).config_section
+        for entry in members:
+            e_cfg, e_spec = self.configs[entry]
+            if section:  # data-dependent settings prepare chose (audio duration) hold for the group
+                e_cfg = e_cfg.model_copy(update={section: getattr(prepared.config, section)})
+            self.run_one(entry, dataclasses.replace(prepared, config=e_cfg, pipeline=e_spec))
+
+    def check_split(self, prepared) -> None:
+        """Every pipeline must see the same split: compare its file lists with the first one's."""
+        files = {k: [str(prepared.dataset.samples[i].path) for i in v] for k, v in prepared.splits.items()}
+        if self.splits is None:
+            self.splits = files
+        elif files != self.splits:
+            raise RuntimeError("internal error: pipelines got different splits of the same data")
+
+    def run_one(self, entry: Entry, prepared) -> None:
+        from .config import config_dict
+        from .experiment import run_experiment
+        from .runtime import reset_peak_memory
+
+        progress = self.progress_for(entry)
+        index = self.entries.index(entry) + 1
+        progress.event("compare", f"pipeline {index}/{len(self.entries)}: {entry.name}")
+        self.reporter.say(f"[{index}/{len(self.entries)}] {entry.name}")
+        folder = self.out / "runs" / entry.folder
+        started = time.perf_counter()
+        try:
+            reset_peak_memory(prepared.device)
+            model, results = run_experiment(prepared, progress)
+            report = artifacts.build_report(prepared, results)
+            report["selection"] = None
+            folder.mkdir(parents=True)
+            artifacts.write_run(folder, report, config_dict(prepared.config), model, prepared.pre.state())
+            pool = prepared.splits["train"] + prepared.splits["val"]
+            latency = latency_ms(model, prepared, prepared.splits["test"] or pool)
+        except Exception as exc:  # noqa: BLE001 — its row says why; the others go on
+            shutil.rmtree(folder, ignore_errors=True)  # no half-written run folder
+            if not isinstance(exc, WeightsUnavailableError):
+                log.exception("pipeline %s failed", entry.name)
+            status = "skipped" if isinstance(exc, WeightsUnavailableError) else "failed"
+            self.rows[entry.name] = _not_run(entry, status, _why(exc))
+            return
+        self.rows[entry.name] = _row(entry, report, folder, latency, time.perf_counter() - started)
+        if report.get("reference"):
+            self.references.append(report["reference"])
+
+
+def resolve_entries(task: str | None, pipelines, config, overrides: dict | None
+                    ) -> tuple[str, int, list[Entry], dict, dict[str, str]]:
+    """Validate everything before the long work: task, names, configs, CV folds, weights."""
+    from .experiment import resolve_config
+
+    overrides = {k: v for k, v in (overrides or {}).items() if k not in ("pipeline", "head")}
+    base, _ = resolve_config(task, None, config, overrides)
+    k = base.cv if base.cv is not None else 5
+    if k < 2:
+        raise ConfigError(f"compare ranks pipelines on cross-validation: cv must be at least 2, got {k}",
+                          ["Fix: leave --cv out (5 folds) or pass --cv 3."])
+    entries = select_pipelines(base.task, pipelines)
+    configs, problems, skipped = {}, [], {}
+    for entry in entries:
+        try:
+            configs[entry] = resolve_config(base.task, entry.pipeline, config,
+                                            {**overrides, "cv": k, "head": entry.head})
+        except ConfigError as exc:
+            problems += [f"{entry.name}: {p}" for p in [exc.message, *exc.problems]]
+            continue
+        from .models.weights import offline
+
+        why = needs_download(configs[entry][1], configs[entry][0].pretrained) if offline() else None
+        if why:
+            skipped[entry.name] = f"{why} and downloads are off; pass --pretrained PATH or compare offline pipelines"
+    if problems:
+        raise ConfigError("invalid settings for some pipelines", problems)
+    if len(skipped) == len(entries):
+        raise WeightsUnavailableError("no pipeline can run: every one needs weights that are not on this "
+                                      "machine", [f"{n}: {w}" for n, w in skipped.items()]
+                                      + ["Fix: --pipelines offline, or put the weights into the cache"])
+    return base.task, k, entries, configs, skipped
+
+
+def compare(data: str | Path, *, out: str | Path, task: str | None = None,
+            pipelines: str | list[str] = "recommended", config=None, overrides: dict | None = None,
+            progress: ProgressCallback | None = None, overwrite: bool = False,
+            verbose: bool = True) -> dict[str, Any]:
+    """Train every pipeline on the same split and folds of ``data``; write and return the leaderboard.
+
+    ``pipelines``: ``"a,b,c"`` or a list (``NAME:HEAD`` swaps the head preset, e.g.
+    ``efficientnet_b0:mlp``), ``"recommended"`` (the task's short list) or ``"offline"`` (every
+    pipeline that needs no download). ``config``/``overrides`` apply to every pipeline, as in
+    ``train``. Progress events carry ``pipeline``, ``index`` and ``total``. A pipeline whose
+    weights are unavailable is skipped and one that fails gets its reason in its row; the others
+    go on. Returns the leaderboard dict (also ``leaderboard.json`` in ``out``).
+    """
+    from .runtime import use_all_cores
+
+    reporter = Progress(progress, verbose)
+    task, k, entries, configs, skipped = resolve_entries(task, pipelines, config, overrides)
+    out = Path(out).expanduser()
+    staging = artifacts.start_run_dir(out, overwrite)
+    try:
+        use_all_cores()
+        started = time.perf_counter()
+        contest = _Contest(data, staging, entries, configs, reporter, progress, verbose)
+        contest.rows.update({e.name: _not_run(e, "skipped", skipped[e.name]) for e in entries if e.name in skipped})
+        contest.run()
+        board = leaderboard(task, k, entries, contest, time.perf_counter() - started)
+        write_leaderboard(staging, board)
+        final = artifacts.finish_run_dir(staging, out, overwrite)
+    except BaseException:
+        artifacts.abandon_run_dir(staging)
+        raise
+    board["out"] = str(final)
+    reporter.event("done", f"leaderboard written to {final}", out=str(final),
+                   recommended=(board["recommendation"] or {}).get("name"))
+    return board
+
+
+def leaderboard(task: str, k: int, entries: list[Entry], contest: _Contest, seconds: float) -> dict:
+    """Rows (pipelines by CV mean, then the reference, then skipped/failed), recommendation, verdict."""
+    rows = [contest.rows[e.name] for e in entries]
+    done = [r for r in rows if r["status"] == "ok"]
+    if not done:
+        raise RunError("no pipeline finished", [f"{r['name']}: {r['status']} — {r['reason']}" for r in rows])
+    seen = {r["folds_fingerprint"] for r in done} | {
+        ref["cv"]["folds_fingerprint"] for ref in contest.references if ref.get("cv")}
+    if len(seen) != 1:  # by construction they are equal; a report that says otherwise is a bug
+        raise RuntimeError(f"internal error: pipelines were cross-validated on different folds: {seen}")
+    ranked = sorted(done, key=lambda r: -(r["cv_mean"] if r["cv_mean"] is not None else -1))
+    ref = contest.references[0] if contest.references else None
+    table = ranked + ([_reference_row(ref)] if ref else []) + [r for r in rows if r["status"] != "ok"]
+    rec = None
+    scored = [r for r in done if r["cv_scores"]]
+    if scored:
+        name, reason = recommend([{"name": r["name"], "scores": r["cv_scores"], "params": r["params_total"],
+                                   "latency_ms": r["latency_ms"]} for r in scored])
+        rec = {"name": name, "reason": reason, "run": contest.rows[name]["run"]}
+    return {"task": task, "folds": k, "splits": {s: len(f) for s, f in (contest.splits or {}).items()},
+            "folds_fingerprint": done[0]["folds_fingerprint"],
+            "rows": table, "recommendation": rec, "verdict": verdict(rec, contest.rows, ref),
+            "seconds": round(seconds, 3)}
+
+
+def verdict(rec: dict | None, rows: dict, ref: dict | None) -> str | None:
+    """In plain words: does the recommended deep model beat the simple reference on CV?"""
+    if not rec or not ref or not ref.get("cv"):
+        return None
+    mine, theirs = rows[rec["name"]]["cv_mean"], ref["cv"]["accuracy_mean"]
+    gap = 100 * (mine - theirs)
+    if gap > 0:
+        return (f"{rec['name']} beats a simple baseline ({ref['description']}) by {gap:.1f} points of "
+                f"cross-validated accuracy ({100 * mine:.1f} % vs {100 * theirs:.1f} %).")
+    return (f"{rec['name']} does not beat a simple baseline ({ref['description']}): {100 * mine:.1f} % vs "
+            f"{100 * theirs:.1f} % cross-validated accuracy. Add examples per class or use a pretrained "
+            f"pipeline.")
+
+
+# --------------------------------------------------------------------------- writing it down
+
+
+def _pct(x) -> str:
+    return "–" if x is None else f"{100 * x:.1f} %"
+
+
+def _cv(r: dict) -> str:
+    return "–" if r.get("cv_mean") is None else f"{100 * r['cv_mean']:.1f} ± {100 * r['cv_std']:.1f}"
+
+
+def _num(x, fmt: str) -> str:
+    return "–" if x is None else format(x, fmt)
+
+
+COLUMNS = [  # header, cell
+    ("pipeline", lambda r: r["name"]),
+    ("CV acc % (mean ± std)", _cv),
+    ("test acc", lambda r: _pct(r.get("test_accuracy"))),
+    ("test F1 macro", lambda r: _pct(r.get("test_f1_macro"))),
+    ("train s", lambda r: _num(r.get("train_seconds"), ".1f")),
+    ("peak MB", lambda r: _num(r.get("peak_memory_mb"), ".0f")),
+    ("params total/trained", lambda r: "–" if r.get("params_total") is None
+     else f"{r['params_total']:,}/{r['params_trainable']:,}"),
+    ("model MB", lambda r: _num(r["model_bytes"] / 1e6 if r.get("model_bytes") else None, ".2f")),
+    ("latency ms", lambda r: _num(r.get("latency_ms"), ".1f")),
+]
+
+
+def _status(r: dict) -> str:
+    return "" if r["status"] == "ok" or r["kind"] == "reference" else f"{r['status']}: {r['reason']}"
+
+
+def table_text(board: dict) -> str:
+    """The leaderboard as a fixed-width table for the terminal."""
+    cells = [[h for h, _ in COLUMNS]] + [[f(r) for _, f in COLUMNS] for r in board["rows"] if r["status"] == "ok"]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+             for row in cells]
+    lines.insert(1, "-" * len(lines[0]))
+    for r in board["rows"]:
+        if _status(r):
+            lines.append(f"  {r['name']}: {_status(r)}")
+    return "\n".join(lines)
+
+
+def markdown(board: dict) -> str:
+    rec = board["recommendation"]
+    lines = [f"# Leaderboard — {board['task']}", "",
+             f"Every pipeline was trained on the same split ({', '.join(f'{k} {v}' for k, v in board['splits'].items())}) "
+             f"and cross-validated on the same {board['folds']} folds (fingerprint `{board['folds_fingerprint']}`); "
+             "the recommendation uses cross-validation only, never the test split.", "",
+             "| " + " | ".join(h for h, _ in COLUMNS) + " | note |", "|" + "---|" * (len(COLUMNS) + 1)]
+    for r in board["rows"]:
+        cells = [f(r) if r["status"] == "ok" else (r["name"] if i == 0 else "–") for i, (_, f) in enumerate(COLUMNS)]
+        note = "**recommended**" if rec and r["name"] == rec["name"] else (
+            "reference, not exported" if r["kind"] == "reference" else _status(r))
+        lines.append("| " + " | ".join(cells + [note.replace("|", "/")]) + " |")
+    lines.append("")
+    if rec:
+        lines += ["## Recommendation", "", rec["reason"], "", f"Run folder: `{rec['run']}`", ""]
+    if board.get("verdict"):
+        lines += ["## Compared with a simple baseline", "", board["verdict"], ""]
+    lines += ["Latency: one example at a time (batch 1), preprocessing included, on the machine that "
+              "ran the comparison. Peak memory: GPU when used, else the process's resident set.", "",
+              f"Picture: `{LEADERBOARD_PNG}` (CV accuracy with fold std error bars vs latency).", ""]
+    return "\n".join(lines)
+
+
+def plot(board: dict, path: Path) -> None:
+    """CV accuracy (mean ± fold std) against latency; the reference as a band; the pick ringed."""
+    from .plots import plt
+
+    rows = [r for r in board["rows"] if r["status"] == "ok" and r["kind"] == "pipeline" and r["cv_mean"] is not None]
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    for r in rows:
+        ax.errorbar(r["latency_ms"], 100 * r["cv_mean"], yerr=100 * r["cv_std"], fmt="o", capsize=4, ms=7)
+        ax.annotate(r["name"], (r["latency_ms"], 100 * r["cv_mean"]), textcoords="offset points",
+                    xytext=(6, 6), fontsize=9)
+    rec = board["recommendation"]
+    if rec:
+        r = next(x for x in rows if x["name"] == rec["name"])
+        ax.plot(r["latency_ms"], 100 * r["cv_mean"], "o", ms=16, mfc="none", mec="tab:green", mew=2,
+                label=f"recommended: {rec['name']}")
+    for r in board["rows"]:
+        if r["kind"] == "reference" and r.get("cv_mean") is not None:
+            m, s = 100 * r["cv_mean"], 100 * r["cv_std"]
+            ax.axhline(m, color="grey", ls="--", lw=1, label=r["name"])
+            ax.axhspan(m - s, m + s, color="grey", alpha=0.12)
+    if rows and max(r["latency_ms"] for r in rows) > 20 * min(r["latency_ms"] for r in rows):
+        ax.set_xscale("log")
+    ax.set_xlabel("latency per example, batch 1 (ms, this machine)")
+    ax.set_ylabel(f"{board['folds']}-fold CV accuracy (%)")
+    ax.set_title(f"{board['task']}: accuracy vs speed (error bars: fold std)")
+    ax.set_ylim(max(-2, ax.get_ylim()[0]), min(102, max(ax.get_ylim()[1], 50)))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_leaderboard(folder: Path, board: dict) -> None:
+    (folder / LEADERBOARD_JSON).write_text(json.dumps(board, indent=2, ensure_ascii=False), encoding="utf-8")
+    (folder / LEADERBOARD_MD).write_text(markdown(board), encoding="utf-8")
+    plot(board, folder / LEADERBOARD_PNG)
+
+
+class _CallableModule(types.ModuleType):
+    """Importing this module sets the package attribute ``konstrukt.compare`` to the module,
+    hiding the function of the same name; calling the module calls :func:`compare`, so
+    ``konstrukt.compare(...)`` works either way."""
+
+    def __call__(self, *args, **kwargs):
+        return compare(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
