@@ -135,7 +135,8 @@ def latency_ms(model, prepared, indices: list[int], repeats: int = 10) -> float:
 def _row(entry: Entry, report: dict, folder: Path, latency: float, seconds: float) -> dict[str, Any]:
     test, cv = report.get("test") or {}, report.get("cv") or {}
     return {
-        "name": entry.name, "kind": "pipeline", "pipeline": entry.pipeline, "status": "ok", "reason": None,
+        "name": entry.name, "kind": "pipeline", "pipeline": entry.pipeline, "head": entry.head,
+        "status": "ok", "reason": None,
         "strategy": report["strategy"], "backbone": report["model"]["backbone"],
         "test_accuracy": test.get("accuracy"), "test_f1_macro": test.get("f1_macro"), "test_n": test.get("n"),
         "cv_mean": cv.get("accuracy_mean"), "cv_std": cv.get("accuracy_std"),
@@ -151,8 +152,8 @@ def _row(entry: Entry, report: dict, folder: Path, latency: float, seconds: floa
 
 
 def _not_run(entry: Entry, status: str, reason: str) -> dict[str, Any]:
-    return {"name": entry.name, "kind": "pipeline", "pipeline": entry.pipeline, "status": status,
-            "reason": reason, "run": None}
+    return {"name": entry.name, "kind": "pipeline", "pipeline": entry.pipeline, "head": entry.head,
+            "status": status, "reason": reason, "run": None}
 
 
 def _reference_row(ref: dict) -> dict[str, Any]:

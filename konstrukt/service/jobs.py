@@ -7,6 +7,7 @@ progress events. A job left ``running`` by a worker that died is requeued until 
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
 from datetime import timedelta
@@ -20,6 +21,9 @@ from .db import Job, JobEvent, Project, utcnow
 from .storage import job_dir, link_or_copy, remove_tree
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+# A compare job's `pipeline` (no pipeline can have this name: names are checked against the
+# registry); its config is {"pipelines": [...], "config": {...}}.
+COMPARE = "compare"
 HOST = socket.gethostname()
 
 
@@ -123,6 +127,32 @@ def recover_orphans(db: Session, *, max_attempts: int, stale_after: float,
                                             "press Train to try again")
         recovered.append(job.id)
     return recovered
+
+
+def record_compare_runs(db: Session, data_dir: Path, job: Job, board: dict, headline) -> dict:
+    """Turn each finished run of a compare job into a job of its own (Try it, download, compare),
+    moving its run folder there; return the compare job's summary (recommendation + run → job id)."""
+    runs = {}
+    for row in board["rows"]:
+        if row["kind"] != "pipeline" or row["status"] != "ok":
+            continue
+        config = dict((job.config or {}).get("config") or {})
+        if row.get("head"):
+            config["head"] = row["head"]
+        child = Job(project_id=job.project_id, pipeline=row["pipeline"], status="succeeded", config=config,
+                    attempts=1, started_at=job.started_at, finished_at=utcnow())
+        db.add(child)
+        db.flush()
+        src = job_dir(data_dir, job.project_id, job.id) / "run" / row["run"]
+        dest = job_dir(data_dir, job.project_id, child.id) / "run"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        src.rename(dest)
+        child.summary = {**headline(json.loads((dest / "report.json").read_text(encoding="utf-8"))),
+                         "pipeline": row["name"], "compare_job": job.id}
+        runs[row["name"]] = child.id
+    rec = board.get("recommendation") or {}
+    return {"pipeline": COMPARE, "recommended": rec.get("name"), "recommended_job": runs.get(rec.get("name")),
+            "jobs": runs}
 
 
 def delete_job_files(data_dir: Path, job: Job) -> None:

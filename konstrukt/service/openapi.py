@@ -69,4 +69,15 @@ def describe_inputs(doc: dict) -> dict:
         config = _train_config_schema(components)
         config["description"] = props["config"].get("description", "")
         props["config"] = config
+    if "CompareRequest" in components:
+        from ..models.heads import HEADS
+
+        props = components["CompareRequest"]["properties"]
+        names = sorted(PIPELINES.names())
+        for option in props["pipelines"].get("anyOf", []):
+            if option.get("type") == "array":
+                option["items"]["enum"] = [*names, *(f"{n}:{h}" for n in names for h in sorted(HEADS.names()))]
+        config = _train_config_schema(components)
+        config["description"] = props["config"].get("description", "")
+        props["config"] = config
     return doc

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -178,6 +178,14 @@ class TrainRequest(_In):
         description="Any TrainConfig keys (num_epochs, learning_rate, batch_size, weight_decay, "
                     "optimizer, head = 'linear' | 'mlp' | [{units, activation, dropout, batchnorm}], "
                     "cv, seed, …); checked by the core, every problem reported at once.")
+
+
+class CompareRequest(_In):
+    pipelines: Annotated[list[Annotated[str, Field(max_length=100)]], Field(max_length=64)] | Literal["recommended", "offline"] = Field(
+        "recommended", description="pipeline names (`NAME:HEAD` swaps the head preset), `recommended` "
+                                   "(the task's short list) or `offline` (every pipeline that needs no download)")
+    config: dict[str, Any] = Field(default_factory=dict,
+                                   description="TrainConfig keys applied to every pipeline (as for training)")
 
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]

@@ -26,15 +26,16 @@ import traceback
 from pathlib import Path
 
 from .db import Job, Project, make_engine, make_sessionmaker, utcnow
-from .jobs import add_event, claim_next, finish, recover_orphans, requeue
+from .jobs import COMPARE, add_event, claim_next, finish, record_compare_runs, recover_orphans, requeue
 from .settings import Settings
 from .storage import hide_paths, job_dir, register_data_dir
 
 log = logging.getLogger("konstrukt.worker")
 
 
-class Cancelled(Exception):
-    pass
+class Cancelled(BaseException):
+    """Raised from a progress callback: a BaseException, so that compare's per-pipeline error
+    handling (which records a failing pipeline and goes on) does not swallow a cancel."""
 
 
 def headline(report: dict) -> dict:
@@ -89,8 +90,9 @@ def run_job(sessions, settings: Settings, job_id: int) -> None:
 
     def on_progress(event: dict) -> None:
         # Browsers see every field: no server paths (the run's folder is the server's business).
-        event = {k: hide_paths(v, {root / "data": "your data"}) if isinstance(v, str) else v
-                 for k, v in event.items() if k != "run_dir"}
+        # (compare's `out` too: its leaderboard is served by the job, not by a folder).
+        event = {k: hide_paths(v, {root / "data": "your data", root / "run": "the results"})
+                 if isinstance(v, str) else v for k, v in event.items() if k not in ("run_dir", "out")}
         with sessions() as db:
             job = db.get(Job, job_id)
             if job.cancel_requested:
@@ -101,9 +103,19 @@ def run_job(sessions, settings: Settings, job_id: int) -> None:
             db.commit()
 
     def train() -> dict:
+        if pipeline == COMPARE:
+            return compare()
         run = konstrukt.train(root / "data", task=task, out=root / "run", pipeline=pipeline,
                               config=config, progress=on_progress, overwrite=True)
         return headline(run.report)
+
+    def compare() -> dict:
+        board = konstrukt.compare(root / "data", task=task, out=root / "run", pipelines=config.get("pipelines"),
+                                  config=config.get("config") or {}, progress=on_progress, overwrite=True)
+        with sessions() as db:
+            summary = record_compare_runs(db, settings.data_dir, db.get(Job, job_id), board, headline)
+            db.commit()
+        return summary
 
     try:
         status, error, summary = _outcome(train, _Heartbeat(sessions, job_id, settings.heartbeat_seconds))

@@ -1,4 +1,5 @@
-"""Training jobs: start, follow (Server-Sent Events), cancel; results, Try it and download."""
+"""Training jobs: start, follow (Server-Sent Events), cancel; results, Try it and download.
+Compare jobs: train several pipelines on the same folds; their leaderboard."""
 from __future__ import annotations
 
 import asyncio
@@ -21,14 +22,15 @@ from ..db import MAX_ID, Job, JobEvent, Project
 from ..deps import (JSON, MULTIPART, JobId, authorized_job, current_user, current_user_or_none, get_db,
                     owned_job, owned_project)
 from ..openapi import config_problems
-from ..jobs import TERMINAL, delete_job_files, request_cancel, snapshot_data
+from ..jobs import COMPARE, TERMINAL, delete_job_files, request_cancel, snapshot_data
 from ..health import run_health
-from ..schemas import HealthOut, JobOut, Prediction, TrainRequest
+from ..schemas import CompareRequest, HealthOut, JobOut, Prediction, TrainRequest
 from ..settings import Settings, get_settings
 from ..storage import TooLarge, display_name, hide_paths, job_dir, rewritten, staged_upload
 
 router = APIRouter(prefix="/api", tags=["training"])
-RUN_FILES = {"report.json", "config.json", "summary.md", "curves.png", "confusion_matrix.png"}
+RUN_FILES = {"report.json", "config.json", "summary.md", "curves.png", "confusion_matrix.png",
+             "leaderboard.json", "leaderboard.md", "leaderboard.png"}
 
 
 def run_dir(settings: Settings, job: Job) -> Path:
@@ -48,7 +50,27 @@ def start_training(body: TrainRequest, project: Project = Depends(owned_project)
     if problems := config_problems(body.config):
         raise ConfigError("this training config cannot be used here", problems)
     resolve_config(project.task, body.pipeline, body.config)  # every config problem → 422 now
-    job = Job(project_id=project.id, pipeline=body.pipeline, config=body.config, status="queued")
+    return queue_job(db, settings, Job(project_id=project.id, pipeline=body.pipeline, config=body.config,
+                                       status="queued"), project)
+
+
+@router.post("/projects/{project_id}/compare", response_model=JobOut, status_code=201, dependencies=[JSON])
+def start_compare(body: CompareRequest, project: Project = Depends(owned_project),
+                  db: Session = Depends(get_db), settings: Settings = Depends(get_settings)):
+    """Queue a compare job: every pipeline on the same split and CV folds, a leaderboard and a
+    recommendation (``GET /api/jobs/{id}/leaderboard``); each finished pipeline becomes a run."""
+    from ...compare import resolve_entries
+
+    if problems := config_problems(body.config):
+        raise ConfigError("this compare config cannot be used here", problems)
+    _, _, entries, _, _ = resolve_entries(project.task, body.pipelines, body.config, None)  # → 4xx now
+    config = {"pipelines": [e.name for e in entries], "config": body.config}
+    return queue_job(db, settings, Job(project_id=project.id, pipeline=COMPARE, config=config,
+                                       status="queued"), project)
+
+
+def queue_job(db: Session, settings: Settings, job: Job, project: Project) -> Job:
+    """Snapshot the project's samples for ``job`` (checked as the core will read them) and queue it."""
     db.add(job)
     db.flush()
     try:
@@ -146,6 +168,23 @@ async def job_events(request: Request, job_id: JobId, last_event_id: LastEventId
             slots.release(user_id)
 
     return EventSourceResponse(stream(), ping=15)
+
+
+@router.get("/jobs/{job_id}/leaderboard")
+def job_leaderboard(job: Job = Depends(owned_job), settings: Settings = Depends(get_settings)):
+    """A compare job's leaderboard: rows (CV, test, time, memory, size, latency; skipped and failed
+    with the reason), the reference row, the recommendation and the job id of each pipeline's run."""
+    if job.pipeline != COMPARE:
+        raise HTTPException(404, f"job {job.id} is a training job; leaderboards belong to compare jobs")
+    board = json.loads((finished_run(settings, job) / "leaderboard.json").read_text(encoding="utf-8"))
+    runs = (job.summary or {}).get("jobs", {})
+    for row in board["rows"]:
+        row["job_id"] = runs.get(row["name"])
+        row.pop("run", None)  # the run folders moved to their jobs
+    if board.get("recommendation"):
+        board["recommendation"]["job_id"] = runs.get(board["recommendation"]["name"])
+        board["recommendation"].pop("run", None)
+    return board
 
 
 @router.get("/jobs/{job_id}/report")

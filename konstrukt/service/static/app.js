@@ -309,9 +309,8 @@ pages.project = async () => {
   $("#add-layer").onclick = () => addLayer();
   $("#head-mode").onchange = e => { $("#layers").hidden = e.target.value !== "custom"; if (e.target.value === "custom" && !rows.children.length) addLayer(); };
 
-  $("#train-form").addEventListener("submit", async ev => {
-    ev.preventDefault();
-    const v = formValues(ev.target), config = {};
+  const formConfig = form => {
+    const v = formValues(form), config = {};
     for (const k of ["num_epochs", "batch_size", "cv", "seed", "target_size"]) if (v[k] !== "" && v[k] !== undefined) config[k] = parseInt(v[k], 10);
     for (const k of ["learning_rate", "weight_decay"]) if (v[k]) config[k] = parseFloat(v[k]);
     if (v.optimizer) config.optimizer = v.optimizer;
@@ -321,10 +320,26 @@ pages.project = async () => {
     if (mode === "custom") config.head = [...rows.children].map(r => ({
       units: parseInt(r.querySelector('[data-k="units"]').value, 10), activation: r.querySelector('[data-k="activation"]').value,
       dropout: parseFloat(r.querySelector('[data-k="dropout"]').value) || 0 }));
+    return [v, config];
+  };
+  $("#train-form").addEventListener("submit", async ev => {
+    ev.preventDefault();
+    const [v, config] = formConfig(ev.target);
     $("#train-button").disabled = true;
     try { const job = await api("POST", `/api/projects/${pid}/jobs`, { pipeline: v.pipeline, config }); location.href = `/jobs/${job.id}`; }
     catch (err) { showError($("#train-error"), err); $("#train-button").disabled = false; }
   });
+
+  // compare recipes: the same split and folds for every checked recipe
+  $("#compare-pipes").replaceChildren(...pipes.map(p => el("label", { class: "field", title: p.description },
+    el("span", {}, el("input", { type: "checkbox", value: p.name, checked: p.recommended || p.offline }), ` ${p.name}${p.offline ? " — offline" : ""}`))));
+  $("#compare-recipes-button").onclick = async () => {
+    const chosen = [...document.querySelectorAll("#compare-pipes input:checked")].map(i => i.value);
+    const [, config] = formConfig($("#train-form")); delete config.head;
+    $("#compare-recipes-button").disabled = true;
+    try { const job = await api("POST", `/api/projects/${pid}/compare`, { pipelines: chosen, config }); location.href = `/jobs/${job.id}`; }
+    catch (err) { showError($("#compare-error"), err); $("#compare-recipes-button").disabled = false; }
+  };
 
   // runs
   let firstLoad = true;
@@ -334,9 +349,9 @@ pages.project = async () => {
     firstLoad = false;
     $("#job-list").replaceChildren(jobs.length ? el("table", {},
       el("tr", {}, el("th"), el("th", {}, "Run"), el("th", {}, "Status"), el("th", {}, "Recipe"), el("th", { class: "num" }, "Test accuracy"), el("th", { class: "num" }, "CV accuracy"), el("th", {}, "Started")),
-      jobs.map(j => el("tr", {}, el("td", {}, el("input", { type: "checkbox", value: j.id, disabled: j.status !== "succeeded" })),
-        el("td", {}, el("a", { href: `/jobs/${j.id}` }, `#${j.id}`)), el("td", {}, el("span", { class: `pill ${j.status}` }, j.status)),
-        el("td", {}, j.summary?.pipeline || j.pipeline), el("td", { class: "num" }, pct(j.summary?.accuracy)),
+      jobs.map(j => el("tr", {}, el("td", {}, el("input", { type: "checkbox", value: j.id, disabled: j.status !== "succeeded" || j.pipeline === "compare" })),
+        el("td", {}, el("a", { href: j.pipeline === "compare" && j.status === "succeeded" ? `/projects/${pid}/compare?compare=${j.id}` : `/jobs/${j.id}` }, `#${j.id}`)), el("td", {}, el("span", { class: `pill ${j.status}` }, j.status)),
+        el("td", {}, j.pipeline === "compare" ? `compare: ${(j.config.pipelines || []).join(", ")}` : (j.summary?.pipeline || j.pipeline)), el("td", { class: "num" }, pct(j.summary?.accuracy)),
         el("td", { class: "num" }, j.summary?.cv_accuracy_mean != null ? `${pct(j.summary.cv_accuracy_mean)} ± ${pct(j.summary.cv_accuracy_std)}` : "–"),
         el("td", { class: "small muted" }, when(j.created_at)))))
       : el("div", { class: "empty" }, "No runs yet. Add examples, then press Train."));
@@ -372,8 +387,9 @@ pages.job = async () => {
     }
   };
   const onEvent = e => {
-    log.append(`${e.message || e.stage}\n`); log.scrollTop = log.scrollHeight;
-    const where = e.stage === "cv" ? `Cross-validation fold ${e.fold}/${e.folds}` : { prepare: "Preparing the data", embed: "Computing features", train: "Training", evaluate: "Scoring the test split", done: "Done" }[e.stage] || e.stage;
+    const recipe = e.pipeline ? `${e.pipeline} (${e.index}/${e.total}) · ` : "";
+    log.append(`${recipe}${e.message || e.stage}\n`); log.scrollTop = log.scrollHeight;
+    const where = recipe + e.stage === "cv" ? `Cross-validation fold ${e.fold}/${e.folds}` : { prepare: "Preparing the data", embed: "Computing features", train: "Training", evaluate: "Scoring the test split", done: "Done" }[e.stage] || e.stage;
     $("#stage").textContent = where + (e.epoch ? ` · epoch ${e.epoch}/${e.epochs}` : "") + (e.val_accuracy != null ? ` · validation accuracy ${pct(e.val_accuracy)}` : "");
     if (e.epoch && e.epochs) $("#bar").style.width = `${100 * e.epoch / e.epochs}%`;
     else if (e.done && e.total) $("#bar").style.width = `${100 * e.done / e.total}%`;
@@ -406,7 +422,8 @@ pages.job = async () => {
 
   const finish = async () => {
     job = await api("GET", `/api/jobs/${id}`); setStatus(job);
-    if (job.status === "succeeded") await showResults();
+    if (job.status === "succeeded" && job.pipeline === "compare") location.href = `/projects/${job.project_id}/compare?compare=${id}`;
+    else if (job.status === "succeeded") await showResults();
   };
   const es = new EventSource(`/api/jobs/${id}/events`);
   es.addEventListener("progress", m => {
@@ -481,10 +498,37 @@ pages.job = async () => {
   }
 };
 
+async function showLeaderboard(pid, id) {
+  const b = await api("GET", `/api/jobs/${id}/leaderboard`), rec = b.recommendation;
+  $("#compare-card").hidden = true;
+  document.querySelector("h1").textContent = "Compare recipes";
+  const cv = r => r.cv_mean == null ? "–" : `${pct(r.cv_mean)} ± ${pct(r.cv_std)}`;
+  const cols = [["Recipe", r => r.job_id ? el("a", { href: `/jobs/${r.job_id}` }, r.name) : r.name], ["CV accuracy", cv],
+    ["Test accuracy", r => pct(r.test_accuracy)], ["F1 (macro)", r => pct(r.test_f1_macro)],
+    ["Training time", r => r.train_seconds == null ? "–" : `${r.train_seconds.toFixed(1)} s`],
+    ["Peak memory", r => r.peak_memory_mb == null ? "–" : `${r.peak_memory_mb.toFixed(0)} MB`],
+    ["Parameters (trained)", r => r.params_total == null ? "–" : `${r.params_total.toLocaleString()} (${r.params_trainable.toLocaleString()})`],
+    ["Model size", r => r.model_bytes == null ? "–" : `${(r.model_bytes / 1e6).toFixed(2)} MB`],
+    ["Latency", r => r.latency_ms == null ? "–" : `${r.latency_ms.toFixed(1)} ms`],
+    ["", r => r.kind === "reference" ? "simple baseline, not exported" : r.status !== "ok" ? `${r.status}: ${r.reason}` : (rec && r.name === rec.name ? el("span", { class: "pill succeeded" }, "recommended") : "")]];
+  $("#leaderboard").replaceChildren(
+    el("section", { class: "card", id: "recommendation" }, el("h2", {}, rec ? `Recommended: ${rec.name}` : "No recommendation"),
+      rec ? el("p", {}, rec.reason) : null, b.verdict ? el("div", { class: "notice warn" }, b.verdict) : null,
+      rec && rec.job_id ? el("a", { class: "btn primary", id: "open-winner", href: `/jobs/${rec.job_id}` }, "Open the recommended run") : null),
+    el("section", { class: "card" }, el("h2", {}, "Leaderboard"),
+      el("p", { class: "hint" }, `Every recipe was trained on the same split and cross-validated on the same ${b.folds} folds. Latency: one example at a time on the server.`),
+      el("div", { style: "overflow-x:auto" }, el("table", { id: "leaderboard-table" }, el("tr", {}, cols.map(([h]) => el("th", {}, h))),
+        b.rows.map(r => el("tr", {}, cols.map(([, f]) => el("td", {}, f(r))))))),
+      el("figure", {}, el("img", { src: `/api/jobs/${id}/files/leaderboard.png`, alt: "CV accuracy vs latency", style: "max-width:100%" }),
+        el("figcaption", { class: "hint" }, "Cross-validated accuracy (error bars: spread over folds) against latency. Up and to the left is better; the grey band is the simple baseline."))));
+}
+
 pages.compare = async () => {
   const pid = document.body.dataset.project;
+  const compareJob = new URLSearchParams(location.search).get("compare");
+  if (compareJob) return showLeaderboard(pid, Number(compareJob));
   const wanted = new URLSearchParams(location.search).get("jobs")?.split(",").map(Number);
-  const jobs = (await api("GET", `/api/projects/${pid}/jobs`)).filter(j => j.status === "succeeded" && (!wanted || wanted.includes(j.id)));
+  const jobs = (await api("GET", `/api/projects/${pid}/jobs`)).filter(j => j.status === "succeeded" && j.pipeline !== "compare" && (!wanted || wanted.includes(j.id)));
   if (!jobs.length) { $("#compare-table").replaceChildren(el("div", { class: "empty" }, "No finished runs to compare yet.")); return; }
   const reports = await Promise.all(jobs.map(j => api("GET", `/api/jobs/${j.id}/report`)));
   const t = r => r.test || r.val || {};

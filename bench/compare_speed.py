@@ -1,0 +1,86 @@
+"""What comparing heads costs: 3 heads on one frozen backbone vs one of them alone.
+
+    python bench/compare_speed.py            # EfficientNet-B0 at 224 px (a few minutes on 2 CPU cores)
+    python bench/compare_speed.py --quick    # 96 px, for a smoke run
+
+`konstrukt compare` of three heads — linear, MLP, MLP+BatchNorm — on one frozen EfficientNet-B0
+(random weights: the compute is the same as pretrained; no download) with 5-fold CV, against
+`konstrukt train` of the linear head alone with the same settings, on the same 2 classes × 50
+real handwritten digits (scikit-learn; the SPEC's B0 reference set-up is 2 × 50 images). Each is timed with a cold embedding cache and again with
+the cache warm, all in one run, side by side, because these machines are noisy. The target:
+compare ≤ 1.5× one alone with a warm cache.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# Idle OpenMP threads sleep instead of spinning (as the CLI sets it): on a shared machine spinning
+# threads made batch-1 latency and head training several times slower. Before torch starts.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import konstrukt  # noqa: E402
+from konstrukt.demo import write_digits  # noqa: E402
+
+HEADS = ["efficientnet_b0", "efficientnet_b0:mlp", "efficientnet_b0:mlp_bn"]
+
+
+def timed(fn) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - t0, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="96 px images instead of 224")
+    parser.add_argument("--per-class", type=int, default=50)
+    args = parser.parse_args()
+    settings = {"pretrained": "none", "cv": 5, "num_epochs": 10, "batch_size": 8,
+                "image_size": 96 if args.quick else 224, "seed": 0}
+    work = Path(tempfile.mkdtemp(prefix="konstrukt-bench-compare-"))
+    os.environ["KONSTRUKT_CACHE"] = str(work / "cache")
+    try:
+        data = write_digits(work / "digits", per_class=args.per_class, classes=(3, 8))
+
+        def alone(tag: str):
+            return konstrukt.train(data, task="image", pipeline="efficientnet_b0", out=work / f"alone-{tag}",
+                                   overrides=settings, verbose=False)
+
+        def compare(tag: str):
+            return konstrukt.compare(data, task="image", pipelines=HEADS, out=work / f"compare-{tag}",
+                                     overrides=settings, verbose=False)
+
+        one_cold, _ = timed(lambda: alone("cold"))
+        one_warm, run = timed(lambda: alone("warm"))
+        shutil.rmtree(work / "cache")
+        cmp_cold, _ = timed(lambda: compare("cold"))
+        cmp_warm, board = timed(lambda: compare("warm"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    n = sum(run.report["data"]["per_class"].values())
+    print(f"EfficientNet-B0 frozen (random weights), {settings['image_size']} px, {n} images, 2 classes, "
+          f"5-fold CV, {settings['num_epochs']} epochs, {os.cpu_count()} CPU(s)\n")
+    print(f"{'':34}{'cold cache':>12}{'warm cache':>12}")
+    print(f"{'train, linear head alone':34}{one_cold:>11.1f}s{one_warm:>11.1f}s")
+    print(f"{'compare, 3 heads':34}{cmp_cold:>11.1f}s{cmp_warm:>11.1f}s")
+    print(f"{'ratio compare / alone':34}{cmp_cold / one_cold:>11.2f}x{cmp_warm / one_warm:>11.2f}x")
+    print(f"\ncompare (cold) / alone (warm): {cmp_cold / one_warm:.2f}x;  "
+          f"compare (warm) / alone (warm): {cmp_warm / one_warm:.2f}x  (target ≤ 1.5x)")
+    print("\nleaderboard (warm run):")
+    for r in board["rows"]:
+        if r["status"] == "ok" and r["kind"] == "pipeline":
+            print(f"  {r['name']:26} CV {100 * r['cv_mean']:5.1f} ± {100 * r['cv_std']:4.1f}  "
+                  f"{r['seconds']:6.1f} s  latency {r['latency_ms']:.1f} ms")
+    print(f"  recommended: {board['recommendation']['name']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Compare jobs against the real worker process: per-pipeline progress, leaderboard, picture,
+recommendation, one run per pipeline, and bad requests refused before anything is queued."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from service_helpers import Api, make_settings, new_client
+from fastapi.testclient import TestClient
+
+from konstrukt.service import create_app
+
+TINY = {"num_epochs": 1, "target_size": 0, "image_size": 16, "batch_size": 8, "cv": 2}
+
+
+@pytest.fixture(scope="module")
+def worker_app(tmp_path_factory):
+    settings = make_settings(tmp_path_factory.mktemp("svc"), start_worker=True, max_attempts=1)
+    app = create_app(settings)
+    with pytest.MonkeyPatch.context() as env:  # the worker process inherits an offline, private setup
+        env.setenv("KONSTRUKT_OFFLINE", "1")
+        env.setenv("KONSTRUKT_CACHE", str(tmp_path_factory.mktemp("cache")))
+        with TestClient(app):
+            yield app
+
+
+@pytest.fixture(scope="module")
+def dora(worker_app):
+    return Api(new_client(worker_app), "dora@example.com")
+
+
+def events_until_done(api, job_id) -> list[tuple[str, dict]]:
+    events, kind = [], None
+    with api.client.stream("GET", f"/api/jobs/{job_id}/events") as r:
+        for line in r.iter_lines():
+            if line.startswith("event:"):
+                kind = line.split(":", 1)[1].strip()
+            elif line.startswith("data:"):
+                events.append((kind, json.loads(line.split(":", 1)[1])))
+    return events
+
+
+def test_compare_job_leaderboard_recommendation_and_winning_run(dora, digits):
+    project = dora.filled_project(digits)
+    r = dora.post(f"/api/projects/{project['id']}/compare",
+                  json={"pipelines": ["scratch_cnn", "scratch_cnn:mlp", "efficientnet_b0"], "config": TINY})
+    assert r.status_code == 201, r.text
+    job = r.json()
+    assert job["pipeline"] == "compare" and job["config"]["pipelines"] == ["scratch_cnn", "scratch_cnn:mlp",
+                                                                           "efficientnet_b0"]
+    events = events_until_done(dora, job["id"])
+    assert events[-1] == ("status", {"status": "succeeded"}), events[-5:]
+    per_pipeline = {(e["pipeline"], e["index"], e["total"]) for _, e in events if e.get("stage") == "compare"}
+    assert per_pipeline == {("scratch_cnn", 1, 3), ("scratch_cnn:mlp", 2, 3)}  # b0 was skipped offline
+
+    board = dora.get(f"/api/jobs/{job['id']}/leaderboard").json()
+    rows = {r["name"]: r for r in board["rows"]}
+    assert rows["efficientnet_b0"]["status"] == "skipped" and "weights" in rows["efficientnet_b0"]["reason"]
+    assert rows["reference: hog_logreg"]["kind"] == "reference" and rows["reference: hog_logreg"]["job_id"] is None
+    rec = board["recommendation"]
+    assert rec["name"] in ("scratch_cnn", "scratch_cnn:mlp") and rec["job_id"] == rows[rec["name"]]["job_id"]
+    picture = dora.get(f"/api/jobs/{job['id']}/files/leaderboard.png")
+    assert picture.status_code == 200 and picture.content[:4] == b"\x89PNG"
+
+    # each compared pipeline is a normal run: report, Try it, download; the winner opens in one click
+    winner = dora.get(f"/api/jobs/{rec['job_id']}").json()
+    assert winner["status"] == "succeeded" and winner["summary"]["pipeline"] == rec["name"]
+    report = dora.get(f"/api/jobs/{rec['job_id']}/report").json()
+    assert report["cv"]["folds_fingerprint"] == board["folds_fingerprint"]
+    unseen = sorted((digits.parent / "digits_new" / "one").iterdir())[0]
+    got = dora.post(f"/api/jobs/{rec['job_id']}/predict", files={"file": (unseen.name, unseen.read_bytes())})
+    assert got.status_code == 200 and got.json()["label"] in ("zero", "one")
+    mlp = dora.get(f"/api/jobs/{rows['scratch_cnn:mlp']['job_id']}").json()
+    assert mlp["config"]["head"] == "mlp" and mlp["summary"]["compare_job"] == job["id"]
+    page = dora.client.get(f"/projects/{project['id']}/compare?compare={job['id']}")
+    assert page.status_code == 200 and 'id="leaderboard"' in page.text
+    assert dora.get(f"/api/jobs/{rec['job_id']}/leaderboard").status_code == 404  # a training job
+
+
+def test_bad_compare_requests_are_refused_before_queueing(dora, digits):
+    project = dora.filled_project(digits, name="bad")
+    url = f"/api/projects/{project['id']}/compare"
+    r = dora.post(url, json={"pipelines": ["nope", "scratch_melcnn"]})
+    assert r.status_code == 422
+    problems = " ".join(r.json()["problems"])
+    assert "unknown pipeline 'nope'" in problems and "does not work on task 'image'" in problems
+    assert "scratch_cnn" in problems  # the valid names are listed
+    r = dora.post(url, json={"pipelines": ["efficientnet_b0", "resnet18"]})  # no weights offline
+    assert r.status_code == 422 and "no pipeline can run" in r.json()["detail"]
+    assert dora.post(url, json={"pipelines": ["scratch_cnn"], "config": {"cv": 1}}).status_code == 422
+    assert dora.post(url, json={"pipelines": "everything"}).status_code == 422
+    assert dora.get(f"/api/projects/{project['id']}/jobs").json() == []
