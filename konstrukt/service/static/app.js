@@ -502,6 +502,7 @@ async function showLeaderboard(pid, id) {
   const b = await api("GET", `/api/jobs/${id}/leaderboard`), rec = b.recommendation;
   $("#compare-card").hidden = true;
   document.querySelector("h1").textContent = "Compare recipes";
+  document.querySelector(".sub").textContent = "Several recipes trained on the same examples, the same split and the same cross-validation folds.";
   const cv = r => r.cv_mean == null ? "–" : `${pct(r.cv_mean)} ± ${pct(r.cv_std)}`;
   const cols = [["Recipe", r => r.job_id ? el("a", { href: `/jobs/${r.job_id}` }, r.name) : r.name], ["CV accuracy", cv],
     ["Test accuracy", r => pct(r.test_accuracy)], ["F1 (macro)", r => pct(r.test_f1_macro)],
