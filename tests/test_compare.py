@@ -147,3 +147,19 @@ def test_cli_compare_prints_the_leaderboard_and_rejects_bad_names(image_data, tm
     assert main(["compare", str(image_data), "--pipelines", "scratch_cnn,bogus", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert "unknown pipeline 'bogus'" in err and "scratch_cnn" in err and "Traceback" not in err
+
+
+def test_sound_pipelines_with_different_backbones_share_split_folds_and_reference(tmp_path, tiny_audio):
+    from konstrukt.demo_sound import write_sound_demo
+
+    data = write_sound_demo(tmp_path / "sound", per_class=6, seconds=1.0, classes=("rising_chirp", "noise_burst"))
+    board = konstrukt.compare(data, task="sound", pipelines="scratch_melcnn,panns_cnn14_mlp", out=tmp_path / "cmp",
+                              overrides={"num_epochs": 1, "target_size": 0, "cv": 2, "pretrained": "none"},
+                              verbose=False)
+    rows = {r["name"]: r for r in board["rows"]}
+    assert rows["scratch_melcnn"]["status"] == rows["panns_cnn14_mlp"]["status"] == "ok"
+    reports = [konstrukt.load_run(Path(board["out"]) / rows[n]["run"]).report for n in ("scratch_melcnn", "panns_cnn14_mlp")]
+    assert reports[0]["model"]["backbone"] != reports[1]["model"]["backbone"]  # 16 kHz vs 32 kHz models
+    assert reports[0]["data"]["files"] == reports[1]["data"]["files"]
+    assert reports[0]["cv"]["folds_fingerprint"] == reports[1]["cv"]["folds_fingerprint"] == board["folds_fingerprint"]
+    assert rows["reference: mfcc_logreg"]["folds_fingerprint"] == board["folds_fingerprint"]
