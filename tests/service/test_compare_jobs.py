@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from service_helpers import Api, make_settings, new_client
+from service_helpers import Api, make_settings, new_client, wait_for
 from fastapi.testclient import TestClient
 
 from konstrukt.service import create_app
@@ -90,3 +90,16 @@ def test_bad_compare_requests_are_refused_before_queueing(dora, digits):
     assert dora.post(url, json={"pipelines": ["scratch_cnn"], "config": {"cv": 1}}).status_code == 422
     assert dora.post(url, json={"pipelines": "everything"}).status_code == 422
     assert dora.get(f"/api/projects/{project['id']}/jobs").json() == []
+
+
+def test_cancelling_a_compare_job_stops_every_pipeline(dora, digits):
+    project = dora.filled_project(digits, name="cancel")
+    long = {**TINY, "num_epochs": 1000, "early_stopping": False}
+    job_id = dora.post(f"/api/projects/{project['id']}/compare",
+                       json={"pipelines": ["scratch_cnn", "scratch_cnn:mlp"], "config": long}).json()["id"]
+    wait_for(lambda: (dora.get(f"/api/jobs/{job_id}").json().get("progress") or {}).get("epoch"))
+    assert dora.post(f"/api/jobs/{job_id}/cancel").json()["cancel_requested"] is True
+    job = wait_for(lambda: (lambda j: j if j["status"] in ("succeeded", "failed", "cancelled") else None)(
+        dora.get(f"/api/jobs/{job_id}").json()), timeout=30)
+    assert job["status"] == "cancelled"  # not recorded as one failed pipeline while the next one starts
+    assert [j["id"] for j in dora.get(f"/api/projects/{project['id']}/jobs").json()] == [job_id]
