@@ -40,7 +40,7 @@ def events_until_done(api, job_id) -> list[tuple[str, dict]]:
     return events
 
 
-def test_compare_job_leaderboard_recommendation_and_winning_run(dora, digits):
+def test_compare_job_leaderboard_recommendation_and_winning_run(worker_app, dora, digits):
     project = dora.filled_project(digits)
     r = dora.post(f"/api/projects/{project['id']}/compare",
                   json={"pipelines": ["scratch_cnn", "scratch_cnn:mlp", "efficientnet_b0"], "config": TINY})
@@ -53,7 +53,11 @@ def test_compare_job_leaderboard_recommendation_and_winning_run(dora, digits):
     per_pipeline = {(e["pipeline"], e["index"], e["total"]) for _, e in events if e.get("stage") == "compare"}
     assert per_pipeline == {("scratch_cnn", 1, 3), ("scratch_cnn:mlp", 2, 3)}  # b0 was skipped offline
 
-    board = dora.get(f"/api/jobs/{job['id']}/leaderboard").json()
+    leaderboard = dora.get(f"/api/jobs/{job['id']}/leaderboard")
+    for text in (leaderboard.text, json.dumps(events)):  # no server folder reaches the browser
+        for root in (worker_app.state.settings.data_dir, "/tmp", "/dev/shm"):
+            assert str(root) not in text, text
+    board = leaderboard.json()
     rows = {r["name"]: r for r in board["rows"]}
     assert rows["efficientnet_b0"]["status"] == "skipped" and "weights" in rows["efficientnet_b0"]["reason"]
     assert rows["reference: hog_logreg"]["kind"] == "reference" and rows["reference: hog_logreg"]["job_id"] is None

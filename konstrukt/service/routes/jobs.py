@@ -176,7 +176,10 @@ def job_leaderboard(job: Job = Depends(owned_job), settings: Settings = Depends(
     with the reason), the reference row, the recommendation and the job id of each pipeline's run."""
     if job.pipeline != COMPARE:
         raise HTTPException(404, f"job {job.id} is a training job; leaderboards belong to compare jobs")
-    board = json.loads((finished_run(settings, job) / "leaderboard.json").read_text(encoding="utf-8"))
+    # Reasons of skipped/failed rows quote exceptions, which may name server folders (weights cache).
+    text = (finished_run(settings, job) / "leaderboard.json").read_text(encoding="utf-8")
+    data = job_dir(settings.data_dir, job.project_id, job.id) / "data"
+    board = json.loads(hide_paths(text, {data: "your data"}))
     runs = (job.summary or {}).get("jobs", {})
     for row in board["rows"]:
         row["job_id"] = runs.get(row["name"])
