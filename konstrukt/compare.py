@@ -14,6 +14,7 @@ error bars vs latency) and ``runs/<name>/``.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
@@ -234,7 +235,9 @@ class _Contest:
             e_cfg, e_spec = self.configs[entry]
             if section:  # data-dependent settings prepare chose (audio duration) hold for the group
                 e_cfg = e_cfg.model_copy(update={section: getattr(prepared.config, section)})
-            self.run_one(entry, dataclasses.replace(prepared, config=e_cfg, pipeline=e_spec))
+            # Each run's report gets its own copy of the data health: training adds its findings in place.
+            self.run_one(entry, dataclasses.replace(prepared, config=e_cfg, pipeline=e_spec,
+                                                    health=copy.deepcopy(prepared.health)))
 
     def check_split(self, prepared) -> None:
         """Every pipeline must see the same split: compare its file lists with the first one's."""

@@ -64,6 +64,9 @@ def test_compare_writes_leaderboard_picture_and_runs_on_the_same_split_and_folds
     assert ran[1]["params_total"] > ran[0]["params_total"]  # the MLP head is bigger
     # every pipeline (and the reference) on the same split and the same folds, read from the runs
     reports = [konstrukt.load_run(out / r["run"]).report for r in ran]
+    for report in reports:  # each run's health review is its own, not the earlier pipelines' too
+        advice = [f for f in report["data_health"]["findings"] if f["kind"] == "add_next"]
+        assert len(advice) <= 1, advice
     assert reports[0]["data"]["files"] == reports[1]["data"]["files"]
     assert reports[0]["cv"]["folds_fingerprint"] == reports[1]["cv"]["folds_fingerprint"] \
         == rows["reference: hog_logreg"]["folds_fingerprint"] == board["folds_fingerprint"]
