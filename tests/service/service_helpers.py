@@ -112,3 +112,37 @@ class LiveServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(20)
+
+
+def running_worker_app(tmp_path_factory):
+    """Yield an app whose real worker process runs offline with a private embedding cache."""
+    import pytest
+
+    from konstrukt.service import create_app
+
+    settings = make_settings(tmp_path_factory.mktemp("svc"), start_worker=True, max_attempts=1)
+    app = create_app(settings)
+    with pytest.MonkeyPatch.context() as env:  # the worker process inherits an offline, private setup
+        env.setenv("KONSTRUKT_OFFLINE", "1")
+        env.setenv("KONSTRUKT_CACHE", str(tmp_path_factory.mktemp("cache")))
+        with TestClient(app):
+            yield app
+
+
+def browser_sign_up(page, server: str, email: str, start: str = "/") -> None:
+    """Create an account on the sign-in page and land on the projects page."""
+    page.goto(server + start)
+    page.click("#tab-up")
+    page.fill('input[name="email"]', email)
+    page.fill('input[name="password"]', "a good password")
+    page.click("#auth-submit")
+    page.wait_for_url(server + "/")
+
+
+def browser_new_project(page, name: str, task: str | None = None) -> None:
+    """Create a project from the projects page and open it."""
+    page.fill('#new-project input[name="name"]', name)
+    if task:
+        page.select_option("#task-select", task)
+    page.click('#new-project button[type="submit"]')
+    page.wait_for_url("**/projects/*")

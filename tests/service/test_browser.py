@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from service_helpers import LiveServer, make_settings
+from service_helpers import LiveServer, browser_new_project, browser_sign_up, make_settings
 
 from konstrukt.service import create_app
 
@@ -40,17 +40,8 @@ def test_browser_flow(server, digits, tmp_path):
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.set_default_timeout(20_000)
 
-        page.goto(server + "/")
-        page.click("#tab-up")
-        page.fill('input[name="email"]', "eve@example.com")
-        page.fill('input[name="password"]', "a good password")
-        page.click("#auth-submit")
-        page.wait_for_url(server + "/")
-
-        page.fill('#new-project input[name="name"]', "Zeros and ones")
-        page.select_option("#task-select", "image")
-        page.click('#new-project button[type="submit"]')
-        page.wait_for_url("**/projects/*")
+        browser_sign_up(page, server, "eve@example.com")
+        browser_new_project(page, "Zeros and ones", "image")
 
         for name in ("zero", "one"):
             page.fill('#new-class input[name="name"]', name)
@@ -145,15 +136,8 @@ def test_browser_health_panel_fixes_a_label_conflict(server, digits, tmp_path):
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.on("dialog", lambda dialog: dialog.accept())
         page.set_default_timeout(20_000)
-        page.goto(server + "/login")
-        page.click("#tab-up")
-        page.fill('input[name="email"]', "hal@example.com")
-        page.fill('input[name="password"]', "a good password")
-        page.click("#auth-submit")
-        page.wait_for_url(server + "/")
-        page.fill('#new-project input[name="name"]', "Health")
-        page.click('#new-project button[type="submit"]')
-        page.wait_for_url("**/projects/*")
+        browser_sign_up(page, server, "hal@example.com", start="/login")
+        browser_new_project(page, "Health")
         expect(page.locator("#health-list")).to_contain_text("Add examples to check them")
         for name in ("zero", "one"):
             page.fill('#new-class input[name="name"]', name)

@@ -3,6 +3,7 @@ leaderboard with its picture and recommendation, and open the winning run in one
 from __future__ import annotations
 
 import pytest
+from service_helpers import browser_new_project, browser_sign_up
 from test_browser import ARGS, ARTIFACTS, CHROMIUM, server  # noqa: F401 — `server` is a fixture
 
 
@@ -20,16 +21,8 @@ def test_browser_compare_recipes(server, digits):  # noqa: F811
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.set_default_timeout(20_000)
 
-        page.goto(server + "/")
-        page.click("#tab-up")
-        page.fill('input[name="email"]', "fay@example.com")
-        page.fill('input[name="password"]', "a good password")
-        page.click("#auth-submit")
-        page.wait_for_url(server + "/")
-        page.fill('#new-project input[name="name"]', "Digits")
-        page.select_option("#task-select", "image")
-        page.click('#new-project button[type="submit"]')
-        page.wait_for_url("**/projects/*")
+        browser_sign_up(page, server, "fay@example.com")
+        browser_new_project(page, "Digits", "image")
         for name in ("zero", "one"):
             page.fill('#new-class input[name="name"]', name)
             page.click('#new-class button[type="submit"]')

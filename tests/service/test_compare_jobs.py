@@ -5,23 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from service_helpers import Api, make_settings, new_client, wait_for
-from fastapi.testclient import TestClient
+from service_helpers import Api, new_client, wait_for, running_worker_app
 
-from konstrukt.service import create_app
 
 TINY = {"num_epochs": 1, "target_size": 0, "image_size": 16, "batch_size": 8, "cv": 2}
 
 
 @pytest.fixture(scope="module")
 def worker_app(tmp_path_factory):
-    settings = make_settings(tmp_path_factory.mktemp("svc"), start_worker=True, max_attempts=1)
-    app = create_app(settings)
-    with pytest.MonkeyPatch.context() as env:  # the worker process inherits an offline, private setup
-        env.setenv("KONSTRUKT_OFFLINE", "1")
-        env.setenv("KONSTRUKT_CACHE", str(tmp_path_factory.mktemp("cache")))
-        with TestClient(app):
-            yield app
+    yield from running_worker_app(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import sys
 import zipfile
 
 import pytest
-from service_helpers import FAST, Api, make_settings, new_client, wait_for
+from service_helpers import FAST, Api, make_settings, new_client, wait_for, running_worker_app
 from fastapi.testclient import TestClient
 
 from konstrukt.service import create_app
@@ -23,13 +23,7 @@ LONG = {**FAST, "num_epochs": 1000, "early_stopping": False}
 
 @pytest.fixture(scope="module")
 def worker_app(tmp_path_factory):
-    settings = make_settings(tmp_path_factory.mktemp("svc"), start_worker=True, max_attempts=1)
-    app = create_app(settings)
-    with pytest.MonkeyPatch.context() as env:  # the worker process inherits an offline, private setup
-        env.setenv("KONSTRUKT_OFFLINE", "1")
-        env.setenv("KONSTRUKT_CACHE", str(tmp_path_factory.mktemp("cache")))
-        with TestClient(app):
-            yield app
+    yield from running_worker_app(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

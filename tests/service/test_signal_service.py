@@ -6,23 +6,15 @@ import io
 
 import numpy as np
 import pytest
-from service_helpers import Api, make_settings, new_client, wait_for
-from fastapi.testclient import TestClient
+from service_helpers import Api, new_client, wait_for, running_worker_app
 
-from konstrukt.service import create_app
 
 from tests.conftest import SIGNAL_FAST, write_signals
 
 
 @pytest.fixture(scope="module")
 def signal_app(tmp_path_factory):
-    settings = make_settings(tmp_path_factory.mktemp("svc"), start_worker=True, max_attempts=1)
-    app = create_app(settings)
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("KONSTRUKT_OFFLINE", "1")
-        env.setenv("KONSTRUKT_CACHE", str(tmp_path_factory.mktemp("cache")))
-        with TestClient(app):
-            yield app
+    yield from running_worker_app(tmp_path_factory)
 
 
 def _npy(x: np.ndarray) -> bytes:
