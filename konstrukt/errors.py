@@ -35,3 +35,7 @@ class WeightsUnavailableError(KonstruktError):
 
 class RunError(KonstruktError):
     """A run directory cannot be written or read."""
+
+
+class StorageError(KonstruktError):
+    """The blob store (a local folder or S3-compatible object storage) cannot be read or written."""

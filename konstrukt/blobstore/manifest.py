@@ -1,0 +1,80 @@
+"""Job manifests: exactly which stored files a job trains on, by key and content hash.
+
+A manifest replaces a folder of hard links, so a worker on another machine can fetch the job's
+files from the blob store and prove it got the bytes the user uploaded.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+
+from ..errors import StorageError
+from .base import BlobStore, check_key
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    key: str  # where the bytes are in the store
+    path: str  # where they go in the training folder: "<class name>/<file>"
+    sha256: str
+    size: int
+
+
+@dataclass
+class Manifest:
+    entries: list[ManifestEntry] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps({"version": 1, "entries": [asdict(e) for e in self.entries]})
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "Manifest":
+        try:
+            raw = json.loads(text)
+            entries = [ManifestEntry(**e) for e in raw["entries"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StorageError(f"the job manifest is damaged ({exc})") from None
+        return cls(entries)
+
+
+def _safe_relpath(path: str) -> PurePosixPath:
+    rel = PurePosixPath(path)
+    if rel.is_absolute() or not rel.parts or any(p in ("", ".", "..") for p in rel.parts) or "\\" in path:
+        raise StorageError(f"the job manifest names an unsafe path: {path!r}")
+    return rel
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def materialize(store: BlobStore, manifest: Manifest, dest: Path) -> Path:
+    """Lay the manifest's files out under ``dest`` (``dest/<class>/<file>``), linking when the store
+    is local and fetching otherwise; every fetched file's hash is checked. Returns ``dest``."""
+    for entry in manifest.entries:
+        check_key(entry.key)
+        target = dest.joinpath(*_safe_relpath(entry.path).parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        local = store.local_path(entry.key)
+        if local is not None:
+            if not local.is_file():
+                raise StorageError(f"{entry.path} is missing from the store (key {entry.key})")
+            try:
+                os.link(local, target)
+            except OSError:
+                shutil.copyfile(local, target)
+            continue  # the local store is the uploads themselves: hashed when they were stored
+        store.get_file(entry.key, target)
+        if _sha256(target) != entry.sha256:
+            target.unlink(missing_ok=True)
+            raise StorageError(f"{entry.path} changed in the store since the job was queued "
+                               f"(content hash differs for key {entry.key})")
+    return dest
