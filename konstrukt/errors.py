@@ -39,3 +39,8 @@ class RunError(KonstruktError):
 
 class StorageError(KonstruktError):
     """The blob store (a local folder or S3-compatible object storage) cannot be read or written."""
+
+
+class StorageUnavailable(StorageError):
+    """The object storage cannot be reached or refuses us (endpoint down, bucket missing, bad
+    credentials): the server's configuration, not the user's data — the service answers 503."""

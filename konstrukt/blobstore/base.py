@@ -57,6 +57,14 @@ class BlobStore(ABC):
     def delete_prefix(self, prefix: str) -> None:
         """Remove every key under the folder ``prefix``."""
 
+    def check(self) -> None:
+        """Raise StorageError (StorageUnavailable) unless the store can be used now."""
+
+    def move(self, src: str, dest: str) -> None:
+        """Store ``src``'s content under ``dest`` and remove ``src``."""
+        self.put_bytes(dest, self.get_bytes(src))
+        self.delete(src)
+
     def local_path(self, key: str) -> Path | None:
         """A path on this machine holding ``key``'s content, if the store has one (local folder),
         so readers can link instead of copy; None for remote stores."""

@@ -69,5 +69,19 @@ class LocalBlobStore(BlobStore):
     def delete_prefix(self, prefix: str) -> None:
         shutil.rmtree(self._path(prefix), ignore_errors=True)
 
+    def check(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the storage folder ({exc.strerror})") from None
+
+    def move(self, src: str, dest: str) -> None:
+        target = self._path(dest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(self._path(src), target)
+        except FileNotFoundError:
+            raise StorageError(f"{src} is not in the store") from None
+
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
