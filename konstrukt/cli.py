@@ -464,7 +464,9 @@ def _add_serve(sub) -> None:
         description="Start the web service (REST API + browser UI) with a local worker that trains "
                     "in the background. Embedded default: SQLite and files under --data-dir.",
         epilog="examples:\n  konstrukt serve --demo            # demo account and project, then open "
-               "http://127.0.0.1:8000/\n  konstrukt serve --database-url postgresql+psycopg://u:p@db/konstrukt",
+               "http://127.0.0.1:8000/\n  konstrukt serve --database-url postgresql+psycopg://u:p@db/konstrukt"
+               "\n  AWS_ENDPOINT_URL=http://minio:9000 konstrukt serve --storage-url s3://konstrukt/prod"
+               "   # samples and runs in S3-compatible storage (docs/scale-out.md)",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--port", type=int, default=8000)
@@ -472,6 +474,11 @@ def _add_serve(sub) -> None:
                    "(default: $KONSTRUKT_DATA_DIR or ./konstrukt-data)")
     p.add_argument("--database-url", default=None,
                    help="SQLAlchemy URL (default: SQLite in the data dir)")
+    p.add_argument("--storage-url", default=None, metavar="URL",
+                   help="where samples, job manifests and runs are stored: s3://BUCKET/PREFIX for "
+                   "S3-compatible object storage, its endpoint and credentials from the standard AWS "
+                   "variables (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY); needs "
+                   "pip install 'konstrukt[scale]' (default: $KONSTRUKT_STORAGE_URL, else the data dir)")
     p.add_argument("--demo", action="store_true",
                    help="create a demo user and a demo project that trains offline")
     p.set_defaults(func=cmd_serve)
@@ -481,7 +488,7 @@ def cmd_serve(args) -> int:
     from .service import serve
 
     serve(host=args.host, port=args.port, data_dir=args.data_dir, database_url=args.database_url,
-          demo=args.demo)
+          demo=args.demo, storage_url=args.storage_url)
     return 0
 
 

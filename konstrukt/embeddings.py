@@ -7,6 +7,7 @@ view is the same tensor in every run, fold and head change — and is computed o
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -27,28 +28,72 @@ def view_seed(digest: str, view: int) -> int:
 
 
 class EmbeddingCache:
-    """One folder per (backbone, weights, preprocessing); one ``.npy`` per (content, view)."""
+    """One folder per (backbone, weights, preprocessing); one ``.npy`` per (content, view).
 
-    def __init__(self, root: Path | str, key: str):
+    With a blob store (``store``, or the URL in ``KONSTRUKT_EMBEDDINGS_STORE``, which the service's
+    worker sets when samples live in object storage) the entries are also kept there under the
+    same names, so a job on any worker finds the embeddings another worker computed; the local
+    folder stays the first place looked in."""
+
+    def __init__(self, root: Path | str, key: str, store=None):
         self.key = key
-        self.dir = Path(root) / "embeddings" / hashlib.sha1(key.encode()).hexdigest()[:20]
+        self.name = hashlib.sha1(key.encode()).hexdigest()[:20]
+        self.dir = Path(root) / "embeddings" / self.name
+        if store is None and os.environ.get("KONSTRUKT_EMBEDDINGS_STORE"):
+            from .blobstore import open_store
+
+            store = open_store(os.environ["KONSTRUKT_EMBEDDINGS_STORE"])
+        self.store = store
+        self.remote_hits = 0
 
     def _path(self, digest: str, view: int) -> Path:
         return self.dir / digest[:2] / f"{digest}_{view}.npy"
+
+    def _key(self, digest: str, view: int) -> str:
+        return f"embeddings/{self.name}/{digest[:2]}/{digest}_{view}.npy"
 
     def get(self, digest: str, view: int) -> np.ndarray | None:
         path = self._path(digest, view)
         try:
             return np.load(path, allow_pickle=False)
         except (OSError, ValueError):
-            return None  # missing or half-written by a killed process: recompute
+            pass  # missing or half-written by a killed process: the store, else recompute
+        if self.store is None:
+            return None
+        from .errors import StorageError
+
+        try:
+            data = self.store.get_bytes(self._key(digest, view))
+            value = np.load(io.BytesIO(data), allow_pickle=False)
+        except (StorageError, OSError, ValueError) as exc:
+            self._give_up_if_down(exc)
+            return None  # not there (or unreadable): computing it again is always correct
+        self._write_local(path, data)
+        self.remote_hits += 1
+        return value
 
     def put(self, digest: str, view: int, value: np.ndarray) -> None:
-        path = self._path(digest, view)
+        buf = io.BytesIO()
+        np.save(buf, value.astype(np.float32), allow_pickle=False)
+        self._write_local(self._path(digest, view), buf.getvalue())
+        if self.store is not None:
+            from .errors import StorageError
+
+            try:
+                self.store.put_bytes(self._key(digest, view), buf.getvalue())
+            except StorageError as exc:
+                self._give_up_if_down(exc)  # a cache: training goes on; others compute it again
+
+    def _give_up_if_down(self, exc: Exception) -> None:
+        from .errors import StorageUnavailable
+
+        if isinstance(exc, StorageUnavailable):  # do not wait for an unreachable store per entry
+            self.store = None
+
+    def _write_local(self, path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            np.save(f, value.astype(np.float32), allow_pickle=False)
+        tmp.write_bytes(data)
         os.replace(tmp, path)  # atomic: readers never see a partial file
 
 

@@ -22,6 +22,12 @@ class ManifestEntry:
     path: str  # where they go in the training folder: "<class name>/<file>"
     sha256: str
     size: int
+    name: str = ""  # what the user calls the file (the uploaded name), for messages
+
+    @property
+    def shown(self) -> str:
+        """The file as the user knows it: ``<class>/<uploaded name>``."""
+        return f"{PurePosixPath(self.path).parent}/{self.name}" if self.name else self.path
 
 
 @dataclass
@@ -66,15 +72,22 @@ def materialize(store: BlobStore, manifest: Manifest, dest: Path) -> Path:
         local = store.local_path(entry.key)
         if local is not None:
             if not local.is_file():
-                raise StorageError(f"{entry.path} is missing from the store (key {entry.key})")
+                raise StorageError(f"{entry.shown} is missing from the store (key {entry.key})")
             try:
                 os.link(local, target)
             except OSError:
                 shutil.copyfile(local, target)
             continue  # the local store is the uploads themselves: hashed when they were stored
-        store.get_file(entry.key, target)
+        try:
+            store.get_file(entry.key, target)
+        except StorageError as exc:
+            if "is not in the store" in exc.message:
+                raise StorageError(f"{entry.shown} is missing from the store (key {entry.key})",
+                                   ["Fix: delete this example and upload it again, then train again."]) from None
+            raise
         if _sha256(target) != entry.sha256:
             target.unlink(missing_ok=True)
-            raise StorageError(f"{entry.path} changed in the store since the job was queued "
-                               f"(content hash differs for key {entry.key})")
+            raise StorageError(f"{entry.shown} changed in the store since the job was queued "
+                               f"(content hash differs for key {entry.key})",
+                               ["Fix: delete this example and upload it again, then train again."])
     return dest

@@ -16,9 +16,6 @@ from ..errors import StorageError, StorageUnavailable
 from .base import BlobStore, check_key
 
 INSTALL_HINT = "pip install 'konstrukt[scale]'"
-_CONNECT_TIMEOUT = float(os.environ.get("KONSTRUKT_S3_CONNECT_TIMEOUT", "3"))
-_READ_TIMEOUT = float(os.environ.get("KONSTRUKT_S3_READ_TIMEOUT", "60"))
-_ATTEMPTS = int(os.environ.get("KONSTRUKT_S3_ATTEMPTS", "3"))
 _DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "Forbidden",
            "InvalidToken", "ExpiredToken"}
 _MISSING_BUCKET = {"NoSuchBucket"}
@@ -48,8 +45,10 @@ class S3BlobStore(BlobStore):
             check_key(self.prefix)
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         boto3, TransferConfig, Config = _boto3()
-        config = Config(connect_timeout=_CONNECT_TIMEOUT, read_timeout=_READ_TIMEOUT,
-                        retries={"max_attempts": _ATTEMPTS, "mode": "standard"},
+        env = os.environ  # short by default: an unreachable store fails in seconds, not minutes
+        config = Config(connect_timeout=float(env.get("KONSTRUKT_S3_CONNECT_TIMEOUT", "3")),
+                        read_timeout=float(env.get("KONSTRUKT_S3_READ_TIMEOUT", "60")),
+                        retries={"max_attempts": int(env.get("KONSTRUKT_S3_ATTEMPTS", "3")), "mode": "standard"},
                         max_pool_connections=32)
         self.client = client or boto3.session.Session().client("s3", config=config)
         self.endpoint = self.client.meta.endpoint_url

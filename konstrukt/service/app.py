@@ -9,7 +9,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from ..errors import KonstruktError, RunError
+from ..errors import KonstruktError, RunError, StorageUnavailable
 from .db import make_engine, make_sessionmaker, migrate
 from .jobs import recover_orphans
 from .limits import FailureWindow, StreamSlots
@@ -86,7 +86,8 @@ async def _too_large(limit, scope, receive, send):
 
 
 def _konstrukt_error(request: Request, exc: KonstruktError) -> JSONResponse:
-    status = 500 if isinstance(exc, RunError) else 422
+    # Storage that cannot be reached is the server's trouble, and passes: 503, try again later.
+    status = 500 if isinstance(exc, RunError) else 503 if isinstance(exc, StorageUnavailable) else 422
     exc = rewritten(exc, hide_paths)  # the last net: no server path reaches a client
     return JSONResponse({"detail": exc.message, "problems": exc.problems}, status)
 
@@ -96,6 +97,7 @@ async def lifespan(app: FastAPI):
     settings: Settings = app.state.settings
     prepare_data_dir(settings)
     register_data_dir(settings.data_dir)
+    check_storage(settings)
     engine = make_engine(settings.db_url)
     migrate(engine)
     app.state.engine = engine
@@ -131,6 +133,15 @@ async def lifespan(app: FastAPI):
             app.state.worker.stop()
         app.state.runs.clear()
         engine.dispose()
+
+
+def check_storage(settings: Settings) -> None:
+    """Fail at start, with the reason and the fix, when the blob store cannot be used."""
+    from .blobs import store_of
+
+    store_of(settings).check()
+    if settings.storage_url:
+        log.info("samples and runs are stored in %s", settings.storage_url)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -173,15 +184,17 @@ def _version() -> str:
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, data_dir=None, database_url: str | None = None,
-          demo: bool = False) -> None:
+          demo: bool = False, storage_url: str | None = None) -> None:
     """Run the service with uvicorn (blocking). Binds to loopback unless told otherwise."""
     import os
 
     import uvicorn
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see worker.worker_env; before torch starts
-    settings = settings_from_env(data_dir=data_dir, database_url=database_url, demo=demo or None)
+    settings = settings_from_env(data_dir=data_dir, database_url=database_url, demo=demo or None,
+                                 storage_url=storage_url)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    check_storage(settings)  # before uvicorn: an unreachable store is a clear error, not a traceback
     print(f"konstrukt: data in {settings.data_dir.resolve()}; open http://{host}:{port}/", flush=True)
     if demo:
         from .demo import DEMO_EMAIL, DEMO_PASSWORD

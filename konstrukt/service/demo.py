@@ -1,17 +1,16 @@
 """``konstrukt serve --demo``: a demo account with a small real project that trains offline."""
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 
 from sqlalchemy import select
 
 from .db import Job, Label, Project, Sample, User
-from .jobs import snapshot_data
+from .blobs import is_local, keep_sample, sample_key, snapshot_job
 from .security import hash_password
 from .settings import Settings
-from .storage import class_dir
+from .storage import file_digest, remove_tree
 
 DEMO_EMAIL = "demo@konstrukt.local"
 DEMO_PASSWORD = "konstrukt-demo"
@@ -41,7 +40,9 @@ def load_demo(sessions, settings: Settings, per_class: int = 15) -> None:
                   config={"image_size": 32, "num_epochs": 15})  # the digits are 32 px
         db.add(job)
         db.flush()
-        snapshot_data(settings.data_dir, project, job)
+        checked = snapshot_job(settings, project, job)
+        if not is_local(settings):  # a scratch copy; the worker fetches by the manifest
+            remove_tree(checked)
         db.commit()
 
 
@@ -54,11 +55,10 @@ def _add_class(db, settings: Settings, project: Project, folder: Path) -> None:
     label = Label(project_id=project.id, name=folder.name)
     db.add(label)
     db.flush()
-    dest = class_dir(settings.data_dir, project.id, label.id)
-    dest.mkdir(parents=True, exist_ok=True)
     for path in sorted(folder.iterdir()):
-        sample = Sample(class_id=label.id, filename=path.name, stored_name="", size=path.stat().st_size)
+        sample = Sample(class_id=label.id, filename=path.name, stored_name="", size=path.stat().st_size,
+                        digest=file_digest(path))
         db.add(sample)
         db.flush()
         sample.stored_name = f"{sample.id}{path.suffix.lower()}"
-        shutil.copyfile(path, dest / sample.stored_name)
+        keep_sample(settings, sample_key(project.id, label.id, sample.stored_name), path, sample.digest)

@@ -10,7 +10,7 @@ from ..data.health import check_data
 from ..data.sources import Dataset, Sample as DataSample, file_digest
 from .db import Label, Project, Sample
 from .settings import Settings
-from .storage import class_dir
+from .blobs import sample_key, sample_path
 
 
 def _sample_ref(sample: Sample | None, entry: dict) -> dict:
@@ -37,12 +37,11 @@ def project_health(db: Session, project: Project, settings: Settings) -> dict:
     rows: list[Sample] = []
     items: list[DataSample] = []
     for label in sorted(project.classes, key=lambda c: c.name):
-        folder = class_dir(settings.data_dir, project.id, label.id)
         for sample in label.samples:
-            path = folder / sample.stored_name
-            if path.is_file():
+            path = sample_path(settings, sample_key(project.id, label.id, sample.stored_name), sample.digest)
+            if path is not None:
                 rows.append(sample)
-                items.append(DataSample(path, label.name, None, file_digest(path)))
+                items.append(DataSample(path, label.name, None, sample.digest or file_digest(path)))
     dataset = Dataset(items, sorted({s.label for s in items}), f"project {project.id}")
     if len(items) == 0:
         return {"checked": 0, "ok": True, "counts": {}, "findings": [], "removed_from_evaluation": {}}

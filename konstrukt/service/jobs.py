@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from .db import Job, JobEvent, Project, utcnow
-from .storage import job_dir, link_or_copy, remove_tree
+from .storage import job_dir
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 # A compare job's `pipeline` (no pipeline can have this name: names are checked against the
@@ -28,15 +28,12 @@ HOST = socket.gethostname()
 
 
 def snapshot_data(data_dir: Path, project: Project, job: Job) -> Path:
-    """Hard-link the project's samples as ``<class name>/<file>``: the folder the core trains on."""
-    from .storage import class_dir
+    """The job's manifest and hard-linked ``<class name>/<file>`` folder in the local data directory
+    (see :func:`konstrukt.service.blobs.snapshot_job` for any store)."""
+    from .blobs import snapshot_job
+    from .settings import Settings
 
-    root = job_dir(data_dir, project.id, job.id) / "data"
-    for label in project.classes:
-        src = class_dir(data_dir, project.id, label.id)
-        for sample in label.samples:
-            link_or_copy(src / sample.stored_name, root / label.name / sample.stored_name)
-    return root
+    return snapshot_job(Settings(data_dir=data_dir), project, job)
 
 
 def add_event(db: Session, job: Job, data: dict[str, Any]) -> None:
@@ -155,5 +152,11 @@ def record_compare_runs(db: Session, data_dir: Path, job: Job, board: dict, head
             "jobs": runs}
 
 
-def delete_job_files(data_dir: Path, job: Job) -> None:
-    remove_tree(job_dir(data_dir, job.project_id, job.id))
+def delete_job_files(settings, job: Job) -> None:
+    """Remove a job's files here and in the store (``settings`` may be a bare data directory)."""
+    from .blobs import forget_job
+    from .settings import Settings
+
+    if isinstance(settings, Path):
+        settings = Settings(data_dir=settings)
+    forget_job(settings, job.project_id, job.id)

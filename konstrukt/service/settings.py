@@ -19,6 +19,7 @@ MB = 1024 * 1024
 class Settings:
     data_dir: Path = Path("konstrukt-data")
     database_url: str | None = None  # None: SQLite file inside data_dir
+    storage_url: str | None = None  # None: samples and runs in data_dir; s3://BUCKET/PREFIX: object storage
     secret_key: str | None = None  # None: generated once, kept in data_dir/secret_key
     max_file_bytes: int = 50 * MB  # one uploaded sample
     max_zip_bytes: int = 500 * MB  # one uploaded archive (compressed)
@@ -65,13 +66,16 @@ class Settings:
 
 
 def settings_from_env(**overrides) -> Settings:
-    """Settings from ``KONSTRUKT_DATA_DIR``, ``KONSTRUKT_DATABASE_URL``, ``KONSTRUKT_SECRET_KEY``."""
+    """Settings from ``KONSTRUKT_DATA_DIR``, ``KONSTRUKT_DATABASE_URL``, ``KONSTRUKT_STORAGE_URL``,
+    ``KONSTRUKT_SECRET_KEY``."""
     env = os.environ
     values: dict = {}
     if env.get("KONSTRUKT_DATA_DIR"):
         values["data_dir"] = Path(env["KONSTRUKT_DATA_DIR"])
     if env.get("KONSTRUKT_DATABASE_URL"):
         values["database_url"] = env["KONSTRUKT_DATABASE_URL"]
+    if env.get("KONSTRUKT_STORAGE_URL"):
+        values["storage_url"] = env["KONSTRUKT_STORAGE_URL"]
     if env.get("KONSTRUKT_SECRET_KEY"):
         values["secret_key"] = env["KONSTRUKT_SECRET_KEY"]
     values.update({k: v for k, v in overrides.items() if v is not None})

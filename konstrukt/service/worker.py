@@ -28,7 +28,8 @@ from pathlib import Path
 from .db import Job, Project, make_engine, make_sessionmaker, utcnow
 from .jobs import COMPARE, add_event, claim_next, finish, record_compare_runs, recover_orphans, requeue
 from .settings import Settings
-from .storage import hide_paths, job_dir, register_data_dir
+from .blobs import fetch_job_data, is_local, push_run, store_of
+from .storage import hide_paths, job_dir, register_data_dir, remove_tree
 
 log = logging.getLogger("konstrukt.worker")
 
@@ -84,6 +85,7 @@ def run_job(sessions, settings: Settings, job_id: int) -> None:
         job = db.get(Job, job_id)
         project = db.get(Project, job.project_id)
         task, pipeline, config = project.task, job.pipeline, dict(job.config or {})
+        project_id = project.id
         root = job_dir(settings.data_dir, project.id, job.id)
         add_event(db, job, {"stage": "prepare", "message": f"started (attempt {job.attempts})"})
         db.commit()
@@ -103,10 +105,14 @@ def run_job(sessions, settings: Settings, job_id: int) -> None:
             db.commit()
 
     def train() -> dict:
+        # The job's files, by its manifest: kept from the queue-time check locally, fetched from a
+        # remote store (every file's hash checked) otherwise.
+        fetch_job_data(settings, project_id, job_id, root / "data")
         if pipeline == COMPARE:
             return compare()
         run = konstrukt.train(root / "data", task=task, out=root / "run", pipeline=pipeline,
                               config=config, progress=on_progress, overwrite=True)
+        push_run(settings, project_id, job_id, root / "run")
         return headline(run.report)
 
     def compare() -> dict:
@@ -114,6 +120,9 @@ def run_job(sessions, settings: Settings, job_id: int) -> None:
                                   config=config.get("config") or {}, progress=on_progress, overwrite=True)
         with sessions() as db:
             summary = record_compare_runs(db, settings.data_dir, db.get(Job, job_id), board, headline)
+            for child in summary["jobs"].values():  # each pipeline's run became a job of its own
+                push_run(settings, project_id, child, job_dir(settings.data_dir, project_id, child) / "run")
+            push_run(settings, project_id, job_id, root / "run")
             db.commit()
         return summary
 
@@ -125,6 +134,11 @@ def run_job(sessions, settings: Settings, job_id: int) -> None:
         raise
     if error:
         error = hide_paths(error, {root / "data": "your data"})
+    if not is_local(settings):  # the store has the run: this machine's copy was a work folder
+        remove_tree(root)
+        if summary and summary.get("jobs"):
+            for child in summary["jobs"].values():
+                remove_tree(job_dir(settings.data_dir, project_id, child))
     with sessions() as db:
         finish(db, db.get(Job, job_id), status, error=error, summary=summary)
 
@@ -252,6 +266,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--database-url", default=os.environ.get("KONSTRUKT_DATABASE_URL"),
                         help="SQLAlchemy URL (default: $KONSTRUKT_DATABASE_URL, else SQLite in the data dir)")
+    parser.add_argument("--storage-url", default=os.environ.get("KONSTRUKT_STORAGE_URL"),
+                        help="where samples and runs live (default: $KONSTRUKT_STORAGE_URL, else the data dir)")
     parser.add_argument("--heartbeat", type=float, default=2.0)
     parser.add_argument("--parent-pipe", action="store_true",
                         help="stop when standard input closes (the server that started this worker died)")
@@ -266,8 +282,17 @@ def main(argv: list[str] | None = None) -> None:
     except OSError:
         pass
     settings = Settings(data_dir=Path(args.data_dir), database_url=args.database_url,
-                        heartbeat_seconds=args.heartbeat)
+                        storage_url=args.storage_url, heartbeat_seconds=args.heartbeat)
+    use_store_for_embeddings(settings)
     work_forever(settings)
+
+
+def use_store_for_embeddings(settings: Settings) -> None:
+    """With a remote store, frozen-backbone embeddings are shared through it (keyed as in the local
+    cache), so a job on any worker finds what another worker computed."""
+    if not is_local(settings):
+        store_of(settings).check()
+        os.environ["KONSTRUKT_EMBEDDINGS_STORE"] = f"{settings.storage_url.rstrip('/')}/cache"
 
 
 def worker_env() -> dict[str, str]:
@@ -303,6 +328,10 @@ class WorkerManager:
         env = worker_env()
         if s.database_url:  # via the environment: a password in the URL must not show in `ps`
             env["KONSTRUKT_DATABASE_URL"] = s.database_url
+        if s.storage_url:
+            env["KONSTRUKT_STORAGE_URL"] = s.storage_url
+        else:
+            env.pop("KONSTRUKT_STORAGE_URL", None)
         s.data_dir.mkdir(parents=True, exist_ok=True)
         logfile = open(s.data_dir / "worker.log", "ab")
         # stdin is a pipe only we write to: when this process dies, however, the worker sees EOF.

@@ -4,6 +4,7 @@ The store is reached the way a user reaches MinIO or AWS: through the standard A
 """
 from __future__ import annotations
 
+import logging
 import socket
 import uuid
 
@@ -27,6 +28,7 @@ AWS_ENV = {"AWS_ACCESS_KEY_ID": "konstrukt-test", "AWS_SECRET_ACCESS_KEY": "kons
 @pytest.fixture(scope="session")
 def s3_endpoint():
     """The URL of a moto S3 server running in this process on a free loopback port."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request log lines
     port = free_port()
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -53,6 +55,18 @@ def bucket(s3_env) -> str:
     name = f"konstrukt-{uuid.uuid4().hex[:12]}"
     boto3.client("s3").create_bucket(Bucket=name)
     return name
+
+
+@pytest.fixture
+def unused_port():
+    """A function giving a loopback port nothing listens on (yet)."""
+    return free_port
+
+
+@pytest.fixture
+def dead_endpoint() -> str:
+    """An S3 endpoint URL where nothing listens."""
+    return f"http://127.0.0.1:{free_port()}"
 
 
 @pytest.fixture

@@ -89,14 +89,12 @@ def test_materialize_from_s3_checks_every_hash(s3_url, tmp_path):
         materialize(store, Manifest(good), tmp_path / "job2")
     assert not (tmp_path / "job2" / "cat" / "2.wav").exists()
     store.delete("s/1.wav")
-    with pytest.raises(StorageError, match="s/1.wav is not in the store"):
+    with pytest.raises(StorageError, match="dog/1.wav is missing from the store"):
         materialize(store, Manifest(good), tmp_path / "job3")
 
 
-def test_unreachable_store_fails_fast_with_a_clear_message(s3_env, monkeypatch):
-    from conftest import free_port
-
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens
+def test_unreachable_store_fails_fast_with_a_clear_message(s3_env, dead_endpoint, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", dead_endpoint)
     store = open_store("s3://some-bucket/x")
     start = time.monotonic()
     with pytest.raises(StorageUnavailable) as info:
@@ -124,3 +122,34 @@ def test_missing_boto3_says_how_to_install(monkeypatch):
 
 def test_local_store_is_the_default_layout(tmp_path):
     assert isinstance(open_store(tmp_path), LocalBlobStore)
+
+
+def test_embedding_cache_hits_cross_workers_through_the_store(s3_url, tmp_path, monkeypatch):
+    """Two workers with their own local cache folders share embeddings through the store."""
+    import numpy as np
+
+    from konstrukt.embeddings import EmbeddingCache
+
+    monkeypatch.setenv("KONSTRUKT_EMBEDDINGS_STORE", s3_url + "/cache")
+    first = EmbeddingCache(tmp_path / "worker1", "resnet18|imagenet|224")
+    value = np.arange(8, dtype=np.float32)
+    first.put("ab" * 32, 0, value)
+    second = EmbeddingCache(tmp_path / "worker2", "resnet18|imagenet|224")
+    assert np.array_equal(second.get("ab" * 32, 0), value) and second.remote_hits == 1
+    assert np.array_equal(second.get("ab" * 32, 0), value) and second.remote_hits == 1  # now local
+    assert second.get("cd" * 32, 0) is None
+    other = EmbeddingCache(tmp_path / "worker3", "another backbone")
+    assert other.get("ab" * 32, 0) is None  # keyed by backbone / weights / preprocessing too
+
+
+def test_embedding_cache_goes_on_without_an_unreachable_store(s3_env, dead_endpoint, tmp_path, monkeypatch):
+    import numpy as np
+
+    from konstrukt.embeddings import EmbeddingCache
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", dead_endpoint)
+    monkeypatch.setenv("KONSTRUKT_S3_ATTEMPTS", "1")
+    cache = EmbeddingCache(tmp_path, "k", store=open_store("s3://gone/x"))
+    assert cache.get("ab" * 32, 0) is None and cache.store is None  # gave up on the store at once
+    cache.put("ab" * 32, 0, np.ones(3))
+    assert cache.get("ab" * 32, 0) is not None

@@ -22,11 +22,12 @@ from ..db import MAX_ID, Job, JobEvent, Project
 from ..deps import (JSON, MULTIPART, JobId, authorized_job, current_user, current_user_or_none, get_db,
                     owned_job, owned_project)
 from ..openapi import config_problems
-from ..jobs import COMPARE, TERMINAL, delete_job_files, request_cancel, snapshot_data
+from .. import blobs
+from ..jobs import COMPARE, TERMINAL, delete_job_files, request_cancel
 from ..health import run_health
 from ..schemas import CompareRequest, HealthOut, JobOut, Prediction, TrainRequest
 from ..settings import Settings, get_settings
-from ..storage import TooLarge, display_name, hide_paths, job_dir, rewritten, staged_upload
+from ..storage import TooLarge, display_name, hide_paths, job_dir, remove_tree, rewritten, staged_upload
 
 router = APIRouter(prefix="/api", tags=["training"])
 RUN_FILES = {"report.json", "config.json", "summary.md", "curves.png", "confusion_matrix.png",
@@ -34,7 +35,8 @@ RUN_FILES = {"report.json", "config.json", "summary.md", "curves.png", "confusio
 
 
 def run_dir(settings: Settings, job: Job) -> Path:
-    return job_dir(settings.data_dir, job.project_id, job.id) / "run"
+    """The job's run folder here (fetched from the store into a cache when the store is remote)."""
+    return blobs.run_folder(settings, job.project_id, job.id)
 
 
 def finished_run(settings: Settings, job: Job) -> Path:
@@ -73,18 +75,30 @@ def queue_job(db: Session, settings: Settings, job: Job, project: Project) -> Jo
     """Snapshot the project's samples for ``job`` (checked as the core will read them) and queue it."""
     db.add(job)
     db.flush()
+    checked = None
     try:
-        discover(snapshot_data(settings.data_dir, project, job), project.task)
+        checked = blobs.snapshot_job(settings, project, job)
+        discover(checked, project.task)
     except KonstruktError as exc:
         db.rollback()
-        delete_job_files(settings.data_dir, job)
+        _forget_quietly(settings, job)
         raise rewritten(exc, hide_paths) from None
     except Exception:
         db.rollback()
-        delete_job_files(settings.data_dir, job)
+        _forget_quietly(settings, job)
         raise
+    finally:
+        if checked is not None and not blobs.is_local(settings):
+            remove_tree(checked)  # a scratch copy: the worker fetches the job's files by its manifest
     db.commit()
     return job
+
+
+def _forget_quietly(settings: Settings, job: Job) -> None:
+    try:
+        delete_job_files(settings, job)
+    except KonstruktError:  # the store is down: the error being raised already says so
+        pass
 
 
 @router.get("/projects/{project_id}/jobs", response_model=list[JobOut])
@@ -112,7 +126,7 @@ def delete_job(request: Request, job: Job = Depends(owned_job), db: Session = De
     request.app.state.access_cache.clear()
     db.delete(job)
     db.commit()
-    delete_job_files(settings.data_dir, job)
+    delete_job_files(settings, job)
 
 
 def _events_after(sessions, job_id: int, last: int) -> tuple[list[JobEvent], str | None]:
@@ -178,7 +192,7 @@ def job_leaderboard(job: Job = Depends(owned_job), settings: Settings = Depends(
         raise HTTPException(404, f"job {job.id} is a training job; leaderboards belong to compare jobs")
     # Reasons of skipped/failed rows quote exceptions, which may name server folders (weights cache).
     text = (finished_run(settings, job) / "leaderboard.json").read_text(encoding="utf-8")
-    data = job_dir(settings.data_dir, job.project_id, job.id) / "data"
+    data = job_dir(settings.data_dir, job.project_id, job.id) / "data"  # where the worker trained
     board = json.loads(hide_paths(text, {data: "your data"}))
     runs = (job.summary or {}).get("jobs", {})
     for row in board["rows"]:
@@ -242,8 +256,14 @@ def export_bundle(format: Literal["bundle", "onnx", "onnx-int8", "all"] = "bundl
     folder = finished_run(settings, job)
     zip_path = folder.parent / f"export-{format}.zip"
     if not zip_path.exists() or zip_path.stat().st_mtime < (folder / "report.json").stat().st_mtime:
+        run = folder
+        if not blobs.is_local(settings):  # the run's data files are on the worker: use copies here
+            from ...inference import load_run
+
+            run = load_run(folder)
+            blobs.localize_data_files(settings, job.project_id, job.id, run.report)
         try:
-            export(folder, zip_path, format, force=True)
+            export(run, zip_path, format, force=True)
         except RunError as exc:  # e.g. a failed parity check: the user's model, not the server, is at fault
             raise HTTPException(422, exc.message.replace(str(folder), "run")) from None
     return FileResponse(zip_path, media_type="application/zip",
@@ -256,7 +276,10 @@ async def predict(job_id: JobId, file: UploadFile, request: Request):
     # Async with a single thread hop for auth + lookup: this is the path under load (bench/serve_load.py).
     settings: Settings = request.app.state.settings
     job = await run_in_threadpool(authorized_job, request, job_id)
-    folder = finished_run(settings, job)
+    runs = request.app.state.runs
+    # A warm model needs no folder; a cold one may come from a remote store: off the event loop.
+    folder = Path() if job.run_key in runs and job.status == "succeeded" else \
+        await run_in_threadpool(finished_run, settings, job)
     name = display_name(file.filename)
     try:
         with staged_upload(file.file, file.filename or "", settings.data_dir, settings.max_file_bytes) as path:

@@ -21,8 +21,9 @@ from ..health import project_health
 from ..schemas import (ClassName, ClassOut, HealthOut, ProjectCreate, ProjectOut, ProjectRename, SampleMove,
                        SampleOut, TaskOut, UploadResult)
 from ..settings import Settings, get_settings
-from ..storage import (Checked, check_upload, class_dir, display_name, file_digest, project_dir, remove_tree,
-                       tmp_dir)
+from ...errors import StorageError, StorageUnavailable
+from .. import blobs
+from ..storage import Checked, check_upload, display_name, file_digest, tmp_dir
 
 router = APIRouter(prefix="/api", tags=["projects"])
 
@@ -95,7 +96,7 @@ def delete_project(request: Request, project: Project = Depends(owned_project),
     db.commit()
     request.app.state.runs.forget(*run_keys)  # its models leave memory with it
     request.app.state.access_cache.clear()
-    remove_tree(project_dir(settings.data_dir, pid))
+    blobs.forget_project(settings, pid)
 
 
 @router.post("/projects/{project_id}/classes", response_model=ClassOut, status_code=201, dependencies=[JSON])
@@ -129,10 +130,10 @@ def _commit_unique(db: Session, name: str) -> None:
 @router.delete("/projects/{project_id}/classes/{class_id}", status_code=204)
 def delete_class(label: Label = Depends(owned_class), db: Session = Depends(get_db),
                  settings: Settings = Depends(get_settings)):
-    folder = class_dir(settings.data_dir, label.project_id, label.id)
+    prefix = blobs.class_prefix(label.project_id, label.id)
     db.delete(label)
     db.commit()
-    remove_tree(folder)
+    blobs.delete_prefix(settings, prefix)
 
 
 @router.post("/projects/{project_id}/classes/{class_id}/samples", response_model=UploadResult,
@@ -166,8 +167,6 @@ def _keep(checked: Checked, label: Label, db: Session, settings: Settings) -> li
     already in the class is reported, not stored twice: a client that retries an upload whose
     answer it lost gets no duplicates."""
     class_id, project_id = label.id, label.project_id  # plain values: a rollback expires ``label``
-    folder = class_dir(settings.data_dir, project_id, class_id)
-    folder.mkdir(parents=True, exist_ok=True)
     room = settings.max_samples_per_project - db.scalar(
         select(func.count(Sample.id)).join(Label).where(Label.project_id == project_id))
     known = dict(db.execute(select(Sample.digest, Sample.filename).where(Sample.class_id == class_id)).all())
@@ -188,11 +187,15 @@ def _keep(checked: Checked, label: Label, db: Session, settings: Settings) -> li
             db.flush()
         except IntegrityError:  # the class was deleted while this upload was being checked
             db.rollback()
-            remove_tree(folder)
+            blobs.delete_prefix(settings, blobs.class_prefix(project_id, class_id))
             raise HTTPException(409, f"class {class_id} was deleted while the upload ran; nothing "
                                      "was added") from None
         sample.stored_name = f"{sample.id}{path.suffix}"
-        shutil.move(str(path), folder / sample.stored_name)
+        try:  # the row is committed only once the file is stored: no sample without its file
+            blobs.keep_sample(settings, blobs.sample_key(project_id, class_id, sample.stored_name), path, digest)
+        except BaseException:
+            db.rollback()
+            raise
         db.commit()
         known[digest], room = name, room - 1
         added.append(SampleOut.model_validate(sample))
@@ -202,8 +205,9 @@ def _keep(checked: Checked, label: Label, db: Session, settings: Settings) -> li
 @router.get("/samples/{sample_id}/file", response_class=FileResponse)
 def sample_file(sample: Sample = Depends(owned_sample), settings: Settings = Depends(get_settings)):
     """The stored file, to show or play it."""
-    path = class_dir(settings.data_dir, sample.label.project_id, sample.class_id) / sample.stored_name
-    if not path.is_file():
+    path = blobs.sample_path(settings, blobs.sample_key(sample.label.project_id, sample.class_id,
+                                                        sample.stored_name), sample.digest)
+    if path is None:
         raise HTTPException(404, f"file of sample {sample.id} is missing")
     media = mimetypes.guess_type(sample.stored_name)[0] or "application/octet-stream"
     return FileResponse(path, media_type=media, headers={"Cache-Control": "private, max-age=3600"})
@@ -227,17 +231,19 @@ def move_sample(body: SampleMove, sample: Sample = Depends(owned_sample), db: Se
         raise HTTPException(404, f"class {body.class_id} not found in this project")
     if target.id == sample.class_id:
         return sample
-    src = class_dir(settings.data_dir, project_id, sample.class_id) / sample.stored_name
-    if not src.is_file():
-        raise HTTPException(404, f"file of sample {sample.id} is missing")
-    dest = class_dir(settings.data_dir, project_id, target.id) / sample.stored_name
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(src), dest)
+    src = blobs.sample_key(project_id, sample.class_id, sample.stored_name)
+    dest = blobs.sample_key(project_id, target.id, sample.stored_name)
+    try:
+        blobs.move_sample(settings, src, dest)
+    except StorageError as exc:
+        if isinstance(exc, StorageUnavailable):
+            raise
+        raise HTTPException(404, f"file of sample {sample.id} is missing") from None
     sample.class_id = target.id
     try:
         db.commit()
     except Exception:
-        shutil.move(str(dest), src)  # the database said no: the file goes back where it was
+        blobs.move_sample(settings, dest, src)  # the database said no: the file goes back where it was
         raise
     db.refresh(sample)
     return sample
@@ -246,7 +252,7 @@ def move_sample(body: SampleMove, sample: Sample = Depends(owned_sample), db: Se
 @router.delete("/samples/{sample_id}", status_code=204)
 def delete_sample(sample: Sample = Depends(owned_sample), db: Session = Depends(get_db),
                   settings: Settings = Depends(get_settings)):
-    path = class_dir(settings.data_dir, sample.label.project_id, sample.class_id) / sample.stored_name
+    key = blobs.sample_key(sample.label.project_id, sample.class_id, sample.stored_name)
     db.delete(sample)
     db.commit()
-    path.unlink(missing_ok=True)
+    blobs.delete_sample(settings, key)
