@@ -62,32 +62,52 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+FETCH_THREADS = 8  # parallel downloads from a remote store (each a round trip)
+
+
 def materialize(store: BlobStore, manifest: Manifest, dest: Path) -> Path:
     """Lay the manifest's files out under ``dest`` (``dest/<class>/<file>``), linking when the store
-    is local and fetching otherwise; every fetched file's hash is checked. Returns ``dest``."""
-    for entry in manifest.entries:
+    is local and fetching otherwise (several at a time); every fetched file's hash is checked.
+    Returns ``dest``."""
+    jobs = []
+    for entry in manifest.entries:  # every key and path is checked before anything is written
         check_key(entry.key)
-        target = dest.joinpath(*_safe_relpath(entry.path).parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        local = store.local_path(entry.key)
-        if local is not None:
-            if not local.is_file():
-                raise StorageError(f"{entry.shown} is missing from the store (key {entry.key})")
-            try:
-                os.link(local, target)
-            except OSError:
-                shutil.copyfile(local, target)
-            continue  # the local store is the uploads themselves: hashed when they were stored
-        try:
-            store.get_file(entry.key, target)
-        except StorageError as exc:
-            if "is not in the store" in exc.message:
-                raise StorageError(f"{entry.shown} is missing from the store (key {entry.key})",
-                                   ["Fix: delete this example and upload it again, then train again."]) from None
-            raise
-        if _sha256(target) != entry.sha256:
-            target.unlink(missing_ok=True)
-            raise StorageError(f"{entry.shown} changed in the store since the job was queued "
-                               f"(content hash differs for key {entry.key})",
-                               ["Fix: delete this example and upload it again, then train again."])
+        jobs.append((entry, dest.joinpath(*_safe_relpath(entry.path).parts)))
+    for folder in sorted({target.parent for _, target in jobs}):
+        folder.mkdir(parents=True, exist_ok=True)
+    if jobs and store.local_path(jobs[0][0].key) is not None:
+        for entry, target in jobs:
+            _link(store, entry, target)
+        return dest
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(FETCH_THREADS, max(1, len(jobs)))) as pool:
+        for _ in pool.map(lambda job: _fetch(store, *job), jobs):  # re-raises the first failure
+            pass
     return dest
+
+
+def _link(store: BlobStore, entry: ManifestEntry, target: Path) -> None:
+    local = store.local_path(entry.key)
+    if not local.is_file():
+        raise StorageError(f"{entry.shown} is missing from the store (key {entry.key})")
+    try:
+        os.link(local, target)
+    except OSError:
+        shutil.copyfile(local, target)
+    # no hash check: the local store is the uploads themselves, hashed when they were stored
+
+
+def _fetch(store: BlobStore, entry: ManifestEntry, target: Path) -> None:
+    try:
+        store.get_file(entry.key, target)
+    except StorageError as exc:
+        if "is not in the store" in exc.message:
+            raise StorageError(f"{entry.shown} is missing from the store (key {entry.key})",
+                               ["Fix: delete this example and upload it again, then train again."]) from None
+        raise
+    if _sha256(target) != entry.sha256:
+        target.unlink(missing_ok=True)
+        raise StorageError(f"{entry.shown} changed in the store since the job was queued "
+                           f"(content hash differs for key {entry.key})",
+                           ["Fix: delete this example and upload it again, then train again."])
