@@ -7,7 +7,7 @@ Storage (needs the ``scale`` extra and ``moto[server]``): the S3 side is moto's 
 loopback, so the figures are konstrukt's and boto3's overhead (requests, hashing, copies), not a
 network's; a real store adds its round-trip time per request.
 
-1. ``put 100 files``: the blob store's ``put_file`` for 100 PNG digits (≈0.3 KB each) — local folder
+1. ``put 100 files``: the blob store's ``put_file`` for 100 PNG digits (≈0.6 KB each) — local folder
    vs S3.
 2. ``upload 100 files (service)``: ``POST …/samples`` with 100 files through the web app (each
    file is decoded and checked, then stored) — ``storage_url`` unset vs ``s3://…``.
