@@ -164,3 +164,13 @@ def test_missing_bucket_stops_the_app_at_start(tmp_path, s3_env):
     with pytest.raises(StorageUnavailable, match="does not exist"):
         with TestClient(app):
             pass
+
+
+def test_demo_project_lives_in_the_bucket(tmp_path, s3_url, bucket):
+    app = create_app(make_settings(tmp_path, storage_url=s3_url, demo=True))
+    with TestClient(app):
+        pass
+    stored = keys(bucket, "data/projects/1/")
+    assert sum("/samples/" in k for k in stored) >= 20
+    assert "data/projects/1/jobs/1/manifest.json" in stored
+    assert not (tmp_path / "data" / "projects").exists()  # no scratch copy left behind
