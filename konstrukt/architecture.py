@@ -67,6 +67,13 @@ def frontend(backbone: nn.Module) -> dict[str, Any]:
     return out
 
 
+def backbone_options(spec, pre) -> dict[str, Any]:
+    """The factory arguments the data decided (signals: channels, stem stride, sizes), with the
+    registry variant they complete; empty for backbones sized by the registry alone."""
+    options = {k: v for k, v in pre.backbone_options().items() if v is not None}
+    return _jsonable({**spec.extra.get("variant", {}), **options}) if options else {}
+
+
 def describe(spec, backbone: nn.Module, head_blocks: list, num_classes: int, pre) -> dict[str, Any]:
     """The ``architecture`` section of a run: everything needed to rebuild the model."""
     return {
@@ -74,7 +81,8 @@ def describe(spec, backbone: nn.Module, head_blocks: list, num_classes: int, pre
         "backbone": {"name": spec.name, "modality": spec.modality,
                      "num_features": int(backbone.num_features),
                      "input": _jsonable(dataclasses.asdict(spec.input)) if spec.input is not None else None,
-                     "config_overrides": backbone_overrides(backbone, spec)},
+                     "config_overrides": backbone_overrides(backbone, spec),
+                     "options": backbone_options(spec, pre)},
         "head": [b.model_dump() if hasattr(b, "model_dump") else dict(b) for b in head_blocks],
         "num_classes": int(num_classes),
         "preprocessing": {**pre.to_config(), "in_model": frontend(backbone)},
@@ -101,8 +109,9 @@ def build_model(arch: dict):
     from .models.heads import build_head
 
     spec = spec_from(arch)
+    options = {k: tuple(v) if isinstance(v, list) else v for k, v in arch["backbone"].get("options", {}).items()}
     try:
-        backbone = spec.factory(spec, "none")
+        backbone = spec.factory(spec, "none", **options)
     except (TypeError, ValueError) as exc:
         raise RunError(f"the saved architecture of backbone {spec.name} cannot be built ({exc})",
                        ["Fix: the run was written by an incompatible konstrukt version; retrain it."]) from None

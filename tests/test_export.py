@@ -17,7 +17,7 @@ from konstrukt.cli import main
 from konstrukt.demo_sound import write_sound_demo
 from konstrukt.errors import ConfigError, RunError
 from konstrukt.models.backbones import BACKBONES
-from tests.conftest import AUDIO_TINY, write_images
+from tests.conftest import AUDIO_TINY, SIGNAL_FAST, write_images, write_signals
 
 IMAGE_FAST = {"num_epochs": 3, "target_size": 8, "batch_size": 8, "image_size": 20, "cv": 0}
 SOUND_FAST = {"audio": {"duration": 0.5}, "num_epochs": 2, "target_size": 6, "batch_size": 8, "cv": 0}
@@ -42,6 +42,16 @@ def sound_run(tmp_path_factory):
         env.setenv("KONSTRUKT_CACHE", str(root / "cache"))
         return konstrukt.train(data, task="sound", pipeline="scratch_melcnn", out=root / "run",
                                config=SOUND_FAST, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def signal_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("signal")
+    data = write_signals(root / "data", per_class=6, fmt="csv")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("KONSTRUKT_CACHE", str(root / "cache"))
+        return konstrukt.train(data, task="signal", pipeline="rescnn_bilstm_se", out=root / "run",
+                               config={**SIGNAL_FAST, "num_epochs": 4}, verbose=False)
 
 
 def test_files(run, n=6) -> list[Path]:
@@ -172,6 +182,57 @@ def test_all_formats_export_and_run_without_konstrukt(image_run, sound_run, tmp_
     # konstrukt itself reads the bundle back (PyTorch weights) and predicts the same
     assert main(["predict", str(bundle), *map(str, files), "--json", "--top-k", "99"]) == 0
     _same_predictions(json.loads(capsys.readouterr().out), want, atol=1e-6)
+
+
+def _other_signal_files(run, folder: Path) -> list[Path]:
+    """The same recordings in the other formats konstrukt reads: a long NPY (time × channels, no
+    rate: windows vote) and an NPZ at twice the rate (resampled)."""
+    from scipy.signal import resample_poly
+
+    from konstrukt.preprocess.signal import read_signal
+
+    folder.mkdir()
+    recs = [read_signal(f, run.config).data for f in test_files(run, 3)]
+    np.save(folder / "long.npy", np.concatenate(recs, axis=1).T)  # 3 windows' worth, hop 0.25 s
+    np.savez(folder / "fast.npz", data=resample_poly(recs[0], 2, 1, axis=1).astype(np.float32), fs=200.0)
+    return [folder / "long.npy", folder / "fast.npz"]
+
+
+def test_signal_exports_standardise_inside_and_run_without_konstrukt(signal_run, tmp_path, capsys):
+    run = signal_run
+    files = test_files(run) + _other_signal_files(run, tmp_path / "other")
+    assert main(["export", str(run.path), "--format", "all", "--out", str(tmp_path / "b")]) == 0
+    assert "top-1 agreement 100.0%" in capsys.readouterr().out
+    bundle = tmp_path / "b"
+    cfg = json.loads((bundle / "config.json").read_text())
+    pre = cfg["preprocessing"]
+    assert (pre["kind"], pre["channels"], pre["sample_rate"], pre["length"]) == ("signal", 3, 100.0, 50)
+    assert np.allclose(pre["mean"], run.pre.mean) and np.allclose(pre["std"], run.pre.std)
+    assert cfg["architecture"]["backbone"]["options"]["in_channels"] == 3
+    results = cfg["parity"]["results"]
+    assert results["onnx fp32"]["top1_agreement"] == 1.0 and results["onnx fp32"]["max_abs_logit_diff"] <= 1e-3
+    assert results["onnx int8"]["top1_agreement"] >= 0.97 and results["onnx int8"]["method"] == "dynamic"
+    import onnx
+    from safetensors.numpy import load_file
+
+    graph = onnx.load(str(bundle / "model.onnx")).graph
+    onnx.checker.check_model(str(bundle / "model.onnx"))
+    assert {"Sub", "Div"} <= {n.op_type for n in graph.node}  # standardisation inside the graph
+    assert graph.input[0].type.tensor_type.shape.dim[0].dim_param
+    saved = load_file(str(bundle / "model.safetensors"))  # mean/std as saved tensors
+    assert np.allclose(saved["backbone.mean"].ravel(), run.pre.mean)
+    assert "standardisation" in (bundle / "README.md").read_text()
+    assert "scipy==" in (bundle / "requirements.txt").read_text()
+
+    assert main(["predict", str(run.path), *map(str, files), "--json", "--top-k", "99"]) == 0
+    want = json.loads(capsys.readouterr().out)
+    _same_predictions(_standalone(bundle, "predict_torch.py", files), want, atol=1e-5)
+    _same_predictions(_standalone(bundle, "predict.py", files), want, atol=1e-4)
+    assert main(["predict", str(bundle), *map(str, files), "--json", "--top-k", "99"]) == 0
+    _same_predictions(json.loads(capsys.readouterr().out), want, atol=1e-6)
+    konstrukt.export(run, tmp_path / "o.zip", format="onnx")  # ONNX only: konstrukt feeds raw windows
+    assert np.allclose(konstrukt.load_run(tmp_path / "o.zip").predict_proba(files),
+                       run.predict_proba(files), atol=1e-4)
 
 
 def test_onnx_zip_bundle_loads_and_predicts_with_konstrukt(sound_run, tmp_path):

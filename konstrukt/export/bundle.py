@@ -71,8 +71,10 @@ def is_bundle(path: Path) -> bool:
 class OnnxModel(nn.Module):
     """An ONNX bundle's model behind the nn.Module interface that :class:`Run` calls."""
 
-    def __init__(self, data: bytes, unpadded: bool):
+    def __init__(self, data: bytes, unpadded: bool, raw_stats=None):
         super().__init__()
+        # signals: the graph standardises inside; konstrukt's preprocessor hands standardised windows
+        self.raw_stats = raw_stats
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -84,6 +86,9 @@ class OnnxModel(nn.Module):
         from ..models.audio import valid_lengths
 
         arr = x.detach().cpu().float().numpy()
+        if self.raw_stats is not None:
+            mean, std = self.raw_stats
+            arr = (arr * std[:, None] + mean[:, None]).astype(np.float32)
         if self.unpadded:
             lengths = valid_lengths(x.cpu()).tolist()
             out = np.concatenate([self.session.run(["logits"], {"input": arr[i:i + 1, :n]})[0]
@@ -98,6 +103,7 @@ def load_bundle(path: Path):
     from ..architecture import apply_constants, build_model, build_preprocessor, constant_buffers
     from ..config import TrainConfig
     from ..inference import apply_state
+    from .signal import MEAN_KEY, STD_KEY, statistics
 
     files = _Files(path)
     if not files.has("config.json"):
@@ -123,14 +129,18 @@ def load_bundle(path: Path):
             raise RunError(f"{path}: {TORCH_WEIGHTS} is damaged or not safetensors ({exc})",
                            ["Fix: export the bundle again."]) from None
         constants = {k: state.pop(k) for k in list(state) if k in constant_buffers(model)}
+        if arch["backbone"]["modality"] == "signal":  # konstrukt standardises in its preprocessor
+            state.pop(MEAN_KEY, None), state.pop(STD_KEY, None)
         apply_state(model, state, f"{path}/{TORCH_WEIGHTS}")
         apply_constants(model, constants, f"{path}/{TORCH_WEIGHTS}")
         model.eval()
     elif files.has(ONNX_FP32) or files.has(ONNX_INT8):
         from .onnx import UNPADDED
 
+        pre = build_preprocessor(arch)
         model = OnnxModel(files.read(ONNX_FP32 if files.has(ONNX_FP32) else ONNX_INT8),
-                          arch["backbone"]["name"] in UNPADDED)
+                          arch["backbone"]["name"] in UNPADDED,
+                          statistics(pre) if arch["backbone"]["modality"] == "signal" else None)
     else:
         raise RunError(f"{path}: the bundle holds no model file ({TORCH_WEIGHTS}, {ONNX_FP32} or {ONNX_INT8})",
                        ["Fix: export the bundle again."])

@@ -99,6 +99,14 @@ def model_card(cfg: dict) -> str:
 def _preprocessing_words(pre: dict) -> str:
     if pre["kind"] == "image":
         words = f"RGB image resized to {pre['size']} × {pre['size']}, scaled to [0, 1]"
+    elif pre["kind"] == "signal":
+        sig = pre["signal"]
+        words = (f"{pre['channels']} channel(s) resampled to {pre['sample_rate']:g} Hz, windows of "
+                 f"{sig['window']:g} s ({pre['length']} samples; shorter files padded with "
+                 f"{'the last value' if sig['pad'] == 'edge' else 'the channel mean'}, longer ones "
+                 f"cut into windows {sig['hop'] or sig['window'] / 2:g} s apart that vote)"
+                 + ("; inside the model: per-channel standardisation with the training split's "
+                    "mean/std (saved tensors)" if sig["standardize"] else ""))
     else:
         words = (f"mono (mean of channels), resampled to {pre['sample_rate']} Hz, "
                  f"{pre['duration']:g} s (cropped or zero-padded)"

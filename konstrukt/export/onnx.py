@@ -7,8 +7,8 @@ The graph takes the raw model input — an image as (B, 3, S, S) floats in [0, 1
 frame; its predict.py trims and runs one file at a time.
 
 INT8: static quantisation (QDQ, per-channel weights) calibrated on training samples for
-convolutional models; dynamic quantisation for transformers. The mel filter-bank product of the
-front end stays in float, because log-mel levels of quiet sounds do not survive 8 bits.
+convolutional image/audio models; dynamic quantisation for transformers and signal models. The mel
+filter-bank product of the front end stays in float, because log-mel levels of quiet sounds do not survive 8 bits.
 """
 from __future__ import annotations
 
@@ -102,6 +102,33 @@ def _frontend_nodes(path: Path) -> list[str]:
             if n.op_type == "MatMul" and any(i.endswith((".mel", "mel_filters")) for i in n.input)]
 
 
+def fragile_nodes(path: Path) -> list[str]:
+    """Nodes whose INT8 error costs most agreement for least size: the first convolution (raw pixel
+    ranges), squeeze-and-excitation gates (1×1 convs on pooled vectors that feed a Sigmoid: a small
+    error scales whole channels) and the layer that writes the logits."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    producer = {o: n for n in graph.node for o in n.output}
+    consumers: dict[str, list] = {}
+    for n in graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    out = [convs[0].name] if convs else []
+    for n in convs:
+        src = producer.get(n.input[0])
+        feeds = [c.op_type for c in consumers.get(n.output[0], [])]
+        if (src is not None and src.op_type in ("ReduceMean", "GlobalAveragePool")) or "Sigmoid" in feeds:
+            out.append(n.name)
+    logits = {o.name for o in graph.output}
+    for n in graph.node:  # the last Gemm/MatMul (its Add, when split) writes the logits
+        if n.op_type in ("Gemm", "MatMul") and (set(n.output) & logits or any(
+                c.op_type == "Add" and set(c.output) & logits for c in consumers.get(n.output[0], []))):
+            out.append(n.name)
+    return list(dict.fromkeys(out))
+
+
 def _drop_shape_info(path: Path) -> None:
     """Remove the intermediate shape annotations the quantiser adds (~0.7 MB on B0; ORT infers them)."""
     import onnx
@@ -122,13 +149,27 @@ class _Calibration:
         return None if x is None else {INPUT: x}
 
 
-def quantize(fp32: Path, out: Path, backbone: str, calibration: list[np.ndarray]) -> str:
-    """Write the INT8 model; returns the method used (``static`` or ``dynamic``)."""
+def needs_calibration(backbone: str, modality: str) -> bool:
+    """Static quantisation (calibrated on training samples) or dynamic (none needed)?"""
+    return modality != "signal" and backbone not in DYNAMIC_QUANT
+
+
+def quantize(fp32: Path, out: Path, backbone: str, calibration: list[np.ndarray], modality: str = "") -> str:
+    """Write the INT8 model; returns the method used (``static`` or ``dynamic``).
+
+    Signal models (small 1-D convs, LayerNorm, LSTM/GRU) are quantised dynamically, every supported
+    op included: their activations swing per recording, so a static activation range calibrated
+    on a few training windows costs agreement, and the recurrent parts have no static kernel.
+    """
     from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_dynamic,
                                           quantize_static)
 
     exclude = _frontend_nodes(fp32)
     logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))  # ORT's pre-processing advice
+    if modality == "signal":
+        quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8, per_channel=True)
+        _drop_shape_info(out)
+        return "dynamic"
     if backbone in DYNAMIC_QUANT:
         quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"],
                          nodes_to_exclude=exclude)

@@ -21,7 +21,8 @@ MAX_SAMPLES = 64
 
 
 def _existing(files: list[str]) -> list[Path]:
-    return [Path(f) for f in files if Path(f).is_file()]
+    # windows of one long recording list its file once per window: check each file once
+    return [Path(f) for f in dict.fromkeys(files) if Path(f).is_file()]
 
 
 def held_out_files(run, samples: str | Path | None = None, limit: int = MAX_SAMPLES) -> tuple[list[Path], str]:
@@ -52,19 +53,21 @@ def calibration_files(run, limit: int = 32) -> list[Path]:
 
 
 def model_inputs(run, files: list[Path], unpadded: bool = False) -> list[np.ndarray]:
-    """Each file's model input as the run prepares it (clean, no augmentation)."""
+    """Each file's model inputs as the run prepares them (clean, no augmentation); a long
+    recording the modality cuts into windows gives each window."""
     from ..models.audio import valid_lengths
 
     inputs, problems = [], []
     for f in files:
         try:
-            x = run.pre.tensor(run.pre.load(Path(f)))
+            xs = [run.pre.tensor(raw) for raw in run._inputs(Path(f))]
         except DataError as exc:
             problems.append(exc.message)
             continue
-        if unpadded:  # wav2vec2's graph takes the waveform without its zero padding
-            x = x[: int(valid_lengths(x[None])[0])]
-        inputs.append(x.numpy())
+        for x in xs:
+            if unpadded:  # wav2vec2's graph takes the waveform without its zero padding
+                x = x[: int(valid_lengths(x[None])[0])]
+            inputs.append(x.numpy())
     if problems and not inputs:
         raise DataError("none of the held-out files can be read", problems)
     return inputs

@@ -126,6 +126,139 @@ def load_inputs(path):
     return [trim(fix_length(wave[s:s + n], n)) for s in starts]
 '''
 
+SIGNAL = '''
+import csv
+import math
+from fractions import Fraction
+
+SIGNAL = PRE["signal"]  # window, hop, pad, crop, layout, time_column, sample_rate, standardize
+RATE, CHANNELS, LENGTH = float(PRE["sample_rate"]), int(PRE["channels"]), int(PRE["length"])
+if SIGNAL["standardize"] and PRE["mean"] is not None:  # the model standardises inside;
+    PAD_VALUE = np.asarray(PRE["mean"], np.float32)[:, None]  # konstrukt's zero padding is the mean
+else:
+    PAD_VALUE = np.zeros((CHANNELS, 1), np.float32)
+TIME_NAMES = {"time", "t", "timestamp", "times", "seconds", "sec", "secs", "s", "time_s", "time (s)",
+              "time[s]", "t_s", "elapsed"}
+MS_NAMES = {"ms", "time_ms", "time (ms)", "time[ms]", "timestamp_ms"}
+ARRAY_KEYS = ("data", "x", "signal", "signals", "X")
+RATE_KEYS = ("sample_rate", "fs", "sampling_rate", "rate", "sr")
+
+
+def _number(cell):
+    try:
+        float(cell)
+        return True
+    except ValueError:
+        return False
+
+
+def read_csv(path):
+    # Columns are channels; an optional header; an optional first column of time (gives the rate).
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
+    header = None
+    if rows and not all(_number(c) for c in rows[0]):
+        header, rows = rows[0], rows[1:]
+    if not rows:
+        raise ValueError("no data rows")
+    width = len(header) if header is not None else len(rows[0])
+    if any(len(r) != width for r in rows):
+        raise ValueError(f"ragged rows (expected {width} cells per row)")
+    values = np.asarray([[float(c) for c in r] for r in rows], dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise ValueError("NaN or infinite values")
+    is_time, scale, mode = False, 1.0, SIGNAL["time_column"]
+    if mode == "first" and values.shape[1] >= 2:
+        is_time = True
+    elif mode == "auto" and values.shape[1] >= 2:
+        if header is not None:
+            name = header[0].strip().lower()
+            is_time, scale = (True, 1e-3) if name in MS_NAMES else (name in TIME_NAMES, 1.0)
+        else:
+            steps = np.diff(values[:, 0])
+            is_time = bool(steps.size >= 2 and steps.min() > 0
+                           and (steps.max() - steps.min()) <= 1e-3 * steps.mean())
+    rate = None
+    if is_time:
+        steps = np.diff(values[:, 0] * scale)
+        if steps.size == 0 or (steps <= 0).any():
+            raise ValueError("the time column does not increase")
+        rate = float(f"{1.0 / np.median(steps):.6g}")
+        values = values[:, 1:]
+    return np.ascontiguousarray(values.T, dtype=np.float32), rate
+
+
+def read_array(path):
+    # NPY / NPZ (never unpickled); 1-D is one channel; 2-D: the longer axis is time unless set.
+    loaded = np.load(path, allow_pickle=False)
+    rate = None
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        with loaded:
+            keys = list(loaded.files)
+            for k in RATE_KEYS:
+                if k in keys and np.asarray(loaded[k]).size == 1:
+                    rate = float(np.asarray(loaded[k]).reshape(()))
+            arrays = [k for k in keys if k not in RATE_KEYS]
+            named = [k for k in ARRAY_KEYS if k in arrays]
+            if not named and len(arrays) != 1:
+                raise ValueError(f"holds {len(arrays)} arrays; name the signal `data`")
+            arr = np.asarray(loaded[named[0] if named else arrays[0]])
+    else:
+        arr = loaded
+    if arr.dtype.kind not in "biuf" or arr.size == 0:
+        raise ValueError("not a non-empty numeric array")
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    elif arr.ndim != 2:
+        raise ValueError(f"a {arr.ndim}-D array; a signal is 1-D or 2-D")
+    elif SIGNAL["layout"] == "time_first" or (SIGNAL["layout"] == "auto" and arr.shape[0] > arr.shape[1]):
+        arr = arr.T
+    elif SIGNAL["layout"] == "auto" and arr.shape[0] == arr.shape[1]:
+        raise ValueError(f"square {arr.shape}: which axis is time cannot be told")
+    data = arr.astype(np.float32)
+    if not np.isfinite(data).all():
+        raise ValueError("NaN or infinite values")
+    return np.ascontiguousarray(data), rate
+
+
+def read_signal(path):
+    # (channels, time) float32 at the model's rate (polyphase resampling when the file differs).
+    path = Path(path)
+    data, rate = read_csv(path) if path.suffix.lower() == ".csv" else read_array(path)
+    if data.shape[0] != CHANNELS:
+        raise ValueError(f"has {data.shape[0]} channels; the model was trained on {CHANNELS}")
+    rate = rate or SIGNAL["sample_rate"]
+    if rate is None or math.isclose(rate, RATE, rel_tol=1e-3):
+        return data
+    from scipy.signal import resample_poly  # only for files at another rate
+
+    ratio = Fraction(RATE / rate).limit_denominator(1000)
+    return resample_poly(data, ratio.numerator, ratio.denominator, axis=1).astype(np.float32)
+
+
+def fix_length(x, n):
+    # Crop (centre or start) or pad at the end (the channel mean, or the last value).
+    t = x.shape[1]
+    if t > n:
+        start = (t - n) // 2 if SIGNAL["crop"] == "center" else 0
+        return x[:, start:start + n]
+    if t < n:
+        if SIGNAL["pad"] == "edge":
+            return np.pad(x, ((0, 0), (0, n - t)), mode="edge")
+        return np.concatenate([x, np.repeat(PAD_VALUE, n - t, axis=1)], axis=1)
+    return x
+
+
+def load_inputs(path):
+    # Raw (channels, LENGTH) windows; a recording longer than a window gives every window (they vote).
+    x = read_signal(path)
+    hop = max(1, int(round((SIGNAL["hop"] or SIGNAL["window"] / 2) * RATE)))
+    starts = list(range(0, x.shape[1] - LENGTH + 1, hop)) if x.shape[1] >= LENGTH else []
+    if len(starts) <= 1:
+        return [fix_length(x, LENGTH)]
+    return [x[:, s:s + LENGTH] for s in starts]
+'''
+
 # --------------------------------------------------------------------------- models
 
 ONNX_MODEL = '''
@@ -176,7 +309,8 @@ def build_head(blocks, width, num_classes):
 class Classifier(nn.Module):
     def __init__(self):
         super().__init__()
-        self.backbone = Backbone(**OVERRIDES)
+        # sizes the data decided (signals: channels, stem stride...), then the architecture overrides
+        self.backbone = Backbone(**{**ARCH["backbone"].get("options", {}), **OVERRIDES})
         self.head = build_head(ARCH["head"], ARCH["backbone"]["num_features"], ARCH["num_classes"])
 
     def forward(self, x):
@@ -316,6 +450,110 @@ class Backbone(nn.Module):
         return self.model(standardise(self.logmel(wave)))  # (B, 512)
 '''
 
+RESCNN_BACKBONE = '''
+import math
+
+
+class ChannelNorm(nn.Module):
+    def __init__(self, channels):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+
+    def forward(self, x):  # (B, C, L): LayerNorm over channels at every step
+        return self.norm(x.transpose(1, 2)).transpose(1, 2)
+
+
+class SqueezeExcite(nn.Module):
+    def __init__(self, channels, reduction=4):
+        super().__init__()
+        hidden = max(4, channels // reduction)
+        self.gate = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(inplace=True),
+                                  nn.Linear(hidden, channels), nn.Sigmoid())
+
+    def forward(self, x):
+        return x * self.gate(x.mean(dim=2)).unsqueeze(2)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, c_in, c_out, kernel, dropout, se):
+        super().__init__()
+        pad = kernel // 2
+        self.body = nn.Sequential(
+            nn.Conv1d(c_in, c_out, kernel, padding=pad, bias=False), ChannelNorm(c_out),
+            nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Conv1d(c_out, c_out, kernel, padding=pad, bias=False), ChannelNorm(c_out),
+            SqueezeExcite(c_out) if se else nn.Identity())
+        self.skip = nn.Conv1d(c_in, c_out, 1, bias=False) if c_in != c_out else nn.Identity()
+        self.out = nn.Sequential(nn.ReLU(inplace=True), nn.MaxPool1d(2, ceil_mode=True))
+
+    def forward(self, x):
+        return self.out(self.body(x) + self.skip(x))
+
+
+class Recurrent(nn.Module):
+    def __init__(self, kind, c_in, hidden, layers, dropout):
+        super().__init__()
+        rnn = nn.LSTM if kind == "lstm" else nn.GRU
+        self.rnn = rnn(c_in, hidden, num_layers=layers, batch_first=True, bidirectional=True,
+                       dropout=dropout if layers > 1 else 0.0)
+        self.out_channels = 2 * hidden
+
+    def forward(self, x):
+        return self.rnn(x.transpose(1, 2))[0].transpose(1, 2)
+
+
+class TransformerTail(nn.Module):
+    def __init__(self, c_in, width, layers, heads, dropout):
+        super().__init__()
+        self.proj = nn.Conv1d(c_in, width, 1)
+        layer = nn.TransformerEncoderLayer(width, heads, dim_feedforward=2 * width, dropout=dropout,
+                                           batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.out_channels = width
+
+    def forward(self, x):
+        h = self.proj(x).transpose(1, 2)  # (B, L, W) + sinusoidal positions
+        length, width = h.shape[1], h.shape[2]
+        pos = torch.arange(length, dtype=torch.float32)[:, None]
+        freq = torch.exp(torch.arange(0, width, 2, dtype=torch.float32) * (-math.log(10000.0) / width))
+        pe = torch.zeros(length, width)
+        pe[:, 0::2], pe[:, 1::2] = torch.sin(pos * freq), torch.cos(pos * freq)
+        return self.encoder(h + pe).transpose(1, 2)
+
+
+class Backbone(nn.Module):
+    """Per-channel standardisation (saved mean/std) -> [strided stem] -> residual 1-D conv blocks
+    [+ SE] -> [BiLSTM / BiGRU / Transformer beside the CNN features] -> mean + max over time."""
+
+    def __init__(self, in_channels=1, widths=(32, 64, 64, 128), kernel_size=9, dropout=0.2, se=False,
+                 temporal="none", hidden_size=64, layers=2, heads=4, temporal_dropout=None, stride=1, **_):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(1, in_channels, 1))
+        self.register_buffer("std", torch.ones(1, in_channels, 1))
+        prev, self.stem = in_channels, nn.Identity()
+        if stride > 1:
+            self.stem = nn.Sequential(nn.Conv1d(in_channels, widths[0], 2 * stride + 1, stride=stride,
+                                                padding=stride, bias=False), ChannelNorm(widths[0]), nn.ReLU(inplace=True))
+            prev = widths[0]
+        blocks = []
+        for w in widths:
+            blocks.append(ResBlock(prev, w, kernel_size, dropout, se))
+            prev = w
+        self.stages = nn.Sequential(*blocks)
+        tdrop = dropout if temporal_dropout is None else temporal_dropout
+        self.temporal = None
+        if temporal in ("lstm", "gru"):
+            self.temporal = Recurrent(temporal, prev, hidden_size, layers, tdrop)
+        elif temporal == "transformer":
+            self.temporal = TransformerTail(prev, hidden_size, layers, heads, tdrop)
+
+    def forward(self, x):  # (B, C, L) raw window
+        h = self.stages(self.stem((x - self.mean) / self.std))
+        if self.temporal is not None:
+            h = torch.cat([h, self.temporal(h)], dim=1)
+        return torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1)  # (B, D)
+'''
+
 MAIN = '''
 
 def softmax(z):
@@ -370,6 +608,8 @@ def torch_backbone_code(backbone: str) -> str | None:
         return SCRATCH_MELCNN_BACKBONE
     if backbone == "resnet18_melspec":
         return RESNET18_MELSPEC_BACKBONE
+    if backbone in BACKBONES and BACKBONES.get(backbone).modality == "signal":
+        return RESCNN_BACKBONE
     if backbone in BACKBONES and BACKBONES.get(backbone).modality == "image" and backbone.startswith(
             ("efficientnet_", "mobilenet_", "resnet")):
         return TORCHVISION_BACKBONE.substitute(arch=backbone,
@@ -384,6 +624,8 @@ def render(*, title: str, version: str, needs: str, modality: str, runtime: str,
     parts = [HEADER.substitute(title=title, version=version, needs=needs)]
     if modality == "image":
         parts.append(IMAGE_TORCH if runtime == "torch" else IMAGE_PIL)
+    elif modality == "signal":
+        parts.append(SIGNAL)
     else:
         parts.append(Template(AUDIO).substitute(unpadded=unpadded))
     if runtime == "torch":

@@ -25,6 +25,8 @@ from .card import model_card
 from .templates import render, torch_backbone_code
 
 FORMATS = ("bundle", "onnx", "onnx-int8", "all")
+# what each modality's predict.py reads its files with (signals: scipy only to resample other rates)
+INPUT_DISTS = {"image": ["pillow"], "audio": ["soundfile", "soxr"], "signal": ["scipy"]}
 
 
 def _version(dist: str) -> str | None:
@@ -37,17 +39,22 @@ def _version(dist: str) -> str | None:
 def requirements(runtime: str, modality: str) -> str:
     """requirements.txt lines pinned to the versions this export was checked with."""
     dists = ["numpy"] + (["torch", "torchvision", "safetensors"] if runtime == "torch" else ["onnxruntime"])
-    dists += ["pillow"] if modality == "image" else ["soundfile", "soxr"]
+    dists += INPUT_DISTS[modality]
     return "".join(f"{d}=={_version(d)}\n" if _version(d) else f"{d}\n" for d in dists)
 
 
 def _architecture(run) -> dict:
     """The run's saved architecture, or (runs from before it was saved) a description built now."""
-    if run.report.get("architecture"):
-        return run.report["architecture"]
-    from ..architecture import describe
+    from ..architecture import backbone_options, describe
     from ..config import HeadBlock
     from ..models.backbones import BACKBONES
+
+    arch = run.report.get("architecture")
+    if arch:
+        if "options" not in arch["backbone"]:  # runs saved before the data-decided sizes were
+            spec = BACKBONES.get(arch["backbone"]["name"])
+            arch = {**arch, "backbone": {**arch["backbone"], "options": backbone_options(spec, run.pre)}}
+        return arch
 
     return describe(BACKBONES.get(run.report["model"]["backbone"]), run.model.backbone,
                     [HeadBlock(**b) for b in run.report["model"]["head"]], len(run.classes), run.pre)
@@ -135,7 +142,8 @@ def export(run, out: str | Path, format: str = "bundle", *, force: bool = False,
 def _write(run, folder: Path, format: str, samples, say) -> dict:
     from ..architecture import constant_buffers
     from ..runtime import library_versions
-    from .onnx import UNPADDED, export_fp32, quantize, run_session, session
+    from .onnx import UNPADDED, export_fp32, needs_calibration, quantize, run_session, session
+    from .signal import adapter
 
     arch = _architecture(run)
     backbone, modality = arch["backbone"]["name"], arch["backbone"]["modality"]
@@ -155,6 +163,8 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
     say(f"checking parity on {len(files)} held-out files")
     inputs = parity.model_inputs(run, files, unpadded)
     reference = parity.torch_logits(run.model.cpu(), inputs, unpadded)
+    io = adapter(modality, run.pre)  # signals: the exported model standardises inside
+    graph_inputs = io.to_graph(inputs)
     record = {"samples": len(inputs), "source": source, "results": {}, "thresholds": {
         "fp32_max_abs_logit_diff": parity.FP32_MAX_DIFF, "fp32_min_top1_agreement": parity.FP32_MIN_AGREEMENT,
         "int8_min_top1_agreement": parity.INT8_MIN_AGREEMENT}}
@@ -185,15 +195,16 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
         t0 = time.perf_counter()
         state = {k: v.detach().cpu().contiguous() for k, v in run.model.state_dict().items()}
         state.update(constant_buffers(run.model))
+        state.update(io.extra_state())
         save_file(state, str(folder / TORCH_WEIGHTS), metadata={"format": "konstrukt-bundle"})
         script = "predict.py" if format == "bundle" else "predict_torch.py"
         (folder / script).write_text(render(title=title, version=version, runtime="torch", modality=modality,
                                             backbone=backbone, needs="torch, torchvision, safetensors, numpy, "
-                                            + ("pillow" if modality == "image" else "soundfile, soxr")),
+                                            + ", ".join(INPUT_DISTS[modality])),
                                      encoding="utf-8")
         names["torch_weights"], names["torch_predict"] = TORCH_WEIGHTS, script
         generated = _import_generated(folder / script)
-        got = parity.torch_logits(generated.load_model(), inputs, unpadded)
+        got = parity.torch_logits(generated.load_model(), graph_inputs, unpadded)
         record["results"]["pytorch (predict script)"] = result = parity.compare(reference, got)
         parity.check_fp32(f"the generated {script}", result)
         timings["pytorch"] = time.perf_counter() - t0
@@ -201,8 +212,8 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
         t0 = time.perf_counter()
         fp32 = folder / ONNX_FP32 if format != "onnx-int8" else folder / ".fp32.onnx"
         say("exporting ONNX (fp32)")
-        export_fp32(run.model.cpu().eval(), backbone, torch.from_numpy(inputs[0])[None], fp32)
-        result = parity.compare(reference, run_session(session(fp32), inputs, unpadded))
+        export_fp32(io.wrap(run.model.cpu().eval()), backbone, torch.from_numpy(graph_inputs[0])[None], fp32)
+        result = parity.compare(reference, run_session(session(fp32), graph_inputs, unpadded))
         record["results"]["onnx fp32"] = result
         parity.check_fp32("the ONNX model", result)
         record["onnx_fp32_bytes"] = fp32.stat().st_size
@@ -212,9 +223,10 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
         if want_int8:
             t0 = time.perf_counter()
             say("quantising to INT8")
-            calib = parity.model_inputs(run, parity.calibration_files(run) or files)
-            method = quantize(fp32, folder / ONNX_INT8, backbone, calib)
-            result = parity.compare(reference, run_session(session(folder / ONNX_INT8), inputs, unpadded))
+            calib = (io.to_graph(parity.model_inputs(run, parity.calibration_files(run) or files))
+                     if needs_calibration(backbone, modality) else [])
+            method = quantize(fp32, folder / ONNX_INT8, backbone, calib, modality)
+            result = parity.compare(reference, run_session(session(folder / ONNX_INT8), graph_inputs, unpadded))
             result["method"] = method
             record["results"]["onnx int8"] = result
             record["onnx_int8_bytes"] = (folder / ONNX_INT8).stat().st_size
@@ -225,11 +237,12 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
             if format == "onnx-int8":
                 fp32.unlink()
         onnx_files = [f for f in (ONNX_FP32, ONNX_INT8) if f in names.values()]
-        frontend = " and the log-mel front end" if modality == "audio" and not unpadded else ""
+        frontend = {"audio": "" if unpadded else " and the log-mel front end",
+                    "signal": " (per-channel mean/std)"}.get(modality, "")
         (folder / "predict.py").write_text(render(
             title=title, version=version, runtime="onnx", modality=modality, backbone=backbone,
             model_file=onnx_files[0], onnx_files=onnx_files, unpadded=unpadded, frontend=frontend,
-            needs="onnxruntime, numpy, " + ("pillow" if modality == "image" else "soundfile, soxr")), encoding="utf-8")
+            needs="onnxruntime, numpy, " + ", ".join(INPUT_DISTS[modality])), encoding="utf-8")
         names["predict"] = "predict.py"
         (folder / "requirements.txt").write_text(requirements("onnx", modality), encoding="utf-8")
         if want_torch:

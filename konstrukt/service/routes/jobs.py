@@ -3,7 +3,9 @@ Compare jobs: train several pipelines on the same folds; their leaderboard."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import threading
 import zipfile
 from pathlib import Path
 from typing import Annotated, Literal, Optional
@@ -245,6 +247,29 @@ def download(job: Job = Depends(owned_job), settings: Settings = Depends(get_set
                         filename=f"konstrukt-run-{job.id}.zip")
 
 
+_BUILD_LOCKS: dict[str, threading.Lock] = {}
+_BUILD_LOCKS_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def build_lock(path: Path):
+    """Hold ``path``'s build lock: a thread lock in this process, and a file lock (``flock``)
+    beside it across worker processes, so an artefact is built once however many ask at once."""
+    with _BUILD_LOCKS_GUARD:
+        lock = _BUILD_LOCKS.setdefault(str(path), threading.Lock())
+    with lock, open(path.with_name(f".{path.name}.lock"), "a") as handle:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: the thread lock alone
+            yield
+            return
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @router.get("/jobs/{job_id}/export")
 def export_bundle(format: Literal["bundle", "onnx", "onnx-int8", "all"] = "bundle",
                   job: Job = Depends(owned_job), settings: Settings = Depends(get_settings)):
@@ -255,17 +280,23 @@ def export_bundle(format: Literal["bundle", "onnx", "onnx-int8", "all"] = "bundl
 
     folder = finished_run(settings, job)
     zip_path = folder.parent / f"export-{format}.zip"
-    if not zip_path.exists() or zip_path.stat().st_mtime < (folder / "report.json").stat().st_mtime:
-        run = folder
-        if not blobs.is_local(settings):  # the run's data files are on the worker: use copies here
-            from ...inference import load_run
 
-            run = load_run(folder)
-            blobs.localize_data_files(settings, job.project_id, job.id, run.report)
-        try:
-            export(run, zip_path, format, force=True)
-        except RunError as exc:  # e.g. a failed parity check: the user's model, not the server, is at fault
-            raise HTTPException(422, exc.message.replace(str(folder), "run")) from None
+    def stale() -> bool:
+        return not zip_path.exists() or zip_path.stat().st_mtime < (folder / "report.json").stat().st_mtime
+
+    if stale():
+        with build_lock(zip_path):  # concurrent requests for one export: one builds, the others wait
+            if stale():
+                run = folder
+                if not blobs.is_local(settings):  # the run's data files are on the worker: use copies here
+                    from ...inference import load_run
+
+                    run = load_run(folder)
+                    blobs.localize_data_files(settings, job.project_id, job.id, run.report)
+                try:
+                    export(run, zip_path, format, force=True)
+                except RunError as exc:  # e.g. a failed parity check: the user's model is at fault
+                    raise HTTPException(422, exc.message.replace(str(folder), "run")) from None
     return FileResponse(zip_path, media_type="application/zip",
                         filename=f"konstrukt-{job.id}-{format}.zip")
 
