@@ -168,7 +168,10 @@ def test_all_formats_export_and_run_without_konstrukt(image_run, sound_run, tmp_
     onnx.checker.check_model(model)
     assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param  # dynamic batch axis
     if kind == "sound":  # the log-mel front end is inside the graph
-        assert "STFT" in {n.op_type for n in model.graph.node}
+        dft = [n for n in model.graph.node if n.op_type == "Conv" and n.input[1].endswith("dft_basis")]
+        assert len(dft) == 1
+        int8 = onnx.load(str(bundle / "model.int8.onnx")).graph  # the front end stays in float
+        assert [n for n in int8.node if n.op_type == "DequantizeLinear" and "dft_basis" in n.input[0]] == []
     card = (bundle / "README.md").read_text()
     for words in ("## Data", "## How good it is", "## Known limits", "## Export parity", "python predict.py"):
         assert words in card
@@ -370,3 +373,21 @@ def test_pretrained_audio_architectures_export_to_onnx(sound_run, tmp_path, tiny
     files = test_files(run, 3)
     want = run.predict(files)
     _same_predictions(_standalone(tmp_path / "b", "predict.py", files), want, atol=1e-3)
+
+
+def test_exported_log_mel_front_end_equals_torch_stft():
+    """The export's DFT-convolution STFT gives the same log-mel as torch.stft (and is undone after)."""
+    import torch
+
+    from konstrukt.export.onnx import dft_frontend
+    from konstrukt.models.audio import LogMel
+
+    torch.manual_seed(0)
+    mel = LogMel(16000, 512, 400, 320, 64)
+    for length in (16000, 300):  # a long wave, and one shorter than n_fft (padded first)
+        wave = torch.randn(3, length) * torch.tensor([[1.0], [1e-2], [1e-4]])  # loud to quiet
+        want = mel(wave)
+        with dft_frontend(mel):
+            got = mel(wave)
+        assert got.shape == want.shape and (got - want).abs().max() < 1e-4
+    assert "dft_basis" not in vars(mel) and mel(wave).shape == want.shape  # torch.stft again

@@ -1,14 +1,16 @@
 """ONNX export (fp32) and INT8 quantisation with onnxruntime.
 
 The graph takes the raw model input — an image as (B, 3, S, S) floats in [0, 1], audio as a
-(B, T) waveform — so normalisation and the log-mel front end (``STFT`` is an ONNX op from opset
-17) run inside it. The batch axis is dynamic. wav2vec2 takes its waveform without the zero padding
-(the time axis is dynamic too), because its group norm would otherwise mix padding into every
-frame; its predict.py trims and runs one file at a time.
+(B, T) waveform, a signal as a raw (B, C, L) window — so normalisation and the log-mel front end
+run inside it (the STFT as a convolution over a DFT basis: onnxruntime's STFT op is slower than
+PyTorch at batch 1). The batch axis is dynamic. wav2vec2 takes its waveform without the zero
+padding (the time axis is dynamic too), because its group norm would otherwise mix padding into
+every frame; its predict.py trims and runs one file at a time.
 
 INT8: static quantisation (QDQ, per-channel weights) calibrated on training samples for
-convolutional image/audio models; dynamic quantisation for transformers and signal models. The mel
-filter-bank product of the front end stays in float, because log-mel levels of quiet sounds do not survive 8 bits.
+convolutional image/audio models; dynamic quantisation for transformers and signal models. The
+front end (DFT convolution, mel filter-bank product) stays in float, because log-mel levels of
+quiet sounds do not survive 8 bits.
 """
 from __future__ import annotations
 
@@ -46,8 +48,55 @@ def exportable(model: nn.Module, backbone: str) -> nn.Module:
     return UnpaddedWav2Vec2(model) if backbone in UNPADDED else model
 
 
+def _dft_logmel(self, wave: torch.Tensor) -> torch.Tensor:
+    """LogMel's forward with the STFT as one strided Conv1d over a windowed DFT basis.
+
+    Same result as ``torch.stft`` (centre, reflect padding, Hann window padded to n_fft) within
+    float rounding; onnxruntime runs it as a plain convolution, much faster than its STFT op.
+    """
+    import torch.nn.functional as F
+
+    if wave.shape[-1] <= self.n_fft // 2:
+        wave = F.pad(wave, (0, self.n_fft // 2 + 1 - wave.shape[-1]))
+    x = F.pad(wave.float()[:, None], (self.n_fft // 2, self.n_fft // 2), mode="reflect")  # (B, 1, T + n_fft)
+    y = F.conv1d(x, self.dft_basis, stride=self.hop_length)  # (B, 2F, frames): real then imaginary
+    bins = self.n_fft // 2 + 1
+    power = y[:, :bins] ** 2 + y[:, bins:] ** 2
+    mel = torch.matmul(power.transpose(1, 2), self.mel)  # (B, frames, M)
+    return 10.0 * torch.log10(mel.clamp_min(1e-10)).transpose(1, 2).unsqueeze(1)
+
+
+def dft_basis(n_fft: int, window: torch.Tensor) -> torch.Tensor:
+    """(2F, 1, n_fft) kernels: window × cos and window × −sin of every rFFT bin (float64 → float32)."""
+    w = torch.zeros(n_fft, dtype=torch.float64)
+    left = (n_fft - window.shape[0]) // 2  # torch.stft centres a shorter window in n_fft
+    w[left:left + window.shape[0]] = window.double()
+    n = torch.arange(n_fft, dtype=torch.float64)
+    k = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[:, None]
+    angle = 2 * torch.pi * k * n / n_fft
+    return torch.cat([w * torch.cos(angle), -w * torch.sin(angle)]).float()[:, None, :]
+
+
+@contextlib.contextmanager
+def dft_frontend(model: nn.Module):
+    """While exporting, every LogMel computes its STFT as a DFT convolution (see ``_dft_logmel``)."""
+    import types
+
+    from ..models.audio import LogMel
+
+    patched = [m for m in model.modules() if isinstance(m, LogMel)]
+    for m in patched:
+        m.dft_basis = dft_basis(m.n_fft, m.window)
+        m.forward = types.MethodType(_dft_logmel, m)
+    try:
+        yield model
+    finally:
+        for m in patched:
+            del m.forward, m.dft_basis
+
+
 def export_fp32(model: nn.Module, backbone: str, example: torch.Tensor, path: Path) -> None:
-    """Export with the dynamo exporter (it handles ``torch.stft``); dynamic batch (and time)."""
+    """Export with the dynamo exporter; dynamic batch (and time); log-mel STFT as a DFT convolution."""
     from torch.export import Dim
 
     module = exportable(model, backbone).eval()
@@ -57,7 +106,7 @@ def export_fp32(model: nn.Module, backbone: str, example: torch.Tensor, path: Pa
         axes[1] = Dim("time", min=400, max=16000 * 600)
     example = example[:2] if example.shape[0] >= 2 else torch.cat([example, example])  # batch ≥ 2
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), dft_frontend(module):
             warnings.simplefilter("ignore")
             torch.onnx.export(module, (example,), str(path), input_names=[INPUT], output_names=[OUTPUT],
                               dynamic_shapes=(axes,), dynamo=True, opset_version=OPSET,
@@ -94,12 +143,13 @@ def run_session(sess, inputs: list[np.ndarray], unpadded: bool, batch: int = 16)
 
 
 def _frontend_nodes(path: Path) -> list[str]:
-    """MatMul nodes that apply the mel filter bank (kept in float)."""
+    """The front end's nodes, kept in float: the DFT convolution and the mel filter-bank MatMul."""
     import onnx
 
     graph = onnx.load(str(path), load_external_data=False).graph
     return [n.name for n in graph.node
-            if n.op_type == "MatMul" and any(i.endswith((".mel", "mel_filters")) for i in n.input)]
+            if (n.op_type == "MatMul" and any(i.endswith((".mel", "mel_filters")) for i in n.input))
+            or (n.op_type == "Conv" and any(i.endswith("dft_basis") for i in n.input))]
 
 
 def fragile_nodes(path: Path) -> list[str]:

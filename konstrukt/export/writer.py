@@ -180,7 +180,8 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
            "versions": {**run.report.get("versions", {}), "exported_with": library_versions()},
            "files": names, "parity": record, "notes": notes}
     if modality == "audio" and backbone != "wav2vec2_base":
-        notes.append("The log-mel front end runs inside the model (ONNX: the STFT op, opset 18).")
+        notes.append("The log-mel front end runs inside the model (ONNX: the STFT as a convolution "
+                     "over a DFT basis, equal to torch.stft within float rounding; kept in float in INT8).")
     if unpadded:
         notes.append("The ONNX model takes each waveform without its trailing zero padding "
                      "(wav2vec2's group norm would mix padding into every frame); predict.py trims it.")
