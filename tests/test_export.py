@@ -391,3 +391,17 @@ def test_exported_log_mel_front_end_equals_torch_stft():
             got = mel(wave)
         assert got.shape == want.shape and (got - want).abs().max() < 1e-4
     assert "dft_basis" not in vars(mel) and mel(wave).shape == want.shape  # torch.stft again
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pipeline", ["rescnn", "rescnn_gru", "rescnn_transformer"])
+def test_other_signal_pipelines_export_and_run_without_konstrukt(signal_run, tmp_path, pipeline):
+    data = Path(signal_run.report["data"]["source"])
+    run = konstrukt.train(data, task="signal", pipeline=pipeline, out=tmp_path / "run",
+                          config={**SIGNAL_FAST, "num_epochs": 4}, verbose=False)
+    cfg = konstrukt.export(run, tmp_path / "b", format="all")
+    assert cfg["parity"]["results"]["onnx fp32"]["max_abs_logit_diff"] <= 1e-3
+    files = test_files(run, 3)
+    want = run.predict(files)
+    _same_predictions(_standalone(tmp_path / "b", "predict.py", files), want, atol=1e-4)
+    _same_predictions(_standalone(tmp_path / "b", "predict_torch.py", files), want, atol=1e-5)
