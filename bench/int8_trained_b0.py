@@ -37,13 +37,15 @@ def variants(fp32: Path):
     fragile = konnx.fragile_nodes(fp32)
     base = {"activation_type": QuantType.QUInt8, "weight_type": QuantType.QInt8, "per_channel": True,
             "op_types_to_quantize": ["Conv", "Gemm"], "calibrate_method": CalibrationMethod.MinMax}
+    ends = [fragile[0], fragile[-1]]  # first conv, last Gemm
     return [
         ("static QDQ per-channel, all Conv+Gemm", base),
-        (f"… minus first conv, SE gates, last Gemm ({len(fragile)} nodes)", {**base, "nodes_to_exclude": fragile}),
+        ("… minus first conv and last Gemm", {**base, "nodes_to_exclude": ends}),
+        (f"… minus first conv, SE convs, last Gemm ({len(fragile)} nodes)", {**base, "nodes_to_exclude": fragile}),
         ("… same, percentile calibration", {**base, "nodes_to_exclude": fragile,
                                              "calibrate_method": CalibrationMethod.Percentile}),
-        ("… same, symmetric int8 activations", {**base, "nodes_to_exclude": fragile, "activation_type": QuantType.QInt8,
-                                                 "extra_options": {"ActivationSymmetric": True}}),
+        ("static QDQ per-tensor, all Conv+Gemm", {**base, "per_channel": False}),
+        ("… per-tensor minus first conv and last Gemm", {**base, "per_channel": False, "nodes_to_exclude": ends}),
     ]
 
 

@@ -160,7 +160,7 @@ def test_all_formats_export_and_run_without_konstrukt(image_run, sound_run, tmp_
     cfg = json.loads((bundle / "config.json").read_text())
     results = cfg["parity"]["results"]
     assert results["onnx fp32"]["top1_agreement"] == 1.0 and results["onnx fp32"]["max_abs_logit_diff"] <= 1e-3
-    assert results["onnx int8"]["top1_agreement"] >= 0.97 and results["onnx int8"]["method"] == "static"
+    assert results["onnx int8"]["top1_agreement"] >= 0.97 and results["onnx int8"]["method"].startswith("static")
     assert cfg["parity"]["source"] == "test split" and cfg["parity"]["samples"] == len(run.report["data"]["files"]["test"])
     import onnx
 

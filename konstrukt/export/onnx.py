@@ -169,7 +169,9 @@ def fragile_nodes(path: Path) -> list[str]:
     for n in convs:
         src = producer.get(n.input[0])
         feeds = [c.op_type for c in consumers.get(n.output[0], [])]
-        if (src is not None and src.op_type in ("ReduceMean", "GlobalAveragePool")) or "Sigmoid" in feeds:
+        # SE: the squeeze conv reads a pooled vector; the excite conv feeds only the gate's Sigmoid
+        # (a conv followed by SiLU feeds Sigmoid *and* Mul: x · σ(x); those stay quantised)
+        if (src is not None and src.op_type in ("ReduceMean", "GlobalAveragePool")) or feeds == ["Sigmoid"]:
             out.append(n.name)
     logits = {o.name for o in graph.output}
     for n in graph.node:  # the last Gemm/MatMul (its Add, when split) writes the logits
@@ -204,12 +206,14 @@ def needs_calibration(backbone: str, modality: str) -> bool:
     return modality != "signal" and backbone not in DYNAMIC_QUANT
 
 
-def quantize(fp32: Path, out: Path, backbone: str, calibration: list[np.ndarray], modality: str = "") -> str:
+def quantize(fp32: Path, out: Path, backbone: str, calibration: list[np.ndarray], modality: str = "",
+             careful: bool = False) -> str:
     """Write the INT8 model; returns the method used (``static`` or ``dynamic``).
 
     Signal models (small 1-D convs, LayerNorm, LSTM/GRU) are quantised dynamically, every supported
     op included: their activations swing per recording, so a static activation range calibrated
     on a few training windows costs agreement, and the recurrent parts have no static kernel.
+    ``careful``: static quantisation keeps :func:`fragile_nodes` in float (larger file, closer).
     """
     from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_dynamic,
                                           quantize_static)
@@ -228,9 +232,11 @@ def quantize(fp32: Path, out: Path, backbone: str, calibration: list[np.ndarray]
     if not calibration:
         raise RunError("static INT8 quantisation needs training samples for calibration, and none "
                        "could be read", ["Fix: keep the training files in place, or pass --samples FOLDER."])
+    if careful:
+        exclude = list(dict.fromkeys(exclude + fragile_nodes(fp32)))
     quantize_static(str(fp32), str(out), _Calibration(calibration), quant_format=QuantFormat.QDQ,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
                     op_types_to_quantize=["Conv", "Gemm"], nodes_to_exclude=exclude,
                     calibrate_method=CalibrationMethod.MinMax)
     _drop_shape_info(out)
-    return "static"
+    return "static (first conv, SE convs and last layer in float)" if careful else "static"

@@ -45,7 +45,7 @@ def held_out_files(run, samples: str | Path | None = None, limit: int = MAX_SAMP
                     "task in class folders)."])
 
 
-def calibration_files(run, limit: int = 32) -> list[Path]:
+def calibration_files(run, limit: int = 64) -> list[Path]:
     """Training files for static INT8 calibration (seeded sample)."""
     pool = _existing(((run.report.get("data") or {}).get("files") or {}).get("train", []))
     random.Random(1).shuffle(pool)
