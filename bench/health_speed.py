@@ -1,10 +1,12 @@
-"""How long the data-health check takes on 5,000 images and 1,000 audio clips, and how much memory.
+"""How long the data-health check takes on 5,000 images, 1,000 audio clips and 1,000 sensor
+recordings, and how much memory.
 
-    python bench/health_speed.py                      # 5,000 images + 1,000 clips in a temp folder
-    python bench/health_speed.py --images 2000 --clips 300 --keep /tmp/health-bench
+    python bench/health_speed.py                      # 5,000 images + 1,000 clips + 1,000 recordings
+    python bench/health_speed.py --images 2000 --clips 300 --signals 300 --keep /tmp/health-bench
 
 Writes synthetic data (distinct random drawings as 160×120 JPEGs; synthetic 2–5 s WAV clips of
-five kinds of sound) with planted problems — exact copies, near copies across classes — then runs
+five kinds of sound; 6-channel 2 s gesture recordings at 200 Hz as CSV with a time column, four
+gestures by 50 synthetic subjects) with planted problems — exact copies, near copies across classes — then runs
 ``konstrukt.data.health.check_data`` and prints, per stage: finding the files (sha256), measuring
 them (decode + perceptual hash / fingerprint, one file at a time), and the checks themselves
 (the near-duplicate search on the cached measurements). The vectorised search is compared with
@@ -73,6 +75,31 @@ def write_clips(root: Path, n: int, seed: int = 0) -> None:
         sf.write(root / kinds[(51 + k) % len(kinds)] / f"near{k}.wav", 0.5 * wave[800:], rate, subtype="PCM_16")
 
 
+def write_signals(root: Path, n: int, seed: int = 0) -> None:
+    from konstrukt.demo_signal import GESTURES, synth_gesture
+
+    rng = np.random.default_rng(seed)
+    header = ",".join(["time"] + [f"ch{c + 1}" for c in range(6)])
+    t = np.arange(400) / 200.0
+
+    def save(path: Path, x: np.ndarray) -> None:
+        np.savetxt(path, np.column_stack([t[:x.shape[1]], x.T]), delimiter=",", header=header, comments="",
+                   fmt="%.5g")
+
+    files, data = [], []
+    for k in range(n):
+        g = GESTURES[k % len(GESTURES)]
+        (root / g).mkdir(parents=True, exist_ok=True)
+        x = synth_gesture(g, k % 50, rng)
+        path = root / g / f"rec{k:05d}.csv"
+        save(path, x)
+        files.append(path)
+        data.append(x)
+    for k in range(10):  # planted: exact copies, and louder trimmed copies in another class
+        shutil.copy(files[k], files[k].with_name(f"copy{k}.csv"))
+        save(root / GESTURES[(51 + k) % len(GESTURES)] / f"near{k}.csv", 1.3 * data[50 + k][:, 20:] + 0.05)
+
+
 def python_loop_seconds(keys: list, pair_distance, subset: int) -> tuple[float, int]:
     """Seconds a Python double loop takes over all pairs of ``subset`` keys."""
     keys = keys[:subset]
@@ -90,7 +117,7 @@ def run(name: str, data: Path, task: str, planted: str) -> None:
     dataset = discover(data, task)
     t1 = time.perf_counter()
     health._CACHE.clear()
-    measures = health.measure_all(dataset, "image" if task == "image" else "audio")
+    measures = health.measure_all(dataset, {"image": "image", "signal": "signal"}.get(task, "audio"))
     t2 = time.perf_counter()
     report = health.check_data(dataset, task)  # measurements cached: this is the checks themselves
     t3 = time.perf_counter()
@@ -112,11 +139,12 @@ def run(name: str, data: Path, task: str, planted: str) -> None:
         loop, m = python_loop_seconds(keys, lambda a, b: (a ^ b).bit_count() <= health.PHASH_MAX_BITS, 1500)
     else:
         x = np.stack([m.key for m in measures if m.key is not None])
+        cos = health.SIGNAL_CANDIDATE_COS if task == "signal" else health.AUDIO_CANDIDATE_COS
         t = time.perf_counter()
-        health.cosine_candidates(x, health.AUDIO_CANDIDATE_COS)
+        health.cosine_candidates(x, cos, top_k=12 if task == "signal" else 8)
         vec = time.perf_counter() - t
         rows = list(x)
-        loop, m = python_loop_seconds(rows, lambda a, b: float(np.dot(a, b)) >= health.AUDIO_CANDIDATE_COS, 400)
+        loop, m = python_loop_seconds(rows, lambda a, b: float(np.dot(a, b)) >= cos, 400)
     est = loop * pairs / (m * (m - 1) / 2)
     print(f"  pair search          numpy {vec:.3f} s  vs  Python double loop ≈ {est:.1f} s "
           f"(timed on {m} files, scaled to {pairs:,} pairs): {est / vec:.0f}× faster")
@@ -130,6 +158,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=5000)
     ap.add_argument("--clips", type=int, default=1000)
+    ap.add_argument("--signals", type=int, default=1000)
     ap.add_argument("--keep", default=None, help="write the data here and keep it (default: a temp folder)")
     args = ap.parse_args()
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="konstrukt-health-bench-"))
@@ -150,6 +179,13 @@ def main() -> None:
             print(f"\nwrote {args.clips} clips in {time.perf_counter() - t:.1f} s")
             run("audio clips", root / "clips", "sound",
                 "planted: 10 exact copies, 10 quieter trimmed copies in another class")
+        if args.signals:
+            t = time.perf_counter()
+            if not (root / "signals").exists():
+                write_signals(root / "signals", args.signals)
+            print(f"\nwrote {args.signals} recordings in {time.perf_counter() - t:.1f} s")
+            run("sensor recordings", root / "signals", "signal",
+                "planted: 10 exact copies, 10 louder trimmed copies in another class")
         print(f"\npeak memory (process RSS): {_rss_mb():.0f} MB, of which {base:.0f} MB before any "
               "check (Python, numpy, torch imported)")
     finally:

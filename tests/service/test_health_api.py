@@ -89,3 +89,49 @@ def test_run_health_maps_files_to_samples(alice, digits, app):
     assert all(isinstance(s["sample_id"], int) for s in dup["samples"])
     assert any(f["kind"] == "add_next" for f in body["findings"])
     assert str(app.state.settings.data_dir) not in str(body)
+
+
+def _csv(x, rate: float = 200.0) -> bytes:
+    import numpy as np
+
+    t = np.arange(x.shape[1]) / rate
+    buf = io.StringIO()
+    np.savetxt(buf, np.column_stack([t, x.T]), delimiter=",", fmt="%.6g",
+               header=",".join(["time"] + [f"ch{c + 1}" for c in range(x.shape[0])]), comments="")
+    return buf.getvalue().encode()
+
+
+def test_signal_project_health_finds_copies_and_stuck_channels(alice, app, monkeypatch):
+    import numpy as np
+
+    from konstrukt.demo_signal import synth_gesture
+    from konstrukt.service import health as service_health
+
+    rng = np.random.default_rng(0)
+    project = alice.project("Armband", task="signal", classes=("fist", "wave"))
+    takes = {g: [synth_gesture(g, s, rng) for s in range(8)] for g in ("fist", "wave")}
+    for g, xs in takes.items():
+        r = alice.upload(project, g, [(f"{g}{k}.csv", _csv(x)) for k, x in enumerate(xs)])
+        assert r.status_code == 200 and not r.json()["rejected"], r.text
+    pid = project["id"]
+    clean = alice.get(f"/api/projects/{pid}/health").json()
+    assert clean["checked"] == 16 and clean["findings"] == [], clean
+
+    copy = 1.2 * takes["fist"][1][:, 10:] + 0.1  # the same recording, louder and trimmed
+    stuck = takes["wave"][3].copy()
+    stuck[4] = 0.25
+    r = alice.upload(project, "wave", [("fist_again.csv", _csv(copy)), ("stuck.csv", _csv(stuck))])
+    assert r.status_code == 200 and not r.json()["rejected"], r.text
+    health = alice.get(f"/api/projects/{pid}/health").json()
+    by_kind = {f["kind"]: f for f in health["findings"]}
+    assert {s["name"] for s in by_kind["label_conflict"]["samples"]} == {"fist/fist1.csv", "wave/fist_again.csv"}
+    (stuck_ref,) = by_kind["flat_channel"]["samples"]
+    assert stuck_ref["name"] == "wave/stuck.csv" and stuck_ref["value"] == "channel 5" and stuck_ref["sample_id"]
+    assert str(app.state.settings.data_dir) not in str(health)
+
+    # The panel asks again on every page view: the stored digests are used, no file is hashed.
+    monkeypatch.setattr(service_health, "file_digest", lambda path: (_ for _ in ()).throw(AssertionError(path)))
+    assert alice.get(f"/api/projects/{pid}/health").json()["counts"] == health["counts"]
+    alice.delete(f"/api/samples/{by_kind['label_conflict']['samples'][1]['sample_id']}")
+    after = alice.get(f"/api/projects/{pid}/health").json()
+    assert "label_conflict" not in after["counts"] and after["checked"] == 17
