@@ -202,3 +202,19 @@ def test_cli_check_and_strict_train_on_signals(gestures, capsys, tmp_path):
                         overrides={"num_epochs": 1, "cv": 0, "health": {"strict": True}})
     assert "rest/wave_as_rest.csv" in str(err.value)
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
+
+
+def test_train_on_signals_reports_health_and_a_mislabelled_recording(tmp_path):
+    from tests.conftest import SIGNAL_FAST, write_signals
+
+    data = write_signals(tmp_path / "d", per_class=12)
+    extra = write_signals(tmp_path / "extra", per_class=1, seed=9)
+    shutil.copy(extra / "up" / "up0.csv", data / "down" / "planted_up.csv")  # an `up` filed under `down`
+    overrides = {**SIGNAL_FAST, "num_epochs": 15, "cv": 3, "target_size": 0}
+    run = konstrukt.train(data, task="signal", pipeline="rescnn", out=tmp_path / "run", overrides=overrides,
+                          verbose=False)
+    by_kind = {f["kind"]: f for f in run.report["data_health"]["findings"]}
+    mis = by_kind["mislabelled"]
+    assert mis["stage"] == "training" and mis["samples"][0]["name"] == "down/planted_up.csv"
+    assert (mis["samples"][0]["given"], mis["samples"][0]["suggested"]) == ("down", "up")
+    assert by_kind["add_next"]["message"]
