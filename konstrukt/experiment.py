@@ -6,6 +6,7 @@ output folder), so a mistake costs seconds, not a training run.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import time
@@ -333,6 +334,22 @@ def folds_fingerprint(prepared: Prepared, pool: list[int], folds: list[tuple[lis
     return hashlib.sha1(repr(held_out).encode()).hexdigest()[:16]
 
 
+@contextlib.contextmanager
+def fold_preprocessing(pre: Preprocessor, raws: list, train_idx: list[int]):
+    """What the preprocessor learns from data (signals: per-channel mean/std) refitted on one CV
+    fold's training part, so the held-out part is standardised with statistics it did not shape;
+    the run's own state is restored afterwards."""
+    saved = pre.state()
+    if saved is None:  # nothing learned from data (images, audio)
+        yield
+        return
+    pre.fit_split(raws, train_idx)
+    try:
+        yield
+    finally:
+        pre.load_state(saved)
+
+
 def cross_validate(recipe: Recipe, pool: list[int], k: int, epochs: int,
                    folds: list[tuple[list[int], list[int]]] | None = None,
                    oof: np.ndarray | None = None) -> dict | None:
@@ -348,10 +365,11 @@ def cross_validate(recipe: Recipe, pool: list[int], k: int, epochs: int,
     scores = []
     for n, (tr, te) in enumerate(folds, start=1):
         recipe.progress.event("cv", f"fold {n}/{len(folds)}", fold=n, folds=len(folds))
-        model, _ = recipe.fit([pool[i] for i in tr], [], epochs=epochs, label=f"fold {n}/{len(folds)}",
-                              fold=n, folds=len(folds))
         held = [pool[i] for i in te]
-        proba = recipe.proba(model, held)
+        with fold_preprocessing(p.pre, p.raws, [pool[i] for i in tr]):
+            model, _ = recipe.fit([pool[i] for i in tr], [], epochs=epochs, label=f"fold {n}/{len(folds)}",
+                                  fold=n, folds=len(folds))
+            proba = recipe.proba(model, held)
         if oof is not None:
             oof[held] = proba
         scores.append(recipe.score(model, held, proba))

@@ -97,6 +97,42 @@ def test_standardisation_uses_training_statistics_only(tmp_path):
     assert x[:, :5].tolist() == [[2.0] * 5, [2.0] * 5] and not x[:, 5:].any()
 
 
+def test_cross_validation_standardises_each_fold_with_its_own_training_statistics(tmp_path, monkeypatch):
+    """Each CV fold's model sees windows standardised with the mean/std of that fold's training
+    part only (the held-out part shapes nothing); the run keeps its training split's statistics."""
+    import konstrukt
+    from konstrukt import experiment
+
+    rng = np.random.default_rng(0)
+    for c in ("low", "high"):  # per-recording offsets: every fold's statistics differ
+        (tmp_path / "d" / c).mkdir(parents=True)
+        for i in range(6):
+            x = rng.normal(0, 1, (2, 50)) + rng.uniform(-20, 20, (2, 1)) + (5.0 if c == "high" else 0.0)
+            np.save(tmp_path / "d" / c / f"{c}{i}.npy", x.astype(np.float32))
+    seen = []
+    fit = experiment.Recipe.fit
+
+    def spy(self, train_idx, val_idx, *args, **kwargs):
+        if kwargs.get("fold"):
+            seen.append((list(train_idx), self.p.pre.mean.copy(), self.p.raws))
+        return fit(self, train_idx, val_idx, *args, **kwargs)
+
+    monkeypatch.setattr(experiment.Recipe, "fit", spy)
+    run = konstrukt.train(tmp_path / "d", task="signal", pipeline="rescnn", out=tmp_path / "run", verbose=False,
+                          overrides={**SIGNAL_FAST, "cv": 3, "split": {"val": 0.0, "test": 0.17},
+                                     "signal": {**SIGNAL_FAST["signal"], "sample_rate": 100, "layout": "channels_first"}})
+    assert len(seen) == 3
+    for train_idx, mean, raws in seen:
+        want = np.concatenate([raws[i].data for i in train_idx], axis=1).mean(1)
+        assert np.allclose(mean, want, atol=1e-4), (mean, want)
+    assert len({tuple(np.round(m, 4)) for _, m, _ in seen}) == 3  # three folds, three statistics
+    saved = json.loads((run.path / "preprocessing.json").read_text())
+    files = {Path(f).name for f in run.report["data"]["files"]["train"]}
+    raws = seen[0][2]
+    want = np.concatenate([r.data for r in raws if r.path.name in files], axis=1).mean(1)
+    assert np.allclose(saved["mean"], want, atol=1e-4)
+
+
 # --------------------------------------------------------------------------- bad input
 
 
