@@ -55,16 +55,10 @@ def write(root: Path, X, y, split: str) -> None:
 
 
 def features(X) -> np.ndarray:
-    """Per-channel summary statistics of each (C, T) recording."""
-    rows = []
-    for x in X:
-        t = np.arange(x.shape[1])
-        slope = np.polyfit(t, x.T, 1)[0] if x.shape[1] > 1 else np.zeros(x.shape[0])
-        q = np.percentile(x, [25, 50, 75], axis=1)
-        rows.append(np.concatenate([x.mean(1), x.std(1), x.min(1), x.max(1), *q,
-                                    np.abs(np.diff(x, axis=1)).mean(1) if x.shape[1] > 1 else 0 * x.mean(1),
-                                    slope]))
-    return np.asarray(rows)
+    """Per-channel summary statistics of each (C, T) recording (konstrukt's signal reference)."""
+    from konstrukt.reference import signal_stats
+
+    return np.stack([signal_stats(x) for x in X])
 
 
 def pad(X, length: int) -> np.ndarray:
@@ -83,7 +77,7 @@ def cv_scores(make, Xtr, ytr, seed: int = 0) -> np.ndarray:
 
 
 def reference(kind: str, Xtr, ytr, Xte, yte) -> tuple[float, np.ndarray, float]:
-    from sklearn.linear_model import LogisticRegression, RidgeClassifierCV
+    from sklearn.linear_model import RidgeClassifierCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -91,8 +85,7 @@ def reference(kind: str, Xtr, ytr, Xte, yte) -> tuple[float, np.ndarray, float]:
     if kind == "stats + logistic regression":
         A, B = features(Xtr), features(Xte)
 
-        def make():
-            return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+        from konstrukt.reference import make_model as make  # the same model every signal run fits
     else:
         from aeon.transformations.collection.convolution_based import MiniRocket
 

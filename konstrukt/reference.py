@@ -7,7 +7,9 @@ as a reference row. References are registered per modality; features are compute
 
 * audio: MFCC statistics — mean and std over time of 20 MFCCs and their deltas (80 numbers);
 * image: 16×16 grey pixels + a histogram of oriented gradients (HOG, 8×8 cells of a 64×64 grey
-  image, 9 orientations) + an 8-bin histogram per colour channel.
+  image, 9 orientations) + an 8-bin histogram per colour channel;
+* signal: per-channel summary statistics of the whole recording at the run's rate — mean, std,
+  min, max, quartiles, mean absolute difference, slope (9 numbers per channel).
 """
 from __future__ import annotations
 
@@ -65,12 +67,29 @@ def image_features(img) -> np.ndarray:
     return np.concatenate([pixels, grad, colour / max(len(arr), 1)]).astype(np.float32)
 
 
+def signal_stats(x: np.ndarray) -> np.ndarray:
+    """(9 × C,) per-channel summary statistics of a (C, T) recording: mean, std, min, max, the three
+    quartiles, mean absolute difference between neighbours, and the least-squares slope."""
+    x = np.asarray(x, np.float64)
+    if x.shape[1] > 1:
+        t = np.arange(x.shape[1]) - (x.shape[1] - 1) / 2
+        slope = (x - x.mean(1, keepdims=True)) @ t / (t @ t)
+        wiggle = np.abs(np.diff(x, axis=1)).mean(1)
+    else:
+        slope = wiggle = np.zeros(x.shape[0])
+    q = np.percentile(x, [25, 50, 75], axis=1)
+    return np.concatenate([x.mean(1), x.std(1), x.min(1), x.max(1), *q, wiggle, slope]).astype(np.float32)
+
+
 REFERENCES.add("audio", ReferenceSpec(
     "mfcc_logreg", "MFCC statistics + logistic regression",
     lambda wave, pre: mfcc_stats(wave, pre.sample_rate)))
 REFERENCES.add("image", ReferenceSpec(
     "hog_logreg", "pixels + HOG + colour histogram + logistic regression",
     lambda img, pre: image_features(img)))
+REFERENCES.add("signal", ReferenceSpec(
+    "stats_logreg", "per-channel summary statistics + logistic regression",
+    lambda rec, pre: signal_stats(rec.at(pre.rate))))
 
 
 def make_model():

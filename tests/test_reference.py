@@ -1,10 +1,11 @@
 """The classical reference model and the small-data recipe around it (fast, offline)."""
 import numpy as np
+import pytest
 from PIL import Image
 
 import konstrukt
 from konstrukt.preprocess.audio import duration_from_clips
-from konstrukt.reference import REFERENCES, hog, image_features, mfcc_stats, verdict
+from konstrukt.reference import REFERENCES, hog, image_features, mfcc_stats, signal_stats, verdict
 
 
 def test_reference_features_have_fixed_sizes_whatever_the_input():
@@ -14,7 +15,28 @@ def test_reference_features_have_fixed_sizes_whatever_the_input():
     for size in [(25, 25), (640, 427)]:
         img = Image.fromarray(rng.integers(0, 255, (*size[::-1], 3), dtype=np.uint8))
         assert image_features(img).shape == (16 * 16 + 8 * 8 * 9 + 24,)
-    assert set(REFERENCES.names()) >= {"audio", "image"}
+    assert set(REFERENCES.names()) >= {"audio", "image", "signal"}
+    assert signal_stats(rng.normal(size=(6, 400))).shape == signal_stats(np.ones((6, 1))).shape == (54,)
+
+
+def test_signal_stats_are_the_named_statistics():
+    x = np.array([[0.0, 1.0, 2.0, 3.0, 4.0], [5.0, 5.0, 5.0, 5.0, 5.0]])
+    f = signal_stats(x).reshape(9, 2)  # rows: mean std min max q25 q50 q75 wiggle slope
+    assert f[:, 0].tolist() == pytest.approx([2.0, np.sqrt(2.0), 0.0, 4.0, 1.0, 2.0, 3.0, 1.0, 1.0])
+    assert f[:, 1].tolist() == pytest.approx([5.0, 0.0, 5.0, 5.0, 5.0, 5.0, 5.0, 0.0, 0.0])
+
+
+def test_signal_run_reports_the_reference_on_the_same_split_and_folds(tmp_path):
+    from tests.conftest import SIGNAL_FAST, write_signals
+
+    data = write_signals(tmp_path / "d", per_class=8)
+    run = konstrukt.train(data, task="signal", pipeline="rescnn", out=tmp_path / "run", verbose=False,
+                          overrides={**SIGNAL_FAST, "cv": 3})
+    r = run.report
+    assert r["reference"]["name"] == "stats_logreg" and r["reference"]["test"]["n"] == r["test"]["n"]
+    assert r["reference"]["cv"]["folds"] == r["cv"]["folds"] == 3
+    assert r["reference"]["test"]["accuracy"] > 0.6  # ramps up/down vs flat: slope and mean tell them apart
+    assert r["baseline"]
 
 
 def test_hog_sees_orientation():
