@@ -48,6 +48,8 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--epochs", type=int, default=None, help="override the pipeline's epochs for the CV run")
+    ap.add_argument("--set", default=None, metavar="JSON",
+                    help='config overrides for the CV run, e.g. \'{"batch_size": 32}\'')
     args = ap.parse_args()
     use_all_cores()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, input {CHANNELS} ch × "
@@ -92,7 +94,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         data = write_data(Path(tmp) / "data")
-        overrides = {"cv": 5}
+        import json
+
+        overrides = {"cv": 5, **(json.loads(args.set) if args.set else {})}
         if args.epochs:
             overrides["num_epochs"] = args.epochs
         t0 = time.perf_counter()

@@ -27,10 +27,12 @@ class FitResult:
 def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
     opt, lr, wd = config.optimizer, config.learning_rate, config.weight_decay
     params = [p for p in params if p.requires_grad]
+    # One fused update over all tensors (torch picks it only on GPUs by default): on a CPU the
+    # per-tensor loop cost a from-scratch signal model ~10 % of each step.
     if opt.name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd, foreach=True)
     if opt.name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd, foreach=True)
     if opt.name == "sgd":
         return torch.optim.SGD(params, lr=lr, weight_decay=wd, momentum=opt.momentum,
                                nesterov=opt.nesterov and opt.momentum > 0)

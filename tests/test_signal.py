@@ -367,7 +367,7 @@ def test_long_windows_get_a_strided_stem_sized_by_the_window(tmp_path):
 
     pre = SignalPreprocessor(None, cfg(sample_rate=1000, window=2.0))
     pre.fit_split([Recording(np.random.default_rng(0).normal(size=(3, 2000)).astype(np.float32), 1000.0, Path("r"))], [0])
-    assert pre.backbone_options()["stride"] == 8  # 2000 samples → 250 steps into the blocks
+    assert pre.backbone_options()["stride"] == 16  # 2000 samples → 125 steps into the blocks
     model = build_backbone("rescnn_se", "none", **{**pre.backbone_options(), "widths": (8, 16)})
     out = model(torch.randn(2, 3, 2000))
     assert out.shape == (2, model.num_features) and model.blocks()[0] is model.stem

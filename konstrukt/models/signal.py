@@ -2,8 +2,8 @@
 
 One family, :class:`ResCNN`, with arguments instead of copies:
 
-* for long windows, a strided conv stem (``signal.downsample``; auto: at most 256 steps enter the
-  blocks — a 2-s window at 1 kHz is cut 8×);
+* for long windows, a strided conv stem without normalisation, so the amplitude passes
+  (``signal.downsample``; auto: at most 128 steps enter the blocks — a 2-s window at 1 kHz is cut 16×);
 * a stack of residual 1-D conv blocks (kernel 9, channel LayerNorm, ReLU, dropout, a 1×1
   projection on the skip path when the channel count changes, max-pool ÷2 after each block),
   optionally with squeeze-and-excitation;
@@ -126,9 +126,11 @@ class ResCNN(Backbone):
         # A strided conv stem shortens long windows (compute scales with length); 1: none.
         self.stem: nn.Module = nn.Identity()
         if stride > 1:
+            # No norm here: a LayerNorm over the channels at each step would divide out the
+            # amplitude (a strong fist and a resting arm then look alike); the blocks' identity
+            # skips carry it on. (Demo: test accuracy 0.5 with it, fist and rest confused.)
             self.stem = nn.Sequential(nn.Conv1d(in_channels, widths[0], 2 * stride + 1, stride=stride,
-                                                padding=stride, bias=False),
-                                      ChannelNorm(widths[0]), nn.ReLU(inplace=True))
+                                                padding=stride), nn.ReLU(inplace=True))
             prev = widths[0]
         for w in widths:
             blocks.append(ResBlock(prev, w, kernel_size, dropout, se))

@@ -41,6 +41,10 @@ TIME_NAMES = frozenset({"time", "t", "timestamp", "times", "seconds", "sec", "se
 ARRAY_KEYS = ("data", "x", "signal", "signals", "X")
 RATE_KEYS = ("sample_rate", "fs", "sampling_rate", "rate", "sr")
 MAX_ROW_PROBLEMS = 5  # per file: enough to show the pattern without a wall of text
+# Long windows go through a strided stem first so that at most this many steps enter the residual
+# blocks (2 s at 1 kHz: stride 16, 62.5 steps/s — gestures and envelopes live well below that).
+# 256 cost twice the time per window for no accuracy on bench/signal_quality.py's sets.
+MAX_STEPS = 128
 
 
 @dataclass
@@ -359,8 +363,8 @@ class SignalPreprocessor(Preprocessor):
     def backbone_options(self) -> dict:
         """What the model needs to know: channel count and the ``signal`` model sizes."""
         c = self.cfg
-        # Long windows (2 s at 1 kHz) go through a strided stem first: ≤ 256 steps into the blocks.
-        stride = c.downsample or (max(1, math.ceil(self.length / 256)) if self.rate else 1)
+        # Long windows (2 s at 1 kHz) go through a strided stem first: ≤ MAX_STEPS into the blocks.
+        stride = c.downsample or (max(1, math.ceil(self.length / MAX_STEPS)) if self.rate else 1)
         return {"in_channels": self.channels, "stride": stride, "widths": tuple(c.widths), "kernel_size": c.kernel_size,
                 "dropout": c.dropout, "hidden_size": c.hidden_size, "layers": c.layers, "heads": c.heads}
 
