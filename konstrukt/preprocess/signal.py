@@ -426,5 +426,7 @@ class SignalPreprocessor(Preprocessor):
             x = (x - self.mean[:, None]) / self.std[:, None]
         x = fix_length(x, self.length, self.cfg.pad, self.cfg.crop).astype(np.float32, copy=False)  # (C, L)
         if augment and self.augmentation is not None:
+            if seed is None:  # from torch's generator, which the run seeds: reproducible runs
+                seed = int(torch.randint(0, 2**31 - 1, ()).item())
             x = self.augmentation(x, np.random.default_rng(seed))
         return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))  # (C, L)
