@@ -69,7 +69,7 @@ def main() -> None:
 
     opt = torch.optim.AdamW(model.parameters(), 1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
-    batch = 16
+    batch = config.batch_size  # the pipeline's own
     model.train()
     for step in range(6):  # 1 warm-up + 5 timed steps
         if step == 1:
