@@ -533,7 +533,7 @@ class Backbone(nn.Module):
         prev, self.stem = in_channels, nn.Identity()
         if stride > 1:
             self.stem = nn.Sequential(nn.Conv1d(in_channels, widths[0], 2 * stride + 1, stride=stride,
-                                                padding=stride, bias=False), ChannelNorm(widths[0]), nn.ReLU(inplace=True))
+                                                padding=stride), nn.ReLU(inplace=True))  # no norm: keeps amplitude
             prev = widths[0]
         blocks = []
         for w in widths:
