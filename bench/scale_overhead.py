@@ -1,7 +1,8 @@
 """Scale-out overhead: what S3-compatible storage (and a Ray cluster) add over the embedded default.
 
-    python bench/scale_overhead.py                 # 100 files, median of 3 repeats
-    python bench/scale_overhead.py --files 20 --repeats 1   # a smoke run
+    python bench/scale_overhead.py                 # both parts: storage (100 files) and execution
+    python bench/scale_overhead.py --files 20 --repeats 1 --jobs 2   # a smoke run
+    python bench/scale_overhead.py --only execution
 
 Storage (needs the ``scale`` extra and ``moto[server]``): the S3 side is moto's standalone server on
 loopback, so the figures are konstrukt's and boto3's overhead (requests, hashing, copies), not a
@@ -14,6 +15,13 @@ network's; a real store adds its round-trip time per request.
 3. ``fetch a job's data``: materialising a 100-file job manifest — hard links from the local store
    vs download + SHA-256 check from S3.
 
+Execution (needs the ``scale`` extra): seconds from "queued" to "finished" (the job's
+``created_at`` → ``finished_at`` in the database) for the same small training job (the offline
+CNN on 16 PNG digits, 2 epochs, no CV) submitted through the web app: the local worker process,
+``executor=ray`` against a 2-CPU Ray head started on loopback (``ray start --head``), and Ray with
+the samples and runs in S3 (moto). The first job of each includes the worker's first import of
+torch and, for Ray, the first task's worker process start; later jobs show the steady state.
+
 Each function measures one thing and returns seconds; ``main`` prints one table, local and S3 side
 by side with their ratio.
 """
@@ -21,8 +29,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -156,6 +166,93 @@ def storage_rows(n: int, repeats: int, work: Path) -> list[tuple[str, float, flo
         server.stop()
 
 
+REPO = Path(__file__).resolve().parents[1]
+JOB = {"num_epochs": 2, "cv": 0, "target_size": 0, "image_size": 32, "batch_size": 8}
+
+
+def start_ray_head(work: Path, cpus: int = 2) -> tuple[str, subprocess.Popen]:
+    """A Ray head on loopback in its own process group (stopped by :func:`stop_ray_head`)."""
+    port, temp = _free_port(), tempfile.mkdtemp(prefix="krb", dir="/tmp")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+           "RAY_USAGE_STATS_ENABLED": "0", "KONSTRUKT_CACHE": str(work / "cache")}
+    log = Path(temp) / "head.log"
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
+                             f"--port={port}", f"--num-cpus={cpus}", "--include-dashboard=false",
+                             "--disable-usage-stats", "--node-ip-address=127.0.0.1",
+                             f"--ray-client-server-port={_free_port()}", f"--temp-dir={temp}"],
+                            env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    while b"block forever" not in log.read_bytes():
+        if proc.poll() is not None:
+            raise SystemExit("the Ray head did not start:\n" + log.read_text(errors="replace"))
+        time.sleep(0.5)
+    return f"127.0.0.1:{port}", proc
+
+
+def stop_ray_head(proc: subprocess.Popen) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+
+
+def time_jobs(executor: str, ray_address: str | None, jobs: int, work: Path,
+              storage_url: str | None = None) -> list[float]:
+    """Seconds from queued to finished of ``jobs`` identical small jobs, one after another."""
+    from fastapi.testclient import TestClient
+
+    from konstrukt.demo import write_digits
+    from konstrukt.service import create_app
+    from konstrukt.service.db import Job
+    from konstrukt.service.settings import Settings
+
+    src = Path(tempfile.mkdtemp(dir=work)) / "digits"
+    write_digits(src, per_class=8, classes=(0, 1))
+    settings = Settings(data_dir=Path(tempfile.mkdtemp(dir=work)), secret_key="bench", bcrypt_rounds=4,
+                        start_worker=True, heartbeat_seconds=0.5, worker_poll_seconds=0.2,
+                        executor=executor, ray_address=ray_address, storage_url=storage_url)
+    app = create_app(settings)
+    times = []
+    with TestClient(app) as client:
+        csrf = client.post("/api/auth/signup", json={"email": "b@example.com", "password": "bench pass"}
+                           ).json()["csrf_token"]
+        h = {"X-CSRF-Token": csrf}
+        pid = client.post("/api/projects", json={"name": "b", "task": "image"}, headers=h).json()["id"]
+        for label in ("zero", "one"):
+            cid = client.post(f"/api/projects/{pid}/classes", json={"name": label}, headers=h).json()["id"]
+            files = [("files", (p.name, p.read_bytes(), "image/png")) for p in sorted((src / label).iterdir())]
+            assert client.post(f"/api/projects/{pid}/classes/{cid}/samples", files=files, headers=h).status_code == 200
+        for _ in range(jobs):
+            job_id = client.post(f"/api/projects/{pid}/jobs", json={"pipeline": "scratch_cnn", "config": JOB},
+                                 headers=h).json()["id"]
+            while client.get(f"/api/jobs/{job_id}").json()["status"] in ("queued", "running"):
+                time.sleep(0.1)
+            with app.state.sessions() as db:
+                job = db.get(Job, job_id)
+                assert job.status == "succeeded", job.error
+                times.append((job.finished_at - job.created_at).total_seconds())
+    return times
+
+
+def execution_rows(jobs: int, work: Path) -> list[tuple[str, float, float, float]]:
+    """(what, local worker, Ray, Ray + S3 seconds) for the first job and the median of the rest."""
+    local = time_jobs("local", None, jobs, work)
+    server, bucket = start_moto()  # before the head: its workers inherit the AWS variables
+    address, head = start_ray_head(work)
+    try:
+        on_ray = time_jobs("ray", address, jobs, work)
+        ray_s3 = time_jobs("ray", address, jobs, work, storage_url=f"s3://{bucket}/jobs")
+    finally:
+        stop_ray_head(head)
+        server.stop()
+    rows = [("small job, first (queued→finished)", local[0], on_ray[0], ray_s3[0])]
+    if jobs > 1:
+        rows.append((f"small job, median of next {jobs - 1}", statistics.median(local[1:]),
+                     statistics.median(on_ray[1:]), statistics.median(ray_s3[1:])))
+    return rows
+
+
 def print_table(title: str, left: str, right: str, rows: list[tuple[str, float, float]]) -> None:
     print(f"\n{title}")
     print(f"{'measurement':36} {left:>12} {right:>12} {'ratio':>8} {'added':>9}")
@@ -163,15 +260,29 @@ def print_table(title: str, left: str, right: str, rows: list[tuple[str, float, 
         print(f"{what:36} {a:11.3f}s {b:11.3f}s {b / a if a else float('nan'):7.1f}x {b - a:+8.2f}s")
 
 
+def print_execution(rows: list[tuple[str, float, float, float]]) -> None:
+    print("\nExecution: local worker process vs Ray task (2-CPU head on loopback), and Ray with S3 (moto)")
+    print(f"{'measurement':38} {'local':>10} {'Ray':>10} {'added':>8} {'Ray+S3':>10} {'added':>8}")
+    for what, a, b, c in rows:
+        print(f"{what:38} {a:9.2f}s {b:9.2f}s {b - a:+7.2f}s {c:9.2f}s {c - a:+7.2f}s")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=3, help="jobs per executor (the first one is cold)")
+    parser.add_argument("--only", choices=["storage", "execution"], default=None)
     args = parser.parse_args(argv)
     os.environ.setdefault("KONSTRUKT_OFFLINE", "1")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     with tempfile.TemporaryDirectory(prefix="konstrukt-scale-bench-") as tmp:
-        rows = storage_rows(args.files, args.repeats, Path(tmp))
-    print_table("Storage: local folder vs S3 (moto on loopback)", "local", "S3", rows)
+        os.environ.setdefault("KONSTRUKT_CACHE", str(Path(tmp) / "cache"))
+        if args.only != "execution":
+            rows = storage_rows(args.files, args.repeats, Path(tmp))
+            print_table("Storage: local folder vs S3 (moto on loopback)", "local", "S3", rows)
+        if args.only != "storage":
+            print_execution(execution_rows(args.jobs, Path(tmp)))
 
 
 if __name__ == "__main__":

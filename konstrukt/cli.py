@@ -91,6 +91,7 @@ def _add_train(sub) -> None:
                         "and leave leaked copies out of the validation/test scores)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print report.json to stdout at the end")
+    _add_executor_flags(p)
     p.set_defaults(func=cmd_train)
 
 
@@ -99,8 +100,30 @@ FLAG_KEYS = ["task", "pipeline", "strategy", "pretrained", "num_epochs", "learni
 SIGNAL_FLAGS = ["sample_rate", "window", "hop", "layout", "time_column"]  # → the `signal` section
 
 
+def _add_executor_flags(p) -> None:
+    g = p.add_argument_group("scale-out (docs/scale-out.md; needs pip install 'konstrukt[scale]')")
+    g.add_argument("--executor", default=None, choices=["local", "ray"],
+                   help="where to train: local (this process, default) or ray (a task on a Ray cluster; "
+                        "default: $KONSTRUKT_EXECUTOR)")
+    g.add_argument("--ray-address", dest="ray_address", default=None, metavar="HOST:PORT",
+                   help="the Ray cluster, e.g. 10.0.0.5:6379 (default: $KONSTRUKT_RAY_ADDRESS, else a Ray "
+                        "started for this command)")
+    g.add_argument("--storage-url", dest="storage_url", default=None, metavar="URL",
+                   help="where the data and the run travel through: s3://BUCKET/PREFIX for a cluster of "
+                        "several machines (default: $KONSTRUKT_STORAGE_URL, else a folder on this machine)")
+
+
+def _executor(args):
+    """The executor the flags ask for, or None for the in-process default."""
+    from .execution import make_executor
+
+    executor = make_executor(args.executor, args.ray_address)
+    return None if executor.name == "local" else executor
+
+
 def cmd_train(args) -> int:
     from .experiment import train
+    from .inference import Run
 
     overrides = {k: getattr(args, k) for k in FLAG_KEYS}
     if args.strict:
@@ -108,8 +131,16 @@ def cmd_train(args) -> int:
     signal = {k: getattr(args, k) for k in SIGNAL_FLAGS if getattr(args, k) is not None}
     if signal:
         overrides["signal"] = signal
-    run = train(args.data, out=args.out, config=args.config, overrides=overrides,
-                overwrite=args.overwrite, verbose=not args.quiet)
+    executor = _executor(args)
+    if executor:
+        from .execution.driver import submit
+
+        folder = submit(executor, "train", args.data, args.out, config=args.config, overrides=overrides,
+                        storage_url=args.storage_url, overwrite=args.overwrite, verbose=not args.quiet)
+        run = Run.load(folder)
+    else:
+        run = train(args.data, out=args.out, config=args.config, overrides=overrides,
+                    overwrite=args.overwrite, verbose=not args.quiet)
     if args.json:
         print(json.dumps(run.report, indent=2))
     else:
@@ -269,6 +300,7 @@ def _add_compare(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing out folder")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print leaderboard.json to stdout at the end")
+    _add_executor_flags(p)
     p.set_defaults(func=cmd_compare)
 
 
@@ -276,9 +308,19 @@ def cmd_compare(args) -> int:
     from .compare import compare, table_text
 
     keys = ["task", "num_epochs", "cv", "pretrained", "target_size", "image_size", "seed", "device"]
-    board = compare(args.data, out=args.out, pipelines=args.pipelines, config=args.config,
-                    overrides={k: getattr(args, k) for k in keys}, overwrite=args.overwrite,
-                    verbose=not args.quiet)
+    overrides = {k: getattr(args, k) for k in keys}
+    executor = _executor(args)
+    if executor:
+        from .execution.driver import submit
+
+        folder = submit(executor, "compare", args.data, args.out, task=args.task, overrides=overrides,
+                        config={"pipelines": args.pipelines, "config": args.config},
+                        storage_url=args.storage_url, overwrite=args.overwrite, verbose=not args.quiet)
+        board = json.loads((folder / "leaderboard.json").read_text(encoding="utf-8"))
+        board["out"] = str(folder)
+    else:
+        board = compare(args.data, out=args.out, pipelines=args.pipelines, config=args.config,
+                        overrides=overrides, overwrite=args.overwrite, verbose=not args.quiet)
     if args.json:
         print(json.dumps(board, indent=2, ensure_ascii=False))
         return 0
@@ -481,14 +523,24 @@ def _add_serve(sub) -> None:
                    "pip install 'konstrukt[scale]' (default: $KONSTRUKT_STORAGE_URL, else the data dir)")
     p.add_argument("--demo", action="store_true",
                    help="create a demo user and a demo project that trains offline")
+    p.add_argument("--executor", default=None, choices=["local", "ray"],
+                   help="where jobs train: local (a worker process beside the server, default) or ray "
+                        "(each job a task on a Ray cluster; default: $KONSTRUKT_EXECUTOR). See docs/scale-out.md")
+    p.add_argument("--ray-address", dest="ray_address", default=None, metavar="HOST:PORT",
+                   help="the Ray cluster for --executor ray (default: $KONSTRUKT_RAY_ADDRESS)")
     p.set_defaults(func=cmd_serve)
 
 
 def cmd_serve(args) -> int:
     from .service import serve
 
+    if (args.executor or os.environ.get("KONSTRUKT_EXECUTOR", "")).strip().lower() == "ray":
+        from .execution import require_ray
+
+        require_ray()  # says how to install it, before the server starts
     serve(host=args.host, port=args.port, data_dir=args.data_dir, database_url=args.database_url,
-          demo=args.demo, storage_url=args.storage_url)
+          demo=args.demo, storage_url=args.storage_url, executor=args.executor,
+          ray_address=args.ray_address)
     return 0
 
 

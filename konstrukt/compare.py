@@ -14,6 +14,7 @@ error bars vs latency) and ``runs/<name>/``.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
@@ -231,13 +232,19 @@ class _Contest:
             return
         self.check_split(prepared)
         section = task_modality(cfg.task).config_section
+        jobs, total = [], len(self.entries)
         for entry in members:
             e_cfg, e_spec = self.configs[entry]
             if section:  # data-dependent settings prepare chose (audio duration) hold for the group
                 e_cfg = e_cfg.model_copy(update={section: getattr(prepared.config, section)})
+            index = self.entries.index(entry) + 1
             # Each run's report gets its own copy of the data health: training adds its findings in place.
-            self.run_one(entry, dataclasses.replace(prepared, config=e_cfg, pipeline=e_spec,
-                                                    health=copy.deepcopy(prepared.health)))
+            jobs.append(PipelineJob(dataclasses.replace(prepared, config=e_cfg, pipeline=e_spec,
+                                                        health=copy.deepcopy(prepared.health)),
+                                    self.out / "runs" / entry.folder, self.progress_for(entry),
+                                    f"pipeline {index}/{total}: {entry.name}", f"[{index}/{total}] {entry.name}"))
+        for entry, job, result in zip(members, jobs, (_pipeline_runner or run_pipelines)(jobs)):
+            self.record(entry, job.folder, result)
 
     def check_split(self, prepared) -> None:
         """Every pipeline must see the same split: compare its file lists with the first one's."""
@@ -247,36 +254,78 @@ class _Contest:
         elif files != self.splits:
             raise RuntimeError("internal error: pipelines got different splits of the same data")
 
-    def run_one(self, entry: Entry, prepared) -> None:
-        from .config import config_dict
-        from .experiment import run_experiment
-        from .runtime import reset_peak_memory
-
-        progress = self.progress_for(entry)
-        index = self.entries.index(entry) + 1
-        progress.event("compare", f"pipeline {index}/{len(self.entries)}: {entry.name}")
-        self.reporter.say(f"[{index}/{len(self.entries)}] {entry.name}")
-        folder = self.out / "runs" / entry.folder
-        started = time.perf_counter()
-        try:
-            reset_peak_memory(prepared.device)
-            model, results = run_experiment(prepared, progress)
-            report = artifacts.build_report(prepared, results)
-            report["selection"] = None
-            folder.mkdir(parents=True)
-            artifacts.write_run(folder, report, config_dict(prepared.config), model, prepared.pre.state())
-            pool = prepared.splits["train"] + prepared.splits["val"]
-            latency = latency_ms(model, prepared, prepared.splits["test"] or pool)
-        except Exception as exc:  # noqa: BLE001 — its row says why; the others go on
+    def record(self, entry: Entry, folder: Path, result) -> None:
+        """The row of one pipeline from what :func:`fit_pipeline` returned (or the error it raised)."""
+        if isinstance(result, BaseException):  # its row says why; the others go on
             shutil.rmtree(folder, ignore_errors=True)  # no half-written run folder
-            if not isinstance(exc, WeightsUnavailableError):
-                log.exception("pipeline %s failed", entry.name)
-            status = "skipped" if isinstance(exc, WeightsUnavailableError) else "failed"
-            self.rows[entry.name] = _not_run(entry, status, _why(exc))
+            status = "skipped" if isinstance(result, WeightsUnavailableError) else "failed"
+            self.rows[entry.name] = _not_run(entry, status, _why(result))
             return
-        self.rows[entry.name] = _row(entry, report, folder, latency, time.perf_counter() - started)
+        report, latency, seconds = result
+        self.rows[entry.name] = _row(entry, report, folder, latency, seconds)
         if report.get("reference"):
             self.references.append(report["reference"])
+
+
+@dataclass
+class PipelineJob:
+    """One pipeline of a comparison: its Prepared (the group's shared decode and split, its own
+    config), the run folder to write, and its progress."""
+
+    prepared: Any
+    folder: Path
+    progress: Progress
+    title: str  # the progress event that announces it
+    line: str  # … and the line people see
+
+
+def fit_pipeline(job: PipelineJob) -> tuple[dict, float, float]:
+    """One pipeline as a step: fit, evaluate, write its run folder; return (report, latency ms, seconds)."""
+    from .config import config_dict
+    from .experiment import run_experiment
+    from .runtime import reset_peak_memory
+
+    prepared, progress = job.prepared, job.progress
+    progress.event("compare", job.title)
+    progress.say(job.line)
+    started = time.perf_counter()
+    reset_peak_memory(prepared.device)
+    model, results = run_experiment(prepared, progress)
+    report = artifacts.build_report(prepared, results)
+    report["selection"] = None
+    job.folder.mkdir(parents=True)
+    artifacts.write_run(job.folder, report, config_dict(prepared.config), model, prepared.pre.state())
+    pool = prepared.splits["train"] + prepared.splits["val"]
+    latency = latency_ms(model, prepared, prepared.splits["test"] or pool)
+    return report, latency, time.perf_counter() - started
+
+
+def run_pipelines(jobs: list[PipelineJob]) -> list[tuple[dict, float, float] | Exception]:
+    """The pipelines one after another in this process (the default pipeline runner); a failing
+    pipeline gives its exception in its place."""
+    results = []
+    for job in jobs:
+        try:
+            results.append(fit_pipeline(job))
+        except Exception as exc:  # noqa: BLE001 — one pipeline failing must not stop the others
+            if not isinstance(exc, WeightsUnavailableError):
+                log.exception("pipeline failed")
+            results.append(exc)
+    return results
+
+
+_pipeline_runner = None  # an executor's way to spread pipelines (see use_pipeline_runner)
+
+
+@contextlib.contextmanager
+def use_pipeline_runner(runner):
+    """Run the pipelines of a comparison with ``runner`` (e.g. as parallel Ray tasks) in this block."""
+    global _pipeline_runner
+    previous, _pipeline_runner = _pipeline_runner, runner
+    try:
+        yield
+    finally:
+        _pipeline_runner = previous
 
 
 def resolve_entries(task: str | None, pipelines, config, overrides: dict | None

@@ -140,6 +140,14 @@ class HealthConfig(_Strict):
     mislabelled_top: int = Field(10, ge=0, le=1000)  # likely mislabelled examples to list after CV
 
 
+class ResourcesConfig(_Strict):
+    """What one training asks of a Ray cluster (``--executor ray``); the local worker ignores it."""
+
+    cpus: float = Field(1.0, gt=0.0, le=1024)
+    gpus: float = Field(0.0, ge=0.0, le=64)  # 1: the task waits for a node with a free GPU
+    memory: Optional[float] = Field(None, gt=0.0, le=4096)  # GiB reserved on the node; None: no reservation
+
+
 class TrainConfig(_Strict):
     """Everything that decides what a run does. Saved as ``config.json`` beside every run."""
 
@@ -174,6 +182,7 @@ class TrainConfig(_Strict):
     amp: bool = True  # mixed precision when on a GPU
     num_workers: int = Field(0, ge=0, le=64)
     cache_dir: Optional[str] = None  # embedding cache; None: $KONSTRUKT_CACHE or ~/.cache/konstrukt
+    resources: ResourcesConfig = ResourcesConfig()  # per training, on a Ray cluster
 
     @field_validator("task")
     @classmethod

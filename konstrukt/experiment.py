@@ -12,7 +12,7 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -350,6 +350,49 @@ def fold_preprocessing(pre: Preprocessor, raws: list, train_idx: list[int]):
         pre.load_state(saved)
 
 
+@dataclass
+class FoldResult:
+    """What one CV fold hands back: plain data, so a fold can run anywhere (a Ray task)."""
+
+    n: int
+    held: list[int]  # sample indices the fold held out
+    proba: np.ndarray  # (len(held), C) their out-of-fold probabilities
+    metrics: dict
+
+
+def fit_fold(recipe: Recipe, pool: list[int], train: list[int], held_out: list[int], n: int, k: int,
+             epochs: int) -> FoldResult:
+    """One CV fold as a step: fit on ``pool[train]`` for ``epochs``, score on ``pool[held_out]``."""
+    recipe.progress.event("cv", f"fold {n}/{k}", fold=n, folds=k)
+    held = [pool[i] for i in held_out]
+    with fold_preprocessing(recipe.p.pre, recipe.p.raws, [pool[i] for i in train]):
+        model, _ = recipe.fit([pool[i] for i in train], [], epochs=epochs, label=f"fold {n}/{k}",
+                              fold=n, folds=k)
+        proba = recipe.proba(model, held)
+    return FoldResult(n, held, proba, recipe.score(model, held, proba))
+
+
+def run_folds(recipe: Recipe, pool: list[int], folds: list[tuple[list[int], list[int]]],
+              epochs: int) -> list[FoldResult]:
+    """The folds one after another in this process (the default fold runner)."""
+    return [fit_fold(recipe, pool, tr, te, n, len(folds), epochs) for n, (tr, te) in enumerate(folds, start=1)]
+
+
+FoldRunner = Callable[[Recipe, list[int], list[tuple[list[int], list[int]]], int], list[FoldResult]]
+_fold_runner: FoldRunner | None = None  # an executor's way to spread folds (see use_fold_runner)
+
+
+@contextlib.contextmanager
+def use_fold_runner(runner: FoldRunner | None):
+    """Run cross-validation folds with ``runner`` (e.g. as parallel Ray tasks) inside this block."""
+    global _fold_runner
+    previous, _fold_runner = _fold_runner, runner
+    try:
+        yield
+    finally:
+        _fold_runner = previous
+
+
 def cross_validate(recipe: Recipe, pool: list[int], k: int, epochs: int,
                    folds: list[tuple[list[int], list[int]]] | None = None,
                    oof: np.ndarray | None = None) -> dict | None:
@@ -362,17 +405,12 @@ def cross_validate(recipe: Recipe, pool: list[int], k: int, epochs: int,
     folds = cv_folds(p, pool, k) if folds is None else folds
     if not folds:
         return None
+    results = (_fold_runner or run_folds)(recipe, pool, folds, epochs)
     scores = []
-    for n, (tr, te) in enumerate(folds, start=1):
-        recipe.progress.event("cv", f"fold {n}/{len(folds)}", fold=n, folds=len(folds))
-        held = [pool[i] for i in te]
-        with fold_preprocessing(p.pre, p.raws, [pool[i] for i in tr]):
-            model, _ = recipe.fit([pool[i] for i in tr], [], epochs=epochs, label=f"fold {n}/{len(folds)}",
-                                  fold=n, folds=len(folds))
-            proba = recipe.proba(model, held)
+    for result in results:  # the folds meet again here, in fold order
         if oof is not None:
-            oof[held] = proba
-        scores.append(recipe.score(model, held, proba))
+            oof[result.held] = result.proba
+        scores.append(result.metrics)
     summary = summarize_folds(scores)
     summary["epochs_per_fold"] = epochs
     summary["folds_fingerprint"] = folds_fingerprint(recipe.p, pool, folds)

@@ -184,7 +184,8 @@ def _version() -> str:
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, data_dir=None, database_url: str | None = None,
-          demo: bool = False, storage_url: str | None = None) -> None:
+          demo: bool = False, storage_url: str | None = None, executor: str | None = None,
+          ray_address: str | None = None) -> None:
     """Run the service with uvicorn (blocking). Binds to loopback unless told otherwise."""
     import os
 
@@ -192,10 +193,13 @@ def serve(host: str = "127.0.0.1", port: int = 8000, data_dir=None, database_url
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see worker.worker_env; before torch starts
     settings = settings_from_env(data_dir=data_dir, database_url=database_url, demo=demo or None,
-                                 storage_url=storage_url)
+                                 storage_url=storage_url, executor=executor,
+                                 ray_address=ray_address)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     check_storage(settings)  # before uvicorn: an unreachable store is a clear error, not a traceback
     print(f"konstrukt: data in {settings.data_dir.resolve()}; open http://{host}:{port}/", flush=True)
+    if settings.executor != "local":
+        print(f"konstrukt: jobs train on the Ray cluster at {settings.ray_address or '(a local Ray)'}", flush=True)
     if demo:
         from .demo import DEMO_EMAIL, DEMO_PASSWORD
 

@@ -106,6 +106,19 @@ def is_orphaned(job: Job, stale_after: float) -> bool:
     return beat is None or utcnow() - beat > timedelta(seconds=stale_after)
 
 
+def give_back_or_fail(db: Session, job: Job, why: str, max_attempts: int) -> None:
+    """A running job whose worker died: queue it again, or fail it with ``why`` after the last attempt
+    (cancelled if the user had asked to cancel)."""
+    if job.cancel_requested:
+        finish(db, job, "cancelled", error="cancelled")
+    elif job.attempts < max_attempts:
+        requeue(db, job, f"{why}; queued again (attempt {job.attempts + 1} of {max_attempts})",
+                count_attempt=True)
+    else:
+        finish(db, job, "failed", error=f"{why} (attempt {job.attempts} of {max_attempts}); "
+                                        "press Train to try again")
+
+
 def recover_orphans(db: Session, *, max_attempts: int, stale_after: float,
                     dead_pid: int | None = None, reason: str | None = None) -> list[int]:
     """Requeue (or fail, with the reason) every running job whose worker is gone; return their ids."""
@@ -113,15 +126,8 @@ def recover_orphans(db: Session, *, max_attempts: int, stale_after: float,
     for job in db.scalars(select(Job).where(Job.status == "running")).all():
         if not (job.worker_pid == dead_pid and dead_pid is not None) and not is_orphaned(job, stale_after):
             continue
-        why = reason or "the training worker stopped while running this job"
-        if job.cancel_requested:
-            finish(db, job, "cancelled", error="cancelled")
-        elif job.attempts < max_attempts:
-            requeue(db, job, f"{why}; queued again (attempt {job.attempts + 1} of {max_attempts})",
-                    count_attempt=True)
-        else:
-            finish(db, job, "failed", error=f"{why} (attempt {job.attempts} of {max_attempts}); "
-                                            "press Train to try again")
+        give_back_or_fail(db, job, reason or "the training worker stopped while running this job",
+                          max_attempts)
         recovered.append(job.id)
     return recovered
 

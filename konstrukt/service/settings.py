@@ -43,6 +43,8 @@ class Settings:
     max_attempts: int = 2  # a job whose worker died is requeued until it has run this often
     warm_runs: int = 4  # trained models kept in memory for Try it
     demo: bool = False
+    executor: str = "local"  # local: the worker process trains; ray: it sends each job to a Ray cluster
+    ray_address: str | None = None  # the Ray cluster (HOST:6379, ray://HOST:10001); None: a local Ray
     extra: dict = field(default_factory=dict)
 
     @property
@@ -67,7 +69,7 @@ class Settings:
 
 def settings_from_env(**overrides) -> Settings:
     """Settings from ``KONSTRUKT_DATA_DIR``, ``KONSTRUKT_DATABASE_URL``, ``KONSTRUKT_STORAGE_URL``,
-    ``KONSTRUKT_SECRET_KEY``."""
+    ``KONSTRUKT_SECRET_KEY``, ``KONSTRUKT_EXECUTOR`` and ``KONSTRUKT_RAY_ADDRESS``."""
     env = os.environ
     values: dict = {}
     if env.get("KONSTRUKT_DATA_DIR"):
@@ -78,6 +80,10 @@ def settings_from_env(**overrides) -> Settings:
         values["storage_url"] = env["KONSTRUKT_STORAGE_URL"]
     if env.get("KONSTRUKT_SECRET_KEY"):
         values["secret_key"] = env["KONSTRUKT_SECRET_KEY"]
+    if env.get("KONSTRUKT_EXECUTOR"):
+        values["executor"] = env["KONSTRUKT_EXECUTOR"].strip().lower()
+    if env.get("KONSTRUKT_RAY_ADDRESS"):
+        values["ray_address"] = env["KONSTRUKT_RAY_ADDRESS"]
     values.update({k: v for k, v in overrides.items() if v is not None})
     if "data_dir" in values:
         values["data_dir"] = Path(values["data_dir"]).expanduser()

@@ -25,10 +25,14 @@ import time
 import traceback
 from pathlib import Path
 
+from ..errors import KonstruktError
+from ..execution import Executor, JobSpec, WorkerLost, make_executor
+from ..execution.local import LocalExecutor
 from .db import Job, Project, make_engine, make_sessionmaker, utcnow
-from .jobs import COMPARE, add_event, claim_next, finish, record_compare_runs, recover_orphans, requeue
+from .jobs import (COMPARE, add_event, claim_next, finish, give_back_or_fail, record_compare_runs,
+                   recover_orphans, requeue)
 from .settings import Settings
-from .blobs import fetch_job_data, is_local, push_run, store_of
+from .blobs import fetch_job_data, is_local, manifest_key, push_run, run_prefix, store_of
 from .storage import hide_paths, job_dir, register_data_dir, remove_tree
 
 log = logging.getLogger("konstrukt.worker")
@@ -77,15 +81,35 @@ class _Heartbeat(threading.Thread):
                     _thread.interrupt_main()
 
 
-def run_job(sessions, settings: Settings, job_id: int) -> None:
-    """Train one claimed job and record how it ended."""
-    import konstrukt
+def job_spec(settings: Settings, project, job, executor) -> JobSpec:
+    """The job as plain data; for an executor that ships it, with the manifest of its files."""
+    from .. import __version__
 
+    root = job_dir(settings.data_dir, project.id, job.id)
+    config = dict(job.config or {})
+    train_config = config.get("config") if job.pipeline == COMPARE else config
+    spec = JobSpec(kind="compare" if job.pipeline == COMPARE else "train", name=f"job-{job.id}",
+                   task=project.task, pipeline=None if job.pipeline == COMPARE else job.pipeline,
+                   config=config, data=root / "data", out=root / "run", version=__version__,
+                   resources=dict((train_config or {}).get("resources") or {}))
+    if executor.name != "local":  # the remote side: the store, the job's manifest, where the run goes
+        store = store_of(settings)
+        spec.store_url = str(settings.data_dir.resolve()) if is_local(settings) else store.url
+        spec.manifest = store.get_bytes(manifest_key(project.id, job.id)).decode()
+        spec.run_prefix = run_prefix(project.id, job.id)
+        if not is_local(settings):
+            spec.data = None  # no copy here to point the run at: runs are localized when read
+    return spec
+
+
+def run_job(sessions, settings: Settings, job_id: int, executor: Executor | None = None) -> None:
+    """Train one claimed job (in this process, or through ``executor``) and record how it ended."""
+    executor = executor or LocalExecutor()
     with sessions() as db:
         job = db.get(Job, job_id)
         project = db.get(Project, job.project_id)
-        task, pipeline, config = project.task, job.pipeline, dict(job.config or {})
         project_id = project.id
+        spec = job_spec(settings, project, job, executor)
         root = job_dir(settings.data_dir, project.id, job.id)
         add_event(db, job, {"stage": "prepare", "message": f"started (attempt {job.attempts})"})
         db.commit()
@@ -105,21 +129,22 @@ def run_job(sessions, settings: Settings, job_id: int) -> None:
             db.commit()
 
     def train() -> dict:
-        # The job's files, by its manifest: kept from the queue-time check locally, fetched from a
-        # remote store (every file's hash checked) otherwise.
-        fetch_job_data(settings, project_id, job_id, root / "data")
-        if pipeline == COMPARE:
-            return compare()
-        run = konstrukt.train(root / "data", task=task, out=root / "run", pipeline=pipeline,
-                              config=config, progress=on_progress, overwrite=True)
-        push_run(settings, project_id, job_id, root / "run")
-        return headline(run.report)
-
-    def compare() -> dict:
-        board = konstrukt.compare(root / "data", task=task, out=root / "run", pipelines=config.get("pipelines"),
-                                  config=config.get("config") or {}, progress=on_progress, overwrite=True)
+        local = executor.name == "local"
+        if local:  # the job's files, by its manifest: kept from the queue-time check locally,
+            # fetched from a remote store (every file's hash checked) otherwise. A shipped job's
+            # worker fetches them itself.
+            fetch_job_data(settings, project_id, job_id, root / "data")
+        result = executor.run(spec, on_progress)
+        if spec.kind == "train":
+            if local:
+                push_run(settings, project_id, job_id, root / "run")
+            return headline(result["report"])
+        store = store_of(settings)
+        if not local and not is_local(settings):  # the task put the comparison into the store:
+            store.get_tree(run_prefix(project_id, job_id), root / "run")  # its runs become jobs here
+            store.delete_prefix(run_prefix(project_id, job_id))
         with sessions() as db:
-            summary = record_compare_runs(db, settings.data_dir, db.get(Job, job_id), board, headline)
+            summary = record_compare_runs(db, settings.data_dir, db.get(Job, job_id), result["board"], headline)
             for child in summary["jobs"].values():  # each pipeline's run became a job of its own
                 push_run(settings, project_id, child, job_dir(settings.data_dir, project_id, child) / "run")
             push_run(settings, project_id, job_id, root / "run")
@@ -140,7 +165,10 @@ def run_job(sessions, settings: Settings, job_id: int) -> None:
             for child in summary["jobs"].values():
                 remove_tree(job_dir(settings.data_dir, project_id, child))
     with sessions() as db:
-        finish(db, db.get(Job, job_id), status, error=error, summary=summary)
+        if status == "lost":  # the process that ran it died (a Ray worker): queue again or fail
+            give_back_or_fail(db, db.get(Job, job_id), error, settings.max_attempts)
+        else:
+            finish(db, db.get(Job, job_id), status, error=error, summary=summary)
 
 
 def _outcome(train, beat: _Heartbeat) -> tuple[str, str | None, dict | None]:
@@ -156,6 +184,8 @@ def _outcome(train, beat: _Heartbeat) -> tuple[str, str | None, dict | None]:
                 beat.stop.set()
     except (Cancelled, KeyboardInterrupt):
         return "cancelled", "cancelled by the user", None
+    except WorkerLost as exc:
+        return "lost", exc.reason, None
     except KonstruktError as exc:
         return "failed", "\n".join([exc.message, *exc.problems]), None
     except Exception as exc:
@@ -168,6 +198,15 @@ def work_forever(settings: Settings, stop: threading.Event | None = None) -> Non
     sessions = make_sessionmaker(make_engine(settings.db_url))
     register_data_dir(settings.data_dir)
     stop = stop or threading.Event()
+    executor = make_executor(settings.executor, settings.ray_address)
+    while executor.name != "local" and not stop.is_set():
+        try:  # jobs wait in the queue (nothing is lost) until the cluster answers
+            executor.connect()
+            log.info("sending jobs to the Ray cluster at %s", settings.ray_address or "(local)")
+            break
+        except KonstruktError as exc:
+            log.error("%s; trying again in 10 s", exc)
+            stop.wait(10.0)
     while not stop.is_set():
         try:
             with sessions() as db:
@@ -180,7 +219,7 @@ def work_forever(settings: Settings, stop: threading.Event | None = None) -> Non
             stop.wait(settings.worker_poll_seconds)
             continue
         try:
-            run_job(sessions, settings, job_id)
+            run_job(sessions, settings, job_id, executor)
         except KeyboardInterrupt:  # a cancel that landed after the job ended
             pass
 
@@ -269,6 +308,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--storage-url", default=os.environ.get("KONSTRUKT_STORAGE_URL"),
                         help="where samples and runs live (default: $KONSTRUKT_STORAGE_URL, else the data dir)")
     parser.add_argument("--heartbeat", type=float, default=2.0)
+    parser.add_argument("--executor", default=os.environ.get("KONSTRUKT_EXECUTOR", "local"),
+                        choices=["local", "ray"], help="where jobs train (default: $KONSTRUKT_EXECUTOR or local)")
+    parser.add_argument("--ray-address", default=os.environ.get("KONSTRUKT_RAY_ADDRESS"),
+                        help="the Ray cluster for --executor ray (default: $KONSTRUKT_RAY_ADDRESS)")
     parser.add_argument("--parent-pipe", action="store_true",
                         help="stop when standard input closes (the server that started this worker died)")
     args = parser.parse_args(argv)
@@ -282,7 +325,8 @@ def main(argv: list[str] | None = None) -> None:
     except OSError:
         pass
     settings = Settings(data_dir=Path(args.data_dir), database_url=args.database_url,
-                        storage_url=args.storage_url, heartbeat_seconds=args.heartbeat)
+                        storage_url=args.storage_url, heartbeat_seconds=args.heartbeat,
+                        executor=args.executor, ray_address=args.ray_address)
     use_store_for_embeddings(settings)
     work_forever(settings)
 
@@ -332,6 +376,11 @@ class WorkerManager:
             env["KONSTRUKT_STORAGE_URL"] = s.storage_url
         else:
             env.pop("KONSTRUKT_STORAGE_URL", None)
+        env["KONSTRUKT_EXECUTOR"] = s.executor
+        if s.ray_address:
+            env["KONSTRUKT_RAY_ADDRESS"] = s.ray_address
+        else:
+            env.pop("KONSTRUKT_RAY_ADDRESS", None)
         s.data_dir.mkdir(parents=True, exist_ok=True)
         logfile = open(s.data_dir / "worker.log", "ab")
         # stdin is a pipe only we write to: when this process dies, however, the worker sees EOF.

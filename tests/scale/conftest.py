@@ -1,12 +1,22 @@
-"""A real S3-compatible server (moto's standalone server) on loopback for the scale-out tests.
+"""Real scale-out parts on loopback: an S3-compatible server (moto's standalone server) and a Ray
+cluster (``ray start --head``, 2 CPUs, one per test module).
 
-The store is reached the way a user reaches MinIO or AWS: through the standard AWS variables.
+The store is reached the way a user reaches MinIO or AWS: through the standard AWS variables. The
+Ray cluster's worker processes inherit the environment of the head: offline, a private embedding
+cache, and PYTHONPATH pointing at this checkout (so the tasks run the konstrukt under test).
 """
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import socket
+import subprocess
+import sys
+import tempfile
+import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -72,3 +82,71 @@ def dead_endpoint() -> str:
 @pytest.fixture
 def s3_url(bucket) -> str:
     return f"s3://{bucket}/data"
+
+
+# --------------------------------------------------------------------------- Ray
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "service"))  # service_helpers
+
+REPO = Path(__file__).parents[2]
+
+
+def start_ray_head(cache: Path, num_cpus: int = 2, extra_env: dict | None = None):
+    """Start a head node in its own process group; return (address, Popen). ``extra_env`` reaches
+    every worker process of the cluster (e.g. the AWS variables of the S3 server)."""
+    pytest.importorskip("ray", reason="Ray is not installed: pip install -c constraints.txt -e '.[scale]'")
+    port = free_port()
+    temp = tempfile.mkdtemp(prefix="kr", dir="/tmp")  # short: Ray's unix socket paths have a length limit
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+           "KONSTRUKT_OFFLINE": "1", "KONSTRUKT_CACHE": str(cache), "RAY_USAGE_STATS_ENABLED": "0",
+           "OMP_WAIT_POLICY": "PASSIVE", **(extra_env or {})}
+    cmd = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", f"--port={port}",
+           f"--num-cpus={num_cpus}", "--num-gpus=0", "--include-dashboard=false", "--disable-usage-stats",
+           "--node-ip-address=127.0.0.1", f"--ray-client-server-port={free_port()}",
+           f"--node-manager-port={free_port()}", f"--object-manager-port={free_port()}",
+           f"--temp-dir={temp}"]
+    log = open(Path(temp) / "head.log", "wb")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    address = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while b"block forever" not in (Path(temp) / "head.log").read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_ray_head(proc)
+            pytest.fail("the Ray head did not start:\n" + (Path(temp) / "head.log").read_text(errors="replace"))
+        time.sleep(0.5)
+    return address, proc
+
+
+def stop_ray_head(proc: subprocess.Popen) -> None:
+    """Stop this head and every process it started (its own process group; no other Ray is touched)."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory):
+    """The address of a real 2-CPU Ray cluster on loopback, for this module's tests."""
+    address, proc = start_ray_head(tmp_path_factory.mktemp("ray-cache"))
+    yield address
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    stop_ray_head(proc)
+
+
+@pytest.fixture(scope="session")
+def digits(tmp_path_factory) -> Path:
+    """Real images (sklearn digits as PNG), two classes × 8, plus unseen ones in ``digits_new``."""
+    from konstrukt.demo import write_digits
+
+    dest = tmp_path_factory.mktemp("src") / "digits"
+    write_digits(dest, per_class=8, classes=(0, 1), extra_per_class=2)
+    return dest

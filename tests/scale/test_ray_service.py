@@ -1,0 +1,138 @@
+"""The service with ``executor=ray`` on a real local Ray cluster: the worker process claims jobs
+from the database and sends each one to Ray as a task; progress comes back live through the relay
+actor; cancel kills the task; a killed Ray worker process re-queues, then fails, the job."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import time
+import zipfile
+
+import pytest
+from service_helpers import FAST, Api, make_settings, new_client, wait_for
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from konstrukt.service import create_app
+from konstrukt.service.db import JobEvent
+
+pytestmark = pytest.mark.scale
+
+LONG = {**FAST, "num_epochs": 1000, "early_stopping": False}
+
+
+@pytest.fixture(scope="module")
+def ray_app(ray_cluster, tmp_path_factory):
+    settings = make_settings(tmp_path_factory.mktemp("svc"), start_worker=True, max_attempts=2,
+                             executor="ray", ray_address=ray_cluster)
+    app = create_app(settings)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("KONSTRUKT_OFFLINE", "1")
+        env.setenv("KONSTRUKT_CACHE", str(tmp_path_factory.mktemp("cache")))
+        with TestClient(app):
+            yield app
+
+
+@pytest.fixture(scope="module")
+def dana(ray_app):
+    return Api(new_client(ray_app), "dana@example.com")
+
+
+def job_status(api, job_id):
+    return api.get(f"/api/jobs/{job_id}").json()
+
+
+def finished(api, job_id):
+    job = job_status(api, job_id)
+    return job if job["status"] in ("succeeded", "failed", "cancelled") else None
+
+
+def events_of(app, job_id) -> list[dict]:
+    with app.state.sessions() as db:
+        return [e.data for e in db.scalars(select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.id))]
+
+
+def ray_worker_pid(app, job_id, after: int = 0) -> int | None:
+    """The pid the task reported to its progress relay (announced as an event), newest first."""
+    pids = [e["worker_pid"] for e in events_of(app, job_id) if e.get("worker_pid")]
+    return pids[-1] if len(pids) > after else None
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_train_on_ray_live_progress_results_try_export(dana, digits, ray_app):
+    project = dana.filled_project(digits)
+    r = dana.post(f"/api/projects/{project['id']}/jobs",
+                  json={"pipeline": "scratch_cnn", "config": {**FAST, "num_epochs": 200, "early_stopping": False}})
+    assert r.status_code == 201
+    job_id = r.json()["id"]
+    seen_running = []  # progress read while the job was still running: it arrives live
+    while not finished(dana, job_id):
+        job = job_status(dana, job_id)
+        if job["status"] == "running" and (job.get("progress") or {}).get("epoch"):
+            seen_running.append(job["progress"])
+        time.sleep(0.1)
+    job = job_status(dana, job_id)
+    assert job["status"] == "succeeded", job
+    assert seen_running and seen_running[0]["stage"] == "train" and "train_loss" in seen_running[0]
+
+    events = events_of(ray_app, job_id)
+    assert any(e.get("worker_pid") and "Ray worker" in e["message"] for e in events)
+    epochs = [e["epoch"] for e in events if e.get("stage") == "train" and e.get("epoch")]
+    assert epochs == sorted(epochs) and epochs[-1] >= 1  # in order, as the task sent them
+    text = json.dumps(events)
+    assert "/tmp/" not in text and str(ray_app.state.settings.data_dir) not in text, text
+
+    report = dana.get(f"/api/jobs/{job_id}/report").json()
+    assert report["classes"] == ["one", "zero"] and "confusion_matrix" in report["test"]
+    assert job["summary"]["pipeline"] == "scratch_cnn"
+    unseen = sorted((digits.parent / "digits_new" / "zero").iterdir())[0]
+    r = dana.post(f"/api/jobs/{job_id}/predict", files={"file": (unseen.name, unseen.read_bytes())})
+    assert r.status_code == 200 and r.json()["label"] in ("zero", "one")
+    bundle = dana.get(f"/api/jobs/{job_id}/export?format=bundle")
+    assert bundle.status_code == 200, bundle.text
+    with zipfile.ZipFile(io.BytesIO(bundle.content)) as zf:
+        assert {"predict.py", "config.json"} <= set(zf.namelist())
+
+
+def test_cancel_stops_the_ray_task(dana, digits, ray_app):
+    project = dana.filled_project(digits, name="cancel")
+    job_id = dana.post(f"/api/projects/{project['id']}/jobs",
+                       json={"pipeline": "scratch_cnn", "config": LONG}).json()["id"]
+    wait_for(lambda: (job_status(dana, job_id).get("progress") or {}).get("epoch"), timeout=120)
+    pid = ray_worker_pid(ray_app, job_id)
+    assert pid and alive(pid)
+    assert dana.post(f"/api/jobs/{job_id}/cancel").json()["cancel_requested"] is True
+    job = wait_for(lambda: finished(dana, job_id), timeout=60)
+    assert job["status"] == "cancelled"
+    wait_for(lambda: not alive(pid), timeout=30)  # ray.cancel(force=True) killed the worker process
+
+
+def test_killed_ray_worker_requeues_then_fails_the_job_with_the_reason(dana, digits, ray_app):
+    project = dana.filled_project(digits, name="kill")
+    job_id = dana.post(f"/api/projects/{project['id']}/jobs",
+                       json={"pipeline": "scratch_cnn", "config": LONG}).json()["id"]
+    wait_for(lambda: (job_status(dana, job_id).get("progress") or {}).get("epoch"), timeout=120)
+    first = ray_worker_pid(ray_app, job_id)
+    os.kill(first, signal.SIGKILL)
+
+    # Attempt 1 of 2 lost: back in the queue with the reason, then running again on a new worker.
+    wait_for(lambda: any("queued again" in e.get("message", "") for e in events_of(ray_app, job_id)), timeout=60)
+    second = wait_for(lambda: ray_worker_pid(ray_app, job_id, after=1), timeout=120)
+    assert second != first
+    assert "died" in next(e["message"] for e in events_of(ray_app, job_id) if "queued again" in e.get("message", ""))
+    wait_for(lambda: (job_status(dana, job_id).get("progress") or {}).get("epoch"), timeout=120)
+    assert job_status(dana, job_id)["attempts"] == 2
+    os.kill(second, signal.SIGKILL)
+
+    job = wait_for(lambda: finished(dana, job_id), timeout=60)  # last attempt lost: failed, never "running"
+    assert job["status"] == "failed"
+    assert "Ray worker running this job died" in job["error"] and "attempt 2 of 2" in job["error"]
