@@ -175,8 +175,11 @@ class RayExecutor(Executor):
 
         if ray.is_initialized():
             return
-        runtime_env = {"env_vars": {"KONSTRUKT_SENDER_VERSION": __version__,
-                                    "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}}
+        env_vars = {"KONSTRUKT_SENDER_VERSION": __version__,
+                    "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+        if os.environ.get("KONSTRUKT_EMBEDDINGS_STORE"):  # S3 storage: embeddings shared by every worker
+            env_vars["KONSTRUKT_EMBEDDINGS_STORE"] = os.environ["KONSTRUKT_EMBEDDINGS_STORE"]
+        runtime_env = {"env_vars": env_vars}  # no credentials: each node has its own AWS_* variables
         try:
             extra = {} if self.address else {"include_dashboard": False}
             ray.init(address=self.address, runtime_env=runtime_env, namespace="konstrukt",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
 import signal
 import time
 import zipfile
@@ -136,3 +137,50 @@ def test_killed_ray_worker_requeues_then_fails_the_job_with_the_reason(dana, dig
     job = wait_for(lambda: finished(dana, job_id), timeout=60)  # last attempt lost: failed, never "running"
     assert job["status"] == "failed"
     assert "Ray worker running this job died" in job["error"] and "attempt 2 of 2" in job["error"]
+
+
+def test_konstrukt_serve_with_the_ray_executor_trains_on_the_cluster(ray_cluster, digits, tmp_path):
+    """`konstrukt serve --executor ray --ray-address …` as a user starts it (a real process)."""
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    from konstrukt.service.db import make_engine, make_sessionmaker
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "KONSTRUKT_OFFLINE": "1", "KONSTRUKT_SECRET_KEY": "test"}
+    proc = subprocess.Popen([sys.executable, "-m", "konstrukt", "serve", "--data-dir", str(tmp_path / "d"),
+                             "--port", str(port), "--executor", "ray", "--ray-address", ray_cluster],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        banner = [proc.stdout.readline() for _ in range(2)]
+        assert any(f"Ray cluster at {ray_cluster}" in line for line in banner), banner
+        wait_for(lambda: _listening(port), timeout=60)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+            user = http.post("/api/auth/signup", json={"email": "f@example.com", "password": "correct horse"}).json()
+            h = {"X-CSRF-Token": user["csrf_token"]}
+            pid = http.post("/api/projects", json={"name": "p", "task": "image"}, headers=h).json()["id"]
+            for label in ("zero", "one"):
+                cid = http.post(f"/api/projects/{pid}/classes", json={"name": label}, headers=h).json()["id"]
+                files = [("files", (p.name, p.read_bytes(), "image/png")) for p in sorted((digits / label).iterdir())]
+                assert http.post(f"/api/projects/{pid}/classes/{cid}/samples", files=files, headers=h).status_code == 200
+            job_id = http.post(f"/api/projects/{pid}/jobs", json={"pipeline": "scratch_cnn", "config": FAST},
+                               headers=h).json()["id"]
+            job = wait_for(lambda: (j := http.get(f"/api/jobs/{job_id}").json())["status"] in
+                           ("succeeded", "failed", "cancelled") and j, timeout=180)
+        assert job["status"] == "succeeded", job
+        with make_sessionmaker(make_engine(f"sqlite:///{tmp_path / 'd' / 'konstrukt.db'}"))() as db:
+            events = [e.data for e in db.scalars(select(JobEvent).where(JobEvent.job_id == job_id))]
+        assert any("Ray worker" in e.get("message", "") for e in events)  # it ran as a Ray task
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
