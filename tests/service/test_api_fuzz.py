@@ -76,9 +76,14 @@ def test_documented_training_requests_are_mostly_accepted(live):
     def call(case):
         response = case.call(base_url=live.url, headers=auth, timeout=30)
         assert response.status_code < 500, response.text
+        # The document lists every task's pipelines (the project's task is server state, not part of
+        # the request): a pipeline of another task is refused by design and says so; not counted.
+        if response.status_code == 422 and "does not work on task" in response.json().get("detail", ""):
+            return
         statuses.append(response.status_code)
 
     _fuzz(operation, GenerationMode.POSITIVE, call, path_parameters={"project_id": live.project_id})
+    assert statuses, "every generated request named another task's pipeline"
     accepted = statuses.count(201) / len(statuses)
     print(f"accepted {statuses.count(201)} of {len(statuses)}: {sorted(set(statuses))}")
     assert accepted >= 0.5, statuses
