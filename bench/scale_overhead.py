@@ -192,7 +192,7 @@ def stop_ray_head(proc: subprocess.Popen) -> None:
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(proc.pid, sig)
-            proc.wait(20)
+            proc.wait(5)
         except (ProcessLookupError, subprocess.TimeoutExpired):
             pass
 

@@ -119,14 +119,15 @@ def start_ray_head(cache: Path, num_cpus: int = 2, extra_env: dict | None = None
 
 def stop_ray_head(proc: subprocess.Popen) -> None:
     """Stop this head and every process it started (its own process group; no other Ray is touched)."""
-    try:
+    try:  # a few seconds to stop cleanly (`ray start --block` may wait longer); then the group goes
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
+        proc.wait(5)
     except (ProcessLookupError, subprocess.TimeoutExpired):
         pass
     try:
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
+        proc.wait(10)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
         pass
 
 
