@@ -29,8 +29,11 @@ def seed_everything(seed: int) -> None:
 
 
 def use_all_cores() -> None:
-    """Frozen-backbone passes are compute-bound: let torch use every core we have."""
+    """Frozen-backbone passes are compute-bound: let torch use every core we have (or the CPUs a
+    Ray task was given: ``KONSTRUKT_NUM_THREADS``, set by the Ray executor)."""
     n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if os.environ.get("KONSTRUKT_NUM_THREADS", "").isdigit():
+        n = int(os.environ["KONSTRUKT_NUM_THREADS"])
     torch.set_num_threads(max(1, n))
 
 

@@ -69,6 +69,22 @@ def test_a_changed_file_in_the_store_is_refused(image_data, tmp_path, fast, monk
     assert result["error"]["type"] == "StorageError" and "changed in the store" in result["error"]["message"]
 
 
+def test_a_lost_sub_task_worker_is_reported_as_lost_not_as_a_user_error(tmp_path, monkeypatch):
+    class WorkerCrashedError(Exception):  # what ray.get raises when a fold task's process died
+        pass
+
+    def crash(*args, **kwargs):
+        raise WorkerCrashedError("gone")
+
+    store = LocalBlobStore(tmp_path / "store")
+    monkeypatch.setattr("konstrukt.execution.steps.run_spec", crash)
+    spec = JobSpec(kind="train", name="j", store_url=store.url, manifest=Manifest([]).to_json(),
+                   run_prefix="j/run", version=__version__)
+    result = run_shipped(spec.to_dict(), lambda e: None)
+    assert result == {"ok": False, "error": {"type": "lost", "problems": [],
+                      "message": "a Ray worker running part of this job died (WorkerCrashedError)"}}
+
+
 def test_a_worker_with_another_konstrukt_version_says_so():
     check_version(__version__)
     with pytest.raises(ExecutorError) as err:

@@ -54,6 +54,7 @@ def _parts():
         @ray.remote(max_retries=0)
         def run_job(spec: dict, relay) -> dict:
             # absolute imports: this body runs on a Ray worker
+            import os
             from konstrukt.compare import use_pipeline_runner
             from konstrukt.execution.ray_executor import fold_runner, pipeline_runner
             from konstrukt.execution.steps import run_shipped, worker_identity
@@ -61,6 +62,7 @@ def _parts():
 
             relay.hello.remote(worker_identity())
             resources = spec.get("resources") or {}
+            os.environ["KONSTRUKT_NUM_THREADS"] = str(max(1, int(float(resources.get("cpus", 1.0)))))
             with use_fold_runner(fold_runner(resources)), use_pipeline_runner(pipeline_runner(resources)):
                 return run_shipped(spec, lambda event: relay.report.remote(event))
 
@@ -231,6 +233,8 @@ class RayExecutor(Executor):
         finally:
             ray.kill(relay, no_restart=True)
         if not result.get("ok"):
+            if result["error"]["type"] == "lost":
+                raise WorkerLost(result["error"]["message"])
             raise_error(result["error"])
         return result
 

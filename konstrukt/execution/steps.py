@@ -47,6 +47,11 @@ def check_version(expected: str) -> None:
              "(ray stop; ray start ...)"])
 
 
+# Ray's exceptions for a worker process or node that went away (by name: Ray is optional here).
+LOST = frozenset({"WorkerCrashedError", "NodeDiedError", "LocalRayletDiedError", "ObjectLostError",
+                  "OwnerDiedError", "ActorDiedError", "RayActorError"})
+
+
 def run_shipped(spec_dict: dict, progress) -> dict:
     """The remote step: manifest → scratch folder → train → run folder into the store.
 
@@ -77,6 +82,9 @@ def run_shipped(spec_dict: dict, progress) -> dict:
                                        "problems": [_hide(p, names) for p in exc.problems]}}
     except Exception as exc:  # the traceback stays in the worker's log; the user gets the gist
         traceback.print_exc()
+        if type(exc).__name__ in LOST:  # a sub-task's worker died (a CV fold, a compared pipeline)
+            return {"ok": False, "error": {"type": "lost", "message": f"a Ray worker running part of this "
+                                           f"job died ({type(exc).__name__})", "problems": []}}
         return {"ok": False, "error": {"type": "internal",
                                        "message": _hide(f"{type(exc).__name__}: {exc}", names),
                                        "problems": []}}
