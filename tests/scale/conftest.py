@@ -143,6 +143,19 @@ def ray_cluster(tmp_path_factory):
     stop_ray_head(proc)
 
 
+@pytest.fixture(scope="module")
+def ray_with_s3(s3_endpoint, tmp_path_factory):
+    """A Ray head whose workers see the loopback S3 server (as a node would have AWS_* set)."""
+    address, proc = start_ray_head(tmp_path_factory.mktemp("ray-cache"),
+                                   extra_env={**AWS_ENV, "AWS_ENDPOINT_URL": s3_endpoint})
+    yield address
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    stop_ray_head(proc)
+
+
 @pytest.fixture(scope="session")
 def digits(tmp_path_factory) -> Path:
     """Real images (sklearn digits as PNG), two classes × 8, plus unseen ones in ``digits_new``."""

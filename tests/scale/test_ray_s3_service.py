@@ -15,22 +15,7 @@ from fastapi.testclient import TestClient
 
 from konstrukt.service import create_app
 
-from conftest import AWS_ENV, start_ray_head, stop_ray_head
-
 pytestmark = pytest.mark.scale
-
-
-@pytest.fixture(scope="module")
-def ray_with_s3(s3_endpoint, tmp_path_factory):
-    """A Ray head whose workers see the loopback S3 server (as a node would have AWS_* set)."""
-    address, proc = start_ray_head(tmp_path_factory.mktemp("ray-cache"),
-                                   extra_env={**AWS_ENV, "AWS_ENDPOINT_URL": s3_endpoint})
-    yield address
-    import ray
-
-    if ray.is_initialized():
-        ray.shutdown()
-    stop_ray_head(proc)
 
 
 def keys(bucket: str, prefix: str) -> list[str]:
