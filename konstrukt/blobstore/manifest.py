@@ -5,13 +5,13 @@ files from the blob store and prove it got the bytes the user uploaded.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
+from ..data.sources import file_digest
 from ..errors import StorageError
 from .base import BlobStore, check_key
 
@@ -52,14 +52,6 @@ def _safe_relpath(path: str) -> PurePosixPath:
     if rel.is_absolute() or not rel.parts or any(p in ("", ".", "..") for p in rel.parts) or "\\" in path:
         raise StorageError(f"the job manifest names an unsafe path: {path!r}")
     return rel
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 FETCH_THREADS = 8  # parallel downloads from a remote store (each a round trip)
@@ -106,7 +98,7 @@ def _fetch(store: BlobStore, entry: ManifestEntry, target: Path) -> None:
             raise StorageError(f"{entry.shown} is missing from the store (key {entry.key})",
                                ["Fix: delete this example and upload it again, then train again."]) from None
         raise
-    if _sha256(target) != entry.sha256:
+    if file_digest(target) != entry.sha256:
         target.unlink(missing_ok=True)
         raise StorageError(f"{entry.shown} changed in the store since the job was queued "
                            f"(content hash differs for key {entry.key})",
