@@ -96,6 +96,9 @@ def build_report(prepared, results: dict) -> dict[str, Any]:
         "best_epoch": results["best_epoch"],
         "stopped_early": results["stopped_early"],
         "epoch_policy": results.get("epoch_policy"),
+        # settings chosen from the data (the values are in config), with the reason in words
+        "chosen_from_data": {f"{section}.{k}": {"value": v, "why": prepared.pre.reasons.get(f"{section}.{k}")}
+                             for section, values in prepared.fitted.items() for k, v in values.items()},
         "train_seconds": round(results["train_seconds"], 3),
         "peak_memory_mb": round(results["peak_memory_mb"], 1),
         "device": str(prepared.device),
@@ -158,6 +161,9 @@ def summary_markdown(report: dict) -> str:
                   f"F1 (macro) {_pct(cv['f1_macro_mean'])} ± {_pct(cv['f1_macro_std'])}.", ""]
     if report.get("baseline"):
         lines += ["## Compared with a simple baseline", "", report["baseline"], ""]
+    chosen = {k: c for k, c in (report.get("chosen_from_data") or {}).items() if c.get("why")}
+    if chosen:
+        lines += ["## Chosen from the data", ""] + [f"- `{k}` = {c['value']}: {c['why']}" for k, c in chosen.items()] + [""]
     if t and t["n"] < 30:
         lines += [f"**Read with care:** the test split has only {t['n']} examples, so one mistake "
                   f"moves accuracy by {100 / t['n']:.0f} points"

@@ -32,7 +32,7 @@ from . import artifacts
 from .errors import ConfigError, DataError, KonstruktError, RunError, WeightsUnavailableError
 from .pipelines import AUTO_CANDIDATES, PIPELINES, PipelineSpec, recommend
 from .progress import Progress, ProgressCallback
-from .tasks import TASKS, task_modality
+from .tasks import TASKS
 
 log = logging.getLogger("konstrukt.compare")
 LEADERBOARD_JSON, LEADERBOARD_MD, LEADERBOARD_PNG = "leaderboard.json", "leaderboard.md", "leaderboard.png"
@@ -113,22 +113,41 @@ def select_pipelines(task: str, pipelines: str | list[str] | tuple[str, ...]) ->
 # --------------------------------------------------------------------------- measuring one pipeline
 
 
+def _median_ms(call, inputs: list, repeats: int) -> float:
+    """Median wall time (ms) of ``call`` over ``repeats`` calls after two warm-up calls."""
+    times = []
+    for n in range(repeats + 2):
+        start = time.perf_counter()
+        call(inputs[n % len(inputs)])
+        if n >= 2:
+            times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
 def latency_ms(model, prepared, indices: list[int], repeats: int = 10) -> float:
-    """Median wall time (ms) to classify one example, batch 1, preprocessing included, this machine."""
+    """Median wall time (ms) to classify one example, batch 1, preprocessing included, this machine.
+
+    With a frozen backbone, pipelines that share it (``compare`` of several heads) share its part
+    of the time: preprocessing + backbone is measured once per group, and each head on its own.
+    """
     import torch
 
     device = prepared.device
     model.eval().to(device)
     raws = [prepared.raws[i] for i in indices[:3]] or prepared.raws[:1]
-    times = []
     with torch.inference_mode():
-        for n in range(repeats + 2):  # two warm-up passes
-            raw = raws[n % len(raws)]
-            start = time.perf_counter()
-            model(prepared.pre.tensor(raw)[None].to(device)).float().cpu()
-            if n >= 2:
-                times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+        def features(raw):
+            return model.backbone(prepared.pre.tensor(raw)[None].to(device))
+
+        if not getattr(model, "backbone_frozen", False):
+            return _median_ms(lambda raw: model.head(features(raw)).float().cpu(), raws, repeats)
+        # A group's Prepared (one memo) means one backbone, its weights and preprocessing; frozen, it
+        # is the same network in every pipeline of the group.
+        if "frozen_backbone_latency" not in prepared.memo:
+            prepared.memo["frozen_backbone_latency"] = (_median_ms(features, raws, repeats),
+                                                        [features(raw) for raw in raws])
+        backbone_ms, embedded = prepared.memo["frozen_backbone_latency"]
+        return backbone_ms + _median_ms(lambda f: model.head(f).float().cpu(), embedded, repeats)
 
 
 def _row(entry: Entry, report: dict, folder: Path, latency: float, seconds: float) -> dict[str, Any]:
@@ -213,6 +232,7 @@ class _Contest:
             self.run_group(members)
 
     def run_group(self, members: list[Entry]) -> None:
+        from .config import build_config, config_dict
         from .experiment import prepare
 
         first = members[0]
@@ -231,12 +251,11 @@ class _Contest:
                 self.rows[e.name] = _not_run(e, "failed", _why(exc))
             return
         self.check_split(prepared)
-        section = task_modality(cfg.task).config_section
         jobs, total = [], len(self.entries)
         for entry in members:
             e_cfg, e_spec = self.configs[entry]
-            if section:  # data-dependent settings prepare chose (audio duration) hold for the group
-                e_cfg = e_cfg.model_copy(update={section: getattr(prepared.config, section)})
+            if prepared.fitted:  # settings prepare chose from the data (audio length, flips) hold for the group
+                e_cfg = build_config(config_dict(e_cfg), prepared.fitted)
             index = self.entries.index(entry) + 1
             # Each run's report gets its own copy of the data health: training adds its findings in place.
             jobs.append(PipelineJob(dataclasses.replace(prepared, config=e_cfg, pipeline=e_spec,

@@ -64,7 +64,9 @@ class AugmentConfig(_Strict):
 
     enabled: bool = True
     # image
-    hflip: float = Field(0.5, ge=0.0, le=1.0)  # probability
+    # probability; None (the default) = 0.5, unless mirrored training images look like another
+    # class to a simple model (handwriting, digits, arrows): then 0 (augment.image.choose_hflip)
+    hflip: Optional[float] = Field(None, ge=0.0, le=1.0)
     rotation: float = Field(15.0, ge=0.0, le=180.0)  # degrees, ±
     brightness: float = Field(0.2, ge=0.0, le=1.0)
     contrast: float = Field(0.2, ge=0.0, le=1.0)

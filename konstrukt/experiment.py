@@ -33,7 +33,7 @@ from .preprocess import Preprocessor, build_preprocessor
 from .progress import Progress, ProgressCallback
 from .reference import evaluate_reference
 from .review import review
-from .runtime import peak_memory_mb, seed_everything, select_device, use_all_cores
+from .runtime import peak_memory_mb, seed_everything, select_device, torch_threads, use_all_cores
 from .training import FitResult, fit, predict_proba
 
 
@@ -90,6 +90,7 @@ class Prepared:
     device: torch.device
     splits: dict[str, list[int]] = field(default_factory=dict)
     health: Any = None  # data.health.HealthReport: findings before (and after) training
+    fitted: dict[str, dict] = field(default_factory=dict)  # config overrides chosen from the data
     # Results that depend only on the data and the split (the reference model), shared by the
     # pipelines that `compare` runs on one Prepared (dataclasses.replace keeps the same dict).
     memo: dict[str, Any] = field(default_factory=dict)
@@ -169,11 +170,14 @@ def prepare(data: str | Path, config: TrainConfig, pipeline: PipelineSpec,
         seed_everything(config.seed)
         prepared.initial_backbone = build_backbone(pipeline.backbone, config.pretrained,
                                                    **pre.backbone_options())
-    fitted = pre.fit([raws[i] for i in prepared.splits["train"] + prepared.splits["val"]])
-    if fitted:  # data-dependent settings (e.g. audio duration) are saved with the run's config
-        prepared.config = build_config(config_dict(config), fitted)
-        progress.say("settings chosen from the data: " + ", ".join(
-            f"{k}.{kk} = {vv}" for k, v in fitted.items() for kk, vv in v.items()))
+    pool = prepared.splits["train"] + prepared.splits["val"]
+    prepared.fitted = pre.fit([raws[i] for i in pool], y[pool])
+    if prepared.fitted:  # data-dependent settings (audio length, flips) are saved with the run's config
+        prepared.config = build_config(config_dict(config), prepared.fitted)
+        for section, values in prepared.fitted.items():
+            for key, value in values.items():
+                why = pre.reasons.get(f"{section}.{key}")
+                progress.say(f"chosen from the data: {section}.{key} = {value}" + (f" — {why}" if why else ""))
     return prepared
 
 
@@ -293,7 +297,9 @@ class Recipe:
                                 fold=fold, folds=folds, epochs=n_epochs, **row)
 
         trainee = model.head if self.probe else model
-        result = fit(trainee, train_loader, val_loader, self.config, self.p.device, n_epochs, on_epoch)
+        # a head on cached embeddings is small: one thread is faster (runtime.torch_threads)
+        with torch_threads(1) if self.probe and self.p.device.type == "cpu" else contextlib.nullcontext():
+            result = fit(trainee, train_loader, val_loader, self.config, self.p.device, n_epochs, on_epoch)
         bar.close()
         return model, result
 
@@ -508,6 +514,8 @@ def select_candidate(prepared: Prepared, spec: PipelineSpec, candidates: tuple[s
     scored: dict[str, tuple[Prepared, PipelineSpec, dict | None]] = {}
     for name in candidates:
         cfg, cand = resolve_config(prepared.config.task, name, *config_layers)
+        if prepared.fitted:  # the settings prepare chose from the data hold for every candidate
+            cfg = build_config(config_dict(cfg), prepared.fitted)
         if cand.backbone != spec.backbone:
             raise ValueError(f"auto candidates must share the backbone of {spec.name}")
         cand_prepared = dataclasses.replace(prepared, config=cfg, pipeline=cand)
@@ -548,7 +556,7 @@ def train(data: str | Path, *, task: str | None = None, out: str | Path, pipelin
             prepared, spec, selection = select_candidate(prepared, spec, AUTO_CANDIDATES[spec.name],
                                                          (config, overrides_without_pipeline(overrides)),
                                                          reporter)
-            cfg = prepared.config
+        cfg = prepared.config  # with the settings prepare chose from the data
         reporter.say(f"training {spec.name} ({cfg.strategy}) on {len(prepared.raws)} examples, "
                      f"{len(prepared.classes)} classes, device {prepared.device}")
         model, report = run_experiment(prepared, reporter)

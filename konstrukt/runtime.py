@@ -1,6 +1,7 @@
 """Process-level helpers: device choice, seeding, memory and version reporting."""
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import random
@@ -35,6 +36,22 @@ def use_all_cores() -> None:
     if os.environ.get("KONSTRUKT_NUM_THREADS", "").isdigit():
         n = int(os.environ["KONSTRUKT_NUM_THREADS"])
     torch.set_num_threads(max(1, n))
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run a block with ``n`` torch intra-op threads (then restore the previous count).
+
+    A head on cached embeddings does a few small matrix products per step; spread over threads
+    they spend more time synchronising than computing (a linear head's step: ~0.2 ms on one
+    thread, several times that on two threads of a busy machine — bench/compare_speed.py).
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def peak_memory_mb(device: torch.device) -> float:

@@ -12,10 +12,12 @@ decoding happens once per file while augmentation varies:
 ``signature`` is a string that changes whenever the output for a given file would change; it is
 part of the embedding-cache key.
 
-Some modalities learn from the training split (signals: rate, channel count, per-channel
-statistics): ``fit(raws, train_idx)`` runs once the splits are made, ``state()`` is saved with
-the run as JSON and ``load_state`` restores it; ``backbone_options()`` tells the backbone what
-the data decided (its channel count). The defaults below do nothing, for modalities that don't.
+Some settings are chosen from the data once the splits are made, and saved with the run:
+``fit(raws, labels)`` sees the train+val examples and returns config overrides (audio length,
+whether images may be flipped), with its reasons in ``reasons``; ``fit_split(raws, train_idx)``
+learns from the training split alone (signals: rate, channel count, per-channel statistics),
+``state()`` saves that as JSON and ``load_state`` restores it; ``backbone_options()`` tells the
+backbone what the data decided (its channel count). The defaults below do nothing.
 """
 from __future__ import annotations
 
@@ -45,9 +47,11 @@ class Preprocessor:
         """Rebuild an inference preprocessor (no augmentation) from :meth:`to_config`'s output."""
         raise NotImplementedError
 
-    def fit(self, raws: list[Any]) -> dict[str, Any]:
-        """Settle data-dependent settings from the training samples; return them as config
-        overrides (saved with the run, so a reloaded run preprocesses the same way)."""
+    reasons: dict[str, str] = {}  # setting ("augment.hflip") -> why fit chose it, in words
+
+    def fit(self, raws: list[Any], labels=None) -> dict[str, Any]:
+        """Settle data-dependent settings from the train+val samples (and their labels); return
+        them as config overrides (saved with the run, so a reloaded run preprocesses the same way)."""
         return {}
 
     def load_sample(self, sample) -> Any:

@@ -180,7 +180,7 @@ class AudioPreprocessor(Preprocessor):
         key = f"{self.sample_rate}|{self.length}|{self._aug_key}"
         self.signature = "audio:" + hashlib.sha1(key.encode()).hexdigest()[:12]
 
-    def fit(self, raws: list[np.ndarray]) -> dict:
+    def fit(self, raws: list[np.ndarray], labels=None) -> dict:
         """With ``audio.duration`` unset, choose it from the training clips' lengths."""
         if self.duration is not None:
             return {}

@@ -67,12 +67,28 @@ class ImagePreprocessor(Preprocessor):
     """RGB image → (3, S, S) float tensor in [0, 1]; normalisation lives in the backbone."""
 
     def __init__(self, spec, config):
+        self.size = config.image_size or spec.input.size
+        self.augment_config, self.seed = config.augment, config.seed
+        self._set_augmentation(config.augment)
+
+    def _set_augmentation(self, augment) -> None:
         from ..augment.image import image_augmentation
 
-        self.size = config.image_size or spec.input.size
-        self.augmentation = image_augmentation(config.augment)
-        aug = config.augment.model_dump_json() if self.augmentation else "noaug"
+        self.augmentation = image_augmentation(augment)
+        aug = augment.model_dump_json() if self.augmentation else "noaug"
         self.signature = "image:" + hashlib.sha1(f"{self.size}|{aug}".encode()).hexdigest()[:12]
+
+    def fit(self, raws: list[Image.Image], labels=None) -> dict:
+        """With ``augment.hflip`` unset, check on the data whether a mirrored image keeps its class."""
+        from ..augment.image import choose_hflip
+
+        cfg = self.augment_config
+        if not cfg.enabled or cfg.hflip is not None or labels is None:
+            return {}
+        p, why = choose_hflip(raws, labels, self.seed)
+        self.reasons = {"augment.hflip": why}
+        self._set_augmentation(cfg.model_copy(update={"hflip": p}))
+        return {"augment": {"hflip": p}}
 
     def load(self, path: Path) -> Image.Image:
         return load_image(path)
