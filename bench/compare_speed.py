@@ -49,19 +49,24 @@ def main() -> None:
     try:
         data = write_digits(work / "digits", per_class=args.per_class, classes=(3, 8))
 
-        def alone(tag: str):
-            return konstrukt.train(data, task="image", pipeline="efficientnet_b0", out=work / f"alone-{tag}",
-                                   overrides=settings, verbose=False)
+        def alone(tag: str, entry: str = HEADS[0]):
+            pipeline, _, head = entry.partition(":")
+            return konstrukt.train(data, task="image", pipeline=pipeline, out=work / f"alone-{tag}",
+                                   overrides={**settings, **({"head": head} if head else {})}, verbose=False)
 
         def compare(tag: str):
             return konstrukt.compare(data, task="image", pipelines=HEADS, out=work / f"compare-{tag}",
                                      overrides=settings, verbose=False)
 
         one_cold, _ = timed(lambda: alone("cold"))
-        one_warm, run = timed(lambda: alone("warm"))
+        # warm: the better of two runs each (noisy shared machine)
+        warm = {h: min(timed(lambda: alone(f"warm-{h}-{i}".replace(":", "-"), h))[0] for i in range(2))
+                for h in HEADS}
+        _, run = timed(lambda: alone("warm-last"))
+        one_warm = warm[HEADS[0]]
         shutil.rmtree(work / "cache")
         cmp_cold, _ = timed(lambda: compare("cold"))
-        cmp_warm, board = timed(lambda: compare("warm"))
+        cmp_warm, board = min((timed(lambda: compare(f"warm{i}")) for i in range(2)), key=lambda t: t[0])
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -71,9 +76,11 @@ def main() -> None:
     print(f"{'':34}{'cold cache':>12}{'warm cache':>12}")
     print(f"{'train, linear head alone':34}{one_cold:>11.1f}s{one_warm:>11.1f}s")
     print(f"{'compare, 3 heads':34}{cmp_cold:>11.1f}s{cmp_warm:>11.1f}s")
-    print(f"{'ratio compare / alone':34}{cmp_cold / one_cold:>11.2f}x{cmp_warm / one_warm:>11.2f}x")
-    print(f"\ncompare (cold) / alone (warm): {cmp_cold / one_warm:.2f}x;  "
-          f"compare (warm) / alone (warm): {cmp_warm / one_warm:.2f}x  (target ≤ 1.5x)")
+    print(f"{'ratio compare / alone':34}{cmp_cold / one_cold:>11.2f}x{cmp_warm / one_warm:>11.2f}x   (target ≤ 1.5x)")
+    print("\nwarm, each head alone (best of 2) and compare / it:")
+    for h in HEADS:
+        print(f"  {h:26}{warm[h]:>7.2f} s   compare / it {cmp_warm / warm[h]:.2f}x")
+    print(f"  sum of the three alone     {sum(warm.values()):>7.2f} s   compare / sum {cmp_warm / sum(warm.values()):.2f}x")
     print("\nleaderboard (warm run):")
     for r in board["rows"]:
         if r["status"] == "ok" and r["kind"] == "pipeline":
