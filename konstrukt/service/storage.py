@@ -23,6 +23,7 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterator
 
+from ..data.sources import file_digest  # noqa: F401 — the service hashes uploads the same way
 from ..errors import DataError, KonstruktError
 
 CHUNK = 1 << 20
@@ -282,14 +283,6 @@ def clean_staging(data_dir: Path, scratch_older_than: float = 600.0) -> int:
     return removed
 
 
-def file_digest(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def remove_tree(path: Path) -> None:
