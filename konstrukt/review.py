@@ -30,8 +30,11 @@ def likely_mislabelled(y: np.ndarray, proba: np.ndarray, classes: list[str], ind
         return []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # cleanlab warns about tiny classes; the findings say enough
+        # n_jobs=1: cleanlab's default forks a process pool, which deadlocked in the service worker
+        # (a forked child waited forever for the stdin lock its parent-watch thread held); the
+        # data here is small, so one process is as fast
         ranked = find_label_issues(labels=np.asarray(y), pred_probs=np.asarray(proba, dtype=float),
-                                   return_indices_ranked_by="self_confidence")
+                                   return_indices_ranked_by="self_confidence", n_jobs=1)
     out = []
     for k in ranked[:top]:
         given, suggested = classes[int(y[k])], classes[int(np.argmax(proba[k]))]

@@ -284,13 +284,17 @@ def stop_stale_worker(data_dir: Path, timeout: float = 10.0) -> int | None:
     return pid
 
 
-def watch_parent(stream) -> None:
-    """Exit (as on SIGTERM: the running job goes back to the queue) when ``stream`` reaches EOF,
-    i.e. when the server that holds the other end of the pipe is gone, however it ended."""
+def watch_parent(fd: int) -> None:
+    """Exit (as on SIGTERM: the running job goes back to the queue) when file descriptor ``fd``
+    reaches EOF, i.e. when the server that holds the other end of the pipe is gone, however it ended.
+
+    It reads the raw descriptor, not ``sys.stdin``: a blocked ``sys.stdin`` read holds the stream's
+    lock, and a library that forks (a process pool) then hangs in the child, which closes stdin.
+    """
 
     def wait() -> None:
         try:
-            while stream.read(1024):
+            while os.read(fd, 1024):
                 pass
         except OSError:
             pass
@@ -318,7 +322,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(message)s")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if args.parent_pipe:
-        watch_parent(sys.stdin.buffer)
+        watch_parent(sys.stdin.fileno())
     lock = claim_lock(Path(args.data_dir))  # noqa: F841 -- held (open) until the process ends
     try:
         os.nice(5)  # the web server answers first; training takes what is left
