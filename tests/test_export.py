@@ -373,6 +373,12 @@ def test_pretrained_audio_architectures_export_to_onnx(sound_run, tmp_path, tiny
     files = test_files(run, 3)
     want = run.predict(files)
     _same_predictions(_standalone(tmp_path / "b", "predict.py", files), want, atol=1e-3)
+    if fmt == "onnx":  # and the PyTorch bundle: the architecture written out (CNN14) or built by transformers
+        cfg = konstrukt.export(run, tmp_path / "t", format="bundle")
+        assert cfg["parity"]["results"]["pytorch (predict script)"]["max_abs_logit_diff"] <= 1e-4
+        reqs = (tmp_path / "t" / "requirements.txt").read_text()
+        assert ("transformers==" in reqs) == (pipeline != "panns_cnn14_mlp")
+        _same_predictions(_standalone(tmp_path / "t", "predict.py", files), want, atol=1e-4)
 
 
 def test_exported_log_mel_front_end_equals_torch_stft():

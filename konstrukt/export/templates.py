@@ -450,6 +450,147 @@ class Backbone(nn.Module):
         return self.model(standardise(self.logmel(wave)))  # (B, 512)
 '''
 
+CNN14_BACKBONE = '''
+import torch.nn.functional as F
+
+
+class Stft(nn.Module):
+    \"\"\"STFT as two frozen Conv1d over a windowed DFT basis (weights saved in model.safetensors).\"\"\"
+
+    def __init__(self, n_fft, hop_length):
+        super().__init__()
+        self.n_fft = n_fft
+        self.conv_real = nn.Conv1d(1, n_fft // 2 + 1, n_fft, stride=hop_length, bias=False)
+        self.conv_imag = nn.Conv1d(1, n_fft // 2 + 1, n_fft, stride=hop_length, bias=False)
+
+    def forward(self, wave):  # (B, T) -> (B, 1, frames, F) power
+        x = F.pad(wave[:, None, :], (self.n_fft // 2, self.n_fft // 2), mode="reflect")
+        return (self.conv_real(x) ** 2 + self.conv_imag(x) ** 2).transpose(1, 2)[:, None]
+
+
+class Spectrogram(nn.Module):
+    def __init__(self, n_fft, hop_length):
+        super().__init__()
+        self.stft = Stft(n_fft, hop_length)
+
+    def forward(self, wave):
+        return self.stft(wave)
+
+
+class Logmel(nn.Module):
+    def __init__(self, n_fft, n_mels):
+        super().__init__()
+        self.melW = nn.Parameter(torch.zeros(n_fft // 2 + 1, n_mels), requires_grad=False)
+
+    def forward(self, power):  # power -> dB (ref 1, amin 1e-10)
+        return 10.0 * torch.log10(torch.matmul(power, self.melW).clamp_min(1e-10))
+
+
+class ConvBlock(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.bn2 = nn.BatchNorm2d(cout)
+
+    def forward(self, x, pool):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = F.relu(self.bn2(self.conv2(x)))
+        return F.avg_pool2d(x, pool) if pool > 1 else x
+
+
+class Backbone(nn.Module):
+    \"\"\"PANNs CNN14 (the official layer names) with its log-mel front end -> clip embedding.\"\"\"
+
+    def __init__(self, window_size=1024, hop_size=320, mel_bins=64, classes_num=527,
+                 widths=(64, 128, 256, 512, 1024, 2048), **_):
+        super().__init__()
+        self.spectrogram_extractor = Spectrogram(window_size, hop_size)
+        self.logmel_extractor = Logmel(window_size, mel_bins)
+        self.bn0 = nn.BatchNorm2d(mel_bins)
+        chans = (1, *widths)
+        for i in range(6):
+            setattr(self, f"conv_block{i + 1}", ConvBlock(chans[i], chans[i + 1]))
+        self.fc1 = nn.Linear(widths[-1], widths[-1])
+        self.fc_audioset = nn.Linear(widths[-1], classes_num)  # AudioSet logits: kept, unused
+
+    def forward(self, wave):  # (B, T)
+        x = self.logmel_extractor(self.spectrogram_extractor(wave))  # (B, 1, frames, mels)
+        x = self.bn0(x.transpose(1, 3)).transpose(1, 3)  # per mel bin
+        for i in range(1, 7):
+            x = getattr(self, f"conv_block{i}")(x, pool=2 if i < 6 else 1)
+        x = x.mean(dim=3)  # over frequency
+        x = x.max(dim=2).values + x.mean(dim=2)  # max + mean over time
+        return F.relu(self.fc1(x))  # (B, D)
+'''
+
+AST_BACKBONE = '''
+import torch.nn.functional as F
+from transformers import ASTConfig, ASTModel
+
+
+class KaldiFbank(nn.Module):
+    \"\"\"Kaldi-compatible log mel fbank (as ASTFeatureExtractor); window and filters are saved.\"\"\"
+
+    def __init__(self, sample_rate, n_mels):
+        super().__init__()
+        self.frame, self.hop, self.n_fft = int(0.025 * sample_rate), int(0.010 * sample_rate), 512
+        self.register_buffer("mel", torch.zeros(self.n_fft // 2 + 1, n_mels))
+        self.register_buffer("window", torch.zeros(self.frame))
+
+    def forward(self, wave):  # (B, T) -> (B, frames, mels)
+        if wave.shape[-1] < self.frame:
+            wave = F.pad(wave, (0, self.frame - wave.shape[-1]))
+        frames = wave.float().unfold(-1, self.frame, self.hop)
+        frames = frames - frames.mean(dim=-1, keepdim=True)  # DC removal, then pre-emphasis 0.97
+        frames = torch.cat([frames[..., :1] * (1 - 0.97), frames[..., 1:] - 0.97 * frames[..., :-1]], -1)
+        spec = torch.fft.rfft(frames * self.window, n=self.n_fft)
+        power = spec.real ** 2 + spec.imag ** 2
+        return torch.log(torch.matmul(power, self.mel).clamp_min(1.192092955078125e-07))
+
+
+class Backbone(nn.Module):
+    \"\"\"Audio Spectrogram Transformer (transformers' ASTModel) on a Kaldi fbank -> pooled output.\"\"\"
+
+    MEAN, STD = -4.2677393, 4.5689974  # AudioSet fbank statistics (ASTFeatureExtractor)
+
+    def __init__(self, **config):
+        super().__init__()
+        config = ASTConfig(**config)
+        self.fbank = KaldiFbank(16000, config.num_mel_bins)
+        self.max_length = config.max_length
+        self.ast = ASTModel(config)
+
+    def forward(self, wave):  # (B, T) at 16 kHz
+        x = self.fbank(wave)
+        x = F.pad(x, (0, 0, 0, max(0, self.max_length - x.shape[1])))[:, : self.max_length]
+        return self.ast(input_values=(x - self.MEAN) / (self.STD * 2)).pooler_output
+'''
+
+WAV2VEC2_BACKBONE = '''
+from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+
+class Backbone(nn.Module):
+    \"\"\"wav2vec2 (transformers' Wav2Vec2Model): each waveform without its zero padding,
+    normalised, hidden states mean-pooled over time.\"\"\"
+
+    def __init__(self, **config):
+        super().__init__()
+        self.wav2vec2 = Wav2Vec2Model(Wav2Vec2Config(**config))
+
+    def forward(self, wave):  # (B, T) at 16 kHz, zero-padded at the end
+        pos = torch.arange(1, wave.shape[-1] + 1)
+        lengths = ((wave != 0) * pos).amax(dim=-1).clamp(min=min(400, wave.shape[-1]))
+        out = []
+        for row, length in zip(wave, lengths.tolist()):
+            x = row[None, :length].float()
+            x = (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, keepdim=True, unbiased=False) + 1e-7)
+            out.append(self.wav2vec2(x).last_hidden_state.mean(dim=1))
+        return torch.cat(out)  # (B, D)
+'''
+
 RESCNN_BACKBONE = '''
 import math
 
@@ -594,27 +735,37 @@ if __name__ == "__main__":
     sys.exit(main())
 '''
 
-# backbone name -> torch model code (the torch bundle); others export to ONNX only
+# backbone name -> torch model code (the torch bundle), with the distributions it needs beyond torch
 TORCHVISION_CLASSIFIER = {"resnet18": "fc", "resnet50": "fc"}
+TORCH_BACKBONES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "scratch_cnn": (SCRATCH_CNN_BACKBONE, ()),
+    "scratch_melcnn": (SCRATCH_MELCNN_BACKBONE, ()),
+    "resnet18_melspec": (RESNET18_MELSPEC_BACKBONE, ("torchvision",)),
+    "cnn14": (CNN14_BACKBONE, ()),
+    "ast": (AST_BACKBONE, ("transformers",)),
+    "wav2vec2_base": (WAV2VEC2_BACKBONE, ("transformers",)),
+}
+
+
+def torch_backbone(backbone: str) -> tuple[str, tuple[str, ...]] | None:
+    """(Backbone class source, extra distributions) for a torch bundle, or None (ONNX only)."""
+    from ..models.backbones import BACKBONES
+
+    if backbone in TORCH_BACKBONES:
+        return TORCH_BACKBONES[backbone]
+    modality = BACKBONES.get(backbone).modality if backbone in BACKBONES else None
+    if modality == "signal":
+        return RESCNN_BACKBONE, ()
+    if modality == "image" and backbone.startswith(("efficientnet_", "mobilenet_", "resnet")):
+        return TORCHVISION_BACKBONE.substitute(arch=backbone, classifier=TORCHVISION_CLASSIFIER.get(
+            backbone, "classifier")), ("torchvision",)
+    return None
 
 
 def torch_backbone_code(backbone: str) -> str | None:
     """The Backbone class source for a torch bundle, or None when only ONNX is offered."""
-    from ..models.backbones import BACKBONES
-
-    if backbone == "scratch_cnn":
-        return SCRATCH_CNN_BACKBONE
-    if backbone == "scratch_melcnn":
-        return SCRATCH_MELCNN_BACKBONE
-    if backbone == "resnet18_melspec":
-        return RESNET18_MELSPEC_BACKBONE
-    if backbone in BACKBONES and BACKBONES.get(backbone).modality == "signal":
-        return RESCNN_BACKBONE
-    if backbone in BACKBONES and BACKBONES.get(backbone).modality == "image" and backbone.startswith(
-            ("efficientnet_", "mobilenet_", "resnet")):
-        return TORCHVISION_BACKBONE.substitute(arch=backbone,
-                                               classifier=TORCHVISION_CLASSIFIER.get(backbone, "classifier"))
-    return None
+    found = torch_backbone(backbone)
+    return found[0] if found else None
 
 
 def render(*, title: str, version: str, needs: str, modality: str, runtime: str, backbone: str,

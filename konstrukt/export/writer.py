@@ -22,7 +22,7 @@ from ..errors import ConfigError, RunError
 from . import parity
 from .bundle import BUNDLE_FORMAT, ONNX_FP32, ONNX_INT8, TORCH_WEIGHTS
 from .card import model_card
-from .templates import render, torch_backbone_code
+from .templates import render, torch_backbone
 
 FORMATS = ("bundle", "onnx", "onnx-int8", "all")
 # what each modality's predict.py reads its files with (signals: scipy only to resample other rates)
@@ -36,11 +36,20 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def requirements(runtime: str, modality: str) -> str:
+def runtime_dists(runtime: str, modality: str, backbone: str) -> list[str]:
+    """What a bundle's predict script imports: its runtime, the backbone's library, the file readers."""
+    if runtime == "torch":
+        extra = list(torch_backbone(backbone)[1]) + (["torchvision"] if modality == "image" else [])
+        dists = ["torch", *dict.fromkeys(extra), "safetensors"]  # image inputs: torchvision's resize
+    else:
+        dists = ["onnxruntime"]
+    return [*dists, "numpy", *INPUT_DISTS[modality]]
+
+
+def requirements(runtime: str, modality: str, backbone: str) -> str:
     """requirements.txt lines pinned to the versions this export was checked with."""
-    dists = ["numpy"] + (["torch", "torchvision", "safetensors"] if runtime == "torch" else ["onnxruntime"])
-    dists += INPUT_DISTS[modality]
-    return "".join(f"{d}=={_version(d)}\n" if _version(d) else f"{d}\n" for d in dists)
+    return "".join(f"{d}=={_version(d)}\n" if _version(d) else f"{d}\n"
+                   for d in runtime_dists(runtime, modality, backbone))
 
 
 def _architecture(run) -> dict:
@@ -152,7 +161,7 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
     want_onnx = format in ("onnx", "onnx-int8", "all")
     want_int8 = format in ("onnx-int8", "all")
     notes: list[str] = []
-    if want_torch and torch_backbone_code(backbone) is None:
+    if want_torch and torch_backbone(backbone) is None:
         if format == "bundle":
             raise RunError(f"a PyTorch bundle is not available for backbone {backbone} yet",
                            ["Fix: use --format onnx (or onnx-int8): it runs with numpy and onnxruntime."])
@@ -200,8 +209,8 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
         save_file(state, str(folder / TORCH_WEIGHTS), metadata={"format": "konstrukt-bundle"})
         script = "predict.py" if format == "bundle" else "predict_torch.py"
         (folder / script).write_text(render(title=title, version=version, runtime="torch", modality=modality,
-                                            backbone=backbone, needs="torch, torchvision, safetensors, numpy, "
-                                            + ", ".join(INPUT_DISTS[modality])),
+                                            backbone=backbone,
+                                            needs=", ".join(runtime_dists("torch", modality, backbone))),
                                      encoding="utf-8")
         names["torch_weights"], names["torch_predict"] = TORCH_WEIGHTS, script
         generated = _import_generated(folder / script)
@@ -249,14 +258,14 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
         (folder / "predict.py").write_text(render(
             title=title, version=version, runtime="onnx", modality=modality, backbone=backbone,
             model_file=onnx_files[0], onnx_files=onnx_files, unpadded=unpadded, frontend=frontend,
-            needs="onnxruntime, numpy, " + ", ".join(INPUT_DISTS[modality])), encoding="utf-8")
+            needs=", ".join(runtime_dists("onnx", modality, backbone))), encoding="utf-8")
         names["predict"] = "predict.py"
-        (folder / "requirements.txt").write_text(requirements("onnx", modality), encoding="utf-8")
+        (folder / "requirements.txt").write_text(requirements("onnx", modality, backbone), encoding="utf-8")
         if want_torch:
-            (folder / "requirements-torch.txt").write_text(requirements("torch", modality), encoding="utf-8")
+            (folder / "requirements-torch.txt").write_text(requirements("torch", modality, backbone), encoding="utf-8")
             names["torch_requirements"] = "requirements-torch.txt"
     else:
-        (folder / "requirements.txt").write_text(requirements("torch", modality), encoding="utf-8")
+        (folder / "requirements.txt").write_text(requirements("torch", modality, backbone), encoding="utf-8")
     names["requirements"] = "requirements.txt"
     names["config"], names["card"] = "config.json", "README.md"
     record["seconds"] = {k: round(v, 2) for k, v in timings.items()}
