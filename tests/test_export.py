@@ -431,6 +431,7 @@ def test_int8_below_the_target_agreement_keeps_more_layers_in_float(image_run, t
     int8 = cfg["parity"]["results"]["onnx int8"]
     assert int8["attempts"][0] == {**int8["attempts"][0], "method": "static", "top1_agreement": agreements[0]}
     assert int8["method"] == konnx.STATIC_LEVEL_NAMES[kept]
+    assert "tried first: static (" in (tmp_path / "q" / "README.md").read_text()  # the card says so
     if kept == "all":  # none reached 99 %: the closest attempt (the first, smallest file) is kept
         assert len(int8["attempts"]) == 3 and int8["top1_agreement"] == 0.98
         assert (tmp_path / "q" / "model.int8.onnx").stat().st_size == int8["attempts"][0]["bytes"]

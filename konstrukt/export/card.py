@@ -91,6 +91,13 @@ def model_card(cfg: dict) -> str:
     for name, r in cfg["parity"].get("results", {}).items():
         lines.append(f"| {name} | {r['max_abs_logit_diff']:.2e} | {_pct(r['top1_agreement'])} |")
     lines.append("")
+    int8 = cfg["parity"].get("results", {}).get("onnx int8")
+    if int8:
+        ratio = cfg["parity"].get("int8_size_ratio")
+        lines += [f"INT8: {int8.get('method', '?')} quantisation"
+                  + (f", {ratio:.2f}× smaller than fp32" if ratio else "")
+                  + "".join(f"; tried first: {a['method']} ({_pct(a['top1_agreement'])} agreement)"
+                            for a in int8.get("attempts", [])) + ".", ""]
     lines += _how_to_run(cfg)
     lines += ["## Files", ""] + [f"- `{f}` — {FILES.get(key, key)}" for key, f in cfg["files"].items()] + [""]
     return "\n".join(lines)

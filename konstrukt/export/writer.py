@@ -214,7 +214,8 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
            "files": names, "parity": record, "notes": notes}
     if modality == "audio" and backbone != "wav2vec2_base":
         notes.append("The log-mel front end runs inside the model (ONNX: the STFT as a convolution "
-                     "over a DFT basis, equal to torch.stft within float rounding; kept in float in INT8).")
+                     "over a DFT basis, equal to torch.stft within float rounding; in the INT8 file it runs in float, "
+                     "its constants stored as float16).")
     if unpadded:
         notes.append("The ONNX model takes each waveform without its trailing zero padding "
                      "(wav2vec2's group norm would mix padding into every frame); predict.py trims it.")
