@@ -453,7 +453,10 @@ pages.job = async () => {
     if (supports.length && Math.min(...supports) < 5) notes.push(`Some classes have only ${Math.min(...supports)} test example(s), so their per-class figures move in big steps.`);
     if (cv && cv.accuracy_std > 0.1) notes.push("The results vary a lot between cross-validation folds: with this little data the model is not yet reliable. More examples per class will help most.");
     for (const w of r.data?.warnings || []) notes.push(w);
-    $("#trust").replaceChildren(...notes.map(n => el("div", { class: "notice warn" }, n)));
+    // settings konstrukt chose from this data (clip length, whether to mirror images), with the reason
+    const chosen = Object.entries(r.chosen_from_data || {}).filter(([, c]) => c.why)
+      .map(([k, c]) => el("div", { class: "notice ok chosen" }, `Chosen from your data — ${k} = ${c.value}: ${c.why}`));
+    $("#trust").replaceChildren(...notes.map(n => el("div", { class: "notice warn" }, n)), ...chosen);
     const rows = [["Accuracy", t.accuracy], ["F1 (macro)", t.f1_macro], ["F1 (weighted)", t.f1_weighted], ["Precision (macro)", t.precision_macro], ["Recall (macro)", t.recall_macro]];
     if (t.top3_accuracy != null) rows.push(["Top-3 accuracy", t.top3_accuracy]);
     if (cv) rows.push([`CV accuracy (${cv.folds} folds)`, null, `${pct(cv.accuracy_mean)} ± ${pct(cv.accuracy_std)}`], ["CV F1 (macro)", null, `${pct(cv.f1_macro_mean)} ± ${pct(cv.f1_macro_std)}`]);
