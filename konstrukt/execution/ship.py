@@ -1,18 +1,10 @@
 """Getting a job's files to a worker that may be on another machine: manifests over a blob store."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from ..blobstore import BlobStore, Manifest, ManifestEntry, check_key
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+from ..data.sources import file_digest
 
 
 def manifest_of_folder(folder: Path, key_of) -> Manifest:
@@ -20,7 +12,7 @@ def manifest_of_folder(folder: Path, key_of) -> Manifest:
     entries = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         entries.append(ManifestEntry(key=check_key(key_of(path)), path=path.relative_to(folder).as_posix(),
-                                     sha256=_sha256(path), size=path.stat().st_size))
+                                     sha256=file_digest(path), size=path.stat().st_size))
     return Manifest(entries)
 
 
@@ -36,7 +28,7 @@ def ship_path(store: BlobStore, prefix: str, source: Path) -> tuple[Manifest, st
         files = {e.key: source / e.path for e in manifest.entries}
     else:
         name = source.name if check_key(source.name) else "data"
-        manifest = Manifest([ManifestEntry(key=f"{prefix}/{name}", path=name, sha256=_sha256(source),
+        manifest = Manifest([ManifestEntry(key=f"{prefix}/{name}", path=name, sha256=file_digest(source),
                                            size=source.stat().st_size)])
         data_path = name
         files = {f"{prefix}/{name}": source}
