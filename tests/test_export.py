@@ -170,6 +170,9 @@ def test_all_formats_export_and_run_without_konstrukt(image_run, sound_run, tmp_
     if kind == "sound":  # the log-mel front end is inside the graph
         dft = [n for n in model.graph.node if n.op_type == "Conv" and n.input[1].endswith("dft_basis")]
         assert len(dft) == 1
+        # the ~1 MB basis is computed from the window in the graph, not stored
+        assert not [i for i in model.graph.initializer if i.name.endswith("dft_basis")]
+        assert cfg["parity"]["onnx_fp32_bytes"] < 600_000 and cfg["parity"]["int8_size_ratio"] > 2
         int8 = onnx.load(str(bundle / "model.int8.onnx")).graph  # the front end stays in float
         assert [n for n in int8.node if n.op_type == "DequantizeLinear" and "dft_basis" in n.input[0]] == []
     card = (bundle / "README.md").read_text()

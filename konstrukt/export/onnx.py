@@ -3,7 +3,8 @@
 The graph takes the raw model input — an image as (B, 3, S, S) floats in [0, 1], audio as a
 (B, T) waveform, a signal as a raw (B, C, L) window — so normalisation and the log-mel front end
 run inside it (the STFT as a convolution over a DFT basis: onnxruntime's STFT op is slower than
-PyTorch at batch 1). The batch axis is dynamic. wav2vec2 takes its waveform without the zero
+PyTorch at batch 1; the basis is computed from the window by graph nodes that onnxruntime folds
+at session start, so the file does not store it). The batch axis is dynamic. wav2vec2 takes its waveform without the zero
 padding (the time axis is dynamic too), because its group norm would otherwise mix padding into
 every frame; its predict.py trims and runs one file at a time.
 
@@ -95,6 +96,61 @@ def dft_frontend(model: nn.Module):
             del m.forward, m.dft_basis
 
 
+
+def _dft_basis_in_graph(model) -> None:
+    """Replace the stored DFT basis (2F × n_fft floats, ~1 MB) by nodes that compute it from the
+    window at session start (onnxruntime folds constant subgraphs), so the file keeps n_fft floats.
+
+    cos/sin of 2π·((k·n) mod N)/N: the integer product is reduced first, so float32 angles stay
+    small and the computed basis equals the stored one within ~1e-6. Left alone if it does not.
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = model.graph
+    for init in list(graph.initializer):
+        if not init.name.endswith("dft_basis"):
+            continue
+        basis = numpy_helper.to_array(init)  # (2F, 1, N)
+        n_fft = basis.shape[-1]
+        bins = n_fft // 2 + 1
+        window = basis[0, 0].astype(np.float32)  # bin 0: cos(0) = 1, so the row is the window
+        kn = np.mod(np.outer(np.arange(bins), np.arange(n_fft)), n_fft).astype(np.float32)
+        angle = kn * np.float32(2 * np.pi / n_fft)
+        again = np.concatenate([np.cos(angle) * window, -np.sin(angle) * window])[:, None, :]
+        if basis.shape != (2 * bins, 1, n_fft) or np.abs(again - basis).max() > 1e-5:
+            continue
+        p = init.name + "."
+        consts = [numpy_helper.from_array(window, p + "window"),
+                  numpy_helper.from_array(np.array(2 * np.pi / n_fft, np.float32), p + "step"),
+                  numpy_helper.from_array(np.array(n_fft, np.int64), p + "n"),
+                  numpy_helper.from_array(np.array(bins, np.int64), p + "bins"),
+                  numpy_helper.from_array(np.array(0, np.int64), p + "zero"),
+                  numpy_helper.from_array(np.array(1, np.int64), p + "one"),
+                  numpy_helper.from_array(np.array([1], np.int64), p + "ax1"),
+                  numpy_helper.from_array(np.array([0], np.int64), p + "ax0")]
+        nodes = [
+            helper.make_node("Range", [p + "zero", p + "n", p + "one"], [p + "t"]),  # (N,)
+            helper.make_node("Range", [p + "zero", p + "bins", p + "one"], [p + "k"]),  # (F,)
+            helper.make_node("Unsqueeze", [p + "k", p + "ax1"], [p + "k2"]),  # (F, 1)
+            helper.make_node("Unsqueeze", [p + "t", p + "ax0"], [p + "t2"]),  # (1, N)
+            helper.make_node("Mul", [p + "k2", p + "t2"], [p + "kt"]),
+            helper.make_node("Mod", [p + "kt", p + "n"], [p + "ktn"]),
+            helper.make_node("Cast", [p + "ktn"], [p + "ktf"], to=TensorProto.FLOAT),
+            helper.make_node("Mul", [p + "ktf", p + "step"], [p + "angle"]),
+            helper.make_node("Cos", [p + "angle"], [p + "cos"]),
+            helper.make_node("Sin", [p + "angle"], [p + "sin"]),
+            helper.make_node("Neg", [p + "sin"], [p + "nsin"]),
+            helper.make_node("Concat", [p + "cos", p + "nsin"], [p + "cs"], axis=0),  # (2F, N)
+            helper.make_node("Mul", [p + "cs", p + "window"], [p + "basis"]),
+            helper.make_node("Unsqueeze", [p + "basis", p + "ax1"], [init.name]),  # (2F, 1, N)
+        ]
+        graph.initializer.remove(init)
+        graph.initializer.extend(consts)
+        for i, node in enumerate(nodes):
+            node.name = f"{p}node{i}"
+            graph.node.insert(i, node)
+
+
 def export_fp32(model: nn.Module, backbone: str, example: torch.Tensor, path: Path) -> None:
     """Export with the dynamo exporter; dynamic batch (and time); log-mel STFT as a DFT convolution."""
     from torch.export import Dim
@@ -121,6 +177,7 @@ def export_fp32(model: nn.Module, backbone: str, example: torch.Tensor, path: Pa
     for node in model.graph.node:  # the exporter's per-node stack traces: ~3 KB a node, not needed
         del node.metadata_props[:]
         node.doc_string = ""
+    _dft_basis_in_graph(model)
     onnx.save(model, str(path))
     onnx.checker.check_model(str(path), full_check=True)
 
