@@ -78,6 +78,7 @@ def main() -> None:
     inputs = parity.model_inputs(run, files)
     reference = parity.torch_logits(run.model, inputs)
     calib = parity.model_inputs(run, parity.calibration_files(run, limit=128))
+    calib = calib[: max(8, len(calib) // 8 * 8)]  # equal batches: the histogram calibrator stacks them
     print(f"\n{'INT8 variant':60}{'ratio':>7}{'agree':>8}{'max |Δ|':>9}   (n = {len(inputs)} test images, "
           f"{len(calib)} calibration images)")
     for name, kwargs in variants(fp32):
