@@ -762,12 +762,6 @@ def torch_backbone(backbone: str) -> tuple[str, tuple[str, ...]] | None:
     return None
 
 
-def torch_backbone_code(backbone: str) -> str | None:
-    """The Backbone class source for a torch bundle, or None when only ONNX is offered."""
-    found = torch_backbone(backbone)
-    return found[0] if found else None
-
-
 def render(*, title: str, version: str, needs: str, modality: str, runtime: str, backbone: str,
            model_file: str = "model.onnx", onnx_files: list[str] | None = None,
            unpadded: bool = False, frontend: str = "") -> str:
@@ -780,7 +774,7 @@ def render(*, title: str, version: str, needs: str, modality: str, runtime: str,
     else:
         parts.append(Template(AUDIO).substitute(unpadded=unpadded))
     if runtime == "torch":
-        parts.append(Template(TORCH_COMMON).substitute(backbone=torch_backbone_code(backbone)))
+        parts.append(Template(TORCH_COMMON).substitute(backbone=torch_backbone(backbone)[0]))
         option, arg = "", "None"
     else:
         parts.append(Template(ONNX_MODEL).substitute(model_file=model_file, frontend=frontend))
