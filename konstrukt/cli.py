@@ -269,7 +269,9 @@ examples:
 Every pipeline trains on the same split and is cross-validated on the same folds; the
 recommendation is the best CV mean, or a smaller/faster pipeline within one fold std of it
 (never chosen on the test split). A pipeline whose weights are not on this machine is skipped
-with the reason; one that fails gets its row's reason and the others finish. The out folder holds
+with the reason; one that fails gets its row's reason and the others finish. Heads on one frozen
+backbone share its embeddings (one backbone pass) and train side by side, one process per core
+(--processes). The out folder holds
 leaderboard.json, leaderboard.md, leaderboard.png and a normal run folder per pipeline (runs/NAME).
 """
 
@@ -297,6 +299,9 @@ def _add_compare(sub) -> None:
     p.add_argument("--image-size", dest="image_size", type=int, default=None, metavar="PX")
     p.add_argument("--seed", type=int, default=None, help="one seed for the split, folds and init (0)")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, mps")
+    p.add_argument("--processes", type=int, default=None, metavar="N",
+                   help="heads on one frozen backbone train side by side in up to N processes "
+                        "(default: one per CPU core; 1: one after another)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing out folder")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print leaderboard.json to stdout at the end")
@@ -320,7 +325,8 @@ def cmd_compare(args) -> int:
         board["out"] = str(folder)
     else:
         board = compare(args.data, out=args.out, pipelines=args.pipelines, config=args.config,
-                        overrides=overrides, overwrite=args.overwrite, verbose=not args.quiet)
+                        overrides=overrides, overwrite=args.overwrite, verbose=not args.quiet,
+                        processes=args.processes)
     if args.json:
         print(json.dumps(board, indent=2, ensure_ascii=False))
         return 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import functools
 import json
 import logging
 import shutil
@@ -113,14 +114,16 @@ def select_pipelines(task: str, pipelines: str | list[str] | tuple[str, ...]) ->
 # --------------------------------------------------------------------------- measuring one pipeline
 
 
-def _median_ms(call, inputs: list, repeats: int) -> float:
-    """Median wall time (ms) of ``call`` over ``repeats`` calls after two warm-up calls."""
-    times = []
-    for n in range(repeats + 2):
-        start = time.perf_counter()
+def _median_ms(call, inputs: list, repeats: int, budget_s: float = 0.25) -> float:
+    """Median wall time (ms) of ``call`` after two warm-up calls: ``repeats`` timed calls, or as
+    many (at least 5) as fit in ``budget_s`` when one call is slow (a big backbone at batch 1)."""
+    for n in range(2):
         call(inputs[n % len(inputs)])
-        if n >= 2:
-            times.append(time.perf_counter() - start)
+    times: list[float] = []
+    while len(times) < repeats and (len(times) < 5 or sum(times) < budget_s):
+        start = time.perf_counter()
+        call(inputs[len(times) % len(inputs)])
+        times.append(time.perf_counter() - start)
     return 1000 * statistics.median(times)
 
 
@@ -144,8 +147,13 @@ def latency_ms(model, prepared, indices: list[int], repeats: int = 10) -> float:
         # A group's Prepared (one memo) means one backbone, its weights and preprocessing; frozen, it
         # is the same network in every pipeline of the group.
         if "frozen_backbone_latency" not in prepared.memo:
-            prepared.memo["frozen_backbone_latency"] = (_median_ms(features, raws, repeats),
-                                                        [features(raw) for raw in raws])
+            embedded: dict[int, Any] = {}  # the timed calls' outputs feed the heads' timing
+
+            def embed(k: int):
+                embedded[k] = features(raws[k])
+
+            backbone_ms = _median_ms(embed, list(range(len(raws))), repeats)
+            prepared.memo["frozen_backbone_latency"] = (backbone_ms, [embedded[k] for k in range(len(raws))])
         backbone_ms, embedded = prepared.memo["frozen_backbone_latency"]
         return backbone_ms + _median_ms(lambda f: model.head(f).float().cpu(), embedded, repeats)
 
@@ -198,8 +206,9 @@ class _Contest:
     """Runs the entries group by group (one Prepared per backbone, weights and preprocessing)."""
 
     def __init__(self, data, out: Path, entries: list[Entry], configs: dict, reporter: Progress,
-                 callback: ProgressCallback | None, verbose: bool):
+                 callback: ProgressCallback | None, verbose: bool, processes: int | None = None):
         self.data, self.out, self.entries, self.configs = data, out, entries, configs
+        self.processes = processes
         self.reporter, self.callback, self.verbose = reporter, callback, verbose
         self.rows: dict[str, dict] = {}
         self.splits: dict[str, list[str]] | None = None
@@ -262,7 +271,8 @@ class _Contest:
                                                         health=copy.deepcopy(prepared.health)),
                                     self.out / "runs" / entry.folder, self.progress_for(entry),
                                     f"pipeline {index}/{total}: {entry.name}", f"[{index}/{total}] {entry.name}"))
-        for entry, job, result in zip(members, jobs, (_pipeline_runner or run_pipelines)(jobs)):
+        runner = _pipeline_runner or functools.partial(run_pipelines, processes=self.processes)
+        for entry, job, result in zip(members, jobs, runner(jobs)):
             self.record(entry, job.folder, result)
 
     def check_split(self, prepared) -> None:
@@ -298,8 +308,8 @@ class PipelineJob:
     line: str  # … and the line people see
 
 
-def fit_pipeline(job: PipelineJob) -> tuple[dict, float, float]:
-    """One pipeline as a step: fit, evaluate, write its run folder; return (report, latency ms, seconds)."""
+def train_pipeline(job: PipelineJob):
+    """Fit, evaluate and write one pipeline's run folder; return (model, report, seconds)."""
     from .config import config_dict
     from .experiment import run_experiment
     from .runtime import reset_peak_memory
@@ -314,14 +324,29 @@ def fit_pipeline(job: PipelineJob) -> tuple[dict, float, float]:
     report["selection"] = None
     job.folder.mkdir(parents=True)
     artifacts.write_run(job.folder, report, config_dict(prepared.config), model, prepared.pre.state())
-    pool = prepared.splits["train"] + prepared.splits["val"]
-    latency = latency_ms(model, prepared, prepared.splits["test"] or pool)
-    return report, latency, time.perf_counter() - started
+    return model, report, time.perf_counter() - started
 
 
-def run_pipelines(jobs: list[PipelineJob]) -> list[tuple[dict, float, float] | Exception]:
-    """The pipelines one after another in this process (the default pipeline runner); a failing
-    pipeline gives its exception in its place."""
+def fit_pipeline(job: PipelineJob) -> tuple[dict, float, float]:
+    """One pipeline as a step: fit, evaluate, write its run folder; return (report, latency ms, seconds)."""
+    model, report, seconds = train_pipeline(job)
+    pool = job.prepared.splits["train"] + job.prepared.splits["val"]
+    return report, latency_ms(model, job.prepared, job.prepared.splits["test"] or pool), seconds
+
+
+def run_pipelines(jobs: list[PipelineJob], processes: int | None = None
+                  ) -> list[tuple[dict, float, float] | Exception]:
+    """The pipelines of one group on this machine (the default pipeline runner); a failing
+    pipeline gives its exception in its place.
+
+    Heads on a frozen backbone run side by side in up to ``processes`` forked processes (default:
+    one per core; see :mod:`konstrukt.execution.forked`); anything else, or ``processes=1``, one
+    after another in this process.
+    """
+    from .execution.forked import can_fork, run_forked
+
+    if can_fork(jobs, processes):
+        return run_forked(jobs, processes)
     results = []
     for job in jobs:
         try:
@@ -384,7 +409,7 @@ def resolve_entries(task: str | None, pipelines, config, overrides: dict | None
 def compare(data: str | Path, *, out: str | Path, task: str | None = None,
             pipelines: str | list[str] = "recommended", config=None, overrides: dict | None = None,
             progress: ProgressCallback | None = None, overwrite: bool = False,
-            verbose: bool = True) -> dict[str, Any]:
+            verbose: bool = True, processes: int | None = None) -> dict[str, Any]:
     """Train every pipeline on the same split and folds of ``data``; write and return the leaderboard.
 
     ``pipelines``: ``"a,b,c"`` or a list (``NAME:HEAD`` swaps the head preset, e.g.
@@ -392,8 +417,12 @@ def compare(data: str | Path, *, out: str | Path, task: str | None = None,
     pipeline that needs no download). ``config``/``overrides`` apply to every pipeline, as in
     ``train``. Progress events carry ``pipeline``, ``index`` and ``total``. A pipeline whose
     weights are unavailable is skipped and one that fails gets its reason in its row; the others
-    go on. Returns the leaderboard dict (also ``leaderboard.json`` in ``out``).
+    go on. Heads on one frozen backbone train side by side in up to ``processes`` processes
+    (default: one per core; 1: one after another). Returns the leaderboard dict (also
+    ``leaderboard.json`` in ``out``).
     """
+    if processes is not None and processes < 1:
+        raise ConfigError(f"processes must be at least 1, got {processes}")
     from .runtime import use_all_cores
 
     reporter = Progress(progress, verbose)
@@ -403,7 +432,7 @@ def compare(data: str | Path, *, out: str | Path, task: str | None = None,
     try:
         use_all_cores()
         started = time.perf_counter()
-        contest = _Contest(data, staging, entries, configs, reporter, progress, verbose)
+        contest = _Contest(data, staging, entries, configs, reporter, progress, verbose, processes)
         contest.rows.update({e.name: _not_run(e, "skipped", skipped[e.name]) for e in entries if e.name in skipped})
         contest.run()
         board = leaderboard(task, k, entries, contest, time.perf_counter() - started)

@@ -253,7 +253,19 @@ class Recipe:
         return model
 
     def embeddings(self, items: list[tuple[int, int]]) -> torch.Tensor:
-        """Cached embeddings (N, D) of (sample, view) items."""
+        """Cached embeddings (N, D) of (sample, view) items.
+
+        Those this Prepared has embedded (or read from the cache) before are kept in its memo: the
+        folds, heads and forked pipelines that share it do not read the cache files again."""
+        known = self.p.memo.setdefault(("embeddings", self.cache.key if self.cache else None), {})
+        todo = list(dict.fromkeys(item for item in items if item not in known))
+        if todo:
+            known.update(zip(todo, self._embed(todo)))
+        if not items:
+            return torch.empty(0, getattr(self.p.initial_backbone, "num_features", 0))
+        return torch.stack([known[item] for item in items])
+
+    def _embed(self, items: list[tuple[int, int]]) -> torch.Tensor:
         bar = self.progress.bar(len(items), "embedding", "view")
         seen = [0]
 
@@ -276,13 +288,17 @@ class Recipe:
             return TensorDataset(self.embeddings(items), labels)
         return SampleDataset(self.p, items, augment=train and self.config.augment.enabled)
 
+    def fit_items(self, train_idx: list[int]) -> list[tuple[int, int]]:
+        """The (sample, view) items a fit on ``train_idx`` trains on: augmented copies top it up."""
+        aug = self.config.augment.enabled
+        return topup_items(train_idx, self.p.y, self.config.target_size if aug else 0)
+
     def fit(self, train_idx: list[int], val_idx: list[int], epochs: int | None = None,
             label: str = "training", fold: int | None = None, folds: int | None = None
             ) -> tuple[Classifier, FitResult]:
         """Train a fresh model on ``train_idx`` (topped up), early-stopping on ``val_idx``."""
         model = self.new_model()
-        aug = self.config.augment.enabled
-        items = topup_items(train_idx, self.p.y, self.config.target_size if aug else 0)
+        items = self.fit_items(train_idx)
         train_loader = _loader(self._data(items, train=True), self.config, shuffle=True)
         val_loader = (_loader(self._data([(i, 0) for i in val_idx], train=False), self.config, False)
                       if val_idx else None)
@@ -440,14 +456,52 @@ def epoch_policy(prepared: Prepared) -> str | None:
             f"schedule of {prepared.config.num_epochs} epochs")
 
 
-def run_experiment(prepared: Prepared, progress: Progress) -> tuple[Classifier, dict]:
-    """Fit on train (early stopping on val), score on test once, cross-validate small data."""
+@dataclass
+class Plan:
+    """What :func:`run_experiment` fits: the final split (train+val when the validation split
+    cannot choose epochs), the CV pool (train+val, the test split untouched) and its folds."""
+
+    policy: str | None  # why the validation split does not choose epochs, or None
+    splits: dict[str, list[int]]
+    pool: list[int]
+    k: int
+    folds: list[tuple[list[int], list[int]]]  # one set of folds: CV, reference, compare
+
+
+def plan_experiment(prepared: Prepared) -> Plan:
+    """The splits and folds a run of ``prepared`` uses (no training)."""
     config, splits = prepared.config, prepared.splits
-    recipe = Recipe(prepared, progress)
     policy = epoch_policy(prepared)
     if policy:
-        progress.say(policy)
         splits = {**splits, "train": splits["train"] + splits["val"], "val": []}
+    pool = splits["train"] + splits["val"]
+    k = config.cv if config.cv is not None else (5 if len(pool) < config.small_data else 0)
+    return Plan(policy, splits, pool, k, cv_folds(prepared, pool, k) if k >= 2 else [])
+
+
+def embed_ahead(prepared: Prepared, progress: Progress, plan: Plan | None = None) -> None:
+    """A head on a frozen backbone: embed every (sample, view) that the run's fits and scores
+    read, in one pass (one progress bar; with a warm cache, only reads). Pipelines that share the
+    backbone then find them all in the cache — also when they train in other processes."""
+    recipe = Recipe(prepared, progress)
+    if not recipe.probe:
+        return
+    plan = plan or plan_experiment(prepared)
+    items = recipe.fit_items(plan.splits["train"])
+    for train, _ in plan.folds:
+        items += recipe.fit_items([plan.pool[i] for i in train])
+    items += [(i, 0) for i in plan.splits["val"] + plan.splits["test"]]
+    recipe.embeddings(list(dict.fromkeys(items)))
+
+
+def run_experiment(prepared: Prepared, progress: Progress) -> tuple[Classifier, dict]:
+    """Fit on train (early stopping on val), score on test once, cross-validate small data."""
+    recipe = Recipe(prepared, progress)
+    plan = plan_experiment(prepared)
+    policy, splits, pool, k, folds = plan.policy, plan.splits, plan.pool, plan.k, plan.folds
+    if policy:
+        progress.say(policy)
+    embed_ahead(prepared, progress, plan)
     started = time.perf_counter()
     model, result = recipe.fit(splits["train"], splits["val"])
     train_seconds = time.perf_counter() - started
@@ -459,11 +513,8 @@ def run_experiment(prepared: Prepared, progress: Progress) -> tuple[Classifier, 
     if splits["test"]:
         progress.event("evaluate", "scoring the test split")
         report["test"] = recipe.score(model, splits["test"])
-    pool = splits["train"] + splits["val"]
-    k = config.cv if config.cv is not None else (5 if len(pool) < config.small_data else 0)
     report["cv"] = None
     oof = np.full((len(prepared.y), len(prepared.classes)), np.nan)
-    folds = cv_folds(prepared, pool, k) if k >= 2 else []  # one set of folds: CV, reference, compare
     if folds:
         t0 = time.perf_counter()
         report["cv"] = cross_validate(recipe, pool, k, epochs=max(1, result.best_epoch), folds=folds, oof=oof)
@@ -478,7 +529,7 @@ def run_experiment(prepared: Prepared, progress: Progress) -> tuple[Classifier, 
                       "the run has no baseline comparison")
     if prepared.health is not None:
         review(prepared.health, prepared.y, oof if report["cv"] else None, pool, prepared.classes,
-               report.get("test"), config.health.mislabelled_top)
+               report.get("test"), prepared.config.health.mislabelled_top)
     report["params_total"], report["params_trainable"] = count_parameters(model)
     report["peak_memory_mb"] = peak_memory_mb(prepared.device)
     return model, report

@@ -146,7 +146,7 @@ def pipeline_runner(resources: dict):
     def runner(jobs):
         room = ray.cluster_resources().get("CPU", 0.0) // max(cpus, 1e-9)
         if len(jobs) < 2 or room < 2:
-            return run_pipelines(jobs)
+            return run_pipelines(jobs, processes=1)  # a Ray worker does not fork
         jobs[0].progress.event("compare", f"{len(jobs)} pipelines as parallel Ray tasks", parallel=True)
         task = _parts()["fit_pipeline"].options(num_cpus=cpus, num_gpus=gpus)
         refs = [task.remote(job) for job in jobs]

@@ -1,0 +1,166 @@
+"""Pipelines of a comparison side by side on this machine's cores, one forked process each.
+
+Heads on a frozen backbone train on one thread each (``runtime.torch_threads``), so a comparison
+of several heads leaves the other cores idle when it runs them one after another. Here each
+pipeline of such a group is fitted in a process forked from this one — it inherits the decoded
+data, the backbone and the split without copying them; the embeddings are computed before the
+fork (``experiment.embed_ahead``), so the backbone still runs once. A child sends its progress
+events, then its report and its head's weights, through a pipe; the parent relays the events,
+measures the latency of each pipeline itself (on an otherwise idle machine, not while the others
+train) and builds the rows in the original order.
+
+Only where it is safe and useful: Linux (fork), the CPU (a CUDA context does not survive a fork),
+frozen backbones, at least two pipelines and two cores. A cancel (or any error in the parent)
+stops every child; a child that dies gives its pipeline a "failed" row and the others go on.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import sys
+import traceback
+from multiprocessing import connection, get_context
+from typing import Any
+
+from ..errors import RunError, WeightsUnavailableError
+from ..progress import Progress
+
+
+def cores() -> int:
+    """Cores this process may use (its CPU affinity where the OS says)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def can_fork(jobs: list, processes: int | None) -> bool:
+    """Whether ``jobs`` (compare's PipelineJobs) may run in forked processes."""
+    limit = processes if processes is not None else cores()
+    return (sys.platform.startswith("linux") and len(jobs) >= 2 and limit >= 2
+            and all(job.prepared.config.strategy == "probe" and job.prepared.device.type == "cpu"
+                    for job in jobs))
+
+
+def _die_with_parent() -> None:
+    """Linux: the child gets SIGTERM when the parent dies (a killed worker leaves no orphans)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _child(job, index: int, send, parent: int) -> None:
+    """In the forked process: fit one pipeline and write its run folder; send events and result."""
+    import torch
+
+    from ..compare import train_pipeline
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's handlers (a worker's) are not ours
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches the parent, which stops us
+    _die_with_parent()
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+    torch.set_num_threads(1)
+
+    def post(message: tuple) -> None:
+        # plain pickle: multiprocessing's own would pass tensors as shared memory that dies with us
+        send.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
+    job.progress = Progress(lambda event: post(("event", index, event)), job.progress.verbose)
+    try:
+        model, report, seconds = train_pipeline(job)
+        state = {k: v.detach().cpu() for k, v in model.head.state_dict().items()}
+        post(("done", index, (report, state, seconds)))
+    except BaseException as exc:  # noqa: BLE001 — every failure becomes this pipeline's row
+        status = "skipped" if isinstance(exc, WeightsUnavailableError) else "failed"
+        if status == "failed":
+            traceback.print_exc()
+        from ..compare import _why
+
+        post(("error", index, (status, _why(exc))))
+    finally:
+        send.close()
+
+
+def run_forked(jobs: list, processes: int | None = None) -> list[Any]:
+    """Fit ``jobs`` in up to ``processes`` (default: one per core) forked processes at once.
+
+    Returns what :func:`konstrukt.compare.run_pipelines` returns: per job, (report, latency ms,
+    seconds) or the exception that stopped it.
+    """
+    from ..compare import latency_ms
+    from ..experiment import Recipe, embed_ahead, plan_experiment, reference
+    from ..models.classifier import count_parameters
+
+    limit = max(1, min(processes or cores(), len(jobs)))
+    for job in jobs:  # the backbone runs here, once; the children inherit the embeddings
+        embed_ahead(job.prepared, job.progress)
+    first = jobs[0]
+    plan = plan_experiment(first.prepared)
+    try:  # the reference model is the same for the whole group: fitted once, here
+        reference(first.prepared, plan.pool, plan.splits["test"], plan.folds, first.progress)
+    except Exception:  # noqa: BLE001 — each pipeline then tries again and reports why
+        pass
+    first.progress.event("compare", f"{len(jobs)} pipelines side by side in {limit} processes",
+                         parallel=limit)
+    # The biggest heads first: the small ones fill in around them, and all finish sooner.
+    size = [count_parameters(Recipe(job.prepared, job.progress).new_model())[1] for job in jobs]
+    waiting = sorted(range(len(jobs)), key=lambda i: -size[i])
+    ctx = get_context("fork")
+    running, results = {}, {}
+    try:
+        while waiting or running:
+            while waiting and len(running) < limit:
+                index = waiting.pop(0)
+                receive, send = ctx.Pipe(duplex=False)
+                child = ctx.Process(target=_child, args=(jobs[index], index, send, os.getpid()),
+                                    name=f"konstrukt-pipeline-{index}", daemon=True)
+                child.start()
+                send.close()  # the child's end; EOF here once the child is gone
+                running[index] = (child, receive)
+            ready = connection.wait([r for _, r in running.values()], timeout=1.0)
+            for index, (child, receive) in list(running.items()):
+                if receive not in ready:
+                    continue
+                try:
+                    kind, _, payload = pickle.loads(receive.recv_bytes())
+                except (EOFError, OSError):  # died without a word (killed, out of memory)
+                    child.join()
+                    kind, payload = "error", ("failed", f"the process training it stopped "
+                                                        f"(exit code {child.exitcode})")
+                except Exception as exc:  # noqa: BLE001 — a result this side cannot read
+                    kind, payload = "error", ("failed", f"its result could not be read ({exc})")
+                if kind == "event":
+                    if jobs[index].progress.callback:
+                        jobs[index].progress.callback(payload)
+                    continue
+                results[index] = (kind, payload)
+                receive.close()
+                child.join()
+                del running[index]
+    finally:
+        for child, receive in running.values():  # a cancel or an error here: stop them all
+            child.terminate()
+        for child, receive in running.values():
+            child.join(5)
+            if child.is_alive():
+                child.kill()
+                child.join()
+            receive.close()
+    out: list[Any] = []
+    for index, job in enumerate(jobs):
+        kind, payload = results[index]
+        if kind == "error":
+            status, why = payload
+            out.append(WeightsUnavailableError(why) if status == "skipped" else RunError(why))
+            continue
+        report, state, seconds = payload
+        model = Recipe(job.prepared, job.progress).new_model()
+        model.head.load_state_dict(state)
+        pool = job.prepared.splits["train"] + job.prepared.splits["val"]
+        out.append((report, latency_ms(model, job.prepared, job.prepared.splits["test"] or pool), seconds))
+    return out
