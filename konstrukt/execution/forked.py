@@ -70,7 +70,9 @@ def _child(job, index: int, send, parent: int) -> None:
         # plain pickle: multiprocessing's own would pass tensors as shared memory that dies with us
         send.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
 
-    job.progress = Progress(lambda event: post(("event", index, event)), job.progress.verbose)
+    # No bars or lines from here (several children would draw over each other): the parent says
+    # when each pipeline starts and ends; warnings still print.
+    job.progress = Progress(lambda event: post(("event", index, event)), verbose=False)
     try:
         model, report, seconds = train_pipeline(job)
         state = {k: v.detach().cpu() for k, v in model.head.state_dict().items()}
@@ -92,14 +94,18 @@ def run_forked(jobs: list, processes: int | None = None) -> list[Any]:
     Returns what :func:`konstrukt.compare.run_pipelines` returns: per job, (report, latency ms,
     seconds) or the exception that stopped it.
     """
-    from ..compare import latency_ms
+    from ..compare import latency_ms, run_pipelines
     from ..experiment import Recipe, embed_ahead, plan_experiment, reference
     from ..models.classifier import count_parameters
 
     limit = max(1, min(processes or cores(), len(jobs)))
-    for job in jobs:  # the backbone runs here, once; the children inherit the embeddings
-        embed_ahead(job.prepared, job.progress)
     first = jobs[0]
+    try:
+        for job in jobs:  # the backbone runs here, once; the children inherit the embeddings
+            embed_ahead(job.prepared, job.progress)
+        size = [count_parameters(Recipe(job.prepared, job.progress).new_model())[1] for job in jobs]
+    except Exception:  # noqa: BLE001 — one after another, each pipeline's failure gets its own row
+        return run_pipelines(jobs, processes=1)
     plan = plan_experiment(first.prepared)
     try:  # the reference model is the same for the whole group: fitted once, here
         reference(first.prepared, plan.pool, plan.splits["test"], plan.folds, first.progress)
@@ -107,50 +113,10 @@ def run_forked(jobs: list, processes: int | None = None) -> list[Any]:
         pass
     first.progress.event("compare", f"{len(jobs)} pipelines side by side in {limit} processes",
                          parallel=limit)
+    first.progress.say(f"{len(jobs)} pipelines side by side in {limit} processes")
     # The biggest heads first: the small ones fill in around them, and all finish sooner.
-    size = [count_parameters(Recipe(job.prepared, job.progress).new_model())[1] for job in jobs]
     waiting = sorted(range(len(jobs)), key=lambda i: -size[i])
-    ctx = get_context("fork")
-    running, results = {}, {}
-    try:
-        while waiting or running:
-            while waiting and len(running) < limit:
-                index = waiting.pop(0)
-                receive, send = ctx.Pipe(duplex=False)
-                child = ctx.Process(target=_child, args=(jobs[index], index, send, os.getpid()),
-                                    name=f"konstrukt-pipeline-{index}", daemon=True)
-                child.start()
-                send.close()  # the child's end; EOF here once the child is gone
-                running[index] = (child, receive)
-            ready = connection.wait([r for _, r in running.values()], timeout=1.0)
-            for index, (child, receive) in list(running.items()):
-                if receive not in ready:
-                    continue
-                try:
-                    kind, _, payload = pickle.loads(receive.recv_bytes())
-                except (EOFError, OSError):  # died without a word (killed, out of memory)
-                    child.join()
-                    kind, payload = "error", ("failed", f"the process training it stopped "
-                                                        f"(exit code {child.exitcode})")
-                except Exception as exc:  # noqa: BLE001 — a result this side cannot read
-                    kind, payload = "error", ("failed", f"its result could not be read ({exc})")
-                if kind == "event":
-                    if jobs[index].progress.callback:
-                        jobs[index].progress.callback(payload)
-                    continue
-                results[index] = (kind, payload)
-                receive.close()
-                child.join()
-                del running[index]
-    finally:
-        for child, receive in running.values():  # a cancel or an error here: stop them all
-            child.terminate()
-        for child, receive in running.values():
-            child.join(5)
-            if child.is_alive():
-                child.kill()
-                child.join()
-            receive.close()
+    results = _supervise(jobs, waiting, limit)
     out: list[Any] = []
     for index, job in enumerate(jobs):
         kind, payload = results[index]
@@ -164,3 +130,67 @@ def run_forked(jobs: list, processes: int | None = None) -> list[Any]:
         pool = job.prepared.splits["train"] + job.prepared.splits["val"]
         out.append((report, latency_ms(model, job.prepared, job.prepared.splits["test"] or pool), seconds))
     return out
+
+
+def _supervise(jobs: list, waiting: list[int], limit: int) -> dict[int, tuple[str, Any]]:
+    """Start the children (``limit`` at a time, in ``waiting``'s order), relay their events,
+    collect ("done", result) or ("error", (status, why)) per job; stop them all on the way out."""
+    from ..compare import _why
+
+    ctx = get_context("fork")
+    running: dict[int, tuple[Any, Any]] = {}
+    results: dict[int, tuple[str, Any]] = {}
+
+    def end(index: int, kind: str, payload: Any) -> None:
+        child, receive = running.pop(index)
+        receive.close()  # a child still sending gets a broken pipe and stops
+        if kind == "error" and child.is_alive():
+            child.terminate()
+        child.join()
+        results[index] = (kind, payload)
+        if kind == "done":
+            jobs[index].progress.say(f"{jobs[index].line}: done in {payload[2]:.1f} s")
+
+    try:
+        while waiting or running:
+            while waiting and len(running) < limit:
+                index = waiting.pop(0)
+                receive, send = ctx.Pipe(duplex=False)
+                child = ctx.Process(target=_child, args=(jobs[index], index, send, os.getpid()),
+                                    name=f"konstrukt-pipeline-{index}", daemon=True)
+                child.start()
+                send.close()  # the child's end; EOF here once the child is gone
+                running[index] = (child, receive)
+                jobs[index].progress.say(f"{jobs[index].line}: started")
+            ready = connection.wait([r for _, r in running.values()], timeout=1.0)
+            for index, (child, receive) in list(running.items()):
+                if receive not in ready:
+                    continue
+                try:
+                    kind, _, payload = pickle.loads(receive.recv_bytes())
+                except (EOFError, OSError):  # died without a word (killed, out of memory)
+                    child.join()
+                    end(index, "error", ("failed", f"the process training it stopped "
+                                                   f"(exit code {child.exitcode})"))
+                    continue
+                except Exception as exc:  # noqa: BLE001 — a message this side cannot read
+                    end(index, "error", ("failed", f"its result could not be read ({exc})"))
+                    continue
+                if kind != "event":
+                    end(index, kind, payload)
+                    continue
+                try:
+                    if jobs[index].progress.callback:
+                        jobs[index].progress.callback(payload)
+                except Exception as exc:  # noqa: BLE001 — as one after another: this pipeline fails
+                    end(index, "error", ("failed", _why(exc)))
+    finally:  # a cancel (a BaseException from a callback, Ctrl-C) or an error here: stop them all
+        for child, _ in running.values():
+            child.terminate()
+        for child, receive in running.values():
+            child.join(5)
+            if child.is_alive():
+                child.kill()
+                child.join()
+            receive.close()
+    return results
