@@ -3,6 +3,8 @@ recommendation, one run per pipeline, and bad requests refused before anything i
 from __future__ import annotations
 
 import json
+import os
+import sys
 
 import pytest
 from service_helpers import Api, new_client, wait_for, running_worker_app
@@ -99,3 +101,53 @@ def test_cancelling_a_compare_job_stops_every_pipeline(dora, digits):
         dora.get(f"/api/jobs/{job_id}").json()), timeout=30)
     assert job["status"] == "cancelled"  # not recorded as one failed pipeline while the next one starts
     assert [j["id"] for j in dora.get(f"/api/projects/{project['id']}/jobs").json()] == [job_id]
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every living process under ``pid`` (Linux /proc)."""
+    from pathlib import Path
+
+    parent_of = {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+            if fields.get("State", "").startswith("Z"):
+                continue  # a zombie is gone, only not yet reaped
+            parent_of[int(status.parent.name)] = int(fields["PPid"])
+        except (OSError, ValueError, KeyError):
+            continue
+    found, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        kids = {c for c, pp in parent_of.items() if pp == p}
+        todo += list(kids - found)
+        found |= kids
+    return found
+
+
+FROZEN = {**TINY, "pretrained": "none", "target_size": 4}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or (os.cpu_count() or 1) < 2,
+                    reason="heads side by side: Linux, 2 cores")
+def test_heads_of_a_compare_job_train_side_by_side_and_a_cancel_stops_them(dora, digits):
+    project = dora.filled_project(digits, name="frozen")
+    url = f"/api/projects/{project['id']}/compare"
+    job = dora.post(url, json={"pipelines": ["efficientnet_b0", "efficientnet_b0:mlp"], "config": FROZEN}).json()
+    events = events_until_done(dora, job["id"])
+    assert events[-1] == ("status", {"status": "succeeded"}), events[-5:]
+    assert any(e.get("parallel") == 2 for _, e in events), "the worker trained the heads side by side"
+    assert {e["pipeline"] for _, e in events if e.get("stage") == "cv"} == {"efficientnet_b0", "efficientnet_b0:mlp"}
+    board = dora.get(f"/api/jobs/{job['id']}/leaderboard").json()
+    assert all(r["status"] == "ok" for r in board["rows"])
+
+    before = _descendants(os.getpid())
+    long = {**FROZEN, "num_epochs": 10000, "early_stopping": False}
+    job_id = dora.post(url, json={"pipelines": ["efficientnet_b0", "efficientnet_b0:mlp"], "config": long}).json()["id"]
+    wait_for(lambda: (dora.get(f"/api/jobs/{job_id}").json().get("progress") or {}).get("epoch"))
+    assert len(_descendants(os.getpid()) - before) == 2  # the two pipelines' processes
+    dora.post(f"/api/jobs/{job_id}/cancel")
+    job = wait_for(lambda: (lambda j: j if j["status"] in ("succeeded", "failed", "cancelled") else None)(
+        dora.get(f"/api/jobs/{job_id}").json()), timeout=30)
+    assert job["status"] == "cancelled"
+    wait_for(lambda: not (_descendants(os.getpid()) - before), timeout=10)  # no child left training

@@ -373,7 +373,9 @@ pages.project = async () => {
 
 pages.job = async () => {
   const id = document.body.dataset.job, task = document.body.dataset.task;
-  const log = $("#log"), losses = [];
+  const log = $("#log");
+  // A compare job's pipelines can train side by side: the chart follows one until its last epoch.
+  let losses = [], charted = null, chartDone = false;
   let job = await api("GET", `/api/jobs/${id}`);
 
   const setStatus = j => {
@@ -389,11 +391,16 @@ pages.job = async () => {
   const onEvent = e => {
     const recipe = e.pipeline ? `${e.pipeline} (${e.index}/${e.total}) · ` : "";
     log.append(`${recipe}${e.message || e.stage}\n`); log.scrollTop = log.scrollHeight;
-    const where = recipe + e.stage === "cv" ? `Cross-validation fold ${e.fold}/${e.folds}` : { prepare: "Preparing the data", embed: "Computing features", train: "Training", evaluate: "Scoring the test split", done: "Done" }[e.stage] || e.stage;
+    const where = recipe + (e.stage === "cv" ? `Cross-validation fold ${e.fold}/${e.folds}` : { prepare: "Preparing the data", embed: "Computing features", train: "Training", evaluate: "Scoring the test split", done: "Done" }[e.stage] || e.stage);
     $("#stage").textContent = where + (e.epoch ? ` · epoch ${e.epoch}/${e.epochs}` : "") + (e.val_accuracy != null ? ` · validation accuracy ${pct(e.val_accuracy)}` : "");
     if (e.epoch && e.epochs) $("#bar").style.width = `${100 * e.epoch / e.epochs}%`;
     else if (e.done && e.total) $("#bar").style.width = `${100 * e.done / e.total}%`;
-    if (e.stage === "train" && e.train_loss != null) { losses.push(e); drawChart(); }
+    const who = e.pipeline || null;
+    if (who === charted && e.stage !== "train" && losses.length) chartDone = true;  // its final fit ended
+    if (e.stage === "train" && e.train_loss != null) {
+      if (who !== charted && (chartDone || !losses.length)) { charted = who; losses = []; chartDone = false; }
+      if (who === charted) { losses.push(e); drawChart(); }
+    }
     if (e.stage === "done" || e.stage === "succeeded") $("#bar").style.width = "100%";
   };
   const drawChart = () => {
