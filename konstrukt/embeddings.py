@@ -105,24 +105,27 @@ def embed_views(backbone: torch.nn.Module, pre: Preprocessor, items: Sequence[tu
 
     Missing entries are computed in batches under ``inference_mode`` with the backbone in eval mode.
     """
+    from .runtime import ChannelsLast
+
     backbone.eval().to(device)
     out: list[np.ndarray | None] = [cache.get(d, v) if cache else None for _, d, v in items]
     todo = [i for i, e in enumerate(out) if e is None]
     done = 0
-    for start in range(0, len(todo), batch_size):
-        idx = todo[start:start + batch_size]
-        batch = torch.stack([
-            pre.tensor(items[i][0], augment=items[i][2] > 0, seed=view_seed(items[i][1], items[i][2]))
-            for i in idx
-        ]).to(device)
-        feats = backbone(batch).float().cpu().numpy()  # (b, D)
-        for i, f in zip(idx, feats):
-            out[i] = f
-            if cache:
-                cache.put(items[i][1], items[i][2], f)
-        done += len(idx)
-        if on_batch:
-            on_batch(done, len(todo))
+    with ChannelsLast(backbone) as layout:
+        for start in range(0, len(todo), batch_size):
+            idx = todo[start:start + batch_size]
+            batch = torch.stack([
+                pre.tensor(items[i][0], augment=items[i][2] > 0, seed=view_seed(items[i][1], items[i][2]))
+                for i in idx
+            ]).to(device)
+            feats = backbone(layout(batch)).float().cpu().numpy()  # (b, D)
+            for i, f in zip(idx, feats):
+                out[i] = f
+                if cache:
+                    cache.put(items[i][1], items[i][2], f)
+            done += len(idx)
+            if on_batch:
+                on_batch(done, len(todo))
     if not items:
         return torch.empty(0, getattr(backbone, "num_features", 0))
     return torch.from_numpy(np.stack(out))  # (N, D)

@@ -55,6 +55,38 @@ def torch_threads(n: int):
         torch.set_num_threads(previous)
 
 
+class ChannelsLast:
+    """Feeds a model image batches in channels-last memory: call it on each batch; at the first
+    (B, C, H, W) batch the model's 4-D weights move to channels-last too, and leaving the ``with``
+    block moves them back. Other batches (waveforms, embeddings, signals) pass unchanged.
+
+    oneDNN's (and cuDNN's) convolutions run faster on channels-last tensors: on a 2-core Xeon an
+    EfficientNet-B0 embedding pass at batch 32 took 0.50 s instead of 0.74 s, a B0 training step
+    0.44 s instead of 0.63 s, the scratch CNN's 16 ms instead of 19 ms (`bench/layout_speed.py`).
+    The weights go back to the standard layout afterwards: run folders (safetensors) and the ONNX
+    export want contiguous tensors.
+    """
+
+    def __init__(self, model: torch.nn.Module):
+        self.model, self.active = model, False
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4:
+            return x
+        if not self.active:
+            self.model.to(memory_format=torch.channels_last)
+            self.active = True
+        return x.contiguous(memory_format=torch.channels_last)
+
+    def __enter__(self) -> "ChannelsLast":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.active:
+            self.model.to(memory_format=torch.contiguous_format)
+            self.active = False
+
+
 def peak_memory_mb(device: torch.device) -> float:
     """Peak GPU memory when training on CUDA, else the process's peak resident set size
     (since the last :func:`reset_peak_memory`, where the OS allows resetting it)."""

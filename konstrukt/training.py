@@ -15,6 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .config import TrainConfig
+from .runtime import ChannelsLast
 
 
 @dataclass
@@ -77,7 +78,7 @@ def _amp_dtype(device: torch.device) -> torch.dtype | None:
 
 
 def _run_epoch(model, loader, loss_fn, device, optimizer=None, scaler=None, amp_dtype=None,
-               grad_clip=None) -> tuple[float, float]:
+               grad_clip=None, layout: ChannelsLast | None = None) -> tuple[float, float]:
     """One pass; trains when ``optimizer`` is given. Returns (mean loss, accuracy)."""
     training = optimizer is not None
     model.train(training)
@@ -85,6 +86,7 @@ def _run_epoch(model, loader, loss_fn, device, optimizer=None, scaler=None, amp_
     with torch.set_grad_enabled(training):
         for x, y in loader:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            x = layout(x) if layout is not None else x
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                 logits = model(x)  # (B, C)
                 loss = loss_fn(logits.float(), y)
@@ -119,18 +121,25 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
     amp_dtype = _amp_dtype(device) if config.amp else None
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    with ChannelsLast(model) as layout:
+        return _fit_epochs(model, train_loader, val_loader, config, device, epochs, on_epoch, optimizer,
+                           scheduler, amp_dtype, scaler, loss_fn, layout)
+
+
+def _fit_epochs(model, train_loader, val_loader, config, device, epochs, on_epoch, optimizer, scheduler,
+                amp_dtype, scaler, loss_fn, layout: ChannelsLast) -> FitResult:
     es = config.early_stopping
     use_es = es.enabled and val_loader is not None
     result = FitResult()
     best_score, best_state, waited = None, None, 0
     for epoch in range(1, epochs + 1):
         train_loss, train_acc = _run_epoch(model, train_loader, loss_fn, device, optimizer, scaler,
-                                           amp_dtype, config.grad_clip)
+                                           amp_dtype, config.grad_clip, layout)
         row = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_acc,
                "val_loss": None, "val_accuracy": None, "lr": optimizer.param_groups[0]["lr"]}
         if val_loader is not None:
             row["val_loss"], row["val_accuracy"] = _run_epoch(model, val_loader, loss_fn, device,
-                                                              amp_dtype=amp_dtype)
+                                                              amp_dtype=amp_dtype, layout=layout)
         result.history.append(row)
         if on_epoch:
             on_epoch(row)
@@ -163,7 +172,8 @@ def predict_proba(model: nn.Module, loader: DataLoader, device: torch.device) ->
     """Class probabilities (N, C) for every batch of ``loader`` (labels, if any, are ignored)."""
     model.eval().to(device)
     out = []
-    for batch in loader:
-        x = batch[0] if isinstance(batch, (list, tuple)) else batch
-        out.append(torch.softmax(model(x.to(device)).float(), dim=1).cpu())
+    with ChannelsLast(model) as layout:
+        for batch in loader:
+            x = batch[0] if isinstance(batch, (list, tuple)) else batch
+            out.append(torch.softmax(model(layout(x.to(device))).float(), dim=1).cpu())
     return torch.cat(out) if out else torch.empty(0)
