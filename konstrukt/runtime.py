@@ -71,7 +71,7 @@ class ChannelsLast:
         self.model, self.active = model, False
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4:
+        if x.dim() != 4 or x.device.type not in ("cpu", "cuda"):  # Apple MPS: not measured, left as is
             return x
         if not self.active:
             self.model.to(memory_format=torch.channels_last)
