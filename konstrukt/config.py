@@ -182,7 +182,8 @@ class TrainConfig(_Strict):
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     amp: bool = True  # mixed precision when on a GPU
-    num_workers: int = Field(0, ge=0, le=64)
+    # processes preparing training examples; None: one while augmented examples train on Linux
+    num_workers: Optional[int] = Field(None, ge=0, le=64)
     cache_dir: Optional[str] = None  # embedding cache; None: $KONSTRUKT_CACHE or ~/.cache/konstrukt
     resources: ResourcesConfig = ResourcesConfig()  # per training, on a Ray cluster
 

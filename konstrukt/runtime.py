@@ -29,10 +29,18 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def cores() -> int:
+    """Cores this process may use (its CPU affinity where the OS says)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def use_all_cores() -> None:
     """Frozen-backbone passes are compute-bound: let torch use every core we have (or the CPUs a
     Ray task was given: ``KONSTRUKT_NUM_THREADS``, set by the Ray executor)."""
-    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    n = cores()
     if os.environ.get("KONSTRUKT_NUM_THREADS", "").isdigit():
         n = int(os.environ["KONSTRUKT_NUM_THREADS"])
     torch.set_num_threads(max(1, n))

@@ -25,14 +25,7 @@ from typing import Any
 
 from ..errors import RunError, WeightsUnavailableError
 from ..progress import Progress
-
-
-def cores() -> int:
-    """Cores this process may use (its CPU affinity where the OS says)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+from ..runtime import cores
 
 
 def can_fork(jobs: list, processes: int | None) -> bool:
