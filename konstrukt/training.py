@@ -121,45 +121,39 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
     amp_dtype = _amp_dtype(device) if config.amp else None
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    with ChannelsLast(model) as layout:
-        return _fit_epochs(model, train_loader, val_loader, config, device, epochs, on_epoch, optimizer,
-                           scheduler, amp_dtype, scaler, loss_fn, layout)
-
-
-def _fit_epochs(model, train_loader, val_loader, config, device, epochs, on_epoch, optimizer, scheduler,
-                amp_dtype, scaler, loss_fn, layout: ChannelsLast) -> FitResult:
     es = config.early_stopping
     use_es = es.enabled and val_loader is not None
     result = FitResult()
     best_score, best_state, waited = None, None, 0
-    for epoch in range(1, epochs + 1):
-        train_loss, train_acc = _run_epoch(model, train_loader, loss_fn, device, optimizer, scaler,
-                                           amp_dtype, config.grad_clip, layout)
-        row = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_acc,
-               "val_loss": None, "val_accuracy": None, "lr": optimizer.param_groups[0]["lr"]}
-        if val_loader is not None:
-            row["val_loss"], row["val_accuracy"] = _run_epoch(model, val_loader, loss_fn, device,
-                                                              amp_dtype=amp_dtype, layout=layout)
-        result.history.append(row)
-        if on_epoch:
-            on_epoch(row)
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            scheduler.step(row["val_loss"] if row["val_loss"] is not None else train_loss)
-        elif scheduler is not None:
-            scheduler.step()
-        if not use_es:
-            result.best_epoch = epoch
-            continue
-        score = -row["val_loss"] if es.monitor == "val_loss" else row["val_accuracy"]
-        if best_score is None or score > best_score + 1e-6:
-            best_score, waited, result.best_epoch = score, 0, epoch
-            if es.restore_best:
-                best_state = copy.deepcopy(model.state_dict())
-        else:
-            waited += 1
-            if waited >= es.patience:
-                result.stopped_early = True
-                break
+    with ChannelsLast(model) as layout:
+        for epoch in range(1, epochs + 1):
+            train_loss, train_acc = _run_epoch(model, train_loader, loss_fn, device, optimizer, scaler,
+                                               amp_dtype, config.grad_clip, layout)
+            row = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_acc,
+                   "val_loss": None, "val_accuracy": None, "lr": optimizer.param_groups[0]["lr"]}
+            if val_loader is not None:
+                row["val_loss"], row["val_accuracy"] = _run_epoch(model, val_loader, loss_fn, device,
+                                                                  amp_dtype=amp_dtype, layout=layout)
+            result.history.append(row)
+            if on_epoch:
+                on_epoch(row)
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.step(row["val_loss"] if row["val_loss"] is not None else train_loss)
+            elif scheduler is not None:
+                scheduler.step()
+            if not use_es:
+                result.best_epoch = epoch
+                continue
+            score = -row["val_loss"] if es.monitor == "val_loss" else row["val_accuracy"]
+            if best_score is None or score > best_score + 1e-6:
+                best_score, waited, result.best_epoch = score, 0, epoch
+                if es.restore_best:
+                    best_state = copy.deepcopy(model.state_dict())
+            else:
+                waited += 1
+                if waited >= es.patience:
+                    result.stopped_early = True
+                    break
     if use_es and es.restore_best and best_state is not None:
         model.load_state_dict(best_state)
     elif use_es and not es.restore_best:

@@ -87,19 +87,20 @@ def run_forked(jobs: list, processes: int | None = None) -> list[Any]:
     Returns what :func:`konstrukt.compare.run_pipelines` returns: per job, (report, latency ms,
     seconds) or the exception that stopped it.
     """
-    from ..compare import latency_ms, run_pipelines
+    from ..compare import pipeline_latency, run_pipelines
     from ..experiment import Recipe, embed_ahead, plan_experiment, reference
     from ..models.classifier import count_parameters
 
     limit = max(1, min(processes or cores(), len(jobs)))
     first = jobs[0]
     try:
-        for job in jobs:  # the backbone runs here, once; the children inherit the embeddings
-            embed_ahead(job.prepared, job.progress)
+        plans = [plan_experiment(job.prepared) for job in jobs]
+        for job, plan in zip(jobs, plans):  # the backbone runs here, once; the children inherit them
+            embed_ahead(job.prepared, job.progress, plan)
         size = [count_parameters(Recipe(job.prepared, job.progress).new_model())[1] for job in jobs]
     except Exception:  # noqa: BLE001 — one after another, each pipeline's failure gets its own row
         return run_pipelines(jobs, processes=1)
-    plan = plan_experiment(first.prepared)
+    plan = plans[0]
     try:  # the reference model is the same for the whole group: fitted once, here
         reference(first.prepared, plan.pool, plan.splits["test"], plan.folds, first.progress)
     except Exception:  # noqa: BLE001 — each pipeline then tries again and reports why
@@ -120,8 +121,7 @@ def run_forked(jobs: list, processes: int | None = None) -> list[Any]:
         report, state, seconds = payload
         model = Recipe(job.prepared, job.progress).new_model()
         model.head.load_state_dict(state)
-        pool = job.prepared.splits["train"] + job.prepared.splits["val"]
-        out.append((report, latency_ms(model, job.prepared, job.prepared.splits["test"] or pool), seconds))
+        out.append((report, pipeline_latency(model, job.prepared), seconds))
     return out
 
 
