@@ -111,7 +111,7 @@ def reference(kind: str, Xtr, ytr, Xte, yte) -> tuple[float, np.ndarray, float]:
     return acc, cv_scores(make, A, ytr), time.perf_counter() - t0
 
 
-def konstrukt_run(Xtr, ytr, Xte, yte, epochs: int | None, extra: dict | None = None
+def konstrukt_run(Xtr, ytr, Xte, yte, epochs: int | None, extra: dict | None = None, pipeline: str = "auto"
                   ) -> tuple[float, float, float, float, dict]:
     import konstrukt
 
@@ -128,7 +128,7 @@ def konstrukt_run(Xtr, ytr, Xte, yte, epochs: int | None, extra: dict | None = N
         for key, value in (extra or {}).items():  # --set: a recipe variant to compare
             overrides[key] = {**overrides.get(key, {}), **value} if isinstance(value, dict) else value
         t0 = time.perf_counter()
-        run = konstrukt.train(root, task="signal", pipeline="auto", out=Path(tmp) / "run",
+        run = konstrukt.train(root, task="signal", pipeline=pipeline, out=Path(tmp) / "run",
                               overrides=overrides, verbose=False)
         seconds = time.perf_counter() - t0
     r = run.report
@@ -146,6 +146,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", choices=list(SETS), default=None)
     ap.add_argument("--epochs", type=int, default=None, help="konstrukt epochs (default: the pipeline's)")
+    ap.add_argument("--pipelines", default="auto,minirocket",
+                    help="konstrukt pipelines to run, comma-separated (default: %(default)s)")
     ap.add_argument("--set", default=None, metavar="JSON",
                     help='config overrides for the konstrukt run, e.g. \'{"batch_size": 32}\'')
     args = ap.parse_args()
@@ -159,8 +161,11 @@ def main() -> None:
         Xtr, ytr, Xte, yte = load(name, **opts)
         shape = f"{len(Xtr)}+{len(Xte)}, {Xtr[0].shape[0]} ch, {len(set(ytr))} classes"
         print(f"{name:24}({shape})")
-        acc, m, s, sec, ref = konstrukt_run(Xtr, ytr, Xte, yte, args.epochs, extra)
-        print(f"{'':24}{'konstrukt auto (rescnn_bilstm_se)':34}{acc:9.3f}{m:11.3f} ± {s:.3f}{sec:9.0f}")
+        ref = None
+        for pipeline in args.pipelines.split(","):
+            acc, m, s, sec, ref = konstrukt_run(Xtr, ytr, Xte, yte, args.epochs, extra, pipeline)
+            label = f"konstrukt {pipeline}" + (" (rescnn_bilstm_se)" if pipeline == "auto" else "")
+            print(f"{'':24}{label:34}{acc:9.3f}{m:11.3f} ± {s:.3f}{sec:9.1f}")
         if ref and ref.get("cv"):  # the reference every run fits, on the run's own split and folds
             print(f"{'':24}{'  its report: stats + LR, same folds':34}{ref['test']['accuracy']:9.3f}"
                   f"{ref['cv']['accuracy_mean']:11.3f} ± {ref['cv']['accuracy_std']:.3f}")
@@ -170,7 +175,7 @@ def main() -> None:
             except ImportError as exc:
                 print(f"{'':24}{kind:34}  unavailable ({exc})")
                 continue
-            print(f"{'':24}{kind:34}{acc:9.3f}{cv.mean():11.3f} ± {cv.std():.3f}{sec:9.0f}")
+            print(f"{'':24}{kind:34}{acc:9.3f}{cv.mean():11.3f} ± {cv.std():.3f}{sec:9.1f}")
 
 
 if __name__ == "__main__":

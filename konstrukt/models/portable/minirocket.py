@@ -120,8 +120,9 @@ class MiniRocket(nn.Module):
         return torch.stack(pair, dim=2).reshape(out.shape[0], MINIROCKET_KERNELS, -1)  # kernels back in order
 
     @torch.no_grad()
-    def fit(self, x: torch.Tensor, seed: int = 0, batch_size: int = 64) -> "MiniRocket":
-        """Fit channel subsets, biases and feature statistics on training windows (N, C, L)."""
+    def fit(self, x: torch.Tensor, seed: int = 0, batch_size: int = 64) -> torch.Tensor:
+        """Fit channel subsets, biases and feature statistics on training windows (N, C, L);
+        returns their standardised features (N, F), which ``forward`` would give them now."""
         x = x.float()
         if tuple(x.shape[1:]) != (self.in_channels, self.length) or x.shape[0] == 0:
             raise ValueError(f"MiniRocket.fit needs windows of shape (N ≥ 1, {self.in_channels}, "
@@ -132,7 +133,7 @@ class MiniRocket(nn.Module):
         std = feats.std(dim=0, unbiased=False)
         self.feature_mean.copy_(feats.mean(dim=0))
         self.feature_std.copy_(torch.where(std > 1e-8, std, torch.ones_like(std)))  # constant: as is
-        return self
+        return (feats - self.feature_mean) / self.feature_std
 
     def _draw_channels(self, seed: int) -> torch.Tensor:
         """Each (dilation, kernel) pair's channels: 2^U(0, log2(min(C, 9) + 1)) of them, at random."""
