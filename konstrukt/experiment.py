@@ -172,10 +172,6 @@ def prepare(data: str | Path, config: TrainConfig, pipeline: PipelineSpec,
         seed_everything(config.seed)
         prepared.initial_backbone = build_backbone(pipeline.backbone, config.pretrained,
                                                    **pre.backbone_options())
-    # MiniRocket: biases and feature statistics from the training split only
-    fitted = fit_backbone(prepared.initial_backbone, pre, raws, prepared.splits["train"], config.seed)
-    if fitted is not None and config.strategy == "probe":
-        Recipe(prepared, progress).remember([(i, 0) for i in prepared.splits["train"]], fitted)
     pool = prepared.splits["train"] + prepared.splits["val"]
     prepared.fitted = pre.fit([raws[i] for i in pool], y[pool])
     if prepared.fitted:  # data-dependent settings (audio length, flips) are saved with the run's config
@@ -184,6 +180,10 @@ def prepare(data: str | Path, config: TrainConfig, pipeline: PipelineSpec,
             for key, value in values.items():
                 why = pre.reasons.get(f"{section}.{key}")
                 progress.say(f"chosen from the data: {section}.{key} = {value}" + (f" — {why}" if why else ""))
+    # MiniRocket: biases and feature statistics from the training split only, once the inputs are settled
+    fitted = fit_backbone(prepared.initial_backbone, pre, raws, prepared.splits["train"], config.seed)
+    if fitted is not None and prepared.config.strategy == "probe":
+        Recipe(prepared, progress).remember([(i, 0) for i in prepared.splits["train"]], fitted)
     return prepared
 
 
