@@ -13,7 +13,10 @@ Each set is written as NPY files in ``train/<class>`` and ``test/<class>`` folde
 ``konstrukt.train`` (default pipeline ``auto`` = rescnn_bilstm_se, default config, 5-fold CV on the
 training pool grouped as usual). On the same split: per-channel summary statistics (mean, std, min,
 max, quartiles, mean absolute difference, slope) + LogisticRegression, and MiniRocket (aeon) +
-RidgeClassifierCV, each with its test accuracy and 5-fold CV on the training split.
+RidgeClassifierCV, each with its test accuracy and 5-fold CV on the training split; and konstrukt's
+torch MiniRocket transform in aeon's place in that same ridge pipeline (the transforms compared on
+equal terms). ``--pipelines`` names the konstrukt pipelines to train (default ``auto,minirocket``:
+``minirocket`` is the probe on the torch transform with konstrukt's own preprocessing and head).
 
 Run: ``pip install -e .[bench]`` then ``OMP_WAIT_POLICY=PASSIVE python bench/signal_quality.py``
 (``--only NAME`` for one set; ``--epochs N`` to shorten).
@@ -87,15 +90,14 @@ def reference(kind: str, Xtr, ytr, Xte, yte) -> tuple[float, np.ndarray, float]:
 
         from konstrukt.reference import make_model as make  # the same model every signal run fits
     else:
-        from aeon.transformations.collection.convolution_based import MiniRocket
-
         length = max(x.shape[1] for x in [*Xtr, *Xte])
         length = max(length, 9)  # MiniRocket needs at least its kernel length
         A, B = pad(Xtr, length), pad(Xte, length)
+        rocket = TorchMiniRocket if kind.startswith("torch") else aeon_minirocket
 
         class Make:
             def __init__(self):
-                self.rocket = MiniRocket(random_state=0)
+                self.rocket = rocket()
                 self.clf = make_pipeline(StandardScaler(), RidgeClassifierCV(alphas=np.logspace(-3, 3, 10)))
 
             def fit(self, X, y):
@@ -111,7 +113,33 @@ def reference(kind: str, Xtr, ytr, Xte, yte) -> tuple[float, np.ndarray, float]:
     return acc, cv_scores(make, A, ytr), time.perf_counter() - t0
 
 
-def konstrukt_run(Xtr, ytr, Xte, yte, epochs: int | None, extra: dict | None = None
+def aeon_minirocket():
+    from aeon.transformations.collection.convolution_based import MiniRocket
+
+    return MiniRocket(random_state=0)
+
+
+class TorchMiniRocket:
+    """konstrukt's torch MiniRocket behind aeon's fit_transform/transform (raw features, no
+    standardisation: the ridge pipeline scales them), for the same-split comparison."""
+
+    def fit_transform(self, X):
+        import torch
+
+        from konstrukt.models.portable.minirocket import MiniRocket
+
+        self.rocket = MiniRocket(X.shape[1], X.shape[2])
+        self.rocket.fit(torch.from_numpy(np.ascontiguousarray(X, np.float32)), seed=0)
+        return self.transform(X)
+
+    def transform(self, X):
+        import torch
+
+        with torch.inference_mode():
+            return self.rocket.transform(torch.from_numpy(np.ascontiguousarray(X, np.float32))).numpy()
+
+
+def konstrukt_run(Xtr, ytr, Xte, yte, epochs: int | None, extra: dict | None = None, pipeline: str = "auto"
                   ) -> tuple[float, float, float, float, dict]:
     import konstrukt
 
@@ -128,7 +156,7 @@ def konstrukt_run(Xtr, ytr, Xte, yte, epochs: int | None, extra: dict | None = N
         for key, value in (extra or {}).items():  # --set: a recipe variant to compare
             overrides[key] = {**overrides.get(key, {}), **value} if isinstance(value, dict) else value
         t0 = time.perf_counter()
-        run = konstrukt.train(root, task="signal", pipeline="auto", out=Path(tmp) / "run",
+        run = konstrukt.train(root, task="signal", pipeline=pipeline, out=Path(tmp) / "run",
                               overrides=overrides, verbose=False)
         seconds = time.perf_counter() - t0
     r = run.report
@@ -146,6 +174,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", choices=list(SETS), default=None)
     ap.add_argument("--epochs", type=int, default=None, help="konstrukt epochs (default: the pipeline's)")
+    ap.add_argument("--pipelines", default="auto,minirocket",
+                    help="konstrukt pipelines to run, comma-separated (default: %(default)s)")
     ap.add_argument("--set", default=None, metavar="JSON",
                     help='config overrides for the konstrukt run, e.g. \'{"batch_size": 32}\'')
     args = ap.parse_args()
@@ -159,18 +189,21 @@ def main() -> None:
         Xtr, ytr, Xte, yte = load(name, **opts)
         shape = f"{len(Xtr)}+{len(Xte)}, {Xtr[0].shape[0]} ch, {len(set(ytr))} classes"
         print(f"{name:24}({shape})")
-        acc, m, s, sec, ref = konstrukt_run(Xtr, ytr, Xte, yte, args.epochs, extra)
-        print(f"{'':24}{'konstrukt auto (rescnn_bilstm_se)':34}{acc:9.3f}{m:11.3f} ± {s:.3f}{sec:9.0f}")
+        ref = None
+        for pipeline in args.pipelines.split(","):
+            acc, m, s, sec, ref = konstrukt_run(Xtr, ytr, Xte, yte, args.epochs, extra, pipeline)
+            label = f"konstrukt {pipeline}" + (" (rescnn_bilstm_se)" if pipeline == "auto" else "")
+            print(f"{'':24}{label:34}{acc:9.3f}{m:11.3f} ± {s:.3f}{sec:9.1f}")
         if ref and ref.get("cv"):  # the reference every run fits, on the run's own split and folds
             print(f"{'':24}{'  its report: stats + LR, same folds':34}{ref['test']['accuracy']:9.3f}"
                   f"{ref['cv']['accuracy_mean']:11.3f} ± {ref['cv']['accuracy_std']:.3f}")
-        for kind in ("stats + logistic regression", "MiniRocket + ridge"):
+        for kind in ("stats + logistic regression", "MiniRocket + ridge", "torch MiniRocket (ours) + ridge"):
             try:
                 acc, cv, sec = reference(kind, Xtr, ytr, Xte, yte)
             except ImportError as exc:
                 print(f"{'':24}{kind:34}  unavailable ({exc})")
                 continue
-            print(f"{'':24}{kind:34}{acc:9.3f}{cv.mean():11.3f} ± {cv.std():.3f}{sec:9.0f}")
+            print(f"{'':24}{kind:34}{acc:9.3f}{cv.mean():11.3f} ± {cv.std():.3f}{sec:9.1f}")
 
 
 if __name__ == "__main__":

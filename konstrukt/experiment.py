@@ -28,6 +28,7 @@ from .errors import DataError
 from .evaluation import classification_metrics, summarize_folds
 from .models.backbones import BACKBONES, Backbone, BackboneSpec, build_backbone, resolve_pretrained
 from .models.classifier import Classifier, count_parameters, set_trainable
+from .models.data_fit import fit_backbone, fitted_id, is_data_fitted, refitted
 from .models.heads import build_head, head_blocks
 from .pipelines import AUTO_CANDIDATES, PipelineSpec, resolve_pipeline
 from .preprocess import Preprocessor, build_preprocessor
@@ -179,6 +180,10 @@ def prepare(data: str | Path, config: TrainConfig, pipeline: PipelineSpec,
             for key, value in values.items():
                 why = pre.reasons.get(f"{section}.{key}")
                 progress.say(f"chosen from the data: {section}.{key} = {value}" + (f" — {why}" if why else ""))
+    # MiniRocket: biases and feature statistics from the training split only, once the inputs are settled
+    fitted = fit_backbone(prepared.initial_backbone, pre, raws, prepared.splits["train"], config.seed)
+    if fitted is not None and prepared.config.strategy == "probe":
+        Recipe(prepared, progress).remember([(i, 0) for i in prepared.splits["train"]], fitted)
     return prepared
 
 
@@ -252,10 +257,22 @@ class Recipe:
         self.config = prepared.config
         self.blocks = head_blocks(self.config.head)
         self.probe = self.config.strategy == "probe"
-        self.cache = None
-        if self.probe:
-            key = "|".join([prepared.pipeline.backbone, self._weights_id(), prepared.pre.signature])
-            self.cache = EmbeddingCache(self.config.cache_dir or default_cache_dir(), key)
+        self._cache: EmbeddingCache | None = None
+
+    @property
+    def cache(self) -> EmbeddingCache | None:
+        """The embedding cache of the backbone and preprocessing as they are *now*: a CV fold refits
+        what is learned from data (per-channel statistics, MiniRocket's biases), and its embeddings
+        are then other ones."""
+        if not self.probe:
+            return None
+        parts = [self.p.pipeline.backbone, self._weights_id(), self.p.pre.signature]
+        if is_data_fitted(self.p.initial_backbone):
+            parts.append("fitted-" + fitted_id(self.p.initial_backbone))
+        key = "|".join(parts)
+        if self._cache is None or self._cache.key != key:
+            self._cache = EmbeddingCache(self.config.cache_dir or default_cache_dir(), key)
+        return self._cache
 
     def _weights_id(self) -> str:
         pretrained = resolve_pretrained(self.p.backbone_spec, self.config.pretrained)
@@ -278,12 +295,18 @@ class Recipe:
         set_trainable(model, self.config.strategy, self.config.partial_blocks)
         return model
 
+    def remember(self, items: list[tuple[int, int]], feats: torch.Tensor) -> None:
+        """Embeddings (N, D) of ``items`` already computed (a data-fitted backbone's training set)."""
+        cache = self.cache
+        self.p.memo.setdefault(("embeddings", cache.key if cache else None), {}).update(zip(items, feats))
+
     def embeddings(self, items: list[tuple[int, int]]) -> torch.Tensor:
         """Cached embeddings (N, D) of (sample, view) items.
 
         Those this Prepared has embedded (or read from the cache) before are kept in its memo: the
         folds, heads and forked pipelines that share it do not read the cache files again."""
-        known = self.p.memo.setdefault(("embeddings", self.cache.key if self.cache else None), {})
+        cache = self.cache
+        known = self.p.memo.setdefault(("embeddings", cache.key if cache else None), {})
         todo = list(dict.fromkeys(item for item in items if item not in known))
         if todo:
             known.update(zip(todo, self._embed(todo)))
@@ -413,8 +436,12 @@ def fit_fold(recipe: Recipe, pool: list[int], train: list[int], held_out: list[i
     """One CV fold as a step: fit on ``pool[train]`` for ``epochs``, score on ``pool[held_out]``."""
     recipe.progress.event("cv", f"fold {n}/{k}", fold=n, folds=k)
     held = [pool[i] for i in held_out]
-    with fold_preprocessing(recipe.p.pre, recipe.p.raws, [pool[i] for i in train]):
-        model, _ = recipe.fit([pool[i] for i in train], [], epochs=epochs, label=f"fold {n}/{k}",
+    fold_train = [pool[i] for i in train]
+    with fold_preprocessing(recipe.p.pre, recipe.p.raws, fold_train), \
+            refitted(recipe.p.initial_backbone, recipe.p.pre, recipe.p.raws, fold_train, recipe.config.seed) as fitted:
+        if fitted is not None and recipe.probe:
+            recipe.remember([(i, 0) for i in fold_train], fitted)
+        model, _ = recipe.fit(fold_train, [], epochs=epochs, label=f"fold {n}/{k}",
                               fold=n, folds=k)
         proba = recipe.proba(model, held)
     return FoldResult(n, held, proba, recipe.score(model, held, proba))
@@ -514,7 +541,8 @@ def embed_ahead(prepared: Prepared, progress: Progress, plan: Plan | None = None
         return
     plan = plan or plan_experiment(prepared)
     items = recipe.fit_items(plan.splits["train"])
-    for train, _ in plan.folds:
+    # A backbone fitted on data is refitted per fold: its fold embeddings are computed there.
+    for train, _ in [] if is_data_fitted(prepared.initial_backbone) else plan.folds:
         items += recipe.fit_items([plan.pool[i] for i in train])
     items += [(i, 0) for i in plan.splits["val"] + plan.splits["test"]]
     recipe.embeddings(list(dict.fromkeys(items)))

@@ -97,6 +97,7 @@ SIGNAL_TINY = {
     "rescnn_bilstm_se": {"widths": (8, 16), "hidden_size": 8},
     "rescnn_gru": {"widths": (8, 16), "hidden_size": 8},
     "rescnn_transformer": {"widths": (8, 16), "hidden_size": 16, "layers": 1, "heads": 2},
+    "minirocket": {"num_features": 840},
 }
 # What a signal config needs for tiny models that train in a second (the tests' `signal` section).
 SIGNAL_FAST = {"num_epochs": 1, "target_size": 4, "batch_size": 8, "cv": 0,

@@ -695,6 +695,32 @@ class Backbone(nn.Module):
         return torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1)  # (B, D)
 '''
 
+# The portable MiniRocket module's source goes in verbatim before this (see minirocket_backbone).
+MINIROCKET_BACKBONE = '''
+
+class Backbone(nn.Module):
+    """Per-channel standardisation (saved mean/std) -> MiniRocket's standardised features."""
+
+    def __init__(self, in_channels=1, length=9, num_features=10_000, max_dilations=32, **_):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(1, in_channels, 1))
+        self.register_buffer("std", torch.ones(1, in_channels, 1))
+        self.rocket = MiniRocket(in_channels, length, num_features, max_dilations)
+
+    def forward(self, x):  # (B, C, L) raw window
+        return self.rocket((x - self.mean) / self.std)  # (B, F)
+'''
+
+
+def minirocket_backbone() -> str:
+    """konstrukt's own MiniRocket module, copied as it is, then the bundle's Backbone around it."""
+    from pathlib import Path
+
+    from ..models.portable import minirocket
+
+    return "\n" + Path(minirocket.__file__).read_text(encoding="utf-8") + MINIROCKET_BACKBONE
+
+
 MAIN = '''
 
 def softmax(z):
@@ -753,6 +779,8 @@ def torch_backbone(backbone: str) -> tuple[str, tuple[str, ...]] | None:
 
     if backbone in TORCH_BACKBONES:
         return TORCH_BACKBONES[backbone]
+    if backbone == "minirocket":
+        return minirocket_backbone(), ()
     modality = BACKBONES.get(backbone).modality if backbone in BACKBONES else None
     if modality == "signal":
         return RESCNN_BACKBONE, ()

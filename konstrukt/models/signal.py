@@ -160,6 +160,7 @@ class ResCNN(Backbone):
 
 def rescnn_factory(spec: BackboneSpec, pretrained: str, **options) -> Backbone:
     """Build a ResCNN variant: the spec's variant settings, the run's sizes, then test overrides."""
+    options = {k: v for k, v in options.items() if k != "length"}  # any length: pooled over time
     kwargs = {**spec.extra.get("variant", {}), **{k: v for k, v in options.items() if v is not None},
               **spec.extra.get("config_overrides", {})}
     if kwargs.get("in_channels") is None:

@@ -361,11 +361,12 @@ class SignalPreprocessor(Preprocessor):
         self._update_signature()
 
     def backbone_options(self) -> dict:
-        """What the model needs to know: channel count and the ``signal`` model sizes."""
+        """What the model needs to know: channel count, window length and the ``signal`` model sizes."""
         c = self.cfg
         # Long windows (2 s at 1 kHz) go through a strided stem first: ≤ MAX_STEPS into the blocks.
         stride = c.downsample or (max(1, math.ceil(self.length / MAX_STEPS)) if self.rate else 1)
-        return {"in_channels": self.channels, "stride": stride, "widths": tuple(c.widths), "kernel_size": c.kernel_size,
+        return {"in_channels": self.channels, "length": self.length if self.rate else None,
+                "stride": stride, "widths": tuple(c.widths), "kernel_size": c.kernel_size,
                 "dropout": c.dropout, "hidden_size": c.hidden_size, "layers": c.layers, "heads": c.heads}
 
     def _update_signature(self) -> None:
