@@ -356,7 +356,7 @@ def case_crash(b: Bench) -> None:
 # stays once the answer is back (glibc keeps freed memory, so "after" can stay near "peak").
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from hostile_files import csv_table, flac_silence, npz_of_zeros, png16  # noqa: E402
+from hostile_files import csv_table, flac_silence, npz_of_zeros, png, png16  # noqa: E402
 
 
 def rss_mb(pid: int) -> float:
@@ -429,6 +429,13 @@ def case_decode_png(b: Bench, c, h, project) -> None:
     with RssWatch(b.server.pid) as watch:
         r = c.post(f"/api/jobs/{done[0]}/predict", files={"file": ("huge16.png", data)}, headers=h)
     _decode_row(b, "the same PNG in Try it", watch, r)
+    big = png(8000, 6000)  # 48 megapixels, 8-bit RGB: the largest kind of photo that passes
+    with RssWatch(b.server.pid) as watch:
+        r = c.post(url, files=[("files", ("photo48mp.png", big))], headers=h)
+    _decode_row(b, f"8-bit RGB 8000 x 6000 PNG ({len(big) // 1024} kB, within the limit) uploaded", watch, r)
+    with RssWatch(b.server.pid) as watch:
+        r = c.post(f"/api/jobs/{done[0]}/predict", files={"file": ("photo48mp.png", big)}, headers=h)
+    _decode_row(b, "the same 48-megapixel PNG in Try it", watch, r)
 
 
 def case_decode_npz(b: Bench, c, h) -> None:

@@ -13,13 +13,19 @@ import numpy as np
 
 def png16(width: int, height: int) -> bytes:
     """A valid 16-bit greyscale PNG of zeros: ``width × height`` pixels in a few hundred kB."""
+    return png(width, height, depth=16, colour=0)
+
+
+def png(width: int, height: int, depth: int = 8, colour: int = 2) -> bytes:
+    """A valid PNG of zeros (``colour`` 0: grey, 2: RGB), streamed: never the pixels in memory."""
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    row = bytes(1 + 2 * width)  # filter byte 0, then big-endian zeros
+    channels = {0: 1, 2: 3}[colour]
+    row = bytes(1 + width * channels * depth // 8)  # filter byte 0, then zeros
     z = zlib.compressobj(9)
     idat = b"".join(z.compress(row) for _ in range(height)) + z.flush()
-    ihdr = struct.pack(">IIBBBBB", width, height, 16, 0, 0, 0, 0)
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 

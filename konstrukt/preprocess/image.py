@@ -10,6 +10,7 @@ import hashlib
 import threading
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -30,8 +31,8 @@ def _bytes_per_pixel(mode: str) -> int:
     return 1 if mode in ("1", "L", "P") else 2 if mode.startswith("I;16") else 4
 
 
-def _open_checked(path: Path) -> Image.Image:
-    """Open ``path`` (the header only) and refuse it by its size before a pixel is decoded.
+def _open_checked(fh: BinaryIO, path: Path) -> Image.Image:
+    """Open the image in ``fh`` (the header only) and refuse it by its size before a pixel is decoded.
 
     Pillow's own decompression-bomb check is switched off while the header is read: ours
     (:func:`~konstrukt.preprocess.limits.check_pixels`) names the limit and the fix, and is the
@@ -39,14 +40,10 @@ def _open_checked(path: Path) -> Image.Image:
     with _PIL_LIMIT:
         old_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
         try:
-            img = Image.open(path)
+            img = Image.open(fh)
         finally:
             Image.MAX_IMAGE_PIXELS = old_limit
-    try:
-        check_pixels(str(path), img.size[0], img.size[1], _bytes_per_pixel(img.mode))
-    except DataError:
-        img.close()
-        raise
+    check_pixels(str(path), img.size[0], img.size[1], _bytes_per_pixel(img.mode))
     return img
 
 
@@ -60,7 +57,10 @@ def load_image(path: str | Path) -> Image.Image:
             # Frames of an animated file are checked by Pillow against its own global limit;
             # warn-level hits there are within ours (checked above).
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with _open_checked(path) as img:
+            # Our own file object: the decoded image keeps no file open, so an RGB photo can be
+            # returned as decoded, without a copy (a 48-megapixel one is 192 MB, not twice that).
+            with open(path, "rb") as fh:
+                img = _open_checked(fh, path)
                 img.load()  # decode fully: truncated files raise here
                 ImageOps.exif_transpose(img, in_place=True)  # no copy of the pixels
                 return to_rgb(img)
@@ -96,7 +96,9 @@ def _scaled_to_uint8(arr: np.ndarray) -> np.ndarray:
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
-    """Convert any Pillow mode to 8-bit RGB; transparency is composited onto white."""
+    """Convert any Pillow mode to 8-bit RGB; transparency is composited onto white.
+
+    An RGB image is returned as it is (not copied)."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         img = Image.fromarray(_scaled_to_uint8(np.asarray(img)), mode="L")
     if img.mode == "P":
@@ -104,7 +106,7 @@ def to_rgb(img: Image.Image) -> Image.Image:
     if img.mode in ("RGBA", "LA", "PA"):
         background = Image.new("RGBA", img.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, img.convert("RGBA"))
-    return img.convert("RGB")
+    return img if img.mode == "RGB" else img.convert("RGB")
 
 
 class ImagePreprocessor(Preprocessor):
