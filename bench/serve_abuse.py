@@ -389,7 +389,8 @@ class RssWatch:
         self.peak = max(self.peak, self.after)
 
     def __str__(self) -> str:
-        return f"RSS {self.before:.0f} MB, ΔRSS peak {self.peak - self.before:+.0f} MB, after {self.after - self.before:+.0f} MB"
+        return (f"RSS {self.before:.0f} MB, ΔRSS peak {self.peak - self.before:+.0f} MB, "
+                f"after {self.after - self.before:+.0f} MB")
 
 
 def _outcome(r: httpx.Response) -> tuple[str, str]:
@@ -419,10 +420,14 @@ def case_decode_png(b: Bench, c, h, project) -> None:
     _decode_row(b, f"16-bit 9400 x 9400 PNG ({len(data) // 1024} kB) uploaded", watch, r)
     answers = []
     with RssWatch(b.server.pid) as watch:
-        two = [threading.Thread(target=lambda: answers.append(c.post(url, files=[("files", ("huge16.png", data))],
-                                                                      headers=h))) for _ in range(2)]
-        [t.start() for t in two]
-        [t.join() for t in two]
+        def upload() -> None:
+            answers.append(c.post(url, files=[("files", ("huge16.png", data))], headers=h))
+
+        two = [threading.Thread(target=upload) for _ in range(2)]
+        for t in two:
+            t.start()
+        for t in two:
+            t.join()
     _decode_row(b, "the same PNG, two uploads at once", watch, answers[-1])
     jobs = c.get(f"/api/projects/{project['id']}/jobs").json()
     done = [j["id"] for j in jobs if j["status"] == "succeeded"] or [b.train(c, h, project["id"])]

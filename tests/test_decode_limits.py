@@ -2,7 +2,6 @@
 decoding, with the file, the limit and the fix named; files within the limits read as before."""
 from __future__ import annotations
 
-import io
 import wave
 
 import numpy as np

@@ -107,7 +107,8 @@ def check_pixels(label: str, width: int, height: int, bytes_per_pixel: int) -> N
     lim = decode_limits()
     pixels = width * height
     if pixels > lim.max_image_pixels:
-        raise too_large(label, f"{width} × {height} pixels ({pixels / 1e6:,.1f} megapixels: a possible decompression bomb)",
+        raise too_large(label, f"{width} × {height} pixels ({pixels / 1e6:,.1f} megapixels: "
+                               "a possible decompression bomb)",
                         f"{lim.max_image_pixels / 1e6:g} megapixels", "max_image_pixels",
                         f"resize the image to at most {lim.max_image_pixels / 1e6:g} megapixels, "
                         "or remove it from the data.")
