@@ -350,6 +350,153 @@ def case_crash(b: Bench) -> None:
                f"{count} stored", "no duplicates" if len(again["added"]) == 0 else "DUPLICATES")
 
 
+# ------------------------------------------------------------------ issue 20, item 3: decoded size
+# Small uploads that decode to a lot. Each case watches the server process's RSS (sampled every
+# 10 ms) around one request: "peak" is the highest RSS seen minus the RSS before, "after" what
+# stays once the answer is back (glibc keeps freed memory, so "after" can stay near "peak").
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from hostile_files import csv_table, flac_silence, npz_of_zeros, png, png16  # noqa: E402
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class RssWatch:
+    """The server's RSS before, at its highest during, and after a block of requests."""
+
+    def __init__(self, pid: int):
+        self.pid, self.peak, self._stop = pid, 0.0, threading.Event()
+
+    def __enter__(self) -> "RssWatch":
+        self.before = self.peak = rss_mb(self.pid)
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.01):
+            self.peak = max(self.peak, rss_mb(self.pid))
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.after = rss_mb(self.pid)
+        self.peak = max(self.peak, self.after)
+
+    def __str__(self) -> str:
+        return (f"RSS {self.before:.0f} MB, ΔRSS peak {self.peak - self.before:+.0f} MB, "
+                f"after {self.after - self.before:+.0f} MB")
+
+
+def _outcome(r: httpx.Response) -> tuple[str, str]:
+    """(status, first words of the answer) of an upload or a Try it request."""
+    body = r.json()
+    if "rejected" in body:
+        if body["rejected"]:
+            return f"{r.status_code} refused", body["rejected"][0]["error"][:110]
+        return f"{r.status_code} ACCEPTED", ""
+    if r.status_code == 200:
+        return "200 predicted", body.get("label", "")
+    return str(r.status_code), str(body.get("problems") or body.get("detail"))[:110]
+
+
+def _decode_row(b: Bench, case: str, watch: RssWatch, r: httpx.Response) -> None:
+    status, words = _outcome(r)
+    b.row("20.3", case, status)
+    print(f"       → {watch}; {words!r}", flush=True)
+
+
+def case_decode_png(b: Bench, c, h, project) -> None:
+    """A 171 kB 16-bit 9400 × 9400 PNG: upload, two uploads at once, and Try it."""
+    data = png16(9400, 9400)
+    url = f"/api/projects/{project['id']}/classes/{project['classes'][0]['id']}/samples"
+    with RssWatch(b.server.pid) as watch:
+        r = c.post(url, files=[("files", ("huge16.png", data))], headers=h)
+    _decode_row(b, f"16-bit 9400 x 9400 PNG ({len(data) // 1024} kB) uploaded", watch, r)
+    answers = []
+    with RssWatch(b.server.pid) as watch:
+        def upload() -> None:
+            answers.append(c.post(url, files=[("files", ("huge16.png", data))], headers=h))
+
+        two = [threading.Thread(target=upload) for _ in range(2)]
+        for t in two:
+            t.start()
+        for t in two:
+            t.join()
+    _decode_row(b, "the same PNG, two uploads at once", watch, answers[-1])
+    jobs = c.get(f"/api/projects/{project['id']}/jobs").json()
+    done = [j["id"] for j in jobs if j["status"] == "succeeded"] or [b.train(c, h, project["id"])]
+    with RssWatch(b.server.pid) as watch:
+        r = c.post(f"/api/jobs/{done[0]}/predict", files={"file": ("huge16.png", data)}, headers=h)
+    _decode_row(b, "the same PNG in Try it", watch, r)
+    big = png(8000, 6000)  # 48 megapixels, 8-bit RGB: the largest kind of photo that passes
+    with RssWatch(b.server.pid) as watch:
+        r = c.post(url, files=[("files", ("photo48mp.png", big))], headers=h)
+    _decode_row(b, f"8-bit RGB 8000 x 6000 PNG ({len(big) // 1024} kB, within the limit) uploaded", watch, r)
+    with RssWatch(b.server.pid) as watch:
+        r = c.post(f"/api/jobs/{done[0]}/predict", files={"file": ("photo48mp.png", big)}, headers=h)
+    _decode_row(b, "the same 48-megapixel PNG in Try it", watch, r)
+
+
+def case_decode_npz(b: Bench, c, h) -> None:
+    """A 778 kB .npz holding 800 MB of float64 zeros, into a signal project."""
+    project = b.project(c, h, "signals", task="signal", classes=("up",), per_class=0)
+    data = npz_of_zeros((8, 12_500_000))
+    url = f"/api/projects/{project['id']}/classes/{project['classes'][0]['id']}/samples"
+    with RssWatch(b.server.pid) as watch:
+        r = c.post(url, files=[("files", ("zeros.npz", data))], headers=h)
+    _decode_row(b, f".npz of 800 MB of zeros ({len(data) // 1024} kB) into a signal project", watch, r)
+
+
+def case_decode_csv(b: Bench, c, h) -> None:
+    """A 20 MB CSV (2.5 M rows × 4 channels: within the limit, so accepted), into a signal project."""
+    project = b.project(c, h, "csv", task="signal", classes=("up",), per_class=0)
+    data = csv_table(2_500_000, 4)
+    url = f"/api/projects/{project['id']}/classes/{project['classes'][0]['id']}/samples"
+    with RssWatch(b.server.pid) as watch:
+        t0 = time.perf_counter()
+        r = c.post(url, files=[("files", ("table.csv", data))], headers=h)
+    _decode_row(b, f"a {len(data) // 2**20} MB CSV (10 M values) into a signal project, "
+                   f"{time.perf_counter() - t0:.1f} s", watch, r)
+
+
+def _tone(freq: float, seconds: float = 1.0, rate: int = 16000) -> bytes:
+    import numpy as np
+
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(rate)
+        t = np.arange(int(seconds * rate)) / rate
+        w.writeframes((8000 * np.sin(2 * np.pi * freq * t)).astype("<i2").tobytes())
+    return buf.getvalue()
+
+
+def case_decode_flac(b: Bench, c, h) -> None:
+    """A 2 h silent FLAC (1.1 MB) predicted by a model trained with ``long_files: windows``."""
+    pid = c.post("/api/projects", json={"name": "tones", "task": "sound"}, headers=h).json()["id"]
+    for name, freq in (("low", 300.0), ("high", 2000.0)):
+        cid = c.post(f"/api/projects/{pid}/classes", json={"name": name}, headers=h).json()["id"]
+        files = [("files", (f"{name}{n}.wav", _tone(freq * (1 + n / 50)))) for n in range(6)]
+        c.post(f"/api/projects/{pid}/classes/{cid}/samples", files=files, headers=h).raise_for_status()
+    config = {"num_epochs": 1, "cv": 0, "target_size": 0, "audio": {"duration": 1.0, "long_files": "windows"}}
+    job = c.post(f"/api/projects/{pid}/jobs", json={"pipeline": "scratch_melcnn", "config": config}, headers=h)
+    job.raise_for_status()
+    while (status := c.get(f"/api/jobs/{job.json()['id']}").json())["status"] in ("queued", "running"):
+        time.sleep(0.3)
+    for what, seconds in (("2 h", 7200), ("19 min (within the limit)", 19 * 60)):
+        data = flac_silence(seconds, rate=16000)
+        with RssWatch(b.server.pid) as watch:
+            t0 = time.perf_counter()
+            r = c.post(f"/api/jobs/{status['id']}/predict", files={"file": ("silence.flac", data)}, headers=h)
+        _decode_row(b, f"{what} of silence, FLAC ({len(data) // 1024} kB), Try it with long_files: windows, "
+                       f"{time.perf_counter() - t0:.1f} s", watch, r)
+
+
 def _quiet(call) -> None:
     try:
         call()
@@ -377,6 +524,10 @@ def main() -> int:
             case_auth(b)
             b.train(c, h, project["id"])
             case_paths_and_small(b, c, h, project)
+            case_decode_png(b, c, h, project)
+            case_decode_npz(b, c, h)
+            case_decode_csv(b, c, h)
+            case_decode_flac(b, c, h)
             case_crash(b)
             b.stop()
             b.start(worker=False)  # queued jobs stay idle: streams with nothing to say

@@ -286,9 +286,9 @@ def measure_image(path: Path) -> Measure:
 
     from ..preprocess.image import load_image
 
+    img = load_image(path)  # checks the size first, decodes fully, refuses truncated files; upright RGB
     with Image.open(path) as probe:  # the header: size and mode as stored
         width, height, mode = probe.size[0], probe.size[1], probe.mode
-    img = load_image(path)  # decodes fully, refuses bombs and truncated files, upright RGB
     thumb = img.convert("L").resize((32, 32), Image.LANCZOS)  # what pHash looks at
     bits = imagehash.phash(thumb).hash.flatten()  # 64 booleans
     key = int(np.packbits(bits).view(">u8")[0])

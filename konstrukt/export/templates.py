@@ -37,10 +37,13 @@ _TO_RGB = '''
 def to_rgb(img):
     """Any Pillow mode to 8-bit RGB; transparency is composited onto white."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
+        arr = np.asarray(img)
         lo, hi = float(arr.min()), float(arr.max())
-        arr = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(arr)
-        img = Image.fromarray(arr.astype(np.uint8), mode="L")
+        out = np.zeros(arr.shape, dtype=np.uint8)
+        rows = max(1, (1 << 20) // max(1, arr.shape[1]))  # widen a block of rows, never the whole image
+        for r in range(0, arr.shape[0], rows) if hi > lo else ():
+            out[r:r + rows] = ((arr[r:r + rows].astype(np.float64) - lo) / (hi - lo) * 255.0).astype(np.uint8)
+        img = Image.fromarray(out, mode="L")
     if img.mode == "P":
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA", "PA"):

@@ -9,8 +9,11 @@ Long files (``audio.long_files``):
 * ``crop`` (default) keeps the first ``duration`` seconds and never reads more of the file than
   that — a one-hour recording costs the same memory as a five-second one;
 * ``windows`` splits the whole file into consecutive ``duration``-second windows
-  (:func:`load_windows`); prediction classifies every window and votes. The file is streamed in
-  blocks, so only the mono waveform at the model's rate is ever held in memory.
+  (:func:`decode_windows`); prediction classifies every window and votes. The file's length is
+  read from its header and refused past the decode limits (``max_audio_seconds``,
+  ``max_decoded_bytes``: :mod:`konstrukt.preprocess.limits`) before anything is decoded; then it
+  is streamed in blocks and cut into windows as it arrives, so only the windows (mono, at the
+  model's rate) are ever held in memory.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ import torch
 
 from ..errors import ConfigError, DataError
 from . import Preprocessor
+from .limits import check_seconds, decode_limits
 
 _LIBSNDFILE_ONLY = frozenset({".wav", ".flac", ".ogg"})  # no fallback decoder: its error is the truth
 _BLOCK_FRAMES = 1 << 18  # frames per streamed block (~6 s at 44.1 kHz)
@@ -54,8 +58,47 @@ def fix_length(wave: np.ndarray, length: int) -> np.ndarray:
     return np.pad(wave, (0, length - wave.shape[0]))
 
 
-def _read_soundfile(path: Path, rate: int, max_seconds: float | None) -> np.ndarray:
-    """Decode with libsndfile, reading at most ``max_seconds`` of the file, streamed in blocks."""
+class _Windows:
+    """Cuts a stream of mono chunks into consecutive ``length``-sample windows as they arrive, so a
+    long file is never held twice (once whole, once cut); ``finish`` cuts as :func:`split_windows`."""
+
+    def __init__(self, length: int):
+        self.length, self.windows, self.tail = length, [], np.zeros(0, np.float32)
+
+    def add(self, chunk: np.ndarray) -> None:
+        buf = np.concatenate([self.tail, chunk]) if self.tail.size else chunk
+        full = buf.shape[0] // self.length * self.length
+        self.windows += [buf[s:s + self.length].copy() for s in range(0, full, self.length)]
+        self.tail = buf[full:].copy()
+
+    def finish(self) -> list[np.ndarray]:
+        if not self.windows or (self.tail.size and self.tail.size >= self.length // 4):  # a scrap does not vote
+            self.windows.append(fix_length(self.tail, self.length))
+        return self.windows
+
+
+class _Whole:
+    """Collects a stream of mono chunks into one waveform."""
+
+    def __init__(self):
+        self.parts: list[np.ndarray] = []
+
+    def add(self, chunk: np.ndarray) -> None:
+        self.parts.append(chunk)
+
+    def finish(self) -> np.ndarray:
+        return np.concatenate(self.parts) if self.parts else np.zeros(0, np.float32)
+
+
+_TOO_LONG_FIX = ("cut the recording into shorter files (e.g. `ffmpeg -i IN -f segment -segment_time 600 "
+                 "OUT%03d.wav`), or predict with `audio.long_files: crop`.")
+
+
+def _read_soundfile(path: Path, rate: int, max_seconds: float | None, sink) -> None:
+    """Decode with libsndfile into ``sink``, reading at most ``max_seconds`` of the file, in blocks.
+
+    Read whole (``max_seconds`` None), the file's length in its header is checked against the
+    decode limits first; the header also bounds what is read."""
     import soundfile as sf
     import soxr
 
@@ -63,65 +106,93 @@ def _read_soundfile(path: Path, rate: int, max_seconds: float | None) -> np.ndar
         if f.frames == 0:
             raise _bad_file(path, "contains no audio samples (zero-length file)",
                             "Fix: remove the file or replace it with a recording.")
+        if max_seconds is None:
+            check_seconds(str(path), f.frames / f.samplerate, rate, _TOO_LONG_FIX)
         # A little extra input so the resampler's tail is not cut short before crop.
         limit = f.frames if max_seconds is None else min(f.frames, math.ceil(max_seconds * f.samplerate) + 64)
         stream = None if f.samplerate == rate else soxr.ResampleStream(f.samplerate, rate, 1, dtype="float32")
-        parts, done = [], 0
+        done = 0
         while done < limit:
             block = f.read(min(_BLOCK_FRAMES, limit - done), dtype="float32", always_2d=True)
             if block.shape[0] == 0:  # header promised more frames than the file holds
                 break
             done += block.shape[0]
             mono = _to_mono(block)  # (n,)
-            parts.append(mono if stream is None else stream.resample_chunk(mono, last=done >= limit))
+            sink.add(mono if stream is None else stream.resample_chunk(mono, last=done >= limit))
         if stream is not None and done < limit:
-            parts.append(stream.resample_chunk(np.zeros(0, np.float32), last=True))
-    wave = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+            sink.add(stream.resample_chunk(np.zeros(0, np.float32), last=True))
     if done == 0:
         raise _bad_file(path, "contains no audio samples (empty or truncated data)",
                         "Fix: remove the file or replace it with a complete recording.")
-    return wave
 
 
-def _read_fallback(path: Path, rate: int, max_seconds: float | None) -> np.ndarray:
-    """Decode what libsndfile cannot (some mp3 variants) through librosa/audioread."""
+def _read_fallback(path: Path, rate: int, max_seconds: float | None, sink) -> None:
+    """Decode what libsndfile cannot (some mp3 variants) through librosa/audioread into ``sink``.
+
+    Read whole, at most the decode limit plus a second (to tell "too long") is decoded."""
     import librosa
 
-    wave, _ = librosa.load(str(path), sr=rate, mono=True, duration=max_seconds, res_type="soxr_hq")
+    cap = max_seconds if max_seconds is not None else decode_limits().max_audio_seconds + 1.0
+    wave, _ = librosa.load(str(path), sr=rate, mono=True, duration=cap, res_type="soxr_hq")
     if wave.size == 0:
         raise _bad_file(path, "contains no audio samples", "Fix: remove the file or replace it.")
-    return wave.astype(np.float32, copy=False)
+    if max_seconds is None:
+        check_seconds(str(path), wave.shape[0] / rate, rate, _TOO_LONG_FIX)
+    sink.add(wave.astype(np.float32, copy=False))
 
 
-def decode_audio(path: str | Path, rate: int, max_seconds: float | None = None) -> np.ndarray:
-    """Mono float32 waveform of ``path`` at ``rate`` Hz (at most ``max_seconds`` of it).
-
-    Raises DataError naming the file when it is empty, truncated or not audio at all.
-    """
+def _decode_into(path: Path, rate: int, max_seconds: float | None, make_sink):
+    """Decode ``path`` into a fresh sink (libsndfile, else the fallback decoder); return the sink."""
     import soundfile as sf
 
-    path = Path(path)
     if not path.is_file():
         raise _bad_file(path, "file not found", "Fix: check the path.")
     if path.stat().st_size == 0:
         raise _bad_file(path, "is an empty file (0 bytes)", "Fix: remove the file or replace it.")
+    sink = make_sink()
     try:
-        wave = _read_soundfile(path, rate, max_seconds)
+        _read_soundfile(path, rate, max_seconds, sink)
     except DataError:
         raise
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
         if path.suffix.lower() in _LIBSNDFILE_ONLY:
             raise _bad_file(path, f"not a readable {path.suffix.lower()[1:]} audio file ({exc})") from None
+        sink = make_sink()  # libsndfile may have delivered part of the file before failing
         try:
-            wave = _read_fallback(path, rate, max_seconds)
+            _read_fallback(path, rate, max_seconds, sink)
         except DataError:
             raise
         except Exception as exc2:  # audioread/librosa raise many unrelated types
             raise _bad_file(path, f"not a readable audio file ({exc2})") from None
-    if not np.isfinite(wave).all():  # float WAVs can hold NaN/inf; they would poison training
+    return sink
+
+
+def _check_finite(path: Path, waves: list[np.ndarray]) -> None:
+    if not all(np.isfinite(w).all() for w in waves):  # float WAVs can hold NaN/inf: they poison training
         raise _bad_file(path, "contains NaN or infinite samples",
                         "Fix: re-export the file; a float WAV must hold finite samples.")
+
+
+def decode_audio(path: str | Path, rate: int, max_seconds: float | None = None) -> np.ndarray:
+    """Mono float32 waveform of ``path`` at ``rate`` Hz (at most ``max_seconds`` of it).
+
+    Raises DataError naming the file when it is empty, truncated, not audio at all, or — read
+    whole — longer than the decode limits allow.
+    """
+    path = Path(path)
+    wave = _decode_into(path, rate, max_seconds, _Whole).finish()
+    _check_finite(path, [wave])
     return wave
+
+
+def decode_windows(path: str | Path, rate: int, length: int) -> list[np.ndarray]:
+    """The whole file as consecutive ``length``-sample windows, cut as :func:`split_windows` cuts
+    them but while it is decoded in blocks; refused first when its header says it is longer than
+    the decode limits allow."""
+    path = Path(path)
+    windows = _decode_into(path, rate, None, lambda: _Windows(length)).finish()
+    _check_finite(path, windows)
+    return windows
 
 
 def split_windows(wave: np.ndarray, length: int) -> list[np.ndarray]:
@@ -193,7 +264,7 @@ class AudioPreprocessor(Preprocessor):
 
     def load_windows(self, path: Path) -> list[np.ndarray]:
         """Every ``duration``-second window of the whole file (for voting at prediction time)."""
-        return split_windows(decode_audio(path, self.sample_rate, None), self.length)
+        return decode_windows(path, self.sample_rate, self.length)
 
     def tensor(self, raw: np.ndarray, augment: bool = False, seed: int | None = None) -> torch.Tensor:
         wave = raw[: self.length]

@@ -1,13 +1,16 @@
 """Images: decode any common file (gray, RGBA, palette, 16-bit, EXIF-rotated) into RGB and resize.
 
-Decompression bombs are refused (Pillow's pixel limit, with its warning turned into an error) and
-truncated files fail loudly instead of being silently padded.
+An image whose header says it decodes past the decode limits (pixels, and pixels × bytes per
+pixel: :mod:`konstrukt.preprocess.limits`) is refused before a pixel is decoded, and truncated
+files fail loudly instead of being silently padded.
 """
 from __future__ import annotations
 
 import hashlib
+import threading
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -17,29 +20,56 @@ from torchvision.transforms.v2 import functional as F
 
 from ..errors import DataError
 from . import Preprocessor
+from .limits import check_pixels
 
-MAX_IMAGE_PIXELS = 89_478_485  # Pillow's default: ~ a 9459 x 9459 image
+_PIL_LIMIT = threading.Lock()  # Pillow's pixel limit is a process global: one open at a time sets it
+_BLOCK_PIXELS = 1 << 20  # 16-bit → 8-bit scaling works on this many pixels at a time (8 MiB of float64)
 
 
-def load_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
-    """Decode an image file into an upright RGB ``PIL.Image`` or raise DataError naming the file."""
+def _bytes_per_pixel(mode: str) -> int:
+    """What Pillow holds per pixel of ``mode`` once decoded (1-byte modes, 16-bit, else 4 bytes)."""
+    return 1 if mode in ("1", "L", "P") else 2 if mode.startswith("I;16") else 4
+
+
+def _open_checked(fh: BinaryIO, path: Path) -> Image.Image:
+    """Open the image in ``fh`` (the header only) and refuse it by its size before a pixel is decoded.
+
+    Pillow's own decompression-bomb check is switched off while the header is read: ours
+    (:func:`~konstrukt.preprocess.limits.check_pixels`) names the limit and the fix, and is the
+    same for every caller."""
+    with _PIL_LIMIT:
+        old_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            img = Image.open(fh)
+        finally:
+            Image.MAX_IMAGE_PIXELS = old_limit
+    check_pixels(str(path), img.size[0], img.size[1], _bytes_per_pixel(img.mode))
+    return img
+
+
+def load_image(path: str | Path) -> Image.Image:
+    """Decode an image file into an upright RGB ``PIL.Image`` or raise DataError naming the file.
+
+    Its header is checked against the decode limits first (pixels × bytes per pixel)."""
     path = Path(path)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            old_limit = Image.MAX_IMAGE_PIXELS
-            Image.MAX_IMAGE_PIXELS = max_pixels
-            try:
-                with Image.open(path) as img:
-                    img.load()  # decode fully: truncated files raise here
-                    img = ImageOps.exif_transpose(img)
-                    return to_rgb(img)
-            finally:
-                Image.MAX_IMAGE_PIXELS = old_limit
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            # Frames of an animated file are checked by Pillow against its own global limit;
+            # warn-level hits there are within ours (checked above).
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # Our own file object: the decoded image keeps no file open, so an RGB photo can be
+            # returned as decoded, without a copy (a 48-megapixel one is 192 MB, not twice that).
+            with open(path, "rb") as fh:
+                img = _open_checked(fh, path)
+                img.load()  # decode fully: truncated files raise here
+                ImageOps.exif_transpose(img, in_place=True)  # no copy of the pixels
+                return to_rgb(img)
+    except DataError:
+        raise
+    except Image.DecompressionBombError as exc:
         raise DataError(
             f"{path}: image refused as a possible decompression bomb ({exc})",
-            ["Fix: resize the image below ~89 megapixels or remove it from the data."],
+            ["Fix: resize the image or remove it from the data."],
         ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise DataError(
@@ -48,19 +78,35 @@ def load_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Im
         ) from None
 
 
+def _scaled_to_uint8(arr: np.ndarray) -> np.ndarray:
+    """A 16-bit/32-bit/float image stretched to 0..255, a block of rows at a time.
+
+    The maths is the old whole-image float64 formula, so the result is the same to the bit; only
+    one block (≤ ``_BLOCK_PIXELS``) is ever widened, never the whole image (a 9400 × 9400 16-bit
+    PNG would otherwise take 0.7 GB per float64 copy)."""
+    lo, hi = float(arr.min()), float(arr.max())
+    out = np.zeros(arr.shape, dtype=np.uint8)
+    if hi <= lo:
+        return out
+    rows = max(1, _BLOCK_PIXELS // max(1, arr.shape[1]))
+    for r in range(0, arr.shape[0], rows):
+        block = arr[r:r + rows].astype(np.float64)
+        out[r:r + rows] = ((block - lo) / (hi - lo) * 255.0).astype(np.uint8)
+    return out
+
+
 def to_rgb(img: Image.Image) -> Image.Image:
-    """Convert any Pillow mode to 8-bit RGB; transparency is composited onto white."""
+    """Convert any Pillow mode to 8-bit RGB; transparency is composited onto white.
+
+    An RGB image is returned as it is (not copied)."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        lo, hi = float(arr.min()), float(arr.max())
-        arr = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(arr)
-        img = Image.fromarray(arr.astype(np.uint8), mode="L")
+        img = Image.fromarray(_scaled_to_uint8(np.asarray(img)), mode="L")
     if img.mode == "P":
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA", "PA"):
         background = Image.new("RGBA", img.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, img.convert("RGBA"))
-    return img.convert("RGB")
+    return img if img.mode == "RGB" else img.convert("RGB")
 
 
 class ImagePreprocessor(Preprocessor):

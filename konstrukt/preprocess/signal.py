@@ -26,21 +26,26 @@ import hashlib
 import json
 import math
 from collections import Counter, OrderedDict
+from itertools import islice
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
 from . import Preprocessor
+from .limits import check_values
+from .signal_headers import bounded_lines, check_array_file
 
 TIME_NAMES = frozenset({"time", "t", "timestamp", "times", "seconds", "sec", "secs", "s", "time_s",
                         "time (s)", "time[s]", "t_s", "elapsed"})
 ARRAY_KEYS = ("data", "x", "signal", "signals", "X")
 RATE_KEYS = ("sample_rate", "fs", "sampling_rate", "rate", "sr")
 MAX_ROW_PROBLEMS = 5  # per file: enough to show the pattern without a wall of text
+_BLOCK_CELLS = 1 << 16  # CSV cells parsed at a time (a few MB of strings at most)
 # Long windows go through a strided stem first so that at most this many steps enter the residual
 # blocks (2 s at 1 kHz: stride 16, 62.5 steps/s — gestures and envelopes live well below that).
 # 256 cost about twice the time per training window (2.9 → 1.5 ms at 8 ch × 2 s × 1 kHz).
@@ -66,6 +71,12 @@ class Recording:
         if self.rate is None or math.isclose(self.rate, rate, rel_tol=1e-3):
             return self.data
         if rate not in self._at:
+            # A file at a much lower rate than the model's grows by the ratio: size it first.
+            steps = math.ceil(self.data.shape[1] * rate / self.rate)
+            check_values(self.path.name, self.channels * steps, 8,
+                         f"{self.channels} × {steps:,} samples once resampled from {self.rate:g} to {rate:g} Hz",
+                         "record the file at (or near) the rate of the other files, or set "
+                         "`signal.sample_rate` to match it.")
             self._at[rate] = resample(self.data, self.rate, rate)
         return self._at[rate]
 
@@ -122,41 +133,79 @@ def _rate_from_time(path: Path, t: np.ndarray, first_row: int) -> float:
     return float(f"{1.0 / np.median(steps):.6g}")  # 199.99999… from rounded times is 200 Hz
 
 
-def read_csv_signal(path: Path, time_mode: str = "auto") -> Recording:
-    """CSV → Recording; every ragged row, non-numeric cell and NaN/inf is reported by row."""
+def _csv_rows(path: Path) -> Iterator[list[str]]:
+    """The non-empty rows of a CSV file, read a bounded line at a time (never the whole file)."""
     with open(path, newline="", encoding="utf-8-sig") as f:
-        lines = [row for row in csv.reader(f) if any(c.strip() for c in row)]
-    if not lines:
+        try:
+            for row in csv.reader(bounded_lines(f, path.name)):
+                if row and (row[0].strip() or "".join(row).strip()):  # skip blank lines, fast
+                    yield row
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise _bad(path, f"not a readable CSV file ({str(exc)[:120]})",
+                       "export the recording as a UTF-8 CSV, one row per time step") from None
+
+
+def _csv_shape(path: Path) -> tuple[list[str] | None, int, int]:
+    """(header or None, data rows, columns), counted in a first pass that keeps no row."""
+    rows = _csv_rows(path)
+    first = next(rows, None)
+    if first is None:
         raise _bad(path, "is empty (no rows)", "remove the file or export the recording again")
-    header = None
-    if not all(_is_number(c) for c in lines[0]):
-        header, lines = lines[0], lines[1:]
-        first_row = 2
-    else:
-        first_row = 1
-    if not lines:
+    header = None if all(_is_number(c) for c in first) else first
+    count = sum(1 for _ in rows) + (header is None)
+    if not count:
         raise _bad(path, "has a header row but no data rows", "export the recording again")
-    width = len(header) if header is not None else len(lines[0])
-    problems, values = [], np.empty((len(lines), width), dtype=np.float64)
+    return header, count, len(first)
+
+
+def _row_problem(row: list[str], width: int, names: list[str], where: str) -> str | None:
+    """What is wrong with a row numpy could not take: its length, or its first bad cell."""
+    if len(row) != width:
+        return f"{where}: {len(row)} cells, expected {width} (ragged row)"
+    for j, cell in enumerate(row):
+        col = names[j].strip() or f"column {j + 1}"
+        try:
+            value = float(cell)
+        except ValueError:
+            return f"{where}, {col}: {cell.strip()[:20]!r} is not a number"
+        if not math.isfinite(value):
+            return f"{where}, {col}: {cell.strip()} (NaN or infinite values are not allowed)"
+    return None
+
+
+def read_csv_signal(path: Path, time_mode: str = "auto") -> Recording:
+    """CSV → Recording; every ragged row, non-numeric cell and NaN/inf is reported by row.
+
+    Rows × columns are counted first and checked against the decode limits; the values then go
+    straight into one preallocated array (a list of every row's strings costs ~20x the file)."""
+    header, count, width = _csv_shape(path)
+    check_values(path.name, count * width, 8, f"{count:,} rows × {width:,} columns",
+                 "save a shorter recording per file (split it, or lower the sampling rate).")
+    first_row = 2 if header is not None else 1
+    rows = _csv_rows(path)
+    if header is not None:
+        next(rows)
+    values = np.empty((count, width), dtype=np.float64)
     names = header or [f"column {j + 1}" for j in range(width)]
-    for i, row in enumerate(lines):
-        where = f"row {first_row + i}"
-        if len(row) != width:
-            problems.append(f"{where}: {len(row)} cells, expected {width} (ragged row)")
-        else:
-            for j, cell in enumerate(row):
-                col = names[j].strip() or f"column {j + 1}"
-                try:
-                    values[i, j] = float(cell)
-                except ValueError:
-                    problems.append(f"{where}, {col}: {cell.strip()[:20]!r} is not a number")
-                    break
-                if not math.isfinite(values[i, j]):
-                    problems.append(f"{where}, {col}: {cell.strip()} (NaN or infinite values are not allowed)")
-                    break
+    problems, step = [], max(1, _BLOCK_CELLS // width)
+    block_rows = iter(lambda: list(islice(rows, step)), [])
+    for start, block in zip(range(0, count, step), block_rows):  # a file grown since the count cannot overrun
+        block = block[:count - start]
+        try:  # numpy parses the strings as float() does, a block of rows at a time
+            values[start:start + len(block)] = np.array(block, dtype=np.float64)
+            if np.isfinite(values[start:start + len(block)]).all():
+                continue
+        except ValueError:  # ragged or not a number: find which row, and what
+            pass
+        for i, row in enumerate(block, start):
+            if problem := _row_problem(row, width, names, f"row {first_row + i}"):
+                problems.append(problem)
+            if len(problems) >= MAX_ROW_PROBLEMS:
+                problems.append(f"… stopped after {MAX_ROW_PROBLEMS} bad rows")
+                break
         if len(problems) >= MAX_ROW_PROBLEMS:
-            problems.append(f"… stopped after {MAX_ROW_PROBLEMS} bad rows")
             break
+    rows.close()
     if problems:  # the rows go into the message: a run lists every unreadable file by its message
         raise DataError(f"{path.name}: " + "; ".join(problems), [
             "Fix: every row needs one number per column (no empty cells, NaN or inf)."])
@@ -210,6 +259,7 @@ def _npz_array(path: Path, npz) -> tuple[np.ndarray, float | None]:
 def read_array_signal(path: Path, layout: str = "auto") -> Recording:
     """NPY/NPZ → Recording (no pickles: ``allow_pickle=False``)."""
     try:
+        check_array_file(path)  # numpy allocates what a header declares: its size first
         loaded = np.load(path, allow_pickle=False)
         if isinstance(loaded, np.lib.npyio.NpzFile):
             with loaded:
@@ -226,12 +276,13 @@ def read_array_signal(path: Path, layout: str = "auto") -> Recording:
         raise _bad(path, f"holds {'no values' if arr.size == 0 else f'a {arr.dtype} array'}; a signal is "
                          "a non-empty numeric array", "save the recording as a float array")
     data, note = _orient(path, arr, layout)
-    data = data.astype(np.float32)
+    data = np.ascontiguousarray(data, dtype=np.float32)  # one copy: oriented, float32, contiguous
+    del arr, loaded  # the decoded copy only: the original may be twice its size
     if not np.isfinite(data).all():
         c, t = np.argwhere(~np.isfinite(data))[0]
         raise _bad(path, f"channel {c + 1}, sample {t + 1}: NaN or infinite value",
                    "fill or remove the missing samples before saving")
-    return Recording(np.ascontiguousarray(data), rate, path, note)
+    return Recording(data, rate, path, note)
 
 
 def read_signal(path: str | Path, config) -> Recording:

@@ -316,8 +316,8 @@ async def predict(job_id: JobId, file: UploadFile, request: Request):
         with staged_upload(file.file, file.filename or "", settings.data_dir, settings.max_file_bytes) as path:
             try:
                 result = await request.app.state.runs.apredict(job.run_key, folder, path)
-            except KonstruktError as exc:  # the message names the staged copy: name the user's file
-                raise rewritten(exc, lambda t: hide_paths(t, {path: name})) from None
+            except KonstruktError as exc:  # the message names the staged copy (or its file name): the user's
+                raise rewritten(exc, lambda t: hide_paths(t, {path: name, Path(path.name): name})) from None
             except Exception as exc:  # a decoder crashing on a hostile file is that file's problem
                 raise HTTPException(422, f"{name}: cannot be read ({type(exc).__name__})") from None
     except TooLarge as exc:
