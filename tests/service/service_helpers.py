@@ -146,3 +146,15 @@ def browser_new_project(page, name: str, task: str | None = None) -> None:
         page.select_option("#task-select", task)
     page.click('#new-project button[type="submit"]')
     page.wait_for_url("**/projects/*")
+
+
+def export_bundle(api, job_id: int, fmt: str = "bundle", timeout: float = 180.0):
+    """Start the export job of ``fmt`` for ``job_id``, wait for it, and download the zip (the
+    response of ``GET /api/jobs/{id}/export``)."""
+    r = api.post(f"/api/jobs/{job_id}/exports", json={"format": fmt})
+    assert r.status_code == 202, r.text
+    export_id = r.json()["job"]["id"]
+    done = wait_for(lambda: (j := api.get(f"/api/jobs/{export_id}").json())["status"]
+                    in ("succeeded", "failed", "cancelled") and j, timeout)
+    assert done["status"] == "succeeded", done
+    return api.get(f"/api/jobs/{job_id}/export?format={fmt}")
