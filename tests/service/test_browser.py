@@ -94,7 +94,13 @@ def test_browser_flow(server, digits, tmp_path):
         page.screenshot(path=str(ARTIFACTS / "service-results.png"), full_page=True)
 
         for fmt in ("bundle", "onnx", "onnx-int8"):  # the stand-alone exports are offered too
-            expect(page.locator(f'[data-export="{fmt}"]')).to_have_attribute("href", re.compile(f"export\\?format={fmt}$"))
+            expect(page.locator(f'[data-export="{fmt}"]')).to_be_enabled()
+        with page.expect_download(timeout=180_000) as info:  # an export job: "preparing…", then the zip
+            page.click('[data-export="bundle"]')
+            expect(page.locator("#export-status")).to_contain_text("preparing")
+        bundle = tmp_path / "bundle.zip"
+        info.value.save_as(bundle)
+        assert {"predict.py", "config.json"} <= set(zipfile.ZipFile(bundle).namelist())
         with page.expect_download() as info:
             page.click("#download")
         saved = tmp_path / "run.zip"
