@@ -158,3 +158,10 @@ def export_bundle(api, job_id: int, fmt: str = "bundle", timeout: float = 180.0)
                     in ("succeeded", "failed", "cancelled") and j, timeout)
     assert done["status"] == "succeeded", done
     return api.get(f"/api/jobs/{job_id}/export?format={fmt}")
+
+
+def page_wait(page, expression: str, timeout: float = 30.0) -> None:
+    """Wait until the JavaScript ``expression`` is true in ``page``. Playwright's
+    ``wait_for_function`` evaluates its predicate with ``eval``, which the pages' Content-Security-
+    Policy forbids (no 'unsafe-eval'), so this polls ``page.evaluate`` (a DevTools call: no CSP)."""
+    wait_for(lambda: page.evaluate(expression), timeout=timeout, every=0.1)

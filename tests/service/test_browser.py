@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from service_helpers import LiveServer, browser_new_project, browser_sign_up, make_settings
+from service_helpers import page_wait, LiveServer, browser_new_project, browser_sign_up, make_settings
 
 from konstrukt.service import create_app
 
@@ -38,7 +38,10 @@ def test_browser_flow(server, digits, tmp_path):
         page = browser.new_page(viewport={"width": 1200, "height": 900}, accept_downloads=True)
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        # anything the Content-Security-Policy blocked (an inline style, a blob: image, the webcam)
+        page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
         page.set_default_timeout(20_000)
+        expect.set_options(timeout=30_000)  # a shared, busy machine: the first upload imports decoders
 
         browser_sign_up(page, server, "eve@example.com")
         browser_new_project(page, "Zeros and ones", "image")
@@ -58,7 +61,7 @@ def test_browser_flow(server, digits, tmp_path):
         expect(page.locator("#upload-report")).to_contain_text("broken.png")
         zero = page.locator('.class-card[data-class="zero"]')
         zero.get_by_role("button", name="Webcam").click()
-        page.wait_for_function("document.querySelector('.class-card video').videoWidth > 0")
+        page_wait(page, "document.querySelector('.class-card video').videoWidth > 0")
         zero.get_by_role("button", name="Snap").click()
         expect(page.locator("#upload-report")).to_contain_text("Added 1 example(s)")
         expect(zero.locator(".thumb")).to_have_count(9)
@@ -90,7 +93,7 @@ def test_browser_flow(server, digits, tmp_path):
         page.set_input_files("#try-file", str(unseen))
         expect(page.locator("#predicted")).to_have_text(re.compile("^(zero|one)$"))
         expect(page.locator("#try-result .bar")).to_have_count(2)
-        page.wait_for_function("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+        page_wait(page, "[...document.images].every(i => i.complete && i.naturalWidth > 0)")
         page.screenshot(path=str(ARTIFACTS / "service-results.png"), full_page=True)
 
         for fmt in ("bundle", "onnx", "onnx-int8"):  # the stand-alone exports are offered too
