@@ -131,6 +131,9 @@ def running_worker_app(tmp_path_factory):
 
 def browser_sign_up(page, server: str, email: str, start: str = "/") -> None:
     """Create an account on the sign-in page and land on the projects page."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=30_000)  # a shared, busy machine: the first upload imports decoders (7-15 s)
     page.goto(server + start)
     page.click("#tab-up")
     page.fill('input[name="email"]', email)

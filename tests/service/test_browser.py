@@ -41,7 +41,6 @@ def test_browser_flow(server, digits, tmp_path):
         # anything the Content-Security-Policy blocked (an inline style, a blob: image, the webcam)
         page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
         page.set_default_timeout(20_000)
-        expect.set_options(timeout=30_000)  # a shared, busy machine: the first upload imports decoders
 
         browser_sign_up(page, server, "eve@example.com")
         browser_new_project(page, "Zeros and ones", "image")
