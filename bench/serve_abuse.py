@@ -396,7 +396,7 @@ def case_ii_2_body_before_read(b: Bench, project) -> None:
         status, sent = raw_post(b, path, {"Content-Type": ctype}, 300 * 1024**2)
         after, tmp_after = rss_mb(b), sum(1 for _ in (b.data_dir / "tmp").rglob("*"))
         b.row("ii2", f"300 MB {what}: answered after {sent / 1024**2:.0f} MiB sent; RSS {before:.0f}→{after:.0f} MB; "
-                     f"tmp entries {tmp_before}→{tmp_after}", status.split(" ", 1)[-1][:14])
+                     f"tmp entries {tmp_before}→{tmp_after}", (status.split() + ["?", "?"])[1])
 
 
 def case_ii_7_lockout(b: Bench) -> None:

@@ -223,3 +223,14 @@ def test_pages_have_a_content_security_policy_and_no_inline_code(app, client):
         text = page.read_text()
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text), page.name
         assert not re.search(r"<style|\sstyle=|\son[a-z]+=", text), page.name
+
+
+def test_every_route_that_takes_files_is_known_to_the_gate(app):
+    """A new upload route must be added to gate.UPLOADS, or the gate would refuse its bodies (415)."""
+    from konstrukt.service.gate import UPLOADS, rule_for
+
+    takes_files = [path for path, ops in app.openapi()["paths"].items() for op in ops.values()
+                   if "multipart/form-data" in (op.get("requestBody") or {}).get("content", {})]
+    assert len(takes_files) == len(UPLOADS) == 2, takes_files
+    for path in takes_files:
+        assert rule_for("POST", re.sub(r"\{[^}]+\}", "7", path)) in UPLOADS, path
