@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -74,7 +73,7 @@ def test_wrong_content_types_and_anonymous_uploads_are_refused_before_the_body(a
     cookie = f"konstrukt_session={client.cookies['konstrukt_session']}"
     status, detail, pulled = _asgi(app, "POST", upload, {**multipart, "cookie": cookie}, huge)  # no CSRF token
     assert status == 403 and "CSRF" in detail and pulled == 0
-    status, _, pulled = _asgi(app, "POST", f"/api/jobs/1/predict", {**multipart, "content-length": str(60 * MB)},
+    status, _, pulled = _asgi(app, "POST", "/api/jobs/1/predict", {**multipart, "content-length": str(60 * MB)},
                               60 * MB)
     assert status == 413 and pulled == 0  # Try it takes one file: its limit, not the archive's
     assert _tmp_entries(app) == before
