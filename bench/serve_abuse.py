@@ -495,6 +495,134 @@ def case_decode_flac(b: Bench, c, h) -> None:
             r = c.post(f"/api/jobs/{status['id']}/predict", files={"file": ("silence.flac", data)}, headers=h)
         _decode_row(b, f"{what} of silence, FLAC ({len(data) // 1024} kB), Try it with long_files: windows, "
                        f"{time.perf_counter() - t0:.1f} s", watch, r)
+# ------------------------------------------------------------------ issue 20 (hardening II): service items
+
+def rss_mb(b: Bench) -> float:
+    """The server process's resident memory (MB): what an abusive request makes it hold."""
+    for line in Path(f"/proc/{b.server.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def client_from(b: Bench, address: str) -> httpx.Client:
+    """A client whose requests come from another loopback address (127.0.0.0/8 all reach the server)."""
+    return httpx.Client(base_url=b.base, timeout=120, transport=httpx.HTTPTransport(local_address=address))
+
+
+def raw_post(b: Bench, path: str, headers: dict[str, str], total: int, cookie: str = "") -> tuple[str, int]:
+    """POST a ``total``-byte body over a raw socket, 1 MiB at a time, until the server answers;
+    return (status line, bytes sent before the answer)."""
+    import select
+    import socket
+
+    head = "".join(f"{k}: {v}\r\n" for k, v in {**headers, "Content-Length": str(total)}.items())
+    sent = 0
+    with socket.create_connection(("127.0.0.1", b.port), timeout=60) as s:
+        s.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{cookie}{head}\r\n".encode())
+        chunk = bytes(1 << 20)
+        try:
+            while sent < total and not select.select([s], [], [], 0)[0]:
+                s.sendall(chunk[:min(len(chunk), total - sent)])
+                sent += min(len(chunk), total - sent)
+        except OSError:  # the server answered and closed: what the gate does
+            pass
+        answer = s.recv(4096).decode(errors="replace")
+    return (answer.splitlines() or ["(closed without answer)"])[0], sent
+
+
+def case_ii_2_body_before_read(b: Bench, project) -> None:
+    """Item 2: a 300 MB text/plain sign-in and a 300 MB anonymous upload are refused from their head."""
+    cid = project["classes"][0]["id"]
+    for what, path, ctype in (("sign-in, text/plain", "/api/auth/login", "text/plain"),
+                              ("anonymous multipart upload", f"/api/projects/{project['id']}/classes/{cid}/samples",
+                               "multipart/form-data; boundary=x")):
+        before, tmp_before = rss_mb(b), sum(1 for _ in (b.data_dir / "tmp").rglob("*"))
+        status, sent = raw_post(b, path, {"Content-Type": ctype}, 300 * 1024**2)
+        after, tmp_after = rss_mb(b), sum(1 for _ in (b.data_dir / "tmp").rglob("*"))
+        b.row("ii2", f"300 MB {what}: answered after {sent / 1024**2:.0f} MiB sent; RSS {before:.0f}→{after:.0f} MB; "
+                     f"tmp entries {tmp_before}→{tmp_after}", (status.split() + ["?", "?"])[1])
+
+
+def case_ii_7_lockout(b: Bench) -> None:
+    """Item 7: 10 wrong passwords for one account lock neither it nor another account behind the address."""
+    here, elsewhere = client_from(b, "127.0.0.7"), client_from(b, "127.0.0.8")
+    for email in ("locked@example.com", "neighbour@example.com"):
+        here.post("/api/auth/signup", json={"email": email, "password": "the right password"})
+    codes = [here.post("/api/auth/login", json={"email": "locked@example.com", "password": f"guess{n}"}).status_code
+             for n in range(10)]
+    before = rss_mb(b)
+    neighbour = here.post("/api/auth/login", json={"email": "neighbour@example.com", "password": "the right password"})
+    owner = elsewhere.post("/api/auth/login", json={"email": "locked@example.com", "password": "the right password"})
+    guesser = here.post("/api/auth/login", json={"email": "locked@example.com", "password": "the right password"})
+    b.row("ii7", f"10 wrong ({codes.count(401)}x401), then: another account from that address / the owner "
+                 f"from another / the guessing address; RSS {before:.0f}→{rss_mb(b):.0f} MB",
+          f"{neighbour.status_code}/{owner.status_code}/{guesser.status_code}")
+
+
+def case_ii_8_quotas(b: Bench) -> None:
+    """Item 8: sign-ups per address are throttled; projects and queued jobs per user have quotas."""
+    before = rss_mb(b)
+    spammer = client_from(b, "127.0.0.9")
+    codes = [spammer.post("/api/auth/signup", json={"email": f"spam{n}@example.com", "password": "a long password"}
+                          ).status_code for n in range(30)]
+    b.row("ii8", f"30 sign-ups from one address: {codes.count(201)} created, then "
+                 f"{codes[-1]}; RSS {before:.0f}→{rss_mb(b):.0f} MB", codes[-1])
+    c = client_from(b, "127.0.0.10")
+    r = c.post("/api/auth/signup", json={"email": "hoarder@example.com", "password": "a long password"})
+    h = {"X-CSRF-Token": r.json()["csrf_token"]}
+    project = b.project(c, h, "jobs", per_class=4)
+    codes = [c.post("/api/projects", json={"name": f"p{n}", "task": "image"}, headers=h).status_code for n in range(100)]
+    last = c.post("/api/projects", json={"name": "one more", "task": "image"}, headers=h)
+    b.row("ii8", f"101 more projects ({codes.count(201)} created): {last.json()['detail'][:50]!r}", last.status_code)
+    url = f"/api/projects/{project['id']}/jobs"
+    jobs = [c.post(url, json={"pipeline": "scratch_cnn", "config": FAST}, headers=h) for _ in range(5)]
+    b.row("ii8", f"5 jobs at once: {[j.status_code for j in jobs]}; {jobs[-1].json()['detail'][:40]!r}",
+          jobs[-1].status_code)
+    for j in jobs:
+        if j.status_code == 201:
+            c.post(f"/api/jobs/{j.json()['id']}/cancel", headers=h)
+
+
+def case_ii_9_class_race(b: Bench, c, h) -> None:
+    """Item 9: 490 classes + 60 parallel creates stop at the limit of 500."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pid = c.post("/api/projects", json={"name": "race", "task": "image"}, headers=h).json()["id"]
+    for n in range(490):
+        c.post(f"/api/projects/{pid}/classes", json={"name": f"c{n}"}, headers=h)
+    before = rss_mb(b)
+    with ThreadPoolExecutor(30) as pool:
+        codes = list(pool.map(lambda n: b.client().post(f"/api/projects/{pid}/classes", json={"name": f"r{n}"},
+                                                        headers=h, cookies=c.cookies).status_code, range(60)))
+    count = len(c.get(f"/api/projects/{pid}", headers=h).json()["classes"])
+    b.row("ii9", f"490 classes + 60 parallel creates: {codes.count(201)} created, {codes.count(409)}x409; "
+                 f"RSS {before:.0f}→{rss_mb(b):.0f} MB", f"{count} classes")
+
+
+def case_ii_10_csp(b: Bench) -> None:
+    """Item 10: the pages carry a Content-Security-Policy."""
+    r = b.client().get("/login")
+    csp = r.headers.get("content-security-policy", "")
+    b.row("ii10", f"CSP on /login: {csp[:60]!r}…", r.status_code if csp else "MISSING")
+
+
+def case_ii_12_export_job(b: Bench, c, h, job_id: int) -> None:
+    """Item 12: an export is a job: the request answers at once; the zip is built once and kept."""
+    before = rss_mb(b)
+    t0 = time.perf_counter()
+    r = c.post(f"/api/jobs/{job_id}/exports", json={"format": "onnx"}, headers=h)
+    answered = time.perf_counter() - t0
+    export = r.json()["job"]
+    while export["status"] in ("queued", "running"):
+        time.sleep(0.3)
+        export = c.get(f"/api/jobs/{export['id']}", headers=h).json()
+    built = time.perf_counter() - t0
+    again = c.post(f"/api/jobs/{job_id}/exports", json={"format": "onnx"}, headers=h).json()
+    z = c.get(f"/api/jobs/{job_id}/export?format=onnx", headers=h)
+    b.row("ii12", f"ONNX export: POST answered in {1000 * answered:.0f} ms ({r.status_code}), built in {built:.1f} s "
+                  f"({export['status']}), asked again → same job: {again['job']['id'] == export['id']}; "
+                  f"RSS {before:.0f}→{rss_mb(b):.0f} MB", z.status_code)
 
 
 def _quiet(call) -> None:
@@ -522,16 +650,22 @@ def main() -> int:
             case_zips(b, c, h, project)
             case_hostile(b, c, h, project)
             case_auth(b)
-            b.train(c, h, project["id"])
+            trained = b.train(c, h, project["id"])
             case_paths_and_small(b, c, h, project)
             case_decode_png(b, c, h, project)
             case_decode_npz(b, c, h)
             case_decode_csv(b, c, h)
             case_decode_flac(b, c, h)
+            case_ii_2_body_before_read(b, project)
+            case_ii_7_lockout(b)
+            case_ii_9_class_race(b, c, h)
+            case_ii_10_csp(b)
+            case_ii_12_export_job(b, c, h, trained)
             case_crash(b)
             b.stop()
             b.start(worker=False)  # queued jobs stay idle: streams with nothing to say
             case_streams(b)
+            case_ii_8_quotas(b)  # last: it spends this address's sign-ups
         finally:
             if b.server and b.server.poll() is None:
                 b.stop()

@@ -5,12 +5,13 @@ import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from ..errors import KonstruktError, RunError, StorageUnavailable
 from .db import make_engine, make_sessionmaker, migrate
+from .gate import RequestGate
 from .jobs import recover_orphans
 from .limits import FailureWindow, StreamSlots
 from .openapi import describe_inputs
@@ -23,40 +24,20 @@ log = logging.getLogger("konstrukt.service")
 HERE = Path(__file__).parent
 
 
-class BodyLimit:
-    """ASGI middleware: 413 for bodies over the limit, by Content-Length or while streaming."""
-
-    def __init__(self, app, settings_of):
-        self.app, self.settings_of = app, settings_of
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
-            return await self.app(scope, receive, send)
-        s = self.settings_of()
-        headers = dict(scope["headers"])
-        ctype = headers.get(b"content-type", b"").decode("latin-1").lower()
-        limit = s.max_json_bytes if ctype.startswith("application/json") else s.max_request_bytes
-        length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            return await _too_large(limit, scope, receive, send)
-        seen = 0
-
-        async def limited_receive():
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise HTTPException(413, f"request body is larger than the limit of {_mib(limit)}")
-            return message
-
-        return await self.app(scope, limited_receive, send)
-
-
 class SecurityHeaders:
-    """ASGI middleware adding nosniff / frame / referrer headers (pure ASGI: cheap per request)."""
+    """ASGI middleware adding nosniff / frame / referrer headers, and a Content-Security-Policy on
+    the HTML pages (pure ASGI: cheap per request)."""
 
     HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
                (b"referrer-policy", b"same-origin")]
+    # Everything the pages load is same-origin. Images may be blob: (a Try it preview of the chosen
+    # file) or data:; media blob: / mediastream: (recordings, the webcam). No inline script or
+    # style: app.js sets styles through the CSSOM, which a policy does not restrict.
+    CSP = (b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+           b"media-src 'self' blob: mediastream:; connect-src 'self'; font-src 'self'; "
+           b"object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+    # FastAPI's own API pages load Swagger UI / ReDoc from a CDN: they keep working without a policy.
+    NO_CSP = ("/docs", "/redoc")
 
     def __init__(self, app):
         self.app = app
@@ -65,24 +46,19 @@ class SecurityHeaders:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
 
+        page = not scope["path"].startswith(self.NO_CSP)
+
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
-                present = {k.lower() for k, _ in message.get("headers", [])}
-                message["headers"] = list(message.get("headers", [])) + [
-                    h for h in self.HEADERS if h[0] not in present]
+                headers = list(message.get("headers", []))
+                present = {k.lower(): v for k, v in headers}
+                headers += [h for h in self.HEADERS if h[0] not in present]
+                if page and present.get(b"content-type", b"").startswith(b"text/html"):
+                    headers.append((b"content-security-policy", self.CSP))
+                message["headers"] = headers
             await send(message)
 
         return await self.app(scope, receive, send_with_headers)
-
-
-def _mib(n: int) -> str:
-    return f"{n / 1024**2:.0f} MiB" if n >= 1024**2 else f"{n // 1024} KiB"
-
-
-async def _too_large(limit, scope, receive, send):
-    response = JSONResponse({"detail": f"request body is larger than the limit of {_mib(limit)}"}, 413,
-                            headers={"Connection": "close"})
-    await response(scope, receive, send)
 
 
 def _konstrukt_error(request: Request, exc: KonstruktError) -> JSONResponse:
@@ -107,6 +83,7 @@ async def lifespan(app: FastAPI):
     app.state.access_cache = TTLCache(ttl=10.0)
     app.state.streams = StreamSlots(settings.max_streams_per_user)
     app.state.failed_logins = FailureWindow(settings.login_failures_per_minute, window=60.0)
+    app.state.signups = FailureWindow(settings.signups_per_address_per_hour, window=3600.0)
     removed = clean_staging(settings.data_dir)
     if removed:
         log.warning("removed %d upload(s) left half-done by a previous run", removed)
@@ -155,7 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               "Scripts authenticate with `Authorization: Bearer <API token>`.")
     app.state.settings = settings
     app.dependency_overrides[get_settings] = lambda: app.state.settings
-    app.add_middleware(BodyLimit, settings_of=lambda: app.state.settings)
+    app.add_middleware(RequestGate)  # before the body is read: type, size, identity
     app.add_exception_handler(KonstruktError, _konstrukt_error)
 
     app.add_middleware(SecurityHeaders)

@@ -24,6 +24,9 @@ TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 # A compare job's `pipeline` (no pipeline can have this name: names are checked against the
 # registry); its config is {"pipelines": [...], "config": {...}}.
 COMPARE = "compare"
+# An export job's `pipeline`: it builds a stand-alone bundle of a succeeded run (see exports.py); its
+# config is {"run_job": id, "format": ...}. The worker runs exports beside training, not behind it.
+EXPORT = "export"
 HOST = socket.gethostname()
 
 
@@ -40,10 +43,12 @@ def add_event(db: Session, job: Job, data: dict[str, Any]) -> None:
     db.add(JobEvent(job_id=job.id, data=data))
 
 
-def claim_next(db: Session, pid: int) -> Optional[Job]:
-    """Take the oldest queued job for this worker, or None."""
+def claim_next(db: Session, pid: int, exports: bool = False) -> Optional[Job]:
+    """Take the oldest queued job for this worker (an export job if ``exports``, else a training
+    or compare job), or None."""
+    kind = Job.pipeline == EXPORT if exports else Job.pipeline != EXPORT
     while True:
-        job_id = db.scalar(select(Job.id).where(Job.status == "queued").order_by(Job.id).limit(1))
+        job_id = db.scalar(select(Job.id).where(Job.status == "queued", kind).order_by(Job.id).limit(1))
         if job_id is None:
             return None
         now = utcnow()

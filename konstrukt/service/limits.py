@@ -59,15 +59,19 @@ class FailureWindow:
             hits.popleft()
         return hits
 
-    def check(self, *keys: str) -> None:
+    def check(self, *keys: str, what: str = "failed sign-ins") -> None:
+        """429 with Retry-After when any of ``keys`` is at its limit."""
+        if wait := self.wait(*keys):
+            raise HTTPException(429, f"too many {what}; try again in {wait} s",
+                                headers={"Retry-After": str(wait)})
+
+    def wait(self, *keys: str) -> int:
+        """Seconds until every one of ``keys`` is under its limit again (0: they are now)."""
         now = time.monotonic()
         with self._lock:
-            for key in keys:
-                hits = self._recent(key, now)
-                if len(hits) >= self.limit:
-                    wait = max(1, math.ceil(hits[0] + self.window - now))
-                    raise HTTPException(429, f"too many failed sign-ins; try again in {wait} s",
-                                        headers={"Retry-After": str(wait)})
+            waits = [max(1, math.ceil(hits[0] + self.window - now)) for key in keys
+                     if len(hits := self._recent(key, now)) >= self.limit]
+        return max(waits, default=0)
 
     def fail(self, *keys: str) -> None:
         now = time.monotonic()

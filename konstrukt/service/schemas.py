@@ -207,6 +207,23 @@ class JobOut(_Out):
     finished_at: Optional[datetime] = None
 
 
+ExportFormat = Literal["bundle", "onnx", "onnx-int8", "all"]
+
+
+class ExportRequest(_In):
+    format: ExportFormat = Field("bundle", description="`bundle` (PyTorch), `onnx`, `onnx-int8` or `all`")
+
+
+class ExportOut(BaseModel):
+    """An export job: follow it like a training job (``GET /api/jobs/{job.id}``, ``…/events``);
+    once ``job.status`` is ``succeeded``, ``download_url`` gives the zip."""
+
+    job: JobOut
+    run_job: int = Field(description="the trained run being exported")
+    format: ExportFormat
+    download_url: Optional[str] = Field(None, description="set once the bundle is built")
+
+
 class Prediction(BaseModel):
     label: str
     probabilities: dict[str, float] = Field(description="class → probability, highest first")

@@ -33,6 +33,13 @@ class Settings:
     stream_poll_seconds: float = 0.4  # how often a live stream looks for new events while they flow
     stream_idle_seconds: float = 2.0  # … and at most this seldom while nothing happens
     login_failures_per_minute: int = 10  # per account and per client address, then 429
+    signups_per_address_per_hour: int = 20  # sign-up attempts from one client address, then 429
+    # Quotas per user (a 4xx naming the limit when reached): projects, examples and stored bytes
+    # over all their projects, and training / compare / export jobs queued or running at once.
+    max_projects_per_user: int = 100
+    max_samples_per_user: int = 100_000
+    max_bytes_per_user: int = 20 * 1024 * MB
+    max_active_jobs_per_user: int = 4
     session_days: int = 14
     bcrypt_rounds: int = 12  # tests lower it; 12 is the production cost
     cookie_secure: str = "auto"  # auto (Secure over https) | always | never

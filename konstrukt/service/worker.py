@@ -58,9 +58,10 @@ def headline(report: dict) -> dict:
 class _Heartbeat(threading.Thread):
     """Beats every few seconds; on a cancel request, interrupts the training in the main thread."""
 
-    def __init__(self, sessions, job_id: int, every: float):
+    def __init__(self, sessions, job_id: int, every: float, interrupt: bool = True):
         super().__init__(daemon=True)
         self.sessions, self.job_id, self.every = sessions, job_id, every
+        self.interrupt = interrupt  # False beside the main thread's job: that one must not be hit
         self.stop = threading.Event()
         self.cancelled = False
         self.lock = threading.Lock()
@@ -76,7 +77,7 @@ class _Heartbeat(threading.Thread):
             except Exception:  # a locked database must not kill the beat
                 continue
             with self.lock:
-                if wanted and not self.cancelled and not self.stop.is_set():
+                if wanted and self.interrupt and not self.cancelled and not self.stop.is_set():
                     self.cancelled = True
                     _thread.interrupt_main()
 
@@ -207,6 +208,8 @@ def work_forever(settings: Settings, stop: threading.Event | None = None) -> Non
         except KonstruktError as exc:
             log.error("%s; trying again in 10 s", exc)
             stop.wait(10.0)
+    threading.Thread(target=export_forever, args=(sessions, settings, stop), daemon=True,
+                     name="konstrukt-exports").start()
     while not stop.is_set():
         try:
             with sessions() as db:
@@ -222,6 +225,28 @@ def work_forever(settings: Settings, stop: threading.Event | None = None) -> Non
             run_job(sessions, settings, job_id, executor)
         except KeyboardInterrupt:  # a cancel that landed after the job ended
             pass
+
+
+def export_forever(sessions, settings: Settings, stop: threading.Event) -> None:
+    """Claim and build export jobs until ``stop`` is set: beside training, in a thread of their
+    own, so a bundle is not stuck behind an hour of training in the queue."""
+    from .exports import run_export
+
+    while not stop.is_set():
+        try:
+            with sessions() as db:
+                job = claim_next(db, os.getpid(), exports=True)
+                job_id = job.id if job else None
+        except Exception:
+            log.exception("cannot read the job queue")
+            job_id = None
+        if job_id is None:
+            stop.wait(settings.worker_poll_seconds)
+            continue
+        try:
+            run_export(sessions, settings, job_id)
+        except Exception:  # the thread must live on; the job is recovered as orphaned
+            log.exception("export job %s crashed", job_id)
 
 
 LOCK_NAME = "worker.lock"

@@ -10,7 +10,7 @@ import zipfile
 
 import boto3
 import pytest
-from service_helpers import FAST, Api, make_settings
+from service_helpers import FAST, Api, export_bundle, make_settings
 from fastapi.testclient import TestClient
 
 from konstrukt.service import create_app
@@ -55,7 +55,7 @@ def test_upload_train_on_ray_with_s3_results_try_it_export(tmp_path, s3_url, buc
         unseen = sorted((digits.parent / "digits_new" / "one").iterdir())[0]
         r = erin.post(f"/api/jobs/{job_id}/predict", files={"file": (unseen.name, unseen.read_bytes())})
         assert r.status_code == 200 and r.json()["label"] in ("zero", "one")
-        bundle = erin.get(f"/api/jobs/{job_id}/export?format=bundle")  # parity on the held-out files
+        bundle = export_bundle(erin, job_id, "bundle")  # parity on the held-out files
         assert bundle.status_code == 200, bundle.text
         with zipfile.ZipFile(io.BytesIO(bundle.content)) as zf:
             assert {"predict.py", "config.json"} <= set(zf.namelist())

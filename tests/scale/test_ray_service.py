@@ -12,7 +12,7 @@ import time
 import zipfile
 
 import pytest
-from service_helpers import FAST, Api, make_settings, new_client, wait_for
+from service_helpers import FAST, Api, export_bundle, make_settings, new_client, wait_for
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -98,7 +98,7 @@ def test_train_on_ray_live_progress_results_try_export(dana, digits, ray_app):
     unseen = sorted((digits.parent / "digits_new" / "zero").iterdir())[0]
     r = dana.post(f"/api/jobs/{job_id}/predict", files={"file": (unseen.name, unseen.read_bytes())})
     assert r.status_code == 200 and r.json()["label"] in ("zero", "one")
-    bundle = dana.get(f"/api/jobs/{job_id}/export?format=bundle")
+    bundle = export_bundle(dana, job_id, "bundle")
     assert bundle.status_code == 200, bundle.text
     with zipfile.ZipFile(io.BytesIO(bundle.content)) as zf:
         assert {"predict.py", "config.json"} <= set(zf.namelist())

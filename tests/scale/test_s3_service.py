@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "service"))
-from service_helpers import FAST, Api, make_settings, wait_for  # noqa: E402
+from service_helpers import FAST, Api, export_bundle, make_settings, wait_for  # noqa: E402
 
 from konstrukt.service import create_app  # noqa: E402
 
@@ -81,7 +81,7 @@ def test_upload_train_results_try_it_and_export_through_s3(tmp_path, s3_url, buc
         pred = alice.post(f"/api/jobs/{jid}/predict", files={"file": (unseen.name, unseen.read_bytes(), "image/png")})
         assert pred.status_code == 200, pred.text
         assert set(pred.json()["probabilities"]) == {"zero", "one"}
-        export = alice.get(f"/api/jobs/{jid}/export", params={"format": "bundle"})
+        export = export_bundle(alice, jid, "bundle")
         assert export.status_code == 200, export.text
         names = zipfile.ZipFile(io.BytesIO(export.content)).namelist()
         assert any(n.endswith("predict.py") for n in names)

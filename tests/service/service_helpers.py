@@ -131,6 +131,9 @@ def running_worker_app(tmp_path_factory):
 
 def browser_sign_up(page, server: str, email: str, start: str = "/") -> None:
     """Create an account on the sign-in page and land on the projects page."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=30_000)  # a shared, busy machine: the first upload imports decoders (7-15 s)
     page.goto(server + start)
     page.click("#tab-up")
     page.fill('input[name="email"]', email)
@@ -146,3 +149,22 @@ def browser_new_project(page, name: str, task: str | None = None) -> None:
         page.select_option("#task-select", task)
     page.click('#new-project button[type="submit"]')
     page.wait_for_url("**/projects/*")
+
+
+def export_bundle(api, job_id: int, fmt: str = "bundle", timeout: float = 180.0):
+    """Start the export job of ``fmt`` for ``job_id``, wait for it, and download the zip (the
+    response of ``GET /api/jobs/{id}/export``)."""
+    r = api.post(f"/api/jobs/{job_id}/exports", json={"format": fmt})
+    assert r.status_code == 202, r.text
+    export_id = r.json()["job"]["id"]
+    done = wait_for(lambda: (j := api.get(f"/api/jobs/{export_id}").json())["status"]
+                    in ("succeeded", "failed", "cancelled") and j, timeout)
+    assert done["status"] == "succeeded", done
+    return api.get(f"/api/jobs/{job_id}/export?format={fmt}")
+
+
+def page_wait(page, expression: str, timeout: float = 30.0) -> None:
+    """Wait until the JavaScript ``expression`` is true in ``page``. Playwright's
+    ``wait_for_function`` evaluates its predicate with ``eval``, which the pages' Content-Security-
+    Policy forbids (no 'unsafe-eval'), so this polls ``page.evaluate`` (a DevTools call: no CSP)."""
+    wait_for(lambda: page.evaluate(expression), timeout=timeout, every=0.1)

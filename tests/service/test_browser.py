@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from service_helpers import LiveServer, browser_new_project, browser_sign_up, make_settings
+from service_helpers import page_wait, LiveServer, browser_new_project, browser_sign_up, make_settings
 
 from konstrukt.service import create_app
 
@@ -38,6 +38,8 @@ def test_browser_flow(server, digits, tmp_path):
         page = browser.new_page(viewport={"width": 1200, "height": 900}, accept_downloads=True)
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        # anything the Content-Security-Policy blocked (an inline style, a blob: image, the webcam)
+        page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
         page.set_default_timeout(20_000)
 
         browser_sign_up(page, server, "eve@example.com")
@@ -58,7 +60,7 @@ def test_browser_flow(server, digits, tmp_path):
         expect(page.locator("#upload-report")).to_contain_text("broken.png")
         zero = page.locator('.class-card[data-class="zero"]')
         zero.get_by_role("button", name="Webcam").click()
-        page.wait_for_function("document.querySelector('.class-card video').videoWidth > 0")
+        page_wait(page, "document.querySelector('.class-card video').videoWidth > 0")
         zero.get_by_role("button", name="Snap").click()
         expect(page.locator("#upload-report")).to_contain_text("Added 1 example(s)")
         expect(zero.locator(".thumb")).to_have_count(9)
@@ -90,11 +92,17 @@ def test_browser_flow(server, digits, tmp_path):
         page.set_input_files("#try-file", str(unseen))
         expect(page.locator("#predicted")).to_have_text(re.compile("^(zero|one)$"))
         expect(page.locator("#try-result .bar")).to_have_count(2)
-        page.wait_for_function("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+        page_wait(page, "[...document.images].every(i => i.complete && i.naturalWidth > 0)")
         page.screenshot(path=str(ARTIFACTS / "service-results.png"), full_page=True)
 
         for fmt in ("bundle", "onnx", "onnx-int8"):  # the stand-alone exports are offered too
-            expect(page.locator(f'[data-export="{fmt}"]')).to_have_attribute("href", re.compile(f"export\\?format={fmt}$"))
+            expect(page.locator(f'[data-export="{fmt}"]')).to_be_enabled()
+        with page.expect_download(timeout=180_000) as info:  # an export job: "preparing…", then the zip
+            page.click('[data-export="bundle"]')
+            expect(page.locator("#export-status")).to_contain_text("preparing")
+        bundle = tmp_path / "bundle.zip"
+        info.value.save_as(bundle)
+        assert {"predict.py", "config.json"} <= set(zipfile.ZipFile(bundle).namelist())
         with page.expect_download() as info:
             page.click("#download")
         saved = tmp_path / "run.zip"

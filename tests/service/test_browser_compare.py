@@ -3,7 +3,7 @@ leaderboard with its picture and recommendation, and open the winning run in one
 from __future__ import annotations
 
 import pytest
-from service_helpers import browser_new_project, browser_sign_up
+from service_helpers import page_wait, browser_new_project, browser_sign_up
 from test_browser import ARGS, ARTIFACTS, CHROMIUM, server  # noqa: F401 — `server` is a fixture
 
 
@@ -48,7 +48,7 @@ def test_browser_compare_recipes(server, digits):  # noqa: F811
         table = page.locator("#leaderboard-table")
         expect(table).to_contain_text("reference: hog_logreg")
         expect(table).to_contain_text("skipped")  # efficientnet_b0: no weights offline, with the reason
-        page.wait_for_function("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+        page_wait(page, "[...document.images].every(i => i.complete && i.naturalWidth > 0)")
         page.screenshot(path=str(ARTIFACTS / "service-compare.png"), full_page=True)
         page.click("#open-winner")
         page.wait_for_url("**/jobs/*")

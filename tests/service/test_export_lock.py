@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 import time
 
-from konstrukt.service.routes.jobs import build_lock
+from konstrukt.service.exports import build_lock
 
 
 def test_concurrent_requests_for_one_export_build_it_once(tmp_path):

@@ -11,7 +11,7 @@ import sys
 import zipfile
 
 import pytest
-from service_helpers import FAST, Api, make_settings, new_client, wait_for, running_worker_app
+from service_helpers import FAST, Api, export_bundle, make_settings, new_client, wait_for, running_worker_app
 from fastapi.testclient import TestClient
 
 from konstrukt.service import create_app
@@ -106,12 +106,13 @@ def test_train_follow_results_try_download(carol, digits, worker_app):
     assert zipped.status_code == 200 and zipped.headers["content-type"] == "application/zip"
     names = zipfile.ZipFile(io.BytesIO(zipped.content)).namelist()
     assert {f"konstrukt-run-{job_id}/{n}" for n in ("model.safetensors", "report.json", "config.json")} <= set(names)
-    bundle = carol.get(f"/api/jobs/{job_id}/export?format=onnx")  # stand-alone, parity-checked
+    bundle = export_bundle(carol, job_id, "onnx")  # stand-alone, parity-checked, built by an export job
     assert bundle.status_code == 200 and bundle.headers["content-type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(bundle.content)) as zf:
         assert {"model.onnx", "predict.py", "config.json", "README.md", "requirements.txt"} <= set(zf.namelist())
         assert json.loads(zf.read("config.json"))["parity"]["results"]["onnx fp32"]["top1_agreement"] == 1.0
     assert carol.get(f"/api/jobs/{job_id}/export?format=tflite").status_code == 422
+    assert carol.post(f"/api/jobs/{job_id}/exports", json={"format": "tflite"}).status_code == 422
 
     assert carol.client.get(f"/jobs/{job_id}").status_code == 200
     assert carol.client.get(f"/projects/{project['id']}/compare?jobs={job_id}").status_code == 200

@@ -26,8 +26,12 @@ def _sign_in(request: Request, response: Response, user: User) -> MeOut:
 
 @router.post("/auth/signup", response_model=MeOut, status_code=201, dependencies=[JSON])
 def signup(body: NewCredentials, request: Request, response: Response, db: Session = Depends(get_db)):
-    """Create an account and sign in. Passwords: at least 10 characters, not a very common one."""
+    """Create an account and sign in. Passwords: at least 10 characters, not a very common one.
+    Each address may try a limited number of sign-ups an hour (429 with Retry-After)."""
     email = body.email.lower()
+    signups, address = request.app.state.signups, f"address:{_address(request)}"
+    signups.check(address, what="sign-ups from this address")
+    signups.fail(address)  # every attempt counts: each costs a password hash
     if problem := password_problem(body.password, email):
         raise HTTPException(422, [{"loc": ["body", "password"], "msg": problem, "type": "value_error"}])
     hashed = hash_password(body.password, request.app.state.settings.bcrypt_rounds)  # also when refused: same time
@@ -42,17 +46,28 @@ def signup(body: NewCredentials, request: Request, response: Response, db: Sessi
 
 @router.post("/auth/login", response_model=MeOut, dependencies=[JSON])
 def login(body: Credentials, request: Request, response: Response, db: Session = Depends(get_db)):
-    """Sign in. After 10 failures in a minute for one account or one address: 429 with Retry-After."""
-    email = body.email.lower()
-    keys = (f"account:{email}", f"address:{request.client.host if request.client else '?'}")
+    """Sign in. After 10 wrong passwords in a minute for one account from one address, that address
+    gets 429 for that account (Retry-After). Past 10 failures for the account (any address) or for
+    the address (any account), wrong passwords get 429 too, but a right one still signs in: nobody
+    can lock an account by guessing at its e-mail, nor another person's account behind one address."""
+    email, address = body.email.lower(), _address(request)
+    pair, account, where = f"pair:{address}:{email}", f"account:{email}", f"address:{address}"
     failures = request.app.state.failed_logins
-    failures.check(*keys)
+    failures.check(pair)  # this address has guessed at this account too often: not even checked
     user = db.query(User).filter_by(email=email).first()
     if not check_password(body.password, user.password_hash if user else _DUMMY_HASH) or not user:
-        failures.fail(*keys)
+        over = failures.wait(account, where)  # (before this failure counts: the 11th is the first 429)
+        failures.fail(pair, account, where)
+        if over:
+            raise HTTPException(429, f"too many failed sign-ins; try again in {over} s",
+                                headers={"Retry-After": str(over)})
         raise HTTPException(401, "wrong e-mail or password")
-    failures.reset(keys[0])
+    failures.reset(pair)
     return _sign_in(request, response, user)
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "?"
 
 
 @router.post("/auth/logout", status_code=204)

@@ -3,12 +3,10 @@ Compare jobs: train several pipelines on the same folds; their leaderboard."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import threading
 import zipfile
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Optional
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse
@@ -18,16 +16,18 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from ...data import discover
-from ...errors import ConfigError, KonstruktError, RunError
+from ...errors import ConfigError, KonstruktError
 from ...experiment import resolve_config
-from ..db import MAX_ID, Job, JobEvent, Project
+from ..db import MAX_ID, Job, JobEvent, Project, User
 from ..deps import (JSON, MULTIPART, JobId, authorized_job, current_user, current_user_or_none, get_db,
                     owned_job, owned_project)
 from ..openapi import config_problems
-from .. import blobs
-from ..jobs import COMPARE, TERMINAL, delete_job_files, request_cancel
+from .. import blobs, quotas
+from ..exports import export_jobs_of, export_path, is_fresh, request_export
+from ..jobs import COMPARE, EXPORT, TERMINAL, delete_job_files, request_cancel
 from ..health import run_health
-from ..schemas import CompareRequest, HealthOut, JobOut, Prediction, TrainRequest
+from ..schemas import (CompareRequest, ExportFormat, ExportOut, ExportRequest, HealthOut, JobOut, Prediction,
+                       TrainRequest)
 from ..settings import Settings, get_settings
 from ..storage import TooLarge, display_name, hide_paths, job_dir, remove_tree, rewritten, staged_upload
 
@@ -42,6 +42,9 @@ def run_dir(settings: Settings, job: Job) -> Path:
 
 
 def finished_run(settings: Settings, job: Job) -> Path:
+    if job.pipeline == EXPORT:
+        raise HTTPException(404, f"job {job.id} exports a run; download its bundle from "
+                                 f"/api/jobs/{job.config.get('run_job')}/export")
     if job.status != "succeeded":
         raise HTTPException(409, f"job {job.id} is {job.status}; results exist once it has succeeded")
     return run_dir(settings, job)
@@ -74,7 +77,9 @@ def start_compare(body: CompareRequest, project: Project = Depends(owned_project
 
 
 def queue_job(db: Session, settings: Settings, job: Job, project: Project) -> Job:
-    """Snapshot the project's samples for ``job`` (checked as the core will read them) and queue it."""
+    """Snapshot the project's samples for ``job`` (checked as the core will read them) and queue it.
+    At most ``max_active_jobs_per_user`` of a user's jobs are queued or running (429 past that)."""
+    quotas.claim_job(db, settings, project.user_id, kinds_excluded=(EXPORT,))  # checked, inserted: one transaction
     db.add(job)
     db.flush()
     checked = None
@@ -105,7 +110,9 @@ def _forget_quietly(settings: Settings, job: Job) -> None:
 
 @router.get("/projects/{project_id}/jobs", response_model=list[JobOut])
 def list_jobs(project: Project = Depends(owned_project), db: Session = Depends(get_db)):
-    return db.scalars(select(Job).where(Job.project_id == project.id).order_by(Job.id.desc())).all()
+    """The project's training and compare jobs, newest first (export jobs are listed by their run)."""
+    return db.scalars(select(Job).where(Job.project_id == project.id, Job.pipeline != EXPORT)
+                      .order_by(Job.id.desc())).all()
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)
@@ -124,9 +131,13 @@ def delete_job(request: Request, job: Job = Depends(owned_job), db: Session = De
                settings: Settings = Depends(get_settings)):
     if job.status not in TERMINAL:
         raise HTTPException(409, f"job {job.id} is {job.status}; cancel it first")
+    exports = export_jobs_of(db, job)
+    if busy := [e.id for e in exports if e.status not in TERMINAL]:
+        raise HTTPException(409, f"export job {busy[0]} of job {job.id} is still running; cancel it first")
     request.app.state.runs.forget(job.run_key)
     request.app.state.access_cache.clear()
-    db.delete(job)
+    for row in (*exports, job):  # its exports go with it (their bundles live in its folder)
+        db.delete(row)
     db.commit()
     delete_job_files(settings, job)
 
@@ -247,57 +258,38 @@ def download(job: Job = Depends(owned_job), settings: Settings = Depends(get_set
                         filename=f"konstrukt-run-{job.id}.zip")
 
 
-_BUILD_LOCKS: dict[str, threading.Lock] = {}
-_BUILD_LOCKS_GUARD = threading.Lock()
+@router.post("/jobs/{job_id}/exports", response_model=ExportOut, status_code=202, dependencies=[JSON],
+             responses={409: {"description": "the job has not succeeded, or is not a trained run"}})
+def start_export(body: ExportRequest, job: Job = Depends(owned_job), user: User = Depends(current_user),
+                 db: Session = Depends(get_db), settings: Settings = Depends(get_settings)):
+    """Build the model as a stand-alone bundle (.zip) in the background: ``bundle`` (PyTorch),
+    ``onnx``, ``onnx-int8`` or ``all``; each with config.json, a generated predict.py,
+    requirements.txt and a model card, parity-checked against PyTorch. Answers at once with the
+    export job (follow it like a training job); the same request again returns the job building or
+    having built that bundle, which is kept until the run is deleted."""
+    if job.pipeline in (COMPARE, EXPORT):
+        raise HTTPException(409, f"job {job.id} is a {job.pipeline} job, not a trained model; export one "
+                                 "of its runs")
+    finished_run(settings, job)
+    return export_out(request_export(db, settings, job, user.id, body.format))
 
 
-@contextlib.contextmanager
-def build_lock(path: Path):
-    """Hold ``path``'s build lock: a thread lock in this process, and a file lock (``flock``)
-    beside it across worker processes, so an artefact is built once however many ask at once."""
-    with _BUILD_LOCKS_GUARD:
-        lock = _BUILD_LOCKS.setdefault(str(path), threading.Lock())
-    with lock, open(path.with_name(f".{path.name}.lock"), "a") as handle:
-        try:
-            import fcntl
-        except ImportError:  # not POSIX: the thread lock alone
-            yield
-            return
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def export_out(export_job: Job) -> ExportOut:
+    run_job, fmt = export_job.config["run_job"], export_job.config["format"]
+    url = f"/api/jobs/{run_job}/export?format={fmt}" if export_job.status == "succeeded" else None
+    return ExportOut(job=JobOut.model_validate(export_job), run_job=run_job, format=fmt, download_url=url)
 
 
-@router.get("/jobs/{job_id}/export")
-def export_bundle(format: Literal["bundle", "onnx", "onnx-int8", "all"] = "bundle",
-                  job: Job = Depends(owned_job), settings: Settings = Depends(get_settings)):
-    """The model as a stand-alone bundle (.zip): ``bundle`` (PyTorch), ``onnx``, ``onnx-int8`` or
-    ``all``; each with config.json, a generated predict.py, requirements.txt and a model card.
-    Built once per format (parity-checked against PyTorch) and kept beside the run."""
-    from ...export import export
-
+@router.get("/jobs/{job_id}/export", response_class=FileResponse,
+            responses={409: {"description": "not built yet: start it with POST /api/jobs/{job_id}/exports"}})
+def export_bundle(format: ExportFormat = "bundle", job: Job = Depends(owned_job),
+                  settings: Settings = Depends(get_settings)):
+    """Download a bundle built by an export job (``POST /api/jobs/{job_id}/exports``)."""
     folder = finished_run(settings, job)
-    zip_path = folder.parent / f"export-{format}.zip"
-
-    def stale() -> bool:
-        return not zip_path.exists() or zip_path.stat().st_mtime < (folder / "report.json").stat().st_mtime
-
-    if stale():
-        with build_lock(zip_path):  # concurrent requests for one export: one builds, the others wait
-            if stale():
-                run = folder
-                if not blobs.is_local(settings):  # the run's data files are on the worker: use copies here
-                    from ...inference import load_run
-
-                    run = load_run(folder)
-                    blobs.localize_data_files(settings, job.project_id, job.id, run.report)
-                try:
-                    export(run, zip_path, format, force=True)
-                except RunError as exc:  # e.g. a failed parity check: the user's model is at fault
-                    raise HTTPException(422, exc.message.replace(str(folder), "run")) from None
-    return FileResponse(zip_path, media_type="application/zip",
+    if not is_fresh(folder, format):
+        raise HTTPException(409, f"the {format} export of job {job.id} is not built yet; start it with "
+                                 f"POST /api/jobs/{job.id}/exports and download it once that job has succeeded")
+    return FileResponse(export_path(folder, format), media_type="application/zip",
                         filename=f"konstrukt-{job.id}-{format}.zip")
 
 

@@ -18,11 +18,12 @@ from ...tasks import TASKS, task_modality
 from ..db import Job, Label, Project, Sample, User
 from ..deps import JSON, MULTIPART, current_user, get_db, owned_class, owned_project, owned_sample
 from ..health import project_health
+from ..jobs import EXPORT
 from ..schemas import (ClassName, ClassOut, HealthOut, ProjectCreate, ProjectOut, ProjectRename, SampleMove,
                        SampleOut, TaskOut, UploadResult)
 from ..settings import Settings, get_settings
 from ...errors import StorageError, StorageUnavailable
-from .. import blobs
+from .. import blobs, quotas
 from ..storage import Checked, check_upload, display_name, file_digest, tmp_dir
 
 router = APIRouter(prefix="/api", tags=["projects"])
@@ -46,7 +47,7 @@ def project_out(db: Session, project: Project, with_samples: bool = False) -> Pr
     classes = [ClassOut(id=c.id, name=c.name, sample_count=len(c.samples),
                         samples=[SampleOut.model_validate(s) for s in c.samples] if with_samples else [])
                for c in project.classes]
-    jobs = db.scalar(select(func.count(Job.id)).where(Job.project_id == project.id))
+    jobs = db.scalar(select(func.count(Job.id)).where(Job.project_id == project.id, Job.pipeline != EXPORT))
     return ProjectOut(id=project.id, name=project.name, task=project.task, created_at=project.created_at,
                       classes=classes, sample_count=sum(c.sample_count for c in classes), job_count=jobs)
 
@@ -64,8 +65,11 @@ def list_projects(user: User = Depends(current_user), db: Session = Depends(get_
 
 
 @router.post("/projects", response_model=ProjectOut, status_code=201, dependencies=[JSON])
-def create_project(body: ProjectCreate, user: User = Depends(current_user), db: Session = Depends(get_db)):
+def create_project(body: ProjectCreate, user: User = Depends(current_user), db: Session = Depends(get_db),
+                   settings: Settings = Depends(get_settings)):
+    """Create a project (each account may have ``max_projects_per_user``; 409 past that)."""
     TASKS.get(body.task)  # unknown task → ConfigError listing the known ones → 422
+    quotas.claim_project(db, settings, user.id)  # checked and inserted in one transaction
     project = Project(user_id=user.id, name=body.name, task=body.task)
     db.add(project)
     db.commit()
@@ -102,10 +106,7 @@ def delete_project(request: Request, project: Project = Depends(owned_project),
 @router.post("/projects/{project_id}/classes", response_model=ClassOut, status_code=201, dependencies=[JSON])
 def create_class(body: ClassName, project: Project = Depends(owned_project), db: Session = Depends(get_db),
                  settings: Settings = Depends(get_settings)):
-    limit = settings.max_classes_per_project
-    if db.scalar(select(func.count(Label.id)).where(Label.project_id == project.id)) >= limit:
-        raise HTTPException(409, f"a project can have at most {limit} classes; delete some or start "
-                                 "another project")
+    quotas.claim_class(db, settings, project)  # checked and inserted in one transaction: no race past it
     label = Label(project_id=project.id, name=body.name)
     db.add(label)
     _commit_unique(db, body.name)
@@ -167,8 +168,7 @@ def _keep(checked: Checked, label: Label, db: Session, settings: Settings) -> li
     already in the class is reported, not stored twice: a client that retries an upload whose
     answer it lost gets no duplicates."""
     class_id, project_id = label.id, label.project_id  # plain values: a rollback expires ``label``
-    room = settings.max_samples_per_project - db.scalar(
-        select(func.count(Sample.id)).join(Label).where(Label.project_id == project_id))
+    user_id = label.project.user_id
     known = dict(db.execute(select(Sample.digest, Sample.filename).where(Sample.class_id == class_id)).all())
     added = []
     for name, path in checked.accepted:
@@ -176,12 +176,13 @@ def _keep(checked: Checked, label: Label, db: Session, settings: Settings) -> li
         if digest in known:
             checked.reject(name, f"already in this class (same content as {known[digest]!r}); not added again")
             continue
-        if room <= 0:
-            checked.reject(name, f"the project already has {settings.max_samples_per_project} examples, "
-                                 "the limit; not added")
+        size = path.stat().st_size
+        # Limits and quotas checked under the owner's lock, and the row inserted in that transaction.
+        if why_not := quotas.claim_sample(db, settings, user_id, project_id, size):
+            db.rollback()
+            checked.reject(name, why_not)
             continue
-        sample = Sample(class_id=class_id, filename=name, stored_name="", size=path.stat().st_size,
-                        digest=digest)
+        sample = Sample(class_id=class_id, filename=name, stored_name="", size=size, digest=digest)
         db.add(sample)
         try:
             db.flush()
@@ -197,7 +198,7 @@ def _keep(checked: Checked, label: Label, db: Session, settings: Settings) -> li
             db.rollback()
             raise
         db.commit()
-        known[digest], room = name, room - 1
+        known[digest] = name
         added.append(SampleOut.model_validate(sample))
     return added
 

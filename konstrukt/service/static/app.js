@@ -32,10 +32,36 @@ function el(tag, attrs = {}, ...children) {
     if (v === undefined || v === null || v === false) continue;
     if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
     else if (k === "text") node.textContent = v;
+    else if (k === "style") node.style.cssText = v;  // the CSSOM: allowed by the pages' CSP (style-src 'self')
     else node.setAttribute(k, v === true ? "" : v);
   }
   for (const c of children.flat()) if (c !== null && c !== undefined) node.append(c instanceof Node ? c : String(c));
   return node;
+}
+
+// A bundle is built by an export job on the server (seconds to minutes): start it (or find the one
+// building it), show its progress, then download the zip it left beside the run.
+async function exportBundle(id, button) {
+  const status = $("#export-status"), name = button.textContent;
+  button.disabled = true;
+  try {
+    let ex = await api("POST", `/api/jobs/${id}/exports`, { format: button.dataset.export });
+    let job = ex.job;
+    while (!TERMINAL.includes(job.status)) {
+      status.textContent = `${name}: preparing… ${job.progress?.message || (job.status === "queued" ? "waiting for the worker" : "")}`;
+      await new Promise(r => setTimeout(r, 800));
+      job = await api("GET", `/api/jobs/${job.id}`);
+    }
+    if (job.status !== "succeeded") throw new Error(job.error || `the export was ${job.status}`);
+    status.textContent = `${name}: ready`;
+    const link = el("a", { href: `/api/jobs/${id}/export?format=${button.dataset.export}`, download: "", hidden: true });
+    document.body.append(link); link.click(); link.remove();
+  } catch (err) {
+    status.textContent = "";
+    toast(`${name}: ${err.message}`, true);
+  } finally {
+    button.disabled = false;
+  }
 }
 
 function toast(msg, bad = false) {
@@ -445,7 +471,7 @@ pages.job = async () => {
     const r = await api("GET", `/api/jobs/${id}/report`);
     $("#progress-card").hidden = true; $("#results").hidden = false;
     $("#downloads").hidden = false; $("#download").href = `/api/jobs/${id}/download`;
-    for (const a of document.querySelectorAll("[data-export]")) a.href = `/api/jobs/${id}/export?format=${a.dataset.export}`;
+    for (const b of document.querySelectorAll("[data-export]")) b.onclick = () => exportBundle(id, b);
     const t = r.test || r.val || {}, cv = r.cv;
     const big = [el("div", { class: "metric" }, el("div", { class: "v", id: "accuracy" }, pct(t.accuracy)), el("div", { class: "l" }, r.test ? `accuracy on ${t.n} test examples` : "validation accuracy"))];
     if (cv) big.push(el("div", { class: "metric" }, el("div", { class: "v" }, `${pct(cv.accuracy_mean)}`), el("div", { class: "l" }, `± ${pct(cv.accuracy_std)} · ${cv.folds}-fold cross-validation`)));
