@@ -10,11 +10,13 @@ fixed stem (32) and head (1280) widths. The weights are a TensorFlow port, so st
 pad TensorFlow's "SAME" way (the odd extra pixel goes bottom/right) and batch norm uses eps 1e-3.
 The network takes normalised input: the weights expect (x - 127) / 128 on 0..255 pixels, i.e.
 mean 127/255 and std 128/255 on [0, 1] images (see ``MEAN`` / ``STD``).
+
+Pasted into predict.py beside other code, so its global names stay distinct from that code's (no
+``F`` alias: predict.py's ``F`` is torchvision's transforms).
 """
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 MEAN = (127.0 / 255.0,) * 3  # on [0, 1] pixels: (x * 255 - 127) / 128
@@ -47,7 +49,7 @@ class SameConv2d(nn.Conv2d):
         if self.stride[0] > 1:
             top, bottom = _same_pad(x.shape[-2], self.kernel_size[0], self.stride[0])
             left, right = _same_pad(x.shape[-1], self.kernel_size[1], self.stride[1])
-            x = F.pad(x, (left, right, top, bottom))
+            x = nn.functional.pad(x, (left, right, top, bottom))
         return super().forward(x)
 
 
@@ -68,8 +70,8 @@ class MBConvBlock(nn.Module):
         self.residual = stride == 1 and cin == cout
 
     def forward(self, x):  # (B, Cin, H, W) -> (B, Cout, H / stride, W / stride)
-        h = F.relu6(self._bn0(self._expand_conv(x))) if self.expand else x
-        h = F.relu6(self._bn1(self._depthwise_conv(h)))
+        h = nn.functional.relu6(self._bn0(self._expand_conv(x))) if self.expand else x
+        h = nn.functional.relu6(self._bn1(self._depthwise_conv(h)))
         h = self._bn2(self._project_conv(h))  # linear bottleneck: no activation
         return h + x if self.residual else h
 
@@ -94,10 +96,10 @@ class EfficientNetLite(nn.Module):
         self.num_features = head
 
     def features(self, x):  # (B, 3, H, W) normalised -> (B, head) global-average-pooled
-        x = F.relu6(self._bn0(self._conv_stem(x)))
+        x = nn.functional.relu6(self._bn0(self._conv_stem(x)))
         for block in self._blocks:
             x = block(x)
-        x = F.relu6(self._bn1(self._conv_head(x)))  # (B, head, H / 32, W / 32)
+        x = nn.functional.relu6(self._bn1(self._conv_head(x)))  # (B, head, H / 32, W / 32)
         return x.mean(dim=(2, 3))
 
     def forward(self, x):  # (B, 3, H, W) normalised -> (B, num_classes) logits, or (B, head)
