@@ -38,19 +38,26 @@ def _same_pad(size, kernel, stride):
 
 
 class SameConv2d(nn.Conv2d):
-    """Conv2d with TensorFlow's SAME padding, computed from the input's (static) height and width."""
+    """Conv2d (odd kernel, stride 1 or 2) with TensorFlow's SAME padding for any input size.
+
+    Stride 1: symmetric, the convolution pads k // 2 itself. Stride 2 on an even side: SAME puts one
+    pixel more after the image than before, so only that pixel is padded explicitly and the rest
+    is left to the convolution (one small pad instead of a padded copy on every side).
+    """
 
     def __init__(self, cin, cout, kernel, stride=1, groups=1):
-        # Stride 1 with an odd kernel is symmetric: the convolution pads itself (no extra copy).
-        super().__init__(cin, cout, kernel, stride, padding=kernel // 2 if stride == 1 else 0,
-                         groups=groups, bias=False)
+        if kernel % 2 == 0 or stride not in (1, 2):
+            raise ValueError(f"SameConv2d takes an odd kernel and stride 1 or 2, got {kernel}, {stride}")
+        super().__init__(cin, cout, kernel, stride, padding=kernel // 2, groups=groups, bias=False)
 
     def forward(self, x):  # (B, C, H, W)
-        if self.stride[0] > 1:
-            top, bottom = _same_pad(x.shape[-2], self.kernel_size[0], self.stride[0])
-            left, right = _same_pad(x.shape[-1], self.kernel_size[1], self.stride[1])
-            x = nn.functional.pad(x, (left, right, top, bottom))
-        return super().forward(x)
+        if self.stride[0] == 1:
+            return super().forward(x)
+        top, bottom = _same_pad(x.shape[-2], self.kernel_size[0], 2)
+        left, right = _same_pad(x.shape[-1], self.kernel_size[1], 2)
+        if bottom > top or right > left:
+            x = nn.functional.pad(x, (0, right - left, 0, bottom - top))  # keeps channels-last
+        return nn.functional.conv2d(x, self.weight, None, self.stride, (top, left), self.dilation, self.groups)
 
 
 class MBConvBlock(nn.Module):
@@ -70,8 +77,8 @@ class MBConvBlock(nn.Module):
         self.residual = stride == 1 and cin == cout
 
     def forward(self, x):  # (B, Cin, H, W) -> (B, Cout, H / stride, W / stride)
-        h = nn.functional.relu6(self._bn0(self._expand_conv(x))) if self.expand else x
-        h = nn.functional.relu6(self._bn1(self._depthwise_conv(h)))
+        h = nn.functional.relu6(self._bn0(self._expand_conv(x)), inplace=True) if self.expand else x
+        h = nn.functional.relu6(self._bn1(self._depthwise_conv(h)), inplace=True)
         h = self._bn2(self._project_conv(h))  # linear bottleneck: no activation
         return h + x if self.residual else h
 
@@ -96,10 +103,10 @@ class EfficientNetLite(nn.Module):
         self.num_features = head
 
     def features(self, x):  # (B, 3, H, W) normalised -> (B, head) global-average-pooled
-        x = nn.functional.relu6(self._bn0(self._conv_stem(x)))
+        x = nn.functional.relu6(self._bn0(self._conv_stem(x)), inplace=True)
         for block in self._blocks:
             x = block(x)
-        x = nn.functional.relu6(self._bn1(self._conv_head(x)))  # (B, head, H / 32, W / 32)
+        x = nn.functional.relu6(self._bn1(self._conv_head(x)), inplace=True)  # (B, head, H / 32, W / 32)
         return x.mean(dim=(2, 3))
 
     def forward(self, x):  # (B, 3, H, W) normalised -> (B, num_classes) logits, or (B, head)
