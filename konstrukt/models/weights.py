@@ -106,7 +106,9 @@ def package_licence_text(source: WeightSource) -> str | None:
         dist = metadata.distribution(source.distribution or source.package)
     except metadata.PackageNotFoundError:
         return None
-    texts = [dist.read_text(name) for name in ("LICENSE", "LICENSE.txt", "LICENCE", "NOTICE", "NOTICE.txt")]
+    names = ("LICENSE", "LICENSE.txt", "LICENCE", "NOTICE", "NOTICE.txt")
+    # older wheels keep them beside METADATA, PEP 639 ones under licenses/
+    texts = [dist.read_text(folder + name) for folder in ("", "licenses/") for name in names]
     texts = [t.strip() for t in texts if t and t.strip()]
     return "\n\n".join(texts) or None
 
