@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .provenance import card_lines
+
 
 def _pct(x) -> str:
     return "–" if x is None else f"{100 * x:.1f} %"
@@ -25,6 +27,7 @@ FILES = {"torch_weights": "PyTorch weights and the model's constants (safetensor
          "predict": "predict script (command line and `from predict import predict`)",
          "requirements": "what predict.py needs, with the versions it was checked with",
          "torch_requirements": "what predict_torch.py needs",
+         "weights_licence": "licence (and NOTICE) of the pretrained weights inside the model",
          "config": "classes, architecture, preprocessing, metrics, parity, versions",
          "card": "this model card"}
 
@@ -73,6 +76,7 @@ def model_card(cfg: dict) -> str:
               f"batch {train.get('batch_size')}, {train.get('epochs_run')} epochs (best {train.get('best_epoch')}), "
               f"augmentation {'on' if train.get('augment') else 'off'}, seed {train.get('seed')}",
               f"- preprocessing: {_preprocessing_words(arch['preprocessing'])}", ""]
+    lines += card_lines(cfg.get("weights"), cfg["files"].get("weights_licence"))
     lines += ["## Known limits", ""]
     limits = []
     if test and test["n"] < 30:

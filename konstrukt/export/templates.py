@@ -6,6 +6,7 @@ Adding a task means adding its input part here and its preprocessor's ``to_confi
 """
 from __future__ import annotations
 
+from importlib import resources
 from string import Template
 
 HEADER = Template('''#!/usr/bin/env python3
@@ -764,6 +765,29 @@ if __name__ == "__main__":
     sys.exit(main())
 '''
 
+EFFICIENTNET_LITE_BACKBONE = '''
+
+class Backbone(nn.Module):
+    """EfficientNet-Lite (the code above) without its classifier; normalisation (saved mean/std) built in."""
+
+    def __init__(self, **config):
+        super().__init__()
+        self.model = EfficientNetLite(**{**config, "num_classes": 0})
+        self.register_buffer("mean", torch.zeros(1, 3, 1, 1))
+        self.register_buffer("std", torch.ones(1, 3, 1, 1))
+
+    def forward(self, x):  # (B, 3, S, S) in [0, 1]
+        return self.model((x - self.mean) / self.std)  # (B, D)
+'''
+# backbone name -> (module of konstrukt.models.portable copied verbatim, the Backbone wrapper after it)
+PORTABLE_BACKBONES = {"efficientnet_lite0": ("efficientnet_lite", EFFICIENTNET_LITE_BACKBONE)}
+
+
+def portable_source(module: str) -> str:
+    """The source of a self-contained model module (torch only, no user values), for a bundle."""
+    return resources.files("konstrukt.models.portable").joinpath(f"{module}.py").read_text(encoding="utf-8")
+
+
 # backbone name -> torch model code (the torch bundle), with the distributions it needs beyond torch
 TORCHVISION_CLASSIFIER = {"resnet18": "fc", "resnet50": "fc"}
 TORCH_BACKBONES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -784,6 +808,9 @@ def torch_backbone(backbone: str) -> tuple[str, tuple[str, ...]] | None:
         return TORCH_BACKBONES[backbone]
     if backbone == "minirocket":
         return minirocket_backbone(), ()
+    if backbone in PORTABLE_BACKBONES:
+        module, wrapper = PORTABLE_BACKBONES[backbone]
+        return "\n\n" + portable_source(module) + wrapper, ()
     modality = BACKBONES.get(backbone).modality if backbone in BACKBONES else None
     if modality == "signal":
         return RESCNN_BACKBONE, ()

