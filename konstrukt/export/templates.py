@@ -747,10 +747,24 @@ TORCH_BACKBONES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+# backbones whose model code is a self-contained module (konstrukt/models/portable/), copied verbatim
+PORTABLE_BACKBONES = {"speech_embedding": ("speech_embedding", "SpeechEmbedding")}
+
+
+def portable_source(module: str) -> str:
+    """The source of ``konstrukt/models/portable/<module>.py``, as konstrukt itself runs it."""
+    from importlib import resources
+
+    return resources.files("konstrukt.models.portable").joinpath(f"{module}.py").read_text(encoding="utf-8")
+
+
 def torch_backbone(backbone: str) -> tuple[str, tuple[str, ...]] | None:
     """(Backbone class source, extra distributions) for a torch bundle, or None (ONNX only)."""
     from ..models.backbones import BACKBONES
 
+    if backbone in PORTABLE_BACKBONES:
+        module, cls = PORTABLE_BACKBONES[backbone]
+        return f"\n{portable_source(module)}\n\nBackbone = {cls}\n", ()
     if backbone in TORCH_BACKBONES:
         return TORCH_BACKBONES[backbone]
     modality = BACKBONES.get(backbone).modality if backbone in BACKBONES else None

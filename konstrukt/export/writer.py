@@ -22,6 +22,7 @@ from ..errors import ConfigError, RunError
 from . import parity
 from .bundle import BUNDLE_FORMAT, ONNX_FP32, ONNX_INT8, TORCH_WEIGHTS
 from .card import model_card
+from .notices import NOTICE_FILE, write_notices
 from .templates import render, torch_backbone
 
 FORMATS = ("bundle", "onnx", "onnx-int8", "all")
@@ -286,6 +287,9 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
         (folder / "requirements.txt").write_text(requirements("torch", modality, backbone), encoding="utf-8")
     names["requirements"] = "requirements.txt"
     names["config"], names["card"] = "config.json", "README.md"
+    cfg["weights"] = write_notices(folder, backbone, run.config.pretrained)  # source, licence, NOTICE
+    if cfg["weights"]:
+        names.update(zip(("notice", "license"), cfg["weights"]["files"]))
     record["seconds"] = {k: round(v, 2) for k, v in timings.items()}
     write_config()
     (folder / "README.md").write_text(model_card(cfg), encoding="utf-8")

