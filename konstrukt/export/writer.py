@@ -22,7 +22,7 @@ from ..errors import ConfigError, RunError
 from . import parity
 from .bundle import BUNDLE_FORMAT, ONNX_FP32, ONNX_INT8, TORCH_WEIGHTS
 from .card import model_card
-from .provenance import weights_provenance, write_licence
+from .notices import NOTICE_FILE, write_notices
 from .templates import render, torch_backbone
 
 FORMATS = ("bundle", "onnx", "onnx-int8", "all")
@@ -212,7 +212,6 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
            "data": {k: (run.report.get("data") or {}).get(k) for k in ("n", "per_class", "per_split", "fingerprint")},
            "training": _training(run), "train_config": run.config.model_dump(mode="json"),
            "versions": {**run.report.get("versions", {}), "exported_with": library_versions()},
-           "weights": weights_provenance(backbone, run.config.pretrained),
            "files": names, "parity": record, "notes": notes}
     if modality == "audio" and backbone != "wav2vec2_base":
         notes.append("The log-mel front end runs inside the model (ONNX: the STFT as a convolution "
@@ -287,10 +286,10 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
     else:
         (folder / "requirements.txt").write_text(requirements("torch", modality, backbone), encoding="utf-8")
     names["requirements"] = "requirements.txt"
-    licence = write_licence(backbone, run.config.pretrained, folder)  # the weights' LICENSE/NOTICE
-    if licence:
-        names["weights_licence"] = licence
     names["config"], names["card"] = "config.json", "README.md"
+    cfg["weights"] = write_notices(folder, backbone, run.config.pretrained)  # source, licence, NOTICE
+    if cfg["weights"]:
+        names.update(zip(("notice", "license"), cfg["weights"]["files"]))
     record["seconds"] = {k: round(v, 2) for k, v in timings.items()}
     write_config()
     (folder / "README.md").write_text(model_card(cfg), encoding="utf-8")

