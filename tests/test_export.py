@@ -348,7 +348,7 @@ def test_torchvision_backbones_get_a_checked_pytorch_bundle(image_run, tmp_path,
                                   "image_size": 32}, verbose=False)
     cfg = konstrukt.export(run, tmp_path / "b", format="bundle")
     assert cfg["parity"]["results"]["pytorch (predict script)"]["max_abs_logit_diff"] <= 1e-5
-    assert "torchvision.models." + pipeline in (tmp_path / "b" / "predict.py").read_text()
+    assert f"getattr(torchvision.models, {pipeline!r})" in (tmp_path / "b" / "predict.py").read_text()
     files = test_files(run, 2)
     _same_predictions(_standalone(tmp_path / "b", "predict.py", files), run.predict(files), atol=1e-5)
 

@@ -54,7 +54,9 @@ def _window_settings(task, config) -> tuple[float, float]:
 
 def _parse(path: Path, task, problems: list[str]) -> list[dict]:
     """Checked rows: {'row', 'file', 'start', 'end', 'label', 'subject'}."""
-    out = []
+    from .labels import LabelProblems
+
+    out, labels = [], LabelProblems(problems)
     for n, row in _rows(path):
         where = f"{path.name} row {n}"
         name = row.get("file", "")
@@ -67,6 +69,8 @@ def _parse(path: Path, task, problems: list[str]) -> list[dict]:
             continue
         if not name or not row.get("label"):
             problems.append(f"{where}: `file` and `label` must not be empty")
+        elif not labels.ok(row["label"], where):
+            pass
         elif not file.is_file():
             problems.append(f"{where}: file not found: {name}")
         elif file.suffix.lower() not in task.extensions:
@@ -77,6 +81,7 @@ def _parse(path: Path, task, problems: list[str]) -> list[dict]:
         else:
             out.append({"row": n, "file": file, "name": name, "start": start, "end": end,
                         "label": row["label"], "subject": row.get("subject", "")})
+    labels.finish()
     return out
 
 

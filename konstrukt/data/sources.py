@@ -27,6 +27,7 @@ from pathlib import Path
 from ..errors import DataError
 from ..tasks import TASKS
 from .archive import safe_extract_zip
+from .labels import LabelProblems
 from .segments import is_segments_csv
 
 SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
@@ -92,7 +93,7 @@ def _class_files(folder: Path) -> list[Path]:
 
 
 def _scan_class_folders(root: Path, split: str | None, task, problems: list[str],
-                        skipped: list[Path]) -> list[Sample]:
+                        skipped: list[Path], labels: LabelProblems) -> list[Sample]:
     samples = []
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not _is_hidden(p))
     loose = [p for p in root.iterdir() if p.is_file() and not _is_hidden(p)]
@@ -100,6 +101,8 @@ def _scan_class_folders(root: Path, split: str | None, task, problems: list[str]
         problems.append(f"{root}: files lie directly in the folder; put each class's files in a "
                         "sub-folder named after the class (e.g. {root}/cat/1.jpg)".replace("{root}", str(root)))
     for cdir in class_dirs:
+        if not labels.ok(cdir.name, f"class folder {cdir}"):
+            continue
         files = _class_files(cdir)
         usable = [f for f in files if f.suffix.lower() in task.extensions]
         skipped.extend(f for f in files if f.suffix.lower() not in task.extensions)
@@ -110,18 +113,20 @@ def _scan_class_folders(root: Path, split: str | None, task, problems: list[str]
     return samples
 
 
-def _scan_folder(root: Path, task, problems: list[str], skipped: list[Path]) -> list[Sample]:
+def _scan_folder(root: Path, task, problems: list[str], skipped: list[Path],
+                 labels: LabelProblems) -> list[Sample]:
     subdirs = {p.name.lower(): p for p in root.iterdir() if p.is_dir() and not _is_hidden(p)}
     split_dirs = {SPLIT_NAMES[n]: p for n, p in subdirs.items() if n in SPLIT_NAMES}
     if "train" in split_dirs and "test" in split_dirs and len(split_dirs) == len(subdirs):
         samples = []
         for split, path in sorted(split_dirs.items()):
-            samples += _scan_class_folders(path, split, task, problems, skipped)
+            samples += _scan_class_folders(path, split, task, problems, skipped, labels)
         return samples
-    return _scan_class_folders(root, None, task, problems, skipped)
+    return _scan_class_folders(root, None, task, problems, skipped, labels)
 
 
-def _scan_csv(path: Path, task, problems: list[str], skipped: list[Path]) -> list[Sample]:
+def _scan_csv(path: Path, task, problems: list[str], skipped: list[Path],
+              labels: LabelProblems) -> list[Sample]:
     samples = []
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
@@ -134,6 +139,8 @@ def _scan_csv(path: Path, task, problems: list[str], skipped: list[Path]) -> lis
             split = SPLIT_NAMES.get(row.get("split", "").lower()) if row.get("split") else None
             if not row["label"]:
                 problems.append(f"{path}:{line}: empty label for {row['path']}")
+            elif not labels.ok(row["label"], f"{path}:{line}"):
+                pass
             elif not file.is_file():
                 problems.append(f"{path}:{line}: file not found: {file}")
             elif file.suffix.lower() not in task.extensions:
@@ -152,6 +159,7 @@ def discover(data: str | Path, task: str = "image", config=None) -> Dataset:
     data = Path(data).expanduser()
     problems: list[str] = []
     skipped: list[Path] = []
+    labels = LabelProblems(problems)  # every class name passes the core's one rule (data.labels)
     tmp = None
     if not data.exists():
         raise DataError(f"data not found: {data}", ["Fix: give a folder with one sub-folder per "
@@ -165,18 +173,19 @@ def discover(data: str | Path, task: str = "image", config=None) -> Dataset:
         entries = [p for p in root.iterdir() if not _is_hidden(p)]
         if len(entries) == 1 and entries[0].is_dir():
             root = entries[0]
-        samples = _scan_folder(root, spec, problems, skipped)
+        samples = _scan_folder(root, spec, problems, skipped, labels)
     elif data.is_file() and data.suffix.lower() == ".csv" and is_segments_csv(data):
         from .segments import read_segments
 
         return read_segments(data, spec, config)
     elif data.is_file() and data.suffix.lower() == ".csv":
-        samples = _scan_csv(data, spec, problems, skipped)
+        samples = _scan_csv(data, spec, problems, skipped, labels)
     elif data.is_dir():
-        samples = _scan_folder(data, spec, problems, skipped)
+        samples = _scan_folder(data, spec, problems, skipped, labels)
     else:
         raise DataError(f"{data}: not a folder, .zip or .csv",
                         ["Fix: give a folder with one sub-folder per class, a .zip of it, or a CSV."])
+    labels.finish()
     classes = sorted({s.label for s in samples})
     if not problems and len(classes) < 2:
         problems.append(f"{data}: found {len(classes)} class{'es' if len(classes) != 1 else ''} "
