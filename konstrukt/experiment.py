@@ -640,7 +640,8 @@ def train(data: str | Path, *, task: str | None = None, out: str | Path, pipelin
         model, report = run_experiment(prepared, reporter)
         report = artifacts.build_report(prepared, report)
         report["selection"] = selection
-        artifacts.write_run(staging, report, config_dict(cfg), model, prepared.pre.state())
+        artifacts.write_run(staging, report, config_dict(cfg), model, prepared.pre.state(),
+                            prepared.dataset.root)
         final = artifacts.finish_run_dir(staging, Path(out), overwrite)
     except BaseException:
         artifacts.abandon_run_dir(staging)

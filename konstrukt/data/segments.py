@@ -135,4 +135,4 @@ def read_segments(path: Path, task, config=None):
                         f"({', '.join(classes) or 'none'}); at least 2 are needed",
                         ["Fix: label segments of at least two classes, each at least one window long "
                          f"({window:g} s), or lower `signal.window`."])
-    return Dataset(samples, classes, str(path), warnings)
+    return Dataset(samples, classes, str(path), warnings, root=path.parent.resolve())

@@ -52,6 +52,21 @@ class Dataset:
     source: str
     warnings: list[str] = field(default_factory=list)
     _tmp: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
+    root: Path | None = None  # the folder file paths are relative to (a CSV's folder, the data folder)
+
+    @property
+    def name(self) -> str:
+        """The data's own name (its folder, zip or CSV), without the folders above it."""
+        return Path(self.source).name
+
+    def relative(self, path: Path | str) -> str:
+        """``path`` relative to the data root (POSIX), as reports store it: no machine's folders."""
+        if self.root is not None:
+            try:
+                return Path(path).relative_to(self.root).as_posix()
+            except ValueError:  # a CSV naming files outside its folder: only the name is shown
+                return Path(path).name
+        return str(path)
 
     @property
     def presplit(self) -> bool:
@@ -164,6 +179,7 @@ def discover(data: str | Path, task: str = "image", config=None) -> Dataset:
     if not data.exists():
         raise DataError(f"data not found: {data}", ["Fix: give a folder with one sub-folder per "
                                                     "class, a .zip of it, or a CSV with path,label."])
+    root = data.parent if data.is_file() else data
     if data.is_file() and data.suffix.lower() == ".zip":
         tmp = tempfile.TemporaryDirectory(prefix="konstrukt-data-")
         safe_extract_zip(data, tmp.name)
@@ -173,12 +189,14 @@ def discover(data: str | Path, task: str = "image", config=None) -> Dataset:
         entries = [p for p in root.iterdir() if not _is_hidden(p)]
         if len(entries) == 1 and entries[0].is_dir():
             root = entries[0]
+        root = root.resolve()
         samples = _scan_folder(root, spec, problems, skipped, labels)
     elif data.is_file() and data.suffix.lower() == ".csv" and is_segments_csv(data):
         from .segments import read_segments
 
         return read_segments(data, spec, config)
     elif data.is_file() and data.suffix.lower() == ".csv":
+        root = root.resolve()  # the CSV's paths are resolved
         samples = _scan_csv(data, spec, problems, skipped, labels)
     elif data.is_dir():
         samples = _scan_folder(data, spec, problems, skipped, labels)
@@ -194,17 +212,18 @@ def discover(data: str | Path, task: str = "image", config=None) -> Dataset:
     if problems:
         raise DataError(f"cannot use the data in {data}", problems)
     samples = [Sample(s.path, s.label, s.split, file_digest(s.path)) for s in samples]
-    warnings = []
+    dataset = Dataset(samples, classes, str(data), [], tmp, root)
+    warnings = dataset.warnings
     if skipped:
         exts = Counter(p.suffix.lower() or "(none)" for p in skipped)
-        listed = ", ".join(str(p) for p in skipped[:5]) + (" …" if len(skipped) > 5 else "")
+        listed = ", ".join(dataset.relative(p) for p in skipped[:5]) + (" …" if len(skipped) > 5 else "")
         warnings.append(f"skipped {len(skipped)} file(s) that are not {task} files "
                         f"({', '.join(f'{e} ×{n}' for e, n in exts.items())}): {listed}")
-    warnings += _label_conflicts(samples)
-    return Dataset(samples, classes, str(data), warnings, tmp)
+    warnings += _label_conflicts(samples, dataset.relative)
+    return dataset
 
 
-def _label_conflicts(samples: list[Sample]) -> list[str]:
+def _label_conflicts(samples: list[Sample], shown) -> list[str]:
     by_digest: dict[str, list[Sample]] = defaultdict(list)
     for s in samples:
         by_digest[s.digest].append(s)
@@ -213,6 +232,6 @@ def _label_conflicts(samples: list[Sample]) -> list[str]:
         labels = sorted({s.label for s in group})
         if len(labels) > 1:
             out.append("label conflict: the same file content is labelled "
-                       + " and ".join(f"`{s.label}` ({s.path})" for s in group)
+                       + " and ".join(f"`{s.label}` ({shown(s.path)})" for s in group)
                        + "; remove it from the wrong class")
     return out

@@ -245,6 +245,21 @@ def _fetch_run(settings: Settings, project_id: int, job_id: int, dest: Path) -> 
         remove_tree(part)
 
 
+def job_run(settings: Settings, job, folder: Path):
+    """The job's run loaded from ``folder`` with its data files found here: the report names them
+    relative to the job's data folder (a compare's pipeline runs: the compare job's), which is
+    ``jobs/<job>/data`` locally, or the hash cache's copies of a remote store's files."""
+    from ..inference import load_run
+
+    run = load_run(folder)
+    data_job = (job.summary or {}).get("compare_job") or job.id
+    if is_local(settings):
+        run.data_root = job_dir(settings.data_dir, job.project_id, data_job) / "data"
+    else:
+        localize_data_files(settings, job.project_id, data_job, run.report)
+    return run
+
+
 def localize_data_files(settings: Settings, project_id: int, job_id: int, report: dict) -> None:
     """Point a run report's data files (paths on the worker that trained it) at copies here, found
     by the job's manifest: export's parity check and INT8 calibration read them. A file deleted

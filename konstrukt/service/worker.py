@@ -25,6 +25,7 @@ import time
 import traceback
 from pathlib import Path
 
+from ..artifacts import forget_data_root
 from ..blobstore.manifest import LABELS_FILE, Manifest
 from ..errors import KonstruktError
 from ..execution import Executor, JobSpec, WorkerLost, make_executor
@@ -140,6 +141,8 @@ def run_job(sessions, settings: Settings, job_id: int, executor: Executor | None
             # worker fetches them itself.
             fetch_job_data(settings, project_id, job_id, root / "data")
         result = executor.run(spec, on_progress)
+        if local or is_local(settings):  # the service finds a job's data itself (blobs.job_run):
+            forget_data_root(root / "run")  # no server folder stays in a run folder users download
         if spec.kind == "train":
             if local:
                 push_run(settings, project_id, job_id, root / "run")
@@ -191,8 +194,9 @@ def _outcome(train, beat: _Heartbeat) -> tuple[str, str | None, dict | None]:
         return "cancelled", "cancelled by the user", None
     except WorkerLost as exc:
         return "lost", exc.reason, None
-    except KonstruktError as exc:
-        return "failed", "\n".join([exc.message, *exc.problems]), None
+    except KonstruktError as exc:  # worded for the web user (no server folders or CLI flags)
+        message, problems = exc.for_service()
+        return "failed", "\n".join([message, *problems]), None
     except Exception as exc:
         log.error("training crashed:\n%s", traceback.format_exc())
         return "failed", f"internal error: {type(exc).__name__}: {exc}", None

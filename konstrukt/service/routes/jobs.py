@@ -291,12 +291,7 @@ def export_bundle(format: Literal["bundle", "onnx", "onnx-int8", "all"] = "bundl
     if stale():
         with build_lock(zip_path):  # concurrent requests for one export: one builds, the others wait
             if stale():
-                run = folder
-                if not blobs.is_local(settings):  # the run's data files are on the worker: use copies here
-                    from ...inference import load_run
-
-                    run = load_run(folder)
-                    blobs.localize_data_files(settings, job.project_id, job.id, run.report)
+                run = blobs.job_run(settings, job, folder)  # its held-out files, found here
                 try:
                     export(run, zip_path, format, force=True)
                 except RunError as exc:  # e.g. a failed parity check: the user's model is at fault
