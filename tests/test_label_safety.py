@@ -59,14 +59,23 @@ def test_printable_labels_of_any_script_up_to_the_limit_are_accepted():
     assert "104 bytes" in label_problem("\U0001F600" * 26)
 
 
-def test_a_hostile_printable_label_is_exported_as_data_never_as_code(tmp_path, monkeypatch):
-    root = write_images(tmp_path / "data", per_class=6, classes=("a", "b"))
-    data = _labels_csv(root, {"a": HOSTILE, "b": 'b'})
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory):
+    """A tiny run one of whose classes is named like code that creates a file named PWNED."""
+    root = tmp_path_factory.mktemp("hostile")
+    data = _labels_csv(write_images(root / "data", per_class=6, classes=("a", "b")), {"a": HOSTILE, "b": "b"})
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("KONSTRUKT_CACHE", str(root / "cache"))
+        env.chdir(root)  # `touch PWNED` would land here if training ran the label
+        return konstrukt.train(data, task="image", pipeline="scratch_cnn", out=root / "run", config=FAST,
+                               verbose=False)
+
+
+def test_a_hostile_printable_label_is_exported_as_data_never_as_code(hostile_run, tmp_path, monkeypatch):
+    run = hostile_run
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)  # `touch PWNED` would land here if the exporter ran the label
-    run = konstrukt.train(data, task="image", pipeline="scratch_cnn", out=tmp_path / "run", config=FAST,
-                          verbose=False)
     assert HOSTILE in run.classes
     bundle = konstrukt.export(run, tmp_path / "bundle", "all")
     out = tmp_path / "bundle"
@@ -75,12 +84,27 @@ def test_a_hostile_printable_label_is_exported_as_data_never_as_code(tmp_path, m
         ast.parse(source)
         assert "__import__" not in source and "PWNED" not in source  # the names are not in the code
     assert json.loads((out / "config.json").read_text(encoding="utf-8"))["classes"] == run.classes
-    image = sorted((root / "a").iterdir())[0]
+    image = run.data_files("test")[0]
     for script in ("predict.py", "predict_torch.py"):
         done = subprocess.run([sys.executable, script, str(image), "--json"], cwd=out, capture_output=True,
                               text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         assert set(json.loads(done.stdout)[0]["probabilities"]) == set(run.classes)
     assert not (work / "PWNED").exists() and not (out / "PWNED").exists()
-    assert not list(tmp_path.rglob("PWNED")), "the label ran as code"
+    assert not list(run.path.parent.rglob("PWNED")) and not list(tmp_path.rglob("PWNED")), "the label ran as code"
     assert bundle["classes"] == run.classes
+
+
+def test_the_generated_script_runs_in_a_child_process_never_in_the_exporter(hostile_run, tmp_path, monkeypatch):
+    import os
+
+    from konstrukt.export import templates
+
+    # A generated script that leaves a mark in whatever process runs it: the parity check must
+    # still pass, and the mark must not be in this (the exporting) process.
+    monkeypatch.setattr(templates, "MAIN", templates.MAIN + "\nimport os\nos.environ['KONSTRUKT_RAN_HERE'] = '1'\n")
+    monkeypatch.delenv("KONSTRUKT_RAN_HERE", raising=False)
+    cfg = konstrukt.export(hostile_run, tmp_path / "bundle", "bundle")
+    assert cfg["parity"]["results"]["pytorch (predict script)"]["top1_agreement"] == 1.0
+    assert "KONSTRUKT_RAN_HERE" not in os.environ
+    assert not [m for m in sys.modules if m.startswith("_konstrukt_generated")]

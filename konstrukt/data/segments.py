@@ -70,7 +70,7 @@ def _parse(path: Path, task, problems: list[str]) -> list[dict]:
         if not name or not row.get("label"):
             problems.append(f"{where}: `file` and `label` must not be empty")
         elif not labels.ok(row["label"], where):
-            pass
+            continue  # the label is named once among the problems
         elif not file.is_file():
             problems.append(f"{where}: file not found: {name}")
         elif file.suffix.lower() not in task.extensions:

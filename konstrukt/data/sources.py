@@ -12,8 +12,9 @@ Layouts understood:
   the subject) so that splits never put windows of one recording on both sides.
 
 Files with extensions the task does not read are skipped with one warning that lists them;
-hidden files (``.DS_Store``…) are ignored. Every structural problem is collected and raised
-together as a :class:`DataError`.
+hidden files (``.DS_Store``…) are ignored. Class names (folder names, CSV labels) must pass the
+core's one rule (:mod:`konstrukt.data.labels`). Every structural problem is collected and raised
+together as a :class:`DataError`. Reports name files relative to :attr:`Dataset.root`.
 """
 from __future__ import annotations
 
@@ -155,7 +156,7 @@ def _scan_csv(path: Path, task, problems: list[str], skipped: list[Path],
             if not row["label"]:
                 problems.append(f"{path}:{line}: empty label for {row['path']}")
             elif not labels.ok(row["label"], f"{path}:{line}"):
-                pass
+                continue  # the label is named once among the problems
             elif not file.is_file():
                 problems.append(f"{path}:{line}: file not found: {file}")
             elif file.suffix.lower() not in task.extensions:

@@ -25,7 +25,6 @@ import time
 import traceback
 from pathlib import Path
 
-from ..artifacts import forget_data_root
 from ..blobstore.manifest import LABELS_FILE, Manifest
 from ..errors import KonstruktError
 from ..execution import Executor, JobSpec, WorkerLost, make_executor
@@ -142,6 +141,8 @@ def run_job(sessions, settings: Settings, job_id: int, executor: Executor | None
             fetch_job_data(settings, project_id, job_id, root / "data")
         result = executor.run(spec, on_progress)
         if local or is_local(settings):  # the service finds a job's data itself (blobs.job_run):
+            from ..artifacts import forget_data_root  # (here: the worker starts without torch)
+
             forget_data_root(root / "run")  # no server folder stays in a run folder users download
         if spec.kind == "train":
             if local:
