@@ -16,8 +16,6 @@ or builds paths from them.
 """
 from __future__ import annotations
 
-from ..errors import DataError
-
 MAX_LABEL_BYTES = 100
 LABEL_FIX = (f"Fix: use a class name of printable characters, at most {MAX_LABEL_BYTES} bytes "
              "in UTF-8 (e.g. `cat`, `machine fault 2`), without line breaks or tabs.")
@@ -28,22 +26,14 @@ def label_problem(label: str) -> str | None:
     if not isinstance(label, str) or not label:
         return "a class name must not be empty"
     if label != label.strip():
-        return f"class name {label!r} starts or ends with a space"
+        return f"class name {label[:40]!r} starts or ends with a space"
     bad = next((c for c in label if not c.isprintable()), None)
     if bad is not None:
-        return f"class name {label!r} contains a character that is not printable (U+{ord(bad):04X})"
-    size = len(label.encode("utf-8", "surrogatepass"))
+        return f"class name {label[:40]!r} contains a character that is not printable (U+{ord(bad):04X})"
+    size = len(label.encode("utf-8"))  # (surrogates are not printable: refused above)
     if size > MAX_LABEL_BYTES:
         return f"class name {label[:20]!r}… is {size} bytes in UTF-8; the limit is {MAX_LABEL_BYTES} bytes"
     return None
-
-
-def check_label(label: str, where: str = "") -> str:
-    """``label`` when it is a valid class name, else a DataError naming it (and ``where``) and the fix."""
-    why = label_problem(label)
-    if why:
-        raise DataError(f"{where}: {why}" if where else why, [LABEL_FIX])
-    return label
 
 
 class LabelProblems:
