@@ -364,7 +364,8 @@ def _server_rss_mb(b: Bench) -> float:
 
 
 def _row_rss(b: Bench, item: str, case: str, status, before: float, leak: bool | None = None) -> None:
-    b.row(item, f"{case} [RSS {before:.0f}→{_server_rss_mb(b):.0f} MB]", status, leak)
+    """A row for an item of issue #20 (its number is marked so), with the server's RSS before → after."""
+    b.row(item, f"[#20] {case} [RSS {before:.0f}→{_server_rss_mb(b):.0f} MB]", status, leak)
 
 
 def _wait_job(c, job_id: int) -> dict:
@@ -387,8 +388,8 @@ def case_core_names(b: Bench, c, h) -> None:
     before = _server_rss_mb(b)
     r = c.post(url, json={"name": "\U0001F600" * 25}, headers=h)  # 100 bytes: the limit, accepted
     _row_rss(b, "6", "a class name of 25 four-byte characters (100 bytes)", r.status_code, before)
-    pwned = [p for p in b.data_dir.parent.rglob("PWNED")]
-    b.row("1", f"files named PWNED anywhere near the server: {len(pwned)}", "none" if not pwned else "FOUND")
+    pwned = list(b.data_dir.parent.rglob("PWNED"))
+    b.row("1", f"[#20] files named PWNED anywhere near the server: {len(pwned)}", "none" if not pwned else "FOUND")
 
 
 def case_core_config(b: Bench, c, h, project) -> None:
