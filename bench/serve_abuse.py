@@ -623,6 +623,83 @@ def case_ii_12_export_job(b: Bench, c, h, job_id: int) -> None:
     b.row("ii12", f"ONNX export: POST answered in {1000 * answered:.0f} ms ({r.status_code}), built in {built:.1f} s "
                   f"({export['status']}), asked again → same job: {again['job']['id'] == export['id']}; "
                   f"RSS {before:.0f}→{rss_mb(b):.0f} MB", z.status_code)
+# ------------------------------------------------------------------ hardening II: core, config, export
+
+def _server_rss_mb(b: Bench) -> float:
+    """The server process's resident memory (MB), from /proc (Linux)."""
+    try:
+        for line in Path(f"/proc/{b.server.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _row_rss(b: Bench, item: str, case: str, status, before: float, leak: bool | None = None) -> None:
+    """A row for an item of issue #20 (its number is marked so), with the server's RSS before → after."""
+    b.row(item, f"[#20] {case} [RSS {before:.0f}→{_server_rss_mb(b):.0f} MB]", status, leak)
+
+
+def _wait_job(c, job_id: int) -> dict:
+    while (status := c.get(f"/api/jobs/{job_id}").json())["status"] in ("queued", "running"):
+        time.sleep(0.3)
+    return status
+
+
+def case_core_names(b: Bench, c, h) -> None:
+    """Issue #20 items 1 and 6: class names that are code, control characters or too many bytes."""
+    project = b.project(c, h, "names", classes=(), per_class=0)
+    url = f"/api/projects/{project['id']}/classes"
+    for item, label, name in (("1", "code in a class name", 'x"""; __import__("os").system("touch PWNED"); """'),
+                              ("1", "a newline in a class name", "a\nb"),
+                              ("1", "an escape sequence in a class name", "red\x1b[31m"),
+                              ("6", "a class name of 100 four-byte characters", "\U0001F600" * 100)):
+        before = _server_rss_mb(b)
+        r = c.post(url, json={"name": name}, headers=h)
+        _row_rss(b, item, label, r.status_code, before, leak=not no_paths(r.text, b.data_dir))
+    before = _server_rss_mb(b)
+    r = c.post(url, json={"name": "\U0001F600" * 25}, headers=h)  # 100 bytes: the limit, accepted
+    _row_rss(b, "6", "a class name of 25 four-byte characters (100 bytes)", r.status_code, before)
+    pwned = list(b.data_dir.parent.rglob("PWNED"))
+    b.row("1", f"[#20] files named PWNED anywhere near the server: {len(pwned)}", "none" if not pwned else "FOUND")
+
+
+def case_core_config(b: Bench, c, h, project) -> None:
+    """Issue #20 item 4: settings that would make a worker build millions of items, or crash later."""
+    url = f"/api/projects/{project['id']}/jobs"
+    for config in ({"target_size": 3_000_000}, {"seed": 10**30}, {"seed": -5}):
+        before = _server_rss_mb(b)
+        r = c.post(url, json={"pipeline": "scratch_cnn", "config": {**FAST, **config}}, headers=h)
+        key = next(iter(config))
+        named = key in r.text and ("10000" in r.text or "4294967296" in r.text or " 0" in r.text)
+        _row_rss(b, "4", f"train with {config} (key and limit named: {'yes' if named else 'NO'})",
+                 r.status_code, before)
+
+
+def case_core_report_paths(b: Bench, c, h, project) -> None:
+    """Issue #20 item 5: the report (API, download) names no server folder."""
+    jobs = [j for j in c.get(f"/api/projects/{project['id']}/jobs").json() if j["status"] == "succeeded"]
+    if not jobs:
+        return
+    before = _server_rss_mb(b)
+    r = c.get(f"/api/jobs/{jobs[0]['id']}/report", headers=h)
+    _row_rss(b, "5", "GET the report: server paths", r.status_code, before, leak=not no_paths(r.text, b.data_dir))
+    before = _server_rss_mb(b)
+    r = c.get(f"/api/jobs/{jobs[0]['id']}/download", headers=h)
+    with zipfile.ZipFile(io.BytesIO(r.content)) as zf:
+        texts = [zf.read(n).decode("utf-8", "replace") for n in zf.namelist() if n.endswith((".json", ".md"))]
+    _row_rss(b, "5", "the downloaded run (report.json, summary.md): server paths", r.status_code, before,
+             leak=not all(no_paths(t, b.data_dir) for t in texts))
+
+
+def case_core_split_names(b: Bench, c, h) -> None:
+    """Issue #20 item 11: classes named `train` and `test` are classes, not splits."""
+    project = b.project(c, h, "splits", classes=("train", "test"))
+    before = _server_rss_mb(b)
+    job = c.post(f"/api/projects/{project['id']}/jobs", json={"pipeline": "scratch_cnn", "config": FAST}, headers=h)
+    status = _wait_job(c, job.json()["id"])["status"] if job.status_code == 201 else job.status_code
+    _row_rss(b, "11", "train a project whose classes are `train` and `test`", status, before)
 
 
 def _quiet(call) -> None:
@@ -661,6 +738,10 @@ def main() -> int:
             case_ii_9_class_race(b, c, h)
             case_ii_10_csp(b)
             case_ii_12_export_job(b, c, h, trained)
+            case_core_names(b, c, h)
+            case_core_config(b, c, h, project)
+            case_core_report_paths(b, c, h, project)
+            case_core_split_names(b, c, h)
             case_crash(b)
             b.stop()
             b.start(worker=False)  # queued jobs stay idle: streams with nothing to say

@@ -4,6 +4,11 @@ Contents: ``report.json`` (metrics, history, data, config, versions), ``config.j
 TrainConfig, reusable with ``--config``), ``model.safetensors`` (backbone + head), ``constants.safetensors`` (the model's fixed
 tensors: normalisation, STFT window, mel filters), ``curves.png``,
 ``confusion_matrix.png`` and ``summary.md``.
+
+The report names data files relative to the data root (``cat/1.jpg``, never a machine's folders:
+a report travels, and the service shows it to people who must not see the server's paths). Where
+that root is on this machine is kept beside it in ``data_root.json``, which only this machine
+needs (export's parity check reads the held-out files); the service removes it from its runs.
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ from .runtime import library_versions
 
 REPORT, CONFIG, WEIGHTS, SUMMARY = "report.json", "config.json", "model.safetensors", "summary.md"
 PREPROCESSING = "preprocessing.json"
+DATA_ROOT = "data_root.json"  # {"root": absolute folder the report's data files are relative to}
 
 
 def start_run_dir(out: Path, overwrite: bool) -> Path:
@@ -61,11 +67,11 @@ def _data_summary(prepared) -> dict[str, Any]:
     labels = prepared.dataset.labels()
     counts = {split: dict(sorted(Counter(labels[i] for i in idx).items()))
               for split, idx in prepared.splits.items()}
-    return {"source": prepared.dataset.source, "n": len(labels),
+    return {"source": prepared.dataset.name, "n": len(labels),
             "per_class": dict(sorted(Counter(labels).items())), "per_split": counts,
             "presplit": prepared.dataset.presplit, "fingerprint": prepared.dataset.fingerprint(),
             "warnings": prepared.dataset.warnings,
-            "files": {split: [str(prepared.dataset.samples[i].path) for i in idx]
+            "files": {split: [prepared.dataset.relative(prepared.dataset.samples[i].path) for i in idx]
                       for split, idx in prepared.splits.items()}}
 
 
@@ -115,8 +121,10 @@ def build_report(prepared, results: dict) -> dict[str, Any]:
 
 
 def write_run(folder: Path, report: dict, config: dict, model: torch.nn.Module,
-              preprocessing: dict | None = None) -> None:
-    """Write every artifact of a run into ``folder``."""
+              preprocessing: dict | None = None, data_root: Path | None = None) -> None:
+    """Write every artifact of a run into ``folder`` (``data_root``: where the report's files are)."""
+    if data_root is not None:
+        write_data_root(folder, data_root)
     if preprocessing is not None:
         (folder / PREPROCESSING).write_text(json.dumps(preprocessing, indent=2), encoding="utf-8")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -130,6 +138,25 @@ def write_run(folder: Path, report: dict, config: dict, model: torch.nn.Module,
         plot_confusion(scored["confusion_matrix"], report["classes"], folder / "confusion_matrix.png",
                        "test split" if report.get("test") else "validation split")
     (folder / SUMMARY).write_text(summary_markdown(report), encoding="utf-8")
+
+
+def write_data_root(folder: Path, root: Path | str) -> None:
+    """Record where the run's data files are on this machine (beside the report, not in it)."""
+    (folder / DATA_ROOT).write_text(json.dumps({"root": str(Path(root).resolve())}), encoding="utf-8")
+
+
+def read_data_root(folder: Path) -> Path | None:
+    """The data root recorded beside a run, or None (a bundle, a copied run, the service's runs)."""
+    try:
+        return Path(json.loads((folder / DATA_ROOT).read_text(encoding="utf-8"))["root"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def forget_data_root(folder: Path) -> None:
+    """Remove the data-root records of a run folder and the runs inside it (a comparison's)."""
+    for path in Path(folder).rglob(DATA_ROOT):
+        path.unlink(missing_ok=True)
 
 
 def _pct(x: float | None) -> str:

@@ -323,7 +323,8 @@ def train_pipeline(job: PipelineJob):
     report = artifacts.build_report(prepared, results)
     report["selection"] = None
     job.folder.mkdir(parents=True)
-    artifacts.write_run(job.folder, report, config_dict(prepared.config), model, prepared.pre.state())
+    artifacts.write_run(job.folder, report, config_dict(prepared.config), model, prepared.pre.state(),
+                        prepared.dataset.root)
     return model, report, time.perf_counter() - started
 
 

@@ -18,6 +18,12 @@ from .errors import ConfigError
 Activation = Literal["relu", "leaky_relu", "gelu", "elu", "selu", "silu", "tanh", "sigmoid", "none"]
 
 
+MAX_TARGET_SIZE = 10_000  # augmented copies per class: far past what small data needs (default 50)
+# Every (example, augmented view) a job trains on is a list item and, for frozen backbones, an
+# embedding: the total per job is bounded so that no setting can make a worker build millions.
+MAX_TRAIN_ITEMS = 200_000
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -173,13 +179,14 @@ class TrainConfig(_Strict):
     augment: AugmentConfig = AugmentConfig()
     audio: AudioConfig = AudioConfig()
     signal: SignalConfig = SignalConfig()
-    target_size: int = Field(50, ge=0)  # top up each class's training examples with augmented copies
+    # top up each class's training examples with augmented copies (bounded: see MAX_TRAIN_ITEMS)
+    target_size: int = Field(50, ge=0, le=MAX_TARGET_SIZE)
     split: SplitConfig = SplitConfig()
     health: HealthConfig = HealthConfig()
     cv: Optional[int] = Field(None, ge=0, le=20)  # None: 5 when the data is small; 0: off
     small_data: int = Field(100, ge=0)  # "small" = fewer training+validation examples than this
     image_size: Optional[int] = Field(None, ge=16, le=1024)  # None: the backbone's size
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32)  # numpy's and torch's generators take 32-bit seeds
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     amp: bool = True  # mixed precision when on a GPU
     # processes preparing training examples; None: one while augmented examples train on Linux
@@ -285,6 +292,17 @@ def build_config(*layers: dict[str, Any] | None) -> TrainConfig:
         return TrainConfig.model_validate(merged)
     except ValidationError as err:
         raise ConfigError("invalid configuration", _format_errors(err)) from None
+
+
+def check_train_items(config: TrainConfig, examples: int, classes: int) -> None:
+    """Refuse a job whose top-up would train on more than MAX_TRAIN_ITEMS items (examples plus
+    augmented copies, at most ``target_size`` per class), before any of them is made."""
+    copies = classes * config.target_size if config.augment.enabled else 0
+    if examples + copies > MAX_TRAIN_ITEMS:
+        raise ConfigError(
+            f"`target_size` {config.target_size} × {classes} classes plus {examples} examples make up "
+            f"to {examples + copies:,} training items; the limit is {MAX_TRAIN_ITEMS:,} per job",
+            [f"Fix: lower `target_size` to at most {max(0, (MAX_TRAIN_ITEMS - examples) // max(classes, 1)):,}."])
 
 
 def config_dict(config: TrainConfig) -> dict[str, Any]:

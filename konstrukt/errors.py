@@ -3,6 +3,11 @@
 Every user-facing error subclasses :class:`KonstruktError` (a ``ValueError``) and carries the
 context a person needs to fix it (file, class, config key). The CLI prints them without a
 traceback and exits with code 2; the service maps them to HTTP 4xx in one handler.
+
+Some errors read differently for someone who uses konstrukt through a server: a CLI user is told
+the cache folder and the ``--weights`` flag; a web user can do neither and must not see the
+server's folders. Such an error carries both texts: ``message``/``problems`` for the person at
+the machine, ``service`` (:meth:`KonstruktError.for_service`) for the person behind the service.
 """
 from __future__ import annotations
 
@@ -12,13 +17,19 @@ class KonstruktError(ValueError):
 
     exit_code = 2
 
-    def __init__(self, message: str, problems: list[str] | None = None):
+    def __init__(self, message: str, problems: list[str] | None = None, *,
+                 service: tuple[str, list[str]] | None = None):
         self.problems = list(problems or [])
         full = message
         if self.problems:
             full += "\n" + "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(full)
         self.message = message
+        self.service = (service[0], list(service[1])) if service else None
+
+    def for_service(self) -> tuple[str, list[str]]:
+        """(message, problems) for a user of the web service: no server folders, no CLI flags."""
+        return self.service or (self.message, self.problems)
 
 
 class DataError(KonstruktError):
@@ -31,6 +42,15 @@ class ConfigError(KonstruktError):
 
 class WeightsUnavailableError(KonstruktError):
     """Pretrained weights are needed but are neither cached nor reachable."""
+
+    def __init__(self, message: str, problems: list[str] | None = None, *,
+                 service: tuple[str, list[str]] | None = None, what: str = ""):
+        # Behind a service the weights are the server's business: say which, and what the user can do.
+        service = service or (f"the pretrained weights{f' for {what}' if what else ''} are not available "
+                              "on this server", ["Fix: choose a pipeline that works offline (the "
+                              "`offline` choice, or one that trains from scratch), or ask the server's "
+                              "administrator to install the weights."])
+        super().__init__(message, problems, service=service)
 
 
 class RunError(KonstruktError):

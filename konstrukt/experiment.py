@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset as TorchDataset, TensorDataset
 
 from . import artifacts
-from .config import TrainConfig, build_config, config_dict, read_config_file
+from .config import TrainConfig, build_config, check_train_items, config_dict, read_config_file
 from .data import Dataset, discover, stratified_folds, stratified_split
 from .data.health import check_data, enforce
 from .embeddings import EmbeddingCache, default_cache_dir, embed_views
@@ -148,6 +148,7 @@ def prepare(data: str | Path, config: TrainConfig, pipeline: PipelineSpec,
     is then built with what it decided (the channel count).
     """
     dataset = discover(data, config.task, config)
+    check_train_items(config, len(dataset.samples), len(dataset.classes))  # before any item is made
     for w in dataset.warnings:
         progress.warn(w)
     spec = BACKBONES.get(pipeline.backbone)
@@ -667,7 +668,8 @@ def train(data: str | Path, *, task: str | None = None, out: str | Path, pipelin
         model, report = run_experiment(prepared, reporter)
         report = artifacts.build_report(prepared, report)
         report["selection"] = selection
-        artifacts.write_run(staging, report, config_dict(cfg), model, prepared.pre.state())
+        artifacts.write_run(staging, report, config_dict(cfg), model, prepared.pre.state(),
+                            prepared.dataset.root)
         final = artifacts.finish_run_dir(staging, Path(out), overwrite)
     except BaseException:
         artifacts.abandon_run_dir(staging)

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from .architecture import CONSTANTS, build_model, load_constants
 from .architecture import build_preprocessor as build_arch_preprocessor
-from .artifacts import CONFIG, PREPROCESSING, REPORT, WEIGHTS
+from .artifacts import CONFIG, PREPROCESSING, REPORT, WEIGHTS, read_data_root
 from .config import HeadBlock, TrainConfig
 from .errors import DataError, RunError
 from .models.backbones import BACKBONES, build_backbone
@@ -35,6 +35,12 @@ class Run:
         self.modality = MODALITIES.get(spec.modality)
         self.pre = pre or build_preprocessor(spec, config)
         self.device = select_device(config.device)
+        self.data_root: Path | None = None  # where the report's (relative) data files are here
+
+    def data_files(self, split: str) -> list[Path]:
+        """The files of ``split`` the run was trained/tested on, as paths on this machine."""
+        files = ((self.report.get("data") or {}).get("files") or {}).get(split) or []
+        return [Path(f) if Path(f).is_absolute() or self.data_root is None else self.data_root / f for f in files]
 
     @classmethod
     def load(cls, path: str | Path) -> "Run":
@@ -79,7 +85,9 @@ class Run:
         if (path / CONSTANTS).is_file():
             load_constants(model, path / CONSTANTS)
         model.eval()
-        return cls(path, report, config, model, pre)
+        run = cls(path, report, config, model, pre)
+        run.data_root = read_data_root(path)
+        return run
 
     @torch.inference_mode()
     def predict_proba(self, paths: Iterable[str | Path], batch_size: int = 16) -> np.ndarray:

@@ -29,8 +29,10 @@ def test_shipped_step_trains_from_a_manifest_and_puts_the_run_into_the_store(ima
     assert result["ok"], result
     assert {"report.json", "model.safetensors", "config.json"} <= {k.split("/")[-1] for k in store.list("jobs/1/run")}
     report = json.loads(store.get_bytes("jobs/1/run/report.json"))
-    # The run points at the sender's data folder, not at the worker's scratch copy.
-    assert all(f.startswith(str(image_data.resolve())) for f in report["data"]["files"]["test"])
+    # The report names files relative to the data; the run's data root is the sender's data folder,
+    # not the worker's scratch copy.
+    assert all(not f.startswith("/") for f in report["data"]["files"]["test"])
+    assert json.loads(store.get_bytes("jobs/1/run/data_root.json"))["root"] == str(image_data.resolve())
     assert any(e["stage"] == "train" and e.get("epoch") for e in events)
     assert "konstrukt-job-1-" not in json.dumps(events)  # no worker scratch path in any event
 

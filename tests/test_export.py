@@ -55,7 +55,7 @@ def signal_run(tmp_path_factory):
 
 
 def test_files(run, n=6) -> list[Path]:
-    return [Path(f) for f in run.report["data"]["files"]["test"]][:n]
+    return run.data_files("test")[:n]
 
 
 test_files.__test__ = False  # a helper, not a test
@@ -342,13 +342,13 @@ def test_bundle_predict_script_reports_unreadable_files(image_run, tmp_path):
 
 @pytest.mark.parametrize("pipeline", ["mobilenet_v3_small", "resnet18"])
 def test_torchvision_backbones_get_a_checked_pytorch_bundle(image_run, tmp_path, pipeline):
-    data = Path(image_run.report["data"]["source"])
+    data = image_run.data_root
     run = konstrukt.train(data, task="image", pipeline=pipeline, out=tmp_path / "run",
                           config={**IMAGE_FAST, "pretrained": "none", "num_epochs": 1, "target_size": 0,
                                   "image_size": 32}, verbose=False)
     cfg = konstrukt.export(run, tmp_path / "b", format="bundle")
     assert cfg["parity"]["results"]["pytorch (predict script)"]["max_abs_logit_diff"] <= 1e-5
-    assert "torchvision.models." + pipeline in (tmp_path / "b" / "predict.py").read_text()
+    assert f"getattr(torchvision.models, {pipeline!r})" in (tmp_path / "b" / "predict.py").read_text()
     files = test_files(run, 2)
     _same_predictions(_standalone(tmp_path / "b", "predict.py", files), run.predict(files), atol=1e-5)
 
@@ -356,7 +356,7 @@ def test_torchvision_backbones_get_a_checked_pytorch_bundle(image_run, tmp_path,
 @pytest.mark.slow
 @pytest.mark.parametrize("pipeline", ["panns_cnn14_mlp", "resnet18_melspec", "ast_finetune", "wav2vec2_linear"])
 def test_pretrained_audio_architectures_export_to_onnx(sound_run, tmp_path, tiny_audio, pipeline):
-    data = Path(sound_run.report["data"]["source"])
+    data = sound_run.data_root
     fmt = "all" if pipeline == "resnet18_melspec" else "onnx"
     # INT8 top-1 agreement only means something for a model that has learned: after one epoch
     # (inside the recipe's warm-up) the logits of the three classes are tied to ~0.01 and any
@@ -405,7 +405,7 @@ def test_exported_log_mel_front_end_equals_torch_stft():
 @pytest.mark.slow
 @pytest.mark.parametrize("pipeline", ["rescnn", "rescnn_gru", "rescnn_transformer"])
 def test_other_signal_pipelines_export_and_run_without_konstrukt(signal_run, tmp_path, pipeline):
-    data = Path(signal_run.report["data"]["source"])
+    data = signal_run.data_root
     run = konstrukt.train(data, task="signal", pipeline=pipeline, out=tmp_path / "run",
                           config={**SIGNAL_FAST, "num_epochs": 4}, verbose=False)
     cfg = konstrukt.export(run, tmp_path / "b", format="all")

@@ -16,26 +16,32 @@ from ..errors import StorageError
 from .base import BlobStore, check_key
 
 
+LABELS_FILE = "labels.csv"  # written beside the files when the manifest names their classes
+
+
 @dataclass(frozen=True)
 class ManifestEntry:
     key: str  # where the bytes are in the store
-    path: str  # where they go in the training folder: "<class name>/<file>"
+    path: str  # where they go in the training folder: "<class id>/<file>" (or a shipped folder's path)
     sha256: str
     size: int
     name: str = ""  # what the user calls the file (the uploaded name), for messages
+    label: str = ""  # its class name, when the manifest says it (then LABELS_FILE lists every file)
 
     @property
     def shown(self) -> str:
         """The file as the user knows it: ``<class>/<uploaded name>``."""
-        return f"{PurePosixPath(self.path).parent}/{self.name}" if self.name else self.path
+        folder = self.label or PurePosixPath(self.path).parent
+        return f"{folder}/{self.name}" if self.name else self.path
 
 
 @dataclass
 class Manifest:
     entries: list[ManifestEntry] = field(default_factory=list)
+    labelled: bool = False  # each entry names its class: read through LABELS_FILE, not folder names
 
     def to_json(self) -> str:
-        return json.dumps({"version": 1, "entries": [asdict(e) for e in self.entries]})
+        return json.dumps({"version": 1, "labelled": self.labelled, "entries": [asdict(e) for e in self.entries]})
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "Manifest":
@@ -44,7 +50,25 @@ class Manifest:
             entries = [ManifestEntry(**e) for e in raw["entries"]]
         except (ValueError, KeyError, TypeError) as exc:
             raise StorageError(f"the job manifest is damaged ({exc})") from None
-        return cls(entries)
+        return cls(entries, bool(raw.get("labelled")))
+
+    def write_labels(self, dest: Path) -> Path | None:
+        """Write ``dest/LABELS_FILE`` (``path,label`` rows) when the manifest names the classes.
+
+        The data is then read as exactly these (file, class) pairs: a user's class names never
+        decide how a folder is read (a class named ``train`` is not a split) and never become
+        folder names (their length and characters do not meet the file system)."""
+        if not self.labelled:
+            return None
+        import csv
+        import io
+
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["path", "label"])
+        writer.writerows((e.path, e.label) for e in self.entries if e.label)
+        (dest / LABELS_FILE).write_text(buf.getvalue(), encoding="utf-8")
+        return dest / LABELS_FILE
 
 
 def _safe_relpath(path: str) -> PurePosixPath:
@@ -67,6 +91,8 @@ def materialize(store: BlobStore, manifest: Manifest, dest: Path) -> Path:
         jobs.append((entry, dest.joinpath(*_safe_relpath(entry.path).parts)))
     for folder in sorted({target.parent for _, target in jobs}):
         folder.mkdir(parents=True, exist_ok=True)
+    dest.mkdir(parents=True, exist_ok=True)
+    manifest.write_labels(dest)
     if jobs and store.local_path(jobs[0][0].key) is not None:
         for entry, target in jobs:
             _link(store, entry, target)

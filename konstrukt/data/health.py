@@ -106,8 +106,8 @@ class HealthReport:
 
     def sample_dict(self, i: int, finding: Finding | None = None) -> dict[str, Any]:
         s = self.dataset.samples[i]
-        out = {"index": int(i), "file": str(s.path), "name": f"{s.label}/{s.path.name}", "label": s.label,
-               "split": self.split_of(i)}
+        out = {"index": int(i), "file": self.dataset.relative(s.path), "name": f"{s.label}/{s.path.name}",
+               "label": s.label, "split": self.split_of(i)}
         if finding is not None:
             out.update(finding.notes.get(i, {}))
         return out

@@ -54,7 +54,9 @@ def _window_settings(task, config) -> tuple[float, float]:
 
 def _parse(path: Path, task, problems: list[str]) -> list[dict]:
     """Checked rows: {'row', 'file', 'start', 'end', 'label', 'subject'}."""
-    out = []
+    from .labels import LabelProblems
+
+    out, labels = [], LabelProblems(problems)
     for n, row in _rows(path):
         where = f"{path.name} row {n}"
         name = row.get("file", "")
@@ -67,6 +69,8 @@ def _parse(path: Path, task, problems: list[str]) -> list[dict]:
             continue
         if not name or not row.get("label"):
             problems.append(f"{where}: `file` and `label` must not be empty")
+        elif not labels.ok(row["label"], where):
+            continue  # the label is named once among the problems
         elif not file.is_file():
             problems.append(f"{where}: file not found: {name}")
         elif file.suffix.lower() not in task.extensions:
@@ -77,6 +81,7 @@ def _parse(path: Path, task, problems: list[str]) -> list[dict]:
         else:
             out.append({"row": n, "file": file, "name": name, "start": start, "end": end,
                         "label": row["label"], "subject": row.get("subject", "")})
+    labels.finish()
     return out
 
 
@@ -130,4 +135,4 @@ def read_segments(path: Path, task, config=None):
                         f"({', '.join(classes) or 'none'}); at least 2 are needed",
                         ["Fix: label segments of at least two classes, each at least one window long "
                          f"({window:g} s), or lower `signal.window`."])
-    return Dataset(samples, classes, str(path), warnings)
+    return Dataset(samples, classes, str(path), warnings, root=path.parent.resolve())

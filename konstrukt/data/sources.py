@@ -12,8 +12,9 @@ Layouts understood:
   the subject) so that splits never put windows of one recording on both sides.
 
 Files with extensions the task does not read are skipped with one warning that lists them;
-hidden files (``.DS_Store``…) are ignored. Every structural problem is collected and raised
-together as a :class:`DataError`.
+hidden files (``.DS_Store``…) are ignored. Class names (folder names, CSV labels) must pass the
+core's one rule (:mod:`konstrukt.data.labels`). Every structural problem is collected and raised
+together as a :class:`DataError`. Reports name files relative to :attr:`Dataset.root`.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from pathlib import Path
 from ..errors import DataError
 from ..tasks import TASKS
 from .archive import safe_extract_zip
+from .labels import LabelProblems
 from .segments import is_segments_csv
 
 SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
@@ -51,6 +53,21 @@ class Dataset:
     source: str
     warnings: list[str] = field(default_factory=list)
     _tmp: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
+    root: Path | None = None  # the folder file paths are relative to (a CSV's folder, the data folder)
+
+    @property
+    def name(self) -> str:
+        """The data's own name (its folder, zip or CSV), without the folders above it."""
+        return Path(self.source).name
+
+    def relative(self, path: Path | str) -> str:
+        """``path`` relative to the data root (POSIX), as reports store it: no machine's folders."""
+        if self.root is not None:
+            try:
+                return Path(path).relative_to(self.root).as_posix()
+            except ValueError:  # a CSV naming files outside its folder: only the name is shown
+                return Path(path).name
+        return str(path)
 
     @property
     def presplit(self) -> bool:
@@ -92,7 +109,7 @@ def _class_files(folder: Path) -> list[Path]:
 
 
 def _scan_class_folders(root: Path, split: str | None, task, problems: list[str],
-                        skipped: list[Path]) -> list[Sample]:
+                        skipped: list[Path], labels: LabelProblems) -> list[Sample]:
     samples = []
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not _is_hidden(p))
     loose = [p for p in root.iterdir() if p.is_file() and not _is_hidden(p)]
@@ -100,6 +117,8 @@ def _scan_class_folders(root: Path, split: str | None, task, problems: list[str]
         problems.append(f"{root}: files lie directly in the folder; put each class's files in a "
                         "sub-folder named after the class (e.g. {root}/cat/1.jpg)".replace("{root}", str(root)))
     for cdir in class_dirs:
+        if not labels.ok(cdir.name, f"class folder {cdir}"):
+            continue
         files = _class_files(cdir)
         usable = [f for f in files if f.suffix.lower() in task.extensions]
         skipped.extend(f for f in files if f.suffix.lower() not in task.extensions)
@@ -110,18 +129,20 @@ def _scan_class_folders(root: Path, split: str | None, task, problems: list[str]
     return samples
 
 
-def _scan_folder(root: Path, task, problems: list[str], skipped: list[Path]) -> list[Sample]:
+def _scan_folder(root: Path, task, problems: list[str], skipped: list[Path],
+                 labels: LabelProblems) -> list[Sample]:
     subdirs = {p.name.lower(): p for p in root.iterdir() if p.is_dir() and not _is_hidden(p)}
     split_dirs = {SPLIT_NAMES[n]: p for n, p in subdirs.items() if n in SPLIT_NAMES}
     if "train" in split_dirs and "test" in split_dirs and len(split_dirs) == len(subdirs):
         samples = []
         for split, path in sorted(split_dirs.items()):
-            samples += _scan_class_folders(path, split, task, problems, skipped)
+            samples += _scan_class_folders(path, split, task, problems, skipped, labels)
         return samples
-    return _scan_class_folders(root, None, task, problems, skipped)
+    return _scan_class_folders(root, None, task, problems, skipped, labels)
 
 
-def _scan_csv(path: Path, task, problems: list[str], skipped: list[Path]) -> list[Sample]:
+def _scan_csv(path: Path, task, problems: list[str], skipped: list[Path],
+              labels: LabelProblems) -> list[Sample]:
     samples = []
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
@@ -134,6 +155,8 @@ def _scan_csv(path: Path, task, problems: list[str], skipped: list[Path]) -> lis
             split = SPLIT_NAMES.get(row.get("split", "").lower()) if row.get("split") else None
             if not row["label"]:
                 problems.append(f"{path}:{line}: empty label for {row['path']}")
+            elif not labels.ok(row["label"], f"{path}:{line}"):
+                continue  # the label is named once among the problems
             elif not file.is_file():
                 problems.append(f"{path}:{line}: file not found: {file}")
             elif file.suffix.lower() not in task.extensions:
@@ -152,10 +175,12 @@ def discover(data: str | Path, task: str = "image", config=None) -> Dataset:
     data = Path(data).expanduser()
     problems: list[str] = []
     skipped: list[Path] = []
+    labels = LabelProblems(problems)  # every class name passes the core's one rule (data.labels)
     tmp = None
     if not data.exists():
         raise DataError(f"data not found: {data}", ["Fix: give a folder with one sub-folder per "
                                                     "class, a .zip of it, or a CSV with path,label."])
+    root = data.parent if data.is_file() else data
     if data.is_file() and data.suffix.lower() == ".zip":
         tmp = tempfile.TemporaryDirectory(prefix="konstrukt-data-")
         safe_extract_zip(data, tmp.name)
@@ -165,18 +190,21 @@ def discover(data: str | Path, task: str = "image", config=None) -> Dataset:
         entries = [p for p in root.iterdir() if not _is_hidden(p)]
         if len(entries) == 1 and entries[0].is_dir():
             root = entries[0]
-        samples = _scan_folder(root, spec, problems, skipped)
+        root = root.resolve()
+        samples = _scan_folder(root, spec, problems, skipped, labels)
     elif data.is_file() and data.suffix.lower() == ".csv" and is_segments_csv(data):
         from .segments import read_segments
 
         return read_segments(data, spec, config)
     elif data.is_file() and data.suffix.lower() == ".csv":
-        samples = _scan_csv(data, spec, problems, skipped)
+        root = root.resolve()  # the CSV's paths are resolved
+        samples = _scan_csv(data, spec, problems, skipped, labels)
     elif data.is_dir():
-        samples = _scan_folder(data, spec, problems, skipped)
+        samples = _scan_folder(data, spec, problems, skipped, labels)
     else:
         raise DataError(f"{data}: not a folder, .zip or .csv",
                         ["Fix: give a folder with one sub-folder per class, a .zip of it, or a CSV."])
+    labels.finish()
     classes = sorted({s.label for s in samples})
     if not problems and len(classes) < 2:
         problems.append(f"{data}: found {len(classes)} class{'es' if len(classes) != 1 else ''} "
@@ -185,17 +213,18 @@ def discover(data: str | Path, task: str = "image", config=None) -> Dataset:
     if problems:
         raise DataError(f"cannot use the data in {data}", problems)
     samples = [Sample(s.path, s.label, s.split, file_digest(s.path)) for s in samples]
-    warnings = []
+    dataset = Dataset(samples, classes, str(data), [], tmp, root)
+    warnings = dataset.warnings
     if skipped:
         exts = Counter(p.suffix.lower() or "(none)" for p in skipped)
-        listed = ", ".join(str(p) for p in skipped[:5]) + (" …" if len(skipped) > 5 else "")
+        listed = ", ".join(dataset.relative(p) for p in skipped[:5]) + (" …" if len(skipped) > 5 else "")
         warnings.append(f"skipped {len(skipped)} file(s) that are not {task} files "
                         f"({', '.join(f'{e} ×{n}' for e, n in exts.items())}): {listed}")
-    warnings += _label_conflicts(samples)
-    return Dataset(samples, classes, str(data), warnings, tmp)
+    warnings += _label_conflicts(samples, dataset.relative)
+    return dataset
 
 
-def _label_conflicts(samples: list[Sample]) -> list[str]:
+def _label_conflicts(samples: list[Sample], shown) -> list[str]:
     by_digest: dict[str, list[Sample]] = defaultdict(list)
     for s in samples:
         by_digest[s.digest].append(s)
@@ -204,6 +233,6 @@ def _label_conflicts(samples: list[Sample]) -> list[str]:
         labels = sorted({s.label for s in group})
         if len(labels) > 1:
             out.append("label conflict: the same file content is labelled "
-                       + " and ".join(f"`{s.label}` ({s.path})" for s in group)
+                       + " and ".join(f"`{s.label}` ({shown(s.path)})" for s in group)
                        + "; remove it from the wrong class")
     return out

@@ -72,14 +72,16 @@ def run_shipped(spec_dict: dict, progress) -> dict:
         folder = materialize(store, Manifest.from_json(spec.manifest), scratch / "data")
         data = folder / spec.data_path if spec.data_path else folder
         result = run_spec(spec.kind, data, scratch / "run", spec, progress, verbose=False)
-        if spec_dict.get("data"):  # the run's files point at the sender's copy of the data
-            relocate_reports(scratch / "run", scratch / "data", spec_dict["data"])
+        # the run's data root is the sender's copy of the data, not this worker's scratch folder
+        relocate_reports(scratch / "run", scratch / "data", spec_dict.get("data"), spec.data_path)
         store.delete_prefix(spec.run_prefix)  # a lost earlier attempt may have left some files
         store.put_tree(spec.run_prefix, scratch / "run")
         return {"ok": True, **_hidden(result, names)}
     except KonstruktError as exc:
+        service = exc.service and [_hide(exc.service[0], names), [_hide(p, names) for p in exc.service[1]]]
         return {"ok": False, "error": {"type": type(exc).__name__, "message": _hide(exc.message, names),
-                                       "problems": [_hide(p, names) for p in exc.problems]}}
+                                       "problems": [_hide(p, names) for p in exc.problems],
+                                       "service": service}}
     except Exception as exc:  # the traceback stays in the worker's log; the user gets the gist
         traceback.print_exc()
         if type(exc).__name__ in LOST:  # a sub-task's worker died (a CV fold, a compared pipeline)
@@ -92,16 +94,22 @@ def run_shipped(spec_dict: dict, progress) -> dict:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def relocate_reports(run: Path, scratch_data: Path, origin: str) -> None:
-    """Point every report.json under ``run`` at ``origin`` instead of this worker's scratch copy of
-    the data, so the sender finds the held-out files (export's parity check, evaluate)."""
-    import json
+def relocate_reports(run: Path, scratch_data: Path, origin: str | None, data_path: str = "") -> None:
+    """Point the data root recorded beside every run under ``run`` at ``origin`` (the sender's data:
+    a folder, or a .csv/.zip file in its folder) instead of this worker's scratch copy, so the
+    sender finds the held-out files (export's parity check). Without an origin, the record goes."""
+    from ..artifacts import DATA_ROOT, forget_data_root, read_data_root, write_data_root
 
-    old, new = json.dumps(str(scratch_data))[1:-1], json.dumps(str(origin))[1:-1]
-    for path in run.rglob("report.json"):
-        text = path.read_text(encoding="utf-8")
-        if old in text:
-            path.write_text(text.replace(old, new), encoding="utf-8")
+    if not origin:
+        forget_data_root(run)
+        return
+    origin_root = Path(origin).parent if data_path else Path(origin)
+    for path in run.rglob(DATA_ROOT):
+        root = read_data_root(path.parent)
+        try:
+            write_data_root(path.parent, origin_root / root.relative_to(scratch_data.resolve()))
+        except (ValueError, AttributeError):  # a zip's temporary folder: nothing to point at
+            path.unlink(missing_ok=True)
 
 
 def raise_error(error: dict) -> None:
@@ -112,7 +120,7 @@ def raise_error(error: dict) -> None:
     if error["type"] == "ExecutorError":
         from .base import ExecutorError as kind
     if isinstance(kind, type) and issubclass(kind, KonstruktError):
-        raise kind(error["message"], error["problems"])
+        raise kind(error["message"], error["problems"], service=error.get("service"))
     raise RuntimeError(error["message"])
 
 

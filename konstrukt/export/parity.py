@@ -21,9 +21,9 @@ INT8_TARGET_AGREEMENT = 0.99  # below: the exporter tries keeping more layers in
 MAX_SAMPLES = 64
 
 
-def _existing(files: list[str]) -> list[Path]:
+def _existing(files: list[Path]) -> list[Path]:
     # windows of one long recording list its file once per window: check each file once
-    return [Path(f) for f in dict.fromkeys(files) if Path(f).is_file()]
+    return [f for f in dict.fromkeys(files) if f.is_file()]
 
 
 def held_out_files(run, samples: str | Path | None = None, limit: int = MAX_SAMPLES) -> tuple[list[Path], str]:
@@ -33,11 +33,10 @@ def held_out_files(run, samples: str | Path | None = None, limit: int = MAX_SAMP
 
         files = [s.path for s in discover(samples, run.report["task"]).samples]
         return files[:limit], f"given samples ({Path(samples).name})"
-    split_files = (run.report.get("data") or {}).get("files") or {}
-    test = _existing(split_files.get("test", []))
+    test = _existing(run.data_files("test"))
     if test:
         return test[:limit], "test split"
-    pool = _existing(split_files.get("train", []) + split_files.get("val", []))
+    pool = _existing(run.data_files("train") + run.data_files("val"))
     if pool:
         random.Random(0).shuffle(pool)
         return pool[:limit], "sample of the training files (the test split is gone)"
@@ -48,7 +47,7 @@ def held_out_files(run, samples: str | Path | None = None, limit: int = MAX_SAMP
 
 def calibration_files(run, limit: int = 64) -> list[Path]:
     """Training files for static INT8 calibration (seeded sample)."""
-    pool = _existing(((run.report.get("data") or {}).get("files") or {}).get("train", []))
+    pool = _existing(run.data_files("train"))
     random.Random(1).shuffle(pool)
     return pool[:limit]
 

@@ -5,10 +5,8 @@ the end, so a failed parity check or a crash leaves nothing half-written.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
 import tempfile
 import time
 import uuid
@@ -23,6 +21,7 @@ from . import parity
 from .bundle import BUNDLE_FORMAT, ONNX_FP32, ONNX_INT8, TORCH_WEIGHTS
 from .card import model_card
 from .notices import NOTICE_FILE, write_notices
+from .script_check import script_logits
 from .templates import render, torch_backbone
 
 FORMATS = ("bundle", "onnx", "onnx-int8", "all")
@@ -76,18 +75,6 @@ def _training(run) -> dict:
             "weight_decay": c.weight_decay, "batch_size": c.batch_size, "epochs_run": len(r.get("history") or []),
             "best_epoch": r.get("best_epoch"), "augment": c.augment.enabled, "seed": c.seed,
             "train_seconds": r.get("train_seconds")}
-
-
-def _import_generated(path: Path):
-    """Import a generated predict.py from the staging folder (for its parity check)."""
-    name = f"_konstrukt_generated_{uuid.uuid4().hex}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.modules.pop(name, None)
-    return module
 
 
 def _prepare_out(out: Path, force: bool) -> tuple[Path, bool]:
@@ -225,7 +212,6 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
         (folder / "config.json").write_text(json.dumps(cfg, indent=2, ensure_ascii=False), encoding="utf-8")
 
     write_config()
-    title = f"Predict with the {run.report['task']} model {run.report['pipeline']} ({', '.join(run.classes)[:80]})"
     version = cfg["versions"]["exported_with"]["konstrukt"]
     if want_torch:
         t0 = time.perf_counter()
@@ -234,13 +220,11 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
         state.update(io.extra_state())
         save_file(state, str(folder / TORCH_WEIGHTS), metadata={"format": "konstrukt-bundle"})
         script = "predict.py" if format == "bundle" else "predict_torch.py"
-        (folder / script).write_text(render(title=title, version=version, runtime="torch", modality=modality,
-                                            backbone=backbone,
-                                            needs=", ".join(runtime_dists("torch", modality, backbone))),
+        (folder / script).write_text(render(version=version, runtime="torch", modality=modality,
+                                            backbone=backbone, needs=runtime_dists("torch", modality, backbone)),
                                      encoding="utf-8")
         names["torch_weights"], names["torch_predict"] = TORCH_WEIGHTS, script
-        generated = _import_generated(folder / script)
-        got = parity.torch_logits(generated.load_model(), graph_inputs, unpadded)
+        got = script_logits(folder, script, graph_inputs, unpadded)  # in a process of its own
         record["results"]["pytorch (predict script)"] = result = parity.compare(reference, got)
         parity.check_fp32(f"the generated {script}", result)
         timings["pytorch"] = time.perf_counter() - t0
@@ -272,12 +256,10 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
             if format == "onnx-int8":
                 fp32.unlink()
         onnx_files = [f for f in (ONNX_FP32, ONNX_INT8) if f in names.values()]
-        frontend = {"audio": "" if unpadded else " and the log-mel front end",
-                    "signal": " (per-channel mean/std)"}.get(modality, "")
         (folder / "predict.py").write_text(render(
-            title=title, version=version, runtime="onnx", modality=modality, backbone=backbone,
-            model_file=onnx_files[0], onnx_files=onnx_files, unpadded=unpadded, frontend=frontend,
-            needs=", ".join(runtime_dists("onnx", modality, backbone))), encoding="utf-8")
+            version=version, runtime="onnx", modality=modality, backbone=backbone,
+            model_file=onnx_files[0], onnx_files=onnx_files, unpadded=unpadded,
+            needs=runtime_dists("onnx", modality, backbone)), encoding="utf-8")
         names["predict"] = "predict.py"
         (folder / "requirements.txt").write_text(requirements("onnx", modality, backbone), encoding="utf-8")
         if want_torch:

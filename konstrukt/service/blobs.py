@@ -23,6 +23,7 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 from ..blobstore import BlobStore, LocalBlobStore, Manifest, ManifestEntry, materialize, open_store
+from ..blobstore.manifest import LABELS_FILE
 from ..errors import StorageError
 from .settings import Settings
 from .storage import file_digest, job_dir, remove_tree, tmp_dir
@@ -141,7 +142,8 @@ def move_sample(settings: Settings, src: str, dest: str) -> None:
 # -- jobs --------------------------------------------------------------------------------------------
 
 def build_manifest(settings: Settings, project) -> Manifest:
-    """Every sample of ``project`` as ``<class name>/<stored name>`` with its key and sha256."""
+    """Every sample of ``project`` as ``<class id>/<stored name>`` with its key, sha256 and class
+    name: the job's folder is named by ids and read through the manifest's labels file."""
     entries = []
     for label in project.classes:
         for sample in label.samples:
@@ -153,13 +155,14 @@ def build_manifest(settings: Settings, project) -> Manifest:
                     raise StorageError(f"{label.name}/{sample.filename} is missing from the store",
                                        ["Fix: delete this example and upload it again."])
                 digest = sample.digest = file_digest(path)
-            entries.append(ManifestEntry(key=key, path=f"{label.name}/{sample.stored_name}",
-                                         sha256=digest, size=sample.size, name=sample.filename))
-    return Manifest(entries)
+            entries.append(ManifestEntry(key=key, path=f"{label.id}/{sample.stored_name}", sha256=digest,
+                                         size=sample.size, name=sample.filename, label=label.name))
+    return Manifest(entries, labelled=True)
 
 
 def snapshot_job(settings: Settings, project, job) -> Path:
-    """Write the job's manifest to the store and lay its files out for the queue-time check.
+    """Write the job's manifest to the store and lay its files out for the queue-time check;
+    return the labels file to read them by (:data:`LABELS_FILE`).
 
     Locally the layout is ``jobs/<job>/data`` (hard links, as always) and the worker trains on it.
     With a remote store it is a scratch folder (filled from the hash cache) that the caller removes:
@@ -168,8 +171,9 @@ def snapshot_job(settings: Settings, project, job) -> Path:
     store = store_of(settings)
     store.put_bytes(manifest_key(project.id, job.id), manifest.to_json().encode())
     if is_local(settings):
-        return materialize(store, manifest, job_dir(settings.data_dir, project.id, job.id) / "data")
+        return materialize(store, manifest, job_dir(settings.data_dir, project.id, job.id) / "data") / LABELS_FILE
     dest = Path(tempfile.mkdtemp(dir=tmp_dir(settings.data_dir), prefix="check-"))
+    manifest.write_labels(dest)
     for entry in manifest.entries:  # the uploads are in the hash cache; fetch what is not
         src = sample_path(settings, entry.key, entry.sha256)
         if src is None:
@@ -182,7 +186,7 @@ def snapshot_job(settings: Settings, project, job) -> Path:
             os.link(src, target)
         except OSError:
             shutil.copyfile(src, target)
-    return dest
+    return dest / LABELS_FILE
 
 
 def fetch_job_data(settings: Settings, project_id: int, job_id: int, dest: Path) -> Path:
@@ -239,6 +243,21 @@ def _fetch_run(settings: Settings, project_id: int, job_id: int, dest: Path) -> 
         (dest.parent / COMPLETE).touch()
     finally:
         remove_tree(part)
+
+
+def job_run(settings: Settings, job, folder: Path):
+    """The job's run loaded from ``folder`` with its data files found here: the report names them
+    relative to the job's data folder (a compare's pipeline runs: the compare job's), which is
+    ``jobs/<job>/data`` locally, or the hash cache's copies of a remote store's files."""
+    from ..inference import load_run
+
+    run = load_run(folder)
+    data_job = (job.summary or {}).get("compare_job") or job.id
+    if is_local(settings):
+        run.data_root = job_dir(settings.data_dir, job.project_id, data_job) / "data"
+    else:
+        localize_data_files(settings, job.project_id, data_job, run.report)
+    return run
 
 
 def localize_data_files(settings: Settings, project_id: int, job_id: int, report: dict) -> None:

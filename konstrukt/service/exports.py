@@ -78,12 +78,7 @@ def build_export(settings: Settings, run_job: Job, fmt: str, say: Callable[[str]
     with build_lock(zip_path):  # two builders of one zip (a retried job): one builds, one reuses
         if is_fresh(folder, fmt):
             return zip_path
-        run = folder
-        if not blobs.is_local(settings):  # the run's data files are in the store: use copies here
-            from ..inference import load_run
-
-            run = load_run(folder)
-            blobs.localize_data_files(settings, run_job.project_id, run_job.id, run.report)
+        run = blobs.job_run(settings, run_job, folder)  # its held-out files (parity), found here
         say(f"building the {FORMAT_LABELS[fmt]}")
         export(run, zip_path, fmt, force=True, say=say)
     return zip_path

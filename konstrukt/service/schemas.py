@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..data.labels import LABEL_FIX, label_problem
+
 _NAME_BAD = set('/\\\0:*?"<>|')
 
 
@@ -98,6 +100,8 @@ class ClassName(_In):
     def _safe(cls, v: str) -> str:
         if v in (".", "..") or v.startswith(".") or any(c in _NAME_BAD or not c.isprintable() for c in v):
             raise ValueError("a class name cannot start with '.' or contain / \\ : * ? \" < > |")
+        if why := label_problem(v):  # the core's one rule: printable, at most 100 bytes of UTF-8
+            raise ValueError(f"{why}. {LABEL_FIX}")
         return v
 
 

@@ -124,11 +124,18 @@ _PATH_END = r"[^\s'\"`,;:)\]]*"
 
 def server_roots() -> list[str]:
     """Folders whose paths must never reach a client: the data dirs in use, scratch and temp."""
-    roots = {tempfile.gettempdir(), "/dev/shm", *_DATA_DIRS}
+    roots = {tempfile.gettempdir(), "/dev/shm", *_DATA_DIRS, *_cache_dirs()}
     return sorted((r.rstrip("/") for r in roots if r and r != "/"), key=len, reverse=True)
 
 
 _DATA_DIRS: set[str] = set()
+
+
+def _cache_dirs() -> set[str]:
+    """The weight and model caches (torch hub, Hugging Face, ~/.cache): an exception may name them."""
+    home_cache = os.path.expanduser("~/.cache")
+    return {home_cache, os.environ.get("TORCH_HOME", ""), os.environ.get("HF_HOME", ""),
+            os.environ.get("KONSTRUKT_CACHE", "")} - {"", "~/.cache"}
 
 
 def register_data_dir(data_dir: Path) -> None:

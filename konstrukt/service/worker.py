@@ -25,6 +25,7 @@ import time
 import traceback
 from pathlib import Path
 
+from ..blobstore.manifest import LABELS_FILE, Manifest
 from ..errors import KonstruktError
 from ..execution import Executor, JobSpec, WorkerLost, make_executor
 from ..execution.local import LocalExecutor
@@ -89,14 +90,18 @@ def job_spec(settings: Settings, project, job, executor) -> JobSpec:
     root = job_dir(settings.data_dir, project.id, job.id)
     config = dict(job.config or {})
     train_config = config.get("config") if job.pipeline == COMPARE else config
+    store = store_of(settings)
+    manifest = store.get_bytes(manifest_key(project.id, job.id)).decode()
+    # The files are read by the manifest's class names (labels.csv), never guessed from folder names;
+    # a job queued before manifests named classes keeps its class folders.
+    data_path = LABELS_FILE if Manifest.from_json(manifest).labelled else ""
     spec = JobSpec(kind="compare" if job.pipeline == COMPARE else "train", name=f"job-{job.id}",
                    task=project.task, pipeline=None if job.pipeline == COMPARE else job.pipeline,
-                   config=config, data=root / "data", out=root / "run", version=__version__,
-                   resources=dict((train_config or {}).get("resources") or {}))
+                   config=config, data=root / "data" / data_path, out=root / "run", version=__version__,
+                   resources=dict((train_config or {}).get("resources") or {}), data_path=data_path)
     if executor.name != "local":  # the remote side: the store, the job's manifest, where the run goes
-        store = store_of(settings)
         spec.store_url = str(settings.data_dir.resolve()) if is_local(settings) else store.url
-        spec.manifest = store.get_bytes(manifest_key(project.id, job.id)).decode()
+        spec.manifest = manifest
         spec.run_prefix = run_prefix(project.id, job.id)
         if not is_local(settings):
             spec.data = None  # no copy here to point the run at: runs are localized when read
@@ -136,6 +141,10 @@ def run_job(sessions, settings: Settings, job_id: int, executor: Executor | None
             # worker fetches them itself.
             fetch_job_data(settings, project_id, job_id, root / "data")
         result = executor.run(spec, on_progress)
+        if local or is_local(settings):  # the service finds a job's data itself (blobs.job_run):
+            from ..artifacts import forget_data_root  # (here: the worker starts without torch)
+
+            forget_data_root(root / "run")  # no server folder stays in a run folder users download
         if spec.kind == "train":
             if local:
                 push_run(settings, project_id, job_id, root / "run")
@@ -187,8 +196,9 @@ def _outcome(train, beat: _Heartbeat) -> tuple[str, str | None, dict | None]:
         return "cancelled", "cancelled by the user", None
     except WorkerLost as exc:
         return "lost", exc.reason, None
-    except KonstruktError as exc:
-        return "failed", "\n".join([exc.message, *exc.problems]), None
+    except KonstruktError as exc:  # worded for the web user (no server folders or CLI flags)
+        message, problems = exc.for_service()
+        return "failed", "\n".join([message, *problems]), None
     except Exception as exc:
         log.error("training crashed:\n%s", traceback.format_exc())
         return "failed", f"internal error: {type(exc).__name__}: {exc}", None

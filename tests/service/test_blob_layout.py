@@ -23,6 +23,6 @@ def test_default_store_keeps_the_data_dir_layout_and_links_job_files(app, alice,
     job = settings.data_dir / "projects" / str(pid) / "jobs" / str(jid)
     manifest = json.loads((job / "manifest.json").read_text())
     assert len(manifest["entries"]) == 16 and all(len(e["sha256"]) == 64 for e in manifest["entries"])
-    linked = job / "data" / "zero" / stored
+    linked = job / "data" / str(cid) / stored  # the job's folders are named by class id
     assert linked.stat().st_ino == (samples / stored).stat().st_ino  # a hard link, as before
     assert not (settings.data_dir / "cache").exists()  # no caches for the local store

@@ -16,6 +16,7 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from ...data import discover
+from ...config import TrainConfig, check_train_items
 from ...errors import ConfigError, KonstruktError
 from ...experiment import resolve_config
 from ..db import MAX_ID, Job, JobEvent, Project, User
@@ -56,9 +57,9 @@ def start_training(body: TrainRequest, project: Project = Depends(owned_project)
     """Queue a training job on the project's current samples (checked now, trained by the worker)."""
     if problems := config_problems(body.config):
         raise ConfigError("this training config cannot be used here", problems)
-    resolve_config(project.task, body.pipeline, body.config)  # every config problem → 422 now
+    cfg, _ = resolve_config(project.task, body.pipeline, body.config)  # every config problem → 422 now
     return queue_job(db, settings, Job(project_id=project.id, pipeline=body.pipeline, config=body.config,
-                                       status="queued"), project)
+                                       status="queued"), project, cfg)
 
 
 @router.post("/projects/{project_id}/compare", response_model=JobOut, status_code=201, dependencies=[JSON])
@@ -70,22 +71,25 @@ def start_compare(body: CompareRequest, project: Project = Depends(owned_project
 
     if problems := config_problems(body.config):
         raise ConfigError("this compare config cannot be used here", problems)
-    _, _, entries, _, _ = resolve_entries(project.task, body.pipelines, body.config, None)  # → 4xx now
+    _, _, entries, configs, _ = resolve_entries(project.task, body.pipelines, body.config, None)  # → 4xx now
     config = {"pipelines": [e.name for e in entries], "config": body.config}
     return queue_job(db, settings, Job(project_id=project.id, pipeline=COMPARE, config=config,
-                                       status="queued"), project)
+                                       status="queued"), project, *(cfg for cfg, _ in configs.values()))
 
 
-def queue_job(db: Session, settings: Settings, job: Job, project: Project) -> Job:
-    """Snapshot the project's samples for ``job`` (checked as the core will read them) and queue it.
-    At most ``max_active_jobs_per_user`` of a user's jobs are queued or running (429 past that)."""
+def queue_job(db: Session, settings: Settings, job: Job, project: Project, *configs: TrainConfig) -> Job:
+    """Snapshot the project's samples for ``job`` (checked as the core will read them, and against
+    the per-job item limit of each of its ``configs``) and queue it. At most
+    ``max_active_jobs_per_user`` of a user's jobs are queued or running (429 past that)."""
     quotas.claim_job(db, settings, project.user_id, kinds_excluded=(EXPORT,))  # checked, inserted: one transaction
     db.add(job)
     db.flush()
     checked = None
     try:
         checked = blobs.snapshot_job(settings, project, job)
-        discover(checked, project.task)
+        dataset = discover(checked, project.task)
+        for cfg in configs:
+            check_train_items(cfg, len(dataset.samples), len(dataset.classes))
     except KonstruktError as exc:
         db.rollback()
         _forget_quietly(settings, job)
@@ -96,7 +100,7 @@ def queue_job(db: Session, settings: Settings, job: Job, project: Project) -> Jo
         raise
     finally:
         if checked is not None and not blobs.is_local(settings):
-            remove_tree(checked)  # a scratch copy: the worker fetches the job's files by its manifest
+            remove_tree(checked.parent)  # a scratch copy: the worker fetches the job's files by its manifest
     db.commit()
     return job
 
