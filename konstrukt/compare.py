@@ -34,6 +34,7 @@ from .errors import ConfigError, DataError, KonstruktError, RunError, WeightsUna
 from .pipelines import AUTO_CANDIDATES, PIPELINES, PipelineSpec, recommend
 from .progress import Progress, ProgressCallback
 from .tasks import TASKS
+from .verdict import verdict_text
 
 log = logging.getLogger("konstrukt.compare")
 LEADERBOARD_JSON, LEADERBOARD_MD, LEADERBOARD_PNG = "leaderboard.json", "leaderboard.md", "leaderboard.png"
@@ -93,7 +94,10 @@ def select_pipelines(task: str, pipelines: str | list[str] | tuple[str, ...]) ->
     entries, problems = [], []
     for raw in names:
         name, _, head = raw.partition(":")
-        name = TASKS.get(task).default_pipeline if name == "auto" else name
+        if name == "auto":  # what auto starts from on this machine
+            from .auto import auto_plan
+
+            name = auto_plan(task).start
         if name not in PIPELINES:
             problems.append(f"unknown pipeline {name!r}; pipelines for {task}: {', '.join(usable)}")
             continue
@@ -321,7 +325,6 @@ def train_pipeline(job: PipelineJob):
     reset_peak_memory(prepared.device)
     model, results = run_experiment(prepared, progress)
     report = artifacts.build_report(prepared, results)
-    report["selection"] = None
     job.folder.mkdir(parents=True)
     artifacts.write_run(job.folder, report, config_dict(prepared.config), model, prepared.pre.state())
     return model, report, time.perf_counter() - started
@@ -473,22 +476,24 @@ def leaderboard(task: str, k: int, entries: list[Entry], contest: _Contest, seco
         rec = {"name": name, "reason": reason, "run": contest.rows[name]["run"]}
     return {"task": task, "folds": k, "splits": {s: len(f) for s, f in (contest.splits or {}).items()},
             "folds_fingerprint": done[0]["folds_fingerprint"],
-            "rows": table, "recommendation": rec, "verdict": verdict(rec, contest.rows, ref),
+            "rows": table, "recommendation": rec, "verdict": verdict(rec, contest.rows, ref, task),
             "seconds": round(seconds, 3)}
 
 
-def verdict(rec: dict | None, rows: dict, ref: dict | None) -> str | None:
-    """In plain words: does the recommended deep model beat the simple reference on CV?"""
-    if not rec or not ref or not ref.get("cv"):
+def verdict(rec: dict | None, rows: dict, ref: dict | None, task: str | None = None) -> dict | None:
+    """The recommended pipeline against the simple reference on the same folds: the core's one
+    rule and text (:func:`konstrukt.verdict.baseline_verdict`)."""
+    from .auto import advice
+    from .verdict import baseline_verdict
+
+    if not rec or not ref:
         return None
-    mine, theirs = rows[rec["name"]]["cv_mean"], ref["cv"]["accuracy_mean"]
-    gap = 100 * (mine - theirs)
-    if gap > 0:
-        return (f"{rec['name']} beats a simple baseline ({ref['description']}) by {gap:.1f} points of "
-                f"cross-validated accuracy ({100 * mine:.1f} % vs {100 * theirs:.1f} %).")
-    return (f"{rec['name']} does not beat a simple baseline ({ref['description']}): {100 * mine:.1f} % vs "
-            f"{100 * theirs:.1f} % cross-validated accuracy. Add examples per class or use a pretrained "
-            f"pipeline.")
+    row = rows[rec["name"]]
+    mine = {"cv": {"per_fold": [{"accuracy": a} for a in row["cv_scores"]],
+                   "folds_fingerprint": row.get("folds_fingerprint")} if row.get("cv_scores") else None,
+            "test": {"accuracy": row.get("test_accuracy"), "n": row.get("test_n")}}
+    tried = {r["pipeline"] for r in rows.values() if r.get("pipeline")}
+    return baseline_verdict(mine, ref, subject=rec["name"], advice=advice(task, tried) if task else ())
 
 
 # --------------------------------------------------------------------------- writing it down
@@ -552,8 +557,8 @@ def markdown(board: dict) -> str:
     lines.append("")
     if rec:
         lines += ["## Recommendation", "", rec["reason"], "", f"Run folder: `{rec['run']}`", ""]
-    if board.get("verdict"):
-        lines += ["## Compared with a simple baseline", "", board["verdict"], ""]
+    if verdict_text(board.get("verdict")):
+        lines += ["## Compared with a simple baseline", "", verdict_text(board["verdict"]), ""]
     lines += ["Latency: one example at a time (batch 1), preprocessing included, on the machine that "
               "ran the comparison. Peak memory: GPU when used, else the process's resident set.", "",
               f"Picture: `{LEADERBOARD_PNG}` (CV accuracy with fold std error bars vs latency).", ""]
