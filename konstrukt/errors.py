@@ -30,7 +30,14 @@ class ConfigError(KonstruktError):
 
 
 class WeightsUnavailableError(KonstruktError):
-    """Pretrained weights are needed but are neither cached nor reachable."""
+    """Pretrained weights are needed but are neither cached nor reachable.
+
+    ``weights`` names them (``backbone.tag``) so each face can explain the failure in its own
+    terms (the CLI's flags, the web app's recipes)."""
+
+    def __init__(self, message: str, problems: list[str] | None = None, weights: str = ""):
+        super().__init__(message, problems)
+        self.weights = weights
 
 
 class RunError(KonstruktError):

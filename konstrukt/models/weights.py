@@ -118,7 +118,7 @@ def fetch_checkpoint(source: WeightSource, what: str) -> Path:
         raise WeightsUnavailableError(
             f"pretrained weights for {what} are not cached at {target} and downloads are off "
             "(KONSTRUKT_OFFLINE/HF_HUB_OFFLINE is set)",
-            [FIX_HINT],
+            [FIX_HINT], weights=what,
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -127,7 +127,7 @@ def fetch_checkpoint(source: WeightSource, what: str) -> Path:
         raise WeightsUnavailableError(
             f"could not download pretrained weights for {what} from {source.url} "
             f"into {target}: {exc}",
-            [FIX_HINT],
+            [FIX_HINT], weights=what,
         ) from None
     return target
 

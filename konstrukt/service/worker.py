@@ -173,7 +173,7 @@ def run_job(sessions, settings: Settings, job_id: int, executor: Executor | None
 
 def _outcome(train, beat: _Heartbeat) -> tuple[str, str | None, dict | None]:
     """Run ``train`` with the heartbeat going; return (status, error, summary)."""
-    from ..errors import KonstruktError
+    from ..errors import KonstruktError, WeightsUnavailableError
 
     beat.start()
     try:
@@ -186,11 +186,21 @@ def _outcome(train, beat: _Heartbeat) -> tuple[str, str | None, dict | None]:
         return "cancelled", "cancelled by the user", None
     except WorkerLost as exc:
         return "lost", exc.reason, None
+    except WeightsUnavailableError as exc:  # in the web app's terms: no flags, no cache paths
+        return "failed", weights_message(exc), None
     except KonstruktError as exc:
         return "failed", "\n".join([exc.message, *exc.problems]), None
     except Exception as exc:
         log.error("training crashed:\n%s", traceback.format_exc())
         return "failed", f"internal error: {type(exc).__name__}: {exc}", None
+
+
+def weights_message(exc) -> str:
+    """A recipe whose pretrained weights are not on this server, explained for the web app."""
+    which = f" ({exc.weights})" if getattr(exc, "weights", "") else ""
+    return (f"This recipe needs pretrained weights{which} that are not on this server, and they could "
+            "not be downloaded here.\nTrain with “auto” instead: it uses what this server has. "
+            "Recipes marked “weights not on this server” cannot train here.")
 
 
 def work_forever(settings: Settings, stop: threading.Event | None = None) -> None:
