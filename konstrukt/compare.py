@@ -70,11 +70,21 @@ def needs_download(spec: PipelineSpec, pretrained: str | None = None) -> str | N
     return f"needs the {spec.backbone}.{tag} weights, which are not on this machine"
 
 
+def auto_contestants(task: str) -> list[str]:
+    """The pipelines ``auto`` weighs for ``task`` on this machine: its pretrained start and the
+    scratch model (see :mod:`konstrukt.auto`)."""
+    from .auto import auto_plan
+
+    plan = auto_plan(task)
+    return [n for n in (plan.pretrained, plan.scratch) if n] or [plan.start]
+
+
 def select_pipelines(task: str, pipelines: str | list[str] | tuple[str, ...]) -> list[Entry]:
     """Parse ``a,b,c`` / ``recommended`` / ``offline`` (or a list) into entries for ``task``.
 
-    ``auto`` is the task's recommended pipeline; an ``auto`` that chooses between candidates
-    (speech) brings in both candidates, which the leaderboard then ranks. Every unknown name and
+    ``auto`` brings in the pipelines ``auto`` weighs on this machine (:mod:`konstrukt.auto`: the
+    pretrained start, every head it chooses between, and the scratch model), which the
+    leaderboard then ranks. Every unknown name and
     every pipeline that does not fit the task is reported at once, with the valid names.
     """
     names = [n.strip() for n in (pipelines.split(",") if isinstance(pipelines, str) else pipelines)]
@@ -94,22 +104,18 @@ def select_pipelines(task: str, pipelines: str | list[str] | tuple[str, ...]) ->
     entries, problems = [], []
     for raw in names:
         name, _, head = raw.partition(":")
-        if name == "auto":  # what auto starts from on this machine
-            from .auto import auto_plan
-
-            name = auto_plan(task).start
-        if name not in PIPELINES:
-            problems.append(f"unknown pipeline {name!r}; pipelines for {task}: {', '.join(usable)}")
-            continue
-        if task not in PIPELINES.get(name).tasks:
-            problems.append(f"pipeline {name!r} does not work on task {task!r}; pipelines for {task}: "
-                            f"{', '.join(usable)}")
-            continue
         if head and head not in HEADS:
             problems.append(f"unknown head {head!r} in {raw!r}; heads: {', '.join(HEADS.names())}")
             continue
-        expanded = AUTO_CANDIDATES[name] if name in AUTO_CANDIDATES else (name,)
-        entries += [Entry(f"{n}:{head}" if head else n, n, head or None) for n in expanded]
+        for n in (auto_contestants(task) if name == "auto" else [name]):
+            if n not in PIPELINES:
+                problems.append(f"unknown pipeline {n!r}; pipelines for {task}: {', '.join(usable)}")
+            elif task not in PIPELINES.get(n).tasks:
+                problems.append(f"pipeline {n!r} does not work on task {task!r}; pipelines for {task}: "
+                                f"{', '.join(usable)}")
+            else:
+                expanded = AUTO_CANDIDATES[n] if n in AUTO_CANDIDATES else (n,)
+                entries += [Entry(f"{m}:{head}" if head else m, m, head or None) for m in expanded]
     if problems:
         raise ConfigError("cannot compare these pipelines", problems)
     return list(dict.fromkeys(entries))  # each once, in the order given
