@@ -177,12 +177,15 @@ def _with_cv(prepared, k: int):
     return dataclasses.replace(prepared, config=build_config(config_dict(prepared.config), {"cv": k}))
 
 
-def contestant(first, name: str, layers: tuple, k: int | None, progress: Progress):
-    """``first``'s data prepared for pipeline ``name``: shared outright when the backbone, its
-    weights and the preprocessing are the same (heads on one frozen backbone), else a sibling."""
+def contestant(first, name: str, layers: tuple, k: int | None, health: Any, progress: Progress):
+    """``first``'s data prepared for pipeline ``name``: shared outright when the backbone and its
+    weights are the same (heads on one frozen backbone), else a sibling; with its own copy of the
+    data ``health`` found before the contest."""
     from .config import build_config, config_dict
     from .experiment import prepare_sibling, resolve_config
 
+    # Each contestant's report gets its own copy of the data health: training adds findings in place.
+    first = dataclasses.replace(first, health=copy.deepcopy(health))
     if name == first.pipeline.name:
         return first if k is None else _with_cv(first, k)
     cfg, spec = resolve_config(first.config.task, name, *layers)
@@ -191,7 +194,7 @@ def contestant(first, name: str, layers: tuple, k: int | None, progress: Progres
     if spec.backbone == first.pipeline.backbone and cfg.pretrained == first.config.pretrained:
         if first.fitted:  # what prepare chose from the data holds for every head on it
             cfg = build_config(config_dict(cfg), first.fitted)
-        return dataclasses.replace(first, config=cfg, pipeline=spec, health=copy.deepcopy(first.health))
+        return dataclasses.replace(first, config=cfg, pipeline=spec)
     return prepare_sibling(first, cfg, spec, progress)
 
 
@@ -207,9 +210,10 @@ def run_auto(prepared, plan: AutoPlan, layers: tuple, progress: Progress) -> tup
     if plan.start in AUTO_CANDIDATES:  # heads on one backbone: all of them, or the first without CV
         names = list(AUTO_CANDIDATES[plan.start])[:1 if k == 0 else None]
     entrants: list[Entrant] = []
+    health = copy.deepcopy(prepared.health)  # before any contestant's review adds to it
 
     def enter(name: str, role: str) -> None:
-        p = contestant(prepared, name, layers, k, progress)
+        p = contestant(prepared, name, layers, k, health, progress)
         progress.event("auto", f"auto: {name} ({role_words(plan.task, name, role)})", pipeline=name)
         progress.say(f"auto: training and cross-validating {name} ({role_words(plan.task, name, role)})")
         model, results = run_experiment(p, progress)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import sys
 import time
 from dataclasses import dataclass, field
