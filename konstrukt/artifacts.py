@@ -76,8 +76,7 @@ def baseline(report: dict, tried: set[str] | None = None) -> dict | None:
     from .verdict import baseline_verdict
 
     tried = {report["pipeline"], *(tried or ())}
-    return baseline_verdict(report, report.get("reference"),
-                            advice=advice(report["task"], tried, report["config"].get("pretrained")))
+    return baseline_verdict(report, report.get("reference"), advice=advice(report["task"], tried))
 
 
 def build_report(prepared, results: dict, selection: dict | None = None) -> dict[str, Any]:
