@@ -214,7 +214,7 @@ def run_auto(prepared, plan: AutoPlan, layers: tuple, progress: Progress) -> tup
 
     def enter(name: str, role: str) -> None:
         p = contestant(prepared, name, layers, k, health, progress)
-        progress.event("auto", f"auto: {name} ({role_words(plan.task, name, role)})", pipeline=name)
+        progress.event("auto", f"auto: {name} ({role_words(plan.task, name, role)})", candidate=name)
         progress.say(f"auto: training and cross-validating {name} ({role_words(plan.task, name, role)})")
         model, results = run_experiment(p, progress)
         entrants.append(Entrant(name, role, p, model, results))
@@ -226,7 +226,7 @@ def run_auto(prepared, plan: AutoPlan, layers: tuple, progress: Progress) -> tup
     scratch_note = None
     if plan.pretrained and plan.scratch and k != 0:
         if clearly_wins(lead.cv, (reference or {}).get("cv")):
-            scratch_note = "not needed: the pretrained features win clearly"
+            scratch_note = f"not needed: {role_words(plan.task, lead.name, lead.role)} win clearly"
         else:
             progress.say(f"auto: {lead.name} does not clearly beat the simple model; "
                          f"trying {plan.scratch} on the same folds")
