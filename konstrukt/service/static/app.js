@@ -395,7 +395,7 @@ pages.job = async () => {
   const onEvent = e => {
     const recipe = e.pipeline ? `${e.pipeline} (${e.index}/${e.total}) · ` : "";
     log.append(`${recipe}${e.message || e.stage}\n`); log.scrollTop = log.scrollHeight;
-    const where = recipe + (e.stage === "cv" ? `Cross-validation fold ${e.fold}/${e.folds}` : { prepare: "Preparing the data", embed: "Computing features", train: "Training", evaluate: "Scoring the test split", done: "Done" }[e.stage] || e.stage);
+    const where = recipe + (e.stage === "cv" ? `Cross-validation fold ${e.fold}/${e.folds}` : { prepare: "Preparing the data", auto: `Trying ${e.candidate} (auto compares it on your data)`, embed: "Computing features", train: "Training", evaluate: "Scoring the test split", done: "Done" }[e.stage] || e.stage);
     $("#stage").textContent = where + (e.epoch ? ` · epoch ${e.epoch}/${e.epochs}` : "") + (e.val_accuracy != null ? ` · validation accuracy ${pct(e.val_accuracy)}` : "");
     if (e.epoch && e.epochs) $("#bar").style.width = `${100 * e.epoch / e.epochs}%`;
     else if (e.done && e.total) $("#bar").style.width = `${100 * e.done / e.total}%`;
