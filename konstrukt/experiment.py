@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset as TorchDataset, TensorDataset
 
 from . import artifacts
+from .auto import auto_plan, run_auto
 from .config import TrainConfig, build_config, config_dict, read_config_file
 from .data import Dataset, discover, stratified_folds, stratified_split
 from .data.health import check_data, enforce
@@ -28,7 +29,6 @@ from .evaluation import classification_metrics, summarize_folds
 from .models.backbones import BACKBONES, Backbone, BackboneSpec, build_backbone, resolve_pretrained
 from .models.classifier import Classifier, count_parameters, set_trainable
 from .models.heads import build_head, head_blocks
-from .auto import auto_plan, run_auto
 from .pipelines import PipelineSpec, resolve_pipeline
 from .preprocess import Preprocessor, build_preprocessor
 from .progress import Progress, ProgressCallback
