@@ -25,8 +25,8 @@ from safetensors.torch import save_file
 from .architecture import CONSTANTS, save_constants
 from .errors import RunError
 from .plots import plot_confusion, plot_curves
-from .reference import verdict as reference_verdict
 from .runtime import library_versions
+from .verdict import verdict_text
 
 REPORT, CONFIG, WEIGHTS, SUMMARY = "report.json", "config.json", "model.safetensors", "summary.md"
 PREPROCESSING = "preprocessing.json"
@@ -75,8 +75,20 @@ def _data_summary(prepared) -> dict[str, Any]:
                       for split, idx in prepared.splits.items()}}
 
 
-def build_report(prepared, results: dict) -> dict[str, Any]:
-    """The report.json dict: results plus what is needed to rebuild and reproduce the model."""
+def baseline(report: dict, tried: set[str] | None = None) -> dict | None:
+    """The run's verdict against the simple baseline (:mod:`konstrukt.verdict`), with advice that
+    names only recipes that exist for the task on this machine and were not tried already."""
+    from .auto import advice
+    from .verdict import baseline_verdict
+
+    tried = {report["pipeline"], *(tried or ())}
+    return baseline_verdict(report, report.get("reference"), advice=advice(report["task"], tried))
+
+
+def build_report(prepared, results: dict, selection: dict | None = None) -> dict[str, Any]:
+    """The report.json dict: results plus what is needed to rebuild and reproduce the model.
+
+    ``selection``: how ``auto`` chose the pipeline (:mod:`konstrukt.auto`), or None."""
     from .architecture import describe
     from .models.heads import head_blocks
 
@@ -116,7 +128,9 @@ def build_report(prepared, results: dict) -> dict[str, Any]:
         "seed": cfg.seed,
         "versions": library_versions(),
     }
-    report["baseline"] = reference_verdict(report)  # plain words: better than the simple peer?
+    report["selection"] = selection
+    tried = {c["name"] for c in (selection or {}).get("candidates", []) if c["status"] == "scored"}
+    report["baseline"] = baseline(report, tried)  # better than the simple peer, in plain words
     return report
 
 
@@ -186,8 +200,11 @@ def summary_markdown(report: dict) -> str:
         lines += [f"## {cv['folds']}-fold cross-validation", "",
                   f"Accuracy {_pct(cv['accuracy_mean'])} ± {_pct(cv['accuracy_std'])}, "
                   f"F1 (macro) {_pct(cv['f1_macro_mean'])} ± {_pct(cv['f1_macro_std'])}.", ""]
-    if report.get("baseline"):
-        lines += ["## Compared with a simple baseline", "", report["baseline"], ""]
+    if report.get("selection"):
+        lines += ["## Why this pipeline", "", "`auto` " + report["selection"]["reason"], ""]
+        lines += selection_markdown(report["selection"])
+    if verdict_text(report.get("baseline")):
+        lines += ["## Compared with a simple baseline", "", verdict_text(report["baseline"]), ""]
     chosen = {k: c for k, c in (report.get("chosen_from_data") or {}).items() if c.get("why")}
     if chosen:
         lines += ["## Chosen from the data", ""] + [f"- `{k}` = {c['value']}: {c['why']}" for k, c in chosen.items()] + [""]
@@ -199,6 +216,17 @@ def summary_markdown(report: dict) -> str:
     lines += health_markdown(report.get("data_health"))
     lines += ["Pictures: `curves.png` (loss and accuracy per epoch), `confusion_matrix.png`.", ""]
     return "\n".join(lines)
+
+
+def selection_markdown(selection: dict) -> list[str]:
+    """The candidates ``auto`` weighed, as a table (CV only; the test split chose nothing)."""
+    lines = ["| candidate | what it is | CV accuracy | note |", "|---|---|---|---|"]
+    for c in selection["candidates"]:
+        cv = (f"{100 * c['cv_mean']:.1f} ± {100 * c['cv_std']:.1f} %" if c.get("cv_mean") is not None
+              else c["status"])
+        mark = " (kept)" if c["name"] == selection["kept"] else ""
+        lines.append(f"| {c['name']}{mark} | {c['words']} | {cv} | {(c.get('note') or '').replace('|', '/')} |")
+    return lines + [""]
 
 
 def health_markdown(health: dict | None, limit: int = 5) -> list[str]:

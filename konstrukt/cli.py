@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 from .errors import KonstruktError
+from .verdict import verdict_text
 
 EPILOG_TRAIN = """\
 data layouts:
@@ -179,8 +180,12 @@ def print_results(report: dict, path: Path) -> None:
             print(textwrap.fill(f"note: only {t['n']} test examples — one mistake moves test accuracy by "
                                 f"{100 / t['n']:.0f} points" + ("; trust the CV figure more." if cv else "."),
                                 width=90, initial_indent="\n  ", subsequent_indent="  "))
-    if report.get("baseline"):
-        print(textwrap.fill(report["baseline"], width=90, initial_indent="\n  ", subsequent_indent="  "))
+    if report.get("selection"):
+        print(textwrap.fill("auto " + report["selection"]["reason"], width=90, initial_indent="\n  ",
+                            subsequent_indent="  "))
+    if verdict_text(report.get("baseline")):
+        print(textwrap.fill(verdict_text(report["baseline"]), width=90, initial_indent="\n  ",
+                            subsequent_indent="  "))
     health = report.get("data_health") or {"findings": []}
     issues = [f for f in health["findings"] if f["severity"] != "info"]
     if issues:
@@ -334,8 +339,8 @@ def cmd_compare(args) -> int:
     rec = board["recommendation"]
     if rec:
         print(textwrap.fill(rec["reason"], width=90, initial_indent="\n", subsequent_indent="  "))
-    if board.get("verdict"):
-        print(textwrap.fill(board["verdict"], width=90, initial_indent="\n", subsequent_indent="  "))
+    if verdict_text(board.get("verdict")):
+        print(textwrap.fill(verdict_text(board["verdict"]), width=90, initial_indent="\n", subsequent_indent="  "))
     print(f"\nout folder: {board['out']}  (leaderboard.json, leaderboard.md, leaderboard.png, runs/)")
     if rec:
         print(f"use it:     konstrukt predict {Path(board['out']) / rec['run']} FILES")
@@ -493,15 +498,22 @@ def _add_list(sub) -> None:
 
 
 def cmd_pipelines(args) -> int:
+    from .auto import auto_plan, pipeline_available
     from .pipelines import PIPELINES
     from .tasks import TASKS
 
     for task_name, task in TASKS.items():
+        plan = auto_plan(task_name)
         print(f"{task_name}: {task.description}")
+        print(textwrap.fill(f"auto on this machine: {plan.words()}", width=100, initial_indent="  ",
+                            subsequent_indent="    "))
         for name, spec in PIPELINES.items():
             if task_name in spec.tasks:
-                mark = " (auto)" if name == task.default_pipeline else (
-                    " (offline default)" if name == task.offline_pipeline else "")
+                marks = [m for m, on in (("auto", name == plan.start), ("recommended", name == task.default_pipeline),
+                                         ("offline default", name == task.offline_pipeline)) if on]
+                if not pipeline_available(spec)[0]:
+                    marks.append("weights not on this machine")
+                mark = f" ({'; '.join(marks)})" if marks else ""
                 print(f"  {name:22} {spec.strategy:8} {spec.description}{mark}")
     return 0
 

@@ -34,6 +34,7 @@ from .errors import ConfigError, DataError, KonstruktError, RunError, WeightsUna
 from .pipelines import AUTO_CANDIDATES, PIPELINES, PipelineSpec, recommend
 from .progress import Progress, ProgressCallback
 from .tasks import TASKS
+from .verdict import verdict_text
 
 log = logging.getLogger("konstrukt.compare")
 LEADERBOARD_JSON, LEADERBOARD_MD, LEADERBOARD_PNG = "leaderboard.json", "leaderboard.md", "leaderboard.png"
@@ -69,11 +70,21 @@ def needs_download(spec: PipelineSpec, pretrained: str | None = None) -> str | N
     return f"needs the {spec.backbone}.{tag} weights, which are not on this machine"
 
 
+def auto_contestants(task: str) -> list[str]:
+    """The pipelines ``auto`` weighs for ``task`` on this machine: its pretrained start and the
+    scratch model (see :mod:`konstrukt.auto`)."""
+    from .auto import auto_plan
+
+    plan = auto_plan(task)
+    return [n for n in (plan.pretrained, plan.scratch) if n] or [plan.start]
+
+
 def select_pipelines(task: str, pipelines: str | list[str] | tuple[str, ...]) -> list[Entry]:
     """Parse ``a,b,c`` / ``recommended`` / ``offline`` (or a list) into entries for ``task``.
 
-    ``auto`` is the task's recommended pipeline; an ``auto`` that chooses between candidates
-    (speech) brings in both candidates, which the leaderboard then ranks. Every unknown name and
+    ``auto`` brings in the pipelines ``auto`` weighs on this machine (:mod:`konstrukt.auto`: the
+    pretrained start, every head it chooses between, and the scratch model), which the
+    leaderboard then ranks. Every unknown name and
     every pipeline that does not fit the task is reported at once, with the valid names.
     """
     names = [n.strip() for n in (pipelines.split(",") if isinstance(pipelines, str) else pipelines)]
@@ -93,19 +104,18 @@ def select_pipelines(task: str, pipelines: str | list[str] | tuple[str, ...]) ->
     entries, problems = [], []
     for raw in names:
         name, _, head = raw.partition(":")
-        name = TASKS.get(task).default_pipeline if name == "auto" else name
-        if name not in PIPELINES:
-            problems.append(f"unknown pipeline {name!r}; pipelines for {task}: {', '.join(usable)}")
-            continue
-        if task not in PIPELINES.get(name).tasks:
-            problems.append(f"pipeline {name!r} does not work on task {task!r}; pipelines for {task}: "
-                            f"{', '.join(usable)}")
-            continue
         if head and head not in HEADS:
             problems.append(f"unknown head {head!r} in {raw!r}; heads: {', '.join(HEADS.names())}")
             continue
-        expanded = AUTO_CANDIDATES[name] if name in AUTO_CANDIDATES else (name,)
-        entries += [Entry(f"{n}:{head}" if head else n, n, head or None) for n in expanded]
+        for n in (auto_contestants(task) if name == "auto" else [name]):
+            if n not in PIPELINES:
+                problems.append(f"unknown pipeline {n!r}; pipelines for {task}: {', '.join(usable)}")
+            elif task not in PIPELINES.get(n).tasks:
+                problems.append(f"pipeline {n!r} does not work on task {task!r}; pipelines for {task}: "
+                                f"{', '.join(usable)}")
+            else:
+                expanded = AUTO_CANDIDATES[n] if n in AUTO_CANDIDATES else (n,)
+                entries += [Entry(f"{m}:{head}" if head else m, m, head or None) for m in expanded]
     if problems:
         raise ConfigError("cannot compare these pipelines", problems)
     return list(dict.fromkeys(entries))  # each once, in the order given
@@ -321,7 +331,6 @@ def train_pipeline(job: PipelineJob):
     reset_peak_memory(prepared.device)
     model, results = run_experiment(prepared, progress)
     report = artifacts.build_report(prepared, results)
-    report["selection"] = None
     job.folder.mkdir(parents=True)
     artifacts.write_run(job.folder, report, config_dict(prepared.config), model, prepared.pre.state(),
                         prepared.dataset.root)
@@ -474,22 +483,24 @@ def leaderboard(task: str, k: int, entries: list[Entry], contest: _Contest, seco
         rec = {"name": name, "reason": reason, "run": contest.rows[name]["run"]}
     return {"task": task, "folds": k, "splits": {s: len(f) for s, f in (contest.splits or {}).items()},
             "folds_fingerprint": done[0]["folds_fingerprint"],
-            "rows": table, "recommendation": rec, "verdict": verdict(rec, contest.rows, ref),
+            "rows": table, "recommendation": rec, "verdict": verdict(rec, contest.rows, ref, task),
             "seconds": round(seconds, 3)}
 
 
-def verdict(rec: dict | None, rows: dict, ref: dict | None) -> str | None:
-    """In plain words: does the recommended deep model beat the simple reference on CV?"""
-    if not rec or not ref or not ref.get("cv"):
+def verdict(rec: dict | None, rows: dict, ref: dict | None, task: str | None = None) -> dict | None:
+    """The recommended pipeline against the simple reference on the same folds: the core's one
+    rule and text (:func:`konstrukt.verdict.baseline_verdict`)."""
+    from .auto import advice
+    from .verdict import baseline_verdict
+
+    if not rec or not ref:
         return None
-    mine, theirs = rows[rec["name"]]["cv_mean"], ref["cv"]["accuracy_mean"]
-    gap = 100 * (mine - theirs)
-    if gap > 0:
-        return (f"{rec['name']} beats a simple baseline ({ref['description']}) by {gap:.1f} points of "
-                f"cross-validated accuracy ({100 * mine:.1f} % vs {100 * theirs:.1f} %).")
-    return (f"{rec['name']} does not beat a simple baseline ({ref['description']}): {100 * mine:.1f} % vs "
-            f"{100 * theirs:.1f} % cross-validated accuracy. Add examples per class or use a pretrained "
-            f"pipeline.")
+    row = rows[rec["name"]]
+    mine = {"cv": {"per_fold": [{"accuracy": a} for a in row["cv_scores"]],
+                   "folds_fingerprint": row.get("folds_fingerprint")} if row.get("cv_scores") else None,
+            "test": {"accuracy": row.get("test_accuracy"), "n": row.get("test_n")}}
+    tried = {r["pipeline"] for r in rows.values() if r.get("pipeline")}
+    return baseline_verdict(mine, ref, subject=rec["name"], advice=advice(task, tried) if task else ())
 
 
 # --------------------------------------------------------------------------- writing it down
@@ -553,8 +564,8 @@ def markdown(board: dict) -> str:
     lines.append("")
     if rec:
         lines += ["## Recommendation", "", rec["reason"], "", f"Run folder: `{rec['run']}`", ""]
-    if board.get("verdict"):
-        lines += ["## Compared with a simple baseline", "", board["verdict"], ""]
+    if verdict_text(board.get("verdict")):
+        lines += ["## Compared with a simple baseline", "", verdict_text(board["verdict"]), ""]
     lines += ["Latency: one example at a time (batch 1), preprocessing included, on the machine that "
               "ran the comparison. Peak memory: GPU when used, else the process's resident set.", "",
               f"Picture: `{LEADERBOARD_PNG}` (CV accuracy with fold std error bars vs latency).", ""]

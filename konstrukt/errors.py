@@ -41,16 +41,21 @@ class ConfigError(KonstruktError):
 
 
 class WeightsUnavailableError(KonstruktError):
-    """Pretrained weights are needed but are neither cached nor reachable."""
+    """Pretrained weights are needed but are neither cached nor reachable.
+
+    ``weights`` names them (``backbone.tag``) so each face can explain the failure in its own
+    terms: the CLI's flags and cache folders, or the web app's recipes (``for_service``)."""
 
     def __init__(self, message: str, problems: list[str] | None = None, *,
-                 service: tuple[str, list[str]] | None = None, what: str = ""):
+                 service: tuple[str, list[str]] | None = None, weights: str = ""):
         # Behind a service the weights are the server's business: say which, and what the user can do.
-        service = service or (f"the pretrained weights{f' for {what}' if what else ''} are not available "
-                              "on this server", ["Fix: choose a pipeline that works offline (the "
-                              "`offline` choice, or one that trains from scratch), or ask the server's "
-                              "administrator to install the weights."])
+        service = service or (
+            f"this recipe needs pretrained weights{f' ({weights})' if weights else ''} that are not "
+            "available on this server, and they could not be downloaded here",
+            ["Fix: train with “auto”: it uses what this server has (recipes marked “weights not on "
+             "this server” cannot train here), or ask the server's administrator to install the weights."])
         super().__init__(message, problems, service=service)
+        self.weights = weights
 
 
 class RunError(KonstruktError):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset as TorchDataset, TensorDataset
 
 from . import artifacts
+from .auto import auto_plan, run_auto
 from .config import TrainConfig, build_config, check_train_items, config_dict, read_config_file
 from .data import Dataset, discover, stratified_folds, stratified_split
 from .data.health import check_data, enforce
@@ -30,7 +30,7 @@ from .models.backbones import BACKBONES, Backbone, BackboneSpec, build_backbone,
 from .models.classifier import Classifier, count_parameters, set_trainable
 from .models.data_fit import fit_backbone, fitted_id, is_data_fitted, refitted
 from .models.heads import build_head, head_blocks
-from .pipelines import AUTO_CANDIDATES, PipelineSpec, resolve_pipeline
+from .pipelines import PipelineSpec, resolve_pipeline
 from .preprocess import Preprocessor, build_preprocessor
 from .progress import Progress, ProgressCallback
 from .reference import evaluate_reference
@@ -58,7 +58,7 @@ def resolve_config(task: str | None = None, pipeline: str | None = None,
     if pipeline:
         overrides.setdefault("pipeline", pipeline)
     early = build_config(file_layer, overrides)  # validates task/pipeline names early
-    spec = resolve_pipeline(early.task, early.pipeline)
+    spec = resolve_pipeline(early.task, early.pipeline, early.pretrained)
     pipeline_layer = {"strategy": spec.strategy, "head": spec.head, "pretrained": spec.pretrained,
                       **spec.defaults}
     user = {**file_layer, **overrides}
@@ -67,6 +67,30 @@ def resolve_config(task: str | None = None, pipeline: str | None = None,
     final = build_config(pipeline_layer, user, {"pipeline": spec.name})
     head_blocks(final.head)  # an unknown head preset fails here, before any data is read
     return final, spec
+
+
+def _user_layer(pipeline: str | None, config, overrides: dict | None) -> dict[str, Any]:
+    """What the user set, config file below flags (no validation: resolve_config did that)."""
+    if isinstance(config, TrainConfig):
+        layer = config.model_dump(exclude_unset=True)
+    elif isinstance(config, (str, Path)):
+        layer = read_config_file(config)
+    else:
+        layer = dict(config or {})
+    layer.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    if pipeline:
+        layer.setdefault("pipeline", pipeline)
+    return layer
+
+
+def wants_auto(pipeline: str | None, config, overrides: dict | None) -> bool:
+    """Whether the user asked for ``auto`` (or left the pipeline to konstrukt)."""
+    return _user_layer(pipeline, config, overrides).get("pipeline", "auto") == "auto"
+
+
+def requested_pretrained(config, overrides: dict | None) -> str | None:
+    """The user's ``pretrained`` choice, or None when left to the pipeline."""
+    return _user_layer(None, config, overrides).get("pretrained")
 
 
 def overrides_without_pipeline(overrides: dict | None) -> dict:
@@ -167,11 +191,17 @@ def prepare(data: str | Path, config: TrainConfig, pipeline: PipelineSpec,
         progress.warn(f"data health: {line}")
     enforce(prepared.health, config.health.strict)
     prepared.splits = prepared.health.apply(prepared.splits)  # leaked copies leave val/test
+    return fit_to_data(prepared, progress)
+
+
+def fit_to_data(prepared: Prepared, progress: Progress) -> Prepared:
+    """What the preprocessor and the backbone learn from the training data (after the split)."""
+    config, pre, raws, y = prepared.config, prepared.pre, prepared.raws, prepared.y
     for note in pre.fit_split(raws, prepared.splits["train"]):  # signals: rate, channels, statistics
         progress.warn(note)
     if pre.backbone_options():  # the backbone is sized by what the training split decided
         seed_everything(config.seed)
-        prepared.initial_backbone = build_backbone(pipeline.backbone, config.pretrained,
+        prepared.initial_backbone = build_backbone(prepared.pipeline.backbone, config.pretrained,
                                                    **pre.backbone_options())
     pool = prepared.splits["train"] + prepared.splits["val"]
     prepared.fitted = pre.fit([raws[i] for i in pool], y[pool])
@@ -186,6 +216,23 @@ def prepare(data: str | Path, config: TrainConfig, pipeline: PipelineSpec,
     if fitted is not None and prepared.config.strategy == "probe":
         Recipe(prepared, progress).remember([(i, 0) for i in prepared.splits["train"]], fitted)
     return prepared
+
+
+def prepare_sibling(first: Prepared, config: TrainConfig, pipeline: PipelineSpec,
+                    progress: Progress) -> Prepared:
+    """Another pipeline on the data ``first`` prepared: the same examples, split, data-health
+    findings and memo (so the same CV folds and one reference model), its own backbone,
+    preprocessing and decoded inputs (an audio backbone may want another sample rate)."""
+    spec = BACKBONES.get(pipeline.backbone)
+    seed_everything(config.seed)
+    backbone = build_backbone(pipeline.backbone, config.pretrained)
+    pre = build_preprocessor(spec, config)
+    progress.event("prepare", f"reading {len(first.dataset.samples)} files for {pipeline.name}")
+    raws = decode_all(first.dataset.samples, pre, progress)
+    sibling = Prepared(config, pipeline, spec, first.dataset, first.classes, first.y, raws, pre, backbone,
+                       first.device, splits=dict(first.splits), health=copy.deepcopy(first.health),
+                       memo=first.memo)
+    return fit_to_data(sibling, progress)
 
 
 def topup_items(indices: list[int], y: np.ndarray, target_size: int) -> list[tuple[int, int]]:
@@ -605,42 +652,6 @@ def reference(prepared: Prepared, pool: list[int], test: list[int],
     return copy.deepcopy(prepared.memo[key])
 
 
-def select_candidate(prepared: Prepared, spec: PipelineSpec, candidates: tuple[str, str],
-                     config_layers: tuple, progress: Progress) -> tuple[Prepared, PipelineSpec, dict]:
-    """``auto`` with candidates (speech): score baseline and candidate on the same CV folds.
-
-    The rule is the one ``compare`` recommends by (``pipelines.recommend``): the best CV mean,
-    unless a smaller candidate is within one fold standard deviation of it; the decision and
-    both scores go into the report.
-    """
-    from .pipelines import recommend
-
-    pool = prepared.splits["train"] + prepared.splits["val"]
-    k = prepared.config.cv if prepared.config.cv else 5
-    scored: dict[str, tuple[Prepared, PipelineSpec, dict | None]] = {}
-    for name in candidates:
-        cfg, cand = resolve_config(prepared.config.task, name, *config_layers)
-        if prepared.fitted:  # the settings prepare chose from the data hold for every candidate
-            cfg = build_config(config_dict(cfg), prepared.fitted)
-        if cand.backbone != spec.backbone:
-            raise ValueError(f"auto candidates must share the backbone of {spec.name}")
-        cand_prepared = dataclasses.replace(prepared, config=cfg, pipeline=cand)
-        progress.say(f"auto: scoring {name} on {k}-fold CV")
-        cv = cross_validate(Recipe(cand_prepared, progress), pool, k, epochs=cfg.num_epochs)
-        scored[name] = (cand_prepared, cand, cv)
-    baseline = candidates[0]
-    if not all(cv for _, _, cv in scored.values()):
-        kept, reason = baseline, f"kept {baseline}: too few examples per class for cross-validation"
-    else:
-        kept, reason = recommend([
-            {"name": name, "scores": [f["accuracy"] for f in cv["per_fold"]],
-             "params": count_parameters(Recipe(p, progress).new_model())[0]}
-            for name, (p, _, cv) in scored.items()])
-    progress.say(f"auto: {reason}")
-    selection = {"candidates": {n: v[2] for n, v in scored.items()}, "kept": kept, "reason": reason}
-    return scored[kept][0], scored[kept][1], selection
-
-
 def train(data: str | Path, *, task: str | None = None, out: str | Path, pipeline: str | None = None,
           config: TrainConfig | dict | str | Path | None = None, overrides: dict | None = None,
           progress: ProgressCallback | None = None, overwrite: bool = False, verbose: bool = True):
@@ -653,21 +664,22 @@ def train(data: str | Path, *, task: str | None = None, out: str | Path, pipelin
 
     reporter = Progress(progress, verbose)
     cfg, spec = resolve_config(task, pipeline, config, overrides)
+    plan = auto_plan(cfg.task, requested_pretrained(config, overrides)) if wants_auto(
+        pipeline, config, overrides) else None
     staging = artifacts.start_run_dir(Path(out), overwrite)  # unwritable → error before any work
     try:
         use_all_cores()
         prepared = prepare(data, cfg, spec, reporter)
-        selection = None
-        if spec.name in AUTO_CANDIDATES:
-            prepared, spec, selection = select_candidate(prepared, spec, AUTO_CANDIDATES[spec.name],
-                                                         (config, overrides_without_pipeline(overrides)),
-                                                         reporter)
-        cfg = prepared.config  # with the settings prepare chose from the data
-        reporter.say(f"training {spec.name} ({cfg.strategy}) on {len(prepared.raws)} examples, "
+        reporter.say(f"training {spec.name} ({prepared.config.strategy}) on {len(prepared.raws)} examples, "
                      f"{len(prepared.classes)} classes, device {prepared.device}")
-        model, report = run_experiment(prepared, reporter)
-        report = artifacts.build_report(prepared, report)
-        report["selection"] = selection
+        selection = None
+        if plan is not None:  # auto: a quick CV contest, then the kept pipeline's model as it is
+            prepared, model, report, selection = run_auto(
+                prepared, plan, (config, overrides_without_pipeline(overrides)), reporter)
+        else:
+            model, report = run_experiment(prepared, reporter)
+        cfg = prepared.config  # with the settings prepare chose from the data
+        report = artifacts.build_report(prepared, report, selection=selection)
         artifacts.write_run(staging, report, config_dict(cfg), model, prepared.pre.state(),
                             prepared.dataset.root)
         final = artifacts.finish_run_dir(staging, Path(out), overwrite)

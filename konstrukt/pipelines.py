@@ -1,6 +1,7 @@
 """Pipelines: a named recipe per task = backbone + default strategy + default head + defaults.
 
-``--pipeline NAME`` picks one; ``auto`` picks the task's recommended pipeline. A pipeline's
+``--pipeline NAME`` picks one; ``auto`` decides by what is on this machine and by the data
+(:mod:`konstrukt.auto`). A pipeline's
 ``defaults`` sit between the built-in config defaults and the user's config file. Each modality
 registers its pipelines (``konstrukt/modalities/``).
 """
@@ -36,10 +37,13 @@ def register_pipeline(spec: PipelineSpec) -> PipelineSpec:
     return PIPELINES.add(spec.name, spec)
 
 
-def resolve_pipeline(task: str, name: str) -> PipelineSpec:
-    """The pipeline for ``name`` (``auto`` → the task's recommended one), checked against the task."""
+def resolve_pipeline(task: str, name: str, pretrained: str | None = None) -> PipelineSpec:
+    """The pipeline for ``name``, checked against the task; ``auto`` → the one it starts from on
+    this machine (see :mod:`konstrukt.auto`; ``pretrained``: the user's choice of weights)."""
     if name == "auto":
-        name = TASKS.get(task).default_pipeline
+        from .auto import auto_plan  # lazy: auto imports this module
+
+        name = auto_plan(task, pretrained).start
     spec = PIPELINES.get(name)
     if task not in spec.tasks:
         usable = [n for n, p in PIPELINES.items() if task in p.tasks]

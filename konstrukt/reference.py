@@ -2,7 +2,7 @@
 
 Every run fits its modality's reference — hand-made features + logistic regression — on the
 examples the deep model trained on, scores it on the same test split and CV folds, and the report
-says in plain words when the model is not better than that simple baseline. ``compare`` shows it
+says in plain words whether the model is better (:mod:`konstrukt.verdict`). ``compare`` shows it
 as a reference row. References are registered per modality; features are computed once per run.
 
 * audio: MFCC statistics — mean and std over time of 20 MFCCs and their deltas (80 numbers);
@@ -131,23 +131,3 @@ def evaluate_reference(modality: str, raws: list, pre, y: np.ndarray, classes: l
         out["cv"] = summarize_folds([_score(X, y, list(pool[tr]), list(pool[te]), classes)
                                      for tr, te in folds])
     return out
-
-
-def verdict(report: dict) -> str | None:
-    """In plain words: is the model better than the simple baseline on the same data? None if unknown."""
-    ref = report.get("reference")
-    if not ref:
-        return None
-    pairs = []
-    if report.get("test") and ref.get("test"):
-        pairs.append(("test accuracy", report["test"]["accuracy"], ref["test"]["accuracy"]))
-    if report.get("cv") and ref.get("cv"):
-        pairs.append(("cross-validated accuracy", report["cv"]["accuracy_mean"], ref["cv"]["accuracy_mean"]))
-    if not pairs:
-        return None
-    figures = "; ".join(f"{what} {100 * m:.1f} % vs {100 * r:.1f} %" for what, m, r in pairs)
-    if all(m > r for _, m, r in pairs):
-        return f"The model is better than a simple baseline ({ref['description']}): {figures}."
-    return (f"The model is NOT better than a simple baseline ({ref['description']}) trained on the "
-            f"same examples: {figures}. Consider more examples per class, a pretrained pipeline, "
-            f"or the simple baseline itself.")

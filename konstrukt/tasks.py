@@ -7,7 +7,8 @@ A *task* (image, sound, speech, …) is what a user picks: a modality plus the p
 chooses. Each modality registers both from its own file under ``konstrukt/modalities/``.
 
 ``default_pipeline`` is the recommended one (pretrained weights); ``offline_pipeline`` trains from
-scratch and is what the demo and the tests use.
+scratch and is what the demo and the tests use. ``auto_pretrained`` / ``auto_scratch`` are the
+candidates ``auto`` decides between on this machine (:mod:`konstrukt.auto`).
 """
 from __future__ import annotations
 
@@ -60,6 +61,11 @@ class TaskSpec:
     # `compare --pipelines recommended`: the short list worth comparing on this task
     # (empty: the recommended and the offline pipeline)
     shortlist: tuple[str, ...] = ()
+    # `auto` (see konstrukt/auto.py): the pretrained pipelines to start from, best first — the first
+    # whose weights are on this machine is used; names not registered are skipped — and the
+    # from-scratch pipeline of its CV contest ("": none). Empty: `auto` is `default_pipeline`.
+    auto_pretrained: tuple[str, ...] = ()
+    auto_scratch: str = ""
 
 
 MODALITIES: Registry[Modality] = Registry("modality", populate=load_modalities)

@@ -178,6 +178,7 @@ def test_all_formats_export_and_run_without_konstrukt(image_run, sound_run, tmp_
     card = (bundle / "README.md").read_text()
     for words in ("## Data", "## How good it is", "## Known limits", "## Export parity", "python predict.py"):
         assert words in card
+    assert f"Compared with a simple baseline: {run.report['baseline']['text']}" in card  # the core's words
     reqs = (bundle / "requirements.txt").read_text()
     assert "onnxruntime==" in reqs and "torch" not in reqs
 

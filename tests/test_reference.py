@@ -5,7 +5,7 @@ from PIL import Image
 
 import konstrukt
 from konstrukt.preprocess.audio import duration_from_clips
-from konstrukt.reference import REFERENCES, hog, image_features, mfcc_stats, signal_stats, verdict
+from konstrukt.reference import REFERENCES, hog, image_features, mfcc_stats, signal_stats
 
 
 def test_reference_features_have_fixed_sizes_whatever_the_input():
@@ -44,18 +44,6 @@ def test_hog_sees_orientation():
     cells = hog(stripes).reshape(8, 8, 9)
     assert cells[..., 0].mean() > 0.9  # horizontal gradient → orientation bin 0 everywhere
 
-
-def test_verdict_says_plainly_when_the_model_is_not_better():
-    ref = {"description": "MFCC statistics + logistic regression", "test": {"accuracy": 0.49},
-           "cv": {"accuracy_mean": 0.5}}
-    worse = {"test": {"accuracy": 0.18}, "cv": {"accuracy_mean": 0.16}, "reference": ref}
-    assert "NOT better than a simple baseline" in verdict(worse)
-    assert "18.0 % vs 49.0 %" in verdict(worse)
-    mixed = {"test": {"accuracy": 0.60}, "cv": {"accuracy_mean": 0.40}, "reference": ref}
-    assert "NOT better" in verdict(mixed)  # better on one measure only is not better
-    better = {"test": {"accuracy": 0.9}, "cv": {"accuracy_mean": 0.8}, "reference": ref}
-    assert verdict(better).startswith("The model is better")
-    assert verdict({"test": {"accuracy": 0.9}}) is None
 
 
 def test_duration_from_clips_keeps_most_clips_whole_within_bounds():

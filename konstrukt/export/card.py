@@ -67,6 +67,10 @@ def model_card(cfg: dict) -> str:
                   f"{_pct(cv['accuracy_std'])}, F1 (macro) {_pct(cv['f1_macro_mean'])} ± {_pct(cv['f1_macro_std'])}.", ""]
     if not test and not cv:
         lines += ["No held-out score was recorded for this run.", ""]
+    if cfg.get("baseline"):
+        lines += [f"Compared with a simple baseline: {cfg['baseline']}", ""]
+    if cfg.get("selection"):
+        lines += [f"Why this pipeline: `auto` {cfg['selection']}", ""]
     lines += ["## How it was trained", "",
               f"- pipeline `{pipe['name']}`: backbone `{arch['backbone']['name']}` "
               f"({pipe['strategy']}, pretrained: {train.get('pretrained')}), head "

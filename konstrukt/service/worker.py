@@ -197,11 +197,17 @@ def _outcome(train, beat: _Heartbeat) -> tuple[str, str | None, dict | None]:
     except WorkerLost as exc:
         return "lost", exc.reason, None
     except KonstruktError as exc:  # worded for the web user (no server folders or CLI flags)
-        message, problems = exc.for_service()
-        return "failed", "\n".join([message, *problems]), None
+        return "failed", service_message(exc), None
     except Exception as exc:
         log.error("training crashed:\n%s", traceback.format_exc())
         return "failed", f"internal error: {type(exc).__name__}: {exc}", None
+
+
+def service_message(exc: KonstruktError) -> str:
+    """A user error as the web app shows it: no server folders, no CLI flags (e.g. a recipe whose
+    pretrained weights are not on this server points to “auto”)."""
+    message, problems = exc.for_service()
+    return "\n".join([message, *problems])
 
 
 def work_forever(settings: Settings, stop: threading.Event | None = None) -> None:

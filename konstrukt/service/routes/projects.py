@@ -13,6 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from ...auto import auto_plan, pipeline_available
+from ...models.weights import offline
 from ...pipelines import PIPELINES
 from ...tasks import TASKS, task_modality
 from ..db import Job, Label, Project, Sample, User
@@ -29,17 +31,27 @@ from ..storage import Checked, check_upload, display_name, file_digest, tmp_dir
 router = APIRouter(prefix="/api", tags=["projects"])
 
 
+def _pipeline_out(name: str, spec, plan) -> dict:
+    available, why = pipeline_available(spec)
+    return {"name": name, "description": spec.description, "recommended": name == plan.start,
+            "offline": spec.pretrained == "none", "available": available,
+            "reason": None if available else why + ("; downloads are off on this server" if offline() else
+                                                    "; they are downloaded on first use, if this server can")}
+
+
 def task_list() -> list[TaskOut]:
-    """Every registered task with its modality's UI capabilities and its pipelines."""
+    """Every registered task with its modality's UI capabilities and its pipelines; each pipeline
+    says whether it can train here (weights on this server), and "recommended" marks what `auto`
+    starts from on this server (always one that can train)."""
     out = []
     for name, spec in TASKS.items():
-        pipes = [{"name": p, "description": s.description, "recommended": p == spec.default_pipeline,
-                  "offline": s.pretrained == "none"} for p, s in PIPELINES.items() if name in s.tasks]
+        plan = auto_plan(name)
+        pipes = [_pipeline_out(p, s, plan) for p, s in PIPELINES.items() if name in s.tasks]
         ui = task_modality(name).ui
         out.append(TaskOut(name=name, description=spec.description, modality=spec.modality,
                            extensions=sorted(spec.extensions), accept=",".join(ui.accept),
                            capture=ui.capture, preview=ui.preview, capture_seconds=ui.capture_seconds,
-                           pipelines=pipes))
+                           pipelines=pipes, auto=plan.words()))
     return out
 
 

@@ -319,8 +319,10 @@ pages.project = async () => {
   // training form
   const pipes = info.pipelines;
   const recommended = pipes.find(p => p.recommended);
-  $("#pipeline-select").replaceChildren(el("option", { value: "auto" }, `auto — recommended${recommended ? " (" + recommended.name + ")" : ""}`),
-    ...pipes.map(p => el("option", { value: p.name, title: p.description }, `${p.name}${p.offline ? " — offline" : ""} · ${p.description}`)));
+  // "auto" always runs here: it starts from what this server has (info.auto says what, in words)
+  $("#pipeline-select").replaceChildren(el("option", { value: "auto", title: info.auto || "" }, `auto — recommended${recommended ? " (uses " + recommended.name + " here)" : ""}`),
+    ...pipes.map(p => el("option", { value: p.name, title: p.available ? p.description : `${p.description} — ${p.reason}` },
+      `${p.name}${p.offline ? " — offline" : ""}${p.available ? "" : " — weights not on this server"} · ${p.description}`)));
   const rows = $("#layer-rows");
   const addLayer = (units = 256, act = "relu", dropout = 0.5) => {
     const row = el("div", { class: "layer" }, el("span", { class: "n" }),
@@ -358,7 +360,7 @@ pages.project = async () => {
 
   // compare recipes: the same split and folds for every checked recipe
   $("#compare-pipes").replaceChildren(...pipes.map(p => el("label", { class: "field", title: p.description },
-    el("span", {}, el("input", { type: "checkbox", value: p.name, checked: p.recommended || p.offline }), ` ${p.name}${p.offline ? " — offline" : ""}`))));
+    el("span", {}, el("input", { type: "checkbox", value: p.name, checked: p.available && (p.recommended || p.offline) }), ` ${p.name}${p.offline ? " — offline" : ""}${p.available ? "" : " — weights not on this server"}`))));
   $("#compare-recipes-button").onclick = async () => {
     const chosen = [...document.querySelectorAll("#compare-pipes input:checked")].map(i => i.value);
     const [, config] = formConfig($("#train-form")); delete config.head;
@@ -371,7 +373,9 @@ pages.project = async () => {
   let firstLoad = true;
   async function loadJobs() {
     const jobs = await api("GET", `/api/projects/${pid}/jobs`);
-    if (firstLoad && jobs.length && pipes.some(p => p.name === jobs[0].pipeline)) $("#pipeline-select").value = jobs[0].pipeline;  // last recipe used
+    // the last recipe that trained here, if it can still run (a failed recipe is not offered again)
+    const last = jobs.find(j => j.status === "succeeded" && j.pipeline !== "compare");
+    if (firstLoad && last && (last.pipeline === "auto" || pipes.some(p => p.name === last.pipeline && p.available))) $("#pipeline-select").value = last.pipeline;
     firstLoad = false;
     $("#job-list").replaceChildren(jobs.length ? el("table", {},
       el("tr", {}, el("th"), el("th", {}, "Run"), el("th", {}, "Status"), el("th", {}, "Recipe"), el("th", { class: "num" }, "Test accuracy"), el("th", { class: "num" }, "CV accuracy"), el("th", {}, "Started")),
@@ -411,13 +415,13 @@ pages.job = async () => {
     if (j.error) {
       showError($("#job-error"), { message: j.status === "cancelled" ? "Cancelled." : "Training did not finish:", problems: j.error.split("\n") });
       if (/pretrained|weights/i.test(j.error)) $("#job-error").append(el("div", { class: "notice warn" },
-        "In the browser: go back to the project and pick a recipe marked “offline” — it trains from scratch without downloading anything."));
+        "Go back to the project and train with “auto”: it uses what this server has. Recipes marked “weights not on this server” cannot train here."));
     }
   };
   const onEvent = e => {
     const recipe = e.pipeline ? `${e.pipeline} (${e.index}/${e.total}) · ` : "";
     log.append(`${recipe}${e.message || e.stage}\n`); log.scrollTop = log.scrollHeight;
-    const where = recipe + (e.stage === "cv" ? `Cross-validation fold ${e.fold}/${e.folds}` : { prepare: "Preparing the data", embed: "Computing features", train: "Training", evaluate: "Scoring the test split", done: "Done" }[e.stage] || e.stage);
+    const where = recipe + (e.stage === "cv" ? `Cross-validation fold ${e.fold}/${e.folds}` : { prepare: "Preparing the data", auto: `Trying ${e.candidate} (auto compares it on your data)`, embed: "Computing features", train: "Training", evaluate: "Scoring the test split", done: "Done" }[e.stage] || e.stage);
     $("#stage").textContent = where + (e.epoch ? ` · epoch ${e.epoch}/${e.epochs}` : "") + (e.val_accuracy != null ? ` · validation accuracy ${pct(e.val_accuracy)}` : "");
     if (e.epoch && e.epochs) $("#bar").style.width = `${100 * e.epoch / e.epochs}%`;
     else if (e.done && e.total) $("#bar").style.width = `${100 * e.done / e.total}%`;
@@ -481,7 +485,9 @@ pages.job = async () => {
     if (t.n !== undefined && t.n < 30) notes.push(`The test set has only ${t.n} examples, so a single mistake moves accuracy by ${(100 / Math.max(t.n, 1)).toFixed(0)} points.` + (cv ? " The cross-validation figure (the model trained and tested several times on different parts of your data) is the steadier number." : " Add more examples for a firmer figure."));
     const chance = 1 / Math.max(r.classes.length, 1), best = cv ? cv.accuracy_mean : t.accuracy;
     if (best != null && best < chance + 0.1) notes.push(`This model is hardly better than guessing (${pct(chance)} for ${r.classes.length} classes). More examples, more epochs or another recipe should help.`);
-    if (r.baseline && r.baseline.includes("NOT better")) notes.push(r.baseline);  // simple peer on the same split
+    // the core's verdict against a simple model on the same folds (better / about the same / worse)
+    const verdict = typeof r.baseline === "string" ? { verdict: "unknown", text: r.baseline } : r.baseline;
+    if (verdict && verdict.verdict !== "better") notes.push(verdict.text);
     const supports = Object.values(t.per_class || {}).map(m => m.support);
     if (supports.length && Math.min(...supports) < 5) notes.push(`Some classes have only ${Math.min(...supports)} test example(s), so their per-class figures move in big steps.`);
     if (cv && cv.accuracy_std > 0.1) notes.push("The results vary a lot between cross-validation folds: with this little data the model is not yet reliable. More examples per class will help most.");
@@ -489,7 +495,9 @@ pages.job = async () => {
     // settings konstrukt chose from this data (clip length, whether to mirror images), with the reason
     const chosen = Object.entries(r.chosen_from_data || {}).filter(([, c]) => c.why)
       .map(([k, c]) => el("div", { class: "notice ok chosen" }, `Chosen from your data — ${k} = ${c.value}: ${c.why}`));
-    $("#trust").replaceChildren(...notes.map(n => el("div", { class: "notice warn" }, n)), ...chosen);
+    const why = r.selection ? [el("div", { class: "notice ok", id: "selection" }, `auto ${r.selection.reason}`)] : [];
+    const good = verdict && verdict.verdict === "better" ? [el("div", { class: "notice ok", id: "baseline" }, verdict.text)] : [];
+    $("#trust").replaceChildren(...why, ...good, ...notes.map(n => el("div", { class: "notice warn" }, n)), ...chosen);
     const rows = [["Accuracy", t.accuracy], ["F1 (macro)", t.f1_macro], ["F1 (weighted)", t.f1_weighted], ["Precision (macro)", t.precision_macro], ["Recall (macro)", t.recall_macro]];
     if (t.top3_accuracy != null) rows.push(["Top-3 accuracy", t.top3_accuracy]);
     if (cv) rows.push([`CV accuracy (${cv.folds} folds)`, null, `${pct(cv.accuracy_mean)} ± ${pct(cv.accuracy_std)}`], ["CV F1 (macro)", null, `${pct(cv.f1_macro_mean)} ± ${pct(cv.f1_macro_std)}`]);
@@ -550,7 +558,7 @@ async function showLeaderboard(pid, id) {
     ["", r => r.kind === "reference" ? "simple baseline, not exported" : r.status !== "ok" ? `${r.status}: ${r.reason}` : (rec && r.name === rec.name ? el("span", { class: "pill succeeded" }, "recommended") : "")]];
   $("#leaderboard").replaceChildren(
     el("section", { class: "card", id: "recommendation" }, el("h2", {}, rec ? `Recommended: ${rec.name}` : "No recommendation"),
-      rec ? el("p", {}, rec.reason) : null, b.verdict ? el("div", { class: "notice warn" }, b.verdict) : null,
+      rec ? el("p", {}, rec.reason) : null, b.verdict ? el("div", { class: `notice ${b.verdict.verdict === "better" ? "ok" : "warn"}` }, b.verdict.text || b.verdict) : null,
       rec && rec.job_id ? el("a", { class: "btn primary", id: "open-winner", href: `/jobs/${rec.job_id}` }, "Open the recommended run") : null),
     el("section", { class: "card" }, el("h2", {}, "Leaderboard"),
       el("p", { class: "hint" }, `Every recipe was trained on the same split and cross-validated on the same ${b.folds} folds. Latency: one example at a time on the server.`),
