@@ -114,7 +114,7 @@ def test_a_changed_object_fails_the_job_naming_the_file(tmp_path, s3_url, bucket
         run_job(app.state.sessions, settings, jid)  # fails while fetching, before any training
         job = alice.get(f"/api/jobs/{jid}").json()
         assert job["status"] == "failed"
-        shown = f"{entry['path'].split('/')[0]}/{entry['name']}"
+        shown = f"{entry['label']}/{entry['name']}"  # the class and the uploaded name, not the folder
         assert f"{shown} changed in the store" in job["error"], job["error"]
         assert str(settings.data_dir) not in job["error"] and "/tmp" not in job["error"]
 
