@@ -58,7 +58,8 @@ def test_panns_default_weights_offline_say_how_to_fix(sound_data, tmp_path):
     from konstrukt.errors import WeightsUnavailableError
 
     with pytest.raises(WeightsUnavailableError, match="--pretrained"):
-        konstrukt.train(sound_data, task="sound", out=tmp_path / "run", config=FAST, verbose=False)
+        konstrukt.train(sound_data, task="sound", pipeline="panns_cnn14_mlp", out=tmp_path / "run", config=FAST,
+                        verbose=False)
 
 
 @pytest.fixture

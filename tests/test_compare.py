@@ -39,10 +39,12 @@ def test_unknown_and_wrong_task_names_are_all_listed_with_the_valid_ones():
     text = str(err.value)
     assert "unknown pipeline 'nope'" in text and "does not work on task 'image'" in text
     assert "unknown head 'huge'" in text and "scratch_cnn" in text and "efficientnet_b0" in text
-    # auto: what it weighs on this machine (offline here: no wav2vec2 weights, so the scratch model)
-    assert [e.name for e in select_pipelines("speech", "auto,scratch_melcnn")] == ["scratch_melcnn"]
+    # auto: what it weighs on this machine (offline here: no wav2vec2 weights, so the bundled speech
+    # embedding, and the scratch model)
+    assert [e.name for e in select_pipelines("speech", "auto,scratch_melcnn")] == ["speech_embedding", "scratch_melcnn"]
     assert [e.name for e in select_pipelines("speech", "wav2vec2_auto")] == ["wav2vec2_linear", "wav2vec2_mlp"]
-    assert [e.name for e in select_pipelines("image", "offline")] == ["scratch_cnn"]  # no weights here
+    # no downloaded weights here: the package-shipped Lite0 and the scratch CNN
+    assert [e.name for e in select_pipelines("image", "offline")] == ["efficientnet_lite0", "scratch_cnn"]
     assert "scratch_cnn" in [e.name for e in select_pipelines("image", "recommended")]
     with pytest.raises(ConfigError, match="cv must be at least 2"):
         konstrukt.compare("anything", pipelines="scratch_cnn", out="unused", overrides={"cv": 0})

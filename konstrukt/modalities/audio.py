@@ -66,12 +66,12 @@ TASKS = (
     TaskSpec("sound", "audio", EXTENSIONS, default_pipeline="panns_cnn14_mlp",
              offline_pipeline="scratch_melcnn",
              description="sound classification (wav/flac/ogg/mp3, any rate/channels/length)",
-             shortlist=("panns_cnn14_mlp", "resnet18_melspec", "ast_finetune", "scratch_melcnn"),
+             shortlist=("panns_cnn14_mlp", "resnet18_melspec", "ast_finetune", "speech_embedding", "scratch_melcnn"),
              auto_pretrained=("panns_cnn14_mlp", "speech_embedding"), auto_scratch="scratch_melcnn"),
     TaskSpec("speech", "audio", EXTENSIONS, default_pipeline="wav2vec2_auto",
              offline_pipeline="scratch_melcnn",
              description="spoken intent / keyword classification (as sound, speech recordings)",
-             shortlist=("wav2vec2_linear", "wav2vec2_mlp", "panns_cnn14_mlp", "scratch_melcnn"),
+             shortlist=("wav2vec2_linear", "wav2vec2_mlp", "panns_cnn14_mlp", "speech_embedding", "scratch_melcnn"),
              auto_pretrained=("wav2vec2_auto", "speech_embedding"), auto_scratch="scratch_melcnn"),
 )
 

@@ -59,7 +59,7 @@ MODALITY = Modality(
 TASKS = (
     TaskSpec("image", "image", EXTENSIONS, default_pipeline="efficientnet_b0", offline_pipeline="scratch_cnn",
              description="image classification (jpg/png/webp/bmp, any size, RGB/gray/RGBA)",
-             shortlist=("efficientnet_b0", "mobilenet_v3_large", "resnet18", "scratch_cnn"),
+             shortlist=("efficientnet_b0", "efficientnet_lite0", "mobilenet_v3_large", "resnet18", "scratch_cnn"),
              auto_pretrained=("efficientnet_b0", "efficientnet_lite0"), auto_scratch="scratch_cnn"),
 )
 

@@ -254,7 +254,9 @@ def job_run(settings: Settings, job, folder: Path):
     run = load_run(folder)
     data_job = (job.summary or {}).get("compare_job") or job.id
     if is_local(settings):
-        run.data_root = job_dir(settings.data_dir, job.project_id, data_job) / "data"
+        root = job_dir(settings.data_dir, job.project_id, data_job) / "data"
+        if root.is_dir():  # else: a run brought in from elsewhere keeps the data root it was saved with
+            run.data_root = root
     else:
         localize_data_files(settings, job.project_id, data_job, run.report)
     return run

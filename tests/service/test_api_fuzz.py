@@ -26,7 +26,8 @@ EXAMPLES = int(os.environ.get("KONSTRUKT_FUZZ_EXAMPLES", "6"))
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, digits):
-    app = create_app(make_settings(tmp_path_factory.mktemp("fuzz")))
+    # no worker runs here: queued jobs pile up, so the per-user job quota is set out of the way
+    app = create_app(make_settings(tmp_path_factory.mktemp("fuzz"), max_active_jobs_per_user=1000))
     with LiveServer(app) as server:
         api = Api(new_client(app), "fuzz@example.com", password="fuzzing password")
         project = api.project()

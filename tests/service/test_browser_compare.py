@@ -38,8 +38,15 @@ def test_browser_compare_recipes(server, digits):  # noqa: F811
         page.click("text=Compare recipes")  # opens the section
         pipes = page.locator("#compare-pipes input")
         expect(page.locator('#compare-pipes input[value="scratch_cnn"]')).to_be_checked()  # offline
-        expect(page.locator('#compare-pipes input[value="efficientnet_b0"]')).to_be_checked()  # recommended
+        # recommended: what auto starts from on this server (the package-shipped Lite0); B0's weights
+        # are not here, so it is marked and not pre-checked
+        expect(page.locator('#compare-pipes input[value="efficientnet_lite0"]')).to_be_checked()
+        expect(page.locator('#compare-pipes input[value="efficientnet_b0"]')).not_to_be_checked()
+        expect(page.locator("#compare-pipes")).to_contain_text("efficientnet_b0 — weights not on this server")
         assert pipes.count() > 5
+        # a user may still ask for it: it gets a "skipped" row with the reason
+        page.locator('#compare-pipes input[value="efficientnet_lite0"]').uncheck()
+        page.locator('#compare-pipes input[value="efficientnet_b0"]').check()
         page.click("#compare-recipes-button")
         page.wait_for_url("**/jobs/*")
         page.wait_for_url("**/compare?compare=*", timeout=150_000)  # the job page forwards when done

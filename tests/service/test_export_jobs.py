@@ -63,7 +63,7 @@ def test_an_export_is_a_job_with_progress_and_its_zip_is_kept(app, trained):
 
     assert _work_one_export(app) == export_id
     job = alice.get(f"/api/jobs/{export_id}").json()
-    assert job["status"] == "succeeded", job
+    assert job["status"] == "succeeded", (job, _messages(app, export_id))
     events = _messages(app, export_id)
     assert any("parity" in m for m in events) and any("building" in m for m in events), events
     assert not any(str(app.state.settings.data_dir) in m for m in events)
