@@ -107,7 +107,8 @@ class Run:
             inputs += parts
             owner += [n] * len(parts)
         if problems:
-            raise DataError("cannot read some files", problems)
+            raise DataError("cannot read this file" if len(problems) == 1 else
+                            f"cannot read {len(problems)} of the {len(paths)} files", problems)
         self.model.to(self.device).eval()
         out = []
         for start in range(0, len(inputs), batch_size):

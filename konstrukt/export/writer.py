@@ -47,10 +47,32 @@ def runtime_dists(runtime: str, modality: str, backbone: str) -> list[str]:
     return [*dists, "numpy", *INPUT_DISTS[modality]]
 
 
+# The oldest releases a bundle's predict script works with that still install on Python 3.10 (the
+# oldest Python konstrukt supports): exact pins of this machine's versions (numpy 2.3 needs 3.11)
+# made `pip install -r requirements.txt` fail there.
+OLDEST = {"torch": "2.2", "torchvision": "0.17", "transformers": "4.40", "safetensors": "0.4",
+          "onnxruntime": "1.18", "numpy": "1.24", "pillow": "10.0", "soundfile": "0.12", "soxr": "0.3",
+          "scipy": "1.10"}
+
+
+def requirement(dist: str) -> str:
+    """``dist>=oldest,<next major of the checked version``: compatible ranges, not exact pins."""
+    checked = _version(dist)
+    low = OLDEST.get(dist)
+    bounds = [f">={low}"] if low else []
+    if checked and checked.split(".")[0].isdigit():
+        bounds.append(f"<{int(checked.split('.')[0]) + 1}")
+    return dist + ",".join(bounds)
+
+
 def requirements(runtime: str, modality: str, backbone: str) -> str:
-    """requirements.txt lines pinned to the versions this export was checked with."""
-    return "".join(f"{d}=={_version(d)}\n" if _version(d) else f"{d}\n"
-                   for d in runtime_dists(runtime, modality, backbone))
+    """requirements.txt: compatible version ranges, and the versions this export was checked with."""
+    dists = runtime_dists(runtime, modality, backbone)
+    checked = ", ".join(f"{d} {_version(d)}" for d in dists if _version(d))
+    torch_note = ("# On a machine without a GPU, install PyTorch's CPU build first (far smaller):\n"
+                  "#   pip install torch --index-url https://download.pytorch.org/whl/cpu\n"
+                  if runtime == "torch" else "")
+    return (f"# checked with {checked}\n{torch_note}" + "".join(f"{requirement(d)}\n" for d in dists))
 
 
 def _architecture(run) -> dict:
@@ -94,6 +116,8 @@ def _prepare_out(out: Path, force: bool) -> tuple[Path, bool]:
 
 
 def _finish(staging: Path, out: Path, as_zip: bool) -> None:
+    for path in staging.iterdir():  # the staging folder's private modes must not travel with the files
+        path.chmod(0o755 if path.is_dir() else 0o644)
     if as_zip:
         tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.partial")
         import zipfile

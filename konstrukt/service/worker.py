@@ -227,13 +227,7 @@ def work_forever(settings: Settings, stop: threading.Event | None = None) -> Non
     threading.Thread(target=export_forever, args=(sessions, settings, stop), daemon=True,
                      name="konstrukt-exports").start()
     while not stop.is_set():
-        try:
-            with sessions() as db:
-                job = claim_next(db, os.getpid())
-                job_id = job.id if job else None
-        except Exception:
-            log.exception("cannot read the job queue")
-            job_id = None
+        job_id = _claim(sessions, exports=False)
         if job_id is None:
             stop.wait(settings.worker_poll_seconds)
             continue
@@ -243,19 +237,24 @@ def work_forever(settings: Settings, stop: threading.Event | None = None) -> Non
             pass
 
 
+def _claim(sessions, exports: bool) -> int | None:
+    """The id of the next queued job (an export job when ``exports``) claimed by this process."""
+    try:
+        with sessions() as db:
+            job = claim_next(db, os.getpid(), exports=exports)
+            return job.id if job else None
+    except Exception:  # the database may be busy or restarting: try again on the next poll
+        log.exception("cannot read the job queue")
+        return None
+
+
 def export_forever(sessions, settings: Settings, stop: threading.Event) -> None:
     """Claim and build export jobs until ``stop`` is set: beside training, in a thread of their
     own, so a bundle is not stuck behind an hour of training in the queue."""
     from .exports import run_export
 
     while not stop.is_set():
-        try:
-            with sessions() as db:
-                job = claim_next(db, os.getpid(), exports=True)
-                job_id = job.id if job else None
-        except Exception:
-            log.exception("cannot read the job queue")
-            job_id = None
+        job_id = _claim(sessions, exports=True)
         if job_id is None:
             stop.wait(settings.worker_poll_seconds)
             continue

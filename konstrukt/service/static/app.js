@@ -75,6 +75,7 @@ function showError(box, err) {
     err.problems?.length ? el("ul", {}, err.problems.map(p => el("li", {}, p))) : null));
 }
 
+const count = (n, one, many) => `${n} ${n === 1 ? one : (many || one + "s")}`;  // "1 run", "2 runs"
 const pct = x => (x === null || x === undefined) ? "–" : `${(100 * x).toFixed(1)} %`;
 const num = x => (x === null || x === undefined) ? "–" : Number(x).toFixed(3);
 const when = s => s ? new Date(s + "Z").toLocaleString() : "";
@@ -226,7 +227,7 @@ pages.projects = async () => {
   const list = await api("GET", "/api/projects");
   $("#project-list").replaceChildren(...(list.length ? list.map(p => el("a", { class: "card project-card", href: `/projects/${p.id}` },
     el("div", { class: "row" }, el("h3", { class: "grow" }, p.name), el("span", { class: "pill task" }, p.task)),
-    el("p", { class: "muted small" }, `${p.classes.length} classes · ${p.sample_count} examples · ${p.job_count} runs`),
+    el("p", { class: "muted small" }, `${count(p.classes.length, "class", "classes")} · ${count(p.sample_count, "example")} · ${count(p.job_count, "run")}`),
     el("p", { class: "small" }, p.classes.slice(0, 6).map(c => c.name).join(", ") || "no classes yet")))
     : [el("div", { class: "card empty" }, "No projects yet. Create one above to start.")]));
 };
@@ -238,7 +239,7 @@ pages.project = async () => {
 
   async function reload() {
     project = await api("GET", `/api/projects/${pid}`);
-    $("#sample-total").textContent = `${project.classes.length} classes · ${project.sample_count} examples`;
+    $("#sample-total").textContent = `${count(project.classes.length, "class", "classes")} · ${count(project.sample_count, "example")}`;
     classesBox.replaceChildren(...(project.classes.length ? project.classes.map(classCard)
       : [el("div", { class: "empty" }, "Add a class for each answer the model should give — at least two.")]));
   }
