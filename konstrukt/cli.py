@@ -407,21 +407,24 @@ was compared with the PyTorch model on held-out files, and the export stops (wri
 when they disagree.
 
 examples:
-  konstrukt export runs/fruit --format all --out fruit-bundle.zip
+  konstrukt export runs/fruit --format all --out fruit-bundle      # a folder (or fruit-bundle.zip)
   cd fruit-bundle && pip install -r requirements.txt && python predict.py photo.jpg --json
 """
 
 
-def _add_export(sub) -> None:
-    from .export.writer import FORMATS
+# = konstrukt.export.writer.FORMATS, written out: importing the exporter (torch, onnx) to build the
+# argument parser cost every command seconds at start-up (tests/test_cli.py checks they agree)
+EXPORT_FORMATS = ("bundle", "onnx", "onnx-int8", "all")
 
+
+def _add_export(sub) -> None:
     p = sub.add_parser("export", help="export a trained run as a bundle that runs without konstrukt",
                        description="Write a trained run as a stand-alone bundle (folder or .zip): "
                                    "weights, config.json, a generated predict.py, requirements.txt "
                                    "and a model card, checked for parity against PyTorch.",
                        epilog=EPILOG_EXPORT, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", help="run folder written by `konstrukt train` (or a bundle)")
-    p.add_argument("--format", default="bundle", choices=FORMATS, help="what to write (default: bundle)")
+    p.add_argument("--format", default="bundle", choices=EXPORT_FORMATS, help="what to write (default: bundle)")
     p.add_argument("--out", required=True, metavar="PATH", help="bundle folder to create, or a .zip file")
     p.add_argument("--force", action="store_true", help="replace PATH if it exists")
     p.add_argument("--samples", default=None, metavar="FOLDER",

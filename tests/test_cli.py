@@ -99,3 +99,16 @@ def test_pipelines_command_lists_the_recommended_one(capsys):
     assert "efficientnet_b0" in out and "(auto" in out and "offline default" in out
     # what auto uses on this machine, and which recipes cannot train here (offline: no hub weights)
     assert "auto on this machine:" in out and "(recommended; weights not on this machine)" in out
+
+
+def test_the_cli_lists_the_exporters_formats_without_importing_it():
+    import subprocess
+    import sys
+
+    from konstrukt.cli import EXPORT_FORMATS
+    from konstrukt.export.writer import FORMATS
+
+    assert EXPORT_FORMATS == FORMATS
+    code = "import sys; from konstrukt.cli import build_parser; build_parser(); print('konstrukt.export' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"  # building the parser does not import the exporter (seconds of start-up)
