@@ -33,8 +33,8 @@ from .pipelines import AUTO_CANDIDATES, PIPELINES, PipelineSpec, recommend
 from .progress import Progress
 from .tasks import TASKS
 
-# "Clearly wins" (no scratch model needed): in CV, at least CLEAR_LEVEL accuracy and one fold std
-# below its mean still CLEAR_MARGIN above the simple model — or right on every held-out example.
+# "Clearly wins" (no scratch model needed): in CV, one fold std below its mean still CLEAR_MARGIN
+# above the simple model (without one: at least CLEAR_LEVEL) — or right on every held-out example.
 CLEAR_LEVEL = 0.90
 CLEAR_MARGIN = 0.05
 CONTEST_FOLDS = 5  # when the config leaves `cv` to the data size, the contest still needs folds
@@ -164,9 +164,13 @@ def clearly_wins(cv: dict | None, ref_cv: dict | None) -> bool:
     mean, std = cv["accuracy_mean"], cv["accuracy_std"]
     if mean - std >= 1 - 1e-9:  # right on every held-out example: nothing left to gain
         return True
-    if mean < CLEAR_LEVEL:
-        return False
-    return ref_cv is None or mean - std >= ref_cv["accuracy_mean"] + CLEAR_MARGIN
+    if ref_cv is None:  # nothing to measure against: only a high level is clear
+        return mean >= CLEAR_LEVEL
+    # Ahead of the simple model by a margin even one fold std down. On the evidence (issue 19's
+    # real sets) a scratch model beat pretrained features only where the simple model did too
+    # (digit scans); where the features are far ahead of it (spoken intents: 0.79 against 0.24),
+    # training a scratch model costs minutes and lost every time, whatever the absolute level.
+    return mean - std >= ref_cv["accuracy_mean"] + CLEAR_MARGIN
 
 
 def _with_cv(prepared, k: int):

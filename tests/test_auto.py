@@ -139,6 +139,7 @@ def test_clearly_wins_needs_a_margin_over_the_simple_model():
     assert not clearly_wins(cv(0.93, 0.03), cv(0.88, 0.05))  # ahead, but within the margin
     assert clearly_wins(cv(1.0, 0.0), cv(1.0, 0.0))  # perfect: nothing left to gain
     assert not clearly_wins(cv(0.8, 0.0), None)  # below the level: worth trying the scratch model
+    assert clearly_wins(cv(0.79, 0.095), cv(0.24, 0.09))  # far ahead of the simple model, though not high
 
 
 def test_auto_keeps_pretrained_features_that_win_clearly(probes, tmp_path):
