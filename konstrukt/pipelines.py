@@ -95,3 +95,24 @@ def recommend(candidates: list[dict]) -> tuple[str, str]:
         f"recommended {pick['name']}: within one fold std ({best_std:.3f}) of the best, {best['name']} "
         f"({best_mean:.3f}), and smaller or faster ({pick.get('params') or 0:,} vs {best.get('params') or 0:,} "
         f"parameters), so the difference is within what {folds} folds of this data can tell apart; {summary}")
+
+
+def recommend_runs(runs: dict[str, dict]) -> tuple[str | None, str]:
+    """Which of several trained runs (``name`` → ``report.json``) to recommend, and why.
+
+    The rule of :func:`recommend`, on each run's cross-validation folds only (never the test split,
+    which differs between runs and is touched once); runs without CV cannot be ranked and are said
+    to be so. Used wherever runs are set side by side (the web app's "Compare selected").
+    """
+    scored = [{"name": name, "scores": [f["accuracy"] for f in r["cv"]["per_fold"]],
+               "params": r.get("params_total"), "latency_ms": None}
+              for name, r in runs.items() if (r.get("cv") or {}).get("per_fold")]
+    unranked = [name for name in runs if name not in {c["name"] for c in scored}]
+    note = (f" ({', '.join(unranked)}: no cross-validation, so not ranked)" if unranked else "")
+    if not scored:
+        return None, "none of these runs has a cross-validation figure to rank them by" + note
+    if len(scored) == 1:
+        return scored[0]["name"], (f"{scored[0]['name']}: the only run with a cross-validation figure"
+                                   + note)
+    name, why = recommend(scored)
+    return name, why + note

@@ -1,6 +1,8 @@
 """The recipe list says what can train on this server; `auto` is always one that can."""
 from __future__ import annotations
 
+import json
+
 import torch
 
 from konstrukt.models.backbones import BACKBONES
@@ -38,3 +40,27 @@ def test_missing_weights_are_explained_in_the_web_apps_terms():
     text = service_message(exc)
     assert "efficientnet_b0.imagenet" in text and "“auto”" in text
     assert "--pretrained" not in text and "/root" not in text
+
+
+def test_compare_selected_asks_the_core_which_run_to_recommend(alice, app):
+    from konstrukt.service.db import Job
+    from konstrukt.service.routes.jobs import run_dir
+
+    pid = alice.project(classes=())["id"]
+    reports = {1: {"cv": {"per_fold": [{"accuracy": a} for a in (0.6, 0.7, 0.65)]}, "params_total": 10},
+               2: {"cv": {"per_fold": [{"accuracy": a} for a in (0.9, 0.95, 0.92)]}, "params_total": 10},
+               3: {"cv": None, "test": {"accuracy": 1.0}, "params_total": 10}}
+    ids = {}
+    with app.state.sessions() as db:
+        for key, report in reports.items():
+            job = Job(project_id=pid, status="succeeded", pipeline="scratch_cnn", config={})
+            db.add(job)
+            db.commit()
+            folder = run_dir(app.state.settings, job)
+            folder.mkdir(parents=True)
+            (folder / "report.json").write_text(json.dumps(report))
+            ids[key] = job.id
+    got = alice.get(f"/api/projects/{pid}/recommendation?jobs={ids[1]},{ids[2]},{ids[3]}").json()
+    assert got["job_id"] == ids[2]  # best in CV; the test-only run is not ranked, and says so
+    assert f"run #{ids[3]}: no cross-validation" in got["reason"]
+    assert alice.get(f"/api/projects/{pid}/recommendation?jobs=x").status_code == 422

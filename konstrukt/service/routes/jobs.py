@@ -221,6 +221,29 @@ def job_leaderboard(job: Job = Depends(owned_job), settings: Settings = Depends(
     return board
 
 
+@router.get("/projects/{project_id}/recommendation")
+def runs_recommendation(jobs: str, project: Project = Depends(owned_project), db: Session = Depends(get_db),
+                        settings: Settings = Depends(get_settings)):
+    """Of the project's finished runs ``jobs`` (ids, comma-separated), the one the core recommends
+    — cross-validation only, the rule ``compare`` uses — with the reason in words."""
+    from ...pipelines import recommend_runs
+
+    try:
+        ids = list(dict.fromkeys(int(x) for x in jobs.split(",") if x.strip()))[:50]
+    except ValueError:
+        raise HTTPException(422, "jobs: job ids separated by commas, e.g. 3,5,8") from None
+    if any(not 0 < i <= MAX_ID for i in ids):
+        raise HTTPException(422, "jobs: job ids separated by commas, e.g. 3,5,8")
+    found = [db.get(Job, i) for i in ids]
+    runs = {f"run #{j.id}": j for j in found
+            if j is not None and j.project_id == project.id and j.status == "succeeded"
+            and j.pipeline not in (COMPARE, EXPORT)}
+    reports = {name: json.loads((finished_run(settings, j) / "report.json").read_text(encoding="utf-8"))
+               for name, j in runs.items()}
+    name, reason = recommend_runs(reports)
+    return {"job_id": runs[name].id if name else None, "reason": reason}
+
+
 @router.get("/jobs/{job_id}/report")
 def job_report(job: Job = Depends(owned_job), settings: Settings = Depends(get_settings)):
     """The run's full ``report.json`` (metrics, per-class table, confusion matrix, CV, history)."""

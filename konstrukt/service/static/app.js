@@ -587,9 +587,10 @@ pages.compare = async () => {
     ["Learning rate", r => r.config.learning_rate], ["Batch size", r => r.config.batch_size],
     ["Head", r => (r.model.head || []).map(b => `${b.units} ${b.activation}${b.dropout ? " drop " + b.dropout : ""}`).join(" → ") || "linear"],
   ];
-  const best = Math.max(...reports.map(r => r.cv ? r.cv.accuracy_mean : t(r).accuracy));
-  $("#compare-table").replaceChildren(el("table", {},
-    el("tr", {}, el("th"), jobs.map((j, i) => el("th", {}, el("a", { href: `/jobs/${j.id}` }, `Run #${j.id}`), (reports[i].cv ? reports[i].cv.accuracy_mean : t(reports[i]).accuracy) === best ? el("span", { class: "pill succeeded", style: "margin-left:6px" }, "best") : null))),
+  // the core's rule (cross-validation only), not a mix of one run's CV and another's test figure
+  const pick = await api("GET", `/api/projects/${pid}/recommendation?jobs=${jobs.map(j => j.id).join(",")}`);
+  $("#compare-table").replaceChildren(el("p", { class: "hint", id: "compare-reason" }, pick.reason), el("table", {},
+    el("tr", {}, el("th"), jobs.map(j => el("th", {}, el("a", { href: `/jobs/${j.id}` }, `Run #${j.id}`), j.id === pick.job_id ? el("span", { class: "pill succeeded", style: "margin-left:6px" }, "recommended") : null))),
     rows.map(([k, f]) => el("tr", {}, el("td", { class: "muted" }, k), reports.map(r => el("td", {}, f(r)))))));
 };
 
