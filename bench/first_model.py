@@ -1,0 +1,107 @@
+"""Time to a first model with ``auto`` (issue 19), from a cold cache, beside its floor, in one run.
+
+1. photos: ``konstrukt train`` (``auto``, defaults: 5-fold CV, reference model, data health,
+   pictures) on 2 classes × 20 real photo crops (scikit-image's brick and grass textures), in a
+   fresh process with an empty embedding cache; beside it the floor — a fresh process that imports
+   torch, builds the same backbone and embeds as many images as the run embedded (the cache's
+   entry count: originals and augmented views) — and their ratio;
+2. speech: the same ``auto`` run on 8 spoken intents × 12 clips (bench/quality_data.py's
+   ``speech_intents``; needs espeak-ng).
+
+Wall and CPU seconds of each child process (CPU seconds say more on a shared machine).
+
+    python bench/first_model.py                 # both
+    python bench/first_model.py --skip-speech
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+FLOOR = """
+import sys, time, torch
+from konstrukt.models.backbones import BACKBONES, build_backbone
+from konstrukt.runtime import ChannelsLast
+name, n = sys.argv[1], int(sys.argv[2])
+spec = BACKBONES.get(name)
+model = build_backbone(name, "default").eval()
+x = torch.rand(16, 3, spec.input.size, spec.input.size)  # (B, 3, S, S)
+with torch.inference_mode(), ChannelsLast(model) as channels_last:
+    for start in range(0, n, 16):
+        model(channels_last(x[: min(16, n - start)]))  # (B, D)
+"""
+
+
+def timed(cmd: list[str], env: dict) -> tuple[float, float]:
+    """(wall, CPU) seconds of one child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.perf_counter() - t0, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def train_cold(data: Path, task: str, root: Path) -> tuple[float, float, dict, int]:
+    """(wall, CPU, report, embeddings computed) of `konstrukt train` with auto on a cold cache."""
+    cache = root / f"cache-{task}"
+    env = {**os.environ, "KONSTRUKT_CACHE": str(cache), "KONSTRUKT_OFFLINE": "1"}
+    out = root / f"run-{task}"
+    wall, cpu = timed([sys.executable, "-m", "konstrukt", "train", str(data), "--task", task,
+                       "--out", str(out), "--quiet"], env)
+    report = json.loads((out / "report.json").read_text())
+    return wall, cpu, report, len(list(cache.rglob("*.npy")))
+
+
+def photos(root: Path) -> None:
+    from quality_data import write_textures
+
+    data = root / "two"
+    write_textures(root / "tex", n_train=20, n_test=1, size=128)
+    for label in ("brick", "grass"):
+        (data / label).mkdir(parents=True)
+        for f in (root / "tex" / "train" / label).iterdir():
+            f.rename(data / label / f.name)
+    wall, cpu, report, n = train_cold(data, "image", root)
+    kept = report["pipeline"]
+    floor_wall, floor_cpu = timed([sys.executable, "-c", FLOOR, report["model"]["backbone"], str(n)],
+                                  {**os.environ, "KONSTRUKT_OFFLINE": "1"})
+    print(f"photos, 2 classes × 20, auto → {kept}: test {report['test']['accuracy']:.3f}, CV "
+          f"{report['cv']['accuracy_mean']:.3f} ± {report['cv']['accuracy_std']:.3f}")
+    print(f"  konstrukt train (auto, 5-fold CV, cold cache): {wall:6.1f} s wall, {cpu:6.1f} s CPU")
+    print(f"  floor: import + build + embed {n} images:       {floor_wall:6.1f} s wall, {floor_cpu:6.1f} s CPU")
+    print(f"  ratio: {wall / floor_wall:.2f}x wall, {cpu / floor_cpu:.2f}x CPU")
+
+
+def speech(root: Path) -> None:
+    from quality_data import build
+
+    sets = build(str(root / "sets"), ["speech_intents"])
+    _, path = sets["speech_intents"]
+    wall, cpu, report, n = train_cold(path, "speech", root)
+    print(f"spoken intents, 8 × 12, auto → {report['pipeline']}: test {report['test']['accuracy']:.3f}, "
+          f"CV {report['cv']['accuracy_mean']:.3f} ± {report['cv']['accuracy_std']:.3f}")
+    print(f"  konstrukt train (auto, 5-fold CV, cold cache, {n} clips embedded): {wall:6.1f} s wall, "
+          f"{cpu:6.1f} s CPU")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--skip-speech", action="store_true")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="konstrukt-first-") as tmp:
+        photos(Path(tmp))
+        if not args.skip_speech:
+            speech(Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
