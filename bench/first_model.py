@@ -62,14 +62,9 @@ def train_cold(data: Path, task: str, root: Path) -> tuple[float, float, dict, i
 
 
 def photos(root: Path) -> None:
-    from quality_data import write_textures
+    from quality_data import write_two_photo_classes
 
-    data = root / "two"
-    write_textures(root / "tex", n_train=20, n_test=1, size=128)
-    for label in ("brick", "grass"):
-        (data / label).mkdir(parents=True)
-        for f in (root / "tex" / "train" / label).iterdir():
-            f.rename(data / label / f.name)
+    data = write_two_photo_classes(root)
     wall, cpu, report, n = train_cold(data, "image", root)
     kept = report["pipeline"]
     floor_wall, floor_cpu = timed([sys.executable, "-c", FLOOR, report["model"]["backbone"], str(n)],

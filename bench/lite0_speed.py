@@ -66,14 +66,9 @@ def cold_cli_train(root: Path, threads: int) -> tuple[float, float]:
     crops; CPU seconds say more than wall time on a machine others share."""
     import resource
 
-    from quality_data import write_textures
+    from quality_data import write_two_photo_classes
 
-    data = root / "two"
-    write_textures(root / "tex", n_train=20, n_test=1, size=128)
-    for label in ("brick", "grass"):
-        (data / label).mkdir(parents=True)
-        for f in (root / "tex" / "train" / label).iterdir():
-            f.rename(data / label / f.name)
+    data = write_two_photo_classes(root)
     env = {**os.environ, "KONSTRUKT_CACHE": str(root / "cold-cache"), "KONSTRUKT_OFFLINE": "1",
            "OMP_NUM_THREADS": str(threads)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)

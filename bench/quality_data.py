@@ -163,6 +163,17 @@ SETS = {
 }
 
 
+def write_two_photo_classes(root: Path, per_class: int = 20) -> Path:
+    """``root/two/{brick,grass}/``: ``per_class`` real photo crops each (a first-model set)."""
+    data = root / "two"
+    write_textures(root / "tex", n_train=per_class, n_test=1, size=128)
+    for label in ("brick", "grass"):
+        (data / label).mkdir(parents=True)
+        for f in (root / "tex" / "train" / label).iterdir():
+            f.rename(data / label / f.name)
+    return data
+
+
 def build(root: str | Path, names: list[str] | None = None) -> dict[str, tuple[str, Path]]:
     """Write the named sets under ``root`` (skipping ones already there); return name → (task, path)."""
     root = Path(root)
