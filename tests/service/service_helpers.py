@@ -144,11 +144,15 @@ def browser_sign_up(page, server: str, email: str, start: str = "/") -> None:
 
 def browser_new_project(page, name: str, task: str | None = None) -> None:
     """Create a project from the projects page and open it."""
+    from playwright.sync_api import expect
+
     page.fill('#new-project input[name="name"]', name)
     if task:
         page.select_option("#task-select", task)
     page.click('#new-project button[type="submit"]')
     page.wait_for_url("**/projects/*")
+    # the page is live once its script has loaded the project (the class form's handler is attached)
+    expect(page.locator("#sample-total")).to_contain_text("example", timeout=60_000)
 
 
 def export_bundle(api, job_id: int, fmt: str = "bundle", timeout: float = 180.0):

@@ -156,7 +156,7 @@ def test_browser_health_panel_fixes_a_label_conflict(server, digits, tmp_path):
             files = sorted((digits / name).iterdir()) + ([copy] if name == "one" else [])
             page.set_input_files(f'.class-card[data-class="{name}"] input[type="file"]', [str(f) for f in files])
             expect(page.locator("#upload-report")).to_contain_text("Added")
-        page.click("#health-check")
+        # no need to press Check: the panel follows the uploads (issue 21, item 5)
         conflict = page.locator('.health-finding[data-kind="label_conflict"]')
         expect(conflict).to_contain_text("labelled differently")
         expect(conflict.locator(".health-sample img")).to_have_count(2)

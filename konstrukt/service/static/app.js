@@ -214,16 +214,21 @@ pages.login = () => {
 };
 
 pages.projects = async () => {
-  const tasks = await api("GET", "/api/tasks");
   const select = $("#task-select");
-  select.replaceChildren(...tasks.map(t => el("option", { value: t.name }, t.name)));
-  const hint = () => { const t = tasks.find(t => t.name === select.value); $("#task-hint").textContent = t ? `${t.name}: ${t.description}` : ""; };
-  select.onchange = hint; hint();
+  // The form is live at once: a click before the task list has arrived (its first call can take
+  // seconds on a fresh server) waits for it instead of submitting the plain HTML form.
+  const loaded = api("GET", "/api/tasks").then(tasks => {
+    select.replaceChildren(...tasks.map(t => el("option", { value: t.name }, t.name)));
+    return tasks;
+  });
   $("#new-project").addEventListener("submit", async ev => {
     ev.preventDefault();
-    try { const p = await api("POST", "/api/projects", formValues(ev.target)); location.href = `/projects/${p.id}`; }
+    try { await loaded; const p = await api("POST", "/api/projects", formValues(ev.target)); location.href = `/projects/${p.id}`; }
     catch (err) { toast(err.message, true); }
   });
+  const tasks = await loaded;
+  const hint = () => { const t = tasks.find(t => t.name === select.value); $("#task-hint").textContent = t ? `${t.name}: ${t.description}` : ""; };
+  select.onchange = hint; hint();
   const list = await api("GET", "/api/projects");
   $("#project-list").replaceChildren(...(list.length ? list.map(p => el("a", { class: "card project-card", href: `/projects/${p.id}` },
     el("div", { class: "row" }, el("h3", { class: "grow" }, p.name), el("span", { class: "pill task" }, p.task)),
@@ -237,11 +242,15 @@ pages.project = async () => {
   const classesBox = $("#classes"), report = $("#upload-report"), cameras = {};
   let project;
 
+  let healthTimer = null;
   async function reload() {
+    const first = project === undefined;
     project = await api("GET", `/api/projects/${pid}`);
     $("#sample-total").textContent = `${count(project.classes.length, "class", "classes")} · ${count(project.sample_count, "example")}`;
     classesBox.replaceChildren(...(project.classes.length ? project.classes.map(classCard)
       : [el("div", { class: "empty" }, "Add a class for each answer the model should give — at least two.")]));
+    // the data changed (upload, delete, rename): check it again, once the changes settle
+    if (!first) { clearTimeout(healthTimer); healthTimer = setTimeout(loadHealth, 700); }
   }
 
   async function upload(cls, files) {
@@ -394,7 +403,7 @@ pages.project = async () => {
   };
   async function loadHealth() {
     const box = $("#health-list");
-    try { renderHealth(box, await api("GET", `/api/projects/${pid}/health`), { preview: info.preview, classes: project.classes, onChange: async () => { await reload(); await loadHealth(); } }); }
+    try { renderHealth(box, await api("GET", `/api/projects/${pid}/health`), { preview: info.preview, classes: project.classes, onChange: reload }); }
     catch (err) { showError(box, err); }
   }
   $("#health-check").onclick = loadHealth;
