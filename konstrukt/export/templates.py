@@ -707,7 +707,7 @@ class Backbone(nn.Module):
         return torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1)  # (B, D)
 '''
 
-# The portable MiniRocket module's source goes in verbatim before this (see minirocket_backbone).
+# The portable MiniRocket module's source goes in verbatim before this (PORTABLE_BACKBONES).
 MINIROCKET_BACKBONE = '''
 
 class Backbone(nn.Module):
@@ -722,15 +722,6 @@ class Backbone(nn.Module):
     def forward(self, x):  # (B, C, L) raw window
         return self.rocket((x - self.mean) / self.std)  # (B, F)
 '''
-
-
-def minirocket_backbone() -> str:
-    """konstrukt's own MiniRocket module, copied as it is, then the bundle's Backbone around it."""
-    from pathlib import Path
-
-    from ..models.portable import minirocket
-
-    return "\n" + Path(minirocket.__file__).read_text(encoding="utf-8") + MINIROCKET_BACKBONE
 
 
 MAIN = '''
@@ -790,7 +781,8 @@ class Backbone(nn.Module):
 '''
 # backbone name -> (module of konstrukt.models.portable copied verbatim, the Backbone wrapper after it)
 PORTABLE_BACKBONES = {"efficientnet_lite0": ("efficientnet_lite", EFFICIENTNET_LITE_BACKBONE),
-                      "speech_embedding": ("speech_embedding", "\n\nBackbone = SpeechEmbedding\n")}
+                      "speech_embedding": ("speech_embedding", "\n\nBackbone = SpeechEmbedding\n"),
+                      "minirocket": ("minirocket", MINIROCKET_BACKBONE)}
 
 
 def portable_source(module: str) -> str:
@@ -817,8 +809,6 @@ def torch_backbone(backbone: str) -> tuple[str, tuple[str, ...]] | None:
 
     if backbone in TORCH_BACKBONES:
         return TORCH_BACKBONES[backbone]
-    if backbone == "minirocket":
-        return minirocket_backbone(), ()
     if backbone in PORTABLE_BACKBONES:
         module, wrapper = PORTABLE_BACKBONES[backbone]
         return "\n\n" + portable_source(module) + wrapper, ()
