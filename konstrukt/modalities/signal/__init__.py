@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..pipelines import PipelineSpec, register_pipeline
-from ..tasks import Modality, TaskSpec, UICapabilities, register_modality
+from ...pipelines import PipelineSpec, register_pipeline
+from ...tasks import Modality, TaskSpec, UICapabilities, register_modality
 
 EXTENSIONS = frozenset({".csv", ".npy", ".npz"})
 
@@ -32,13 +32,13 @@ class SignalInput:
 
 
 def _preprocessor(spec, config):
-    from ..preprocess.signal import SignalPreprocessor
+    from ...preprocess.signal import SignalPreprocessor
 
     return SignalPreprocessor(spec, config)
 
 
 def _augmentations():
-    from ..augment.signal import SIGNAL_AUGMENTATIONS
+    from ...augment.signal import SIGNAL_AUGMENTATIONS
 
     return SIGNAL_AUGMENTATIONS
 
@@ -119,8 +119,8 @@ def register() -> None:
 
 def register_backbones() -> None:
     """The ResCNN family, one registered variant per pipeline."""
-    from ..models.backbones import BackboneSpec, register_backbone
-    from ..models.signal import rescnn_factory
+    from ...models.backbones import BackboneSpec, register_backbone
+    from ...models.signal import rescnn_factory
 
     for name, variant, description in _VARIANTS:
         # mean+max pooling of the CNN's 128 channels, plus the temporal model's beside them:
@@ -135,8 +135,8 @@ def register_backbones() -> None:
 
 def register_minirocket() -> None:
     """MiniRocket's transform as a backbone; without data it is sized for the small example window."""
-    from ..models.backbones import BackboneSpec, register_backbone
-    from ..models.minirocket import NUM_FEATURES, minirocket_factory
+    from ...models.backbones import BackboneSpec, register_backbone
+    from ...models.minirocket import NUM_FEATURES, minirocket_factory
 
     register_backbone(BackboneSpec(
         name="minirocket", modality="signal", factory=minirocket_factory,

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..pipelines import AUTO_CANDIDATES, SCRATCH_RECIPE, PipelineSpec, register_pipeline
-from ..tasks import Modality, TaskSpec, UICapabilities, register_modality
+from ...pipelines import AUTO_CANDIDATES, SCRATCH_RECIPE, PipelineSpec, register_pipeline
+from ...tasks import Modality, TaskSpec, UICapabilities, register_modality
 
 EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".mp3"})
 
@@ -28,13 +28,13 @@ class AudioInput:
 
 
 def _preprocessor(spec, config):
-    from ..preprocess.audio import AudioPreprocessor
+    from ...preprocess.audio import AudioPreprocessor
 
     return AudioPreprocessor(spec, config)
 
 
 def _augmentations():
-    from ..augment.audio import AUDIO_AUGMENTATIONS
+    from ...augment.audio import AUDIO_AUGMENTATIONS
 
     return AUDIO_AUGMENTATIONS
 
@@ -48,7 +48,7 @@ def example_input(spec, batch: int = 1, small: bool = False):
     """A random batch as the backbone takes it: (B, T) waveform; ``small``: half a second."""
     import torch
 
-    from ..config import AudioConfig
+    from ...config import AudioConfig
 
     seconds = 0.5 if small else AudioConfig().duration
     return torch.randn(batch, int(spec.input.sample_rate * seconds)) * 0.1  # (B, T)
@@ -154,11 +154,11 @@ def register() -> None:
 
 def register_backbones() -> None:
     """CNN14, ResNet18 on log-mel, AST, wav2vec2, Google's speech embedding and the scratch CNN."""
-    from ..models.audio import (_ast_factory, _cnn14_factory, _resnet18_melspec_factory, _resnet18_weights,
+    from ...models.audio import (_ast_factory, _cnn14_factory, _resnet18_melspec_factory, _resnet18_weights,
                                 _scratch_melcnn_factory, _wav2vec2_factory)
-    from ..models.backbones import BackboneSpec, register_backbone
-    from ..models.speech_embedding import WEIGHTS, speech_embedding_factory
-    from ..models.weights import WeightSource
+    from ...models.backbones import BackboneSpec, register_backbone
+    from ...models.speech_embedding import WEIGHTS, speech_embedding_factory
+    from ...models.weights import WeightSource
 
     for spec in [
         BackboneSpec(

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..pipelines import SCRATCH_RECIPE, PipelineSpec, register_pipeline
-from ..tasks import Modality, TaskSpec, UICapabilities, register_modality
+from ...pipelines import SCRATCH_RECIPE, PipelineSpec, register_pipeline
+from ...tasks import Modality, TaskSpec, UICapabilities, register_modality
 
 EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -30,13 +30,13 @@ class ImageInput:
 
 
 def _preprocessor(spec, config):
-    from ..preprocess.image import ImagePreprocessor
+    from ...preprocess.image import ImagePreprocessor
 
     return ImagePreprocessor(spec, config)
 
 
 def _augmentations():
-    from ..augment.image import IMAGE_AUGMENTATIONS
+    from ...augment.image import IMAGE_AUGMENTATIONS
 
     return IMAGE_AUGMENTATIONS
 
@@ -106,10 +106,10 @@ def register() -> None:
 def register_backbones() -> None:
     """torchvision classifiers (ImageNet weights, classifier removed), EfficientNet-Lite0 (weights
     from an installed package) and the from-scratch CNN."""
-    from ..models.backbones import (BackboneSpec, _scratch_factory, _torchvision_factory, _tv_weights,
+    from ...models.backbones import (BackboneSpec, _scratch_factory, _torchvision_factory, _tv_weights,
                                     register_backbone)
-    from ..models.efficientnet_lite import LITE0_WEIGHTS, efficientnet_lite_factory
-    from ..models.portable.efficientnet_lite import MEAN, STD
+    from ...models.efficientnet_lite import LITE0_WEIGHTS, efficientnet_lite_factory
+    from ...models.portable.efficientnet_lite import MEAN, STD
 
     for arch, enum, size, dim in _TORCHVISION:
         if arch.startswith("resnet"):
