@@ -43,7 +43,7 @@ def main() -> None:
     from konstrukt.models.backbones import build_backbone
     from konstrukt.models.classifier import Classifier
     from konstrukt.models.heads import build_head, head_blocks
-    from konstrukt.preprocess.signal import Recording, SignalPreprocessor
+    from konstrukt.modalities.signal.preprocess import Recording, SignalPreprocessor
     from konstrukt.runtime import use_all_cores
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

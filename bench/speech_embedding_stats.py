@@ -56,7 +56,7 @@ def clips(seed: int = 0) -> list[np.ndarray]:
 
 
 def main() -> None:
-    from konstrukt.models.speech_embedding import load_onnx_weights, weights_path
+    from konstrukt.modalities.audio.speech_embedding import load_onnx_weights, weights_path
     from konstrukt.models.portable.speech_embedding import SpeechEmbedding
 
     model = SpeechEmbedding()

@@ -119,9 +119,9 @@ def build_model(arch: dict):
     return Classifier(backbone, head)
 
 
-PREPROCESSOR_CLASSES = {"image": ("konstrukt.preprocess.image", "ImagePreprocessor"),
-                        "audio": ("konstrukt.preprocess.audio", "AudioPreprocessor"),
-                        "signal": ("konstrukt.preprocess.signal", "SignalPreprocessor")}
+PREPROCESSOR_CLASSES = {"image": ("konstrukt.modalities.image.preprocess", "ImagePreprocessor"),
+                        "audio": ("konstrukt.modalities.audio.preprocess", "AudioPreprocessor"),
+                        "signal": ("konstrukt.modalities.signal.preprocess", "SignalPreprocessor")}
 
 
 def build_preprocessor(arch: dict):

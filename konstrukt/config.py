@@ -71,7 +71,7 @@ class AugmentConfig(_Strict):
     enabled: bool = True
     # image
     # probability; None (the default) = 0.5, unless mirrored training images look like another
-    # class to a simple model (handwriting, digits, arrows): then 0 (augment.image.choose_hflip)
+    # class to a simple model (handwriting, digits, arrows): then 0 (modalities.image.augment.choose_hflip)
     hflip: Optional[float] = Field(None, ge=0.0, le=1.0)
     rotation: float = Field(15.0, ge=0.0, le=180.0)  # degrees, ±
     brightness: float = Field(0.2, ge=0.0, le=1.0)

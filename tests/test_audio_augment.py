@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from konstrukt.augment.audio import (
+from konstrukt.modalities.audio.augment import (
     AUDIO_AUGMENTATIONS, SpecAugment, add_noise, apply_gain, pitch_shift, time_stretch,
     waveform_augmentation,
 )

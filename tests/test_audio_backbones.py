@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from konstrukt.errors import WeightsUnavailableError
-from konstrukt.models import audio
+from konstrukt.modalities.audio import models as audio
 from konstrukt.models.backbones import BACKBONES, build_backbone
 from konstrukt.models.classifier import Classifier, set_trainable
 

@@ -10,10 +10,10 @@ import soundfile as sf
 
 from konstrukt.config import TrainConfig
 from konstrukt.errors import DataError
-from konstrukt.models import audio as _audio  # noqa: F401  (registers the audio backbones)
+from konstrukt.modalities.audio import models as _audio  # noqa: F401  (registers the audio backbones)
 from konstrukt.models.backbones import BACKBONES
 from konstrukt.preprocess import build_preprocessor
-from konstrukt.preprocess.audio import decode_audio, split_windows
+from konstrukt.modalities.audio.preprocess import decode_audio, split_windows
 
 
 def _tone(rate: int, seconds: float, channels: int = 1, freq: float = 440.0) -> np.ndarray:

@@ -11,11 +11,11 @@ from PIL import Image
 
 from konstrukt.data import check_file
 from konstrukt.errors import ConfigError, DataError
-from konstrukt.preprocess import image as image_mod
-from konstrukt.preprocess.audio import AudioPreprocessor, decode_audio, decode_windows, split_windows
-from konstrukt.preprocess.image import load_image, to_rgb
+from konstrukt.modalities.image import preprocess as image_mod
+from konstrukt.modalities.audio.preprocess import AudioPreprocessor, decode_audio, decode_windows, split_windows
+from konstrukt.modalities.image.preprocess import load_image, to_rgb
 from konstrukt.preprocess.limits import DecodeLimits, _from_env, decode_limits, using_decode_limits
-from konstrukt.preprocess.signal import Recording, read_array_signal, read_csv_signal
+from konstrukt.modalities.signal.preprocess import Recording, read_array_signal, read_csv_signal
 
 
 # ------------------------------------------------------------------ images

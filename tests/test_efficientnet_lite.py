@@ -15,7 +15,7 @@ import torch
 import konstrukt
 from konstrukt.errors import WeightsUnavailableError
 from konstrukt.models.backbones import BACKBONES, build_backbone
-from konstrukt.models.efficientnet_lite import LITE0_WEIGHTS
+from konstrukt.modalities.image.efficientnet_lite import LITE0_WEIGHTS
 from konstrukt.models.portable.efficientnet_lite import EfficientNetLite
 from konstrukt.models.weights import WeightSource, fetch_checkpoint, load_strict, read_state_dict
 from tests.conftest import write_images

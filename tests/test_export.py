@@ -198,7 +198,7 @@ def _other_signal_files(run, folder: Path) -> list[Path]:
     rate: windows vote) and an NPZ at twice the rate (resampled)."""
     from scipy.signal import resample_poly
 
-    from konstrukt.preprocess.signal import read_signal
+    from konstrukt.modalities.signal.preprocess import read_signal
 
     folder.mkdir()
     recs = [read_signal(f, run.config).data for f in test_files(run, 3)]
@@ -392,7 +392,7 @@ def test_exported_log_mel_front_end_equals_torch_stft():
     import torch
 
     from konstrukt.export.onnx import dft_frontend
-    from konstrukt.models.audio import LogMel
+    from konstrukt.modalities.audio.models import LogMel
 
     torch.manual_seed(0)
     mel = LogMel(16000, 512, 400, 320, 64)

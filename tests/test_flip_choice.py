@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 import konstrukt
-from konstrukt.augment.image import DEFAULT_HFLIP, choose_hflip
+from konstrukt.modalities.image.augment import DEFAULT_HFLIP, choose_hflip
 from konstrukt.demo import write_digits
 
 

@@ -8,7 +8,7 @@ from PIL import Image
 
 from konstrukt.data import check_file
 from konstrukt.errors import DataError
-from konstrukt.preprocess.image import load_image
+from konstrukt.modalities.image.preprocess import load_image
 
 
 def _png_header_only(path, width, height):

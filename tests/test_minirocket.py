@@ -86,7 +86,7 @@ def test_fit_standardises_features_and_refuses_other_shapes():
 
 def test_a_fold_refits_on_its_training_part_and_the_run_state_comes_back():
     """CV folds: biases from the fold's training windows only; the embedding cache key follows."""
-    from konstrukt.models.minirocket import MiniRocketBackbone
+    from konstrukt.modalities.signal.minirocket import MiniRocketBackbone
 
     class Pre:  # the preprocessor's one method a fit uses
         @staticmethod

@@ -111,7 +111,7 @@ def test_registries_fill_whatever_is_imported_first_and_tasks_stay_light():
                  "from konstrukt.tasks import TASKS\n"
                  "from konstrukt.pipelines import PIPELINES\n"
                  "print(TASKS.names(), len(PIPELINES) > 0, 'torch' in sys.modules)\n"
-                 "from konstrukt.models import audio\n"  # it used to import its registry's module back
+                 "from konstrukt.modalities.audio import models\n"  # it used to import its registry's module back
                  "from konstrukt.models.backbones import BACKBONES\n"
                  "print(sorted({s.modality for _, s in BACKBONES.items()}))\n")
     assert out.splitlines() == ["['image', 'signal', 'sound', 'speech'] True False", "['audio', 'image', 'signal']"]

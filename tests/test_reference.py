@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 import konstrukt
-from konstrukt.preprocess.audio import duration_from_clips
+from konstrukt.modalities.audio.preprocess import duration_from_clips
 from konstrukt.reference import REFERENCES, hog, image_features, mfcc_stats, signal_stats
 
 

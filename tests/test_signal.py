@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from konstrukt.augment import signal as aug
+from konstrukt.modalities.signal import augment as aug
 from konstrukt.config import AugmentConfig, TrainConfig, build_config
 from konstrukt.data import discover
 from konstrukt.data.split import stratified_folds, stratified_split
 from konstrukt.errors import ConfigError, DataError
-from konstrukt.preprocess.signal import SignalPreprocessor, fix_length, read_signal
+from konstrukt.modalities.signal.preprocess import SignalPreprocessor, fix_length, read_signal
 
 from tests.conftest import SIGNAL_FAST, write_signals
 
@@ -84,7 +84,7 @@ def test_files_at_another_rate_are_resampled_and_windows_padded_or_cropped(tmp_p
 
 def test_standardisation_uses_training_statistics_only(tmp_path):
     pre = SignalPreprocessor(None, cfg(sample_rate=10, window=1.0))
-    from konstrukt.preprocess.signal import Recording
+    from konstrukt.modalities.signal.preprocess import Recording
 
     train = Recording(np.array([[0, 2] * 5, [10, 30] * 5], np.float32), 10.0, Path("t"))
     held = Recording(np.full((2, 10), 1000.0, np.float32), 10.0, Path("h"))
@@ -376,7 +376,7 @@ def test_long_windows_get_a_strided_stem_sized_by_the_window(tmp_path):
     import torch
 
     from konstrukt.models.backbones import build_backbone
-    from konstrukt.preprocess.signal import Recording
+    from konstrukt.modalities.signal.preprocess import Recording
 
     pre = SignalPreprocessor(None, cfg(sample_rate=1000, window=2.0))
     pre.fit_split([Recording(np.random.default_rng(0).normal(size=(3, 2000)).astype(np.float32), 1000.0, Path("r"))], [0])

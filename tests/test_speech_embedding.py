@@ -17,7 +17,7 @@ from konstrukt.demo_sound import write_sound_demo
 from konstrukt.errors import WeightsUnavailableError
 from konstrukt.models.backbones import BACKBONES, build_backbone
 from konstrukt.models.portable import speech_embedding as portable
-from konstrukt.models.speech_embedding import WEIGHTS, weights_available, weights_path
+from konstrukt.modalities.audio.speech_embedding import WEIGHTS, weights_available, weights_path
 from konstrukt.pipelines import PIPELINES
 from tests.test_export import _same_predictions, _standalone, test_files
 

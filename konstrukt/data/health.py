@@ -284,7 +284,7 @@ def measure_image(path: Path) -> Measure:
     import imagehash
     from PIL import Image
 
-    from ..preprocess.image import load_image
+    from ..modalities.image.preprocess import load_image
 
     img = load_image(path)  # checks the size first, decodes fully, refuses truncated files; upright RGB
     with Image.open(path) as probe:  # the header: size and mode as stored
@@ -385,7 +385,7 @@ def waveform_match(a: tuple, b: tuple, max_shift: float = 0.25) -> float:
 def measure_audio(path: Path) -> Measure:
     import soundfile as sf
 
-    from ..preprocess.audio import decode_audio
+    from ..modalities.audio.preprocess import decode_audio
 
     wave = decode_audio(path, _SR, _MAX_SECONDS)  # mono at 16 kHz, raises DataError naming the file
     try:
@@ -409,7 +409,7 @@ def audio_pairs(measures: list[Measure], idx: list[int], samples: list, config=N
     of those candidates, read again (at most 4 s at 4 kHz), must match as one recording."""
     from functools import lru_cache
 
-    from ..preprocess.audio import decode_audio
+    from ..modalities.audio.preprocess import decode_audio
 
     if len(idx) < 2:
         return np.zeros((0, 2), int)
@@ -443,7 +443,7 @@ _SIGNAL_FLAT = 1e-6  # a channel whose range is below this (× its magnitude, at
 
 def _signal_reader(config):
     """sample -> Recording (a file, or a window of a long recording), as training reads it."""
-    from ..preprocess.signal import SignalPreprocessor
+    from ..modalities.signal.preprocess import SignalPreprocessor
 
     return SignalPreprocessor(None, config).load_sample  # keeps the last few long recordings open
 
@@ -551,7 +551,7 @@ def measure_recording(rec) -> Measure:
 def measure_signal(path: Path, config=None) -> Measure:
     """One signal file read with ``config`` (default settings when None) → its measurement."""
     from ..config import TrainConfig
-    from ..preprocess.signal import read_signal
+    from ..modalities.signal.preprocess import read_signal
 
     return measure_recording(read_signal(path, config or TrainConfig(task="signal")))
 

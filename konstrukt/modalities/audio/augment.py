@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import AugmentConfig
-from ..registry import Registry
+from ...config import AugmentConfig
+from ...registry import Registry
 
 Wave = np.ndarray  # (T,) float32
 WaveAugment = Callable[[Wave, np.random.Generator], Wave]

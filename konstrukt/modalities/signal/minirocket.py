@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import ConfigError
-from .backbones import Backbone, BackboneSpec, with_pretrained
-from .portable.minirocket import MINIROCKET_KERNEL_LENGTH, MiniRocket
+from ...errors import ConfigError
+from ...models.backbones import Backbone, BackboneSpec, with_pretrained
+from ...models.portable.minirocket import MINIROCKET_KERNEL_LENGTH, MiniRocket
 
 NUM_FEATURES = 10_000  # the paper's default: 84 kernels × 119 biases = 9,996 features
 

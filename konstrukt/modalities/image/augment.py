@@ -11,8 +11,8 @@ from typing import Callable, Optional
 import numpy as np
 from torchvision.transforms import v2
 
-from ..config import AugmentConfig
-from ..registry import Registry
+from ...config import AugmentConfig
+from ...registry import Registry
 
 DEFAULT_HFLIP = 0.5
 FLIP_CHECK_MAX_IMAGES = 600  # enough to tell; keeps the check under a few seconds on big sets
@@ -61,7 +61,7 @@ def choose_hflip(images: list, labels: np.ndarray, seed: int = 0) -> tuple[float
     from PIL import ImageOps
     from sklearn.model_selection import StratifiedKFold
 
-    from ..reference import image_features, make_model
+    from ...reference import image_features, make_model
 
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)

@@ -15,9 +15,9 @@ from typing import BinaryIO, Iterator, TextIO
 
 import numpy as np
 
-from ..data.archive import MAX_RATIO, RATIO_FLOOR
-from ..errors import DataError
-from .limits import check_values
+from ...data.archive import MAX_RATIO, RATIO_FLOOR
+from ...errors import DataError
+from ...preprocess.limits import check_values
 
 MAX_CSV_LINE = 1 << 20  # characters in one CSV line (~500 000 cells): far past any sensor's channels
 _ARRAY_FIX = "save a shorter recording per file (split it, or lower the sampling rate)."

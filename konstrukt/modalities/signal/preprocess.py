@@ -35,10 +35,10 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from ..errors import ConfigError, DataError
-from . import Preprocessor
-from .limits import check_values
-from .signal_headers import bounded_lines, check_array_file
+from ...errors import ConfigError, DataError
+from ...preprocess import Preprocessor
+from ...preprocess.limits import check_values
+from .headers import bounded_lines, check_array_file
 
 TIME_NAMES = frozenset({"time", "t", "timestamp", "times", "seconds", "sec", "secs", "s", "time_s",
                         "time (s)", "time[s]", "t_s", "elapsed"})
@@ -331,7 +331,7 @@ class SignalPreprocessor(Preprocessor):
     """
 
     def __init__(self, spec, config):
-        from ..augment.signal import signal_augmentation
+        from .augment import signal_augmentation
 
         self.config = config
         self.cfg = config.signal
@@ -398,7 +398,7 @@ class SignalPreprocessor(Preprocessor):
 
     @classmethod
     def from_config(cls, config: dict) -> "SignalPreprocessor":
-        from ..config import build_config
+        from ...config import build_config
 
         self = cls(None, build_config({"task": "signal", "signal": config["signal"],
                                        "augment": {"enabled": False}}))

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import ConfigError, DataError
-from . import Preprocessor
-from .limits import check_seconds, decode_limits
+from ...errors import ConfigError, DataError
+from ...preprocess import Preprocessor
+from ...preprocess.limits import check_seconds, decode_limits
 
 _LIBSNDFILE_ONLY = frozenset({".wav", ".flac", ".ogg"})  # no fallback decoder: its error is the truth
 _BLOCK_FRAMES = 1 << 18  # frames per streamed block (~6 s at 44.1 kHz)
@@ -237,7 +237,7 @@ class AudioPreprocessor(Preprocessor):
     """Audio file → (T,) float32 waveform at the backbone's rate, T = rate × duration."""
 
     def __init__(self, spec, config):
-        from ..augment.audio import waveform_augmentation
+        from .augment import waveform_augmentation
 
         self.sample_rate = check_sample_rate(spec, config.audio.sample_rate)
         self.long_files = config.audio.long_files

@@ -25,8 +25,8 @@ import math
 import torch
 from torch import nn
 
-from ..errors import ConfigError
-from .backbones import Backbone, BackboneSpec, with_pretrained
+from ...errors import ConfigError
+from ...models.backbones import Backbone, BackboneSpec, with_pretrained
 
 
 class ChannelNorm(nn.Module):

@@ -25,10 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..augment.audio import SpecAugment
-from ..errors import WeightsUnavailableError
-from .backbones import Backbone, BackboneSpec, pretrained_state, with_pretrained
-from .weights import FIX_HINT, WeightSource, load_strict, offline
+from .augment import SpecAugment
+from ...errors import WeightsUnavailableError
+from ...models.backbones import Backbone, BackboneSpec, pretrained_state, with_pretrained
+from ...models.weights import FIX_HINT, WeightSource, load_strict, offline
 
 # --------------------------------------------------------------------------- log-mel front ends
 

@@ -18,9 +18,9 @@ from PIL import Image, ImageOps
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from ..errors import DataError
-from . import Preprocessor
-from .limits import check_pixels
+from ...errors import DataError
+from ...preprocess import Preprocessor
+from ...preprocess.limits import check_pixels
 
 _PIL_LIMIT = threading.Lock()  # Pillow's pixel limit is a process global: one open at a time sets it
 _BLOCK_PIXELS = 1 << 20  # 16-bit → 8-bit scaling works on this many pixels at a time (8 MiB of float64)
@@ -118,7 +118,7 @@ class ImagePreprocessor(Preprocessor):
         self._set_augmentation(config.augment)
 
     def _set_augmentation(self, augment) -> None:
-        from ..augment.image import image_augmentation
+        from .augment import image_augmentation
 
         self.augmentation = image_augmentation(augment)
         aug = augment.model_dump_json() if self.augmentation else "noaug"
@@ -126,7 +126,7 @@ class ImagePreprocessor(Preprocessor):
 
     def fit(self, raws: list[Image.Image], labels=None) -> dict:
         """With ``augment.hflip`` unset, check on the data whether a mirrored image keeps its class."""
-        from ..augment.image import choose_hflip
+        from .augment import choose_hflip
 
         cfg = self.augment_config
         if not cfg.enabled or cfg.hflip is not None or labels is None:
