@@ -31,6 +31,8 @@ FLOOR = """
 import sys, time, torch
 from konstrukt.models.backbones import BACKBONES, build_backbone
 from konstrukt.runtime import ChannelsLast
+from konstrukt.modalities import register_all
+register_all()
 name, n = sys.argv[1], int(sys.argv[2])
 spec = BACKBONES.get(name)
 model = build_backbone(name, "default").eval()

@@ -28,6 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from konstrukt.data import discover  # noqa: E402
 from konstrukt.data import health  # noqa: E402
+from konstrukt.modalities import register_all  # noqa: E402
+
+register_all()  # what konstrukt's entry points do first
 
 
 def write_images(root: Path, n: int, classes: int = 10, seed: int = 0) -> None:

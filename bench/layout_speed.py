@@ -24,6 +24,9 @@ import torch  # noqa: E402
 
 from konstrukt.models.backbones import build_backbone  # noqa: E402
 from konstrukt.runtime import ChannelsLast, use_all_cores  # noqa: E402
+from konstrukt.modalities import register_all  # noqa: E402
+
+register_all()  # what konstrukt's entry points do first
 
 
 def embed_pass(backbone, x, channels_last: bool):

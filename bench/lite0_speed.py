@@ -30,9 +30,11 @@ def embedding_speed(name: str, threads: int, batch: int = 16, batches: int = 5) 
     """(images per wall second, images per CPU second) of a frozen forward pass at the backbone's
     input size, channels-last as konstrukt's embedding pass feeds it; CPU seconds say more than
     wall time on a machine others share."""
+    from konstrukt.modalities import register_all
     from konstrukt.models.backbones import BACKBONES, build_backbone
     from konstrukt.runtime import ChannelsLast
 
+    register_all()
     torch.set_num_threads(threads)
     spec = BACKBONES.get(name)
     local = "imagenet" in spec.weights and spec.weights["imagenet"].is_local()

@@ -23,7 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import konstrukt  # noqa: E402
 from konstrukt.tasks import TASKS  # noqa: E402
+from konstrukt.modalities import register_all  # noqa: E402
+
 from quality_data import SETS, build  # noqa: E402
+
+register_all()  # what konstrukt's entry points do first
 
 
 def _acc(m: dict | None) -> str:

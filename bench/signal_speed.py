@@ -44,8 +44,10 @@ def main() -> None:
     from konstrukt.models.classifier import Classifier
     from konstrukt.models.heads import build_head, head_blocks
     from konstrukt.modalities.signal.preprocess import Recording, SignalPreprocessor
+    from konstrukt.modalities import register_all
     from konstrukt.runtime import use_all_cores
 
+    register_all()
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--epochs", type=int, default=None, help="override the pipeline's epochs for the CV run")
     ap.add_argument("--set", default=None, metavar="JSON",

@@ -18,10 +18,18 @@ __all__ = ["train", "compare", "load_run", "evaluate", "predict", "export", "Run
            "__version__"]
 
 
+def _registered() -> None:
+    """Every public function registers the modalities first (once; see :mod:`konstrukt.modalities`)."""
+    from .modalities import register_all
+
+    register_all()
+
+
 def train(data, **kwargs):
     """Train a model on ``data`` and write a run folder; see :func:`konstrukt.experiment.train`."""
     from .experiment import train as _train
 
+    _registered()
     return _train(data, **kwargs)
 
 
@@ -31,6 +39,7 @@ def compare(data, **kwargs) -> dict:
     See :func:`konstrukt.compare.compare`."""
     from .compare import compare as _compare
 
+    _registered()
     return _compare(data, **kwargs)
 
 
@@ -38,6 +47,7 @@ def load_run(path):
     """Load a trained run folder; see :class:`konstrukt.inference.Run`."""
     from .inference import load_run as _load
 
+    _registered()
     return _load(path)
 
 
@@ -56,10 +66,13 @@ def export(run, out, format="bundle", **kwargs) -> dict:
     :func:`konstrukt.export.writer.export`. Returns the bundle's config (with ``path``)."""
     from .export.writer import export as _export
 
+    _registered()
     return _export(run, out, format, **kwargs)
 
 
 def __getattr__(name):  # lazy: importing konstrukt stays cheap
+    if name in ("Run", "TrainConfig"):
+        _registered()
     if name == "Run":
         from .inference import Run
 

@@ -584,6 +584,9 @@ def main(argv: list[str] | None = None) -> int:
     # Idle OpenMP threads sleep instead of spinning: on a busy machine spinning threads slowed a
     # small CNN's training ~4x (measured by the service worker). Must be set before torch starts.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from .modalities import register_all
+
+    register_all()  # the parser lists the registered tasks and pipelines
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigError
-from .registry import Registry, load_modalities
+from .registry import Registry
 from .tasks import TASKS
 
 
@@ -27,10 +27,10 @@ class PipelineSpec:
     description: str = ""
 
 
-PIPELINES: Registry[PipelineSpec] = Registry("pipeline", populate=load_modalities)
+PIPELINES: Registry[PipelineSpec] = Registry("pipeline", explicit=True)
 # `auto` pipelines that choose between two candidates trained on the same CV folds (baseline,
 # richer candidate), chosen by the general rule of `recommend`.
-AUTO_CANDIDATES: Registry[tuple[str, str]] = Registry("auto pipeline", populate=load_modalities)
+AUTO_CANDIDATES: Registry[tuple[str, str]] = Registry("auto pipeline", explicit=True)
 
 
 def register_pipeline(spec: PipelineSpec) -> PipelineSpec:

@@ -1,10 +1,13 @@
 """A tiny name → entry registry used for tasks, backbones, heads, pipelines and augmentations.
 
 Small registries (heads, augmentations) are filled by decorators in the module that defines their
-entries. The task, modality, backbone and pipeline registries are filled by the modalities
-(``konstrukt/modalities/``, one explicit list): such a registry is built with a ``populate``
-function that runs once, on the first lookup, so whichever module asks first gets every entry and
-no import order matters. Looking up an unknown name lists what exists.
+entries. The task, modality, backbone and pipeline registries are *explicit*: the modalities fill
+them when an entry point (the CLI, the service app, ``import konstrukt``'s functions, a worker)
+calls :func:`konstrukt.modalities.register_all`. This module imports no modality; looking up an
+explicit registry before that call raises :class:`RegistrationError` instead of answering from an
+empty list. Heavy entries (backbones: model code, torch) may be left by ``register_all`` as a
+filler that runs on the registry's first lookup (:func:`fill_on_first_lookup`), so
+listing tasks stays light. Looking up an unknown name lists what exists.
 """
 from __future__ import annotations
 
@@ -14,23 +17,51 @@ from typing import Callable, Generic, Iterator, TypeVar
 from .errors import ConfigError
 
 T = TypeVar("T")
-_POPULATING = threading.RLock()
+_FILLING = threading.RLock()
+_REGISTERED = threading.Event()  # set by konstrukt.modalities.register_all()
+_FILLERS: dict[str, list[Callable[[], None]]] = {}  # registry kind -> fillers left for its first lookup
+
+
+class RegistrationError(RuntimeError):
+    """An explicit registry was looked up before ``konstrukt.modalities.register_all()`` ran: a
+    programming error of the caller (an entry point that forgot it), not bad user input."""
+
+
+def mark_registered() -> None:
+    """Called once by ``konstrukt.modalities.register_all()``, before it registers anything, so a
+    lookup made while registering sees the entries so far."""
+    _REGISTERED.set()
+
+
+def is_registered() -> bool:
+    return _REGISTERED.is_set()
+
+
+def fill_on_first_lookup(kind: str, filler: Callable[[], None]) -> None:
+    """Run ``filler`` (which adds entries) on the first lookup of the registry named ``kind``
+    instead of now: by kind, so the caller need not import the registry's (heavy) module."""
+    with _FILLING:
+        _FILLERS.setdefault(kind, []).append(filler)
 
 
 class Registry(Generic[T]):
     """Maps names to entries (specs or factories)."""
 
-    def __init__(self, kind: str, populate: Callable[[], None] | None = None):
+    def __init__(self, kind: str, explicit: bool = False):
         self.kind = kind
         self._entries: dict[str, T] = {}
-        self._populate = populate  # fills the registry on first lookup (see the module docstring)
+        self._explicit = explicit  # filled by register_all(): a lookup before it is an error
 
     def _filled(self) -> dict[str, T]:
-        if self._populate is not None:
-            with _POPULATING:  # service threads may look up for the first time at once
-                if self._populate is not None:
-                    self._populate()  # a lookup made by the populate itself sees the entries so far
-                    self._populate = None
+        if self._explicit and not _REGISTERED.is_set():
+            raise RegistrationError(
+                f"the {self.kind} registry was looked up before konstrukt.modalities.register_all() was "
+                "called; every entry point calls it once (the CLI, the service app, konstrukt.train …) — "
+                "a script that uses konstrukt's modules directly calls it first")
+        if _FILLERS.get(self.kind):
+            with _FILLING:  # service threads may look up for the first time at once
+                while _FILLERS.get(self.kind):
+                    _FILLERS[self.kind].pop(0)()  # a lookup made by the filler sees the entries so far
         return self._entries
 
     def add(self, name: str, entry: T) -> T:
@@ -69,17 +100,3 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._filled())
-
-
-def load_modalities() -> None:
-    """Register every modality's tasks, pipelines and UI capabilities (light: no torch import)."""
-    from .modalities import register_all  # lazy: the modalities import the registries' modules
-
-    register_all()
-
-
-def load_backbones() -> None:
-    """Register every modality's backbones (imports torch and the model code)."""
-    from .modalities import register_all_backbones
-
-    register_all_backbones()

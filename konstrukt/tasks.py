@@ -4,7 +4,7 @@ A *modality* (image, audio, …) is everything konstrukt knows about one kind of
 files it reads, how a file becomes a model input (its preprocessor and augmentations), how a long
 recording is cut into windows, what a model input looks like, and what the browser can capture.
 A *task* (image, sound, speech, …) is what a user picks: a modality plus the pipeline ``auto``
-chooses. Each modality registers both from its own file under ``konstrukt/modalities/``.
+chooses. Each modality registers both from its own package under ``konstrukt/modalities/``.
 
 ``default_pipeline`` is the recommended one (pretrained weights); ``offline_pipeline`` trains from
 scratch and is what the demo and the tests use. ``auto_pretrained`` / ``auto_scratch`` are the
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal, Optional
 
-from .registry import Registry, load_modalities
+from .registry import Registry
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class UICapabilities:
 
 @dataclass(frozen=True)
 class Modality:
-    """One kind of input, registered in one place (``konstrukt/modalities/<name>.py``).
+    """One kind of input, registered in one place (``konstrukt/modalities/<name>/``).
 
     Callables receive the backbone's :class:`~konstrukt.models.backbones.BackboneSpec` (whose
     ``input`` record holds the modality's own input settings) and the run's ``TrainConfig``.
@@ -68,8 +68,8 @@ class TaskSpec:
     auto_scratch: str = ""
 
 
-MODALITIES: Registry[Modality] = Registry("modality", populate=load_modalities)
-TASKS: Registry[TaskSpec] = Registry("task", populate=load_modalities)
+MODALITIES: Registry[Modality] = Registry("modality", explicit=True)
+TASKS: Registry[TaskSpec] = Registry("task", explicit=True)
 
 
 def register_modality(modality: Modality, tasks: tuple[TaskSpec, ...] = ()) -> None:

@@ -7,6 +7,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from konstrukt.modalities import register_all
+
+# What every entry point does first; here at collection, since tests parametrize over the registries.
+register_all()
+
 FAST = {"num_epochs": 2, "target_size": 8, "batch_size": 8, "image_size": 16, "cv": 0}
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import torch
 
-from konstrukt.modalities.audio import models as _audio  # noqa: F401  (registers the audio backbones)
 from konstrukt.models.backbones import build_backbone
 
 _BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")

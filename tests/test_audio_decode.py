@@ -10,7 +10,6 @@ import soundfile as sf
 
 from konstrukt.config import TrainConfig
 from konstrukt.errors import DataError
-from konstrukt.modalities.audio import models as _audio  # noqa: F401  (registers the audio backbones)
 from konstrukt.models.backbones import BACKBONES
 from konstrukt.preprocess import build_preprocessor
 from konstrukt.modalities.audio.preprocess import decode_audio, split_windows

@@ -10,7 +10,6 @@ import torch
 import konstrukt
 from tests.conftest import AUDIO_TINY
 from konstrukt.demo_sound import SOUND_CLASSES, synth_clip, write_sound_demo
-from konstrukt.modalities.audio import models as _audio  # noqa: F401  (registers the audio backbones)
 from konstrukt.models.backbones import BACKBONES, build_backbone
 
 FAST = {"audio": {"duration": 1.0}, "num_epochs": 2, "target_size": 6, "batch_size": 8, "cv": 0}

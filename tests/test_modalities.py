@@ -105,13 +105,25 @@ def _fresh(code: str) -> str:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
 
 
-def test_registries_fill_whatever_is_imported_first_and_tasks_stay_light():
-    """No import cycle, no registration by import side effect, and listing tasks needs no torch."""
+def test_registration_is_explicit_and_tasks_stay_light():
+    """No registration by import side effect: a registry looked up before register_all() says so;
+    after it, listing tasks needs no torch, and the backbones come on their registry's first lookup."""
     out = _fresh("import sys\n"
                  "from konstrukt.tasks import TASKS\n"
+                 "from konstrukt.registry import RegistrationError\n"
+                 "try:\n"
+                 "    TASKS.names()\n"
+                 "except RegistrationError as exc:\n"
+                 "    print(exc)\n"
+                 "from konstrukt.modalities import register_all\n"
                  "from konstrukt.pipelines import PIPELINES\n"
+                 "register_all()\n"
                  "print(TASKS.names(), len(PIPELINES) > 0, 'torch' in sys.modules)\n"
-                 "from konstrukt.modalities.audio import models\n"  # it used to import its registry's module back
                  "from konstrukt.models.backbones import BACKBONES\n"
                  "print(sorted({s.modality for _, s in BACKBONES.items()}))\n")
-    assert out.splitlines() == ["['image', 'signal', 'sound', 'speech'] True False", "['audio', 'image', 'signal']"]
+    first, tasks, modalities = out.splitlines()
+    assert first.startswith("the task registry was looked up before konstrukt.modalities.register_all() was "
+                            "called")
+    assert [tasks, modalities] == ["['image', 'signal', 'sound', 'speech'] True False", "['audio', 'image', 'signal']"]
+
+

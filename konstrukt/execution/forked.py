@@ -51,7 +51,9 @@ def _child(job, index: int, send, parent: int) -> None:
     import torch
 
     from ..compare import train_pipeline
+    from ..modalities import register_all
 
+    register_all()  # inherited from the parent by the fork: a no-op, unless it was never called
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's handlers (a worker's) are not ours
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches the parent, which stops us
     _die_with_parent()

@@ -59,7 +59,9 @@ def _parts():
             from konstrukt.execution.ray_executor import fold_runner, pipeline_runner
             from konstrukt.execution.steps import run_shipped, worker_identity
             from konstrukt.experiment import use_fold_runner
+            from konstrukt.modalities import register_all
 
+            register_all()  # a Ray worker is a fresh process: its registries start empty
             relay.hello.remote(worker_identity())
             resources = spec.get("resources") or {}
             os.environ["KONSTRUKT_NUM_THREADS"] = str(max(1, int(float(resources.get("cpus", 1.0)))))
@@ -69,8 +71,10 @@ def _parts():
         @ray.remote(max_retries=0)
         def fit_fold(prepared, callback, pool, train, held_out, n, k, epochs):
             from konstrukt.experiment import Recipe, fit_fold
+            from konstrukt.modalities import register_all
             from konstrukt.progress import Progress
 
+            register_all()
             return fit_fold(Recipe(prepared, Progress(callback, verbose=False)), pool, train, held_out, n, k, epochs)
 
         @ray.remote(max_retries=0)
@@ -80,7 +84,9 @@ def _parts():
             from pathlib import Path
 
             from konstrukt.compare import fit_pipeline
+            from konstrukt.modalities import register_all
 
+            register_all()
             scratch = Path(tempfile.mkdtemp(prefix="konstrukt-pipeline-"))
             job.folder = scratch / "run"
             try:  # the run folder travels back as bytes: small (weights, report, pictures)

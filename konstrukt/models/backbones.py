@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..registry import Registry, load_backbones
+from ..registry import Registry
 from .weights import WeightSource, fetch_checkpoint, load_strict, read_state_dict
 
 
@@ -52,7 +52,7 @@ class BackboneSpec:
     description: str = ""
 
 
-BACKBONES: Registry[BackboneSpec] = Registry("backbone", populate=load_backbones)
+BACKBONES: Registry[BackboneSpec] = Registry("backbone", explicit=True)
 
 
 def register_backbone(spec: BackboneSpec) -> BackboneSpec:

@@ -123,8 +123,10 @@ def check_storage(settings: Settings) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; ``settings`` default to :func:`get_settings` (read when this is called)."""
+    from ..modalities import register_all
     from .routes import auth, jobs, pages, projects
 
+    register_all()
     settings = settings or get_settings()
     app = FastAPI(title="konstrukt", version=_version(), lifespan=lifespan,
                   description="Build a classifier from a few dozen examples per class: projects, "

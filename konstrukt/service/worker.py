@@ -29,6 +29,7 @@ from ..blobstore.manifest import LABELS_FILE, Manifest
 from ..errors import KonstruktError
 from ..execution import Executor, JobSpec, WorkerLost, make_executor
 from ..execution.local import LocalExecutor
+from ..modalities import register_all
 from .db import Job, Project, make_engine, make_sessionmaker, utcnow
 from .jobs import (COMPARE, add_event, claim_next, finish, give_back_or_fail, record_compare_runs,
                    recover_orphans, requeue)
@@ -359,6 +360,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--parent-pipe", action="store_true",
                         help="stop when standard input closes (the server that started this worker died)")
     args = parser.parse_args(argv)
+    register_all()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(message)s")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if args.parent_pipe:
