@@ -119,21 +119,16 @@ def build_model(arch: dict):
     return Classifier(backbone, head)
 
 
-PREPROCESSOR_CLASSES = {"image": ("konstrukt.modalities.image.preprocess", "ImagePreprocessor"),
-                        "audio": ("konstrukt.modalities.audio.preprocess", "AudioPreprocessor"),
-                        "signal": ("konstrukt.modalities.signal.preprocess", "SignalPreprocessor")}
-
-
 def build_preprocessor(arch: dict):
-    """The preprocessor rebuilt from its saved settings (``Preprocessor.from_config``)."""
-    import importlib
+    """The preprocessor rebuilt from its saved settings, by the modality that wrote them (``kind``)."""
+    from .tasks import MODALITIES
 
     cfg = arch["preprocessing"]
-    if cfg.get("kind") not in PREPROCESSOR_CLASSES:
+    known = [name for name, m in MODALITIES.items() if m.restore_preprocessor is not None]
+    if cfg.get("kind") not in known:
         raise RunError(f"unknown preprocessing kind {cfg.get('kind')!r} in the saved architecture",
-                       [f"known: {', '.join(PREPROCESSOR_CLASSES)}; the run needs a newer konstrukt"])
-    module, name = PREPROCESSOR_CLASSES[cfg["kind"]]
-    return getattr(importlib.import_module(module), name).from_config(cfg)
+                       [f"known: {', '.join(known)}; the run needs a newer konstrukt"])
+    return MODALITIES.get(cfg["kind"]).restore_preprocessor(cfg)
 
 
 # --------------------------------------------------------------------------- constant tensors
