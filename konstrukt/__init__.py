@@ -12,7 +12,7 @@
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = ["train", "compare", "load_run", "evaluate", "predict", "export", "Run", "TrainConfig",
            "__version__"]

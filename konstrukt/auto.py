@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import ConfigError
 from .pipelines import AUTO_CANDIDATES, PIPELINES, PipelineSpec, recommend
 from .progress import Progress
 from .tasks import TASKS
@@ -117,6 +118,21 @@ def auto_plan(task: str, pretrained: str | None = None) -> AutoPlan:
         passed.append((name, why or "not available"))
     scratch = spec.auto_scratch if usable(task, spec.auto_scratch) else None
     return AutoPlan(task, chosen, scratch, tuple(passed))
+
+
+def resolve_pipeline(task: str, name: str, pretrained: str | None = None) -> PipelineSpec:
+    """The pipeline for ``name``, checked against the task; ``auto`` → the one it starts from on
+    this machine (see :mod:`konstrukt.auto`; ``pretrained``: the user's choice of weights)."""
+    if name == "auto":
+        name = auto_plan(task, pretrained).start
+    spec = PIPELINES.get(name)
+    if task not in spec.tasks:
+        usable = [n for n, p in PIPELINES.items() if task in p.tasks]
+        raise ConfigError(
+            f"pipeline {name!r} does not work on task {task!r}",
+            [f"pipelines for {task}: {', '.join(usable)}"],
+        )
+    return spec
 
 
 def role_words(task: str, name: str, role: str) -> str:

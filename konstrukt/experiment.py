@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset as TorchDataset, TensorDataset
 
 from . import artifacts
-from .auto import auto_plan, run_auto
+from .auto import auto_plan, resolve_pipeline, run_auto
 from .config import TrainConfig, build_config, check_train_items, config_dict, read_config_file
 from .data import Dataset, discover, stratified_folds, stratified_split
 from .data.health import check_data, enforce
@@ -30,7 +30,7 @@ from .models.backbones import BACKBONES, Backbone, BackboneSpec, build_backbone,
 from .models.classifier import Classifier, count_parameters, set_trainable
 from .models.data_fit import fit_backbone, fitted_id, is_data_fitted, refitted
 from .models.heads import build_head, head_blocks
-from .pipelines import PipelineSpec, resolve_pipeline
+from .pipelines import PipelineSpec
 from .preprocess import Preprocessor, build_preprocessor
 from .progress import Progress, ProgressCallback
 from .reference import evaluate_reference

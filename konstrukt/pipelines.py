@@ -10,9 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ConfigError
 from .registry import Registry
-from .tasks import TASKS
 
 
 @dataclass(frozen=True)
@@ -35,23 +33,6 @@ AUTO_CANDIDATES: Registry[tuple[str, str]] = Registry("auto pipeline", explicit=
 
 def register_pipeline(spec: PipelineSpec) -> PipelineSpec:
     return PIPELINES.add(spec.name, spec)
-
-
-def resolve_pipeline(task: str, name: str, pretrained: str | None = None) -> PipelineSpec:
-    """The pipeline for ``name``, checked against the task; ``auto`` → the one it starts from on
-    this machine (see :mod:`konstrukt.auto`; ``pretrained``: the user's choice of weights)."""
-    if name == "auto":
-        from .auto import auto_plan  # lazy: auto imports this module
-
-        name = auto_plan(task, pretrained).start
-    spec = PIPELINES.get(name)
-    if task not in spec.tasks:
-        usable = [n for n, p in PIPELINES.items() if task in p.tasks]
-        raise ConfigError(
-            f"pipeline {name!r} does not work on task {task!r}",
-            [f"pipelines for {task}: {', '.join(usable)}"],
-        )
-    return spec
 
 
 # From-scratch models on a few dozen examples: a fixed cosine schedule with warm-up (the tiny

@@ -127,7 +127,7 @@ def library_versions() -> dict[str, str]:
     import sklearn
     import torchvision
 
-    from . import __version__
+    from .version import __version__
 
     return {"konstrukt": __version__, "python": platform.python_version(), "torch": torch.__version__,
             "torchvision": torchvision.__version__, "numpy": np.__version__,

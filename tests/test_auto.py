@@ -17,11 +17,11 @@ from PIL import Image
 from torch import nn
 
 import konstrukt
-from konstrukt.auto import auto_plan, clearly_wins, pipeline_available
+from konstrukt.auto import auto_plan, clearly_wins, pipeline_available, resolve_pipeline
 from konstrukt.models.backbones import BACKBONES, Backbone, BackboneSpec, with_pretrained
 from konstrukt.models.weights import WeightSource, hub_checkpoint_dir
 from konstrukt.modalities.image import ImageInput
-from konstrukt.pipelines import PIPELINES, PipelineSpec, resolve_pipeline
+from konstrukt.pipelines import PIPELINES, PipelineSpec
 from konstrukt.tasks import TASKS
 
 CONFIG = {"target_size": 0, "batch_size": 8, "image_size": 16, "cv": 3, "seed": 0}

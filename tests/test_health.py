@@ -281,7 +281,7 @@ def test_copies_stay_in_one_cross_validation_fold(digits):
 
 def test_mislabelled_needs_a_clear_doubt_and_a_model_better_than_guessing():
     from konstrukt.data.health import HealthReport
-    from konstrukt.data.sources import Dataset, Sample
+    from konstrukt.data.samples import Dataset, Sample
 
     y = np.repeat([0, 1], 10)
     weak = np.full((20, 2), 0.5)

@@ -11,7 +11,7 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
-from ..data.sources import file_digest
+from ..data.samples import file_digest
 from ..errors import StorageError
 from .base import BlobStore, check_key
 

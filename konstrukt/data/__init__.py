@@ -5,7 +5,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from .archive import safe_extract_zip
-from .sources import Dataset, Sample, discover, file_digest
+from .samples import Dataset, Sample, file_digest
+from .sources import discover
 from .split import stratified_folds, stratified_split
 
 __all__ = ["Dataset", "Sample", "discover", "file_digest", "safe_extract_zip", "stratified_split",

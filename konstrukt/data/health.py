@@ -30,7 +30,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..registry import Registry
-from .sources import Dataset
+from .samples import Dataset
 
 EVAL_SPLITS = ("val", "test")
 BLOCKING = frozenset({"label_conflict", "leakage"})  # what --strict stops on

@@ -106,7 +106,7 @@ def _overlaps(path: Path, rows: list[dict]) -> list[str]:
 
 def read_segments(path: Path, task, config=None):
     """The labelled windows of every segment in the labels CSV ``path`` (a Dataset)."""
-    from .sources import Dataset, Sample, file_digest
+    from .samples import Dataset, Sample, file_digest
 
     window, hop = _window_settings(task, config)
     problems: list[str] = []

@@ -12,10 +12,11 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from .. import __version__, artifacts
+from .. import artifacts
 from ..blobstore import open_store
 from ..config import read_config_file
 from ..progress import Progress, ProgressCallback
+from ..version import __version__
 from .base import Executor, JobSpec
 from .ship import ship_path
 

@@ -19,7 +19,7 @@ import logging
 import os
 import time
 
-from .. import __version__
+from ..version import __version__
 from .base import Executor, ExecutorError, JobSpec, ProgressFn, WorkerLost
 from .steps import raise_error
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..blobstore import BlobStore, Manifest, ManifestEntry, check_key
-from ..data.sources import file_digest
+from ..data.samples import file_digest
 
 
 def manifest_of_folder(folder: Path, key_of) -> Manifest:

@@ -36,7 +36,7 @@ def run_spec(kind: str, data: Path, out: Path, spec, progress, verbose: bool) ->
 
 def check_version(expected: str) -> None:
     """The worker must run the konstrukt the job was made by: configs and run folders change."""
-    from .. import __version__
+    from ..version import __version__
     from .base import ExecutorError
 
     if expected and expected != __version__:

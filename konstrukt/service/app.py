@@ -155,7 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _version() -> str:
     try:
-        from .. import __version__
+        from ..version import __version__
 
         return __version__
     except ImportError:

@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from ..data.health import check_data
-from ..data.sources import Dataset, Sample as DataSample, file_digest
+from ..data.samples import Dataset, Sample as DataSample, file_digest
 from .db import Label, Project, Sample
 from .settings import Settings
 from .blobs import sample_key, sample_path

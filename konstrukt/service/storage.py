@@ -23,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterator
 
-from ..data.sources import file_digest  # noqa: F401 — the service hashes uploads the same way
+from ..data.samples import file_digest  # noqa: F401 — the service hashes uploads the same way
 from ..errors import DataError, KonstruktError
 
 CHUNK = 1 << 20

@@ -11,7 +11,6 @@ and finds the lock held by a worker left from before stops that worker first.
 """
 from __future__ import annotations
 
-import _thread
 import argparse
 import errno
 import fcntl
@@ -22,15 +21,15 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 from pathlib import Path
 
 from ..blobstore.manifest import LABELS_FILE, Manifest
 from ..errors import KonstruktError
-from ..execution import Executor, JobSpec, WorkerLost, make_executor
+from ..execution import Executor, JobSpec, make_executor
 from ..execution.local import LocalExecutor
 from ..modalities import register_all
 from .db import Job, Project, make_engine, make_sessionmaker, utcnow
+from .heartbeat import Cancelled, Heartbeat, outcome
 from .jobs import (COMPARE, add_event, claim_next, finish, give_back_or_fail, record_compare_runs,
                    recover_orphans, requeue)
 from .settings import Settings
@@ -38,11 +37,6 @@ from .blobs import fetch_job_data, is_local, manifest_key, push_run, run_prefix,
 from .storage import hide_paths, job_dir, register_data_dir, remove_tree
 
 log = logging.getLogger("konstrukt.worker")
-
-
-class Cancelled(BaseException):
-    """Raised from a progress callback: a BaseException, so that compare's per-pipeline error
-    handling (which records a failing pipeline and goes on) does not swallow a cancel."""
 
 
 def headline(report: dict) -> dict:
@@ -57,36 +51,9 @@ def headline(report: dict) -> dict:
     return out
 
 
-class _Heartbeat(threading.Thread):
-    """Beats every few seconds; on a cancel request, interrupts the training in the main thread."""
-
-    def __init__(self, sessions, job_id: int, every: float, interrupt: bool = True):
-        super().__init__(daemon=True)
-        self.sessions, self.job_id, self.every = sessions, job_id, every
-        self.interrupt = interrupt  # False beside the main thread's job: that one must not be hit
-        self.stop = threading.Event()
-        self.cancelled = False
-        self.lock = threading.Lock()
-
-    def run(self) -> None:
-        while not self.stop.wait(self.every):
-            try:
-                with self.sessions() as db:
-                    job = db.get(Job, self.job_id)
-                    job.heartbeat_at = utcnow()
-                    db.commit()
-                    wanted = job.cancel_requested
-            except Exception:  # a locked database must not kill the beat
-                continue
-            with self.lock:
-                if wanted and self.interrupt and not self.cancelled and not self.stop.is_set():
-                    self.cancelled = True
-                    _thread.interrupt_main()
-
-
 def job_spec(settings: Settings, project, job, executor) -> JobSpec:
     """The job as plain data; for an executor that ships it, with the manifest of its files."""
-    from .. import __version__
+    from ..version import __version__
 
     root = job_dir(settings.data_dir, project.id, job.id)
     config = dict(job.config or {})
@@ -163,7 +130,7 @@ def run_job(sessions, settings: Settings, job_id: int, executor: Executor | None
         return summary
 
     try:
-        status, error, summary = _outcome(train, _Heartbeat(sessions, job_id, settings.heartbeat_seconds))
+        status, error, summary = outcome(train, Heartbeat(sessions, job_id, settings.heartbeat_seconds))
     except SystemExit:
         with sessions() as db:  # the server is stopping: give the job back to the queue
             requeue(db, db.get(Job, job_id), "server stopped; queued again")
@@ -180,35 +147,6 @@ def run_job(sessions, settings: Settings, job_id: int, executor: Executor | None
             give_back_or_fail(db, db.get(Job, job_id), error, settings.max_attempts)
         else:
             finish(db, db.get(Job, job_id), status, error=error, summary=summary)
-
-
-def _outcome(train, beat: _Heartbeat) -> tuple[str, str | None, dict | None]:
-    """Run ``train`` with the heartbeat going; return (status, error, summary)."""
-    from ..errors import KonstruktError
-
-    beat.start()
-    try:
-        try:
-            return "succeeded", None, train()
-        finally:
-            with beat.lock:
-                beat.stop.set()
-    except (Cancelled, KeyboardInterrupt):
-        return "cancelled", "cancelled by the user", None
-    except WorkerLost as exc:
-        return "lost", exc.reason, None
-    except KonstruktError as exc:  # worded for the web user (no server folders or CLI flags)
-        return "failed", service_message(exc), None
-    except Exception as exc:
-        log.error("training crashed:\n%s", traceback.format_exc())
-        return "failed", f"internal error: {type(exc).__name__}: {exc}", None
-
-
-def service_message(exc: KonstruktError) -> str:
-    """A user error as the web app shows it: no server folders, no CLI flags (e.g. a recipe whose
-    pretrained weights are not on this server points to “auto”)."""
-    message, problems = exc.for_service()
-    return "\n".join([message, *problems])
 
 
 def work_forever(settings: Settings, stop: threading.Event | None = None) -> None:
