@@ -120,11 +120,12 @@ def build_model(arch: dict):
 
 
 def build_preprocessor(arch: dict):
-    """The preprocessor rebuilt from its saved settings, by the modality that wrote them (``kind``)."""
+    """The preprocessor rebuilt from its saved settings: its ``kind`` is the modality, whose
+    ``restore_preprocessor`` hook reads them (``Preprocessor.from_config``)."""
     from .tasks import MODALITIES
 
     cfg = arch["preprocessing"]
-    known = [name for name, m in MODALITIES.items() if m.restore_preprocessor is not None]
+    known = [name for name, modality in MODALITIES.items() if modality.restore_preprocessor]
     if cfg.get("kind") not in known:
         raise RunError(f"unknown preprocessing kind {cfg.get('kind')!r} in the saved architecture",
                        [f"known: {', '.join(known)}; the run needs a newer konstrukt"])

@@ -47,10 +47,10 @@ class Modality:
     # Long recordings at prediction: (preprocessor, path, config) -> the file's windows, or None
     # to read the file as one input. Every window is classified; the file gets their mean.
     windows: Optional[Callable[[Any, Path, Any], Optional[list]]] = None
-    # A saved run's preprocessor: (its ``Preprocessor.to_config()``, whose ``kind`` is this
-    # modality's name) -> the inference preprocessor (``Preprocessor.from_config``)
-    restore_preprocessor: Optional[Callable[[dict], Any]] = None
     description: str = ""
+    # a saved preprocessor rebuilt from its settings (``Preprocessor.from_config``; their ``kind``
+    # is the modality's name)
+    restore_preprocessor: Optional[Callable[[dict], Any]] = None
 
 
 @dataclass(frozen=True)

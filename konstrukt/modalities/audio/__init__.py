@@ -33,16 +33,16 @@ def _preprocessor(spec, config):
     return AudioPreprocessor(spec, config)
 
 
-def _restore_preprocessor(saved: dict):
-    from .preprocess import AudioPreprocessor
-
-    return AudioPreprocessor.from_config(saved)
-
-
 def _augmentations():
     from .augment import AUDIO_AUGMENTATIONS
 
     return AUDIO_AUGMENTATIONS
+
+
+def _restore(cfg: dict):
+    from .preprocess import AudioPreprocessor
+
+    return AudioPreprocessor.from_config(cfg)
 
 
 def _windows(pre, path: Path, config) -> list | None:
@@ -61,12 +61,12 @@ def example_input(spec, batch: int = 1, small: bool = False):
 
 
 MODALITY = Modality(
-    name="audio", extensions=EXTENSIONS, preprocessor=_preprocessor, restore_preprocessor=_restore_preprocessor,
-    augmentations=_augmentations,
+    name="audio", extensions=EXTENSIONS, preprocessor=_preprocessor, augmentations=_augmentations,
     example_input=example_input, config_section="audio", windows=_windows,
     ui=UICapabilities(accept=("audio/*", *sorted(EXTENSIONS)), capture="microphone", preview="audio",
                       capture_seconds=3.0),
     description="recordings: any rate, channel count and length",
+    restore_preprocessor=_restore,
 )
 
 TASKS = (

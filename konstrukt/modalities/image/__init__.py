@@ -35,16 +35,16 @@ def _preprocessor(spec, config):
     return ImagePreprocessor(spec, config)
 
 
-def _restore_preprocessor(saved: dict):
-    from .preprocess import ImagePreprocessor
-
-    return ImagePreprocessor.from_config(saved)
-
-
 def _augmentations():
     from .augment import IMAGE_AUGMENTATIONS
 
     return IMAGE_AUGMENTATIONS
+
+
+def _restore(cfg: dict):
+    from .preprocess import ImagePreprocessor
+
+    return ImagePreprocessor.from_config(cfg)
 
 
 def example_input(spec, batch: int = 1, small: bool = False):
@@ -56,11 +56,11 @@ def example_input(spec, batch: int = 1, small: bool = False):
 
 
 MODALITY = Modality(
-    name="image", extensions=EXTENSIONS, preprocessor=_preprocessor, restore_preprocessor=_restore_preprocessor,
-    augmentations=_augmentations,
+    name="image", extensions=EXTENSIONS, preprocessor=_preprocessor, augmentations=_augmentations,
     example_input=example_input,
     ui=UICapabilities(accept=("image/*", *sorted(EXTENSIONS)), capture="webcam", preview="image"),
     description="images of any size, RGB/gray/RGBA",
+    restore_preprocessor=_restore,
 )
 
 TASKS = (

@@ -37,16 +37,16 @@ def _preprocessor(spec, config):
     return SignalPreprocessor(spec, config)
 
 
-def _restore_preprocessor(saved: dict):
-    from .preprocess import SignalPreprocessor
-
-    return SignalPreprocessor.from_config(saved)
-
-
 def _augmentations():
     from .augment import SIGNAL_AUGMENTATIONS
 
     return SIGNAL_AUGMENTATIONS
+
+
+def _restore(cfg: dict):
+    from .preprocess import SignalPreprocessor
+
+    return SignalPreprocessor.from_config(cfg)
 
 
 def _windows(pre, path: Path, config) -> list | None:
@@ -62,11 +62,11 @@ def example_input(spec, batch: int = 1, small: bool = False):
 
 
 MODALITY = Modality(
-    name="signal", extensions=EXTENSIONS, preprocessor=_preprocessor, restore_preprocessor=_restore_preprocessor,
-    augmentations=_augmentations,
+    name="signal", extensions=EXTENSIONS, preprocessor=_preprocessor, augmentations=_augmentations,
     example_input=example_input, config_section="signal", windows=_windows,
     ui=UICapabilities(accept=tuple(sorted(EXTENSIONS)), capture="none", preview="file"),
     description="sensor recordings: CSV / NPY / NPZ, channels × time, any rate and length",
+    restore_preprocessor=_restore,
 )
 
 TASKS = (
