@@ -27,7 +27,7 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .errors import ConfigError
 from .pipelines import AUTO_CANDIDATES, PIPELINES, PipelineSpec, recommend
@@ -197,32 +197,41 @@ def _with_cv(prepared, k: int):
     return dataclasses.replace(prepared, config=build_config(config_dict(prepared.config), {"cv": k}))
 
 
-def contestant(first, name: str, layers: tuple, k: int | None, health: Any, progress: Progress):
+@dataclass(frozen=True)
+class ContestSteps:
+    """The training stage's functions the contest runs, passed in by that stage (``train``): auto
+    decides, the training stage trains, and neither module imports the other back."""
+
+    resolve_config: Callable  # (task, pipeline, config, overrides) -> (TrainConfig, PipelineSpec)
+    prepare_sibling: Callable  # (first prepared, config, pipeline spec, progress) -> prepared
+    run_experiment: Callable  # (prepared, progress) -> (model, results)
+
+
+def contestant(first, name: str, layers: tuple, k: int | None, health: Any, progress: Progress,
+               steps: ContestSteps):
     """``first``'s data prepared for pipeline ``name``: shared outright when the backbone and its
     weights are the same (heads on one frozen backbone), else a sibling; with its own copy of the
     data ``health`` found before the contest."""
     from .config import build_config, config_dict
-    from .experiment import prepare_sibling, resolve_config
 
     # Each contestant's report gets its own copy of the data health: training adds findings in place.
     first = dataclasses.replace(first, health=copy.deepcopy(health))
     if name == first.pipeline.name:
         return first if k is None else _with_cv(first, k)
-    cfg, spec = resolve_config(first.config.task, name, *layers)
+    cfg, spec = steps.resolve_config(first.config.task, name, *layers)
     if k is not None:
         cfg = build_config(config_dict(cfg), {"cv": k})
     if spec.backbone == first.pipeline.backbone and cfg.pretrained == first.config.pretrained:
         if first.fitted:  # what prepare chose from the data holds for every head on it
             cfg = build_config(config_dict(cfg), first.fitted)
         return dataclasses.replace(first, config=cfg, pipeline=spec)
-    return prepare_sibling(first, cfg, spec, progress)
+    return steps.prepare_sibling(first, cfg, spec, progress)
 
 
-def run_auto(prepared, plan: AutoPlan, layers: tuple, progress: Progress) -> tuple[Any, Any, dict, dict]:
-    """The contest on ``prepared`` (prepared for ``plan.start``); returns the kept pipeline's
-    (prepared, model, results) and the ``selection`` record for report.json."""
-    from .experiment import run_experiment
-
+def run_auto(prepared, plan: AutoPlan, layers: tuple, progress: Progress,
+             steps: ContestSteps) -> tuple[Any, Any, dict, dict]:
+    """The contest on ``prepared`` (prepared for ``plan.start``), trained by ``steps``; returns the
+    kept pipeline's (prepared, model, results) and the ``selection`` record for report.json."""
     started = time.perf_counter()
     k = prepared.config.cv if prepared.config.cv is not None else (CONTEST_FOLDS if plan.contest else None)
     first_role = "pretrained" if plan.pretrained else "scratch"
@@ -233,10 +242,10 @@ def run_auto(prepared, plan: AutoPlan, layers: tuple, progress: Progress) -> tup
     health = copy.deepcopy(prepared.health)  # before any contestant's review adds to it
 
     def enter(name: str, role: str) -> None:
-        p = contestant(prepared, name, layers, k, health, progress)
+        p = contestant(prepared, name, layers, k, health, progress, steps)
         progress.event("auto", f"auto: {name} ({role_words(plan.task, name, role)})", candidate=name)
         progress.say(f"auto: training and cross-validating {name} ({role_words(plan.task, name, role)})")
-        model, results = run_experiment(p, progress)
+        model, results = steps.run_experiment(p, progress)
         entrants.append(Entrant(name, role, p, model, results))
 
     for name in names:

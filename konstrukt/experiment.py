@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset as TorchDataset, TensorDataset
 
 from . import artifacts
-from .auto import auto_plan, resolve_pipeline, run_auto
+from .auto import ContestSteps, auto_plan, resolve_pipeline, run_auto
 from .config import TrainConfig, build_config, check_train_items, config_dict, read_config_file
 from .data import Dataset, discover, stratified_folds, stratified_split
 from .data.health import check_data, enforce
@@ -675,7 +675,8 @@ def train(data: str | Path, *, task: str | None = None, out: str | Path, pipelin
         selection = None
         if plan is not None:  # auto: a quick CV contest, then the kept pipeline's model as it is
             prepared, model, report, selection = run_auto(
-                prepared, plan, (config, overrides_without_pipeline(overrides)), reporter)
+                prepared, plan, (config, overrides_without_pipeline(overrides)), reporter,
+                ContestSteps(resolve_config, prepare_sibling, run_experiment))
         else:
             model, report = run_experiment(prepared, reporter)
         cfg = prepared.config  # with the settings prepare chose from the data
