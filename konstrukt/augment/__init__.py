@@ -1,1 +1,0 @@
-"""Train-time augmentations per modality, registered by name with their config fields."""
