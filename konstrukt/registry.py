@@ -33,10 +33,6 @@ def mark_registered() -> None:
     _REGISTERED.set()
 
 
-def is_registered() -> bool:
-    return _REGISTERED.is_set()
-
-
 def fill_on_first_lookup(kind: str, filler: Callable[[], None]) -> None:
     """Run ``filler`` (which adds entries) on the first lookup of the registry named ``kind``
     instead of now: by kind, so the caller need not import the registry's (heavy) module."""

@@ -1,6 +1,6 @@
 """One contract for every registered backbone and every modality, whatever the modality.
 
-A new modality gets these checks for free once its file is in konstrukt/modalities/; its big
+A new modality gets these checks for free once its package is in konstrukt/modalities/; its big
 backbones add a tiny configuration to TINY_BACKBONES in tests/conftest.py.
 """
 from __future__ import annotations
