@@ -14,9 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal, Optional
+from typing import TYPE_CHECKING, Any, Callable, Literal, Optional
 
 from .registry import Registry, load_modalities
+
+if TYPE_CHECKING:
+    from .data.measure import HealthHooks
+    from .reference import ReferenceSpec
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,12 @@ class Modality:
     # to read the file as one input. Every window is classified; the file gets their mean.
     windows: Optional[Callable[[Any, Path, Any], Optional[list]]] = None
     description: str = ""
+    # Loaders of the modality's own parts, imported on first use (registration stays light):
+    # data health (konstrukt/data/health.py) — how a file is measured and searched for near
+    # duplicates (None: only the checks that need no reading: exact copies, counts, leakage) —
+    # and the simple baseline's features (konstrukt/reference.py; None: no baseline).
+    health: Optional[Callable[[], "HealthHooks"]] = None
+    reference: Optional[Callable[[], "ReferenceSpec"]] = None
 
 
 @dataclass(frozen=True)
