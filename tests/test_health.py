@@ -329,3 +329,29 @@ def test_a_modality_without_health_hooks_still_gets_the_checks_that_need_no_read
     near_copy(first(digits / "two"), digits / "two" / "again.png")  # not found: needs reading
     report = check(digits, "image")
     assert "label_conflict" in kinds(report) and set(kinds(report)) <= {"label_conflict", "leakage"}
+
+
+def test_the_checks_use_the_hooks_on_the_modality_record(digits, monkeypatch):
+    """The engine asks the task's Modality record for its health hooks: a wing that measures its
+    files its own way (here: every file blank) gets the shared checks on those measurements."""
+    import dataclasses
+    from collections import OrderedDict
+
+    from konstrukt.data import measure as measures
+    from konstrukt.data.measure import HealthHooks, Measure
+    from konstrukt.tasks import MODALITIES
+
+    monkeypatch.setattr(measures, "_CACHE", OrderedDict())  # these files were measured by the real hooks
+    seen = []
+
+    def measure(path):
+        seen.append(path.name)
+        return Measure({"size": 1.0}, flat="empty")
+
+    hooks = HealthHooks(measure, lambda m, idx, samples, config: np.zeros((0, 2), int), {"size": "size"}, {},
+                        lambda key, value, meta: str(value), noun="thing", flats={"empty": "are empty"})
+    image = MODALITIES.get("image")
+    monkeypatch.setitem(MODALITIES._entries, "image", dataclasses.replace(image, health=lambda: hooks))
+    report = check(digits, "image")
+    assert len(seen) == 30 and [f.kind for f in report.findings] == ["empty"]
+    assert report.findings[0].message == "30 thing(s) are empty"
