@@ -27,10 +27,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from konstrukt.data import discover  # noqa: E402
-from konstrukt.data import health  # noqa: E402
-from konstrukt.modalities import register_all  # noqa: E402
-
-register_all()  # what konstrukt's entry points do first
+from konstrukt.config import TrainConfig  # noqa: E402
+from konstrukt.data import measure, similarity  # noqa: E402
+from konstrukt.data.health import check_data  # noqa: E402
+from konstrukt.modalities.audio.health import AUDIO_CANDIDATE_COS  # noqa: E402
+from konstrukt.modalities.image.health import PHASH_MAX_BITS  # noqa: E402
+from konstrukt.modalities.signal.health import SIGNAL_CANDIDATE_COS  # noqa: E402
+from konstrukt.tasks import TASKS, task_modality  # noqa: E402
 
 
 def write_images(root: Path, n: int, classes: int = 10, seed: int = 0) -> None:
@@ -119,10 +122,11 @@ def run(name: str, data: Path, task: str, planted: str) -> None:
     t0 = time.perf_counter()
     dataset = discover(data, task)
     t1 = time.perf_counter()
-    health._CACHE.clear()
-    measures = health.measure_all(dataset, {"image": "image", "signal": "signal"}.get(task, "audio"))
+    measure._CACHE.clear()
+    measures = measure.measure_all(dataset, TASKS.get(task).modality, task_modality(task).health(),
+                                   TrainConfig(task=task))
     t2 = time.perf_counter()
-    report = health.check_data(dataset, task)  # measurements cached: this is the checks themselves
+    report = check_data(dataset, task)  # measurements cached: this is the checks themselves
     t3 = time.perf_counter()
     n = len(dataset.samples)
     counts = report.to_dict()["counts"]
@@ -137,14 +141,14 @@ def run(name: str, data: Path, task: str, planted: str) -> None:
         keys = [m.key for m in measures if m.key is not None]
         hashes = np.array(keys, dtype=np.uint64)
         t = time.perf_counter()
-        health.hamming_pairs(hashes, health.PHASH_MAX_BITS)
+        similarity.hamming_pairs(hashes, PHASH_MAX_BITS)
         vec = time.perf_counter() - t
-        loop, m = python_loop_seconds(keys, lambda a, b: (a ^ b).bit_count() <= health.PHASH_MAX_BITS, 1500)
+        loop, m = python_loop_seconds(keys, lambda a, b: (a ^ b).bit_count() <= PHASH_MAX_BITS, 1500)
     else:
         x = np.stack([m.key for m in measures if m.key is not None])
-        cos = health.SIGNAL_CANDIDATE_COS if task == "signal" else health.AUDIO_CANDIDATE_COS
+        cos = SIGNAL_CANDIDATE_COS if task == "signal" else AUDIO_CANDIDATE_COS
         t = time.perf_counter()
-        health.cosine_candidates(x, cos, top_k=12 if task == "signal" else 8)
+        similarity.cosine_candidates(x, cos, top_k=12 if task == "signal" else 8)
         vec = time.perf_counter() - t
         rows = list(x)
         loop, m = python_loop_seconds(rows, lambda a, b: float(np.dot(a, b)) >= cos, 400)

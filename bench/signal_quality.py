@@ -59,7 +59,7 @@ def write(root: Path, X, y, split: str) -> None:
 
 def features(X) -> np.ndarray:
     """Per-channel summary statistics of each (C, T) recording (konstrukt's signal reference)."""
-    from konstrukt.reference import signal_stats
+    from konstrukt.modalities.signal.reference import signal_stats
 
     return np.stack([signal_stats(x) for x in X])
 

@@ -3,13 +3,12 @@
 Every run fits its modality's reference — hand-made features + logistic regression — on the
 examples the deep model trained on, scores it on the same test split and CV folds, and the report
 says in plain words whether the model is better (:mod:`konstrukt.verdict`). ``compare`` shows it
-as a reference row. References are registered per modality; features are computed once per run.
+as a reference row. Features are computed once per run.
 
-* audio: MFCC statistics — mean and std over time of 20 MFCCs and their deltas (80 numbers);
-* image: 16×16 grey pixels + a histogram of oriented gradients (HOG, 8×8 cells of a 64×64 grey
-  image, 9 orientations) + an 8-bin histogram per colour channel;
-* signal: per-channel summary statistics of the whole recording at the run's rate — mean, std,
-  min, max, quartiles, mean absolute difference, slope (9 numbers per channel).
+The features belong to the modality: each wing puts a :class:`ReferenceSpec` on its
+:class:`~konstrukt.tasks.Modality` record (``reference=``; ``konstrukt/modalities/<name>/reference.py``:
+MFCC statistics for sound, pixels + HOG + colour histograms for images, per-channel summary
+statistics for signals). This module keeps what every modality shares: the model and its scoring.
 """
 from __future__ import annotations
 
@@ -18,78 +17,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .registry import Registry
-
 
 @dataclass(frozen=True)
 class ReferenceSpec:
+    """A modality's reference: its name in reports, and the features of one decoded sample."""
+
     name: str
     description: str
     features: Callable[[Any, Any], np.ndarray]  # (decoded sample, preprocessor) -> (D,)
-
-
-REFERENCES: Registry[ReferenceSpec] = Registry("reference model")
-
-
-def mfcc_stats(wave: np.ndarray, sample_rate: int, n_mfcc: int = 20) -> np.ndarray:
-    """(4 × n_mfcc,) mean and std over time of the MFCCs and of their deltas."""
-    import librosa
-
-    wave = wave if wave.size >= 2048 else np.pad(wave, (0, 2048 - wave.size))
-    mfcc = librosa.feature.mfcc(y=wave, sr=sample_rate, n_mfcc=n_mfcc)  # (n_mfcc, frames)
-    delta = librosa.feature.delta(mfcc, mode="nearest") if mfcc.shape[1] >= 3 else np.zeros_like(mfcc)
-    return np.concatenate([mfcc.mean(1), mfcc.std(1), delta.mean(1), delta.std(1)]).astype(np.float32)
-
-
-def hog(grey: np.ndarray, cell: int = 8, bins: int = 9) -> np.ndarray:
-    """Histogram of oriented gradients (unsigned, magnitude-weighted), L2-normalised per cell."""
-    gy, gx = np.gradient(grey.astype(np.float32))
-    mag = np.hypot(gx, gy)
-    ang = np.mod(np.arctan2(gy, gx), np.pi)  # unsigned orientation in [0, pi)
-    b = np.minimum((ang / np.pi * bins).astype(int), bins - 1)
-    h, w = grey.shape[0] // cell, grey.shape[1] // cell
-    out = np.zeros((h, w, bins), np.float32)
-    cy, cx = np.divmod(np.arange(h * cell * w * cell), w * cell)
-    np.add.at(out, (cy // cell, cx // cell, b[:h * cell, :w * cell].ravel()),
-              mag[:h * cell, :w * cell].ravel())
-    out /= np.linalg.norm(out, axis=2, keepdims=True) + 1e-6
-    return out.ravel()
-
-
-def image_features(img) -> np.ndarray:
-    """16×16 grey pixels, HOG of the 64×64 grey image, and an 8-bin histogram per RGB channel."""
-    rgb = img.convert("RGB")
-    grey = rgb.convert("L")
-    pixels = np.asarray(grey.resize((16, 16)), np.float32).ravel() / 255.0
-    grad = hog(np.asarray(grey.resize((64, 64)), np.float32) / 255.0)
-    arr = np.asarray(rgb, np.uint8).reshape(-1, 3)
-    colour = np.concatenate([np.histogram(arr[:, c], bins=8, range=(0, 256))[0] for c in range(3)])
-    return np.concatenate([pixels, grad, colour / max(len(arr), 1)]).astype(np.float32)
-
-
-def signal_stats(x: np.ndarray) -> np.ndarray:
-    """(9 × C,) per-channel summary statistics of a (C, T) recording: mean, std, min, max, the three
-    quartiles, mean absolute difference between neighbours, and the least-squares slope."""
-    x = np.asarray(x, np.float64)
-    if x.shape[1] > 1:
-        t = np.arange(x.shape[1]) - (x.shape[1] - 1) / 2
-        slope = (x - x.mean(1, keepdims=True)) @ t / (t @ t)
-        wiggle = np.abs(np.diff(x, axis=1)).mean(1)
-    else:
-        slope = wiggle = np.zeros(x.shape[0])
-    q = np.percentile(x, [25, 50, 75], axis=1)
-    return np.concatenate([x.mean(1), x.std(1), x.min(1), x.max(1), *q, wiggle, slope]).astype(np.float32)
-
-
-REFERENCES.add("audio", ReferenceSpec(
-    "mfcc_logreg", "MFCC statistics + logistic regression",
-    lambda wave, pre: mfcc_stats(wave, pre.sample_rate)))
-REFERENCES.add("image", ReferenceSpec(
-    "hog_logreg", "pixels + HOG + colour histogram + logistic regression",
-    lambda img, pre: image_features(img)))
-REFERENCES.add("signal", ReferenceSpec(
-    "stats_logreg", "per-channel summary statistics + logistic regression",
-    lambda rec, pre: signal_stats(rec.at(pre.rate))))
 
 
 def make_model():
@@ -119,10 +54,12 @@ def evaluate_reference(modality: str, raws: list, pre, y: np.ndarray, classes: l
     the modality has no reference.
     """
     from .evaluation import summarize_folds
+    from .tasks import MODALITIES
 
-    if modality not in REFERENCES:
+    load = MODALITIES.get(modality).reference
+    if load is None:
         return None
-    spec = REFERENCES.get(modality)
+    spec = load()
     X = np.stack([spec.features(r, pre) for r in raws])  # (N, D)
     out: dict[str, Any] = {"name": spec.name, "description": spec.description,
                            "test": _score(X, y, train, test, classes) if test else None, "cv": None}

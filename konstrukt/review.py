@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from .data.health import Finding
+from .data.findings import Finding
 
 
 MIN_MARGIN = 0.3  # suggested minus given probability: a 53 % / 47 % doubt is not evidence

@@ -14,9 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal, Optional
+from typing import TYPE_CHECKING, Any, Callable, Literal, Optional
 
 from .registry import Registry
+
+if TYPE_CHECKING:
+    from .data.measure import HealthHooks
+    from .reference import ReferenceSpec
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,12 @@ class Modality:
     # a saved preprocessor rebuilt from its settings (``Preprocessor.from_config``; their ``kind``
     # is the modality's name)
     restore_preprocessor: Optional[Callable[[dict], Any]] = None
+    # Loaders of the modality's own parts, imported on first use (registration stays light):
+    # data health (konstrukt/data/health.py) — how a file is measured and searched for near
+    # duplicates (None: only the checks that need no reading: exact copies, counts, leakage) —
+    # and the simple baseline's features (konstrukt/reference.py; None: no baseline).
+    health: Optional[Callable[[], "HealthHooks"]] = None
+    reference: Optional[Callable[[], "ReferenceSpec"]] = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from PIL import Image, ImageEnhance
 
 from konstrukt.config import TrainConfig
 from konstrukt.data import discover
-from konstrukt.data.health import check, check_data, cosine_candidates, enforce, hamming_pairs
+from konstrukt.data.health import check, check_data, enforce
+from konstrukt.data.similarity import cosine_candidates, hamming_pairs
 from konstrukt.demo import write_digits
 from konstrukt.demo_sound import synth_clip, write_sound_demo
 from konstrukt.errors import DataError
@@ -141,9 +142,30 @@ def test_imbalance(tmp_path):
         f.unlink()
     report = check(data, "image")
     (imb,) = report.by_kind("imbalance")
-    assert imb.detail["per_class"] == {"one": 4, "zero": 13} and "`one`" in imb.action
+    # judged on what trains: the training split of check's stratified split (13 vs 4 in all)
+    assert imb.detail["per_class"] == {"one": 2, "zero": 8} and imb.detail["split"] == "train"
+    assert "`one`" in imb.action and imb.message.startswith("in the training split")
     balanced = check(write_digits(tmp_path / "b", per_class=9, classes=(0, 1)), "image")
     assert not balanced.by_kind("imbalance")
+
+
+def test_imbalance_is_judged_on_the_training_split_not_the_whole_folder(tmp_path):
+    """A training split of 15 vs 3 (5×) is reported although a test split of 3 vs 15 evens the totals."""
+    src = write_digits(tmp_path / "src", per_class=18, classes=(0, 1))
+    root = tmp_path / "split"
+    for c, n_train in (("zero", 15), ("one", 3)):
+        files = sorted((src / c).iterdir())
+        for split, part in (("train", files[:n_train]), ("test", files[n_train:])):
+            (root / split / c).mkdir(parents=True)
+            for f in part:
+                shutil.copy(f, root / split / c / f.name)
+    dataset = discover(root, "image")
+    assert sorted(dataset.labels()).count("one") == sorted(dataset.labels()).count("zero") == 18
+    splits = {k: [i for i, s in enumerate(dataset.samples) if s.split == k] for k in ("train", "val", "test")}
+    (imb,) = check_data(dataset, "image", splits=splits).by_kind("imbalance")
+    assert imb.detail["per_class"] == {"one": 3, "zero": 15} and imb.detail["ratio"] == 5.0
+    assert "`one`" in imb.action
+    assert not check_data(dataset, "image").by_kind("imbalance")  # no splits: the whole set is even
 
 
 def test_too_few_for_the_split_and_for_cv(tmp_path):
@@ -280,7 +302,7 @@ def test_copies_stay_in_one_cross_validation_fold(digits):
 
 
 def test_mislabelled_needs_a_clear_doubt_and_a_model_better_than_guessing():
-    from konstrukt.data.health import HealthReport
+    from konstrukt.data.findings import HealthReport
     from konstrukt.data.samples import Dataset, Sample
 
     y = np.repeat([0, 1], 10)
@@ -296,11 +318,40 @@ def test_mislabelled_needs_a_clear_doubt_and_a_model_better_than_guessing():
     assert skipped.severity == "info" and skipped.detail["skipped"] and "hardly better" in skipped.message
 
 
-def test_a_modality_without_health_spec_still_gets_the_checks_that_need_no_reading(digits, monkeypatch):
-    from konstrukt.data import health
+def test_a_modality_without_health_hooks_still_gets_the_checks_that_need_no_reading(digits, monkeypatch):
+    import dataclasses
 
-    monkeypatch.delitem(health.HEALTH_SPECS._entries, "image")
+    from konstrukt.tasks import MODALITIES
+
+    image = MODALITIES.get("image")
+    monkeypatch.setitem(MODALITIES._entries, "image", dataclasses.replace(image, health=None))
     shutil.copy(first(digits / "zero"), digits / "one" / "copy.png")
     near_copy(first(digits / "two"), digits / "two" / "again.png")  # not found: needs reading
     report = check(digits, "image")
     assert "label_conflict" in kinds(report) and set(kinds(report)) <= {"label_conflict", "leakage"}
+
+
+def test_the_checks_use_the_hooks_on_the_modality_record(digits, monkeypatch):
+    """The engine asks the task's Modality record for its health hooks: a wing that measures its
+    files its own way (here: every file blank) gets the shared checks on those measurements."""
+    import dataclasses
+    from collections import OrderedDict
+
+    from konstrukt.data import measure as measures
+    from konstrukt.data.measure import HealthHooks, Measure
+    from konstrukt.tasks import MODALITIES
+
+    monkeypatch.setattr(measures, "_CACHE", OrderedDict())  # these files were measured by the real hooks
+    seen = []
+
+    def measure(path):
+        seen.append(path.name)
+        return Measure({"size": 1.0}, flat="empty")
+
+    hooks = HealthHooks(measure, lambda m, idx, samples, config: np.zeros((0, 2), int), {"size": "size"}, {},
+                        lambda key, value, meta: str(value), noun="thing", flats={"empty": "are empty"})
+    image = MODALITIES.get("image")
+    monkeypatch.setitem(MODALITIES._entries, "image", dataclasses.replace(image, health=lambda: hooks))
+    report = check(digits, "image")
+    assert len(seen) == 30 and [f.kind for f in report.findings] == ["empty"]
+    assert report.findings[0].message == "30 thing(s) are empty"

@@ -15,7 +15,8 @@ import konstrukt
 from konstrukt.cli import main
 from konstrukt.config import TrainConfig
 from konstrukt.data import discover
-from konstrukt.data.health import SIGNAL_MATCH_CORR, check, check_data, is_copy, match_size, signal_match, signal_spectrum
+from konstrukt.data.health import check, check_data
+from konstrukt.modalities.signal.health import SIGNAL_MATCH_CORR, is_copy, match_size, signal_match, signal_spectrum
 from konstrukt.demo_signal import synth_gesture, write_signal_dataset
 from konstrukt.errors import DataError
 

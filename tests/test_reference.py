@@ -5,7 +5,10 @@ from PIL import Image
 
 import konstrukt
 from konstrukt.modalities.audio.preprocess import duration_from_clips
-from konstrukt.reference import REFERENCES, hog, image_features, mfcc_stats, signal_stats
+from konstrukt.modalities.audio.reference import mfcc_stats
+from konstrukt.modalities.image.reference import hog, image_features
+from konstrukt.modalities.signal.reference import signal_stats
+from konstrukt.tasks import MODALITIES
 
 
 def test_reference_features_have_fixed_sizes_whatever_the_input():
@@ -15,7 +18,8 @@ def test_reference_features_have_fixed_sizes_whatever_the_input():
     for size in [(25, 25), (640, 427)]:
         img = Image.fromarray(rng.integers(0, 255, (*size[::-1], 3), dtype=np.uint8))
         assert image_features(img).shape == (16 * 16 + 8 * 8 * 9 + 24,)
-    assert set(REFERENCES.names()) >= {"audio", "image", "signal"}
+    assert {MODALITIES.get(m).reference().name for m in ("audio", "image", "signal")} == {
+        "mfcc_logreg", "hog_logreg", "stats_logreg"}
     assert signal_stats(rng.normal(size=(6, 400))).shape == signal_stats(np.ones((6, 1))).shape == (54,)
 
 
@@ -79,12 +83,16 @@ def test_tiny_validation_split_does_not_choose_epochs(image_data, tmp_path, fast
 
 
 def test_a_failing_reference_does_not_lose_the_trained_model(image_data, tmp_path, fast, monkeypatch):
-    from konstrukt import reference
+    import dataclasses
+
+    from konstrukt.reference import ReferenceSpec
 
     def broken(img, pre):
         raise ImportError("numba needs another numpy")
 
-    monkeypatch.setitem(reference.REFERENCES._entries, "image", reference.ReferenceSpec("x", "x", broken))
+    image = MODALITIES.get("image")
+    monkeypatch.setitem(MODALITIES._entries, "image",
+                        dataclasses.replace(image, reference=lambda: ReferenceSpec("x", "x", broken)))
     run = konstrukt.train(image_data, pipeline="scratch_cnn", out=tmp_path / "run", overrides=fast,
                           verbose=False)
     assert run.report["reference"] is None and run.report["baseline"] is None

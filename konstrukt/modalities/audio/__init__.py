@@ -60,11 +60,24 @@ def example_input(spec, batch: int = 1, small: bool = False):
     return torch.randn(batch, int(spec.input.sample_rate * seconds)) * 0.1  # (B, T)
 
 
+def _health():
+    from .health import HEALTH
+
+    return HEALTH
+
+
+def _reference():
+    from .reference import REFERENCE
+
+    return REFERENCE
+
+
 MODALITY = Modality(
     name="audio", extensions=EXTENSIONS, preprocessor=_preprocessor, augmentations=_augmentations,
     example_input=example_input, config_section="audio", windows=_windows,
     ui=UICapabilities(accept=("audio/*", *sorted(EXTENSIONS)), capture="microphone", preview="audio",
                       capture_seconds=3.0),
+    health=_health, reference=_reference,
     description="recordings: any rate, channel count and length",
     restore_preprocessor=_restore,
 )

@@ -55,10 +55,23 @@ def example_input(spec, batch: int = 1, small: bool = False):
     return torch.rand(batch, 3, size, size)  # (B, 3, S, S)
 
 
+def _health():
+    from .health import HEALTH
+
+    return HEALTH
+
+
+def _reference():
+    from .reference import REFERENCE
+
+    return REFERENCE
+
+
 MODALITY = Modality(
     name="image", extensions=EXTENSIONS, preprocessor=_preprocessor, augmentations=_augmentations,
     example_input=example_input,
     ui=UICapabilities(accept=("image/*", *sorted(EXTENSIONS)), capture="webcam", preview="image"),
+    health=_health, reference=_reference,
     description="images of any size, RGB/gray/RGBA",
     restore_preprocessor=_restore,
 )

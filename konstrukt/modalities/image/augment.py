@@ -61,7 +61,8 @@ def choose_hflip(images: list, labels: np.ndarray, seed: int = 0) -> tuple[float
     from PIL import ImageOps
     from sklearn.model_selection import StratifiedKFold
 
-    from ...reference import image_features, make_model
+    from .reference import image_features
+    from ...reference import make_model
 
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)

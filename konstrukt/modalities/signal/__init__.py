@@ -61,10 +61,23 @@ def example_input(spec, batch: int = 1, small: bool = False):
     return torch.randn(batch, spec.input.channels, 128 if small else spec.input.length)  # (B, C, L)
 
 
+def _health():
+    from .health import HEALTH
+
+    return HEALTH
+
+
+def _reference():
+    from .reference import REFERENCE
+
+    return REFERENCE
+
+
 MODALITY = Modality(
     name="signal", extensions=EXTENSIONS, preprocessor=_preprocessor, augmentations=_augmentations,
     example_input=example_input, config_section="signal", windows=_windows,
     ui=UICapabilities(accept=tuple(sorted(EXTENSIONS)), capture="none", preview="file"),
+    health=_health, reference=_reference,
     description="sensor recordings: CSV / NPY / NPZ, channels × time, any rate and length",
     restore_preprocessor=_restore,
 )
