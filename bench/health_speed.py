@@ -34,6 +34,9 @@ from konstrukt.modalities.audio.health import AUDIO_CANDIDATE_COS  # noqa: E402
 from konstrukt.modalities.image.health import PHASH_MAX_BITS  # noqa: E402
 from konstrukt.modalities.signal.health import SIGNAL_CANDIDATE_COS  # noqa: E402
 from konstrukt.tasks import TASKS, task_modality  # noqa: E402
+from konstrukt.modalities import register_all  # noqa: E402
+
+register_all()  # what konstrukt's entry points do first
 
 
 def write_images(root: Path, n: int, classes: int = 10, seed: int = 0) -> None:
