@@ -119,21 +119,17 @@ def build_model(arch: dict):
     return Classifier(backbone, head)
 
 
-PREPROCESSOR_CLASSES = {"image": ("konstrukt.preprocess.image", "ImagePreprocessor"),
-                        "audio": ("konstrukt.preprocess.audio", "AudioPreprocessor"),
-                        "signal": ("konstrukt.preprocess.signal", "SignalPreprocessor")}
-
-
 def build_preprocessor(arch: dict):
-    """The preprocessor rebuilt from its saved settings (``Preprocessor.from_config``)."""
-    import importlib
+    """The preprocessor rebuilt from its saved settings: its ``kind`` is the modality, whose
+    ``restore_preprocessor`` hook reads them (``Preprocessor.from_config``)."""
+    from .tasks import MODALITIES
 
     cfg = arch["preprocessing"]
-    if cfg.get("kind") not in PREPROCESSOR_CLASSES:
+    known = [name for name, modality in MODALITIES.items() if modality.restore_preprocessor]
+    if cfg.get("kind") not in known:
         raise RunError(f"unknown preprocessing kind {cfg.get('kind')!r} in the saved architecture",
-                       [f"known: {', '.join(PREPROCESSOR_CLASSES)}; the run needs a newer konstrukt"])
-    module, name = PREPROCESSOR_CLASSES[cfg["kind"]]
-    return getattr(importlib.import_module(module), name).from_config(cfg)
+                       [f"known: {', '.join(known)}; the run needs a newer konstrukt"])
+    return MODALITIES.get(cfg["kind"]).restore_preprocessor(cfg)
 
 
 # --------------------------------------------------------------------------- constant tensors

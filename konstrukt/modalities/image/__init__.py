@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...pipelines import SCRATCH_RECIPE, PipelineSpec, register_pipeline
-from ...tasks import Modality, TaskSpec, UICapabilities, register_modality
+from ...tasks import ExportHooks, Modality, TaskSpec, UICapabilities, register_modality
+from . import export
 
 EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -41,6 +42,12 @@ def _augmentations():
     return IMAGE_AUGMENTATIONS
 
 
+def _restore(cfg: dict):
+    from ...preprocess.image import ImagePreprocessor
+
+    return ImagePreprocessor.from_config(cfg)
+
+
 def example_input(spec, batch: int = 1, small: bool = False):
     """A random batch as the backbone takes it: (B, 3, S, S) in [0, 1]; ``small``: 32 px."""
     import torch
@@ -54,6 +61,11 @@ MODALITY = Modality(
     example_input=example_input,
     ui=UICapabilities(accept=("image/*", *sorted(EXTENSIONS)), capture="webcam", preview="image"),
     description="images of any size, RGB/gray/RGBA",
+    # export: normalisation is inside the backbone, INT8 static; predict.py reads with Pillow, and
+    # the PyTorch one resizes with torchvision
+    export=ExportHooks(noun="picture", reader_dists=("pillow",), torch_dists=("torchvision",),
+                       describe=export.describe),
+    restore_preprocessor=_restore,
 )
 
 TASKS = (
