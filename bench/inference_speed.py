@@ -116,7 +116,8 @@ def main() -> None:
         except RunError as exc:  # the export refuses; measure the refused model anyway, and say so
             failed = "  (INT8 export refused: " + exc.message.split(" (needs")[0] + ")"
             int8_path = work / f"{pipeline}-refused.int8.onnx"
-            konnx.quantize(bundle / "model.onnx", int8_path, run.report["architecture"]["backbone"]["name"],
+            backbone = run.report["architecture"]["backbone"]
+            konnx.quantize(bundle / "model.onnx", int8_path, konnx.int8_policy(backbone["modality"], backbone["name"]),
                            parity.model_inputs(run, parity.calibration_files(run)))
             files, _ = parity.held_out_files(run)
             inputs = parity.model_inputs(run, files)

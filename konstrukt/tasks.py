@@ -34,6 +34,23 @@ class UICapabilities:
 
 
 @dataclass(frozen=True)
+class ExportHooks:
+    """How a modality's runs leave konstrukt: looked up by export/, the bundle loader and the model
+    card instead of branching on its name. The records the callables return are in
+    :mod:`konstrukt.export.hooks`; a wing fills these in from its ``export.py``."""
+
+    noun: str = "file"  # the model card: "Classifies a <noun> into one of …"
+    reader_dists: tuple[str, ...] = ()  # what a bundle's predict.py reads the files with
+    torch_dists: tuple[str, ...] = ()  # more for the PyTorch predict script (image: torchvision)
+    describe: Optional[Callable[[dict], str]] = None  # saved preprocessing settings in words (card)
+    onnx_input: Optional[Callable[[str], Any]] = None  # backbone -> OnnxInput (None: the default)
+    int8: Optional[Callable[[str], Any]] = None  # backbone -> Int8Policy (None: static, calibrated)
+    # preprocessor -> how the exported model's input differs from konstrukt's: wrap(model),
+    # to_graph(inputs), extra_state() (None: it does not; see export.hooks.IdentityAdapter)
+    adapter: Optional[Callable[[Any], Any]] = None
+
+
+@dataclass(frozen=True)
 class Modality:
     """One kind of input, registered in one place (``konstrukt/modalities/<name>/``).
 
@@ -61,6 +78,10 @@ class Modality:
     # and the simple baseline's features (konstrukt/reference.py; None: no baseline).
     health: Optional[Callable[[], "HealthHooks"]] = None
     reference: Optional[Callable[[], "ReferenceSpec"]] = None
+    # where runs and files cross konstrukt's edge: export and bundles, a saved preprocessor rebuilt
+    # from its settings (``Preprocessor.from_config``), the service's extra rule for an upload
+    export: ExportHooks = ExportHooks()
+    check_upload: Optional[Callable[[Path], None]] = None  # raises DataError (audio: too short)
 
 
 @dataclass(frozen=True)

@@ -391,7 +391,7 @@ def test_exported_log_mel_front_end_equals_torch_stft():
     """The export's DFT-convolution STFT gives the same log-mel as torch.stft (and is undone after)."""
     import torch
 
-    from konstrukt.export.onnx import dft_frontend
+    from konstrukt.modalities.audio.export import dft_frontend
     from konstrukt.modalities.audio.models import LogMel
 
     torch.manual_seed(0)

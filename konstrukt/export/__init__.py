@@ -5,7 +5,8 @@
 
 Modules: :mod:`.writer` (the export itself), :mod:`.onnx` (export and quantisation),
 :mod:`.parity` (the checks), :mod:`.templates` (generated predict.py), :mod:`.card` (README.md),
-:mod:`.bundle` (the format, and loading bundles back).
+:mod:`.bundle` (the format, and loading bundles back), :mod:`.hooks` (the records a modality's
+export hooks return: what differs per modality lives in ``konstrukt/modalities/<name>/export.py``).
 """
 from __future__ import annotations
 

@@ -71,10 +71,11 @@ def is_bundle(path: Path) -> bool:
 class OnnxModel(nn.Module):
     """An ONNX bundle's model behind the nn.Module interface that :class:`Run` calls."""
 
-    def __init__(self, data: bytes, unpadded: bool, raw_stats=None):
+    def __init__(self, data: bytes, unpadded: bool, adapter):
         super().__init__()
-        # signals: the graph standardises inside; konstrukt's preprocessor hands standardised windows
-        self.raw_stats = raw_stats
+        # the modality's input adapter turns konstrukt's model input into the graph's (e.g. signals:
+        # the graph standardises inside; konstrukt's preprocessor hands standardised windows)
+        self.adapter = adapter
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -85,10 +86,7 @@ class OnnxModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         from ..modalities.audio.models import valid_lengths
 
-        arr = x.detach().cpu().float().numpy()
-        if self.raw_stats is not None:
-            mean, std = self.raw_stats
-            arr = (arr * std[:, None] + mean[:, None]).astype(np.float32)
+        arr = np.stack(self.adapter.to_graph(list(x.detach().cpu().float().numpy())))
         if self.unpadded:
             lengths = valid_lengths(x.cpu()).tolist()
             out = np.concatenate([self.session.run(["logits"], {"input": arr[i:i + 1, :n]})[0]
@@ -98,13 +96,21 @@ class OnnxModel(nn.Module):
         return torch.from_numpy(out)
 
 
+def input_adapter(modality: str, pre):
+    """How the exported model's input differs from konstrukt's model input (the modality's
+    ``adapter`` hook; by default it does not)."""
+    from ..tasks import MODALITIES
+    from .hooks import IdentityAdapter
+
+    make = MODALITIES.get(modality).export.adapter
+    return make(pre) if make else IdentityAdapter()
+
+
 def load_bundle(path: Path):
     """(path, report, config, model, preprocessor) of a bundle, for :class:`konstrukt.Run`."""
     from ..architecture import apply_constants, build_model, build_preprocessor, constant_buffers
     from ..config import TrainConfig
     from ..inference import apply_state
-    from .signal import MEAN_KEY, STD_KEY, statistics
-
     files = _Files(path)
     if not files.has("config.json"):
         raise RunError(f"{path} is not a konstrukt bundle (no config.json)",
@@ -119,6 +125,8 @@ def load_bundle(path: Path):
     except (ValueError, KeyError, TypeError) as exc:
         raise RunError(f"{path}: config.json is not a valid bundle config ({type(exc).__name__}: {exc})",
                        ["Fix: export the bundle again; do not edit config.json by hand."]) from None
+    pre = build_preprocessor(arch)
+    adapter = input_adapter(arch["backbone"]["modality"], pre)
     if files.has(TORCH_WEIGHTS):
         from safetensors.torch import load as load_bytes
 
@@ -129,19 +137,17 @@ def load_bundle(path: Path):
             raise RunError(f"{path}: {TORCH_WEIGHTS} is damaged or not safetensors ({exc})",
                            ["Fix: export the bundle again."]) from None
         constants = {k: state.pop(k) for k in list(state) if k in constant_buffers(model)}
-        if arch["backbone"]["modality"] == "signal":  # konstrukt standardises in its preprocessor
-            state.pop(MEAN_KEY, None), state.pop(STD_KEY, None)
+        for key in adapter.extra_state():  # the adapter's, for the bundle's own script: konstrukt's
+            state.pop(key, None)           # preprocessor does that part (e.g. standardisation)
         apply_state(model, state, f"{path}/{TORCH_WEIGHTS}")
         apply_constants(model, constants, f"{path}/{TORCH_WEIGHTS}")
         model.eval()
     elif files.has(ONNX_FP32) or files.has(ONNX_INT8):
-        from .onnx import UNPADDED
+        from .onnx import onnx_input
 
-        pre = build_preprocessor(arch)
         model = OnnxModel(files.read(ONNX_FP32 if files.has(ONNX_FP32) else ONNX_INT8),
-                          arch["backbone"]["name"] in UNPADDED,
-                          statistics(pre) if arch["backbone"]["modality"] == "signal" else None)
+                          onnx_input(arch["backbone"]["modality"], arch["backbone"]["name"]).unpadded, adapter)
     else:
         raise RunError(f"{path}: the bundle holds no model file ({TORCH_WEIGHTS}, {ONNX_FP32} or {ONNX_INT8})",
                        ["Fix: export the bundle again."])
-    return path, report, config, model, build_preprocessor(arch)
+    return path, report, config, model, pre

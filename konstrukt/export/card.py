@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..tasks import MODALITIES
 
 
 def _pct(x) -> str:
@@ -50,8 +51,9 @@ def model_card(cfg: dict) -> str:
     m, data, train = cfg.get("metrics", {}), cfg.get("data", {}), cfg["training"]
     test, cv, classes = m.get("test"), m.get("cv"), cfg["classes"]
     arch, pipe = cfg["architecture"], cfg["pipeline"]
+    words = MODALITIES.get(arch["backbone"]["modality"]).export  # the modality's own words
     lines = [f"# {cfg['task']} classifier — {pipe['name']}", "",
-             f"Classifies a {'picture' if arch['backbone']['modality'] == 'image' else 'recording'} "
+             f"Classifies a {words.noun} "
              f"into one of {len(classes)} classes: {', '.join(f'`{c}`' for c in classes)}. "
              f"Exported by konstrukt {cfg['versions'].get('konstrukt', '?')}; runs without konstrukt.", ""]
     lines += ["## Data", "", "| class | examples |", "|---|---|"]
@@ -79,7 +81,7 @@ def model_card(cfg: dict) -> str:
               f"- {train.get('optimizer')} lr {train.get('learning_rate')}, weight decay {train.get('weight_decay')}, "
               f"batch {train.get('batch_size')}, {train.get('epochs_run')} epochs (best {train.get('best_epoch')}), "
               f"augmentation {'on' if train.get('augment') else 'off'}, seed {train.get('seed')}",
-              f"- preprocessing: {_preprocessing_words(arch['preprocessing'])}", ""]
+              f"- preprocessing: {_preprocessing_words(arch['preprocessing'], words.describe)}", ""]
     weights = cfg.get("weights")
     if weights:
         lines += ["## Pretrained weights", "", f"{weights['source']}; licence **{weights['license']}**"
@@ -115,21 +117,9 @@ def model_card(cfg: dict) -> str:
     return "\n".join(lines)
 
 
-def _preprocessing_words(pre: dict) -> str:
-    if pre["kind"] == "image":
-        words = f"RGB image resized to {pre['size']} × {pre['size']}, scaled to [0, 1]"
-    elif pre["kind"] == "signal":
-        sig = pre["signal"]
-        words = (f"{pre['channels']} channel(s) resampled to {pre['sample_rate']:g} Hz, windows of "
-                 f"{sig['window']:g} s ({pre['length']} samples; shorter files padded with "
-                 f"{'the last value' if sig['pad'] == 'edge' else 'the channel mean'}, longer ones "
-                 f"cut into windows {sig['hop'] or sig['window'] / 2:g} s apart that vote)"
-                 + ("; inside the model: per-channel standardisation with the training split's "
-                    "mean/std (saved tensors)" if sig["standardize"] else ""))
-    else:
-        words = (f"mono (mean of channels), resampled to {pre['sample_rate']} Hz, "
-                 f"{pre['duration']:g} s (cropped or zero-padded)"
-                 + ("; long files vote over windows" if pre.get("long_files") == "windows" else ""))
+def _preprocessing_words(pre: dict, describe) -> str:
+    """The modality's words for its saved preprocessing (``describe`` hook), then what runs inside the model."""
+    words = describe(pre) if describe else f"{pre.get('kind', '?')} preprocessing"
     inside = pre.get("in_model", {})
     extra = [f"{v['type']} (n_fft {v['n_fft']}, hop {v.get('hop_length', v.get('hop'))}, {v.get('n_mels', '?')} mels)"
              for k, v in inside.items() if isinstance(v, dict) and "type" in v]

@@ -1,18 +1,14 @@
 """ONNX export (fp32) and INT8 quantisation with onnxruntime.
 
 The graph takes the raw model input — an image as (B, 3, S, S) floats in [0, 1], audio as a
-(B, T) waveform, a signal as a raw (B, C, L) window — so normalisation and the log-mel front end
-run inside it (the STFT as a convolution over a DFT basis: onnxruntime's STFT op is slower than
-PyTorch at batch 1; the basis is computed from the window by graph nodes that onnxruntime folds
-at session start, so the file does not store it). The batch axis is dynamic. wav2vec2 takes its waveform without the zero
-padding (the time axis is dynamic too), because its group norm would otherwise mix padding into
-every frame; its predict.py trims and runs one file at a time.
+(B, T) waveform, a signal as a raw (B, C, L) window — so normalisation and any front end run
+inside it. The batch axis is dynamic. What differs per modality and backbone — the module that is
+recorded, more dynamic axes, edits of the saved graph, the INT8 policy — comes from the modality's
+export hooks (:class:`konstrukt.tasks.ExportHooks`, records in :mod:`.hooks`); the audio wing's
+log-mel front end as a DFT convolution is the main example (``konstrukt/modalities/audio/export.py``).
 
-INT8: static quantisation (QDQ, per-channel weights) calibrated on training samples for
-convolutional image/audio models; dynamic quantisation for transformers and signal models (for
-MiniRocket the linear head only: its fixed features stay exact). The
-front end (DFT convolution, mel filter-bank product) stays in float, because log-mel levels of
-quiet sounds do not survive 8 bits; its constants are stored as float16 in the INT8 file.
+INT8: static quantisation (QDQ, per-channel weights) calibrated on training samples, or dynamic
+quantisation (weights only), as the modality's :class:`~.hooks.Int8Policy` says.
 """
 from __future__ import annotations
 
@@ -27,144 +23,42 @@ import torch
 from torch import nn
 
 from ..errors import RunError
+from .hooks import Int8Policy, OnnxInput
 
 OPSET = 18
 INPUT, OUTPUT = "input", "logits"
-DYNAMIC_QUANT = frozenset({"ast", "wav2vec2_base"})  # transformers: dynamic; the rest: static
-UNPADDED = frozenset({"wav2vec2_base"})  # backbones whose graph takes the unpadded waveform
-HEAD_ONLY_QUANT = frozenset({"minirocket"})  # fixed features whose inputs must stay exact: INT8 head only
 
 
-class UnpaddedWav2Vec2(nn.Module):
-    """wav2vec2 classifier on one unpadded waveform batch: the exported form (no data-dependent loop)."""
+def onnx_input(modality: str, backbone: str) -> OnnxInput:
+    """How a backbone of a modality is exported (its wing's ``onnx_input`` hook, or the default)."""
+    from ..tasks import MODALITIES
 
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, wave: torch.Tensor) -> torch.Tensor:  # wave: (B, L) without padding
-        return self.model.head(self.model.backbone._embed(wave))  # (B, C)
+    hook = MODALITIES.get(modality).export.onnx_input
+    return hook(backbone) if hook else OnnxInput()
 
 
-def exportable(model: nn.Module, backbone: str) -> nn.Module:
-    """The module whose forward ONNX records (wav2vec2: the unpadded form)."""
-    return UnpaddedWav2Vec2(model) if backbone in UNPADDED else model
+def int8_policy(modality: str, backbone: str) -> Int8Policy:
+    """How a backbone of a modality is quantised (its wing's ``int8`` hook, or static)."""
+    from ..tasks import MODALITIES
+
+    hook = MODALITIES.get(modality).export.int8
+    return hook(backbone) if hook else Int8Policy()
 
 
-def _dft_logmel(self, wave: torch.Tensor) -> torch.Tensor:
-    """LogMel's forward with the STFT as one strided Conv1d over a windowed DFT basis.
-
-    Same result as ``torch.stft`` (centre, reflect padding, Hann window padded to n_fft) within
-    float rounding; onnxruntime runs it as a plain convolution, much faster than its STFT op.
-    """
-    import torch.nn.functional as F
-
-    if wave.shape[-1] <= self.n_fft // 2:
-        wave = F.pad(wave, (0, self.n_fft // 2 + 1 - wave.shape[-1]))
-    x = F.pad(wave.float()[:, None], (self.n_fft // 2, self.n_fft // 2), mode="reflect")  # (B, 1, T + n_fft)
-    y = F.conv1d(x, self.dft_basis, stride=self.hop_length)  # (B, 2F, frames): real then imaginary
-    bins = self.n_fft // 2 + 1
-    power = y[:, :bins] ** 2 + y[:, bins:] ** 2
-    mel = torch.matmul(power.transpose(1, 2), self.mel)  # (B, frames, M)
-    return 10.0 * torch.log10(mel.clamp_min(1e-10)).transpose(1, 2).unsqueeze(1)
-
-
-def dft_basis(n_fft: int, window: torch.Tensor) -> torch.Tensor:
-    """(2F, 1, n_fft) kernels: window × cos and window × −sin of every rFFT bin (float64 → float32)."""
-    w = torch.zeros(n_fft, dtype=torch.float64)
-    left = (n_fft - window.shape[0]) // 2  # torch.stft centres a shorter window in n_fft
-    w[left:left + window.shape[0]] = window.double()
-    n = torch.arange(n_fft, dtype=torch.float64)
-    k = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[:, None]
-    angle = 2 * torch.pi * k * n / n_fft
-    return torch.cat([w * torch.cos(angle), -w * torch.sin(angle)]).float()[:, None, :]
-
-
-@contextlib.contextmanager
-def dft_frontend(model: nn.Module):
-    """While exporting, every LogMel computes its STFT as a DFT convolution (see ``_dft_logmel``)."""
-    import types
-
-    from ..modalities.audio.models import LogMel
-
-    patched = [m for m in model.modules() if isinstance(m, LogMel)]
-    for m in patched:
-        m.dft_basis = dft_basis(m.n_fft, m.window)
-        m.forward = types.MethodType(_dft_logmel, m)
-    try:
-        yield model
-    finally:
-        for m in patched:
-            del m.forward, m.dft_basis
-
-
-
-def _dft_basis_in_graph(model) -> None:
-    """Replace the stored DFT basis (2F × n_fft floats, ~1 MB) by nodes that compute it from the
-    window at session start (onnxruntime folds constant subgraphs), so the file keeps n_fft floats.
-
-    cos/sin of 2π·((k·n) mod N)/N: the integer product is reduced first, so float32 angles stay
-    small and the computed basis equals the stored one within ~1e-6. Left alone if it does not.
-    """
-    from onnx import TensorProto, helper, numpy_helper
-
-    graph = model.graph
-    for init in list(graph.initializer):
-        if not init.name.endswith("dft_basis"):
-            continue
-        basis = numpy_helper.to_array(init)  # (2F, 1, N)
-        n_fft = basis.shape[-1]
-        bins = n_fft // 2 + 1
-        window = basis[0, 0].astype(np.float32)  # bin 0: cos(0) = 1, so the row is the window
-        kn = np.mod(np.outer(np.arange(bins), np.arange(n_fft)), n_fft).astype(np.float32)
-        angle = kn * np.float32(2 * np.pi / n_fft)
-        again = np.concatenate([np.cos(angle) * window, -np.sin(angle) * window])[:, None, :]
-        if basis.shape != (2 * bins, 1, n_fft) or np.abs(again - basis).max() > 1e-5:
-            continue
-        p = init.name + "."
-        consts = [numpy_helper.from_array(window, p + "window"),
-                  numpy_helper.from_array(np.array(2 * np.pi / n_fft, np.float32), p + "step"),
-                  numpy_helper.from_array(np.array(n_fft, np.int64), p + "n"),
-                  numpy_helper.from_array(np.array(bins, np.int64), p + "bins"),
-                  numpy_helper.from_array(np.array(0, np.int64), p + "zero"),
-                  numpy_helper.from_array(np.array(1, np.int64), p + "one"),
-                  numpy_helper.from_array(np.array([1], np.int64), p + "ax1"),
-                  numpy_helper.from_array(np.array([0], np.int64), p + "ax0")]
-        nodes = [
-            helper.make_node("Range", [p + "zero", p + "n", p + "one"], [p + "t"]),  # (N,)
-            helper.make_node("Range", [p + "zero", p + "bins", p + "one"], [p + "k"]),  # (F,)
-            helper.make_node("Unsqueeze", [p + "k", p + "ax1"], [p + "k2"]),  # (F, 1)
-            helper.make_node("Unsqueeze", [p + "t", p + "ax0"], [p + "t2"]),  # (1, N)
-            helper.make_node("Mul", [p + "k2", p + "t2"], [p + "kt"]),
-            helper.make_node("Mod", [p + "kt", p + "n"], [p + "ktn"]),
-            helper.make_node("Cast", [p + "ktn"], [p + "ktf"], to=TensorProto.FLOAT),
-            helper.make_node("Mul", [p + "ktf", p + "step"], [p + "angle"]),
-            helper.make_node("Cos", [p + "angle"], [p + "cos"]),
-            helper.make_node("Sin", [p + "angle"], [p + "sin"]),
-            helper.make_node("Neg", [p + "sin"], [p + "nsin"]),
-            helper.make_node("Concat", [p + "cos", p + "nsin"], [p + "cs"], axis=0),  # (2F, N)
-            helper.make_node("Mul", [p + "cs", p + "window"], [p + "basis"]),
-            helper.make_node("Unsqueeze", [p + "basis", p + "ax1"], [init.name]),  # (2F, 1, N)
-        ]
-        graph.initializer.remove(init)
-        graph.initializer.extend(consts)
-        for i, node in enumerate(nodes):
-            node.name = f"{p}node{i}"
-            graph.node.insert(i, node)
-
-
-def export_fp32(model: nn.Module, backbone: str, example: torch.Tensor, path: Path) -> None:
-    """Export with the dynamo exporter; dynamic batch (and time); log-mel STFT as a DFT convolution."""
+def export_fp32(model: nn.Module, backbone: str, example: torch.Tensor, path: Path,
+                spec: OnnxInput = OnnxInput()) -> None:
+    """Export with the dynamo exporter; dynamic batch (and the axes ``spec`` adds), in ``spec``'s
+    trace context, the saved graph edited by ``spec.finish``."""
     from torch.export import Dim
 
-    module = exportable(model, backbone).eval()
-    batch = Dim("batch", min=1, max=4096)
-    axes = {0: batch}
-    if backbone in UNPADDED:
-        axes[1] = Dim("time", min=400, max=16000 * 600)
+    module = (spec.wrap(model) if spec.wrap else model).eval()
+    axes = {0: Dim("batch", min=1, max=4096)}
+    for axis, name, low, high in spec.dynamic_axes:
+        axes[axis] = Dim(name, min=low, max=high)
     example = example[:2] if example.shape[0] >= 2 else torch.cat([example, example])  # batch ≥ 2
+    trace = spec.trace(module) if spec.trace else contextlib.nullcontext()
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), dft_frontend(module):
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), trace:
             warnings.simplefilter("ignore")
             torch.onnx.export(module, (example,), str(path), input_names=[INPUT], output_names=[OUTPUT],
                               dynamic_shapes=(axes,), dynamo=True, opset_version=OPSET,
@@ -179,7 +73,8 @@ def export_fp32(model: nn.Module, backbone: str, example: torch.Tensor, path: Pa
     for node in model.graph.node:  # the exporter's per-node stack traces: ~3 KB a node, not needed
         del node.metadata_props[:]
         node.doc_string = ""
-    _dft_basis_in_graph(model)
+    if spec.finish:
+        spec.finish(model)
     onnx.save(model, str(path))
     onnx.checker.check_model(str(path), full_check=True)
 
@@ -199,51 +94,6 @@ def run_session(sess, inputs: list[np.ndarray], unpadded: bool, batch: int = 16)
         return np.concatenate([sess.run([OUTPUT], {INPUT: x[None]})[0] for x in inputs])
     out = [sess.run([OUTPUT], {INPUT: np.stack(inputs[i:i + batch])})[0] for i in range(0, len(inputs), batch)]
     return np.concatenate(out)
-
-
-def _frontend_nodes(path: Path) -> list[str]:
-    """The front end's nodes, kept in float: the DFT convolution and the mel filter-bank MatMul."""
-    import onnx
-
-    graph = onnx.load(str(path), load_external_data=False).graph
-    return [n.name for n in graph.node
-            if (n.op_type == "MatMul" and any(i.endswith(FRONTEND_MATRICES) for i in n.input))
-            or (n.op_type == "Conv" and any(i.endswith(FRONTEND_KERNELS) for i in n.input))]
-
-
-# the log-mel front end's constants: STFT kernels (konstrukt's DFT basis, PANNs' conv_real/imag)
-# and mel filter banks
-FRONTEND_KERNELS = ("dft_basis", "stft.conv_real.weight", "stft.conv_imag.weight")
-FRONTEND_MATRICES = (".mel", "mel_filters", "melW")
-
-
-def _frontend_in_float16(path: Path) -> None:
-    """Store the front end's constants as float16, cast back to float32 when the session loads.
-
-    In the INT8 file the front end stays in float (see the module doc). LogMel's DFT basis is computed
-    in the graph (:func:`_dft_basis_in_graph`); CNN14's STFT kernels and the mel matrices are stored. float16 keeps the kernels to ~5e-4 relative error: spectral
-    leakage near -66 dB, far below what changes a log-mel (the INT8 parity check measures it).
-    """
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    model = onnx.load(str(path))
-    graph = model.graph
-    users = {i for n in graph.node for i in n.input
-             if (n.op_type == "Conv" and i.endswith(FRONTEND_KERNELS))
-             or (n.op_type == "MatMul" and i.endswith(FRONTEND_MATRICES))}
-    casts = []
-    for init in graph.initializer:
-        if init.name in users and init.data_type == TensorProto.FLOAT:
-            half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name + "_fp16")
-            init.CopyFrom(half)
-            casts.append(helper.make_node("Cast", [half.name], [half.name[:-5]], to=TensorProto.FLOAT,
-                                          name=half.name[:-5] + "_cast"))
-    if casts:
-        nodes = casts + list(graph.node)  # before their users: the graph stays topologically sorted
-        del graph.node[:]
-        graph.node.extend(nodes)
-        onnx.save(model, str(path))
 
 
 def fragile_nodes(path: Path) -> list[str]:
@@ -318,11 +168,6 @@ class _Calibration:
         return None if x is None else {INPUT: x}
 
 
-def needs_calibration(backbone: str, modality: str) -> bool:
-    """Static quantisation (calibrated on training samples) or dynamic (none needed)?"""
-    return modality != "signal" and backbone not in DYNAMIC_QUANT
-
-
 # Static INT8 from the smallest file to the closest one: the exporter keeps the first whose top-1
 # agreement with the PyTorch model reaches parity.INT8_TARGET_AGREEMENT (bench/int8_trained_b0.py).
 STATIC_LEVELS = ("all", "ends", "fragile")
@@ -337,36 +182,23 @@ def _float_nodes(fp32: Path, level: str) -> list[str]:
     return fragile if level == "fragile" else []
 
 
-def quantize(fp32: Path, out: Path, backbone: str, calibration: list[np.ndarray], modality: str = "",
-             level: str = "all") -> str:
-    """Write the INT8 model; returns the method used (``static…`` or ``dynamic``).
+def quantize(fp32: Path, out: Path, policy: Int8Policy, calibration: list[np.ndarray], level: str = "all") -> str:
+    """Write the INT8 model as ``policy`` says; returns the method used (``static…`` or ``dynamic``).
 
-    Signal models (small 1-D convs, LayerNorm, LSTM/GRU) are quantised dynamically, every supported
-    op included: their activations swing per recording, so a static activation range calibrated
-    on a few training windows costs agreement, and the recurrent parts have no static kernel.
     Static quantisation keeps the nodes of ``level`` (:data:`STATIC_LEVELS`) in float: ``all``
     quantises every Conv/Gemm, ``ends`` keeps the first conv and the last layer, ``fragile`` also
     the squeeze-and-excitation convs (:func:`fragile_nodes`). Biases stay float: int32 biases are
     as large, and their per-channel scales cost B0's file 6 % (3.42x → 3.64x smaller than fp32).
+    The policy's ``float_nodes`` stay in float either way.
     """
     from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_dynamic,
                                           quantize_static)
 
-    exclude = _frontend_nodes(fp32)
+    exclude = policy.float_nodes(fp32) if policy.float_nodes else []
     logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))  # ORT's pre-processing advice
-    if modality == "signal":
-        # MiniRocket: its features compare conv outputs with fitted biases, which 8-bit activations
-        # would shift (all ops: logits moved by up to 0.34 on the test run; head only: 0.02). Only
-        # the head's MatMul/Gemm (nearly all the weights) is quantised; the channel sums' MatMuls
-        # take no stored weights, so the quantiser leaves them in float.
-        ops = {"op_types_to_quantize": ["Gemm", "MatMul"]} if backbone in HEAD_ONLY_QUANT else {}
-        quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8, per_channel=True, **ops)
-        _drop_shape_info(out)
-        _compact_quantizer_names(fp32, out)
-        return "dynamic"
-    if backbone in DYNAMIC_QUANT:
-        quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"],
-                         nodes_to_exclude=exclude)
+    if policy.dynamic:
+        quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8, per_channel=policy.per_channel,
+                         op_types_to_quantize=list(policy.op_types) or None, nodes_to_exclude=exclude)
         _drop_shape_info(out)
         _compact_quantizer_names(fp32, out)
         return "dynamic"
@@ -380,5 +212,6 @@ def quantize(fp32: Path, out: Path, backbone: str, calibration: list[np.ndarray]
                     calibrate_method=CalibrationMethod.MinMax, extra_options={"QuantizeBias": False})
     _drop_shape_info(out)
     _compact_quantizer_names(fp32, out)
-    _frontend_in_float16(out)
+    if policy.finish:
+        policy.finish(out)
     return STATIC_LEVEL_NAMES[level]

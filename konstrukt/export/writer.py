@@ -17,17 +17,16 @@ import torch
 from safetensors.torch import save_file
 
 from ..errors import ConfigError, RunError
+from ..tasks import MODALITIES
 from ..verdict import verdict_text
 from . import parity
-from .bundle import BUNDLE_FORMAT, ONNX_FP32, ONNX_INT8, TORCH_WEIGHTS
+from .bundle import BUNDLE_FORMAT, ONNX_FP32, ONNX_INT8, TORCH_WEIGHTS, input_adapter
 from .card import model_card
 from .notices import NOTICE_FILE, write_notices
 from .script_check import script_logits
 from .templates import render, torch_backbone
 
 FORMATS = ("bundle", "onnx", "onnx-int8", "all")
-# what each modality's predict.py reads its files with (signals: scipy only to resample other rates)
-INPUT_DISTS = {"image": ["pillow"], "audio": ["soundfile", "soxr"], "signal": ["scipy"]}
 
 
 def _version(dist: str) -> str | None:
@@ -38,13 +37,15 @@ def _version(dist: str) -> str | None:
 
 
 def runtime_dists(runtime: str, modality: str, backbone: str) -> list[str]:
-    """What a bundle's predict script imports: its runtime, the backbone's library, the file readers."""
+    """What a bundle's predict script imports: its runtime, the backbone's library, the file readers
+    (the modality's export hooks name its readers, and what its PyTorch script needs beyond torch)."""
+    hooks = MODALITIES.get(modality).export
     if runtime == "torch":
-        extra = list(torch_backbone(backbone)[1]) + (["torchvision"] if modality == "image" else [])
-        dists = ["torch", *dict.fromkeys(extra), "safetensors"]  # image inputs: torchvision's resize
+        extra = list(torch_backbone(backbone)[1]) + list(hooks.torch_dists)
+        dists = ["torch", *dict.fromkeys(extra), "safetensors"]
     else:
         dists = ["onnxruntime"]
-    return [*dists, "numpy", *INPUT_DISTS[modality]]
+    return [*dists, "numpy", *hooks.reader_dists]
 
 
 # The oldest releases a bundle's predict script works with that still install on Python 3.10 (the
@@ -161,15 +162,15 @@ def export(run, out: str | Path, format: str = "bundle", *, force: bool = False,
     return cfg
 
 
-def _quantize_closest(fp32: Path, out: Path, backbone: str, calib, modality: str, reference, inputs,
-                      unpadded: bool, say) -> tuple[dict, str]:
+def _quantize_closest(fp32: Path, out: Path, policy, calib, reference, inputs, unpadded: bool,
+                      say) -> tuple[dict, str]:
     """Quantise; for static INT8, from the smallest file up (onnx.STATIC_LEVELS) until top-1
     agreement reaches the target, else keep the attempt that agreed most. Returns (parity, method)."""
     from .onnx import STATIC_LEVELS, quantize, run_session, session
 
     attempts: list[tuple[dict, str, bytes]] = []
     for level in STATIC_LEVELS:
-        method = quantize(fp32, out, backbone, calib, modality, level=level)
+        method = quantize(fp32, out, policy, calib, level=level)
         result = parity.compare(reference, run_session(session(out), inputs, unpadded))
         result["method"] = method
         if result["top1_agreement"] >= parity.INT8_TARGET_AGREEMENT or not method.startswith("static"):
@@ -188,12 +189,12 @@ def _quantize_closest(fp32: Path, out: Path, backbone: str, calib, modality: str
 def _write(run, folder: Path, format: str, samples, say) -> dict:
     from ..architecture import constant_buffers
     from ..runtime import library_versions
-    from .onnx import UNPADDED, export_fp32, needs_calibration, run_session, session
-    from .signal import adapter
+    from .onnx import export_fp32, int8_policy, onnx_input, run_session, session
 
     arch = _architecture(run)
     backbone, modality = arch["backbone"]["name"], arch["backbone"]["modality"]
-    unpadded = backbone in UNPADDED
+    onnx_in = onnx_input(modality, backbone)
+    unpadded = onnx_in.unpadded
     want_torch = format in ("bundle", "all")
     want_onnx = format in ("onnx", "onnx-int8", "all")
     want_int8 = format in ("onnx-int8", "all")
@@ -209,7 +210,7 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
     say(f"checking parity on {len(files)} held-out files")
     inputs = parity.model_inputs(run, files, unpadded)
     reference = parity.torch_logits(run.model.cpu(), inputs, unpadded)
-    io = adapter(modality, run.pre)  # signals: the exported model standardises inside
+    io = input_adapter(modality, run.pre)  # e.g. signals: the exported model standardises inside
     graph_inputs = io.to_graph(inputs)
     record = {"samples": len(inputs), "source": source, "results": {}, "thresholds": {
         "fp32_max_abs_logit_diff": parity.FP32_MAX_DIFF, "fp32_min_top1_agreement": parity.FP32_MIN_AGREEMENT,
@@ -227,13 +228,7 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
            "training": _training(run), "train_config": run.config.model_dump(mode="json"),
            "versions": {**run.report.get("versions", {}), "exported_with": library_versions()},
            "files": names, "parity": record, "notes": notes}
-    if modality == "audio" and backbone != "wav2vec2_base":
-        notes.append("The log-mel front end runs inside the model (ONNX: the STFT as a convolution "
-                     "over a DFT basis, equal to torch.stft within float rounding; in the INT8 file it runs in float, "
-                     "its constants stored as float16).")
-    if unpadded:
-        notes.append("The ONNX model takes each waveform without its trailing zero padding "
-                     "(wav2vec2's group norm would mix padding into every frame); predict.py trims it.")
+    notes.extend(onnx_in.notes)
 
     def write_config():
         (folder / "config.json").write_text(json.dumps(cfg, indent=2, ensure_ascii=False), encoding="utf-8")
@@ -259,7 +254,7 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
         t0 = time.perf_counter()
         fp32 = folder / ONNX_FP32 if format != "onnx-int8" else folder / ".fp32.onnx"
         say("exporting ONNX (fp32)")
-        export_fp32(io.wrap(run.model.cpu().eval()), backbone, torch.from_numpy(graph_inputs[0])[None], fp32)
+        export_fp32(io.wrap(run.model.cpu().eval()), backbone, torch.from_numpy(graph_inputs[0])[None], fp32, onnx_in)
         result = parity.compare(reference, run_session(session(fp32), graph_inputs, unpadded))
         record["results"]["onnx fp32"] = result
         parity.check_fp32("the ONNX model", result)
@@ -270,10 +265,11 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
         if want_int8:
             t0 = time.perf_counter()
             say("quantising to INT8")
-            calib = (io.to_graph(parity.model_inputs(run, parity.calibration_files(run) or files))
-                     if needs_calibration(backbone, modality) else [])
-            result, method = _quantize_closest(fp32, folder / ONNX_INT8, backbone, calib, modality,
-                                               reference, graph_inputs, unpadded, say)
+            policy = int8_policy(modality, backbone)
+            calib = ([] if policy.dynamic  # static INT8 calibrates on training samples
+                     else io.to_graph(parity.model_inputs(run, parity.calibration_files(run) or files)))
+            result, method = _quantize_closest(fp32, folder / ONNX_INT8, policy, calib, reference, graph_inputs,
+                                               unpadded, say)
             record["results"]["onnx int8"] = result
             record["onnx_int8_bytes"] = (folder / ONNX_INT8).stat().st_size
             record["int8_size_ratio"] = record["onnx_fp32_bytes"] / record["onnx_int8_bytes"]

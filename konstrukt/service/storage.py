@@ -207,24 +207,13 @@ def check_upload(task: str, name: str, stream: BinaryIO, work: Path, *, max_file
     _check_one(task, name, staged, out)
 
 
-MIN_AUDIO_SECONDS = 0.1
+def modality_rule(task: str, path: Path) -> None:
+    """The task's modality's own rule for an upload, beyond reading it (e.g. audio: not too short)."""
+    from ..tasks import task_modality
 
-
-def check_duration(task: str, path: Path) -> None:
-    """Refuse audio too short to hold a sound (the decoder would pad it into silence)."""
-    from ..tasks import TASKS
-
-    if TASKS.get(task).modality != "audio":
-        return
-    import soundfile
-
-    try:
-        seconds = soundfile.info(str(path)).duration
-    except Exception:  # a format soundfile cannot size was still decoded by check_file: keep it
-        return
-    if seconds < MIN_AUDIO_SECONDS:
-        raise DataError(f"{path.name}: {seconds * 1000:.0f} ms of audio, shorter than the minimum of "
-                        f"{MIN_AUDIO_SECONDS * 1000:.0f} ms", ["Fix: record or upload a longer clip."])
+    rule = task_modality(task).check_upload
+    if rule is not None:
+        rule(path)
 
 
 def _check_one(task: str, name: str, path: Path, out: Checked) -> None:
@@ -233,7 +222,7 @@ def _check_one(task: str, name: str, path: Path, out: Checked) -> None:
     # The core reads the type from the suffix; name the staged copy after the uploaded file.
     try:
         check_file(task, path)
-        check_duration(task, path)
+        modality_rule(task, path)
     except KonstruktError as exc:
         path.unlink(missing_ok=True)
         # The message names the staged copy; show the name the user knows instead.

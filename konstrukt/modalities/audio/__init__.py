@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...pipelines import AUTO_CANDIDATES, SCRATCH_RECIPE, PipelineSpec, register_pipeline
-from ...tasks import Modality, TaskSpec, UICapabilities, register_modality
+from ...tasks import ExportHooks, Modality, TaskSpec, UICapabilities, register_modality
+from .upload import check_duration
 
 EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".mp3"})
 
@@ -50,6 +51,13 @@ def _windows(pre, path: Path, config) -> list | None:
     return pre.load_windows(path) if config.audio.long_files == "windows" else None
 
 
+def _export():
+    """This wing's export code, imported when an export needs it (it imports torch and onnx)."""
+    from . import export
+
+    return export
+
+
 def example_input(spec, batch: int = 1, small: bool = False):
     """A random batch as the backbone takes it: (B, T) waveform; ``small``: half a second."""
     import torch
@@ -79,7 +87,13 @@ MODALITY = Modality(
                       capture_seconds=3.0),
     health=_health, reference=_reference,
     description="recordings: any rate, channel count and length",
-    restore_preprocessor=_restore,
+    # export: the log-mel front end inside the graph, wav2vec2 unpadded, INT8 by backbone (export.py);
+    # predict.py reads with soundfile and resamples with soxr
+    export=ExportHooks(noun="recording", reader_dists=("soundfile", "soxr"),
+                       describe=lambda pre: _export().describe(pre),
+                       onnx_input=lambda backbone: _export().onnx_input(backbone),
+                       int8=lambda backbone: _export().int8(backbone)),
+    restore_preprocessor=_restore, check_upload=check_duration,
 )
 
 TASKS = (

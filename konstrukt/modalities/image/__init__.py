@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...pipelines import SCRATCH_RECIPE, PipelineSpec, register_pipeline
-from ...tasks import Modality, TaskSpec, UICapabilities, register_modality
+from ...tasks import ExportHooks, Modality, TaskSpec, UICapabilities, register_modality
+from . import export
 
 EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -73,6 +74,10 @@ MODALITY = Modality(
     ui=UICapabilities(accept=("image/*", *sorted(EXTENSIONS)), capture="webcam", preview="image"),
     health=_health, reference=_reference,
     description="images of any size, RGB/gray/RGBA",
+    # export: normalisation is inside the backbone, INT8 static; predict.py reads with Pillow, and
+    # the PyTorch one resizes with torchvision
+    export=ExportHooks(noun="picture", reader_dists=("pillow",), torch_dists=("torchvision",),
+                       describe=export.describe),
     restore_preprocessor=_restore,
 )
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...pipelines import PipelineSpec, register_pipeline
-from ...tasks import Modality, TaskSpec, UICapabilities, register_modality
+from ...tasks import ExportHooks, Modality, TaskSpec, UICapabilities, register_modality
 
 EXTENSIONS = frozenset({".csv", ".npy", ".npz"})
 
@@ -54,6 +54,13 @@ def _windows(pre, path: Path, config) -> list | None:
     return pre.load_windows(path)
 
 
+def _export():
+    """This wing's export code, imported when an export needs it (it imports torch)."""
+    from . import export
+
+    return export
+
+
 def example_input(spec, batch: int = 1, small: bool = False):
     """A random batch as the backbone takes it: (B, C, L); ``small``: 128 samples."""
     import torch
@@ -79,6 +86,12 @@ MODALITY = Modality(
     ui=UICapabilities(accept=tuple(sorted(EXTENSIONS)), capture="none", preview="file"),
     health=_health, reference=_reference,
     description="sensor recordings: CSV / NPY / NPZ, channels × time, any rate and length",
+    # export: the model standardises inside (raw windows in), INT8 dynamic (export.py); predict.py
+    # resamples other rates with scipy
+    export=ExportHooks(noun="recording", reader_dists=("scipy",),
+                       describe=lambda pre: _export().describe(pre),
+                       int8=lambda backbone: _export().int8(backbone),
+                       adapter=lambda pre: _export().SignalAdapter(pre)),
     restore_preprocessor=_restore,
 )
 

@@ -1,10 +1,14 @@
-"""Signal export: per-channel standardisation moves from the preprocessor into the model.
+"""The signal modality's export: standardisation inside the model, its INT8 policy, its card words.
 
 konstrukt standardises a signal window in numpy (training-split mean/std per channel) before the
 model sees it. An exported model takes the *raw* window instead — resampled, cut and padded, but in
 the recording's own units — and standardises inside (ONNX graph, or the generated PyTorch class),
 with mean/std as saved tensors. Padding commutes: konstrukt pads standardised windows with zeros,
 which is the channel mean in raw units, so predict.py pads raw windows with the mean.
+
+INT8: dynamic, every supported op included: signal models' activations (small 1-D convs,
+LayerNorm, LSTM/GRU) swing per recording, so a static activation range calibrated on a few
+training windows costs agreement, and the recurrent parts have no static kernel.
 """
 from __future__ import annotations
 
@@ -12,8 +16,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...export.hooks import Int8Policy
+
 # tensor names in the PyTorch bundle's model.safetensors (the generated Backbone owns them)
 MEAN_KEY, STD_KEY = "backbone.mean", "backbone.std"
+HEAD_ONLY_QUANT = frozenset({"minirocket"})  # fixed features whose inputs must stay exact: INT8 head only
 
 
 def statistics(pre) -> tuple[np.ndarray, np.ndarray]:
@@ -54,25 +61,24 @@ class SignalAdapter:
                 STD_KEY: torch.from_numpy(self.std).view(1, -1, 1).clone()}
 
 
-class IdentityAdapter:
-    """Image and audio: the exported model takes what konstrukt's model takes."""
+def int8(backbone: str) -> Int8Policy:
+    """Dynamic, per-channel weights; MiniRocket: its head only.
 
-    def __init__(self, pre=None):
-        pass
-
-    def wrap(self, model: nn.Module) -> nn.Module:
-        return model
-
-    def to_graph(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        return inputs
-
-    def extra_state(self) -> dict[str, torch.Tensor]:
-        return {}
+    MiniRocket's features compare conv outputs with fitted biases, which 8-bit activations would
+    shift (all ops: logits moved by up to 0.34 on the test run; head only: 0.02). Only the head's
+    MatMul/Gemm (nearly all the weights) is quantised; the channel sums' MatMuls take no stored
+    weights, so the quantiser leaves them in float.
+    """
+    return Int8Policy(dynamic=True, per_channel=True,
+                      op_types=("Gemm", "MatMul") if backbone in HEAD_ONLY_QUANT else ())
 
 
-ADAPTERS = {"signal": SignalAdapter}
-
-
-def adapter(modality: str, pre):
-    """The input adapter of a modality (identity unless it standardises outside the model)."""
-    return ADAPTERS.get(modality, IdentityAdapter)(pre)
+def describe(pre: dict) -> str:
+    """The saved preprocessing settings in the model card's words."""
+    sig = pre["signal"]
+    return (f"{pre['channels']} channel(s) resampled to {pre['sample_rate']:g} Hz, windows of "
+            f"{sig['window']:g} s ({pre['length']} samples; shorter files padded with "
+            f"{'the last value' if sig['pad'] == 'edge' else 'the channel mean'}, longer ones "
+            f"cut into windows {sig['hop'] or sig['window'] / 2:g} s apart that vote)"
+            + ("; inside the model: per-channel standardisation with the training split's "
+               "mean/std (saved tensors)" if sig["standardize"] else ""))
