@@ -83,7 +83,7 @@ class OnnxModel(nn.Module):
         self.unpadded = unpadded
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from ..models.audio import valid_lengths
+        from ..models.portable.audio_transformers import valid_lengths
 
         arr = x.detach().cpu().float().numpy()
         if self.raw_stats is not None:
