@@ -154,7 +154,7 @@ def test_two_hours_of_silence_are_refused_when_a_file_is_read_whole(tmp_path):
     path = tmp_path / "silence.flac"
     path.write_bytes(flac_silence(7200, rate=1000))  # two hours in ~25 kB
     assert path.stat().st_size < 100_000
-    pre = AudioPreprocessor.from_config({"sample_rate": 16000, "duration": 5.0, "long_files": "windows"})
+    pre = AudioPreprocessor.from_state({"sample_rate": 16000, "duration": 5.0, "long_files": "windows"})
     with pytest.raises(DataError, match=r"silence\.flac: 120\.0 minutes of audio, over the limit of 20 minutes "
                                         r"\(`max_audio_seconds`\).*Fix: cut the recording"):
         pre.load_windows(path)

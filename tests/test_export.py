@@ -67,7 +67,7 @@ test_files.__test__ = False  # a helper, not a test
 def test_a_run_describes_its_model_and_preprocessing(image_run, sound_run):
     arch = image_run.report["architecture"]
     assert arch["backbone"]["name"] == "scratch_cnn" and arch["num_classes"] == 3
-    assert arch["preprocessing"] == {**image_run.pre.to_config(), "in_model": {}}
+    assert arch["preprocessing"] == {**image_run.pre.state(), "in_model": {}}
     assert arch["preprocessing"]["size"] == 20
     audio = sound_run.report["architecture"]
     pre = audio["preprocessing"]
@@ -83,9 +83,9 @@ def test_a_run_describes_its_model_and_preprocessing(image_run, sound_run):
 
 def test_preprocessors_round_trip_through_plain_json(image_run, sound_run):
     for run in (image_run, sound_run):
-        cfg = json.loads(json.dumps(run.pre.to_config()))
-        again = type(run.pre).from_config(cfg)
-        assert again.to_config() == run.pre.to_config()
+        cfg = json.loads(json.dumps(run.pre.state()))
+        again = type(run.pre).from_state(cfg)
+        assert again.state() == run.pre.state()
         f = test_files(run, 1)[0]
         assert np.array_equal(again.tensor(again.load(f)).numpy(), run.pre.tensor(run.pre.load(f)).numpy())
 

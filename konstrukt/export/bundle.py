@@ -71,10 +71,10 @@ def is_bundle(path: Path) -> bool:
 class OnnxModel(nn.Module):
     """An ONNX bundle's model behind the nn.Module interface that :class:`Run` calls."""
 
-    def __init__(self, data: bytes, unpadded: bool, raw_stats=None):
+    def __init__(self, data: bytes, unpadded: bool, io):
         super().__init__()
         # signals: the graph standardises inside; konstrukt's preprocessor hands standardised windows
-        self.raw_stats = raw_stats
+        self.io = io  # the modality's input adapter (export/signal.py): konstrukt's input → the graph's
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -85,10 +85,7 @@ class OnnxModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         from ..models.portable.audio_transformers import valid_lengths
 
-        arr = x.detach().cpu().float().numpy()
-        if self.raw_stats is not None:
-            mean, std = self.raw_stats
-            arr = (arr * std[:, None] + mean[:, None]).astype(np.float32)
+        arr = np.stack(self.io.to_graph(list(x.detach().cpu().float().numpy()))).astype(np.float32)
         if self.unpadded:
             lengths = valid_lengths(x.cpu()).tolist()
             out = np.concatenate([self.session.run(["logits"], {"input": arr[i:i + 1, :n]})[0]
@@ -99,11 +96,12 @@ class OnnxModel(nn.Module):
 
 
 def load_bundle(path: Path):
-    """(path, report, config, model, preprocessor) of a bundle, for :class:`konstrukt.Run`."""
-    from ..architecture import apply_constants, build_model, build_preprocessor, constant_buffers
+    """(path, report, config, model, preprocessor) of a bundle, for :class:`konstrukt.Run`: its
+    saved architecture and tensors through :func:`konstrukt.rebuild.rebuild`, like a run folder."""
+    from ..architecture import build_preprocessor
     from ..config import TrainConfig
-    from ..inference import apply_state
-    from .signal import MEAN_KEY, STD_KEY, statistics
+    from ..rebuild import rebuild
+    from .signal import adapter
 
     files = _Files(path)
     if not files.has("config.json"):
@@ -119,29 +117,25 @@ def load_bundle(path: Path):
     except (ValueError, KeyError, TypeError) as exc:
         raise RunError(f"{path}: config.json is not a valid bundle config ({type(exc).__name__}: {exc})",
                        ["Fix: export the bundle again; do not edit config.json by hand."]) from None
+    # what the exported model holds beyond konstrukt's (signals: the standardisation it does inside)
+    io = adapter(arch["backbone"]["modality"], build_preprocessor(arch))
     if files.has(TORCH_WEIGHTS):
         from safetensors.torch import load as load_bytes
 
-        model = build_model(arch)
         try:
             state = load_bytes(files.read(TORCH_WEIGHTS))
         except Exception as exc:
             raise RunError(f"{path}: {TORCH_WEIGHTS} is damaged or not safetensors ({exc})",
                            ["Fix: export the bundle again."]) from None
-        constants = {k: state.pop(k) for k in list(state) if k in constant_buffers(model)}
-        if arch["backbone"]["modality"] == "signal":  # konstrukt standardises in its preprocessor
-            state.pop(MEAN_KEY, None), state.pop(STD_KEY, None)
-        apply_state(model, state, f"{path}/{TORCH_WEIGHTS}")
-        apply_constants(model, constants, f"{path}/{TORCH_WEIGHTS}")
-        model.eval()
+        for key in io.extra_state():
+            state.pop(key, None)
+        model, pre = rebuild(arch, state, f"{path}/{TORCH_WEIGHTS}")
     elif files.has(ONNX_FP32) or files.has(ONNX_INT8):
         from .onnx import UNPADDED
 
-        pre = build_preprocessor(arch)
-        model = OnnxModel(files.read(ONNX_FP32 if files.has(ONNX_FP32) else ONNX_INT8),
-                          arch["backbone"]["name"] in UNPADDED,
-                          statistics(pre) if arch["backbone"]["modality"] == "signal" else None)
+        model, pre = rebuild(arch, None, str(path), model=OnnxModel(
+            files.read(ONNX_FP32 if files.has(ONNX_FP32) else ONNX_INT8), arch["backbone"]["name"] in UNPADDED, io))
     else:
         raise RunError(f"{path}: the bundle holds no model file ({TORCH_WEIGHTS}, {ONNX_FP32} or {ONNX_INT8})",
                        ["Fix: export the bundle again."])
-    return path, report, config, model, build_preprocessor(arch)
+    return path, report, config, model, pre

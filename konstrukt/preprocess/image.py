@@ -93,14 +93,14 @@ class ImagePreprocessor(Preprocessor):
         aug = augment.model_dump_json() if self.augmentation else "noaug"
         self.signature = "image:" + hashlib.sha1(f"{self.size}|{aug}".encode()).hexdigest()[:12]
 
-    def fit(self, raws: list[Image.Image], labels=None) -> dict:
-        """With ``augment.hflip`` unset, check on the data whether a mirrored image keeps its class."""
+    def fit(self, raws: list[Image.Image], labels, train_idx: list[int], pool_idx: list[int] | None = None) -> dict:
+        """With ``augment.hflip`` unset, check on the pool whether a mirrored image keeps its class."""
         from ..augment.image import choose_hflip
 
         cfg = self.augment_config
-        if not cfg.enabled or cfg.hflip is not None or labels is None:
+        if not cfg.enabled or cfg.hflip is not None or labels is None or pool_idx is None:
             return {}
-        p, why = choose_hflip(raws, labels, self.seed)
+        p, why = choose_hflip([raws[i] for i in pool_idx], labels[pool_idx], self.seed)
         self.reasons = {"augment.hflip": why}
         self._set_augmentation(cfg.model_copy(update={"hflip": p}))
         return {"augment": {"hflip": p}}
@@ -120,13 +120,13 @@ class ImagePreprocessor(Preprocessor):
                     x = self.augmentation(x)
         return F.to_dtype(x, torch.float32, scale=True)  # (3, S, S) in [0, 1]
 
-    def to_config(self) -> dict:
+    def state(self) -> dict:
         return {"kind": "image", "size": self.size, "resize": "stretch to size x size, bilinear, antialias",
                 "color": "RGB (EXIF-rotated; transparency on white; 16-bit scaled to 8-bit)",
                 "scale": "uint8 / 255 -> [0, 1]", "layout": "(3, size, size)"}
 
     @classmethod
-    def from_config(cls, config: dict) -> "ImagePreprocessor":
+    def from_state(cls, config: dict) -> "ImagePreprocessor":
         self = cls.__new__(cls)
         self.size = int(config["size"])
         self.augmentation = None
