@@ -12,15 +12,14 @@ import warnings
 from pathlib import Path
 from typing import BinaryIO
 
-import numpy as np
 import torch
 from PIL import Image, ImageOps
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 from ..errors import DataError
-from . import Preprocessor
 from ..models.portable.rgb import to_rgb
+from . import Preprocessor
 from .limits import check_pixels
 
 _PIL_LIMIT = threading.Lock()  # Pillow's pixel limit is a process global: one open at a time sets it
