@@ -62,7 +62,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     recs = [Recording(rng.normal(size=(CHANNELS, int(RATE * SECONDS))).astype(np.float32), RATE, Path(f"{i}"))
             for i in range(32)]
-    pre.fit_split(recs, list(range(32)))
+    pre.fit(recs, None, list(range(32)))
     backbone = build_backbone("rescnn_bilstm_se", "none", **pre.backbone_options())
     head = build_head(head_blocks(config.head), backbone.num_features, 4)  # the pipeline's MLP 480
     model = Classifier(backbone, head)

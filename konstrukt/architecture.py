@@ -6,7 +6,7 @@ A run's ``report.json`` holds an ``architecture`` section written by :func:`desc
   sample rate, embedding size, the architecture overrides such as CNN widths or a transformer's
   config), so a later change of the registry's defaults cannot change a saved model;
 * ``head`` — the layer specs, and ``num_classes``;
-* ``preprocessing`` — the preprocessor's own settings (``Preprocessor.to_config()``) plus the
+* ``preprocessing`` — the preprocessor's own settings (``Preprocessor.state()``) plus the
   front end that lives inside the model (normalisation, log-mel settings), for people and for
   generated code.
 
@@ -85,7 +85,7 @@ def describe(spec, backbone: nn.Module, head_blocks: list, num_classes: int, pre
                      "options": backbone_options(spec, pre)},
         "head": [b.model_dump() if hasattr(b, "model_dump") else dict(b) for b in head_blocks],
         "num_classes": int(num_classes),
-        "preprocessing": {**pre.to_config(), "in_model": frontend(backbone)},
+        "preprocessing": {**pre.state(), "in_model": frontend(backbone)},
     }
 
 
@@ -121,7 +121,7 @@ def build_model(arch: dict):
 
 def build_preprocessor(arch: dict):
     """The preprocessor rebuilt from its saved settings: its ``kind`` is the modality, whose
-    ``restore_preprocessor`` hook reads them (``Preprocessor.from_config``)."""
+    ``restore_preprocessor`` hook reads them (``Preprocessor.from_state``)."""
     from .tasks import MODALITIES
 
     cfg = arch["preprocessing"]

@@ -29,7 +29,7 @@ from .runtime import library_versions
 from .verdict import verdict_text
 
 REPORT, CONFIG, WEIGHTS, SUMMARY = "report.json", "config.json", "model.safetensors", "summary.md"
-PREPROCESSING = "preprocessing.json"
+PREPROCESSING = "preprocessing.json"  # runs before #22 saved the signal state here too; still read
 DATA_ROOT = "data_root.json"  # {"root": absolute folder the report's data files are relative to}
 
 
@@ -135,12 +135,13 @@ def build_report(prepared, results: dict, selection: dict | None = None) -> dict
 
 
 def write_run(folder: Path, report: dict, config: dict, model: torch.nn.Module,
-              preprocessing: dict | None = None, data_root: Path | None = None) -> None:
-    """Write every artifact of a run into ``folder`` (``data_root``: where the report's files are)."""
+              data_root: Path | None = None) -> None:
+    """Write every artifact of a run into ``folder`` (``data_root``: where the report's files are).
+
+    The preprocessing state (what was learned from the data) is saved once, in the report's
+    ``architecture`` section."""
     if data_root is not None:
         write_data_root(folder, data_root)
-    if preprocessing is not None:
-        (folder / PREPROCESSING).write_text(json.dumps(preprocessing, indent=2), encoding="utf-8")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(folder / WEIGHTS), metadata={"format": "konstrukt-run"})
     save_constants(model, folder / CONSTANTS)  # normalisation, window, mel filters as tensors

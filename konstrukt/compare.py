@@ -332,8 +332,7 @@ def train_pipeline(job: PipelineJob):
     model, results = run_experiment(prepared, progress)
     report = artifacts.build_report(prepared, results)
     job.folder.mkdir(parents=True)
-    artifacts.write_run(job.folder, report, config_dict(prepared.config), model, prepared.pre.state(),
-                        prepared.dataset.root)
+    artifacts.write_run(job.folder, report, config_dict(prepared.config), model, prepared.dataset.root)
     return model, report, time.perf_counter() - started
 
 

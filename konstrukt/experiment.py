@@ -197,14 +197,14 @@ def prepare(data: str | Path, config: TrainConfig, pipeline: PipelineSpec,
 def fit_to_data(prepared: Prepared, progress: Progress) -> Prepared:
     """What the preprocessor and the backbone learn from the training data (after the split)."""
     config, pre, raws, y = prepared.config, prepared.pre, prepared.raws, prepared.y
-    for note in pre.fit_split(raws, prepared.splits["train"]):  # signals: rate, channels, statistics
+    # one learning step: the training split's statistics, the settings chosen from train+val
+    prepared.fitted = pre.fit(raws, y, prepared.splits["train"], prepared.splits["train"] + prepared.splits["val"])
+    for note in pre.notes:  # signals: what the readers assumed (layout, time column)
         progress.warn(note)
     if pre.backbone_options():  # the backbone is sized by what the training split decided
         seed_everything(config.seed)
         prepared.initial_backbone = build_backbone(prepared.pipeline.backbone, config.pretrained,
                                                    **pre.backbone_options())
-    pool = prepared.splits["train"] + prepared.splits["val"]
-    prepared.fitted = pre.fit([raws[i] for i in pool], y[pool])
     if prepared.fitted:  # data-dependent settings (audio length, flips) are saved with the run's config
         prepared.config = build_config(config_dict(config), prepared.fitted)
         for section, values in prepared.fitted.items():
@@ -459,10 +459,7 @@ def fold_preprocessing(pre: Preprocessor, raws: list, train_idx: list[int]):
     fold's training part, so the held-out part is standardised with statistics it did not shape;
     the run's own state is restored afterwards."""
     saved = pre.state()
-    if saved is None:  # nothing learned from data (images, audio)
-        yield
-        return
-    pre.fit_split(raws, train_idx)
+    pre.fit(raws, None, train_idx)  # no pool: the settings chosen from the data stay the run's
     try:
         yield
     finally:
@@ -681,8 +678,7 @@ def train(data: str | Path, *, task: str | None = None, out: str | Path, pipelin
             model, report = run_experiment(prepared, reporter)
         cfg = prepared.config  # with the settings prepare chose from the data
         report = artifacts.build_report(prepared, report, selection=selection)
-        artifacts.write_run(staging, report, config_dict(cfg), model, prepared.pre.state(),
-                            prepared.dataset.root)
+        artifacts.write_run(staging, report, config_dict(cfg), model, prepared.dataset.root)
         final = artifacts.finish_run_dir(staging, Path(out), overwrite)
     except BaseException:
         artifacts.abandon_run_dir(staging)

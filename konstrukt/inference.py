@@ -7,17 +7,13 @@ from typing import Iterable
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
-
-from .architecture import CONSTANTS, build_model, load_constants
-from .architecture import build_preprocessor as build_arch_preprocessor
-from .artifacts import CONFIG, PREPROCESSING, REPORT, WEIGHTS, read_data_root
-from .config import HeadBlock, TrainConfig
+from .architecture import CONSTANTS
+from .artifacts import CONFIG, REPORT, WEIGHTS, read_data_root
+from .config import TrainConfig
 from .errors import DataError, RunError
-from .models.backbones import BACKBONES, build_backbone
+from .models.backbones import BACKBONES
 from .models.classifier import Classifier
-from .models.heads import build_head
-from .preprocess import build_preprocessor
+from .rebuild import architecture_of, read_tensors, rebuild
 from .runtime import select_device
 from .tasks import MODALITIES
 
@@ -25,7 +21,7 @@ from .tasks import MODALITIES
 class Run:
     """A run directory with its model in memory: ``predict`` files, ``evaluate`` labelled data."""
 
-    def __init__(self, path: Path, report: dict, config: TrainConfig, model: Classifier, pre=None):
+    def __init__(self, path: Path, report: dict, config: TrainConfig, model: Classifier, pre):
         self.path = path
         self.report = report
         self.config = config
@@ -33,7 +29,7 @@ class Run:
         self.classes: list[str] = report["classes"]
         spec = BACKBONES.get(report["model"]["backbone"])
         self.modality = MODALITIES.get(spec.modality)
-        self.pre = pre or build_preprocessor(spec, config)
+        self.pre = pre
         self.device = select_device(config.device)
         self.data_root: Path | None = None  # where the report's (relative) data files are here
 
@@ -46,8 +42,9 @@ class Run:
     def load(cls, path: str | Path) -> "Run":
         """Load a run folder written by ``konstrukt train``, or an exported bundle (folder or .zip).
 
-        Runs with an ``architecture`` section are rebuilt from the folder alone; older runs from
-        the registry. Weights are read with safetensors only: loading never unpickles.
+        Every run and bundle is rebuilt by :func:`konstrukt.rebuild.rebuild` from its saved
+        architecture (older runs: described from the registry first). Weights are read with
+        safetensors only: loading never unpickles.
         """
         from .export.bundle import is_bundle, load_bundle
 
@@ -64,27 +61,12 @@ class Run:
             config = TrainConfig.model_validate(json.loads((path / CONFIG).read_text(encoding="utf-8")))
         except (ValueError, OSError) as exc:
             raise RunError(f"{path}: cannot read the run's report/config ({exc})") from None
-        arch = report.get("architecture")
-        if (path / PREPROCESSING).is_file():  # learned from the training split (signals): it sizes the model
-            m = report["model"]
-            pre = build_preprocessor(BACKBONES.get(m["backbone"]), config)
-            pre.load_state(json.loads((path / PREPROCESSING).read_text(encoding="utf-8")))
-            backbone = build_backbone(m["backbone"], "none", **pre.backbone_options())
-            head = build_head([HeadBlock(**b) for b in m["head"]], backbone.num_features,
-                              len(report["classes"]))
-            model = Classifier(backbone, head)
-        elif arch:
-            model, pre = build_model(arch), build_arch_preprocessor(arch)
-        else:  # a run written before runs described themselves: the registry's defaults
-            m = report["model"]
-            backbone = build_backbone(m["backbone"], "none")  # architecture only; weights come next
-            head = build_head([HeadBlock(**b) for b in m["head"]], backbone.num_features,
-                              len(report["classes"]))
-            model, pre = Classifier(backbone, head), None
-        load_weights(model, path / WEIGHTS)
-        if (path / CONSTANTS).is_file():
-            load_constants(model, path / CONSTANTS)
-        model.eval()
+        arch = architecture_of(report, config, path)
+        state = read_tensors(path / WEIGHTS)
+        if (path / CONSTANTS).is_file():  # runs before constants were saved: computed from the settings
+            state.update(read_tensors(path / CONSTANTS))
+        model, pre = rebuild(arch, state, str(path / WEIGHTS))
+        report = {**report, "architecture": arch}
         run = cls(path, report, config, model, pre)
         run.data_root = read_data_root(path)
         return run
@@ -166,26 +148,6 @@ class Run:
         metrics["data"] = {"source": str(data), "fingerprint": dataset.fingerprint(),
                            "warnings": dataset.warnings}
         return metrics
-
-
-def load_weights(model: torch.nn.Module, path: Path) -> None:
-    """Strictly load safetensors weights into ``model``; damaged or mismatched files are RunErrors."""
-    try:
-        state = load_file(str(path))
-    except Exception as exc:  # safetensors' own error type for truncated/corrupt files
-        raise RunError(f"{path}: the weights file is damaged or not safetensors ({exc})",
-                       ["Fix: copy the run folder again, or retrain."]) from None
-    apply_state(model, state, str(path))
-
-
-def apply_state(model: torch.nn.Module, state: dict, where: str) -> None:
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:  # missing/unexpected keys, shape mismatches: torch lists them all
-        problems = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()][:8]
-        raise RunError(f"{where}: the weights do not match the saved architecture",
-                       problems + ["Fix: the config or weights were edited or mixed up; use the files "
-                                   "of one run, or retrain."]) from None
 
 
 def load_run(path: str | Path) -> Run:

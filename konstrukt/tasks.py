@@ -69,7 +69,7 @@ class Modality:
     # to read the file as one input. Every window is classified; the file gets their mean.
     windows: Optional[Callable[[Any, Path, Any], Optional[list]]] = None
     description: str = ""
-    # a saved preprocessor rebuilt from its settings (``Preprocessor.from_config``; their ``kind``
+    # a saved preprocessor rebuilt from its settings (``Preprocessor.from_state``; their ``kind``
     # is the modality's name)
     restore_preprocessor: Optional[Callable[[dict], Any]] = None
     # Loaders of the modality's own parts, imported on first use (registration stays light):
@@ -79,7 +79,7 @@ class Modality:
     health: Optional[Callable[[], "HealthHooks"]] = None
     reference: Optional[Callable[[], "ReferenceSpec"]] = None
     # where runs and files cross konstrukt's edge: export and bundles, a saved preprocessor rebuilt
-    # from its settings (``Preprocessor.from_config``), the service's extra rule for an upload
+    # from its settings (``Preprocessor.from_state``), the service's extra rule for an upload
     export: ExportHooks = ExportHooks()
     check_upload: Optional[Callable[[Path], None]] = None  # raises DataError (audio: too short)
 

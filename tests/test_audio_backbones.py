@@ -8,6 +8,7 @@ from torch import nn
 
 from konstrukt.errors import WeightsUnavailableError
 from konstrukt.modalities.audio import models as audio
+from konstrukt.models.portable import audio_nets
 from konstrukt.models.backbones import BACKBONES, build_backbone
 from konstrukt.models.classifier import Classifier, set_trainable
 
@@ -103,7 +104,7 @@ def test_resnet18_melspec_conv1_from_rgb_mean_and_only_conv1_trains(tiny, tmp_pa
 def test_mel_filterbank_matches_librosa():
     import librosa
 
-    ours = audio.mel_filterbank(16000, 512, 40, 20.0, 8000.0)
+    ours = audio_nets.mel_filterbank(16000, 512, 40, 20.0, 8000.0)
     ref = librosa.filters.mel(sr=16000, n_fft=512, n_mels=40, fmin=20.0, fmax=8000.0).T
     np.testing.assert_allclose(ours, ref, atol=1e-6)
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from konstrukt.data import check_file
 from konstrukt.errors import ConfigError, DataError
-from konstrukt.modalities.image import preprocess as image_mod
+from konstrukt.models.portable import rgb as rgb_mod
 from konstrukt.modalities.audio.preprocess import AudioPreprocessor, decode_audio, decode_windows, split_windows
 from konstrukt.modalities.image.preprocess import load_image, to_rgb
 from konstrukt.preprocess.limits import DecodeLimits, _from_env, decode_limits, using_decode_limits
@@ -50,7 +50,7 @@ def _old_to_rgb_l(arr: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("dtype", [np.uint16, np.int32, np.float32])
 def test_to_rgb_scales_deep_images_block_by_block_exactly_as_before(monkeypatch, dtype):
-    monkeypatch.setattr(image_mod, "_BLOCK_PIXELS", 97)  # many blocks, one ending mid-image
+    monkeypatch.setattr(rgb_mod, "BLOCK_PIXELS", 97)  # many blocks, one ending mid-image
     rng = np.random.default_rng(0)
     arr = (rng.random((61, 37)) * 60000 + 17).astype(dtype)
     img = Image.fromarray(arr)
@@ -60,15 +60,12 @@ def test_to_rgb_scales_deep_images_block_by_block_exactly_as_before(monkeypatch,
     np.testing.assert_array_equal(out[..., 0], _old_to_rgb_l(arr))
 
 
-def test_the_exported_predict_py_scales_deep_images_as_the_core_does():
-    from konstrukt.export.templates import _TO_RGB
+def test_the_exported_predict_py_reads_images_with_the_core_s_own_code():
+    from konstrukt.export.templates import portable_source, render
 
-    scope = {"np": np, "Image": Image}
-    exec(compile(_TO_RGB, "predict.py", "exec"), scope)
-    arr = (np.random.default_rng(1).random((1500, 900)) * 65535).astype(np.uint16)  # > 1 block
-    np.testing.assert_array_equal(np.asarray(scope["to_rgb"](Image.fromarray(arr))), np.asarray(to_rgb(
-        Image.fromarray(arr))))
-    np.testing.assert_array_equal(np.asarray(scope["to_rgb"](Image.fromarray(arr)))[..., 0], _old_to_rgb_l(arr))
+    for runtime in ("torch", "onnx"):
+        source = render(version="0", needs=[], modality="image", runtime=runtime, backbone="scratch_cnn")
+        assert portable_source("rgb") in source  # verbatim: one source for konstrukt and the bundle
 
 
 # ------------------------------------------------------------------ arrays
@@ -157,7 +154,7 @@ def test_two_hours_of_silence_are_refused_when_a_file_is_read_whole(tmp_path):
     path = tmp_path / "silence.flac"
     path.write_bytes(flac_silence(7200, rate=1000))  # two hours in ~25 kB
     assert path.stat().st_size < 100_000
-    pre = AudioPreprocessor.from_config({"sample_rate": 16000, "duration": 5.0, "long_files": "windows"})
+    pre = AudioPreprocessor.from_state({"sample_rate": 16000, "duration": 5.0, "long_files": "windows"})
     with pytest.raises(DataError, match=r"silence\.flac: 120\.0 minutes of audio, over the limit of 20 minutes "
                                         r"\(`max_audio_seconds`\).*Fix: cut the recording"):
         pre.load_windows(path)

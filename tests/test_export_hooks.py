@@ -81,9 +81,9 @@ def test_a_saved_preprocessor_is_restored_by_its_modality(modality, backbone, ta
     from konstrukt.models.backbones import BACKBONES
 
     pre = MODALITIES.get(modality).preprocessor(BACKBONES.get(backbone), TrainConfig(task=task))
-    again = build_preprocessor({"preprocessing": pre.to_config()})
-    assert type(again) is type(pre) and again.to_config() == pre.to_config()
-    assert MODALITIES.get(modality).export.describe(pre.to_config())
+    again = build_preprocessor({"preprocessing": pre.state()})
+    assert type(again) is type(pre) and again.to_config() == pre.state()
+    assert MODALITIES.get(modality).export.describe(pre.state())
 
 
 def test_only_audio_uploads_have_a_length_rule(tmp_path):

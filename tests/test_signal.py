@@ -72,7 +72,7 @@ def test_files_at_another_rate_are_resampled_and_windows_padded_or_cropped(tmp_p
     write_signals(tmp_path / "d2", classes=("up",), per_class=1, rate=200.0, seconds=1.0)
     pre = SignalPreprocessor(None, cfg(window=0.5))
     raws = [pre.load(p) for p in sorted((tmp_path / "d").rglob("*.csv"))]
-    pre.fit_split(raws, list(range(len(raws))))
+    pre.fit(raws, None, list(range(len(raws))))
     assert pre.rate == 100.0 and pre.length == 50
     other = pre.load(next((tmp_path / "d2").rglob("*.csv")))
     assert other.rate == 200.0 and other.data.shape[1] == 200
@@ -88,7 +88,7 @@ def test_standardisation_uses_training_statistics_only(tmp_path):
 
     train = Recording(np.array([[0, 2] * 5, [10, 30] * 5], np.float32), 10.0, Path("t"))
     held = Recording(np.full((2, 10), 1000.0, np.float32), 10.0, Path("h"))
-    pre.fit_split([train, held], [0])
+    pre.fit([train, held], None, [0])
     assert pre.mean.tolist() == [1.0, 20.0] and pre.std.tolist() == [1.0, 10.0]
     x = pre.tensor(train).numpy()
     assert np.allclose(x.mean(1), 0) and np.allclose(x.std(1), 1)
@@ -126,7 +126,8 @@ def test_cross_validation_standardises_each_fold_with_its_own_training_statistic
         want = np.concatenate([raws[i].data for i in train_idx], axis=1).mean(1)
         assert np.allclose(mean, want, atol=1e-4), (mean, want)
     assert len({tuple(np.round(m, 4)) for _, m, _ in seen}) == 3  # three folds, three statistics
-    saved = json.loads((run.path / "preprocessing.json").read_text())
+    saved = run.report["architecture"]["preprocessing"]  # the one saved state
+    assert not (run.path / "preprocessing.json").exists()
     files = {Path(f).name for f in run.report["data"]["files"]["train"]}
     raws = seen[0][2]
     want = np.concatenate([r.data for r in raws if r.path.name in files], axis=1).mean(1)
@@ -175,7 +176,7 @@ def test_files_with_different_channel_counts_are_refused_by_name(tmp_path):
     pre = SignalPreprocessor(None, cfg())
     raws = [pre.load(p) for p in sorted((tmp_path / "d").rglob("*.csv"))]
     with pytest.raises(DataError) as err:
-        pre.fit_split(raws, [0])
+        pre.fit(raws, None, [0])
     assert err.value.problems[0].startswith("up0.csv: 2 channels, but most files have 3")
 
 
@@ -183,7 +184,7 @@ def test_unknown_rate_asks_for_sample_rate(tmp_path):
     np.save(tmp_path / "a.npy", np.zeros((3, 40), np.float32))
     pre = SignalPreprocessor(None, cfg())
     with pytest.raises(ConfigError, match="sampling rate is unknown") as err:
-        pre.fit_split([pre.load(tmp_path / "a.npy")], [0])
+        pre.fit([pre.load(tmp_path / "a.npy")], None, [0])
     assert "--sample-rate" in str(err.value)
 
 
@@ -323,7 +324,7 @@ def test_each_pipeline_trains_predicts_and_reloads_from_its_folder(tmp_path, pip
     assert run.report["pipeline"] == pipeline and run.report["test"]["n"] > 0
     assert run.report["model"]["head"] == [{"units": 480, "activation": "relu", "dropout": 0.3,
                                             "batchnorm": False}]
-    state = json.loads((tmp_path / "run" / "preprocessing.json").read_text())
+    state = json.loads((tmp_path / "run" / "report.json").read_text())["architecture"]["preprocessing"]
     assert state["channels"] == 3 and state["sample_rate"] == 100.0 and len(state["mean"]) == 3
     files = sorted(data.rglob("*.npz"))[:3]
     before = run.predict_proba(files)
@@ -379,7 +380,7 @@ def test_long_windows_get_a_strided_stem_sized_by_the_window(tmp_path):
     from konstrukt.modalities.signal.preprocess import Recording
 
     pre = SignalPreprocessor(None, cfg(sample_rate=1000, window=2.0))
-    pre.fit_split([Recording(np.random.default_rng(0).normal(size=(3, 2000)).astype(np.float32), 1000.0, Path("r"))], [0])
+    pre.fit([Recording(np.random.default_rng(0).normal(size=(3, 2000)).astype(np.float32), 1000.0, Path("r"))], None, [0])
     assert pre.backbone_options()["stride"] == 16  # 2000 samples → 125 steps into the blocks
     model = build_backbone("rescnn_se", "none", **{**pre.backbone_options(), "widths": (8, 16)})
     out = model(torch.randn(2, 3, 2000))

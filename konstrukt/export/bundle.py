@@ -84,9 +84,9 @@ class OnnxModel(nn.Module):
         self.unpadded = unpadded
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from ..modalities.audio.models import valid_lengths
+        from ..models.portable.audio_transformers import valid_lengths
 
-        arr = np.stack(self.adapter.to_graph(list(x.detach().cpu().float().numpy())))
+        arr = np.stack(self.adapter.to_graph(list(x.detach().cpu().float().numpy()))).astype(np.float32)
         if self.unpadded:
             lengths = valid_lengths(x.cpu()).tolist()
             out = np.concatenate([self.session.run(["logits"], {"input": arr[i:i + 1, :n]})[0]
@@ -107,10 +107,11 @@ def input_adapter(modality: str, pre):
 
 
 def load_bundle(path: Path):
-    """(path, report, config, model, preprocessor) of a bundle, for :class:`konstrukt.Run`."""
-    from ..architecture import apply_constants, build_model, build_preprocessor, constant_buffers
+    """(path, report, config, model, preprocessor) of a bundle, for :class:`konstrukt.Run`: its
+    saved architecture and tensors through :func:`konstrukt.rebuild.rebuild`, like a run folder."""
+    from ..architecture import build_preprocessor
     from ..config import TrainConfig
-    from ..inference import apply_state
+    from ..rebuild import rebuild
     files = _Files(path)
     if not files.has("config.json"):
         raise RunError(f"{path} is not a konstrukt bundle (no config.json)",
@@ -125,28 +126,24 @@ def load_bundle(path: Path):
     except (ValueError, KeyError, TypeError) as exc:
         raise RunError(f"{path}: config.json is not a valid bundle config ({type(exc).__name__}: {exc})",
                        ["Fix: export the bundle again; do not edit config.json by hand."]) from None
-    pre = build_preprocessor(arch)
-    adapter = input_adapter(arch["backbone"]["modality"], pre)
+    adapter = input_adapter(arch["backbone"]["modality"], build_preprocessor(arch))
     if files.has(TORCH_WEIGHTS):
         from safetensors.torch import load as load_bytes
 
-        model = build_model(arch)
         try:
             state = load_bytes(files.read(TORCH_WEIGHTS))
         except Exception as exc:
             raise RunError(f"{path}: {TORCH_WEIGHTS} is damaged or not safetensors ({exc})",
                            ["Fix: export the bundle again."]) from None
-        constants = {k: state.pop(k) for k in list(state) if k in constant_buffers(model)}
         for key in adapter.extra_state():  # the adapter's, for the bundle's own script: konstrukt's
             state.pop(key, None)           # preprocessor does that part (e.g. standardisation)
-        apply_state(model, state, f"{path}/{TORCH_WEIGHTS}")
-        apply_constants(model, constants, f"{path}/{TORCH_WEIGHTS}")
-        model.eval()
+        model, pre = rebuild(arch, state, f"{path}/{TORCH_WEIGHTS}")
     elif files.has(ONNX_FP32) or files.has(ONNX_INT8):
         from .onnx import onnx_input
 
-        model = OnnxModel(files.read(ONNX_FP32 if files.has(ONNX_FP32) else ONNX_INT8),
-                          onnx_input(arch["backbone"]["modality"], arch["backbone"]["name"]).unpadded, adapter)
+        unpadded = onnx_input(arch["backbone"]["modality"], arch["backbone"]["name"]).unpadded
+        model, pre = rebuild(arch, None, str(path), model=OnnxModel(
+            files.read(ONNX_FP32 if files.has(ONNX_FP32) else ONNX_INT8), unpadded, adapter))
     else:
         raise RunError(f"{path}: the bundle holds no model file ({TORCH_WEIGHTS}, {ONNX_FP32} or {ONNX_INT8})",
                        ["Fix: export the bundle again."])

@@ -55,7 +55,7 @@ def calibration_files(run, limit: int = 64) -> list[Path]:
 def model_inputs(run, files: list[Path], unpadded: bool = False) -> list[np.ndarray]:
     """Each file's model inputs as the run prepares them (clean, no augmentation); a long
     recording the modality cuts into windows gives each window."""
-    from ..modalities.audio.models import valid_lengths
+    from ..models.portable.audio_transformers import valid_lengths
 
     inputs, problems = [], []
     for f in files:

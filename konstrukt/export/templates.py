@@ -1,8 +1,10 @@
-"""predict.py templates: a header, an input part per modality, a model part per runtime/backbone.
+"""predict.py templates: a header, the input part of the modality, a model part per runtime, main.
 
-The generated file depends only on what its model needs (no konstrukt import). Every generated
-predict.py is run by the exporter's parity check (torch) or by the stand-alone test (all kinds).
-Adding a task means adding its input part here and its preprocessor's ``to_config``.
+The generated file depends only on what its model needs (no konstrukt import). Its model code is
+not written here: the PyTorch part carries konstrukt's own network modules
+(:mod:`konstrukt.models.portable`, torch/numpy only) verbatim, and this module only says which
+modules a backbone needs and how the bundle builds it from the saved architecture. Every
+generated predict.py is run by the exporter's parity check (torch) or by the stand-alone test.
 
 Generated code never contains a value a user wrote: class names, sizes and settings are read from
 the bundle's ``config.json`` when the script runs. The few values that are part of the source
@@ -14,6 +16,8 @@ from __future__ import annotations
 import ast
 from importlib import resources
 from string import Template
+
+from .template_inputs import INPUTS
 
 HEADER = Template('''#!/usr/bin/env python3
 """Predict with the exported konstrukt model beside this file (classes and settings: config.json).
@@ -39,238 +43,6 @@ GENERATED_BY = $version
 NEEDS = $needs
 ''')
 
-# --------------------------------------------------------------------------- inputs per modality
-
-_TO_RGB = '''
-
-def to_rgb(img):
-    """Any Pillow mode to 8-bit RGB; transparency is composited onto white."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(img)
-        lo, hi = float(arr.min()), float(arr.max())
-        out = np.zeros(arr.shape, dtype=np.uint8)
-        rows = max(1, (1 << 20) // max(1, arr.shape[1]))  # widen a block of rows, never the whole image
-        for r in range(0, arr.shape[0], rows) if hi > lo else ():
-            out[r:r + rows] = ((arr[r:r + rows].astype(np.float64) - lo) / (hi - lo) * 255.0).astype(np.uint8)
-        img = Image.fromarray(out, mode="L")
-    if img.mode == "P":
-        img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "PA"):
-        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(background, img.convert("RGBA"))
-    return img.convert("RGB")
-
-
-def read_image(path):
-    with Image.open(path) as img:
-        img.load()
-        return to_rgb(ImageOps.exif_transpose(img))
-'''
-
-IMAGE_PIL = '''
-from PIL import Image, ImageOps
-''' + _TO_RGB + '''
-
-def load_inputs(path):
-    """[(3, S, S) float32 in [0, 1]]: RGB, stretched to S x S (bilinear, antialiased)."""
-    size = PRE["size"]
-    img = read_image(path).resize((size, size), Image.BILINEAR)
-    return [np.asarray(img, dtype=np.float32).transpose(2, 0, 1) / 255.0]
-'''
-
-IMAGE_TORCH = '''
-import torch
-from PIL import Image, ImageOps
-from torchvision.transforms.v2 import functional as F
-''' + _TO_RGB + '''
-
-def load_inputs(path):
-    """[(3, S, S) float32 in [0, 1]]: RGB, stretched to S x S (bilinear, antialiased)."""
-    size = PRE["size"]
-    x = F.resize(F.to_image(read_image(path)), [size, size], antialias=True)  # (3, S, S) uint8
-    return [F.to_dtype(x, torch.float32, scale=True).numpy()]
-'''
-
-AUDIO = '''
-import math
-
-import soundfile as sf
-import soxr
-
-UNPADDED = $unpadded  # True: the model takes each waveform without its zero padding
-
-
-def read_audio(path, seconds=None):
-    """Mono float32 waveform at the model's rate (mean of the channels, soxr HQ resampling)."""
-    rate = PRE["sample_rate"]
-    with sf.SoundFile(str(path)) as f:
-        frames = f.frames if seconds is None else min(f.frames, math.ceil(seconds * f.samplerate) + 64)
-        data, sr = f.read(frames, dtype="float32", always_2d=True), f.samplerate
-    if data.shape[0] == 0:
-        raise ValueError(f"{path}: contains no audio samples")
-    wave = data.mean(axis=1, dtype=np.float32)
-    if sr != rate:
-        wave = soxr.resample(wave, sr, rate, quality="HQ").astype(np.float32)
-    return wave
-
-
-def fix_length(wave, n):
-    return wave[:n] if wave.shape[0] >= n else np.pad(wave, (0, n - wave.shape[0]))
-
-
-def trim(wave, minimum=400):
-    """Cut the zero padding at the end (only for models that take unpadded input)."""
-    if not UNPADDED:
-        return wave
-    nonzero = np.flatnonzero(wave)
-    return wave[: max(int(nonzero[-1]) + 1 if nonzero.size else 0, min(minimum, wave.shape[0]))]
-
-
-def load_inputs(path):
-    """Fixed-length waveforms: the first `duration` seconds, or every window of the file (voting)."""
-    n = PRE["length"]
-    if PRE["long_files"] != "windows":
-        return [trim(fix_length(read_audio(path, PRE["duration"]), n))]
-    wave = read_audio(path)
-    starts = list(range(0, max(wave.shape[0], 1), n))
-    if len(starts) > 1 and wave.shape[0] - starts[-1] < n // 4:
-        starts.pop()  # a mostly-silent scrap does not vote
-    return [trim(fix_length(wave[s:s + n], n)) for s in starts]
-'''
-
-SIGNAL = '''
-import csv
-import math
-from fractions import Fraction
-
-SIGNAL = PRE["signal"]  # window, hop, pad, crop, layout, time_column, sample_rate, standardize
-RATE, CHANNELS, LENGTH = float(PRE["sample_rate"]), int(PRE["channels"]), int(PRE["length"])
-if SIGNAL["standardize"] and PRE["mean"] is not None:  # the model standardises inside;
-    PAD_VALUE = np.asarray(PRE["mean"], np.float32)[:, None]  # konstrukt's zero padding is the mean
-else:
-    PAD_VALUE = np.zeros((CHANNELS, 1), np.float32)
-TIME_NAMES = {"time", "t", "timestamp", "times", "seconds", "sec", "secs", "s", "time_s", "time (s)",
-              "time[s]", "t_s", "elapsed"}
-MS_NAMES = {"ms", "time_ms", "time (ms)", "time[ms]", "timestamp_ms"}
-ARRAY_KEYS = ("data", "x", "signal", "signals", "X")
-RATE_KEYS = ("sample_rate", "fs", "sampling_rate", "rate", "sr")
-
-
-def _number(cell):
-    try:
-        float(cell)
-        return True
-    except ValueError:
-        return False
-
-
-def read_csv(path):
-    # Columns are channels; an optional header; an optional first column of time (gives the rate).
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
-    header = None
-    if rows and not all(_number(c) for c in rows[0]):
-        header, rows = rows[0], rows[1:]
-    if not rows:
-        raise ValueError("no data rows")
-    width = len(header) if header is not None else len(rows[0])
-    if any(len(r) != width for r in rows):
-        raise ValueError(f"ragged rows (expected {width} cells per row)")
-    values = np.asarray([[float(c) for c in r] for r in rows], dtype=np.float64)
-    if not np.isfinite(values).all():
-        raise ValueError("NaN or infinite values")
-    is_time, scale, mode = False, 1.0, SIGNAL["time_column"]
-    if mode == "first" and values.shape[1] >= 2:
-        is_time = True
-    elif mode == "auto" and values.shape[1] >= 2:
-        if header is not None:
-            name = header[0].strip().lower()
-            is_time, scale = (True, 1e-3) if name in MS_NAMES else (name in TIME_NAMES, 1.0)
-        else:
-            steps = np.diff(values[:, 0])
-            is_time = bool(steps.size >= 2 and steps.min() > 0
-                           and (steps.max() - steps.min()) <= 1e-3 * steps.mean())
-    rate = None
-    if is_time:
-        steps = np.diff(values[:, 0] * scale)
-        if steps.size == 0 or (steps <= 0).any():
-            raise ValueError("the time column does not increase")
-        rate = float(f"{1.0 / np.median(steps):.6g}")
-        values = values[:, 1:]
-    return np.ascontiguousarray(values.T, dtype=np.float32), rate
-
-
-def read_array(path):
-    # NPY / NPZ (never unpickled); 1-D is one channel; 2-D: the longer axis is time unless set.
-    loaded = np.load(path, allow_pickle=False)
-    rate = None
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            keys = list(loaded.files)
-            for k in RATE_KEYS:
-                if k in keys and np.asarray(loaded[k]).size == 1:
-                    rate = float(np.asarray(loaded[k]).reshape(()))
-            arrays = [k for k in keys if k not in RATE_KEYS]
-            named = [k for k in ARRAY_KEYS if k in arrays]
-            if not named and len(arrays) != 1:
-                raise ValueError(f"holds {len(arrays)} arrays; name the signal `data`")
-            arr = np.asarray(loaded[named[0] if named else arrays[0]])
-    else:
-        arr = loaded
-    if arr.dtype.kind not in "biuf" or arr.size == 0:
-        raise ValueError("not a non-empty numeric array")
-    if arr.ndim == 1:
-        arr = arr[None, :]
-    elif arr.ndim != 2:
-        raise ValueError(f"a {arr.ndim}-D array; a signal is 1-D or 2-D")
-    elif SIGNAL["layout"] == "time_first" or (SIGNAL["layout"] == "auto" and arr.shape[0] > arr.shape[1]):
-        arr = arr.T
-    elif SIGNAL["layout"] == "auto" and arr.shape[0] == arr.shape[1]:
-        raise ValueError(f"square {arr.shape}: which axis is time cannot be told")
-    data = arr.astype(np.float32)
-    if not np.isfinite(data).all():
-        raise ValueError("NaN or infinite values")
-    return np.ascontiguousarray(data), rate
-
-
-def read_signal(path):
-    # (channels, time) float32 at the model's rate (polyphase resampling when the file differs).
-    path = Path(path)
-    data, rate = read_csv(path) if path.suffix.lower() == ".csv" else read_array(path)
-    if data.shape[0] != CHANNELS:
-        raise ValueError(f"has {data.shape[0]} channels; the model was trained on {CHANNELS}")
-    rate = rate or SIGNAL["sample_rate"]
-    if rate is None or math.isclose(rate, RATE, rel_tol=1e-3):
-        return data
-    from scipy.signal import resample_poly  # only for files at another rate
-
-    ratio = Fraction(RATE / rate).limit_denominator(1000)
-    return resample_poly(data, ratio.numerator, ratio.denominator, axis=1).astype(np.float32)
-
-
-def fix_length(x, n):
-    # Crop (centre or start) or pad at the end (the channel mean, or the last value).
-    t = x.shape[1]
-    if t > n:
-        start = (t - n) // 2 if SIGNAL["crop"] == "center" else 0
-        return x[:, start:start + n]
-    if t < n:
-        if SIGNAL["pad"] == "edge":
-            return np.pad(x, ((0, 0), (0, n - t)), mode="edge")
-        return np.concatenate([x, np.repeat(PAD_VALUE, n - t, axis=1)], axis=1)
-    return x
-
-
-def load_inputs(path):
-    # Raw (channels, LENGTH) windows; a recording longer than a window gives every window (they vote).
-    x = read_signal(path)
-    hop = max(1, int(round((SIGNAL["hop"] or SIGNAL["window"] / 2) * RATE)))
-    starts = list(range(0, x.shape[1] - LENGTH + 1, hop)) if x.shape[1] >= LENGTH else []
-    if len(starts) <= 1:
-        return [fix_length(x, LENGTH)]
-    return [x[:, s:s + LENGTH] for s in starts]
-'''
-
 # --------------------------------------------------------------------------- models
 
 ONNX_MODEL = '''
@@ -291,52 +63,44 @@ def logits(inputs, model_file=None):
     return sess.run(["logits"], {"input": np.stack(inputs).astype(np.float32)})[0]
 '''
 
-TORCH_COMMON = '''
+TORCH_COMMON = Template('''
 import torch
 from safetensors.torch import load_file
 from torch import nn
 
 ARCH = CONFIG["architecture"]
-OVERRIDES = ARCH["backbone"]["config_overrides"]
-ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU, "elu": nn.ELU, "selu": nn.SELU,
-               "silu": nn.SiLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "none": None}
-$backbone
-
-def build_head(blocks, width, num_classes):
-    """Linear(units) -> [BatchNorm1d] -> activation -> [Dropout] per block, then Linear(classes)."""
-    layers = []
-    for block in blocks:
-        layers.append(nn.Linear(width, block["units"]))
-        if block.get("batchnorm"):
-            layers.append(nn.BatchNorm1d(block["units"]))
-        if ACTIVATIONS[block.get("activation", "relu")] is not None:
-            layers.append(ACTIVATIONS[block.get("activation", "relu")]())
-        if block.get("dropout", 0) > 0:
-            layers.append(nn.Dropout(block["dropout"]))
-        width = block["units"]
-    layers.append(nn.Linear(width, num_classes))
-    return nn.Sequential(*layers)
+# sizes the data decided (signals: channels, stem stride...), then the architecture overrides
+OPTIONS = {**ARCH["backbone"].get("options", {}), **ARCH["backbone"]["config_overrides"]}
+INPUT = ARCH["backbone"].get("input") or {}
 
 
-class Classifier(nn.Module):
-    def __init__(self):
-        super().__init__()
-        # sizes the data decided (signals: channels, stem stride...), then the architecture overrides
-        self.backbone = Backbone(**{**ARCH["backbone"].get("options", {}), **OVERRIDES})
-        self.head = build_head(ARCH["head"], ARCH["backbone"]["num_features"], ARCH["num_classes"])
+def options(*names):
+    """The saved options among ``names`` (a network takes only its own)."""
+    return {k: OPTIONS[k] for k in names if k in OPTIONS}
 
-    def forward(self, x):
-        return self.head(self.backbone(x))  # (B, C) logits
+$modules
 
-
-_MODEL = []
+def build_backbone():
+    """The backbone network exactly as konstrukt built it (its weights come next)."""
+$build
 
 
 def load_model():
-    """The model with its weights (safetensors: nothing is unpickled)."""
-    model = Classifier()
-    model.load_state_dict(load_file(str(HERE / "model.safetensors")), strict=True)
+    """The model with its weights and constants (safetensors: nothing is unpickled)."""
+    head = build_head(ARCH["head"], ARCH["backbone"]["num_features"], ARCH["num_classes"])
+    model = Classifier(build_backbone(), head)
+    state = load_file(str(HERE / "model.safetensors"))
+    buffers, saved = dict(model.named_buffers()), model.state_dict()
+    # constants (normalisation, STFT window, mel filters) are buffers outside the state dict
+    constants = {k: state.pop(k) for k in list(state) if k in buffers and k not in saved}
+    model.load_state_dict(state, strict=True)
+    with torch.no_grad():
+        for name, value in constants.items():
+            buffers[name].copy_(value)
     return model.eval()
+
+
+_MODEL = []
 
 
 def logits(inputs, model_file=None):
@@ -344,385 +108,7 @@ def logits(inputs, model_file=None):
         _MODEL.append(load_model())
     with torch.inference_mode():
         return _MODEL[0](torch.from_numpy(np.stack(inputs))).float().numpy()
-'''
-
-TORCHVISION_BACKBONE = Template('''
-import torchvision
-
-
-class Backbone(nn.Module):
-    """A torchvision model without its classifier; normalisation (saved mean/std) built in."""
-
-    def __init__(self, **_):
-        super().__init__()
-        self.model = getattr(torchvision.models, $arch)(weights=None)
-        setattr(self.model, $classifier, nn.Identity())
-        self.register_buffer("mean", torch.zeros(1, 3, 1, 1))
-        self.register_buffer("std", torch.ones(1, 3, 1, 1))
-
-    def forward(self, x):  # (B, 3, S, S) in [0, 1]
-        return self.model((x - self.mean) / self.std)  # (B, D)
 ''')
-
-SCRATCH_CNN_BACKBONE = '''
-
-class Backbone(nn.Module):
-    """Small CNN: 4 x [conv 3x3 - batch norm - ReLU - max pool 2], global average pool."""
-
-    def __init__(self, in_channels=3, widths=(16, 32, 64, 128)):
-        super().__init__()
-        stages, prev = [], in_channels
-        for w in widths:
-            stages.append(nn.Sequential(nn.Conv2d(prev, w, 3, padding=1, bias=False), nn.BatchNorm2d(w),
-                                        nn.ReLU(inplace=True), nn.MaxPool2d(2)))
-            prev = w
-        self.stages = nn.Sequential(*stages)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-
-    def forward(self, x):  # (B, 3, S, S) in [0, 1]
-        x = (x - 0.5) / 0.25
-        return self.pool(self.stages(x)).flatten(1)  # (B, D)
-'''
-
-LOGMEL = '''
-import torch.nn.functional as F
-
-LOGMEL = ARCH["preprocessing"]["in_model"]["logmel"]  # n_fft, win_length, hop_length, n_mels
-
-
-class LogMel(nn.Module):
-    """Waveform (B, T) -> log-mel power in dB (B, 1, n_mels, frames); window and filters are saved."""
-
-    def __init__(self, n_fft, win_length, hop_length, n_mels):
-        super().__init__()
-        self.n_fft, self.win_length, self.hop_length = n_fft, win_length, hop_length
-        self.register_buffer("window", torch.zeros(win_length))
-        self.register_buffer("mel", torch.zeros(n_fft // 2 + 1, n_mels))
-
-    def forward(self, wave):
-        if wave.shape[-1] <= self.n_fft // 2:
-            wave = F.pad(wave, (0, self.n_fft // 2 + 1 - wave.shape[-1]))
-        spec = torch.stft(wave.float(), self.n_fft, self.hop_length, self.win_length, self.window,
-                          center=True, pad_mode="reflect", return_complex=True)  # (B, F, frames)
-        power = spec.real ** 2 + spec.imag ** 2
-        mel = torch.matmul(power.transpose(1, 2), self.mel)  # (B, frames, M)
-        return 10.0 * torch.log10(mel.clamp_min(1e-10)).transpose(1, 2).unsqueeze(1)
-
-
-def logmel():
-    return LogMel(LOGMEL["n_fft"], LOGMEL["win_length"], LOGMEL["hop_length"], LOGMEL["n_mels"])
-
-
-def standardise(x):
-    """Per-example zero mean / unit variance."""
-    dims = tuple(range(1, x.dim()))
-    return (x - x.mean(dim=dims, keepdim=True)) / (x.std(dim=dims, keepdim=True) + 1e-5)
-'''
-
-SCRATCH_MELCNN_BACKBONE = LOGMEL + '''
-
-class Backbone(nn.Module):
-    """Log-mel -> level removed -> per-band normalisation (bn0, training statistics)
-    -> 4 x [conv-BN-ReLU-maxpool] -> mean over mel bins -> max + mean over time."""
-
-    def __init__(self, widths=(16, 32, 64, 128), **_):
-        super().__init__()
-        self.logmel = logmel()
-        self.bn0 = nn.BatchNorm2d(LOGMEL["n_mels"])
-        stages, prev = [], 1
-        for w in widths:
-            stages.append(nn.Sequential(nn.Conv2d(prev, w, 3, padding=1, bias=False), nn.BatchNorm2d(w),
-                                        nn.ReLU(inplace=True), nn.MaxPool2d(2, ceil_mode=True)))
-            prev = w
-        self.stages = nn.Sequential(*stages)
-
-    def forward(self, wave):  # (B, T)
-        x = self.logmel(wave)  # (B, 1, M, frames)
-        x = x - x.mean(dim=(2, 3), keepdim=True)  # level-free, as in training
-        x = self.bn0(x.transpose(1, 2)).transpose(1, 2)  # per mel band
-        x = self.stages(x).mean(dim=2)  # (B, C, frames')
-        return x.amax(dim=-1) + x.mean(dim=-1)  # (B, C)
-'''
-
-RESNET18_MELSPEC_BACKBONE = LOGMEL + '''
-import torchvision
-
-
-class Backbone(nn.Module):
-    """torchvision ResNet18 (1-channel conv1, no fc) on a standardised log-mel."""
-
-    def __init__(self, **_):
-        super().__init__()
-        self.logmel = logmel()
-        self.model = torchvision.models.resnet18(weights=None)
-        self.model.conv1 = nn.Conv2d(1, 64, 7, 2, 3, bias=False)
-        self.model.fc = nn.Identity()
-
-    def forward(self, wave):  # (B, T)
-        return self.model(standardise(self.logmel(wave)))  # (B, 512)
-'''
-
-CNN14_BACKBONE = '''
-import torch.nn.functional as F
-
-
-class Stft(nn.Module):
-    \"\"\"STFT as two frozen Conv1d over a windowed DFT basis (weights saved in model.safetensors).\"\"\"
-
-    def __init__(self, n_fft, hop_length):
-        super().__init__()
-        self.n_fft = n_fft
-        self.conv_real = nn.Conv1d(1, n_fft // 2 + 1, n_fft, stride=hop_length, bias=False)
-        self.conv_imag = nn.Conv1d(1, n_fft // 2 + 1, n_fft, stride=hop_length, bias=False)
-
-    def forward(self, wave):  # (B, T) -> (B, 1, frames, F) power
-        x = F.pad(wave[:, None, :], (self.n_fft // 2, self.n_fft // 2), mode="reflect")
-        return (self.conv_real(x) ** 2 + self.conv_imag(x) ** 2).transpose(1, 2)[:, None]
-
-
-class Spectrogram(nn.Module):
-    def __init__(self, n_fft, hop_length):
-        super().__init__()
-        self.stft = Stft(n_fft, hop_length)
-
-    def forward(self, wave):
-        return self.stft(wave)
-
-
-class Logmel(nn.Module):
-    def __init__(self, n_fft, n_mels):
-        super().__init__()
-        self.melW = nn.Parameter(torch.zeros(n_fft // 2 + 1, n_mels), requires_grad=False)
-
-    def forward(self, power):  # power -> dB (ref 1, amin 1e-10)
-        return 10.0 * torch.log10(torch.matmul(power, self.melW).clamp_min(1e-10))
-
-
-class ConvBlock(nn.Module):
-    def __init__(self, cin, cout):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1, bias=False)
-        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.bn2 = nn.BatchNorm2d(cout)
-
-    def forward(self, x, pool):
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = F.relu(self.bn2(self.conv2(x)))
-        return F.avg_pool2d(x, pool) if pool > 1 else x
-
-
-class Backbone(nn.Module):
-    \"\"\"PANNs CNN14 (the official layer names) with its log-mel front end -> clip embedding.\"\"\"
-
-    def __init__(self, window_size=1024, hop_size=320, mel_bins=64, classes_num=527,
-                 widths=(64, 128, 256, 512, 1024, 2048), **_):
-        super().__init__()
-        self.spectrogram_extractor = Spectrogram(window_size, hop_size)
-        self.logmel_extractor = Logmel(window_size, mel_bins)
-        self.bn0 = nn.BatchNorm2d(mel_bins)
-        chans = (1, *widths)
-        for i in range(6):
-            setattr(self, f"conv_block{i + 1}", ConvBlock(chans[i], chans[i + 1]))
-        self.fc1 = nn.Linear(widths[-1], widths[-1])
-        self.fc_audioset = nn.Linear(widths[-1], classes_num)  # AudioSet logits: kept, unused
-
-    def forward(self, wave):  # (B, T)
-        x = self.logmel_extractor(self.spectrogram_extractor(wave))  # (B, 1, frames, mels)
-        x = self.bn0(x.transpose(1, 3)).transpose(1, 3)  # per mel bin
-        for i in range(1, 7):
-            x = getattr(self, f"conv_block{i}")(x, pool=2 if i < 6 else 1)
-        x = x.mean(dim=3)  # over frequency
-        x = x.max(dim=2).values + x.mean(dim=2)  # max + mean over time
-        return F.relu(self.fc1(x))  # (B, D)
-'''
-
-AST_BACKBONE = '''
-import torch.nn.functional as F
-from transformers import ASTConfig, ASTModel
-
-
-class KaldiFbank(nn.Module):
-    \"\"\"Kaldi-compatible log mel fbank (as ASTFeatureExtractor); window and filters are saved.\"\"\"
-
-    def __init__(self, sample_rate, n_mels):
-        super().__init__()
-        self.frame, self.hop, self.n_fft = int(0.025 * sample_rate), int(0.010 * sample_rate), 512
-        self.register_buffer("mel", torch.zeros(self.n_fft // 2 + 1, n_mels))
-        self.register_buffer("window", torch.zeros(self.frame))
-
-    def forward(self, wave):  # (B, T) -> (B, frames, mels)
-        if wave.shape[-1] < self.frame:
-            wave = F.pad(wave, (0, self.frame - wave.shape[-1]))
-        frames = wave.float().unfold(-1, self.frame, self.hop)
-        frames = frames - frames.mean(dim=-1, keepdim=True)  # DC removal, then pre-emphasis 0.97
-        frames = torch.cat([frames[..., :1] * (1 - 0.97), frames[..., 1:] - 0.97 * frames[..., :-1]], -1)
-        spec = torch.fft.rfft(frames * self.window, n=self.n_fft)
-        power = spec.real ** 2 + spec.imag ** 2
-        return torch.log(torch.matmul(power, self.mel).clamp_min(1.192092955078125e-07))
-
-
-class Backbone(nn.Module):
-    \"\"\"Audio Spectrogram Transformer (transformers' ASTModel) on a Kaldi fbank -> pooled output.\"\"\"
-
-    MEAN, STD = -4.2677393, 4.5689974  # AudioSet fbank statistics (ASTFeatureExtractor)
-
-    def __init__(self, **config):
-        super().__init__()
-        config = ASTConfig(**config)
-        self.fbank = KaldiFbank(16000, config.num_mel_bins)
-        self.max_length = config.max_length
-        self.ast = ASTModel(config)
-
-    def forward(self, wave):  # (B, T) at 16 kHz
-        x = self.fbank(wave)
-        x = F.pad(x, (0, 0, 0, max(0, self.max_length - x.shape[1])))[:, : self.max_length]
-        return self.ast(input_values=(x - self.MEAN) / (self.STD * 2)).pooler_output
-'''
-
-WAV2VEC2_BACKBONE = '''
-from transformers import Wav2Vec2Config, Wav2Vec2Model
-
-
-class Backbone(nn.Module):
-    \"\"\"wav2vec2 (transformers' Wav2Vec2Model): each waveform without its zero padding,
-    normalised, hidden states mean-pooled over time.\"\"\"
-
-    def __init__(self, **config):
-        super().__init__()
-        self.wav2vec2 = Wav2Vec2Model(Wav2Vec2Config(**config))
-
-    def forward(self, wave):  # (B, T) at 16 kHz, zero-padded at the end
-        pos = torch.arange(1, wave.shape[-1] + 1)
-        lengths = ((wave != 0) * pos).amax(dim=-1).clamp(min=min(400, wave.shape[-1]))
-        out = []
-        for row, length in zip(wave, lengths.tolist()):
-            x = row[None, :length].float()
-            x = (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, keepdim=True, unbiased=False) + 1e-7)
-            out.append(self.wav2vec2(x).last_hidden_state.mean(dim=1))
-        return torch.cat(out)  # (B, D)
-'''
-
-RESCNN_BACKBONE = '''
-import math
-
-
-class ChannelNorm(nn.Module):
-    def __init__(self, channels):
-        super().__init__()
-        self.norm = nn.LayerNorm(channels)
-
-    def forward(self, x):  # (B, C, L): LayerNorm over channels at every step
-        return self.norm(x.transpose(1, 2)).transpose(1, 2)
-
-
-class SqueezeExcite(nn.Module):
-    def __init__(self, channels, reduction=4):
-        super().__init__()
-        hidden = max(4, channels // reduction)
-        self.gate = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(inplace=True),
-                                  nn.Linear(hidden, channels), nn.Sigmoid())
-
-    def forward(self, x):
-        return x * self.gate(x.mean(dim=2)).unsqueeze(2)
-
-
-class ResBlock(nn.Module):
-    def __init__(self, c_in, c_out, kernel, dropout, se):
-        super().__init__()
-        pad = kernel // 2
-        self.body = nn.Sequential(
-            nn.Conv1d(c_in, c_out, kernel, padding=pad, bias=False), ChannelNorm(c_out),
-            nn.ReLU(inplace=True), nn.Dropout(dropout),
-            nn.Conv1d(c_out, c_out, kernel, padding=pad, bias=False), ChannelNorm(c_out),
-            SqueezeExcite(c_out) if se else nn.Identity())
-        self.skip = nn.Conv1d(c_in, c_out, 1, bias=False) if c_in != c_out else nn.Identity()
-        self.out = nn.Sequential(nn.ReLU(inplace=True), nn.MaxPool1d(2, ceil_mode=True))
-
-    def forward(self, x):
-        return self.out(self.body(x) + self.skip(x))
-
-
-class Recurrent(nn.Module):
-    def __init__(self, kind, c_in, hidden, layers, dropout):
-        super().__init__()
-        rnn = nn.LSTM if kind == "lstm" else nn.GRU
-        self.rnn = rnn(c_in, hidden, num_layers=layers, batch_first=True, bidirectional=True,
-                       dropout=dropout if layers > 1 else 0.0)
-        self.out_channels = 2 * hidden
-
-    def forward(self, x):
-        return self.rnn(x.transpose(1, 2))[0].transpose(1, 2)
-
-
-class TransformerTail(nn.Module):
-    def __init__(self, c_in, width, layers, heads, dropout):
-        super().__init__()
-        self.proj = nn.Conv1d(c_in, width, 1)
-        layer = nn.TransformerEncoderLayer(width, heads, dim_feedforward=2 * width, dropout=dropout,
-                                           batch_first=True, norm_first=True)
-        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-        self.out_channels = width
-
-    def forward(self, x):
-        h = self.proj(x).transpose(1, 2)  # (B, L, W) + sinusoidal positions
-        length, width = h.shape[1], h.shape[2]
-        pos = torch.arange(length, dtype=torch.float32)[:, None]
-        freq = torch.exp(torch.arange(0, width, 2, dtype=torch.float32) * (-math.log(10000.0) / width))
-        pe = torch.zeros(length, width)
-        pe[:, 0::2], pe[:, 1::2] = torch.sin(pos * freq), torch.cos(pos * freq)
-        return self.encoder(h + pe).transpose(1, 2)
-
-
-class Backbone(nn.Module):
-    """Per-channel standardisation (saved mean/std) -> [strided stem] -> residual 1-D conv blocks
-    [+ SE] -> [BiLSTM / BiGRU / Transformer beside the CNN features] -> mean + max over time."""
-
-    def __init__(self, in_channels=1, widths=(32, 64, 64, 128), kernel_size=9, dropout=0.2, se=False,
-                 temporal="none", hidden_size=64, layers=2, heads=4, temporal_dropout=None, stride=1, **_):
-        super().__init__()
-        self.register_buffer("mean", torch.zeros(1, in_channels, 1))
-        self.register_buffer("std", torch.ones(1, in_channels, 1))
-        prev, self.stem = in_channels, nn.Identity()
-        if stride > 1:
-            self.stem = nn.Sequential(nn.Conv1d(in_channels, widths[0], 2 * stride + 1, stride=stride,
-                                                padding=stride), nn.ReLU(inplace=True))  # no norm: keeps amplitude
-            prev = widths[0]
-        blocks = []
-        for w in widths:
-            blocks.append(ResBlock(prev, w, kernel_size, dropout, se))
-            prev = w
-        self.stages = nn.Sequential(*blocks)
-        tdrop = dropout if temporal_dropout is None else temporal_dropout
-        self.temporal = None
-        if temporal in ("lstm", "gru"):
-            self.temporal = Recurrent(temporal, prev, hidden_size, layers, tdrop)
-        elif temporal == "transformer":
-            self.temporal = TransformerTail(prev, hidden_size, layers, heads, tdrop)
-
-    def forward(self, x):  # (B, C, L) raw window
-        h = self.stages(self.stem((x - self.mean) / self.std))
-        if self.temporal is not None:
-            h = torch.cat([h, self.temporal(h)], dim=1)
-        return torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1)  # (B, D)
-'''
-
-# The portable MiniRocket module's source goes in verbatim before this (PORTABLE_BACKBONES).
-MINIROCKET_BACKBONE = '''
-
-class Backbone(nn.Module):
-    """Per-channel standardisation (saved mean/std) -> MiniRocket's standardised features."""
-
-    def __init__(self, in_channels=1, length=9, num_features=10_000, max_dilations=32, **_):
-        super().__init__()
-        self.register_buffer("mean", torch.zeros(1, in_channels, 1))
-        self.register_buffer("std", torch.ones(1, in_channels, 1))
-        self.rocket = MiniRocket(in_channels, length, num_features, max_dilations)
-
-    def forward(self, x):  # (B, C, L) raw window
-        return self.rocket((x - self.mean) / self.std)  # (B, F)
-'''
-
 
 MAIN = '''
 
@@ -765,24 +151,52 @@ if __name__ == "__main__":
     sys.exit(main())
 '''
 
-EFFICIENTNET_LITE_BACKBONE = '''
 
-class Backbone(nn.Module):
-    """EfficientNet-Lite (the code above) without its classifier; normalisation (saved mean/std) built in."""
+class TorchModel:
+    """How a bundle builds one backbone: konstrukt's portable modules it needs (copied verbatim,
+    in order), the body of ``build_backbone`` (names from those modules; sizes from ARCH), and
+    the distributions it imports beyond torch."""
 
-    def __init__(self, **config):
-        super().__init__()
-        self.model = EfficientNetLite(**{**config, "num_classes": 0})
-        self.register_buffer("mean", torch.zeros(1, 3, 1, 1))
-        self.register_buffer("std", torch.ones(1, 3, 1, 1))
+    def __init__(self, modules: tuple[str, ...], build: str, dists: tuple[str, ...] = ()):
+        self.modules, self.build, self.dists = ("heads", *modules), build, dists
 
-    def forward(self, x):  # (B, 3, S, S) in [0, 1]
-        return self.model((x - self.mean) / self.std)  # (B, D)
-'''
-# backbone name -> (module of konstrukt.models.portable copied verbatim, the Backbone wrapper after it)
-PORTABLE_BACKBONES = {"efficientnet_lite0": ("efficientnet_lite", EFFICIENTNET_LITE_BACKBONE),
-                      "speech_embedding": ("speech_embedding", "\n\nBackbone = SpeechEmbedding\n"),
-                      "minirocket": ("minirocket", MINIROCKET_BACKBONE)}
+
+RESCNN = TorchModel(("signal_nets",), "return raw_input(ResCNN)(**{k: v for k, v in OPTIONS.items() if k != 'length'})")
+TORCHVISION = TorchModel(("image_nets",), "return Normalised(torchvision_trunk(ARCH['backbone']['name']), "
+                                          "INPUT['mean'], INPUT['std'])", ("torchvision",))
+# backbone name -> its torch model part; names not listed: the families below
+TORCH_MODELS = {
+    "scratch_cnn": TorchModel(("image_nets",), "return ScratchCNN(**OPTIONS)"),
+    "efficientnet_lite0": TorchModel(("image_nets", "efficientnet_lite"), "return Normalised(EfficientNetLite("
+                                     "**{**OPTIONS, 'num_classes': 0}), INPUT['mean'], INPUT['std'])"),
+    "scratch_melcnn": TorchModel(("audio_nets",), "return ScratchMelCNN(INPUT['sample_rate'], **OPTIONS)"),
+    "resnet18_melspec": TorchModel(("audio_nets",), "return ResNet18MelSpec(resnet18_one_channel(), "
+                                   "INPUT['sample_rate'], **OPTIONS)", ("torchvision",)),
+    "cnn14": TorchModel(("audio_nets",), "return Cnn14(sample_rate=INPUT['sample_rate'], **OPTIONS)"),
+    "ast": TorchModel(("audio_transformers",), "from transformers import ASTConfig, ASTModel\n\n"
+                      "return ASTBackbone(ASTModel(ASTConfig(**OPTIONS)))", ("transformers",)),
+    "wav2vec2_base": TorchModel(("audio_transformers",), "from transformers import Wav2Vec2Config, Wav2Vec2Model\n\n"
+                                "return Wav2Vec2Backbone(Wav2Vec2Model(Wav2Vec2Config(**OPTIONS)))", ("transformers",)),
+    "speech_embedding": TorchModel(("speech_embedding",), "return SpeechEmbedding()"),
+    "minirocket": TorchModel(("minirocket", "signal_nets"), "return raw_input(MiniRocketFeatures)("
+                             "**options('in_channels', 'length', 'num_features', 'max_dilations'))"),
+}
+FAMILIES = (("rescnn", RESCNN), ("efficientnet_b", TORCHVISION), ("mobilenet_", TORCHVISION), ("resnet", TORCHVISION))
+
+
+def torch_model(backbone: str) -> TorchModel | None:
+    """The torch model part of ``backbone`` (its name or its family's prefix), or None (ONNX only)."""
+    return TORCH_MODELS.get(backbone) or next((m for prefix, m in FAMILIES if backbone.startswith(prefix)), None)
+
+
+def torch_backbone(backbone: str) -> tuple[str, tuple[str, ...]] | None:
+    """(the torch model part's source, extra distributions) for a torch bundle, or None (ONNX only)."""
+    model = torch_model(backbone)
+    if model is None:
+        return None
+    modules = "".join(f"\n\n# --- konstrukt/models/portable/{m}.py, verbatim\n{portable_source(m)}" for m in model.modules)
+    build = "\n".join(f"    {line}" if line else "" for line in model.build.splitlines())
+    return TORCH_COMMON.substitute(modules=modules, build=build), model.dists
 
 
 def portable_source(module: str) -> str:
@@ -791,49 +205,14 @@ def portable_source(module: str) -> str:
     return resources.files("konstrukt.models.portable").joinpath(f"{module}.py").read_text(encoding="utf-8")
 
 
-# backbone name -> torch model code (the torch bundle), with the distributions it needs beyond torch
-TORCHVISION_CLASSIFIER = {"resnet18": "fc", "resnet50": "fc"}
-TORCH_BACKBONES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "scratch_cnn": (SCRATCH_CNN_BACKBONE, ()),
-    "scratch_melcnn": (SCRATCH_MELCNN_BACKBONE, ()),
-    "resnet18_melspec": (RESNET18_MELSPEC_BACKBONE, ("torchvision",)),
-    "cnn14": (CNN14_BACKBONE, ()),
-    "ast": (AST_BACKBONE, ("transformers",)),
-    "wav2vec2_base": (WAV2VEC2_BACKBONE, ("transformers",)),
-}
-
-
-def torch_backbone(backbone: str) -> tuple[str, tuple[str, ...]] | None:
-    """(Backbone class source, extra distributions) for a torch bundle, or None (ONNX only)."""
-    from ..models.backbones import BACKBONES
-
-    if backbone in TORCH_BACKBONES:
-        return TORCH_BACKBONES[backbone]
-    if backbone in PORTABLE_BACKBONES:
-        module, wrapper = PORTABLE_BACKBONES[backbone]
-        return "\n\n" + portable_source(module) + wrapper, ()
-    modality = BACKBONES.get(backbone).modality if backbone in BACKBONES else None
-    if modality == "signal":
-        return RESCNN_BACKBONE, ()
-    if modality == "image" and backbone.startswith(("efficientnet_", "mobilenet_", "resnet")):
-        return TORCHVISION_BACKBONE.substitute(arch=repr(backbone), classifier=repr(TORCHVISION_CLASSIFIER.get(
-            backbone, "classifier"))), ("torchvision",)
-    return None
-
-
 def render(*, version: str, needs: list[str], modality: str, runtime: str, backbone: str,
            model_file: str = "model.onnx", onnx_files: list[str] | None = None,
            unpadded: bool = False) -> str:
     """The predict.py source for one bundle (checked by :func:`check_source`)."""
-    parts = [HEADER.substitute(version=repr(str(version)), needs=repr([str(n) for n in needs]))]
-    if modality == "image":
-        parts.append(IMAGE_TORCH if runtime == "torch" else IMAGE_PIL)
-    elif modality == "signal":
-        parts.append(SIGNAL)
-    else:
-        parts.append(Template(AUDIO).substitute(unpadded=repr(bool(unpadded))))
+    parts = [HEADER.substitute(version=repr(str(version)), needs=repr([str(n) for n in needs])),
+             INPUTS[modality][runtime].substitute(rgb=portable_source("rgb"), unpadded=repr(bool(unpadded)))]
     if runtime == "torch":
-        parts.append(Template(TORCH_COMMON).substitute(backbone=torch_backbone(backbone)[0]))
+        parts.append(torch_backbone(backbone)[0])
         option, arg = "", "None"
     else:
         parts.append(Template(ONNX_MODEL).substitute(model_file=repr(str(model_file))))
@@ -850,8 +229,14 @@ def check_source(source: str) -> str:
     from ..errors import RunError
 
     try:
-        ast.parse(source)
+        tree = ast.parse(source)
     except SyntaxError as exc:
         raise RunError(f"the generated predict script does not parse (line {exc.lineno}: {exc.msg})",
                        ["Nothing was written. Fix: report this model to the konstrukt developers."]) from None
+    # modules pasted side by side must not redefine each other's functions or classes
+    names = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise RunError(f"the generated predict script defines {', '.join(twice)} twice",
+                       ["Nothing was written. Fix: report this model to the konstrukt developers."])
     return source

@@ -5,9 +5,10 @@ import torch
 from torch import nn
 
 from .backbones import Backbone
+from .portable import heads as portable
 
 
-class Classifier(nn.Module):
+class Classifier(portable.Classifier):
     """``backbone`` (input → (B, D)) then ``head`` ((B, D) → (B, C) logits).
 
     When the backbone is fully frozen its forward runs without autograd and in eval mode, so
@@ -15,9 +16,7 @@ class Classifier(nn.Module):
     """
 
     def __init__(self, backbone: Backbone, head: nn.Sequential):
-        super().__init__()
-        self.backbone = backbone
-        self.head = head
+        super().__init__(backbone, head)
 
     @property
     def backbone_frozen(self) -> bool:

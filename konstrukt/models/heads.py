@@ -9,17 +9,12 @@ from torch import nn
 
 from ..config import HeadBlock
 from ..registry import Registry
+from .portable.heads import build_head as portable_head
 
 HEADS: Registry[list[HeadBlock]] = Registry("head")
 HEADS.add("linear", [])
 HEADS.add("mlp", [HeadBlock(units=256, activation="relu", dropout=0.5)])
 HEADS.add("mlp_bn", [HeadBlock(units=256, activation="relu", dropout=0.5, batchnorm=True)])
-
-ACTIVATIONS: dict[str, type[nn.Module] | None] = {
-    "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU, "elu": nn.ELU, "selu": nn.SELU,
-    "silu": nn.SiLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "none": None,
-}
-
 
 def head_blocks(head: str | list[HeadBlock]) -> list[HeadBlock]:
     """Resolve a preset name or an explicit block list."""
@@ -27,18 +22,6 @@ def head_blocks(head: str | list[HeadBlock]) -> list[HeadBlock]:
 
 
 def build_head(blocks: list[HeadBlock], in_features: int, num_classes: int) -> nn.Sequential:
-    """Linear(units) → [BatchNorm1d] → activation → [Dropout] per block, then Linear(C)."""
-    layers: list[nn.Module] = []
-    width = in_features
-    for block in blocks:
-        layers.append(nn.Linear(width, block.units))
-        if block.batchnorm:
-            layers.append(nn.BatchNorm1d(block.units))
-        act = ACTIVATIONS[block.activation]
-        if act is not None:
-            layers.append(act())
-        if block.dropout > 0:
-            layers.append(nn.Dropout(block.dropout))
-        width = block.units
-    layers.append(nn.Linear(width, num_classes))
-    return nn.Sequential(*layers)
+    """Linear(units) → [BatchNorm1d] → activation → [Dropout] per block, then Linear(C)
+    (:func:`.portable.heads.build_head`, which bundles carry too)."""
+    return portable_head([b.model_dump() for b in blocks], in_features, num_classes)

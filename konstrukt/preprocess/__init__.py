@@ -12,12 +12,18 @@ decoding happens once per file while augmentation varies:
 ``signature`` is a string that changes whenever the output for a given file would change; it is
 part of the embedding-cache key.
 
-Some settings are chosen from the data once the splits are made, and saved with the run:
-``fit(raws, labels)`` sees the train+val examples and returns config overrides (audio length,
-whether images may be flipped), with its reasons in ``reasons``; ``fit_split(raws, train_idx)``
-learns from the training split alone (signals: rate, channel count, per-channel statistics),
-``state()`` saves that as JSON and ``load_state`` restores it; ``backbone_options()`` tells the
-backbone what the data decided (its channel count). The defaults below do nothing.
+What the data decides is learned by one hook and kept in one state:
+
+* ``fit(raws, labels, train_idx, pool_idx)`` learns from the training split (signals: rate, channel
+  count, per-channel statistics) and, given the run's train+val examples ``pool_idx``, chooses the
+  settings left to the data (audio length, whether images may be flipped). Those choices come back
+  as config overrides (saved in the run's config.json; ``reasons`` says why, ``notes`` what the
+  readers assumed). A CV fold calls it again with its own training part and no pool.
+* ``state()`` is everything that decides the model input, learned values included, as plain JSON
+  (``kind`` names the class): saved once per run (report.json's ``architecture.preprocessing``,
+  and a bundle's config.json), held per CV fold in memory. ``from_state`` builds an inference
+  preprocessor from it; ``load_state`` puts one back in place (after a fold).
+* ``backbone_options()`` tells the backbone what the data decided (a signal's channel count).
 """
 from __future__ import annotations
 
@@ -38,36 +44,29 @@ class Preprocessor:
     def tensor(self, raw: Any, augment: bool = False, seed: int | None = None) -> torch.Tensor:
         raise NotImplementedError
 
-    def to_config(self) -> dict[str, Any]:
-        """The settings that decide the model input, as plain JSON (``kind`` names the class)."""
+    reasons: dict[str, str] = {}  # setting ("augment.hflip") -> why fit chose it, in words
+    notes: list[str] = []  # what fit noticed about the data, for the user
+
+    def fit(self, raws: list[Any], labels, train_idx: list[int], pool_idx: list[int] | None = None) -> dict[str, Any]:
+        """Learn what the data decides (see the module docstring); return the settings chosen from
+        the pool as config overrides. Nothing to learn by default."""
+        return {}
+
+    def state(self) -> dict[str, Any]:
+        """The one saved state: the settings and learned values that decide the model input."""
         raise NotImplementedError
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "Preprocessor":
-        """Rebuild an inference preprocessor (no augmentation) from :meth:`to_config`'s output."""
+    def from_state(cls, state: dict[str, Any]) -> "Preprocessor":
+        """An inference preprocessor (no augmentation) from :meth:`state`'s output."""
         raise NotImplementedError
 
-    reasons: dict[str, str] = {}  # setting ("augment.hflip") -> why fit chose it, in words
-
-    def fit(self, raws: list[Any], labels=None) -> dict[str, Any]:
-        """Settle data-dependent settings from the train+val samples (and their labels); return
-        them as config overrides (saved with the run, so a reloaded run preprocesses the same way)."""
-        return {}
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Put a saved state back in place (what a CV fold's ``fit`` changed); nothing by default."""
 
     def load_sample(self, sample) -> Any:
         """Decode a :class:`~konstrukt.data.Sample` (a file, or a window of a long recording)."""
         return self.load(sample.path)
-
-    def fit_split(self, raws: list, train_idx: list[int]) -> list[str]:
-        """Learn what the training split decides; return notes for the user (none by default)."""
-        return []
-
-    def state(self) -> dict | None:
-        """What ``fit`` learned, as JSON (None: nothing to save)."""
-        return None
-
-    def load_state(self, state: dict) -> None:
-        """Restore what ``fit`` learned from a saved run."""
 
     def backbone_options(self) -> dict:
         """Backbone sizes the data decides (e.g. a signal's channel count); none by default."""

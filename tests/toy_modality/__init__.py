@@ -57,11 +57,11 @@ class ValuesPreprocessor(Preprocessor):
         out[:min(self.length, raw.size)] = raw[:self.length]
         return torch.from_numpy(out)  # (L,)
 
-    def to_config(self) -> dict:
+    def state(self) -> dict:
         return {"kind": "values", "length": self.length, "layout": "(length,), zero-padded or cropped"}
 
     @classmethod
-    def from_config(cls, config: dict) -> "ValuesPreprocessor":
+    def from_state(cls, config: dict) -> "ValuesPreprocessor":
         return cls(config["length"])
 
 
@@ -89,7 +89,7 @@ def _mlp_factory(spec: BackboneSpec, pretrained: str) -> Backbone:
 MODALITY = Modality(
     name="values", extensions=EXTENSIONS,
     preprocessor=lambda spec, config: ValuesPreprocessor(spec.input.length),
-    restore_preprocessor=ValuesPreprocessor.from_config,
+    restore_preprocessor=ValuesPreprocessor.from_state,
     augmentations=lambda: AUGMENTATIONS,
     example_input=lambda spec, batch=1, small=False: torch.randn(batch, spec.input.length),  # (B, L)
     ui=UICapabilities(accept=tuple(sorted(EXTENSIONS))),

@@ -43,7 +43,7 @@ def _augmentations():
 def _restore(cfg: dict):
     from .preprocess import AudioPreprocessor
 
-    return AudioPreprocessor.from_config(cfg)
+    return AudioPreprocessor.from_state(cfg)
 
 
 def _windows(pre, path: Path, config) -> list | None:

@@ -99,7 +99,7 @@ def dft_frontend(model: nn.Module):
     """While exporting, every LogMel computes its STFT as a DFT convolution (see ``_dft_logmel``)."""
     import types
 
-    from .models import LogMel
+    from ...models.portable.audio_nets import LogMel
 
     patched = [m for m in model.modules() if isinstance(m, LogMel)]
     for m in patched:

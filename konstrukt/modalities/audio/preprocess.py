@@ -251,11 +251,11 @@ class AudioPreprocessor(Preprocessor):
         key = f"{self.sample_rate}|{self.length}|{self._aug_key}"
         self.signature = "audio:" + hashlib.sha1(key.encode()).hexdigest()[:12]
 
-    def fit(self, raws: list[np.ndarray], labels=None) -> dict:
-        """With ``audio.duration`` unset, choose it from the training clips' lengths."""
-        if self.duration is not None:
+    def fit(self, raws: list[np.ndarray], labels, train_idx: list[int], pool_idx: list[int] | None = None) -> dict:
+        """With ``audio.duration`` unset, choose it from the lengths of the pool's clips."""
+        if self.duration is not None or pool_idx is None:
             return {}
-        self._set_duration(duration_from_clips([len(r) for r in raws], self.sample_rate))
+        self._set_duration(duration_from_clips([len(raws[i]) for i in pool_idx], self.sample_rate))
         return {"audio": {"duration": self.duration}}
 
     def load(self, path: Path) -> np.ndarray:
@@ -274,14 +274,14 @@ class AudioPreprocessor(Preprocessor):
             wave = self.augmentation(wave, np.random.default_rng(seed))
         return torch.from_numpy(np.ascontiguousarray(fix_length(wave, self.length), dtype=np.float32))  # (T,)
 
-    def to_config(self) -> dict:
+    def state(self) -> dict:
         return {"kind": "audio", "sample_rate": self.sample_rate, "duration": self.duration,
                 "length": self.length, "long_files": self.long_files,
                 "mono": "mean of channels", "resample": "soxr HQ",
                 "pad": "crop to length, or zero-pad at the end", "layout": "(length,) float32"}
 
     @classmethod
-    def from_config(cls, config: dict) -> "AudioPreprocessor":
+    def from_state(cls, config: dict) -> "AudioPreprocessor":
         self = cls.__new__(cls)
         self.sample_rate, self.duration = int(config["sample_rate"]), float(config["duration"])
         self.long_files = config.get("long_files", "crop")

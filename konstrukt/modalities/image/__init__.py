@@ -45,7 +45,7 @@ def _augmentations():
 def _restore(cfg: dict):
     from .preprocess import ImagePreprocessor
 
-    return ImagePreprocessor.from_config(cfg)
+    return ImagePreprocessor.from_state(cfg)
 
 
 def example_input(spec, batch: int = 1, small: bool = False):
@@ -138,9 +138,9 @@ def register_backbones() -> None:
 
     for arch, enum, size, dim in _TORCHVISION:
         if arch.startswith("resnet"):
-            factory = _torchvision_factory(arch, "fc", ["layer1", "layer2", "layer3", "layer4"])
+            factory = _torchvision_factory(arch, ["layer1", "layer2", "layer3", "layer4"])
         else:
-            factory = _torchvision_factory(arch, "classifier", ["features"])
+            factory = _torchvision_factory(arch, ["features"])
         register_backbone(BackboneSpec(
             name=arch, modality="image", factory=factory, num_features=dim, input=ImageInput(size),
             weights=_tv_weights(arch, enum), default_weights="imagenet",

@@ -1,37 +1,30 @@
 """The image backbones' code: torchvision classifiers with their classifier removed, and the small
-CNN trained from scratch. Registered with their defaults by :func:`konstrukt.modalities.image.register_backbones`.
+CNN trained from scratch (the networks: :mod:`konstrukt.models.portable.image_nets`, which bundles
+carry verbatim). Registered with their defaults by :func:`konstrukt.modalities.image.register_backbones`.
 """
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from ...models.backbones import Backbone, BackboneSpec, with_pretrained
+from ...models.portable import image_nets as portable
+from ...models.portable.image_nets import Normalised, torchvision_trunk
 from ...models.weights import WeightSource
 
 
 # --------------------------------------------------------------------------- torchvision backbones
 
 
-class TorchvisionBackbone(Backbone):
+class TorchvisionBackbone(Normalised, Backbone):
     """A torchvision classifier with its final classifier removed; normalisation built in.
 
     The wrapped model keeps torchvision's own module names, so official checkpoints load with
-    ``strict=True`` before the classifier is dropped.
+    ``strict=True`` before the classifier is dropped (the network: :mod:`konstrukt.models.portable.image_nets`).
     """
 
-    def __init__(self, model: nn.Module, classifier_attr: str, num_features: int,
-                 block_names: list[str], mean, std):
-        super().__init__()
-        self.model = model
-        setattr(self.model, classifier_attr, nn.Identity())
-        self.num_features = num_features
+    def __init__(self, model: nn.Module, arch: str, num_features: int, block_names: list[str], mean, std):
+        super().__init__(torchvision_trunk(arch, model), mean, std, num_features)
         self._block_names = block_names
-        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, 3, H, W) in [0, 1]
-        return self.model((x - self.mean) / self.std)  # (B, D)
 
     def blocks(self) -> list[nn.Module]:
         out: list[nn.Module] = []
@@ -42,13 +35,13 @@ class TorchvisionBackbone(Backbone):
         return out
 
 
-def _torchvision_factory(arch: str, classifier_attr: str, block_names: list[str]):
+def _torchvision_factory(arch: str, block_names: list[str]):
     def factory(spec: BackboneSpec, pretrained: str) -> Backbone:
         import torchvision
 
         model = with_pretrained(getattr(torchvision.models, arch)(weights=None), spec, pretrained,
                                 f"torchvision {arch}")
-        return TorchvisionBackbone(model, classifier_attr, spec.num_features, block_names,
+        return TorchvisionBackbone(model, arch, spec.num_features, block_names,
                                    spec.input.mean, spec.input.std)
 
     return factory
@@ -65,25 +58,9 @@ def _tv_weights(arch: str, enum_name: str, tag: str = "IMAGENET1K_V1") -> dict[s
 # --------------------------------------------------------------------------- from scratch
 
 
-class ScratchCNN(Backbone):
-    """A small 4-stage CNN that trains from scratch on a CPU in seconds (the offline default)."""
-
-    def __init__(self, in_channels: int = 3, widths: tuple[int, ...] = (16, 32, 64, 128)):
-        super().__init__()
-        stages, prev = [], in_channels
-        for w in widths:
-            stages.append(nn.Sequential(
-                nn.Conv2d(prev, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
-                nn.MaxPool2d(2),
-            ))
-            prev = w
-        self.stages = nn.Sequential(*stages)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.num_features = prev
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, C, H, W) in [0, 1]
-        x = (x - 0.5) / 0.25  # (B, C, H, W), roughly centred
-        return self.pool(self.stages(x)).flatten(1)  # (B, D)
+class ScratchCNN(portable.ScratchCNN, Backbone):
+    """A small 4-stage CNN that trains from scratch on a CPU in seconds (the offline default);
+    the network is :class:`.portable.image_nets.ScratchCNN`."""
 
     def blocks(self) -> list[nn.Module]:
         return list(self.stages)

@@ -11,6 +11,7 @@ import torch
 
 from ...models.backbones import Backbone, BackboneSpec, with_pretrained
 from ...models.portable.efficientnet_lite import EfficientNetLite
+from ...models.portable.image_nets import Normalised
 from ...models.weights import WeightSource
 
 LITE0_WEIGHTS = WeightSource(
@@ -22,21 +23,14 @@ LITE0_WEIGHTS = WeightSource(
 )
 
 
-class EfficientNetLiteBackbone(Backbone):
+class EfficientNetLiteBackbone(Normalised, Backbone):
     """EfficientNet-Lite without its ImageNet classifier; normalisation built in.
 
     ``forward``: (B, 3, H, W) in [0, 1] -> (B, 1280) global-average-pooled features.
     """
 
     def __init__(self, model: EfficientNetLite, mean, std):
-        super().__init__()
-        self.model = model
-        self.num_features = model.num_features
-        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, 3, H, W) in [0, 1]
-        return self.model((x - self.mean) / self.std)  # (B, D)
+        super().__init__(model, mean, std, model.num_features)
 
     def blocks(self) -> list[torch.nn.Module]:
         return self.model.stages()  # stem, 7 stages, head (like torchvision's efficientnet features)

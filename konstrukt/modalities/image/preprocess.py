@@ -12,18 +12,17 @@ import warnings
 from pathlib import Path
 from typing import BinaryIO
 
-import numpy as np
 import torch
 from PIL import Image, ImageOps
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 from ...errors import DataError
+from ...models.portable.rgb import to_rgb
 from ...preprocess import Preprocessor
 from ...preprocess.limits import check_pixels
 
 _PIL_LIMIT = threading.Lock()  # Pillow's pixel limit is a process global: one open at a time sets it
-_BLOCK_PIXELS = 1 << 20  # 16-bit → 8-bit scaling works on this many pixels at a time (8 MiB of float64)
 
 
 def _bytes_per_pixel(mode: str) -> int:
@@ -78,37 +77,6 @@ def load_image(path: str | Path) -> Image.Image:
         ) from None
 
 
-def _scaled_to_uint8(arr: np.ndarray) -> np.ndarray:
-    """A 16-bit/32-bit/float image stretched to 0..255, a block of rows at a time.
-
-    The maths is the old whole-image float64 formula, so the result is the same to the bit; only
-    one block (≤ ``_BLOCK_PIXELS``) is ever widened, never the whole image (a 9400 × 9400 16-bit
-    PNG would otherwise take 0.7 GB per float64 copy)."""
-    lo, hi = float(arr.min()), float(arr.max())
-    out = np.zeros(arr.shape, dtype=np.uint8)
-    if hi <= lo:
-        return out
-    rows = max(1, _BLOCK_PIXELS // max(1, arr.shape[1]))
-    for r in range(0, arr.shape[0], rows):
-        block = arr[r:r + rows].astype(np.float64)
-        out[r:r + rows] = ((block - lo) / (hi - lo) * 255.0).astype(np.uint8)
-    return out
-
-
-def to_rgb(img: Image.Image) -> Image.Image:
-    """Convert any Pillow mode to 8-bit RGB; transparency is composited onto white.
-
-    An RGB image is returned as it is (not copied)."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        img = Image.fromarray(_scaled_to_uint8(np.asarray(img)), mode="L")
-    if img.mode == "P":
-        img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "PA"):
-        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(background, img.convert("RGBA"))
-    return img if img.mode == "RGB" else img.convert("RGB")
-
-
 class ImagePreprocessor(Preprocessor):
     """RGB image → (3, S, S) float tensor in [0, 1]; normalisation lives in the backbone."""
 
@@ -124,14 +92,14 @@ class ImagePreprocessor(Preprocessor):
         aug = augment.model_dump_json() if self.augmentation else "noaug"
         self.signature = "image:" + hashlib.sha1(f"{self.size}|{aug}".encode()).hexdigest()[:12]
 
-    def fit(self, raws: list[Image.Image], labels=None) -> dict:
-        """With ``augment.hflip`` unset, check on the data whether a mirrored image keeps its class."""
+    def fit(self, raws: list[Image.Image], labels, train_idx: list[int], pool_idx: list[int] | None = None) -> dict:
+        """With ``augment.hflip`` unset, check on the pool whether a mirrored image keeps its class."""
         from .augment import choose_hflip
 
         cfg = self.augment_config
-        if not cfg.enabled or cfg.hflip is not None or labels is None:
+        if not cfg.enabled or cfg.hflip is not None or labels is None or pool_idx is None:
             return {}
-        p, why = choose_hflip(raws, labels, self.seed)
+        p, why = choose_hflip([raws[i] for i in pool_idx], labels[pool_idx], self.seed)
         self.reasons = {"augment.hflip": why}
         self._set_augmentation(cfg.model_copy(update={"hflip": p}))
         return {"augment": {"hflip": p}}
@@ -151,13 +119,13 @@ class ImagePreprocessor(Preprocessor):
                     x = self.augmentation(x)
         return F.to_dtype(x, torch.float32, scale=True)  # (3, S, S) in [0, 1]
 
-    def to_config(self) -> dict:
+    def state(self) -> dict:
         return {"kind": "image", "size": self.size, "resize": "stretch to size x size, bilinear, antialias",
                 "color": "RGB (EXIF-rotated; transparency on white; 16-bit scaled to 8-bit)",
                 "scale": "uint8 / 255 -> [0, 1]", "layout": "(3, size, size)"}
 
     @classmethod
-    def from_config(cls, config: dict) -> "ImagePreprocessor":
+    def from_state(cls, config: dict) -> "ImagePreprocessor":
         self = cls.__new__(cls)
         self.size = int(config["size"])
         self.augmentation = None

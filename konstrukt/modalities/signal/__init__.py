@@ -46,7 +46,7 @@ def _augmentations():
 def _restore(cfg: dict):
     from .preprocess import SignalPreprocessor
 
-    return SignalPreprocessor.from_config(cfg)
+    return SignalPreprocessor.from_state(cfg)
 
 
 def _windows(pre, path: Path, config) -> list | None:

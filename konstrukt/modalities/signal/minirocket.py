@@ -12,22 +12,18 @@ import torch
 
 from ...errors import ConfigError
 from ...models.backbones import Backbone, BackboneSpec, with_pretrained
-from ...models.portable.minirocket import MINIROCKET_KERNEL_LENGTH, MiniRocket
+from ...models.portable.minirocket import MINIROCKET_KERNEL_LENGTH, MiniRocketFeatures
 
 NUM_FEATURES = 10_000  # the paper's default: 84 kernels × 119 biases = 9,996 features
 
 
-class MiniRocketBackbone(Backbone):
-    """(B, C, L) standardised window → (B, ~10k) standardised PPV features; no parameters."""
+class MiniRocketBackbone(MiniRocketFeatures, Backbone):
+    """(B, C, L) standardised window → (B, ~10k) standardised PPV features; no parameters
+    (the network: :class:`.portable.minirocket.MiniRocketFeatures`)."""
 
     def __init__(self, in_channels: int, length: int, num_features: int = NUM_FEATURES,
                  max_dilations: int = 32):
-        super().__init__()
-        self.rocket = MiniRocket(in_channels, length, num_features, max_dilations)
-        self.num_features = self.rocket.num_features
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, L) → (B, F)
-        return self.rocket(x)
+        super().__init__(in_channels, length, num_features, max_dilations)
 
     def blocks(self) -> list[torch.nn.Module]:
         return [self.rocket]

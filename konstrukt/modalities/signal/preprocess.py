@@ -326,8 +326,8 @@ def window_starts(total: int, length: int, hop: int) -> list[int]:
 class SignalPreprocessor(Preprocessor):
     """Signal file → (C, L) float32 window: resampled, cropped/padded, standardised per channel.
 
-    ``fit`` must run on the training recordings before ``tensor`` (or ``load_state`` with a saved
-    run's :meth:`state`).
+    ``fit`` must run on the training recordings before ``tensor`` (or ``from_state`` / ``load_state``
+    with a saved :meth:`state`).
     """
 
     def __init__(self, spec, config):
@@ -349,11 +349,11 @@ class SignalPreprocessor(Preprocessor):
     def length(self) -> int:
         return max(1, int(round(self.cfg.window * self.rate)))
 
-    def fit_split(self, raws: list[Recording], train_idx: list[int]) -> list[str]:
+    def fit(self, raws: list[Recording], labels, train_idx: list[int], pool_idx: list[int] | None = None) -> dict:
         """Fix rate, channel count and per-channel statistics from the training recordings.
 
-        Checks every recording has the same channel count; returns what the readers assumed
-        (layout, time column) as messages to show the user.
+        Checks every recording has the same channel count; ``notes`` says what the readers
+        assumed (layout, time column). Nothing is chosen from the pool: no config overrides.
         """
         counts = Counter(r.channels for r in raws)
         channels = counts.most_common(1)[0][0]
@@ -377,7 +377,8 @@ class SignalPreprocessor(Preprocessor):
         self.mean = stacked.mean(axis=1).astype(np.float32)
         self.std = np.maximum(stacked.std(axis=1), 1e-6).astype(np.float32)  # flat channel: no blow-up
         self._update_signature()
-        return self._notes(raws)
+        self.notes = self._notes(raws)
+        return {}
 
     @staticmethod
     def _notes(raws: list[Recording]) -> list[str]:
@@ -385,19 +386,19 @@ class SignalPreprocessor(Preprocessor):
         notes = Counter(n.split(" (")[0] if "read as" in n else n for n in by_file.values())
         return [f"{n} file(s): {note}; override with --layout / --time-column" for note, n in notes.items()]
 
-    def state(self) -> dict:
-        """What ``fit`` learned, as plain JSON (saved beside the run's weights)."""
+    def _learned(self) -> dict:
+        """What ``fit`` learned from the training split, as plain JSON."""
         return {"sample_rate": self.rate, "channels": self.channels, "length": self.length,
                 "mean": None if self.mean is None else self.mean.tolist(),
                 "std": None if self.std is None else self.std.tolist()}
 
-    def to_config(self) -> dict:
-        """The settings that decide the model input (run architecture / export), as plain JSON."""
-        return {"kind": "signal", **self.state(), "signal": self.cfg.model_dump(mode="json"),
+    def state(self) -> dict:
+        """The settings and learned values that decide the model input, as plain JSON."""
+        return {"kind": "signal", **self._learned(), "signal": self.cfg.model_dump(mode="json"),
                 "layout": "(channels, length) float32, standardised per channel"}
 
     @classmethod
-    def from_config(cls, config: dict) -> "SignalPreprocessor":
+    def from_state(cls, config: dict) -> "SignalPreprocessor":
         from ...config import build_config
 
         self = cls(None, build_config({"task": "signal", "signal": config["signal"],
@@ -421,7 +422,7 @@ class SignalPreprocessor(Preprocessor):
                 "dropout": c.dropout, "hidden_size": c.hidden_size, "layers": c.layers, "heads": c.heads}
 
     def _update_signature(self) -> None:
-        key = json.dumps([self.cfg.model_dump(mode="json"), self.state() if self.rate else None,
+        key = json.dumps([self.cfg.model_dump(mode="json"), self._learned() if self.rate else None,
                           self.config.augment.model_dump(mode="json")])
         self.signature = "signal:" + hashlib.sha1(key.encode()).hexdigest()[:12]
 

@@ -173,3 +173,15 @@ def _quantile_rows(values: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
     a, b = ordered.gather(1, lo), ordered.gather(1, hi)
     return a + (b - a) * frac
 
+
+
+class MiniRocketFeatures(nn.Module):
+    """The ``minirocket`` backbone's network: (B, C, L) standardised window → (B, ~F) features."""
+
+    def __init__(self, in_channels, length, num_features=10_000, max_dilations=32):
+        super().__init__()
+        self.rocket = MiniRocket(in_channels, length, num_features, max_dilations)
+        self.num_features = self.rocket.num_features
+
+    def forward(self, x):  # (B, C, L) → (B, F)
+        return self.rocket(x)
