@@ -202,9 +202,11 @@ def contestant(first, name: str, layers: tuple, k: int | None, health: Any, prog
     return prepare_sibling(first, cfg, spec, progress)
 
 
-def run_auto(prepared, plan: AutoPlan, layers: tuple, progress: Progress) -> tuple[Any, Any, dict, dict]:
+def run_auto(prepared, plan: AutoPlan, layers: tuple, progress: Progress,
+             fold_runner=None) -> tuple[Any, Any, dict, dict]:
     """The contest on ``prepared`` (prepared for ``plan.start``); returns the kept pipeline's
-    (prepared, model, results) and the ``selection`` record for report.json."""
+    (prepared, model, results) and the ``selection`` record for report.json. ``fold_runner``: how
+    each contestant's CV folds run (see :func:`konstrukt.experiment.run_experiment`)."""
     from .experiment import run_experiment
 
     started = time.perf_counter()
@@ -220,7 +222,7 @@ def run_auto(prepared, plan: AutoPlan, layers: tuple, progress: Progress) -> tup
         p = contestant(prepared, name, layers, k, health, progress)
         progress.event("auto", f"auto: {name} ({role_words(plan.task, name, role)})", candidate=name)
         progress.say(f"auto: training and cross-validating {name} ({role_words(plan.task, name, role)})")
-        model, results = run_experiment(p, progress)
+        model, results = run_experiment(p, progress, fold_runner)
         entrants.append(Entrant(name, role, p, model, results))
 
     for name in names:

@@ -315,7 +315,8 @@ def _add_compare(sub) -> None:
 
 
 def cmd_compare(args) -> int:
-    from .compare import compare, table_text
+    from .comparison.contest import compare
+    from .comparison.leaderboard import table_text
 
     keys = ["task", "num_epochs", "cv", "pretrained", "target_size", "image_size", "seed", "device"]
     overrides = {k: getattr(args, k) for k in keys}

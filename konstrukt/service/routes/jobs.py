@@ -67,7 +67,7 @@ def start_compare(body: CompareRequest, project: Project = Depends(owned_project
                   db: Session = Depends(get_db), settings: Settings = Depends(get_settings)):
     """Queue a compare job: every pipeline on the same split and CV folds, a leaderboard and a
     recommendation (``GET /api/jobs/{id}/leaderboard``); each finished pipeline becomes a run."""
-    from ...compare import resolve_entries
+    from ...comparison.entries import resolve_entries
 
     if problems := config_problems(body.config):
         raise ConfigError("this compare config cannot be used here", problems)
