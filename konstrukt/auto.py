@@ -186,7 +186,8 @@ def contestant(first, name: str, layers: tuple, k: int | None, health: Any, prog
     weights are the same (heads on one frozen backbone), else a sibling; with its own copy of the
     data ``health`` found before the contest."""
     from .config import build_config, config_dict
-    from .experiment import prepare_sibling, resolve_config
+    from .experiment import resolve_config
+    from .prepare import prepare_sibling
 
     # Each contestant's report gets its own copy of the data health: training adds findings in place.
     first = dataclasses.replace(first, health=copy.deepcopy(health))

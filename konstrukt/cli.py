@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 from .errors import KonstruktError
+from .trust import trust_notes
 from .verdict import verdict_text
 
 EPILOG_TRAIN = """\
@@ -176,10 +177,8 @@ def print_results(report: dict, path: Path) -> None:
               f"   F1 {_pct(cv['f1_macro_mean'])} ± {100 * cv['f1_macro_std']:.1f}")
     if t:
         print_per_class(t["per_class"])
-        if t["n"] < 30:
-            print(textwrap.fill(f"note: only {t['n']} test examples — one mistake moves test accuracy by "
-                                f"{100 / t['n']:.0f} points" + ("; trust the CV figure more." if cv else "."),
-                                width=90, initial_indent="\n  ", subsequent_indent="  "))
+    for note in trust_notes(report):
+        print(textwrap.fill("note: " + note["text"], width=90, initial_indent="\n  ", subsequent_indent="  "))
     if report.get("selection"):
         print(textwrap.fill("auto " + report["selection"]["reason"], width=90, initial_indent="\n  ",
                             subsequent_indent="  "))

@@ -28,7 +28,7 @@ from .runtime import cores, torch_threads
 from .training import FitResult, fit, predict_proba
 
 if TYPE_CHECKING:
-    from .experiment import Prepared
+    from .prepare import Prepared
 
 
 def topup_items(indices: list[int], y: np.ndarray, target_size: int) -> list[tuple[int, int]]:

@@ -112,7 +112,7 @@ class Contest:
 
     def run_group(self, members: list[Entry]) -> None:
         from ..config import build_config, config_dict
-        from ..experiment import prepare
+        from ..prepare import prepare
 
         first = members[0]
         cfg, spec = self.configs[first]

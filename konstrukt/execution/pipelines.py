@@ -1,6 +1,6 @@
 """One pipeline of a comparison as a step: fit, evaluate, write its run folder, time one prediction.
 
-A comparison hands the pipelines of one group (one shared :class:`~konstrukt.experiment.Prepared`)
+A comparison hands the pipelines of one group (one shared :class:`~konstrukt.prepare.Prepared`)
 to a *pipeline runner*: :func:`konstrukt.execution.forked.run_local` on this machine (side by side
 in forked processes where that helps), :func:`run_sequential` one after another, or the Ray
 executor's parallel tasks. Every runner returns, per job, ``(report, latency ms, seconds)`` or the

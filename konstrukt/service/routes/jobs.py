@@ -246,8 +246,15 @@ def runs_recommendation(jobs: str, project: Project = Depends(owned_project), db
 
 @router.get("/jobs/{job_id}/report")
 def job_report(job: Job = Depends(owned_job), settings: Settings = Depends(get_settings)):
-    """The run's full ``report.json`` (metrics, per-class table, confusion matrix, CV, history)."""
-    return json.loads((finished_run(settings, job) / "report.json").read_text(encoding="utf-8"))
+    """The run's full ``report.json`` (metrics, per-class table, confusion matrix, CV, history), with
+    the core's report text for the page to show as it is: ``notes`` (how far to trust the figures,
+    ``[{kind, text}]``, :func:`konstrukt.trust.trust_notes`) and ``baseline`` as a record
+    (``{verdict: better | about the same | worse | null, text, …}``)."""
+    from ...trust import trust_notes
+    from ...verdict import verdict_record
+
+    report = json.loads((finished_run(settings, job) / "report.json").read_text(encoding="utf-8"))
+    return {**report, "notes": trust_notes(report), "baseline": verdict_record(report.get("baseline"))}
 
 
 @router.get("/jobs/{job_id}/health", response_model=HealthOut)
