@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...demo import run_demo
 from ...pipelines import SCRATCH_RECIPE, PipelineSpec, register_pipeline
-from ...tasks import Modality, TaskSpec, UICapabilities, register_modality
+from ...tasks import Demo, Modality, TaskSpec, UICapabilities, register_modality
 
 EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -60,7 +61,8 @@ TASKS = (
     TaskSpec("image", "image", EXTENSIONS, default_pipeline="efficientnet_b0", offline_pipeline="scratch_cnn",
              description="image classification (jpg/png/webp/bmp, any size, RGB/gray/RGBA)",
              shortlist=("efficientnet_b0", "efficientnet_lite0", "mobilenet_v3_large", "resnet18", "scratch_cnn"),
-             auto_pretrained=("efficientnet_b0", "efficientnet_lite0"), auto_scratch="scratch_cnn"),
+             auto_pretrained=("efficientnet_b0", "efficientnet_lite0"), auto_scratch="scratch_cnn",
+             demo=Demo("images: handwritten digits", "digits", run_demo)),
 )
 
 # torchvision builder name, weight enum, input size (px), embedding size
