@@ -15,6 +15,7 @@ is never retried by Ray itself (``max_retries=0``): the service's queue decides.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -81,7 +82,6 @@ def _parts():
 
             scratch = Path(tempfile.mkdtemp(prefix="konstrukt-pipeline-"))
             job.folder = scratch / "run"
-            job.fold_runner = None  # its folds stay in this task
             try:  # the run folder travels back as bytes: small (weights, report, pictures)
                 report, latency, seconds = fit_pipeline(job)
                 files = {p.relative_to(job.folder).as_posix(): p.read_bytes()
@@ -148,7 +148,8 @@ def pipeline_runner(resources: dict):
             return run_sequential(jobs)  # a Ray worker does not fork
         jobs[0].progress.event("compare", f"{len(jobs)} pipelines as parallel Ray tasks", parallel=True)
         task = _parts()["fit_pipeline"].options(num_cpus=cpus, num_gpus=gpus)
-        refs = [task.remote(job) for job in jobs]
+        # each pipeline's folds stay in its own task (no fold runner travels with it)
+        refs = [task.remote(dataclasses.replace(job, fold_runner=None)) for job in jobs]
         results = []
         for job, result in zip(jobs, ray.get(refs)):
             if isinstance(result, BaseException):
