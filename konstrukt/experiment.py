@@ -10,17 +10,16 @@ import copy
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import artifacts
 from .auto import auto_plan, run_auto
 from .config import TrainConfig, build_config, config_dict, read_config_file
-from .data import stratified_folds
+from .data.split import stratified_folds
 from .evaluation import summarize_folds
 from .execution.folds import FoldRunner, run_folds
-from .execution.runners import Runners
 from .models.classifier import Classifier, count_parameters
 from .models.data_fit import is_data_fitted
 from .models.heads import head_blocks
@@ -31,6 +30,9 @@ from .recipe import Recipe
 from .reference import evaluate_reference
 from .review import review
 from .runtime import peak_memory_mb, use_all_cores
+
+if TYPE_CHECKING:
+    from .execution.runners import Runners
 
 
 # --------------------------------------------------------------------------- configuration
@@ -271,7 +273,7 @@ def train(data: str | Path, *, task: str | None = None, out: str | Path, pipelin
     from .inference import Run
 
     reporter = Progress(progress, verbose)
-    fold_runner = (runners or Runners()).folds
+    fold_runner = runners.folds if runners else None
     cfg, spec = resolve_config(task, pipeline, config, overrides)
     plan = auto_plan(cfg.task, requested_pretrained(config, overrides)) if wants_auto(
         pipeline, config, overrides) else None

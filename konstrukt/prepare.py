@@ -10,23 +10,25 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from .config import TrainConfig, build_config, check_train_items, config_dict
-from .data import Dataset, discover
 from .data.health import check_data, enforce
+from .data.sources import Dataset, discover
 from .data.split import make_splits
 from .errors import DataError
 from .models.backbones import BACKBONES, Backbone, BackboneSpec, build_backbone
 from .models.data_fit import fit_backbone
-from .pipelines import PipelineSpec
 from .preprocess import Preprocessor, build_preprocessor
 from .progress import Progress
 from .recipe import Recipe
 from .runtime import seed_everything, select_device
+
+if TYPE_CHECKING:
+    from .pipelines import PipelineSpec
 
 
 @dataclass

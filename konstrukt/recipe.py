@@ -123,7 +123,7 @@ class Recipe:
         if pretrained == "none":  # random weights depend on the seed
             return f"random-seed{self.config.seed}"
         if Path(pretrained).is_file():
-            from .data import file_digest
+            from .data.sources import file_digest
 
             return "file-" + file_digest(Path(pretrained))[:16]
         return pretrained

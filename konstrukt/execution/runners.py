@@ -8,9 +8,11 @@ executor passes runners that spread them as Ray tasks (:mod:`.ray_executor`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .folds import FoldRunner
-from .pipelines import PipelineRunner
+if TYPE_CHECKING:
+    from .folds import FoldRunner
+    from .pipelines import PipelineRunner
 
 
 @dataclass(frozen=True)
