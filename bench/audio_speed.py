@@ -31,7 +31,7 @@ from konstrukt.config import TrainConfig  # noqa: E402
 from konstrukt.data import stratified_folds  # noqa: E402
 from konstrukt.demo_sound import synth_clip  # noqa: E402
 from konstrukt.embeddings import EmbeddingCache, embed_views  # noqa: E402
-from konstrukt.experiment import topup_items  # noqa: E402
+from konstrukt.recipe import topup_items  # noqa: E402
 from konstrukt.modalities import register_all  # noqa: E402
 from konstrukt.models.backbones import BACKBONES, build_backbone  # noqa: E402
 from konstrukt.preprocess import build_preprocessor  # noqa: E402

@@ -36,8 +36,8 @@ def train(data, **kwargs):
 def compare(data, **kwargs) -> dict:
     """Train several pipelines on the same split and folds; leaderboard + recommendation.
 
-    See :func:`konstrukt.compare.compare`."""
-    from .compare import compare as _compare
+    See :func:`konstrukt.comparison.contest.compare`."""
+    from .comparison.contest import compare as _compare
 
     _registered()
     return _compare(data, **kwargs)

@@ -26,6 +26,7 @@ from .architecture import CONSTANTS, save_constants
 from .errors import RunError
 from .plots import plot_confusion, plot_curves
 from .runtime import library_versions
+from .trust import trust_notes
 from .verdict import verdict_text
 
 REPORT, CONFIG, WEIGHTS, SUMMARY = "report.json", "config.json", "model.safetensors", "summary.md"
@@ -209,11 +210,9 @@ def summary_markdown(report: dict) -> str:
     chosen = {k: c for k, c in (report.get("chosen_from_data") or {}).items() if c.get("why")}
     if chosen:
         lines += ["## Chosen from the data", ""] + [f"- `{k}` = {c['value']}: {c['why']}" for k, c in chosen.items()] + [""]
-    if t and t["n"] < 30:
-        lines += [f"**Read with care:** the test split has only {t['n']} examples, so one mistake "
-                  f"moves accuracy by {100 / t['n']:.0f} points"
-                  + ("; the cross-validation figure above is the steadier estimate." if cv else "."),
-                  ""]
+    notes = trust_notes(report)
+    if notes:
+        lines += ["## Read with care", ""] + [f"- {n['text']}" for n in notes] + [""]
     lines += health_markdown(report.get("data_health"))
     lines += ["Pictures: `curves.png` (loss and accuracy per epoch), `confusion_matrix.png`.", ""]
     return "\n".join(lines)

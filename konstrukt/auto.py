@@ -229,9 +229,10 @@ def contestant(first, name: str, layers: tuple, k: int | None, health: Any, prog
 
 
 def run_auto(prepared, plan: AutoPlan, layers: tuple, progress: Progress,
-             steps: ContestSteps) -> tuple[Any, Any, dict, dict]:
+             steps: ContestSteps, fold_runner=None) -> tuple[Any, Any, dict, dict]:
     """The contest on ``prepared`` (prepared for ``plan.start``), trained by ``steps``; returns the
-    kept pipeline's (prepared, model, results) and the ``selection`` record for report.json."""
+    kept pipeline's (prepared, model, results) and the ``selection`` record for report.json.
+    ``fold_runner``: how each contestant's CV folds run (see :func:`konstrukt.experiment.run_experiment`)."""
     started = time.perf_counter()
     k = prepared.config.cv if prepared.config.cv is not None else (CONTEST_FOLDS if plan.contest else None)
     first_role = "pretrained" if plan.pretrained else "scratch"
@@ -245,7 +246,7 @@ def run_auto(prepared, plan: AutoPlan, layers: tuple, progress: Progress,
         p = contestant(prepared, name, layers, k, health, progress, steps)
         progress.event("auto", f"auto: {name} ({role_words(plan.task, name, role)})", candidate=name)
         progress.say(f"auto: training and cross-validating {name} ({role_words(plan.task, name, role)})")
-        model, results = steps.run_experiment(p, progress)
+        model, results = steps.run_experiment(p, progress, fold_runner)
         entrants.append(Entrant(name, role, p, model, results))
 
     for name in names:

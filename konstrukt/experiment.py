@@ -1,4 +1,4 @@
-"""The training recipe: data → split → pipeline → fit (+ CV) → evaluate → run directory.
+"""The training run: config → prepared data (:mod:`.prepare`) → fit (+ CV) → evaluate → run directory.
 
 ``train`` is what the CLI's ``konstrukt train``, the service's worker and ``konstrukt.train``
 all call. It validates everything it can before the long work starts (config, data, weights,
@@ -6,37 +6,33 @@ output folder), so a mistake costs seconds, not a training run.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
-import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch.utils.data import DataLoader, Dataset as TorchDataset, TensorDataset
 
 from . import artifacts
 from .auto import ContestSteps, auto_plan, resolve_pipeline, run_auto
-from .config import TrainConfig, build_config, check_train_items, config_dict, read_config_file
-from .data import Dataset, discover, stratified_folds, stratified_split
-from .data.health import check_data, enforce
-from .embeddings import EmbeddingCache, default_cache_dir, embed_views
-from .errors import DataError
-from .evaluation import classification_metrics, summarize_folds
-from .models.backbones import BACKBONES, Backbone, BackboneSpec, build_backbone, resolve_pretrained
-from .models.classifier import Classifier, count_parameters, set_trainable
-from .models.data_fit import fit_backbone, fitted_id, is_data_fitted, refitted
-from .models.heads import build_head, head_blocks
+from .config import TrainConfig, build_config, config_dict, read_config_file
+from .data.split import stratified_folds
+from .evaluation import summarize_folds
+from .execution.folds import FoldRunner, run_folds
+from .models.classifier import Classifier, count_parameters
+from .models.data_fit import is_data_fitted
+from .models.heads import head_blocks
 from .pipelines import PipelineSpec
-from .preprocess import Preprocessor, build_preprocessor
+from .prepare import Prepared, prepare, prepare_sibling
 from .progress import Progress, ProgressCallback
+from .recipe import Recipe
 from .reference import evaluate_reference
 from .review import review
-from .runtime import cores, peak_memory_mb, seed_everything, select_device, torch_threads, use_all_cores
-from .training import FitResult, fit, predict_proba
+from .runtime import peak_memory_mb, use_all_cores
+
+if TYPE_CHECKING:
+    from .execution.runners import Runners
 
 
 # --------------------------------------------------------------------------- configuration
@@ -97,337 +93,6 @@ def overrides_without_pipeline(overrides: dict | None) -> dict:
     return {k: v for k, v in (overrides or {}).items() if k != "pipeline"}
 
 
-# --------------------------------------------------------------------------- prepared data
-
-
-@dataclass
-class Prepared:
-    """Everything a fit needs: decoded samples, integer labels, the model parts and their inputs."""
-
-    config: TrainConfig
-    pipeline: PipelineSpec
-    backbone_spec: BackboneSpec
-    dataset: Dataset
-    classes: list[str]
-    y: np.ndarray  # (N,) class index per sample
-    raws: list[Any]  # decoded samples, aligned with dataset.samples
-    pre: Preprocessor
-    initial_backbone: Backbone
-    device: torch.device
-    splits: dict[str, list[int]] = field(default_factory=dict)
-    health: Any = None  # data.health.HealthReport: findings before (and after) training
-    fitted: dict[str, dict] = field(default_factory=dict)  # config overrides chosen from the data
-    # Results that depend only on the data and the split (the reference model), shared by the
-    # pipelines that `compare` runs on one Prepared (dataclasses.replace keeps the same dict).
-    memo: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def digests(self) -> list[str]:
-        return [s.digest for s in self.dataset.samples]
-
-
-def decode_all(samples, pre: Preprocessor, progress: Progress) -> list[Any]:
-    """Decode every file once; collect every failure and raise them together."""
-    raws, problems = [], []
-    bar = progress.bar(len(samples), "reading files", "file")
-    for s in samples:
-        try:
-            raws.append(pre.load_sample(s))
-        except DataError as exc:
-            problems.append(exc.message)
-        bar.update()
-    bar.close()
-    if problems:
-        raise DataError(f"{len(problems)} file(s) cannot be read — fix or remove them and run again",
-                        problems)
-    return raws
-
-
-def make_splits(dataset: Dataset, config: TrainConfig) -> dict[str, list[int]]:
-    """Given splits when the data came pre-split (carving val from train if missing), else seeded."""
-    labels = dataset.labels()
-    if not dataset.presplit:
-        tr, va, te = stratified_split(labels, config.split.val, config.split.test, config.seed,
-                                      groups=dataset.groups())
-        return {"train": tr, "val": va, "test": te}
-    by = {k: [i for i, s in enumerate(dataset.samples) if s.split == k] for k in ("train", "val", "test")}
-    if not by["val"] and config.split.val > 0:
-        train_labels = [labels[i] for i in by["train"]]
-        if min(train_labels.count(c) for c in set(train_labels)) >= 2:
-            tr, va, _ = stratified_split(train_labels, config.split.val, 0.0, config.seed)
-            by["val"] = [by["train"][i] for i in va]
-            by["train"] = [by["train"][i] for i in tr]
-    missing = sorted(set(dataset.classes) - {labels[i] for i in by["train"]})
-    if missing:
-        raise DataError("the train split has no examples of some classes",
-                        [f"class `{c}`: add examples to train/{c}/" for c in missing])
-    return by
-
-
-def prepare(data: str | Path, config: TrainConfig, pipeline: PipelineSpec,
-            progress: Progress) -> Prepared:
-    """Validate data, weights and device; decode every file; make the splits.
-
-    A preprocessor that learns from the training split (signals) is fitted on it, and the backbone
-    is then built with what it decided (the channel count).
-    """
-    dataset = discover(data, config.task, config)
-    check_train_items(config, len(dataset.samples), len(dataset.classes))  # before any item is made
-    for w in dataset.warnings:
-        progress.warn(w)
-    spec = BACKBONES.get(pipeline.backbone)
-    seed_everything(config.seed)
-    backbone = build_backbone(pipeline.backbone, config.pretrained)  # fails fast on missing weights
-    pre = build_preprocessor(spec, config)
-    progress.event("prepare", f"reading {len(dataset.samples)} files")
-    raws = decode_all(dataset.samples, pre, progress)
-    classes = dataset.classes
-    y = np.array([classes.index(s.label) for s in dataset.samples])
-    prepared = Prepared(config, pipeline, spec, dataset, classes, y, raws, pre, backbone,
-                        select_device(config.device))
-    prepared.splits = make_splits(dataset, config)
-    prepared.health = check_data(dataset, config.task, config, prepared.splits, progress)
-    for line in prepared.health.lines(limit=3):
-        progress.warn(f"data health: {line}")
-    enforce(prepared.health, config.health.strict)
-    prepared.splits = prepared.health.apply(prepared.splits)  # leaked copies leave val/test
-    return fit_to_data(prepared, progress)
-
-
-def fit_to_data(prepared: Prepared, progress: Progress) -> Prepared:
-    """What the preprocessor and the backbone learn from the training data (after the split)."""
-    config, pre, raws, y = prepared.config, prepared.pre, prepared.raws, prepared.y
-    # one learning step: the training split's statistics, the settings chosen from train+val
-    prepared.fitted = pre.fit(raws, y, prepared.splits["train"], prepared.splits["train"] + prepared.splits["val"])
-    for note in pre.notes:  # signals: what the readers assumed (layout, time column)
-        progress.warn(note)
-    if pre.backbone_options():  # the backbone is sized by what the training split decided
-        seed_everything(config.seed)
-        prepared.initial_backbone = build_backbone(prepared.pipeline.backbone, config.pretrained,
-                                                   **pre.backbone_options())
-    if prepared.fitted:  # data-dependent settings (audio length, flips) are saved with the run's config
-        prepared.config = build_config(config_dict(config), prepared.fitted)
-        for section, values in prepared.fitted.items():
-            for key, value in values.items():
-                why = pre.reasons.get(f"{section}.{key}")
-                progress.say(f"chosen from the data: {section}.{key} = {value}" + (f" — {why}" if why else ""))
-    # MiniRocket: biases and feature statistics from the training split only, once the inputs are settled
-    fitted = fit_backbone(prepared.initial_backbone, pre, raws, prepared.splits["train"], config.seed)
-    if fitted is not None and prepared.config.strategy == "probe":
-        Recipe(prepared, progress).remember([(i, 0) for i in prepared.splits["train"]], fitted)
-    return prepared
-
-
-def prepare_sibling(first: Prepared, config: TrainConfig, pipeline: PipelineSpec,
-                    progress: Progress) -> Prepared:
-    """Another pipeline on the data ``first`` prepared: the same examples, split, data-health
-    findings and memo (so the same CV folds and one reference model), its own backbone,
-    preprocessing and decoded inputs (an audio backbone may want another sample rate)."""
-    spec = BACKBONES.get(pipeline.backbone)
-    seed_everything(config.seed)
-    backbone = build_backbone(pipeline.backbone, config.pretrained)
-    pre = build_preprocessor(spec, config)
-    progress.event("prepare", f"reading {len(first.dataset.samples)} files for {pipeline.name}")
-    raws = decode_all(first.dataset.samples, pre, progress)
-    sibling = Prepared(config, pipeline, spec, first.dataset, first.classes, first.y, raws, pre, backbone,
-                       first.device, splits=dict(first.splits), health=copy.deepcopy(first.health),
-                       memo=first.memo)
-    return fit_to_data(sibling, progress)
-
-
-def topup_items(indices: list[int], y: np.ndarray, target_size: int) -> list[tuple[int, int]]:
-    """(sample, view) pairs: every example once (view 0) plus augmented copies up to target_size."""
-    items = [(i, 0) for i in indices]
-    for cls in sorted(set(y[indices].tolist())):
-        members = [i for i in indices if y[i] == cls]
-        for j in range(max(0, target_size - len(members))):
-            items.append((members[j % len(members)], 1 + j // len(members)))
-    return items
-
-
-# --------------------------------------------------------------------------- datasets
-
-
-class SampleDataset(TorchDataset):
-    """(sample, view) items → (input tensor, label); ``augment`` re-draws augmentation every epoch."""
-
-    def __init__(self, prepared: Prepared, items: list[tuple[int, int]], augment: bool):
-        self.p, self.items, self.augment = prepared, items, augment
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, k: int):
-        i, _ = self.items[k]
-        return self.p.pre.tensor(self.p.raws[i], augment=self.augment), int(self.p.y[i])
-
-
-def _loader(dataset, config: TrainConfig, shuffle: bool, epochs: int = 1) -> DataLoader:
-    gen = torch.Generator().manual_seed(config.seed)
-    workers = config.num_workers if config.num_workers is not None else auto_workers(dataset, epochs)
-    return DataLoader(dataset, batch_size=config.batch_size, shuffle=shuffle, generator=gen,
-                      num_workers=workers, persistent_workers=workers > 0,
-                      multiprocessing_context="fork" if workers and sys.platform.startswith("linux") else None)
-
-
-# Below this many augmented examples per fit (examples × epochs), starting a process costs more
-# than it saves (the tests' tiny fits).
-AUTO_WORKERS_MIN_EXAMPLES = 500
-
-
-def auto_workers(dataset, epochs: int) -> int:
-    """``num_workers: null``: one process augments the next examples while the model trains on
-    these — on Linux (fork: nothing to pickle, no ``__main__`` guard needed in a user's script),
-    with at least two cores, for a fit on augmented examples big enough to pay for the process.
-
-    Augmentation is per example and single-threaded (PIL/torchvision transforms, waveform shifts
-    and noise); in the training loop it left the cores idle: the scratch CNN on 150 digit images
-    trained in 36–39 s in the loop and 28–30 s with one worker; the scratch log-mel CNN on 200
-    spoken digits in 27.1 s and 14.8 s. The worker's random numbers come from the loader's seeded
-    generator, so a seed still gives the same run.
-    """
-    if not (isinstance(dataset, SampleDataset) and dataset.augment):
-        return 0
-    if not sys.platform.startswith("linux") or cores() < 2:
-        return 0
-    return 1 if len(dataset) * epochs >= AUTO_WORKERS_MIN_EXAMPLES else 0
-
-
-# --------------------------------------------------------------------------- one fit
-
-
-class Recipe:
-    """Fits and scores models on index sets of a :class:`Prepared`, for one strategy."""
-
-    def __init__(self, prepared: Prepared, progress: Progress):
-        self.p = prepared
-        self.progress = progress
-        self.config = prepared.config
-        self.blocks = head_blocks(self.config.head)
-        self.probe = self.config.strategy == "probe"
-        self._cache: EmbeddingCache | None = None
-
-    @property
-    def cache(self) -> EmbeddingCache | None:
-        """The embedding cache of the backbone and preprocessing as they are *now*: a CV fold refits
-        what is learned from data (per-channel statistics, MiniRocket's biases), and its embeddings
-        are then other ones."""
-        if not self.probe:
-            return None
-        parts = [self.p.pipeline.backbone, self._weights_id(), self.p.pre.signature]
-        if is_data_fitted(self.p.initial_backbone):
-            parts.append("fitted-" + fitted_id(self.p.initial_backbone))
-        key = "|".join(parts)
-        if self._cache is None or self._cache.key != key:
-            self._cache = EmbeddingCache(self.config.cache_dir or default_cache_dir(), key)
-        return self._cache
-
-    def _weights_id(self) -> str:
-        pretrained = resolve_pretrained(self.p.backbone_spec, self.config.pretrained)
-        if pretrained == "none":  # random weights depend on the seed
-            return f"random-seed{self.config.seed}"
-        if Path(pretrained).is_file():
-            from .data import file_digest
-
-            return "file-" + file_digest(Path(pretrained))[:16]
-        return pretrained
-
-    def new_model(self) -> Classifier:
-        # A probe never changes its frozen backbone, so every fold can share it.
-        backbone = self.p.initial_backbone if self.probe else copy.deepcopy(self.p.initial_backbone)
-        torch.manual_seed(self.config.seed)
-        if hasattr(backbone, "configure_augment"):  # spectrogram backbones: SpecAugment sizes
-            backbone.configure_augment(self.config.augment)
-        head = build_head(self.blocks, backbone.num_features, len(self.p.classes))
-        model = Classifier(backbone, head)
-        set_trainable(model, self.config.strategy, self.config.partial_blocks)
-        return model
-
-    def remember(self, items: list[tuple[int, int]], feats: torch.Tensor) -> None:
-        """Embeddings (N, D) of ``items`` already computed (a data-fitted backbone's training set)."""
-        cache = self.cache
-        self.p.memo.setdefault(("embeddings", cache.key if cache else None), {}).update(zip(items, feats))
-
-    def embeddings(self, items: list[tuple[int, int]]) -> torch.Tensor:
-        """Cached embeddings (N, D) of (sample, view) items.
-
-        Those this Prepared has embedded (or read from the cache) before are kept in its memo: the
-        folds, heads and forked pipelines that share it do not read the cache files again."""
-        cache = self.cache
-        known = self.p.memo.setdefault(("embeddings", cache.key if cache else None), {})
-        todo = list(dict.fromkeys(item for item in items if item not in known))
-        if todo:
-            known.update(zip(todo, self._embed(todo)))
-        if not items:
-            return torch.empty(0, getattr(self.p.initial_backbone, "num_features", 0))
-        return torch.stack([known[item] for item in items])
-
-    def _embed(self, items: list[tuple[int, int]]) -> torch.Tensor:
-        bar = self.progress.bar(len(items), "embedding", "view")
-        seen = [0]
-
-        def tick(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - seen[0])
-            seen[0] = done
-            self.progress.event("embed", f"embedded {done}/{total}", done=done, total=total)
-
-        feats = embed_views(self.p.initial_backbone, self.p.pre,
-                            [(self.p.raws[i], self.p.digests[i], v) for i, v in items],
-                            self.cache, self.p.device, batch_size=max(self.config.batch_size, 32),
-                            on_batch=tick)
-        bar.close()
-        return feats
-
-    def _data(self, items: list[tuple[int, int]], train: bool):
-        labels = torch.as_tensor(self.p.y[[i for i, _ in items]], dtype=torch.long)
-        if self.probe:
-            return TensorDataset(self.embeddings(items), labels)
-        return SampleDataset(self.p, items, augment=train and self.config.augment.enabled)
-
-    def fit_items(self, train_idx: list[int]) -> list[tuple[int, int]]:
-        """The (sample, view) items a fit on ``train_idx`` trains on: augmented copies top it up."""
-        aug = self.config.augment.enabled
-        return topup_items(train_idx, self.p.y, self.config.target_size if aug else 0)
-
-    def fit(self, train_idx: list[int], val_idx: list[int], epochs: int | None = None,
-            label: str = "training", fold: int | None = None, folds: int | None = None
-            ) -> tuple[Classifier, FitResult]:
-        """Train a fresh model on ``train_idx`` (topped up), early-stopping on ``val_idx``."""
-        model = self.new_model()
-        items = self.fit_items(train_idx)
-        n_epochs = epochs or self.config.num_epochs
-        train_loader = _loader(self._data(items, train=True), self.config, shuffle=True, epochs=n_epochs)
-        val_loader = (_loader(self._data([(i, 0) for i in val_idx], train=False), self.config, False)
-                      if val_idx else None)
-        bar = self.progress.bar(n_epochs, label, "epoch")
-
-        def on_epoch(row: dict) -> None:
-            bar.update()
-            bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k.endswith(("loss", "accuracy"))
-                             and v is not None})
-            self.progress.event("cv" if fold else "train", f"{label} epoch {row['epoch']}/{n_epochs}",
-                                fold=fold, folds=folds, epochs=n_epochs, **row)
-
-        trainee = model.head if self.probe else model
-        # a head on cached embeddings is small: one thread is faster (runtime.torch_threads)
-        with torch_threads(1) if self.probe and self.p.device.type == "cpu" else contextlib.nullcontext():
-            result = fit(trainee, train_loader, val_loader, self.config, self.p.device, n_epochs, on_epoch)
-        bar.close()
-        return model, result
-
-    def proba(self, model: Classifier, idx: list[int]) -> np.ndarray:
-        """Class probabilities (N, C) of ``model`` on clean (view 0) examples ``idx``."""
-        data = self._data([(i, 0) for i in idx], train=False)
-        return predict_proba(model.head if self.probe else model, _loader(data, self.config, False),
-                             self.p.device).numpy()
-
-    def score(self, model: Classifier, idx: list[int], proba: np.ndarray | None = None) -> dict:
-        """Metrics of ``model`` on clean (view 0) examples ``idx``."""
-        proba = self.proba(model, idx) if proba is None else proba
-        return classification_metrics(self.p.y[idx], proba, self.p.classes)
-
-
 # --------------------------------------------------------------------------- the whole run
 
 
@@ -453,79 +118,22 @@ def folds_fingerprint(prepared: Prepared, pool: list[int], folds: list[tuple[lis
     return hashlib.sha1(repr(held_out).encode()).hexdigest()[:16]
 
 
-@contextlib.contextmanager
-def fold_preprocessing(pre: Preprocessor, raws: list, train_idx: list[int]):
-    """What the preprocessor learns from data (signals: per-channel mean/std) refitted on one CV
-    fold's training part, so the held-out part is standardised with statistics it did not shape;
-    the run's own state is restored afterwards."""
-    saved = pre.state()
-    pre.fit(raws, None, train_idx)  # no pool: the settings chosen from the data stay the run's
-    try:
-        yield
-    finally:
-        pre.load_state(saved)
-
-
-@dataclass
-class FoldResult:
-    """What one CV fold hands back: plain data, so a fold can run anywhere (a Ray task)."""
-
-    n: int
-    held: list[int]  # sample indices the fold held out
-    proba: np.ndarray  # (len(held), C) their out-of-fold probabilities
-    metrics: dict
-
-
-def fit_fold(recipe: Recipe, pool: list[int], train: list[int], held_out: list[int], n: int, k: int,
-             epochs: int) -> FoldResult:
-    """One CV fold as a step: fit on ``pool[train]`` for ``epochs``, score on ``pool[held_out]``."""
-    recipe.progress.event("cv", f"fold {n}/{k}", fold=n, folds=k)
-    held = [pool[i] for i in held_out]
-    fold_train = [pool[i] for i in train]
-    with fold_preprocessing(recipe.p.pre, recipe.p.raws, fold_train), \
-            refitted(recipe.p.initial_backbone, recipe.p.pre, recipe.p.raws, fold_train, recipe.config.seed) as fitted:
-        if fitted is not None and recipe.probe:
-            recipe.remember([(i, 0) for i in fold_train], fitted)
-        model, _ = recipe.fit(fold_train, [], epochs=epochs, label=f"fold {n}/{k}",
-                              fold=n, folds=k)
-        proba = recipe.proba(model, held)
-    return FoldResult(n, held, proba, recipe.score(model, held, proba))
-
-
-def run_folds(recipe: Recipe, pool: list[int], folds: list[tuple[list[int], list[int]]],
-              epochs: int) -> list[FoldResult]:
-    """The folds one after another in this process (the default fold runner)."""
-    return [fit_fold(recipe, pool, tr, te, n, len(folds), epochs) for n, (tr, te) in enumerate(folds, start=1)]
-
-
-FoldRunner = Callable[[Recipe, list[int], list[tuple[list[int], list[int]]], int], list[FoldResult]]
-_fold_runner: FoldRunner | None = None  # an executor's way to spread folds (see use_fold_runner)
-
-
-@contextlib.contextmanager
-def use_fold_runner(runner: FoldRunner | None):
-    """Run cross-validation folds with ``runner`` (e.g. as parallel Ray tasks) inside this block."""
-    global _fold_runner
-    previous, _fold_runner = _fold_runner, runner
-    try:
-        yield
-    finally:
-        _fold_runner = previous
 
 
 def cross_validate(recipe: Recipe, pool: list[int], k: int, epochs: int,
                    folds: list[tuple[list[int], list[int]]] | None = None,
-                   oof: np.ndarray | None = None) -> dict | None:
+                   oof: np.ndarray | None = None, runner: FoldRunner | None = None) -> dict | None:
     """Stratified K-fold on the train+val pool (test untouched), ``epochs`` per fold.
 
     ``folds`` (from :func:`cv_folds`) when the caller already has them; ``oof`` (N, C), when given,
-    receives each held-out example's out-of-fold probabilities.
+    receives each held-out example's out-of-fold probabilities. ``runner`` fits the folds
+    (default: one after another, here; see :mod:`konstrukt.execution.folds`).
     """
     p = recipe.p
     folds = cv_folds(p, pool, k) if folds is None else folds
     if not folds:
         return None
-    results = (_fold_runner or run_folds)(recipe, pool, folds, epochs)
+    results = (runner or run_folds)(recipe, pool, folds, epochs)
     scores = []
     for result in results:  # the folds meet again here, in fold order
         if oof is not None:
@@ -593,8 +201,10 @@ def embed_ahead(prepared: Prepared, progress: Progress, plan: Plan | None = None
     recipe.embeddings(list(dict.fromkeys(items)))
 
 
-def run_experiment(prepared: Prepared, progress: Progress) -> tuple[Classifier, dict]:
-    """Fit on train (early stopping on val), score on test once, cross-validate small data."""
+def run_experiment(prepared: Prepared, progress: Progress, fold_runner: FoldRunner | None = None
+                   ) -> tuple[Classifier, dict]:
+    """Fit on train (early stopping on val), score on test once, cross-validate small data (its
+    folds fitted by ``fold_runner``; default: one after another, here)."""
     recipe = Recipe(prepared, progress)
     plan = plan_experiment(prepared)
     policy, splits, pool, k, folds = plan.policy, plan.splits, plan.pool, plan.k, plan.folds
@@ -616,7 +226,8 @@ def run_experiment(prepared: Prepared, progress: Progress) -> tuple[Classifier, 
     oof = np.full((len(prepared.y), len(prepared.classes)), np.nan)
     if folds:
         t0 = time.perf_counter()
-        report["cv"] = cross_validate(recipe, pool, k, epochs=max(1, result.best_epoch), folds=folds, oof=oof)
+        report["cv"] = cross_validate(recipe, pool, k, epochs=max(1, result.best_epoch), folds=folds, oof=oof,
+                                      runner=fold_runner)
         if report["cv"]:
             report["cv"]["seconds"] = time.perf_counter() - t0
     try:
@@ -651,15 +262,18 @@ def reference(prepared: Prepared, pool: list[int], test: list[int],
 
 def train(data: str | Path, *, task: str | None = None, out: str | Path, pipeline: str | None = None,
           config: TrainConfig | dict | str | Path | None = None, overrides: dict | None = None,
-          progress: ProgressCallback | None = None, overwrite: bool = False, verbose: bool = True):
+          progress: ProgressCallback | None = None, overwrite: bool = False, verbose: bool = True,
+          runners: Runners | None = None):
     """Train a model on ``data`` and write a run directory to ``out``; return the loaded Run.
 
     ``config`` is a TrainConfig, a dict or a JSON/YAML file; ``overrides`` (e.g. CLI flags) win
-    over it. ``progress`` receives event dicts (see :mod:`konstrukt.progress`).
+    over it. ``progress`` receives event dicts (see :mod:`konstrukt.progress`). ``runners``: how
+    the CV folds run (default: here, one after another; the Ray executor passes its own).
     """
     from .inference import Run
 
     reporter = Progress(progress, verbose)
+    fold_runner = runners.folds if runners else None
     cfg, spec = resolve_config(task, pipeline, config, overrides)
     plan = auto_plan(cfg.task, requested_pretrained(config, overrides)) if wants_auto(
         pipeline, config, overrides) else None
@@ -673,9 +287,9 @@ def train(data: str | Path, *, task: str | None = None, out: str | Path, pipelin
         if plan is not None:  # auto: a quick CV contest, then the kept pipeline's model as it is
             prepared, model, report, selection = run_auto(
                 prepared, plan, (config, overrides_without_pipeline(overrides)), reporter,
-                ContestSteps(resolve_config, prepare_sibling, run_experiment))
+                ContestSteps(resolve_config, prepare_sibling, run_experiment), fold_runner)
         else:
-            model, report = run_experiment(prepared, reporter)
+            model, report = run_experiment(prepared, reporter, fold_runner)
         cfg = prepared.config  # with the settings prepare chose from the data
         report = artifacts.build_report(prepared, report, selection=selection)
         artifacts.write_run(staging, report, config_dict(cfg), model, prepared.dataset.root)

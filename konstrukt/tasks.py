@@ -85,6 +85,15 @@ class Modality:
 
 
 @dataclass(frozen=True)
+class Demo:
+    """A task's part of ``konstrukt demo``: offline data it writes, trains on and tries."""
+
+    title: str  # the part's heading
+    unseen: str  # what its unseen example files are, in words ("digits")
+    run: Callable[..., dict]  # (out, verbose=) -> {"report", "run", "data", "new_files", "predictions"}
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     name: str
     modality: str  # the registered modality that reads its files
@@ -100,6 +109,7 @@ class TaskSpec:
     # from-scratch pipeline of its CV contest ("": none). Empty: `auto` is `default_pipeline`.
     auto_pretrained: tuple[str, ...] = ()
     auto_scratch: str = ""
+    demo: Optional[Demo] = None  # its part of `konstrukt demo`, if it has one
 
 
 MODALITIES: Registry[Modality] = Registry("modality", explicit=True)

@@ -108,3 +108,11 @@ def verdict_text(baseline) -> str | None:
     if isinstance(baseline, dict):
         return baseline.get("text")
     return baseline or None
+
+
+def verdict_record(baseline) -> dict | None:
+    """A stored verdict as a record for the faces: runs written before it was structured hold only
+    its text (``verdict`` None then)."""
+    if isinstance(baseline, dict):
+        return baseline
+    return {"verdict": None, "text": baseline} if baseline else None

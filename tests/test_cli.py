@@ -105,7 +105,7 @@ def test_the_cli_lists_the_exporters_formats_without_importing_it():
     import subprocess
     import sys
 
-    from konstrukt.cli import EXPORT_FORMATS
+    from konstrukt.cli.runs import EXPORT_FORMATS
     from konstrukt.export.writer import FORMATS
 
     assert EXPORT_FORMATS == FORMATS

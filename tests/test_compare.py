@@ -8,7 +8,7 @@ from PIL import Image
 
 import konstrukt
 from konstrukt.cli import main
-from konstrukt.compare import select_pipelines
+from konstrukt.comparison.entries import select_pipelines
 from konstrukt.errors import ConfigError, WeightsUnavailableError
 from konstrukt.pipelines import recommend
 
@@ -124,10 +124,10 @@ def test_one_failing_pipeline_does_not_stop_the_others(image_data, tmp_path, mon
 
     real = experiment.run_experiment
 
-    def flaky(prepared, progress):
+    def flaky(prepared, progress, fold_runner=None):
         if prepared.config.head == "mlp":
             raise RuntimeError("CUDA out of memory (injected)")
-        return real(prepared, progress)
+        return real(prepared, progress, fold_runner)
 
     monkeypatch.setattr(experiment, "run_experiment", flaky)
     board = konstrukt.compare(image_data, pipelines=["scratch_cnn:mlp", "scratch_cnn"], out=tmp_path / "cmp",

@@ -43,10 +43,10 @@ def test_a_pipeline_whose_process_dies_fails_alone(image_data, tmp_path, monkeyp
 
     real = experiment.run_experiment
 
-    def dies(prepared, progress):
+    def dies(prepared, progress, fold_runner=None):
         if prepared.config.head == "mlp":
             os._exit(3)  # killed: out of memory, a segfault …
-        return real(prepared, progress)
+        return real(prepared, progress, fold_runner)
 
     monkeypatch.setattr(experiment, "run_experiment", dies)
     monkeypatch.setenv("KONSTRUKT_CACHE", str(tmp_path / "cache"))

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import konstrukt
-from konstrukt.experiment import AUTO_WORKERS_MIN_EXAMPLES, SampleDataset, auto_workers
+from konstrukt.recipe import AUTO_WORKERS_MIN_EXAMPLES, SampleDataset, auto_workers
 from konstrukt.runtime import cores
 
 linux_multicore = pytest.mark.skipif(not sys.platform.startswith("linux") or cores() < 2,
@@ -31,11 +31,11 @@ def test_only_big_fits_on_augmented_examples_get_a_worker():
 
 @linux_multicore
 def test_a_seed_gives_the_same_run_with_the_augmenting_worker(image_data, tmp_path, monkeypatch):
-    import konstrukt.experiment as experiment
+    import konstrukt.recipe as recipe
 
     used = []
-    real = experiment.auto_workers
-    monkeypatch.setattr(experiment, "auto_workers", lambda ds, epochs: used.append(real(ds, epochs)) or used[-1])
+    real = recipe.auto_workers
+    monkeypatch.setattr(recipe, "auto_workers", lambda ds, epochs: used.append(real(ds, epochs)) or used[-1])
     config = {"num_epochs": 4, "target_size": 60, "batch_size": 16, "image_size": 16, "cv": 0}
     runs = [konstrukt.train(image_data, pipeline="scratch_cnn", out=tmp_path / f"r{i}", config=config,
                             verbose=False) for i in range(2)]

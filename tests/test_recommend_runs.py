@@ -26,3 +26,13 @@ def test_a_smaller_run_within_one_fold_std_is_recommended():
 def test_nothing_to_rank_says_so():
     name, why = recommend_runs({"run #4": _report(None, 0.9)})
     assert name is None and "no cross-validation" in why
+
+
+def test_the_reason_speaks_in_percentages_and_makes_sense_with_one_candidate():
+    from konstrukt.pipelines import recommend
+
+    name, why = recommend([{"name": "only", "scores": [0.8, 0.9, 1.0], "params": 5}])
+    assert name == "only" and why == "only: the only candidate with a cross-validation figure (90.0 ± 8.2 % over 3 folds)"
+    _, why = recommend([{"name": "a", "scores": [0.9, 0.8, 1.0], "params": 1000},
+                        {"name": "b", "scores": [0.5, 0.6, 0.5], "params": 10}])
+    assert "90.0 ± 8.2 %" in why and "53.3 ± 4.7 %" in why and "0.900" not in why

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import konstrukt
-from konstrukt.compare import needs_download
+from konstrukt.comparison.entries import needs_download
 from konstrukt.demo_sound import write_sound_demo
 from konstrukt.errors import WeightsUnavailableError
 from konstrukt.models.backbones import BACKBONES, build_backbone

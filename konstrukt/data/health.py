@@ -243,7 +243,7 @@ def check_data(dataset: Dataset, task: str = "image", config=None, splits: dict[
 def check(data: str | Path, task: str = "image", config=None, progress=None) -> HealthReport:
     """Find the examples in ``data`` (folder, zip or CSV), split them as ``train`` would, and check them."""
     from ..config import TrainConfig
-    from ..experiment import make_splits
+    from .split import make_splits
     from .sources import discover
 
     config = config or TrainConfig(task=task)

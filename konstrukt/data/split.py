@@ -7,11 +7,16 @@ from scikit-learn's ``StratifiedKFold``.
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from ..errors import DataError
+
+if TYPE_CHECKING:
+    from ..config import TrainConfig
+    from .sources import Dataset
 
 
 def _n_held(n: int, frac: float) -> int:
@@ -119,3 +124,24 @@ def stratified_folds(labels: list[str], k: int, seed: int, groups: list[int] | N
         return [f for f in folds if f[1]]
     skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     return [(list(tr), list(te)) for tr, te in skf.split(np.zeros(len(labels)), labels)]
+
+
+def make_splits(dataset: Dataset, config: TrainConfig) -> dict[str, list[int]]:
+    """Given splits when the data came pre-split (carving val from train if missing), else seeded."""
+    labels = dataset.labels()
+    if not dataset.presplit:
+        tr, va, te = stratified_split(labels, config.split.val, config.split.test, config.seed,
+                                      groups=dataset.groups())
+        return {"train": tr, "val": va, "test": te}
+    by = {k: [i for i, s in enumerate(dataset.samples) if s.split == k] for k in ("train", "val", "test")}
+    if not by["val"] and config.split.val > 0:
+        train_labels = [labels[i] for i in by["train"]]
+        if min(train_labels.count(c) for c in set(train_labels)) >= 2:
+            tr, va, _ = stratified_split(train_labels, config.split.val, 0.0, config.seed)
+            by["val"] = [by["train"][i] for i in va]
+            by["train"] = [by["train"][i] for i in tr]
+    missing = sorted(set(dataset.classes) - {labels[i] for i in by["train"]})
+    if missing:
+        raise DataError("the train split has no examples of some classes",
+                        [f"class `{c}`: add examples to train/{c}/" for c in missing])
+    return by

@@ -26,10 +26,22 @@ from typing import Any
 from ..errors import RunError, WeightsUnavailableError
 from ..progress import Progress
 from ..runtime import cores
+from .pipelines import PipelineJob, pipeline_latency, run_sequential, train_pipeline, why_failed
+
+
+def run_local(jobs: list[PipelineJob], processes: int | None = None) -> list[Any]:
+    """The pipelines of one comparison group on this machine (the default pipeline runner).
+
+    Heads on a frozen backbone run side by side in up to ``processes`` forked processes (default:
+    one per core); anything else, or ``processes=1``, one after another in this process.
+    """
+    if can_fork(jobs, processes):
+        return run_forked(jobs, processes)
+    return run_sequential(jobs)
 
 
 def can_fork(jobs: list, processes: int | None) -> bool:
-    """Whether ``jobs`` (compare's PipelineJobs) may run in forked processes."""
+    """Whether ``jobs`` may run in forked processes."""
     limit = processes if processes is not None else cores()
     return (sys.platform.startswith("linux") and len(jobs) >= 2 and limit >= 2
             and all(job.prepared.config.strategy == "probe" and job.prepared.device.type == "cpu"
@@ -50,7 +62,6 @@ def _child(job, index: int, send, parent: int) -> None:
     """In the forked process: fit one pipeline and write its run folder; send events and result."""
     import torch
 
-    from ..compare import train_pipeline
     from ..modalities import register_all
 
     register_all()  # inherited from the parent by the fork: a no-op, unless it was never called
@@ -76,9 +87,7 @@ def _child(job, index: int, send, parent: int) -> None:
         status = "skipped" if isinstance(exc, WeightsUnavailableError) else "failed"
         if status == "failed":
             traceback.print_exc()
-        from ..compare import _why
-
-        post(("error", index, (status, _why(exc))))
+        post(("error", index, (status, why_failed(exc))))
     finally:
         send.close()
 
@@ -86,11 +95,11 @@ def _child(job, index: int, send, parent: int) -> None:
 def run_forked(jobs: list, processes: int | None = None) -> list[Any]:
     """Fit ``jobs`` in up to ``processes`` (default: one per core) forked processes at once.
 
-    Returns what :func:`konstrukt.compare.run_pipelines` returns: per job, (report, latency ms,
-    seconds) or the exception that stopped it.
+    Returns what every pipeline runner returns: per job, (report, latency ms, seconds) or the
+    exception that stopped it.
     """
-    from ..compare import pipeline_latency, run_pipelines
-    from ..experiment import Recipe, embed_ahead, plan_experiment, reference
+    from ..experiment import embed_ahead, plan_experiment, reference
+    from ..recipe import Recipe
     from ..models.classifier import count_parameters
 
     limit = max(1, min(processes or cores(), len(jobs)))
@@ -101,7 +110,7 @@ def run_forked(jobs: list, processes: int | None = None) -> list[Any]:
             embed_ahead(job.prepared, job.progress, plan)
         size = [count_parameters(Recipe(job.prepared, job.progress).new_model())[1] for job in jobs]
     except Exception:  # noqa: BLE001 — one after another, each pipeline's failure gets its own row
-        return run_pipelines(jobs, processes=1)
+        return run_sequential(jobs)
     plan = plans[0]
     try:  # the reference model is the same for the whole group: fitted once, here
         reference(first.prepared, plan.pool, plan.splits["test"], plan.folds, first.progress)
@@ -130,8 +139,6 @@ def run_forked(jobs: list, processes: int | None = None) -> list[Any]:
 def _supervise(jobs: list, waiting: list[int], limit: int) -> dict[int, tuple[str, Any]]:
     """Start the children (``limit`` at a time, in ``waiting``'s order), relay their events,
     collect ("done", result) or ("error", (status, why)) per job; stop them all on the way out."""
-    from ..compare import _why
-
     ctx = get_context("fork")
     running: dict[int, tuple[Any, Any]] = {}
     results: dict[int, tuple[str, Any]] = {}
@@ -178,7 +185,7 @@ def _supervise(jobs: list, waiting: list[int], limit: int) -> dict[int, tuple[st
                     if jobs[index].progress.callback:
                         jobs[index].progress.callback(payload)
                 except Exception as exc:  # noqa: BLE001 — as one after another: this pipeline fails
-                    end(index, "error", ("failed", _why(exc)))
+                    end(index, "error", ("failed", why_failed(exc)))
     finally:  # a cancel (a BaseException from a callback, Ctrl-C) or an error here: stop them all
         for child, _ in running.values():
             child.terminate()

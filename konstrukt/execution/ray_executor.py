@@ -15,6 +15,7 @@ is never retried by Ray itself (``max_retries=0``): the service's queue decides.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -55,24 +56,22 @@ def _parts():
         def run_job(spec: dict, relay) -> dict:
             # absolute imports: this body runs on a Ray worker
             import os
-            from konstrukt.compare import use_pipeline_runner
-            from konstrukt.execution.ray_executor import fold_runner, pipeline_runner
+            from konstrukt.execution.ray_executor import ray_runners
             from konstrukt.execution.steps import run_shipped, worker_identity
-            from konstrukt.experiment import use_fold_runner
             from konstrukt.modalities import register_all
 
             register_all()  # a Ray worker is a fresh process: its registries start empty
             relay.hello.remote(worker_identity())
             resources = spec.get("resources") or {}
             os.environ["KONSTRUKT_NUM_THREADS"] = str(max(1, int(float(resources.get("cpus", 1.0)))))
-            with use_fold_runner(fold_runner(resources)), use_pipeline_runner(pipeline_runner(resources)):
-                return run_shipped(spec, lambda event: relay.report.remote(event))
+            return run_shipped(spec, lambda event: relay.report.remote(event), ray_runners(resources))
 
         @ray.remote(max_retries=0)
         def fit_fold(prepared, callback, pool, train, held_out, n, k, epochs):
-            from konstrukt.experiment import Recipe, fit_fold
+            from konstrukt.execution.folds import fit_fold
             from konstrukt.modalities import register_all
             from konstrukt.progress import Progress
+            from konstrukt.recipe import Recipe
 
             register_all()
             return fit_fold(Recipe(prepared, Progress(callback, verbose=False)), pool, train, held_out, n, k, epochs)
@@ -83,7 +82,7 @@ def _parts():
             import tempfile
             from pathlib import Path
 
-            from konstrukt.compare import fit_pipeline
+            from konstrukt.execution.pipelines import fit_pipeline
             from konstrukt.modalities import register_all
 
             register_all()
@@ -114,13 +113,13 @@ def task_options(spec: JobSpec) -> dict:
 
 
 def fold_runner(resources: dict):
-    """A fold runner for :func:`konstrukt.experiment.use_fold_runner`: the CV folds of a fine-tuning
+    """A fold runner (:mod:`konstrukt.execution.folds`): the CV folds of a fine-tuning
     run become parallel Ray tasks (each with the job's resources) when the cluster has room for
     more than one; the decoded data goes to them once, through Ray's object store. Probes keep their
     folds in the job's own task: their folds only fit heads on cached embeddings."""
     import ray
 
-    from ..experiment import run_folds
+    from .folds import run_folds
 
     cpus, gpus = float(resources.get("cpus", 1.0)), float(resources.get("gpus", 0.0))
 
@@ -139,23 +138,24 @@ def fold_runner(resources: dict):
 
 
 def pipeline_runner(resources: dict):
-    """A pipeline runner for :func:`konstrukt.compare.use_pipeline_runner`: the pipelines of a
+    """A pipeline runner (:mod:`konstrukt.execution.pipelines`): the pipelines of a
     comparison group become parallel Ray tasks (each with the job's resources) when the cluster has
     room for more than one. Each gets its Prepared (decoded once, by the job's task) through the
     object store and sends its run folder back as bytes; rows are made in the original order."""
     import ray
 
-    from ..compare import run_pipelines
+    from .pipelines import run_sequential
 
     cpus, gpus = float(resources.get("cpus", 1.0)), float(resources.get("gpus", 0.0))
 
     def runner(jobs):
         room = ray.cluster_resources().get("CPU", 0.0) // max(cpus, 1e-9)
         if len(jobs) < 2 or room < 2:
-            return run_pipelines(jobs, processes=1)  # a Ray worker does not fork
+            return run_sequential(jobs)  # a Ray worker does not fork
         jobs[0].progress.event("compare", f"{len(jobs)} pipelines as parallel Ray tasks", parallel=True)
         task = _parts()["fit_pipeline"].options(num_cpus=cpus, num_gpus=gpus)
-        refs = [task.remote(job) for job in jobs]
+        # each pipeline's folds stay in its own task (no fold runner travels with it)
+        refs = [task.remote(dataclasses.replace(job, fold_runner=None)) for job in jobs]
         results = []
         for job, result in zip(jobs, ray.get(refs)):
             if isinstance(result, BaseException):
@@ -169,6 +169,14 @@ def pipeline_runner(resources: dict):
         return results
 
     return runner
+
+
+def ray_runners(resources: dict):
+    """The :class:`~konstrukt.execution.runners.Runners` of a job in a Ray task: its CV folds and
+    compared pipelines as parallel Ray tasks, each with the job's resources."""
+    from .runners import Runners
+
+    return Runners(folds=fold_runner(resources), pipelines=pipeline_runner(resources))
 
 
 class RayExecutor(Executor):

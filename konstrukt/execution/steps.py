@@ -18,19 +18,22 @@ from pathlib import Path
 from ..errors import KonstruktError
 
 
-def run_spec(kind: str, data: Path, out: Path, spec, progress, verbose: bool) -> dict:
-    """Train or compare on ``data``, writing ``out``; return ``{"report"}`` or ``{"board"}``."""
+def run_spec(kind: str, data: Path, out: Path, spec, progress, verbose: bool, runners=None) -> dict:
+    """Train or compare on ``data``, writing ``out``; return ``{"report"}`` or ``{"board"}``.
+
+    ``runners`` (:class:`~konstrukt.execution.runners.Runners`): how the job's folds and pipelines
+    run; None: here."""
     import konstrukt
 
     if kind == "compare":
         cfg = spec.config or {}
         board = konstrukt.compare(data, task=spec.task, out=out, pipelines=cfg.get("pipelines"),
                                   config=cfg.get("config") or {}, overrides=spec.overrides or None,
-                                  progress=progress, overwrite=True, verbose=verbose)
+                                  progress=progress, overwrite=True, verbose=verbose, runners=runners)
         return {"board": board}
     run = konstrukt.train(data, task=spec.task, out=out, pipeline=spec.pipeline, config=spec.config,
                           overrides=spec.overrides or None, progress=progress, overwrite=True,
-                          verbose=verbose)
+                          verbose=verbose, runners=runners)
     return {"report": run.report}
 
 
@@ -52,8 +55,9 @@ LOST = frozenset({"WorkerCrashedError", "NodeDiedError", "LocalRayletDiedError",
                   "OwnerDiedError", "ActorDiedError", "RayActorError"})
 
 
-def run_shipped(spec_dict: dict, progress) -> dict:
-    """The remote step: manifest → scratch folder → train → run folder into the store.
+def run_shipped(spec_dict: dict, progress, runners=None) -> dict:
+    """The remote step: manifest → scratch folder → train → run folder into the store (``runners``:
+    how the job's folds and pipelines run, see :func:`run_spec`).
 
     Returns ``{"ok": True, "report"|"board": ...}`` or ``{"ok": False, "error": {...}}``.
     """
@@ -71,7 +75,7 @@ def run_shipped(spec_dict: dict, progress) -> dict:
         progress({"stage": "prepare", "message": f"fetching {spec.name}'s files on {socket.gethostname()}"})
         folder = materialize(store, Manifest.from_json(spec.manifest), scratch / "data")
         data = folder / spec.data_path if spec.data_path else folder
-        result = run_spec(spec.kind, data, scratch / "run", spec, progress, verbose=False)
+        result = run_spec(spec.kind, data, scratch / "run", spec, progress, verbose=False, runners=runners)
         # the run's data root is the sender's copy of the data, not this worker's scratch folder
         relocate_reports(scratch / "run", scratch / "data", spec_dict.get("data"), spec.data_path)
         store.delete_prefix(spec.run_prefix)  # a lost earlier attempt may have left some files

@@ -89,9 +89,7 @@ def model_card(cfg: dict) -> str:
                   + f". See {' and '.join(f'`{f}`' for f in weights['files'])}.", ""]
     lines += ["## Known limits", ""]
     limits = []
-    if test and test["n"] < 30:
-        limits.append(f"The test split has only {test['n']} examples: one mistake moves accuracy by "
-                      f"{100 / test['n']:.0f} points" + ("; the cross-validation figure is steadier." if cv else "."))
+    limits += cfg.get("trust", [])  # the core's notes on how far to trust the figures (konstrukt.trust)
     pairs = confused_pairs(test or m.get("val"), classes)
     if pairs:
         limits.append("Classes it confuses: " + "; ".join(pairs) + ".")

@@ -18,6 +18,7 @@ from safetensors.torch import save_file
 
 from ..errors import ConfigError, RunError
 from ..tasks import MODALITIES
+from ..trust import trust_notes
 from ..verdict import verdict_text
 from . import parity
 from .bundle import BUNDLE_FORMAT, ONNX_FP32, ONNX_INT8, TORCH_WEIGHTS, input_adapter
@@ -223,6 +224,7 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
                         "backbone": backbone},
            "metrics": {k: run.report.get(k) for k in ("test", "val", "cv")},
            "baseline": verdict_text(run.report.get("baseline")),  # the core's words, as on every face
+           "trust": [n["text"] for n in trust_notes(run.report)],
            "selection": (run.report.get("selection") or {}).get("reason"),
            "data": {k: (run.report.get("data") or {}).get(k) for k in ("n", "per_class", "per_split", "fingerprint")},
            "training": _training(run), "train_config": run.config.model_dump(mode="json"),

@@ -72,6 +72,11 @@ def test_train_follow_results_try_download(carol, digits, worker_app):
     assert job["summary"]["pipeline"] == "scratch_cnn" and 0 <= job["summary"]["accuracy"] <= 1
     report = carol.get(f"/api/jobs/{job_id}/report").json()
     assert report["classes"] == ["one", "zero"] and "confusion_matrix" in report["test"]
+    # the core's report text, for the page to render as it is: the same words as summary.md
+    assert report["notes"] and report["notes"][0]["kind"] == "small_test"
+    summary = carol.get(f"/api/jobs/{job_id}/files/summary.md").text
+    assert all(n["text"] in summary for n in report["notes"])
+    assert report["baseline"] is None or report["baseline"]["text"] in summary
     for name in ("curves.png", "confusion_matrix.png"):
         got = carol.get(f"/api/jobs/{job_id}/files/{name}")
         assert got.status_code == 200 and got.content[:4] == b"\x89PNG"

@@ -14,8 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...demo_sound import run_sound_demo
 from ...pipelines import AUTO_CANDIDATES, SCRATCH_RECIPE, PipelineSpec, register_pipeline
-from ...tasks import ExportHooks, Modality, TaskSpec, UICapabilities, register_modality
+from ...tasks import Demo, ExportHooks, Modality, TaskSpec, UICapabilities, register_modality
 from .upload import check_duration
 
 EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".mp3"})
@@ -101,7 +102,8 @@ TASKS = (
              offline_pipeline="scratch_melcnn",
              description="sound classification (wav/flac/ogg/mp3, any rate/channels/length)",
              shortlist=("panns_cnn14_mlp", "resnet18_melspec", "ast_finetune", "speech_embedding", "scratch_melcnn"),
-             auto_pretrained=("panns_cnn14_mlp", "speech_embedding"), auto_scratch="scratch_melcnn"),
+             auto_pretrained=("panns_cnn14_mlp", "speech_embedding"), auto_scratch="scratch_melcnn",
+             demo=Demo("sounds: synthesised chirps, tones, bursts and clicks", "sounds", run_sound_demo)),
     TaskSpec("speech", "audio", EXTENSIONS, default_pipeline="wav2vec2_auto",
              offline_pipeline="scratch_melcnn",
              description="spoken intent / keyword classification (as sound, speech recordings)",

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...demo import run_demo
 from ...pipelines import SCRATCH_RECIPE, PipelineSpec, register_pipeline
-from ...tasks import ExportHooks, Modality, TaskSpec, UICapabilities, register_modality
+from ...tasks import Demo, ExportHooks, Modality, TaskSpec, UICapabilities, register_modality
 from . import export
 
 EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
@@ -85,7 +86,8 @@ TASKS = (
     TaskSpec("image", "image", EXTENSIONS, default_pipeline="efficientnet_b0", offline_pipeline="scratch_cnn",
              description="image classification (jpg/png/webp/bmp, any size, RGB/gray/RGBA)",
              shortlist=("efficientnet_b0", "efficientnet_lite0", "mobilenet_v3_large", "resnet18", "scratch_cnn"),
-             auto_pretrained=("efficientnet_b0", "efficientnet_lite0"), auto_scratch="scratch_cnn"),
+             auto_pretrained=("efficientnet_b0", "efficientnet_lite0"), auto_scratch="scratch_cnn",
+             demo=Demo("images: handwritten digits", "digits", run_demo)),
 )
 
 # torchvision builder name, weight enum, input size (px), embedding size

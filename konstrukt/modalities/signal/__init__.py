@@ -17,8 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...demo_signal import run_signal_demo
 from ...pipelines import PipelineSpec, register_pipeline
-from ...tasks import ExportHooks, Modality, TaskSpec, UICapabilities, register_modality
+from ...tasks import Demo, ExportHooks, Modality, TaskSpec, UICapabilities, register_modality
 
 EXTENSIONS = frozenset({".csv", ".npy", ".npz"})
 
@@ -99,7 +100,9 @@ TASKS = (
     TaskSpec("signal", "signal", EXTENSIONS, default_pipeline="rescnn_bilstm_se",
              offline_pipeline="rescnn_bilstm_se",
              description="sensor time series (sEMG, IMU, ECG …: CSV/NPY/NPZ, channels × time)",
-             auto_pretrained=("minirocket",), auto_scratch="rescnn_bilstm_se"),
+             auto_pretrained=("minirocket",), auto_scratch="rescnn_bilstm_se",
+             demo=Demo("signals: synthesised 6-channel gestures (fist, pinch, wave, rest) of 5 subjects",
+                       "recordings of 2 unseen subjects", run_signal_demo)),
 )
 
 # The head every signal pipeline starts from: MLP 480, dropout 0.3 (editable like any head).

@@ -67,7 +67,7 @@ def start_compare(body: CompareRequest, project: Project = Depends(owned_project
                   db: Session = Depends(get_db), settings: Settings = Depends(get_settings)):
     """Queue a compare job: every pipeline on the same split and CV folds, a leaderboard and a
     recommendation (``GET /api/jobs/{id}/leaderboard``); each finished pipeline becomes a run."""
-    from ...compare import resolve_entries
+    from ...comparison.entries import resolve_entries
 
     if problems := config_problems(body.config):
         raise ConfigError("this compare config cannot be used here", problems)
@@ -246,8 +246,15 @@ def runs_recommendation(jobs: str, project: Project = Depends(owned_project), db
 
 @router.get("/jobs/{job_id}/report")
 def job_report(job: Job = Depends(owned_job), settings: Settings = Depends(get_settings)):
-    """The run's full ``report.json`` (metrics, per-class table, confusion matrix, CV, history)."""
-    return json.loads((finished_run(settings, job) / "report.json").read_text(encoding="utf-8"))
+    """The run's full ``report.json`` (metrics, per-class table, confusion matrix, CV, history), with
+    the core's report text for the page to show as it is: ``notes`` (how far to trust the figures,
+    ``[{kind, text}]``, :func:`konstrukt.trust.trust_notes`) and ``baseline`` as a record
+    (``{verdict: better | about the same | worse | null, text, …}``)."""
+    from ...trust import trust_notes
+    from ...verdict import verdict_record
+
+    report = json.loads((finished_run(settings, job) / "report.json").read_text(encoding="utf-8"))
+    return {**report, "notes": trust_notes(report), "baseline": verdict_record(report.get("baseline"))}
 
 
 @router.get("/jobs/{job_id}/health", response_model=HealthOut)

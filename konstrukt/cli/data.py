@@ -1,0 +1,48 @@
+"""``konstrukt check``: the data-health check without training."""
+from __future__ import annotations
+
+import argparse
+import json
+import textwrap
+
+from .output import print_health
+
+
+def add_check(sub) -> None:
+    from ..tasks import TASKS
+
+    p = sub.add_parser(
+        "check", help="check data before training: duplicates, leakage, label conflicts, imbalance …",
+        description=textwrap.fill(
+            "Check labelled examples without training: exact and near duplicates (within a class, "
+            "across classes, across train/validation/test), too few examples, class imbalance, "
+            "unusual sizes/durations/sample rates, blank images and silent clips. `train` runs the "
+            "same checks and, after cross-validation, lists likely mislabelled examples too.", 90),
+        epilog=textwrap.fill("exit status: 0 when the check ran (1 with --strict when there is leakage "
+                             "or a label conflict), 2 when the data cannot be read at all.", 90)
+               + "\n\nexamples:\n"
+               "  konstrukt check photos/\n  konstrukt check sounds/ --task sound --json > health.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("data", help="folder of class folders, .zip or .csv (as for train)")
+    p.add_argument("--task", default="image", choices=TASKS.names(), help="kind of examples (default: image)")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="the config you train with (its split and cv decide what is checked)")
+    p.add_argument("--strict", action="store_true", help="exit 1 on leakage or label conflicts")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_check)
+
+
+def cmd_check(args) -> int:
+    from ..data.health import check
+    from ..experiment import resolve_config
+    from ..progress import Progress
+
+    config, _ = resolve_config(args.task, None, args.config)
+    report = check(args.data, args.task, config, Progress(verbose=not args.quiet))
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print_health(report.to_dict())
+    return 1 if args.strict and report.blocking else 0
+
