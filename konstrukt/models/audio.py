@@ -27,7 +27,7 @@ from torch import nn
 
 from ..augment.audio import SpecAugment
 from ..errors import WeightsUnavailableError
-from .backbones import Backbone, BackboneSpec, pretrained_state, with_pretrained
+from .backbones import Backbone, BackboneSpec, _tv_weights, pretrained_state, with_pretrained
 from .weights import FIX_HINT, WeightSource, load_strict, offline
 
 # --------------------------------------------------------------------------- log-mel front ends
@@ -283,11 +283,8 @@ def _resnet18_melspec_factory(spec: BackboneSpec, pretrained: str) -> Backbone:
     return model
 
 
-def _resnet18_weights() -> dict[str, WeightSource]:
-    import torchvision
-
-    entry = torchvision.models.ResNet18_Weights.IMAGENET1K_V1
-    return {"imagenet": WeightSource(url=entry.url, description="torchvision ResNet18 ImageNet-1k")}
+def _resnet18_weights():
+    return _tv_weights("resnet18", "ResNet18_Weights")  # read from torchvision when first asked for
 
 
 

@@ -15,6 +15,8 @@ pretrained weight sources (``arch.tag``) and, in ``input``, the modality's own i
 """
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -46,7 +48,7 @@ class BackboneSpec:
     factory: Callable[["BackboneSpec", str], Backbone]
     num_features: int
     input: Any = None  # the modality's input record (ImageInput, AudioInput, …)
-    weights: dict[str, WeightSource] = field(default_factory=dict)
+    weights: Mapping[str, WeightSource] = field(default_factory=dict)
     default_weights: str = "none"
     extra: dict[str, Any] = field(default_factory=dict)
     description: str = ""
@@ -148,12 +150,36 @@ def _torchvision_factory(arch: str, classifier_attr: str, block_names: list[str]
     return factory
 
 
-def _tv_weights(arch: str, enum_name: str, tag: str = "IMAGENET1K_V1") -> dict[str, WeightSource]:
-    """Read the real weight URL from torchvision's weight enum (no network needed)."""
+class _TorchvisionWeights(Mapping):
+    """``{"imagenet": WeightSource}`` whose URL is read from torchvision's weight enum on first use:
+    importing torchvision costs seconds and ~150 MB, which a sound, signal or Lite0 run never needs."""
+
+    def __init__(self, enum_name: str, tag: str):
+        self.enum_name, self.tag = enum_name, tag
+
+    def __getitem__(self, key: str) -> WeightSource:
+        if key != "imagenet":
+            raise KeyError(key)
+        return _tv_weight_source(self.enum_name, self.tag)
+
+    def __iter__(self):
+        return iter(("imagenet",))
+
+    def __len__(self) -> int:
+        return 1
+
+
+@functools.lru_cache(maxsize=None)
+def _tv_weight_source(enum_name: str, tag: str) -> WeightSource:
     import torchvision
 
     entry = getattr(torchvision.models, enum_name)[tag]
-    return {"imagenet": WeightSource(url=entry.url, description=f"torchvision {enum_name}.{tag}")}
+    return WeightSource(url=entry.url, description=f"torchvision {enum_name}.{tag}")
+
+
+def _tv_weights(arch: str, enum_name: str, tag: str = "IMAGENET1K_V1") -> Mapping[str, WeightSource]:
+    """The real weight URL from torchvision's weight enum (no network needed), read when asked for."""
+    return _TorchvisionWeights(enum_name, tag)
 
 
 # --------------------------------------------------------------------------- from scratch
