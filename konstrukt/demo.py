@@ -58,6 +58,6 @@ def run_demo(out: str | Path = "konstrukt-demo", verbose: bool = True, overwrite
     data = write_digits(out / "data" / "digits", per_class=15, extra_per_class=2)
     # The digits are 32 px scans: training at 32 px, for 20 epochs of the fixed schedule (the
     # 2-per-class validation split cannot choose them), keeps the demo to seconds.
-    return train_and_try(data, task="image", pipeline="scratch_cnn", out=out / "image_run", every=4,
+    return train_and_try(data, task="image", pipeline="auto", out=out / "image_run", every=4,
                          overrides={"image_size": 32, "num_epochs": 20}, verbose=verbose,
                          overwrite=overwrite)

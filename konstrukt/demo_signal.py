@@ -67,5 +67,5 @@ def run_signal_demo(out: str | Path = "konstrukt-demo", verbose: bool = True, ov
     # pipeline's 32, one unseen `wave` of 8 recordings went wrong; with 16 all 8 right).
     overrides = {"num_epochs": 15, "cv": 0, "target_size": 30, "batch_size": 16,
                  "signal": {"widths": [16, 32, 32], "hidden_size": 32}}
-    return train_and_try(data, task="signal", pipeline="rescnn_bilstm_se", out=out / "signal_run",
+    return train_and_try(data, task="signal", pipeline="auto", out=out / "signal_run",
                          every=1, overrides=overrides, verbose=verbose, overwrite=overwrite)

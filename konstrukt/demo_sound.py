@@ -126,7 +126,7 @@ def run_sound_demo(out: str | Path = "konstrukt-demo", verbose: bool = True, ove
     data = write_sound_demo(out / "data" / "sounds", per_class=12, seconds=DEMO_SECONDS,
                             extra_per_class=2)
     # Measured: 48 s of training on 2 heavily shared CPU cores, test accuracy 1.0.
-    return train_and_try(data, task="sound", pipeline="scratch_melcnn", out=out / "sound_run", every=2,
+    return train_and_try(data, task="sound", pipeline="auto", out=out / "sound_run", every=2,
                          overrides={"audio": {"duration": DEMO_SECONDS}, "target_size": 0,
                                     "num_epochs": 15, "cv": 0},
                          verbose=verbose, overwrite=overwrite)

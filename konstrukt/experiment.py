@@ -30,6 +30,7 @@ from .models.backbones import BACKBONES, Backbone, BackboneSpec, build_backbone,
 from .models.classifier import Classifier, count_parameters, set_trainable
 from .models.data_fit import fit_backbone, fitted_id, is_data_fitted, refitted
 from .models.heads import build_head, head_blocks
+from .models.ridge import fit_ridge
 from .pipelines import PipelineSpec, resolve_pipeline
 from .preprocess import Preprocessor, build_preprocessor
 from .progress import Progress, ProgressCallback
@@ -396,6 +397,8 @@ class Recipe:
         """Train a fresh model on ``train_idx`` (topped up), early-stopping on ``val_idx``."""
         model = self.new_model()
         items = self.fit_items(train_idx)
+        if self.probe and self.config.head == "ridge":  # closed form, no epochs (models/ridge.py)
+            return model, fit_ridge(model.head, *self._data(items, train=True).tensors)
         n_epochs = epochs or self.config.num_epochs
         train_loader = _loader(self._data(items, train=True), self.config, shuffle=True, epochs=n_epochs)
         val_loader = (_loader(self._data([(i, 0) for i in val_idx], train=False), self.config, False)

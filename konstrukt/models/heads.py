@@ -12,6 +12,7 @@ from ..registry import Registry
 
 HEADS: Registry[list[HeadBlock]] = Registry("head")
 HEADS.add("linear", [])
+HEADS.add("ridge", [])  # one Linear layer fitted in closed form on a probe (models/ridge.py)
 HEADS.add("mlp", [HeadBlock(units=256, activation="relu", dropout=0.5)])
 HEADS.add("mlp_bn", [HeadBlock(units=256, activation="relu", dropout=0.5, batchnorm=True)])
 
