@@ -316,6 +316,8 @@ class Recipe:
         if not self.probe:
             return None
         parts = [self.p.pipeline.backbone, self._weights_id(), self.p.pre.signature]
+        if getattr(self.p.initial_backbone, "weights_version", None):  # the weights file's content
+            parts.append(self.p.initial_backbone.weights_version)
         if is_data_fitted(self.p.initial_backbone):
             parts.append("fitted-" + fitted_id(self.p.initial_backbone))
         key = "|".join(parts)
