@@ -400,7 +400,7 @@ class Recipe:
         model = self.new_model()
         items = self.fit_items(train_idx)
         if self.probe and self.config.head == "ridge":  # closed form, no epochs (models/ridge.py)
-            return model, fit_ridge(model.head, *self._data(items, train=True).tensors)
+            return model, FitResult([fit_ridge(model.head, *self._data(items, train=True).tensors)], 1)
         n_epochs = epochs or self.config.num_epochs
         train_loader = _loader(self._data(items, train=True), self.config, shuffle=True, epochs=n_epochs)
         val_loader = (_loader(self._data([(i, 0) for i in val_idx], train=False), self.config, False)

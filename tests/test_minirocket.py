@@ -169,8 +169,8 @@ def test_ridge_head_is_ridge_classifier_cv_as_a_linear_layer():
         x[np.arange(n + 100), y] += 2.0
         ref = RidgeClassifierCV(alphas=ALPHAS).fit(x[:n], y[:n])
         head = torch.nn.Sequential(torch.nn.Linear(d, classes))
-        result = fit_ridge(head, torch.from_numpy(x[:n]).float(), torch.from_numpy(y[:n]))
-        assert result.history[0]["ridge_alpha"] == pytest.approx(ref.alpha_)
+        row = fit_ridge(head, torch.from_numpy(x[:n]).float(), torch.from_numpy(y[:n]))
+        assert row["ridge_alpha"] == pytest.approx(ref.alpha_)
         with torch.no_grad():
             logits = head(torch.from_numpy(x[n:]).float())
         assert (logits.argmax(1).numpy() == ref.predict(x[n:])).mean() >= 0.99

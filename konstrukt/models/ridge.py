@@ -17,8 +17,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..training import FitResult
-
 ALPHAS = np.logspace(-3, 3, 10)  # RidgeClassifierCV's grid in aeon's MiniRocket pipeline
 
 
@@ -64,8 +62,9 @@ def _temperature(decisions: np.ndarray, y: np.ndarray) -> float:
     return float(grid[int(np.argmin([nll(s) for s in grid]))])
 
 
-def fit_ridge(head: nn.Sequential, feats: torch.Tensor, labels: torch.Tensor) -> FitResult:
-    """Fit ``head`` (a single Linear layer) in closed form on embeddings (N, D) and labels (N,)."""
+def fit_ridge(head: nn.Sequential, feats: torch.Tensor, labels: torch.Tensor) -> dict:
+    """Fit ``head`` (a single Linear layer) in closed form on embeddings (N, D) and labels (N,);
+    returns the one history row of this "epoch" (training loss and accuracy, alpha, LOO accuracy)."""
     linear = head[-1]
     if len(head) != 1 or not isinstance(linear, nn.Linear):
         raise ValueError("a ridge head is one Linear layer (head: linear); hidden layers need gradient training")
@@ -87,4 +86,4 @@ def fit_ridge(head: nn.Sequential, feats: torch.Tensor, labels: torch.Tensor) ->
     loo_acc = float(np.mean((loo + t_mean).argmax(axis=1) == y))
     row = {"epoch": 1, "train_loss": train_loss, "train_accuracy": train_acc, "val_loss": None,
            "val_accuracy": None, "ridge_alpha": alpha, "loo_accuracy": loo_acc, "temperature": scale}
-    return FitResult(history=[row], best_epoch=1)
+    return row
