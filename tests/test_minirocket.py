@@ -163,7 +163,7 @@ def test_ridge_head_is_ridge_classifier_cv_as_a_linear_layer():
     from konstrukt.models.ridge import ALPHAS, fit_ridge
 
     rng = np.random.default_rng(0)
-    for classes, n, d in [(3, 40, 200), (2, 30, 100), (5, 60, 50)]:
+    for classes, n, d in [(3, 40, 200), (2, 30, 100), (5, 60, 50), (4, 300, 20)]:  # N ≤ D and N > D
         x = rng.normal(size=(n + 100, d))
         y = rng.integers(0, classes, n + 100)
         x[np.arange(n + 100), y] += 2.0

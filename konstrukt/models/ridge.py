@@ -29,20 +29,27 @@ def _targets(y: np.ndarray, classes: int) -> np.ndarray:
 
 def ridge_loo(x: np.ndarray, t: np.ndarray, alphas=ALPHAS):
     """(alpha, dual coefficients (N, C), leave-one-out decisions (N, C)) of ridge with an unpenalised
-    intercept, alpha chosen by the least leave-one-out squared error (scikit-learn's ``_RidgeGCV``,
-    Gram mode: N ≤ D here, so the N × N kernel is the cheap side). ``x`` and ``t`` are centred."""
-    eigvals, q = np.linalg.eigh(x @ x.T)  # (N,), (N, N)
-    qt_t = q.T @ t  # (N, C)
-    # The intercept direction (the constant vector, an eigenvector of the centred kernel with
-    # eigenvalue 0) is not penalised: scikit-learn drops it from the inverse.
-    ones = np.ones(len(x)) / np.sqrt(len(x))
+    intercept, alpha chosen by the least leave-one-out squared error (scikit-learn's ``_RidgeGCV``:
+    the N × N kernel's eigenvectors when N ≤ D, else the design matrix's SVD, so neither side's
+    cube is paid where it is the large one). ``x`` and ``t`` are centred."""
+    n, d = x.shape
+    ones = np.ones(n) / np.sqrt(n)
+    if n <= d:
+        eigvals, q = np.linalg.eigh(x @ x.T)  # (N,), (N, N)
+        extra = 0.0  # no null space left out
+    else:  # SVD of [X, 1]: the N − D − 1 directions it leaves out have eigenvalue 0
+        q, sing, _ = np.linalg.svd(np.hstack([x, ones[:, None]]), full_matrices=False)  # (N, D + 1)
+        eigvals = sing ** 2
+        extra = 1.0
+    qt_t = q.T @ t  # (k, C)
+    # The intercept direction (the constant vector) is not penalised: scikit-learn drops it.
     intercept_dim = int(np.argmax(np.abs(q.T @ ones)))
     best = None
     for alpha in alphas:
-        w = 1.0 / (eigvals + alpha)
-        w[intercept_dim] = 0.0
-        c = q @ (w[:, None] * qt_t)  # (N, C) dual coefficients
-        g_diag = (q ** 2) @ w  # (N,) diagonal of the inverse
+        w = 1.0 / (eigvals + alpha) - extra / alpha
+        w[intercept_dim] = -extra / alpha
+        c = q @ (w[:, None] * qt_t) + extra / alpha * t  # (N, C) dual coefficients
+        g_diag = (q ** 2) @ w + extra / alpha  # (N,) diagonal of the inverse
         loo_residual = c / g_diag[:, None]  # t − LOO prediction
         err = float(np.mean(loo_residual ** 2))
         if best is None or err < best[0] - 1e-12:
