@@ -2,9 +2,10 @@
 
 1. photos: ``konstrukt train`` (``auto``, defaults: 5-fold CV, reference model, data health,
    pictures) on 2 classes × 20 real photo crops (scikit-image's brick and grass textures), in a
-   fresh process with an empty embedding cache; beside it the floor — a fresh process that imports
-   torch, builds the same backbone and embeds as many images as the run embedded (the cache's
-   entry count: originals and augmented views) — and their ratio;
+   fresh process with an empty embedding cache; beside it the floor — one embedding pass: a fresh
+   process that imports torch, builds the same backbone, decodes the photos with konstrukt's image
+   preprocessing and embeds as many images and augmented views as the run embedded (the cache's
+   entry count) — and their ratio;
 2. speech: the same ``auto`` run on 8 spoken intents × 12 clips (bench/quality_data.py's
    ``speech_intents``; needs espeak-ng).
 
@@ -28,18 +29,24 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 FLOOR = """
-import sys, time, torch
+import sys, torch
+from pathlib import Path
+from konstrukt.config import build_config
 from konstrukt.models.backbones import BACKBONES, build_backbone
+from konstrukt.preprocess import build_preprocessor
 from konstrukt.runtime import ChannelsLast
 from konstrukt.modalities import register_all
 register_all()
-name, n = sys.argv[1], int(sys.argv[2])
+name, data, n = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
 spec = BACKBONES.get(name)
 model = build_backbone(name, "default").eval()
-x = torch.rand(16, 3, spec.input.size, spec.input.size)  # (B, 3, S, S)
+pre = build_preprocessor(spec, build_config({"task": "image"}))
+raws = [pre.load(f) for f in sorted(data.rglob("*.*"))]  # decode every photo once
+views = [(raws[i % len(raws)], i >= len(raws)) for i in range(n)]  # originals, then augmented views
 with torch.inference_mode(), ChannelsLast(model) as channels_last:
-    for start in range(0, n, 16):
-        model(channels_last(x[: min(16, n - start)]))  # (B, D)
+    for start in range(0, n, 32):
+        batch = torch.stack([pre.tensor(r, augment=a, seed=k) for k, (r, a) in enumerate(views[start:start + 32])])
+        model(channels_last(batch))  # (B, D)
 """
 
 
@@ -69,12 +76,12 @@ def photos(root: Path) -> None:
     data = write_two_photo_classes(root)
     wall, cpu, report, n = train_cold(data, "image", root)
     kept = report["pipeline"]
-    floor_wall, floor_cpu = timed([sys.executable, "-c", FLOOR, report["model"]["backbone"], str(n)],
+    floor_wall, floor_cpu = timed([sys.executable, "-c", FLOOR, report["model"]["backbone"], str(data), str(n)],
                                   {**os.environ, "KONSTRUKT_OFFLINE": "1"})
     print(f"photos, 2 classes × 20, auto → {kept}: test {report['test']['accuracy']:.3f}, CV "
           f"{report['cv']['accuracy_mean']:.3f} ± {report['cv']['accuracy_std']:.3f}")
     print(f"  konstrukt train (auto, 5-fold CV, cold cache): {wall:6.1f} s wall, {cpu:6.1f} s CPU")
-    print(f"  floor: import + build + embed {n} images:       {floor_wall:6.1f} s wall, {floor_cpu:6.1f} s CPU")
+    print(f"  floor: import, build, decode + embed {n} views: {floor_wall:6.1f} s wall, {floor_cpu:6.1f} s CPU")
     print(f"  ratio: {wall / floor_wall:.2f}x wall, {cpu / floor_cpu:.2f}x CPU")
 
 

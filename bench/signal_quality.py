@@ -140,7 +140,7 @@ class TorchMiniRocket:
 
 
 def konstrukt_run(Xtr, ytr, Xte, yte, epochs: int | None, extra: dict | None = None, pipeline: str = "auto"
-                  ) -> tuple[float, float, float, float, dict]:
+                  ) -> tuple[float, float, float, float, dict, str]:
     import konstrukt
 
     length = max(x.shape[1] for x in [*Xtr, *Xte])
@@ -160,7 +160,8 @@ def konstrukt_run(Xtr, ytr, Xte, yte, epochs: int | None, extra: dict | None = N
                               overrides=overrides, verbose=False)
         seconds = time.perf_counter() - t0
     r = run.report
-    return r["test"]["accuracy"], r["cv"]["accuracy_mean"], r["cv"]["accuracy_std"], seconds, r["reference"]
+    return (r["test"]["accuracy"], r["cv"]["accuracy_mean"], r["cv"]["accuracy_std"], seconds, r["reference"],
+            r["pipeline"])
 
 
 SETS = {
@@ -191,8 +192,8 @@ def main() -> None:
         print(f"{name:24}({shape})")
         ref = None
         for pipeline in args.pipelines.split(","):
-            acc, m, s, sec, ref = konstrukt_run(Xtr, ytr, Xte, yte, args.epochs, extra, pipeline)
-            label = f"konstrukt {pipeline}" + (" (rescnn_bilstm_se)" if pipeline == "auto" else "")
+            acc, m, s, sec, ref, kept = konstrukt_run(Xtr, ytr, Xte, yte, args.epochs, extra, pipeline)
+            label = f"konstrukt {pipeline}" + (f" ({kept})" if kept != pipeline else "")
             print(f"{'':24}{label:34}{acc:9.3f}{m:11.3f} ± {s:.3f}{sec:9.1f}")
         if ref and ref.get("cv"):  # the reference every run fits, on the run's own split and folds
             print(f"{'':24}{'  its report: stats + LR, same folds':34}{ref['test']['accuracy']:9.3f}"

@@ -24,7 +24,6 @@ from safetensors.torch import save_file
 
 from .architecture import CONSTANTS, save_constants
 from .errors import RunError
-from .plots import plot_confusion, plot_curves
 from .runtime import library_versions
 from .trust import trust_notes
 from .verdict import verdict_text
@@ -148,6 +147,8 @@ def write_run(folder: Path, report: dict, config: dict, model: torch.nn.Module,
     save_constants(model, folder / CONSTANTS)  # normalisation, window, mel filters as tensors
     (folder / CONFIG).write_text(json.dumps(config, indent=2), encoding="utf-8")
     (folder / REPORT).write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    from .plots import plot_confusion, plot_curves  # matplotlib: only when drawing (import seconds)
+
     plot_curves(report["history"], folder / "curves.png", report.get("best_epoch"))
     scored = report.get("test") or report.get("val")
     if scored:

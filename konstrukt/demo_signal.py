@@ -56,8 +56,9 @@ def write_signal_dataset(root: Path, subjects: range, per_subject: int = 3, chan
 
 
 def run_signal_demo(out: str | Path = "konstrukt-demo", verbose: bool = True, overwrite: bool = True) -> dict:
-    """Write the gestures (5 subjects to train on, 2 unseen ones to try), train the recommended
-    ``rescnn_bilstm_se`` (slimmed for seconds on a CPU), predict; return what went where."""
+    """Write the gestures (5 subjects to train on, 2 unseen ones to try), train with ``auto``
+    (MiniRocket's training-free features; the from-scratch ``rescnn_bilstm_se``, slimmed for
+    seconds on a CPU, only if the CV contest asks for it), predict; return what went where."""
     from .demo import train_and_try
 
     out = Path(out)
@@ -65,7 +66,7 @@ def run_signal_demo(out: str | Path = "konstrukt-demo", verbose: bool = True, ov
     write_signal_dataset(out / "data" / "gestures_new", range(5, 7), per_subject=1, seed=1)
     # 120 windows an epoch: batches of 16 give the slim model enough steps in 15 epochs (with the
     # pipeline's 32, one unseen `wave` of 8 recordings went wrong; with 16 all 8 right).
-    overrides = {"num_epochs": 15, "cv": 0, "target_size": 30, "batch_size": 16,
+    overrides = {"num_epochs": 15, "target_size": 30, "batch_size": 16,
                  "signal": {"widths": [16, 32, 32], "hidden_size": 32}}
-    return train_and_try(data, task="signal", pipeline="rescnn_bilstm_se", out=out / "signal_run",
+    return train_and_try(data, task="signal", pipeline="auto", out=out / "signal_run",
                          every=1, overrides=overrides, verbose=verbose, overwrite=overwrite)

@@ -23,6 +23,7 @@ from .models.backbones import resolve_pretrained
 from .models.classifier import Classifier, set_trainable
 from .models.data_fit import fitted_id, is_data_fitted
 from .models.heads import build_head, head_blocks
+from .models.ridge import fit_ridge
 from .progress import Progress
 from .runtime import cores, torch_threads
 from .training import FitResult, fit, predict_proba
@@ -111,6 +112,8 @@ class Recipe:
         if not self.probe:
             return None
         parts = [self.p.pipeline.backbone, self._weights_id(), self.p.pre.signature]
+        if getattr(self.p.initial_backbone, "weights_version", None):  # the weights file's content
+            parts.append(self.p.initial_backbone.weights_version)
         if is_data_fitted(self.p.initial_backbone):
             parts.append("fitted-" + fitted_id(self.p.initial_backbone))
         key = "|".join(parts)
@@ -192,6 +195,8 @@ class Recipe:
         """Train a fresh model on ``train_idx`` (topped up), early-stopping on ``val_idx``."""
         model = self.new_model()
         items = self.fit_items(train_idx)
+        if self.probe and self.config.head == "ridge":  # closed form, no epochs (models/ridge.py)
+            return model, FitResult([fit_ridge(model.head, *self._data(items, train=True).tensors)], 1)
         n_epochs = epochs or self.config.num_epochs
         train_loader = _loader(self._data(items, train=True), self.config, shuffle=True, epochs=n_epochs)
         val_loader = (_loader(self._data([(i, 0) for i in val_idx], train=False), self.config, False)

@@ -124,11 +124,16 @@ def reset_peak_memory(device: torch.device) -> None:
 
 
 def library_versions() -> dict[str, str]:
-    import sklearn
-    import torchvision
+    from importlib.metadata import PackageNotFoundError, version
 
     from .version import __version__
 
+    def installed(dist: str) -> str:  # from the metadata: importing torchvision costs seconds
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            return "not installed"
+
     return {"konstrukt": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "numpy": np.__version__,
-            "scikit-learn": sklearn.__version__}
+            "torchvision": installed("torchvision"), "numpy": np.__version__,
+            "scikit-learn": installed("scikit-learn")}

@@ -125,6 +125,7 @@ def test_minirocket_trains_a_probe_and_reloads_from_its_folder(rocket_run, small
     assert r["pipeline"] == "minirocket" and r["strategy"] == "probe" and r["model"]["head"] == []
     assert r["params_trainable"] == r["params_total"] == 840 * 3 + 3  # the linear head alone
     assert r["cv"]["folds"] == 3 and r["test"]["accuracy"] >= 0.5
+    assert r["history"][0]["ridge_alpha"] > 0  # the head was fitted in closed form (models/ridge.py)
     arch = r["architecture"]["backbone"]
     assert arch["options"]["length"] == 50 and arch["options"]["in_channels"] == 3
     files = test_files(run)
@@ -152,3 +153,28 @@ def test_minirocket_exports_with_parity_and_runs_without_konstrukt(rocket_run, s
     want = json.loads(capsys.readouterr().out)
     _same_predictions(_standalone(tmp_path / "b", "predict_torch.py", files), want, atol=1e-5)
     _same_predictions(_standalone(tmp_path / "b", "predict.py", files), want, atol=1e-4)
+
+
+def test_ridge_head_is_ridge_classifier_cv_as_a_linear_layer():
+    """The closed-form head chooses scikit-learn's alpha and predicts as RidgeClassifierCV does
+    (aeon's MiniRocket head); its softmax is calibrated on leave-one-out decisions, not flat."""
+    from sklearn.linear_model import RidgeClassifierCV
+
+    from konstrukt.models.ridge import ALPHAS, fit_ridge
+
+    rng = np.random.default_rng(0)
+    for classes, n, d in [(3, 40, 200), (2, 30, 100), (5, 60, 50), (4, 300, 20)]:  # N ≤ D and N > D
+        x = rng.normal(size=(n + 100, d))
+        y = rng.integers(0, classes, n + 100)
+        x[np.arange(n + 100), y] += 2.0
+        ref = RidgeClassifierCV(alphas=ALPHAS).fit(x[:n], y[:n])
+        head = torch.nn.Sequential(torch.nn.Linear(d, classes))
+        row = fit_ridge(head, torch.from_numpy(x[:n]).float(), torch.from_numpy(y[:n]))
+        assert row["ridge_alpha"] == pytest.approx(ref.alpha_)
+        with torch.no_grad():
+            logits = head(torch.from_numpy(x[n:]).float())
+        assert (logits.argmax(1).numpy() == ref.predict(x[n:])).mean() >= 0.99
+        assert torch.softmax(logits, 1).max(1).values.mean() > 1.5 / classes  # not a flat softmax
+    with pytest.raises(ValueError, match="one Linear layer"):
+        fit_ridge(torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2)),
+                  torch.zeros(5, 4), torch.zeros(5, dtype=torch.long))

@@ -144,3 +144,25 @@ def test_bundle_carries_the_model_its_licence_and_runs_without_konstrukt(speech_
     want = speech_run.predict(files)
     _same_predictions(_standalone(bundle, "predict.py", files), want, atol=1e-4)
     _same_predictions(_standalone(bundle, "predict_torch.py", files), want, atol=1e-5)
+
+
+def test_cache_key_names_the_weights_files_content(speech_run, tmp_path, monkeypatch):
+    """Embeddings cached with one release of the model file are not reused after another ships:
+    the key holds a digest of the file's bytes, not only the tag ``google``."""
+    from konstrukt.modalities.audio import speech_embedding as module
+
+    model = build_backbone("speech_embedding", "google")
+    assert model.weights_version == module.weights_version(weights_path())
+    other = tmp_path / "other.pt"
+    state = {k: v + 0.01 if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    torch.save(state, other)
+    assert build_backbone("speech_embedding", str(other)).weights_version != model.weights_version
+
+    root = speech_run.path.parent / "cache" / "embeddings"
+    before = {p.name for p in root.iterdir()}
+    monkeypatch.setenv("KONSTRUKT_CACHE", str(root.parent))
+    monkeypatch.setattr(module, "weights_version", lambda path: "sha256-a-new-release")
+    konstrukt.train(speech_run.path.parent / "data", task="sound", pipeline="speech_embedding", out=tmp_path / "run",
+                    config={**FAST, "cv": 0}, verbose=False)
+    after = {p.name for p in root.iterdir()}
+    assert before < after  # a new cache folder: the old vectors were not taken for the new file's

@@ -14,8 +14,10 @@ def add_demo(sub) -> None:
                        description="Writes small datasets — scikit-learn's real handwritten digits "
                                    "(15 images per class), synthesised sounds (chirps, tones, "
                                    "noise bursts, clicks) and synthesised 6-channel gesture "
-                                   "recordings of several subjects — trains the from-scratch "
-                                   "pipelines on them, evaluates them and predicts a few unseen files.")
+                                   "recordings of several subjects — trains each with auto (the "
+                                   "pretrained or training-free features that work offline, in a CV "
+                                   "contest with the simple model and a from-scratch model), "
+                                   "evaluates them and predicts a few unseen files.")
     p.add_argument("--out", default="konstrukt-demo", help="folder for the data and the runs")
     p.add_argument("--only", choices=list(_demos()), default=None, help="run one part only")
     p.add_argument("--quiet", action="store_true")

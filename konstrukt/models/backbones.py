@@ -15,6 +15,7 @@ pretrained weight sources (``arch.tag``) and, in ``input``, the modality's own i
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -46,7 +47,7 @@ class BackboneSpec:
     factory: Callable[["BackboneSpec", str], Backbone]
     num_features: int
     input: Any = None  # the modality's input record (ImageInput, AudioInput, …)
-    weights: dict[str, WeightSource] = field(default_factory=dict)
+    weights: Mapping[str, WeightSource] = field(default_factory=dict)
     default_weights: str = "none"
     extra: dict[str, Any] = field(default_factory=dict)
     description: str = ""

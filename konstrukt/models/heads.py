@@ -13,6 +13,7 @@ from .portable.heads import build_head as portable_head
 
 HEADS: Registry[list[HeadBlock]] = Registry("head")
 HEADS.add("linear", [])
+HEADS.add("ridge", [])  # one Linear layer fitted in closed form on a probe (models/ridge.py)
 HEADS.add("mlp", [HeadBlock(units=256, activation="relu", dropout=0.5)])
 HEADS.add("mlp_bn", [HeadBlock(units=256, activation="relu", dropout=0.5, batchnorm=True)])
 

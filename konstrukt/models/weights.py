@@ -7,6 +7,9 @@ starting silently from random weights.
 """
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
+
 import importlib.util
 import os
 from dataclasses import dataclass
@@ -200,3 +203,35 @@ def load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], what: s
             problems,
         )
     module.load_state_dict(state, strict=True)
+
+
+class _TorchvisionWeights(Mapping):
+    """``{"imagenet": WeightSource}`` whose URL is read from torchvision's weight enum on first use:
+    importing torchvision costs seconds and ~150 MB, which a sound, signal or Lite0 run never needs."""
+
+    def __init__(self, enum_name: str, tag: str):
+        self.enum_name, self.tag = enum_name, tag
+
+    def __getitem__(self, key: str) -> WeightSource:
+        if key != "imagenet":
+            raise KeyError(key)
+        return _tv_weight_source(self.enum_name, self.tag)
+
+    def __iter__(self):
+        return iter(("imagenet",))
+
+    def __len__(self) -> int:
+        return 1
+
+
+@functools.lru_cache(maxsize=None)
+def _tv_weight_source(enum_name: str, tag: str) -> WeightSource:
+    import torchvision
+
+    entry = getattr(torchvision.models, enum_name)[tag]
+    return WeightSource(url=entry.url, description=f"torchvision {enum_name}.{tag}")
+
+
+def torchvision_weights(enum_name: str, tag: str = "IMAGENET1K_V1") -> Mapping[str, WeightSource]:
+    """The real weight URL from torchvision's weight enum (no network needed), read when asked for."""
+    return _TorchvisionWeights(enum_name, tag)

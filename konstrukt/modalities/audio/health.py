@@ -38,9 +38,9 @@ _BANKS: dict[str, np.ndarray] = {}
 
 def _mel_bank() -> np.ndarray:
     if "mel" not in _BANKS:
-        import librosa
+        from ...models.portable.audio_nets import mel_filterbank  # librosa's filters without librosa (numba: seconds)
 
-        _BANKS["mel"] = np.ascontiguousarray(librosa.filters.mel(sr=_SR, n_fft=_NFFT, n_mels=_MELS).T,
+        _BANKS["mel"] = np.ascontiguousarray(mel_filterbank(_SR, _NFFT, _MELS, 0.0, _SR / 2),
                                              dtype=np.float32)  # (F, M)
     return _BANKS["mel"]
 

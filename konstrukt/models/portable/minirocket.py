@@ -120,7 +120,7 @@ class MiniRocket(nn.Module):
         return torch.stack(pair, dim=2).reshape(out.shape[0], MINIROCKET_KERNELS, -1)  # kernels back in order
 
     @torch.no_grad()
-    def fit(self, x: torch.Tensor, seed: int = 0, batch_size: int = 64) -> torch.Tensor:
+    def fit(self, x: torch.Tensor, seed: int = 0, batch_size: int = 16) -> torch.Tensor:
         """Fit channel subsets, biases and feature statistics on training windows (N, C, L);
         returns their standardised features (N, F), which ``forward`` would give them now."""
         x = x.float()
