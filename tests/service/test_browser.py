@@ -103,7 +103,9 @@ def test_browser_flow(server, digits, tmp_path):
             expect(page.locator("#export-status")).to_contain_text("preparing")
         bundle = tmp_path / "bundle.zip"
         info.value.save_as(bundle)
-        assert {"predict.py", "config.json"} <= set(zipfile.ZipFile(bundle).namelist())
+        names = zipfile.ZipFile(bundle).namelist()  # one top folder, named as the download
+        assert {f"{names[0].split('/')[0]}/{n}" for n in ("predict.py", "config.json")} <= set(names)
+        assert all(n.startswith(info.value.suggested_filename[:-4] + "/") for n in names)
         with page.expect_download() as info:
             page.click("#download")
         saved = tmp_path / "run.zip"
