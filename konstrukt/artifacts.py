@@ -27,6 +27,7 @@ from .errors import RunError
 from .plots import plot_confusion, plot_curves
 from .runtime import library_versions
 from .verdict import verdict_text
+from .words import agree, count
 
 REPORT, CONFIG, WEIGHTS, SUMMARY = "report.json", "config.json", "model.safetensors", "summary.md"
 PREPROCESSING = "preprocessing.json"
@@ -209,7 +210,7 @@ def summary_markdown(report: dict) -> str:
     if chosen:
         lines += ["## Chosen from the data", ""] + [f"- `{k}` = {c['value']}: {c['why']}" for k, c in chosen.items()] + [""]
     if t and t["n"] < 30:
-        lines += [f"**Read with care:** the test split has only {t['n']} examples, so one mistake "
+        lines += [f"**Read with care:** the test split has only {count(t['n'], 'example')}, so one mistake "
                   f"moves accuracy by {100 / t['n']:.0f} points"
                   + ("; the cross-validation figure above is the steadier estimate." if cv else "."),
                   ""]
@@ -246,7 +247,7 @@ def health_markdown(health: dict | None, limit: int = 5) -> list[str]:
         names = ", ".join(f"`{s['name']}`" for s in f["samples"][:4]) + (" …" if len(f["samples"]) > 4 else "")
         lines.append(f"- **{f['kind'].replace('_', ' ')}**: {f['message']}" + (f" ({names})" if names else "")
                      + (f". Fix: {f['action']}." if f["action"] else ""))
-    lines += [f"- … and {n - limit} more {k.replace('_', ' ')} finding(s) in report.json"
+    lines += [f"- … and {n - limit} more {k.replace('_', ' ')} {agree(n - limit, 'finding')} in report.json"
               for k, n in shown.items() if n > limit]
     removed = health.get("removed_from_evaluation") or {}
     if removed:

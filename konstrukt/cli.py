@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .errors import KonstruktError
 from .verdict import verdict_text
+from .words import count
 
 EPILOG_TRAIN = """\
 data layouts:
@@ -189,7 +190,7 @@ def print_results(report: dict, path: Path) -> None:
     health = report.get("data_health") or {"findings": []}
     issues = [f for f in health["findings"] if f["severity"] != "info"]
     if issues:
-        print(f"\n  data health: {len(issues)} finding(s) — " + "; ".join(
+        print(f"\n  data health: {count(len(issues), 'finding')} — " + "; ".join(
             f"{n} {k.replace('_', ' ')}" for k, n in health["counts"].items() if k != "add_next")
               + " (see summary.md; `konstrukt check` lists the files)")
     for f in health["findings"]:
@@ -243,7 +244,7 @@ def print_health(health: dict, limit: int = 20) -> None:
     found = health["findings"]
     problems = [f for f in found if f["severity"] != "info"]
     print(f"checked {health['checked']} examples: "
-          + (f"{len(problems)} finding(s)" if problems else "no problems found"))
+          + (count(len(problems), "finding") if problems else "no problems found"))
     for f in found[:limit]:
         print(f"\n  {f['severity'].upper():7} {f['kind'].replace('_', ' ')}: {f['message']}")
         for s in f["samples"][:8]:
@@ -255,9 +256,9 @@ def print_health(health: dict, limit: int = 20) -> None:
         if f["action"]:
             print(f"          fix: {f['action']}")
     if len(found) > limit:
-        print(f"\n  … and {len(found) - limit} more finding(s); --json lists them all")
+        print(f"\n  … and {count(len(found) - limit, 'more finding', 'more findings')}; --json lists them all")
     for split, items in (health.get("removed_from_evaluation") or {}).items():
-        print(f"\n  training leaves {len(items)} leaked example(s) out of the {split} split")
+        print(f"\n  training leaves {count(len(items), 'leaked example')} out of the {split} split")
 
 
 EPILOG_COMPARE = """\

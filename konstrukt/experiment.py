@@ -37,6 +37,7 @@ from .reference import evaluate_reference
 from .review import review
 from .runtime import cores, peak_memory_mb, seed_everything, select_device, torch_threads, use_all_cores
 from .training import FitResult, fit, predict_proba
+from .words import count
 
 
 # --------------------------------------------------------------------------- configuration
@@ -138,7 +139,7 @@ def decode_all(samples, pre: Preprocessor, progress: Progress) -> list[Any]:
         bar.update()
     bar.close()
     if problems:
-        raise DataError(f"{len(problems)} file(s) cannot be read — fix or remove them and run again",
+        raise DataError(f"{count(len(problems), 'file')} cannot be read — fix or remove them and run again",
                         problems)
     return raws
 
@@ -552,7 +553,7 @@ def epoch_policy(prepared: Prepared) -> str | None:
     fewest = min(np.bincount(prepared.y[val], minlength=len(prepared.classes)))
     if fewest >= es.min_val_per_class:
         return None
-    return (f"the validation split has {fewest} example(s) of some class (fewer than "
+    return (f"the validation split has {count(fewest, 'example')} of some class (fewer than "
             f"{es.min_val_per_class}), too few to choose epochs: trained on train+val for the fixed "
             f"schedule of {prepared.config.num_epochs} epochs")
 

@@ -212,7 +212,7 @@ def test_segments_shorter_than_a_window_are_skipped_with_a_warning(tmp_path):
     labels = _labels(tmp_path, ["r1.npy,0,2,a", "r2.npy,0,2,b", "r2.npy,2,2.5,a"])
     data = discover(labels, "signal", cfg(sample_rate=50, window=1.0, hop=0.5))
     assert len(data.samples) == 6  # 3 windows per 2-s segment
-    assert "skipped 1 segment(s) shorter than one window (1 s): row 4 (0.5 s)" in data.warnings[0]
+    assert "skipped 1 segment shorter than one window (1 s): row 4 (0.5 s)" in data.warnings[0]
     assert {s.group for s in data.samples} == {"recording r1.npy", "recording r2.npy"}
 
 

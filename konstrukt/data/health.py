@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..registry import Registry
+from ..words import agree, count
 from .sources import Dataset
 
 EVAL_SPLITS = ("val", "test")
@@ -134,7 +135,7 @@ class HealthReport:
                 out.append(f"[{f.severity}] {f.message}" + (f" — {f.action}" if f.action else ""))
         for kind, n in seen.items():
             if n > limit:
-                out.append(f"… and {n - limit} more {kind.replace('_', ' ')} finding(s)")
+                out.append(f"… and {n - limit} more {kind.replace('_', ' ')} {agree(n - limit, 'finding')}")
         return out
 
 
@@ -608,7 +609,7 @@ def _show_signal(key: str, value: Any, meta: dict) -> str:
     if key == "sample_rate":
         return f"{value:g} Hz"
     if key == "channels":
-        return f"{value} channel{'s' if value != 1 else ''}"
+        return count(value, "channel")
     return str(value)
 
 
@@ -755,7 +756,7 @@ def _too_few(report: HealthReport, config) -> None:
     for c in small:
         report.findings.append(Finding(
             "too_few", "error",
-            f"class `{c}` has {counts[c]} example(s); splitting into train/validation/test needs at least {need}",
+            f"class `{c}` has {count(counts[c], 'example')}; splitting into train/validation/test needs at least {need}",
             [i for i, s in enumerate(report.dataset.samples) if s.label == c],
             f"add examples of `{c}`, or set the split fractions to 0", {"class": c, "need": need}))
     if report.splits is not None:
@@ -815,22 +816,24 @@ def _outliers(report: HealthReport, measures: list[Measure], modality: HealthSpe
 
 
 def _flat_and_unreadable(report: HealthReport, measures: list[Measure], modality: HealthSpec) -> None:
-    texts = {"blank": ("blank", f"{modality.noun}(s) are blank (a single colour): nothing to learn from"),
-             "silent": ("silent", f"{modality.noun}(s) are near-silent (below {SILENT_DBFS:.0f} dBFS)"),
-             "constant": ("constant", f"{modality.noun}(s) hold a constant signal that never changes")}
+    texts = {"blank": ("blank", "{are} blank (a single colour): nothing to learn from"),  # {are}: is/are
+             "silent": ("silent", f"{{are}} near-silent (below {SILENT_DBFS:.0f} dBFS)"),
+             "constant": ("constant", "{are} constant: the signal never changes")}
     for flat, (kind, text) in texts.items():
         idx = [i for i, m in enumerate(measures) if m.flat == flat]
         if idx:
-            report.findings.append(Finding(kind, "warning", f"{len(idx)} {text}", idx,
+            report.findings.append(Finding(kind, "warning", f"{count(len(idx), modality.noun)} "
+                                           + text.format(are=agree(len(idx), "is", "are")), idx,
                                            "delete them, or record them again"))
     errors = {"unreadable": ("cannot be read", "re-export or delete them (training stops on them)"),
-              "non_finite": ("hold NaN or infinite values (a sensor dropout or a failed export)",
+              "non_finite": ("{hold} NaN or infinite values (a sensor dropout or a failed export)",
                              "fill the gaps (e.g. interpolate) or cut them out and save again, or delete "
                              "the files (training stops on them)")}
     for kind, (text, fix) in errors.items():
         bad = [i for i, m in enumerate(measures) if m.error and m.error_kind == kind]
         if bad:
-            report.findings.append(Finding(kind, "error", f"{len(bad)} file(s) {text}", bad, fix,
+            report.findings.append(Finding(kind, "error", f"{count(len(bad), 'file')} "
+                                           + text.format(hold=agree(len(bad), "holds", "hold")), bad, fix,
                                            notes={i: {"error": measures[i].error} for i in bad}))
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..words import count
 
 
 def _pct(x) -> str:
@@ -88,7 +89,7 @@ def model_card(cfg: dict) -> str:
     lines += ["## Known limits", ""]
     limits = []
     if test and test["n"] < 30:
-        limits.append(f"The test split has only {test['n']} examples: one mistake moves accuracy by "
+        limits.append(f"The test split has only {count(test['n'], 'example')}: one mistake moves accuracy by "
                       f"{100 / test['n']:.0f} points" + ("; the cross-validation figure is steadier." if cv else "."))
     pairs = confused_pairs(test or m.get("val"), classes)
     if pairs:
@@ -120,7 +121,7 @@ def _preprocessing_words(pre: dict) -> str:
         words = f"RGB image resized to {pre['size']} × {pre['size']}, scaled to [0, 1]"
     elif pre["kind"] == "signal":
         sig = pre["signal"]
-        words = (f"{pre['channels']} channel(s) resampled to {pre['sample_rate']:g} Hz, windows of "
+        words = (f"{count(pre['channels'], 'channel')} resampled to {pre['sample_rate']:g} Hz, windows of "
                  f"{sig['window']:g} s ({pre['length']} samples; shorter files padded with "
                  f"{'the last value' if sig['pad'] == 'edge' else 'the channel mean'}, longer ones "
                  f"cut into windows {sig['hop'] or sig['window'] / 2:g} s apart that vote)"

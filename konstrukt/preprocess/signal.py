@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
+from ..words import count
 from . import Preprocessor
 from .limits import check_values
 from .signal_headers import bounded_lines, check_array_file
@@ -357,7 +358,7 @@ class SignalPreprocessor(Preprocessor):
         """
         counts = Counter(r.channels for r in raws)
         channels = counts.most_common(1)[0][0]
-        odd = [f"{r.path.name}: {r.channels} channel{'s' if r.channels != 1 else ''}, but most files "
+        odd = [f"{r.path.name}: {count(r.channels, 'channel')}, but most files "
                f"have {channels}" for r in raws if r.channels != channels]
         if odd:
             raise DataError("the recordings do not all have the same channels", odd[:20] + [
@@ -383,7 +384,7 @@ class SignalPreprocessor(Preprocessor):
     def _notes(raws: list[Recording]) -> list[str]:
         by_file = {r.path: r.note for r in raws if r.note}  # windows of one recording count once
         notes = Counter(n.split(" (")[0] if "read as" in n else n for n in by_file.values())
-        return [f"{n} file(s): {note}; override with --layout / --time-column" for note, n in notes.items()]
+        return [f"{count(n, 'file')}: {note}; override with --layout / --time-column" for note, n in notes.items()]
 
     def state(self) -> dict:
         """What ``fit`` learned, as plain JSON (saved beside the run's weights)."""

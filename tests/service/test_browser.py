@@ -54,7 +54,7 @@ def test_browser_flow(server, digits, tmp_path):
         for name in ("zero", "one"):
             files = sorted((digits / name).iterdir()) + ([bad] if name == "zero" else [])
             page.set_input_files(f'.class-card[data-class="{name}"] input[type="file"]', [str(f) for f in files])
-            expect(page.locator("#upload-report")).to_contain_text("Added 8 example(s)")
+            expect(page.locator("#upload-report")).to_contain_text("Added 8 examples")
         expect(page.locator('.class-card[data-class="one"] .thumb')).to_have_count(8)
         page.set_input_files('.class-card[data-class="zero"] input[type="file"]', [str(bad)])
         expect(page.locator("#upload-report")).to_contain_text("broken.png")
@@ -62,7 +62,7 @@ def test_browser_flow(server, digits, tmp_path):
         zero.get_by_role("button", name="Webcam").click()
         page_wait(page, "document.querySelector('.class-card video').videoWidth > 0")
         zero.get_by_role("button", name="Snap").click()
-        expect(page.locator("#upload-report")).to_contain_text("Added 1 example(s)")
+        expect(page.locator("#upload-report")).to_contain_text("Added 1 example")
         expect(zero.locator(".thumb")).to_have_count(9)
         zero.get_by_role("button", name="Close webcam").click()
         page.screenshot(path=str(ARTIFACTS / "service-project.png"), full_page=True)
@@ -123,7 +123,7 @@ def test_browser_flow(server, digits, tmp_path):
         record.click()
         page.wait_for_timeout(1200)
         page.locator('.class-card[data-class="beep"]').get_by_role("button", name="■ Stop").click()
-        expect(page.locator("#upload-report")).to_contain_text("Added 1 example(s)")  # WAV made in the page
+        expect(page.locator("#upload-report")).to_contain_text("Added 1 example")  # WAV made in the page
         expect(page.locator('.class-card[data-class="beep"] audio')).to_have_count(1)
 
         assert not errors, errors
@@ -174,7 +174,7 @@ def test_browser_health_panel_fixes_a_label_conflict(server, digits, tmp_path):
         one_again = tmp_path / "one_again.png"
         shutil.copy(first_one, one_again)
         page.set_input_files('.class-card[data-class="zero"] input[type="file"]', [str(one_again)])
-        expect(page.locator("#upload-report")).to_contain_text("Added 1 example(s)")
+        expect(page.locator("#upload-report")).to_contain_text("Added 1 example")
         page.click("#health-check")
         conflict.locator(".health-sample", has_text="one_again.png").locator("select").select_option(label="one")
         expect(page.locator('.class-card[data-class="one"] .thumb')).to_have_count(9)
