@@ -214,6 +214,8 @@ def summary_markdown(report: dict) -> str:
                   f"moves accuracy by {100 / t['n']:.0f} points"
                   + ("; the cross-validation figure above is the steadier estimate." if cv else "."),
                   ""]
+    if d.get("warnings"):  # files skipped, and what the readers assumed (signals: layout, samples)
+        lines += ["## How the files were read", ""] + [f"- {w}" for w in d["warnings"]] + [""]
     lines += health_markdown(report.get("data_health"))
     lines += ["Pictures: `curves.png` (loss and accuracy per epoch), `confusion_matrix.png`.", ""]
     return "\n".join(lines)

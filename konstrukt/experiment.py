@@ -200,6 +200,7 @@ def fit_to_data(prepared: Prepared, progress: Progress) -> Prepared:
     config, pre, raws, y = prepared.config, prepared.pre, prepared.raws, prepared.y
     for note in pre.fit_split(raws, prepared.splits["train"]):  # signals: rate, channels, statistics
         progress.warn(note)
+        prepared.dataset.warnings.append(note)  # and in the report: what the run assumed
     if pre.backbone_options():  # the backbone is sized by what the training split decided
         seed_everything(config.seed)
         prepared.initial_backbone = build_backbone(prepared.pipeline.backbone, config.pretrained,
