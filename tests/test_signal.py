@@ -13,7 +13,7 @@ from konstrukt.augment import signal as aug
 from konstrukt.config import AugmentConfig, TrainConfig, build_config
 from konstrukt.data import discover
 from konstrukt.data.split import stratified_folds, stratified_split
-from konstrukt.errors import ConfigError, DataError
+from konstrukt.errors import DataError
 from konstrukt.preprocess.signal import SignalPreprocessor, fix_length, read_signal
 
 from tests.conftest import SIGNAL_FAST, write_signals

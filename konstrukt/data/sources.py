@@ -27,7 +27,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from ..tasks import TASKS
-from ..words import agree, count
+from ..words import a, agree, count
 from .archive import safe_extract_zip
 from .labels import LabelProblems
 from .segments import is_segments_csv
@@ -219,7 +219,8 @@ def discover(data: str | Path, task: str = "image", config=None) -> Dataset:
     if skipped:
         exts = Counter(p.suffix.lower() or "(none)" for p in skipped)
         listed = ", ".join(dataset.relative(p) for p in skipped[:5]) + (" …" if len(skipped) > 5 else "")
-        warnings.append(f"skipped {count(len(skipped), 'file')} that {agree(len(skipped), 'is not', 'are not')} {task} files "
+        warnings.append(f"skipped {count(len(skipped), 'file')} that "
+                        f"{agree(len(skipped), f'is not {a(task)} file', f'are not {task} files')} "
                         f"({', '.join(f'{e} ×{n}' for e, n in exts.items())}): {listed}")
     warnings += _label_conflicts(samples, dataset.relative)
     return dataset

@@ -99,7 +99,7 @@ async def lifespan(app: FastAPI):
         load_demo(app.state.sessions, settings)
     app.state.worker = None
     if settings.start_worker:
-        from .worker import WorkerManager
+        from .worker_process import WorkerManager
 
         app.state.worker = WorkerManager(settings, app.state.sessions)
         app.state.worker.start()
@@ -168,7 +168,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, data_dir=None, database_url
 
     import uvicorn
 
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see worker.worker_env; before torch starts
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see worker_process.worker_env; before torch starts
     settings = settings_from_env(data_dir=data_dir, database_url=database_url, demo=demo or None,
                                  storage_url=storage_url, executor=executor,
                                  ray_address=ray_address)
