@@ -163,6 +163,8 @@ def print_per_class(per_class: dict) -> None:
 
 def print_results(report: dict, path: Path) -> None:
     """The results table at the end of ``train``."""
+    from .review import where_listed
+
     t, v, cv = report.get("test"), report.get("val"), report.get("cv")
     print(f"\n{report['pipeline']} ({report['strategy']}) — {len(report['classes'])} classes, "
           f"{report['data']['n']} examples, trained in {report['train_seconds']:.1f} s, "
@@ -192,7 +194,7 @@ def print_results(report: dict, path: Path) -> None:
     if issues:
         print(f"\n  data health: {count(len(issues), 'finding')} — " + "; ".join(
             f"{n} {k.replace('_', ' ')}" for k, n in health["counts"].items() if k != "add_next")
-              + " (see summary.md; `konstrukt check` lists the files)")
+              + f" ({where_listed(issues)})")
     for f in health["findings"]:
         if f["kind"] == "add_next":
             print(textwrap.fill("what to add next: " + f["message"], width=90, initial_indent="\n  ",
@@ -243,8 +245,10 @@ def print_health(health: dict, limit: int = 20) -> None:
     """The findings of a data check, grouped by finding, with the files each names."""
     found = health["findings"]
     problems = [f for f in found if f["severity"] != "info"]
-    print(f"checked {health['checked']} examples: "
+    print(f"checked {count(health['checked'], 'example')}: "
           + (count(len(problems), "finding") if problems else "no problems found"))
+    for line in health.get("warnings", []):  # as `train` warns: files of other types, left out
+        print(f"  warning: {line}")
     for f in found[:limit]:
         print(f"\n  {f['severity'].upper():7} {f['kind'].replace('_', ' ')}: {f['message']}")
         for s in f["samples"][:8]:

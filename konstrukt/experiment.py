@@ -633,7 +633,7 @@ def run_experiment(prepared: Prepared, progress: Progress) -> tuple[Classifier, 
                       "the run has no baseline comparison")
     if prepared.health is not None:
         review(prepared.health, prepared.y, oof if report["cv"] else None, pool, prepared.classes,
-               report.get("test"), prepared.config.health.mislabelled_top)
+               report.get("test"), prepared.config.health.mislabelled_top, prepared.config.task)
     report["params_total"], report["params_trainable"] = count_parameters(model)
     report["peak_memory_mb"] = peak_memory_mb(prepared.device)
     return model, report

@@ -48,6 +48,8 @@ class Modality:
     # to read the file as one input. Every window is classified; the file gets their mean.
     windows: Optional[Callable[[Any, Path, Any], Optional[list]]] = None
     description: str = ""
+    # what varied examples of this kind differ in, for advice ("more varied examples (…)")
+    variety: str = "other conditions and sources"
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,8 @@ class HealthReport:
     splits: dict[str, list[int]] | None = None
     removed: dict[str, list[int]] = field(default_factory=dict)  # split -> indices left out
     checked: int = 0
+    # what finding the examples said (files of other types skipped …): `check` says what `train` warns
+    warnings: list[str] = field(default_factory=list)
     _where: dict[int, str] | None = field(default=None, repr=False)
 
     def by_kind(self, kind: str) -> list[Finding]:
@@ -124,6 +126,7 @@ class HealthReport:
                           "samples": [self.sample_dict(i, f) for i in f.samples]} for f in self.findings],
             "removed_from_evaluation": {k: [self.sample_dict(i) for i in v]
                                         for k, v in self.removed.items() if v},
+            "warnings": list(self.warnings),
         }
 
     def lines(self, limit: int = 8) -> list[str]:
@@ -623,7 +626,7 @@ def _signal_checks(report: HealthReport, measures: list[Measure], config) -> Non
         odd = [i for i in ok if measures[i].meta["channels"] != common]
         report.findings.append(Finding(
             "channel_mismatch", "error",
-            f"{len(odd)} recording(s) do not have the {common} channels the other {counts[common]} have: "
+            f"{count(len(odd), 'recording')} {agree(len(odd), 'does', 'do')} not have the {common} channels the other {counts[common]} have: "
             "training stops on them",
             odd, "give every file the same channels in the same order, or delete these",
             {"typical": common},
@@ -636,7 +639,7 @@ def _signal_checks(report: HealthReport, measures: list[Measure], config) -> Non
         report.findings.append(Finding(
             "flat_channel", "warning",
             (f"channel {names} never changes in any recording: it carries nothing to learn from"
-             if everywhere else f"{len(flat)} recording(s) have a channel that never changes "
+             if everywhere else f"{count(len(flat), 'recording')} {agree(len(flat), 'has', 'have')} a channel that never changes "
              "(a loose, saturated or switched-off sensor?)"),
             flat, "drop that channel from every file" if everywhere else
             "check the sensor, then record these again or delete them",
@@ -648,7 +651,7 @@ def _signal_checks(report: HealthReport, measures: list[Measure], config) -> Non
     if short:
         report.findings.append(Finding(
             "short", "warning",
-            f"{len(short)} recording(s) are shorter than half a window ({window:g} s): most of what "
+            f"{count(len(short), 'recording')} {agree(len(short), 'is', 'are')} shorter than half a window ({window:g} s): most of what "
             "the model sees of them is padding",
             short, f"record them longer, or set a shorter window (--window, now {window:g} s)",
             {"window": window},
@@ -791,7 +794,7 @@ def _outliers(report: HealthReport, measures: list[Measure], modality: HealthSpe
             typical = min(ok, key=lambda i: abs(measures[i].meta.get(key, med) - med))
             report.findings.append(Finding(
                 "outlier", "warning",
-                f"{len(odd)} {modality.noun}(s) with an unusual {name} (most are about "
+                f"{count(len(odd), modality.noun)} with an unusual {name} (most are about "
                 f"{modality.shows(key, med, measures[typical].meta)})",
                 odd, "check these files: a wrong or broken file, or something recorded differently",
                 {"property": key, "typical": med},
@@ -808,7 +811,7 @@ def _outliers(report: HealthReport, measures: list[Measure], modality: HealthSpe
         odd = [i for i, v in vals.items() if v in rare]
         report.findings.append(Finding(
             "outlier", "warning",
-            f"{len(odd)} {modality.noun}(s) differ in {name} from the other {n_common} "
+            f"{count(len(odd), modality.noun)} {agree(len(odd), 'differs', 'differ')} in {name} from the other {n_common} "
             f"({modality.shows(key, common, {})})",
             odd, "check these files were recorded or exported like the others",
             {"property": key, "typical": common},
@@ -854,7 +857,8 @@ def check_data(dataset: Dataset, task: str = "image", config=None, splits: dict[
     modality = HEALTH_SPECS.get(modality_name) if modality_name in HEALTH_SPECS else _UNREAD
     from threadpoolctl import threadpool_limits
 
-    report = HealthReport(dataset, splits=splits, checked=len(dataset.samples))
+    report = HealthReport(dataset, splits=splits, checked=len(dataset.samples),
+                          warnings=list(dataset.warnings))
     measures = (measure_all(dataset, modality_name, progress, config) if modality is not _UNREAD
                 else [Measure() for _ in dataset.samples])
     _flat_and_unreadable(report, measures, modality)

@@ -60,6 +60,7 @@ MODALITY = Modality(
     ui=UICapabilities(accept=("audio/*", *sorted(EXTENSIONS)), capture="microphone", preview="audio",
                       capture_seconds=3.0),
     description="recordings: any rate, channel count and length",
+    variety="other rooms, microphones, distances and speakers",
 )
 
 TASKS = (

@@ -54,6 +54,7 @@ MODALITY = Modality(
     example_input=example_input,
     ui=UICapabilities(accept=("image/*", *sorted(EXTENSIONS)), capture="webcam", preview="image"),
     description="images of any size, RGB/gray/RGBA",
+    variety="other lighting, backgrounds, angles and cameras",
 )
 
 TASKS = (

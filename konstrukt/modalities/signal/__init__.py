@@ -60,6 +60,7 @@ MODALITY = Modality(
     example_input=example_input, config_section="signal", windows=_windows,
     ui=UICapabilities(accept=tuple(sorted(EXTENSIONS)), capture="none", preview="file"),
     description="sensor recordings: CSV / NPY / NPZ, channels × time, any rate and length",
+    variety="other people, sessions, sensor placements and devices",
 )
 
 TASKS = (
