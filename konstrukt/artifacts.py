@@ -208,7 +208,7 @@ def summary_markdown(report: dict) -> str:
         lines += ["## Compared with a simple baseline", "", verdict_text(report["baseline"]), ""]
     chosen = {k: c for k, c in (report.get("chosen_from_data") or {}).items() if c.get("why")}
     if chosen:
-        lines += ["## Chosen from the data", ""] + [f"- `{k}` = {c['value']}: {c['why']}" for k, c in chosen.items()] + [""]
+        lines += ["## Chosen from the data", ""] + [f"- {c['why']} (`{k}` = {c['value']})" for k, c in chosen.items()] + [""]
     if t and t["n"] < 30:
         lines += [f"**Read with care:** the test split has only {count(t['n'], 'example')}, so one mistake "
                   f"moves accuracy by {100 / t['n']:.0f} points"

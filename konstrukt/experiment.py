@@ -212,7 +212,8 @@ def fit_to_data(prepared: Prepared, progress: Progress) -> Prepared:
         for section, values in prepared.fitted.items():
             for key, value in values.items():
                 why = pre.reasons.get(f"{section}.{key}")
-                progress.say(f"chosen from the data: {section}.{key} = {value}" + (f" — {why}" if why else ""))
+                progress.say(f"chosen from the data: {why} ({section}.{key} = {value})" if why
+                             else f"chosen from the data: {section}.{key} = {value}")
     # MiniRocket: biases and feature statistics from the training split only, once the inputs are settled
     fitted = fit_backbone(prepared.initial_backbone, pre, raws, prepared.splits["train"], config.seed)
     if fitted is not None and prepared.config.strategy == "probe":

@@ -86,7 +86,7 @@ def test_browser_flow(server, digits, tmp_path):
         expect(page.locator("#accuracy")).to_contain_text("%")
         expect(page.locator("#status-pill")).to_have_text("succeeded")
         expect(page.locator("#health-list .notice").first).to_be_visible()  # the run's data health panel
-        expect(page.locator("#trust .chosen")).to_contain_text("augment.hflip")  # what the data decided, and why
+        expect(page.locator("#trust .chosen")).to_contain_text("mirrored copies")  # what the data decided, and why, in words
 
         unseen = sorted((digits.parent / "digits_new" / "one").iterdir())[0]
         page.set_input_files("#try-file", str(unseen))

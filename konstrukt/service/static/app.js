@@ -504,7 +504,7 @@ pages.job = async () => {
     for (const w of r.data?.warnings || []) notes.push(w);
     // settings konstrukt chose from this data (clip length, whether to mirror images), with the reason
     const chosen = Object.entries(r.chosen_from_data || {}).filter(([, c]) => c.why)
-      .map(([k, c]) => el("div", { class: "notice ok chosen" }, `Chosen from your data — ${k} = ${c.value}: ${c.why}`));
+      .map(([k, c]) => el("div", { class: "notice ok chosen" }, `Chosen from your data — ${c.why}`));
     const why = r.selection ? [el("div", { class: "notice ok", id: "selection" }, `auto ${r.selection.reason}`)] : [];
     const good = verdict && verdict.verdict === "better" ? [el("div", { class: "notice ok", id: "baseline" }, verdict.text)] : [];
     $("#trust").replaceChildren(...why, ...good, ...notes.map(n => el("div", { class: "notice warn" }, n)), ...chosen);
