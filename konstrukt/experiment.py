@@ -19,12 +19,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset as TorchDataset, TensorDataset
 
 from . import artifacts
-from .auto import auto_plan, run_auto
+from .auto import auto_plan, offline_fix, run_auto
 from .config import TrainConfig, build_config, check_train_items, config_dict, read_config_file
 from .data import Dataset, discover, stratified_folds, stratified_split
 from .data.health import check_data, enforce
 from .embeddings import EmbeddingCache, default_cache_dir, embed_views
-from .errors import DataError
+from .errors import DataError, WeightsUnavailableError
 from .evaluation import classification_metrics, summarize_folds
 from .models.backbones import BACKBONES, Backbone, BackboneSpec, build_backbone, resolve_pretrained
 from .models.classifier import Classifier, count_parameters, set_trainable
@@ -686,8 +686,10 @@ def train(data: str | Path, *, task: str | None = None, out: str | Path, pipelin
         artifacts.write_run(staging, report, config_dict(cfg), model, prepared.pre.state(),
                             prepared.dataset.root)
         final = artifacts.finish_run_dir(staging, Path(out), overwrite)
-    except BaseException:
+    except BaseException as exc:
         artifacts.abandon_run_dir(staging)
+        if isinstance(exc, WeightsUnavailableError):  # the fix that works here first
+            raise offline_fix(exc, cfg.task) from None
         raise
     reporter.event("done", f"run written to {final}", run_dir=str(final))
     return Run.load(final)

@@ -81,8 +81,11 @@ def test_bad_input_exits_2_with_a_message_and_no_traceback(image_data, tmp_path,
     assert "Traceback" not in result.stderr and result.stderr.startswith("error:")
     expected = {"missing": "data not found", "one_class": "at least 2", "bad_config": "`optimizer.name`",
                 "unwritable": "cannot write the run folder", "corrupt": "bad.jpg",
-                "not_a_run": "not a konstrukt run folder", "offline_weights": "--pretrained none"}[case]
+                "not_a_run": "not a konstrukt run folder",
+                "offline_weights": "Fix: train with a pipeline that needs no download: `--pipeline auto` "
+                                   "(here: `efficientnet_lite0` or `scratch_cnn`)"}[case]
     assert expected in result.stderr
+    assert "--pretrained none" not in result.stderr  # not EfficientNet-B0 from scratch on a CPU
     assert not out.exists()
 
 
