@@ -14,6 +14,7 @@ from .db import make_engine, make_sessionmaker, migrate
 from .gate import RequestGate
 from .jobs import recover_orphans
 from .limits import FailureWindow, StreamSlots
+from .logs import configure_logging
 from .openapi import describe_inputs
 from .predict import RunCache
 from .security import SessionSigner, TTLCache
@@ -172,7 +173,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, data_dir=None, database_url
     settings = settings_from_env(data_dir=data_dir, database_url=database_url, demo=demo or None,
                                  storage_url=storage_url, executor=executor,
                                  ray_address=ray_address)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging("%(asctime)s %(name)s %(message)s")
     check_storage(settings)  # before uvicorn: an unreachable store is a clear error, not a traceback
     print(f"konstrukt: data in {settings.data_dir.resolve()}; open http://{host}:{port}/", flush=True)
     if settings.executor != "local":

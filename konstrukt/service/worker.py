@@ -27,6 +27,7 @@ from .db import Job, Project, make_engine, make_sessionmaker, utcnow
 from .jobs import COMPARE, add_event, claim_next, finish, give_back_or_fail, record_compare_runs, requeue
 from .settings import Settings
 from .blobs import fetch_job_data, is_local, manifest_key, push_run, run_prefix, store_of
+from .logs import configure_logging
 from .storage import hide_paths, job_dir, register_data_dir, remove_tree
 from .worker_process import claim_lock, watch_parent
 
@@ -273,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--parent-pipe", action="store_true",
                         help="stop when standard input closes (the server that started this worker died)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(message)s")
+    configure_logging("%(asctime)s worker %(message)s")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if args.parent_pipe:
         watch_parent(sys.stdin.fileno())
