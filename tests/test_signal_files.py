@@ -2,6 +2,9 @@
 NPY arrays whose layout only the whole set can tell (a few square files)."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +64,13 @@ def test_csvs_without_time_column_train_in_samples_with_the_defaults(tmp_path):
     assert "100 samples" in (tmp_path / "run" / "summary.md").read_text()
     one = sorted((data / "walking").glob("*.csv"))[0]
     assert run.predict([one])[0]["label"] in {"walking", "running", "standing", "badminton"}
+    cfg = konstrukt.export(run, tmp_path / "bundle", format="onnx")  # the bundle counts samples too
+    assert "windows of 100 samples" in (tmp_path / "bundle" / "README.md").read_text()
+    assert cfg["parity"]["results"]["onnx fp32"]["top1_agreement"] == 1.0
+    out = subprocess.run([sys.executable, "predict.py", str(one), "--json"], cwd=tmp_path / "bundle",
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)[0]["label"] == run.predict([one])[0]["label"]
     timed = konstrukt.train(data, task="signal", pipeline="rescnn", out=tmp_path / "timed",
                             config={**FAST, "signal": {**FAST["signal"], "sample_rate": 10.0, "window": 10}},
                             verbose=False)

@@ -121,10 +121,13 @@ def _preprocessing_words(pre: dict) -> str:
         words = f"RGB image resized to {pre['size']} × {pre['size']}, scaled to [0, 1]"
     elif pre["kind"] == "signal":
         sig = pre["signal"]
-        words = (f"{count(pre['channels'], 'channel')} resampled to {pre['sample_rate']:g} Hz, windows of "
-                 f"{sig['window']:g} s ({pre['length']} samples; shorter files padded with "
+        unit = "samples" if pre.get("unit") == "samples" else "s"  # no rate known: the run counts samples
+        words = (f"{count(pre['channels'], 'channel')} "
+                 + ("as stored (no sampling rate), " if unit == "samples" else
+                    f"resampled to {pre['sample_rate']:g} Hz, ")
+                 + f"windows of {sig['window']:g} {unit} ({pre['length']} samples; shorter files padded with "
                  f"{'the last value' if sig['pad'] == 'edge' else 'the channel mean'}, longer ones "
-                 f"cut into windows {sig['hop'] or sig['window'] / 2:g} s apart that vote)"
+                 f"cut into windows {sig['hop'] or sig['window'] / 2:g} {unit} apart that vote)"
                  + ("; inside the model: per-channel standardisation with the training split's "
                     "mean/std (saved tensors)" if sig["standardize"] else ""))
     else:

@@ -118,7 +118,7 @@ def run_export(sessions, settings: Settings, job_id: int) -> None:
     from .db import utcnow
     from .jobs import finish
     from .storage import hide_paths
-    from .worker import Cancelled, _Heartbeat, _outcome
+    from .outcome import Cancelled, Heartbeat, outcome
 
     with sessions() as db:
         job = db.get(Job, job_id)
@@ -143,8 +143,8 @@ def run_export(sessions, settings: Settings, job_id: int) -> None:
         path = build_export(settings, run_job, fmt, say)
         return {"run_job": run_job.id, "format": fmt, "bytes": path.stat().st_size}
 
-    beat = _Heartbeat(sessions, job_id, settings.heartbeat_seconds, interrupt=False)
-    status, error, summary = _outcome(build, beat)
+    beat = Heartbeat(sessions, job_id, settings.heartbeat_seconds, interrupt=False)
+    status, error, summary = outcome(build, beat)
     if error:
         error = hide_paths(error, {folder: "the run"} if folder else None)
     with sessions() as db:

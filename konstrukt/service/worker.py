@@ -9,34 +9,28 @@ its watch on the server, the manager that starts it).
 """
 from __future__ import annotations
 
-import _thread
 import argparse
 import logging
 import os
 import signal
 import sys
 import threading
-import traceback
 from pathlib import Path
 
 from ..blobstore.manifest import LABELS_FILE, Manifest
 from ..errors import KonstruktError
-from ..execution import Executor, JobSpec, WorkerLost, make_executor
+from ..execution import Executor, JobSpec, make_executor
 from ..execution.local import LocalExecutor
 from .db import Job, Project, make_engine, make_sessionmaker, utcnow
 from .jobs import COMPARE, add_event, claim_next, finish, give_back_or_fail, record_compare_runs, requeue
 from .settings import Settings
 from .blobs import fetch_job_data, is_local, manifest_key, push_run, run_prefix, store_of
 from .logs import configure_logging
+from .outcome import Cancelled, Heartbeat, outcome
 from .storage import hide_paths, job_dir, register_data_dir, remove_tree
 from .worker_process import claim_lock, watch_parent
 
 log = logging.getLogger("konstrukt.worker")
-
-
-class Cancelled(BaseException):
-    """Raised from a progress callback: a BaseException, so that compare's per-pipeline error
-    handling (which records a failing pipeline and goes on) does not swallow a cancel."""
 
 
 def headline(report: dict) -> dict:
@@ -49,33 +43,6 @@ def headline(report: dict) -> dict:
         out.update(cv_folds=cv.get("folds"), cv_accuracy_mean=cv.get("accuracy_mean"),
                    cv_accuracy_std=cv.get("accuracy_std"))
     return out
-
-
-class _Heartbeat(threading.Thread):
-    """Beats every few seconds; on a cancel request, interrupts the training in the main thread."""
-
-    def __init__(self, sessions, job_id: int, every: float, interrupt: bool = True):
-        super().__init__(daemon=True)
-        self.sessions, self.job_id, self.every = sessions, job_id, every
-        self.interrupt = interrupt  # False beside the main thread's job: that one must not be hit
-        self.stop = threading.Event()
-        self.cancelled = False
-        self.lock = threading.Lock()
-
-    def run(self) -> None:
-        while not self.stop.wait(self.every):
-            try:
-                with self.sessions() as db:
-                    job = db.get(Job, self.job_id)
-                    job.heartbeat_at = utcnow()
-                    db.commit()
-                    wanted = job.cancel_requested
-            except Exception:  # a locked database must not kill the beat
-                continue
-            with self.lock:
-                if wanted and self.interrupt and not self.cancelled and not self.stop.is_set():
-                    self.cancelled = True
-                    _thread.interrupt_main()
 
 
 def job_spec(settings: Settings, project, job, executor) -> JobSpec:
@@ -157,7 +124,7 @@ def run_job(sessions, settings: Settings, job_id: int, executor: Executor | None
         return summary
 
     try:
-        status, error, summary = _outcome(train, _Heartbeat(sessions, job_id, settings.heartbeat_seconds))
+        status, error, summary = outcome(train, Heartbeat(sessions, job_id, settings.heartbeat_seconds))
     except SystemExit:
         with sessions() as db:  # the server is stopping: give the job back to the queue
             requeue(db, db.get(Job, job_id), "server stopped; queued again")
@@ -174,35 +141,6 @@ def run_job(sessions, settings: Settings, job_id: int, executor: Executor | None
             give_back_or_fail(db, db.get(Job, job_id), error, settings.max_attempts)
         else:
             finish(db, db.get(Job, job_id), status, error=error, summary=summary)
-
-
-def _outcome(train, beat: _Heartbeat) -> tuple[str, str | None, dict | None]:
-    """Run ``train`` with the heartbeat going; return (status, error, summary)."""
-    from ..errors import KonstruktError
-
-    beat.start()
-    try:
-        try:
-            return "succeeded", None, train()
-        finally:
-            with beat.lock:
-                beat.stop.set()
-    except (Cancelled, KeyboardInterrupt):
-        return "cancelled", "cancelled by the user", None
-    except WorkerLost as exc:
-        return "lost", exc.reason, None
-    except KonstruktError as exc:  # worded for the web user (no server folders or CLI flags)
-        return "failed", service_message(exc), None
-    except Exception as exc:
-        log.error("training crashed:\n%s", traceback.format_exc())
-        return "failed", f"internal error: {type(exc).__name__}: {exc}", None
-
-
-def service_message(exc: KonstruktError) -> str:
-    """A user error as the web app shows it: no server folders, no CLI flags (e.g. a recipe whose
-    pretrained weights are not on this server points to “auto”)."""
-    message, problems = exc.for_service()
-    return "\n".join([message, *problems])
 
 
 def work_forever(settings: Settings, stop: threading.Event | None = None) -> None:

@@ -7,7 +7,7 @@ import torch
 
 from konstrukt.models.backbones import BACKBONES
 from konstrukt.models.weights import hub_checkpoint_dir
-from konstrukt.service.worker import service_message
+from konstrukt.service.outcome import service_message
 from konstrukt.errors import WeightsUnavailableError
 
 
