@@ -27,6 +27,7 @@ from .errors import RunError
 from .runtime import library_versions
 from .trust import trust_notes
 from .verdict import verdict_text
+from .words import agree, count
 
 REPORT, CONFIG, WEIGHTS, SUMMARY = "report.json", "config.json", "model.safetensors", "summary.md"
 PREPROCESSING = "preprocessing.json"  # runs before #22 saved the signal state here too; still read
@@ -210,10 +211,12 @@ def summary_markdown(report: dict) -> str:
         lines += ["## Compared with a simple baseline", "", verdict_text(report["baseline"]), ""]
     chosen = {k: c for k, c in (report.get("chosen_from_data") or {}).items() if c.get("why")}
     if chosen:
-        lines += ["## Chosen from the data", ""] + [f"- `{k}` = {c['value']}: {c['why']}" for k, c in chosen.items()] + [""]
+        lines += ["## Chosen from the data", ""] + [f"- {c['why']} (`{k}` = {c['value']})" for k, c in chosen.items()] + [""]
     notes = trust_notes(report)
     if notes:
         lines += ["## Read with care", ""] + [f"- {n['text']}" for n in notes] + [""]
+    if d.get("warnings"):  # files skipped, and what the readers assumed (signals: layout, samples)
+        lines += ["## How the files were read", ""] + [f"- {w}" for w in d["warnings"]] + [""]
     lines += health_markdown(report.get("data_health"))
     lines += ["Pictures: `curves.png` (loss and accuracy per epoch), `confusion_matrix.png`.", ""]
     return "\n".join(lines)
@@ -247,7 +250,7 @@ def health_markdown(health: dict | None, limit: int = 5) -> list[str]:
         names = ", ".join(f"`{s['name']}`" for s in f["samples"][:4]) + (" …" if len(f["samples"]) > 4 else "")
         lines.append(f"- **{f['kind'].replace('_', ' ')}**: {f['message']}" + (f" ({names})" if names else "")
                      + (f". Fix: {f['action']}." if f["action"] else ""))
-    lines += [f"- … and {n - limit} more {k.replace('_', ' ')} finding(s) in report.json"
+    lines += [f"- … and {n - limit} more {k.replace('_', ' ')} {agree(n - limit, 'finding')} in report.json"
               for k, n in shown.items() if n > limit]
     removed = health.get("removed_from_evaluation") or {}
     if removed:

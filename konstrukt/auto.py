@@ -133,6 +133,16 @@ def resolve_pipeline(task: str, name: str, pretrained: str | None = None) -> Pip
             [f"pipelines for {task}: {', '.join(usable)}"],
         )
     return spec
+def offline_fix(exc, task: str):
+    """``exc`` (a WeightsUnavailableError) with the fix that works here put first: the pipelines
+    of ``task`` that train on this machine without a download — not a big network from scratch."""
+    from .errors import WeightsUnavailableError
+
+    plan = auto_plan(task)
+    names = [n for n in (plan.pretrained, plan.scratch) if n]
+    fix = ("Fix: train with a pipeline that needs no download: `--pipeline auto` (here: "
+           + " or ".join(f"`{n}`" for n in names) + "); `konstrukt pipelines` lists them")
+    return WeightsUnavailableError(exc.message, [fix, *exc.problems], service=exc.service, weights=exc.weights)
 
 
 def role_words(task: str, name: str, role: str) -> str:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import artifacts
-from .auto import ContestSteps, auto_plan, resolve_pipeline, run_auto
+from .auto import ContestSteps, auto_plan, offline_fix, resolve_pipeline, run_auto
 from .config import TrainConfig, build_config, config_dict, read_config_file
 from .data.split import stratified_folds
 from .evaluation import summarize_folds
@@ -26,10 +26,12 @@ from .models.heads import head_blocks
 from .pipelines import PipelineSpec
 from .prepare import Prepared, prepare, prepare_sibling
 from .progress import Progress, ProgressCallback
+from .errors import WeightsUnavailableError
 from .recipe import Recipe
 from .reference import evaluate_reference
 from .review import review
 from .runtime import peak_memory_mb, use_all_cores
+from .words import count
 
 if TYPE_CHECKING:
     from .execution.runners import Runners
@@ -157,7 +159,7 @@ def epoch_policy(prepared: Prepared) -> str | None:
     fewest = min(np.bincount(prepared.y[val], minlength=len(prepared.classes)))
     if fewest >= es.min_val_per_class:
         return None
-    return (f"the validation split has {fewest} example(s) of some class (fewer than "
+    return (f"the validation split has {count(fewest, 'example')} of some class (fewer than "
             f"{es.min_val_per_class}), too few to choose epochs: trained on train+val for the fixed "
             f"schedule of {prepared.config.num_epochs} epochs")
 
@@ -239,7 +241,7 @@ def run_experiment(prepared: Prepared, progress: Progress, fold_runner: FoldRunn
                       "the run has no baseline comparison")
     if prepared.health is not None:
         review(prepared.health, prepared.y, oof if report["cv"] else None, pool, prepared.classes,
-               report.get("test"), prepared.config.health.mislabelled_top)
+               report.get("test"), prepared.config.health.mislabelled_top, prepared.config.task)
     report["params_total"], report["params_trainable"] = count_parameters(model)
     report["peak_memory_mb"] = peak_memory_mb(prepared.device)
     return model, report
@@ -294,8 +296,10 @@ def train(data: str | Path, *, task: str | None = None, out: str | Path, pipelin
         report = artifacts.build_report(prepared, report, selection=selection)
         artifacts.write_run(staging, report, config_dict(cfg), model, prepared.dataset.root)
         final = artifacts.finish_run_dir(staging, Path(out), overwrite)
-    except BaseException:
+    except BaseException as exc:
         artifacts.abandon_run_dir(staging)
+        if isinstance(exc, WeightsUnavailableError):  # the fix that works here first
+            raise offline_fix(exc, cfg.task) from None
         raise
     reporter.event("done", f"run written to {final}", run_dir=str(final))
     return Run.load(final)

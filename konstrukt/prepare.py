@@ -26,6 +26,7 @@ from .preprocess import Preprocessor, build_preprocessor
 from .progress import Progress
 from .recipe import Recipe
 from .runtime import seed_everything, select_device
+from .words import count
 
 if TYPE_CHECKING:
     from .pipelines import PipelineSpec
@@ -69,7 +70,7 @@ def decode_all(samples, pre: Preprocessor, progress: Progress) -> list[Any]:
         bar.update()
     bar.close()
     if problems:
-        raise DataError(f"{len(problems)} file(s) cannot be read — fix or remove them and run again",
+        raise DataError(f"{count(len(problems), 'file')} cannot be read — fix or remove them and run again",
                         problems)
     return raws
 
@@ -112,6 +113,7 @@ def fit_to_data(prepared: Prepared, progress: Progress) -> Prepared:
     prepared.fitted = pre.fit(raws, y, prepared.splits["train"], prepared.splits["train"] + prepared.splits["val"])
     for note in pre.notes:  # signals: what the readers assumed (layout, time column)
         progress.warn(note)
+        prepared.dataset.warnings.append(note)  # and in the report: what the run assumed
     if pre.backbone_options():  # the backbone is sized by what the training split decided
         seed_everything(config.seed)
         prepared.initial_backbone = build_backbone(prepared.pipeline.backbone, config.pretrained,
@@ -121,7 +123,8 @@ def fit_to_data(prepared: Prepared, progress: Progress) -> Prepared:
         for section, values in prepared.fitted.items():
             for key, value in values.items():
                 why = pre.reasons.get(f"{section}.{key}")
-                progress.say(f"chosen from the data: {section}.{key} = {value}" + (f" — {why}" if why else ""))
+                progress.say(f"chosen from the data: {why} ({section}.{key} = {value})" if why
+                             else f"chosen from the data: {section}.{key} = {value}")
     # MiniRocket: biases and feature statistics from the training split only, once the inputs are settled
     fitted = fit_backbone(prepared.initial_backbone, pre, raws, prepared.splits["train"], config.seed)
     if fitted is not None and prepared.config.strategy == "probe":

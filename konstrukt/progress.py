@@ -15,9 +15,13 @@ ProgressCallback = Callable[[dict], None]
 
 
 class Progress:
-    def __init__(self, callback: ProgressCallback | None = None, verbose: bool = True):
+    def __init__(self, callback: ProgressCallback | None = None, verbose: bool = True,
+                 said: set[str] | None = None, echo: bool = True):
         self.callback = callback
         self.verbose = verbose
+        # Warnings already given: a compare's pipelines share one set, so each warning shows once.
+        self.said = set() if said is None else said
+        self.echo = echo  # False: warnings travel as events only (a forked child's parent prints them)
 
     def event(self, stage: str, message: str = "", **fields) -> None:
         if self.callback:
@@ -29,8 +33,12 @@ class Progress:
             tqdm.write(message, file=sys.stderr)
 
     def warn(self, message: str) -> None:
-        """A warning people must see even with progress output turned off."""
-        tqdm.write(f"warning: {message}", file=sys.stderr)
+        """A warning people must see even with progress output turned off (once)."""
+        if message in self.said:
+            return
+        self.said.add(message)
+        if self.echo:
+            tqdm.write(f"warning: {message}", file=sys.stderr)
         self.event("warning", message)
 
     def bar(self, total: int, desc: str, unit: str = "it") -> tqdm:

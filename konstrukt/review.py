@@ -51,9 +51,11 @@ def likely_mislabelled(y: np.ndarray, proba: np.ndarray, classes: list[str], ind
     return out
 
 
-def what_to_add_next(confusion: np.ndarray, classes: list[str], source: str) -> Finding | None:
+def what_to_add_next(confusion: np.ndarray, classes: list[str], source: str,
+                     variety: str = "other conditions and sources") -> Finding | None:
     """One or two sentences from a confusion matrix (rows = true class): which classes need more
-    examples (lowest recall) and which pair is confused most."""
+    examples (lowest recall) and which pair is confused most; ``variety``: the modality's words
+    for what varied examples differ in (its ``Modality.variety``)."""
     cm = np.asarray(confusion, dtype=float)
     support = cm.sum(1)
     if support.sum() == 0:
@@ -74,16 +76,20 @@ def what_to_add_next(confusion: np.ndarray, classes: list[str], source: str) -> 
                          f"taken for `{classes[b]}`, {int(cm[b, a])}× the other way): examples that show "
                          "what tells them apart help most.")
     if not sentences:
-        sentences.append(f"Every class is recognised well in {source}; more varied examples (other "
-                         "lighting, backgrounds, devices, speakers) make the model sturdier.")
+        sentences.append(f"Every class is recognised well in {source}; more varied examples ({variety}) "
+                         "make the model sturdier.")
     return Finding("add_next", "info", " ".join(sentences), [], stage="training",
                    detail={"source": source, "recall": {c: round(float(r), 4) for c, r in zip(classes, recall)},
                            "weakest": [classes[i] for i in weak]})
 
 
 def review(health, y: np.ndarray, oof: np.ndarray | None, pool: list[int], classes: list[str],
-           test: dict | None, top: int = 10) -> None:
-    """Add the post-training findings to ``health`` (a HealthReport) in place."""
+           test: dict | None, top: int = 10, task: str = "image") -> None:
+    """Add the post-training findings to ``health`` (a HealthReport) in place; the advice is worded
+    for ``task``'s modality."""
+    from .tasks import MODALITIES, TASKS
+
+    variety = MODALITIES.get(TASKS.get(task).modality).variety
     if oof is not None and len(pool) and np.isfinite(oof[pool]).all():
         proba = oof[pool]
         accuracy = float((proba.argmax(1) == y[pool]).mean())
@@ -99,10 +105,19 @@ def review(health, y: np.ndarray, oof: np.ndarray | None, pool: list[int], class
         from sklearn.metrics import confusion_matrix
 
         cm = confusion_matrix(y[pool], proba.argmax(1), labels=list(range(len(classes))))
-        found = what_to_add_next(cm, classes, "cross-validation")
+        found = what_to_add_next(cm, classes, "cross-validation", variety)
     elif test:
-        found = what_to_add_next(np.array(test["confusion_matrix"]), classes, "the test split")
+        found = what_to_add_next(np.array(test["confusion_matrix"]), classes, "the test split", variety)
     else:
         found = None
     if found:
         health.findings.append(found)
+
+
+def where_listed(findings: list[dict]) -> str:
+    """Where a person finds the files that ``findings`` (report dicts) name: `konstrukt check`
+    finds the data-stage ones again; only training's cross-validation finds the others."""
+    stages = {f.get("stage", "data") for f in findings}
+    if "data" in stages:
+        return "see summary.md; `konstrukt check` lists the files"
+    return "see summary.md and report.json: the cross-validation found these, `konstrukt check` cannot"

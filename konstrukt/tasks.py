@@ -82,6 +82,8 @@ class Modality:
     # from its settings (``Preprocessor.from_state``), the service's extra rule for an upload
     export: ExportHooks = ExportHooks()
     check_upload: Optional[Callable[[Path], None]] = None  # raises DataError (audio: too short)
+    # what varied examples of this kind differ in, for advice ("more varied examples (…)")
+    variety: str = "other conditions and sources"
 
 
 @dataclass(frozen=True)

@@ -81,8 +81,11 @@ def test_bad_input_exits_2_with_a_message_and_no_traceback(image_data, tmp_path,
     assert "Traceback" not in result.stderr and result.stderr.startswith("error:")
     expected = {"missing": "data not found", "one_class": "at least 2", "bad_config": "`optimizer.name`",
                 "unwritable": "cannot write the run folder", "corrupt": "bad.jpg",
-                "not_a_run": "not a konstrukt run folder", "offline_weights": "--pretrained none"}[case]
+                "not_a_run": "not a konstrukt run folder",
+                "offline_weights": "Fix: train with a pipeline that needs no download: `--pipeline auto` "
+                                   "(here: `efficientnet_lite0` or `scratch_cnn`)"}[case]
     assert expected in result.stderr
+    assert "--pretrained none" not in result.stderr  # not EfficientNet-B0 from scratch on a CPU
     assert not out.exists()
 
 
@@ -113,3 +116,15 @@ def test_the_cli_lists_the_exporters_formats_without_importing_it():
             "from konstrukt.cli import build_parser; build_parser(); print('konstrukt.export' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"  # building the parser does not import the exporter (seconds of start-up)
+
+
+def test_check_warns_about_files_it_skips_as_train_does(image_data, tmp_path, capsys):
+    (image_data / "circle" / "notes.txt").write_text("shot on a Tuesday")
+    try:
+        assert main(["check", str(image_data), "--quiet"]) == 0
+        out = capsys.readouterr().out
+        assert "warning: skipped 1 file that is not an image file" in out and "circle/notes.txt" in out
+        assert main(["check", str(image_data), "--quiet", "--json"]) == 0
+        assert any("notes.txt" in w for w in json.loads(capsys.readouterr().out)["warnings"])
+    finally:
+        (image_data / "circle" / "notes.txt").unlink()

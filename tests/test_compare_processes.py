@@ -81,3 +81,29 @@ def test_processes_must_be_positive(image_data, tmp_path, capsys):
     code = main(["compare", str(image_data), "--pipelines", "efficientnet_b0", "--pretrained", "none",
                  "--out", str(tmp_path / "cmp"), "--processes", "0", "--quiet"])
     assert code == 2 and "processes must be at least 1" in capsys.readouterr().err
+
+
+def test_each_warning_shows_once_however_many_pipelines(image_data, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("KONSTRUKT_CACHE", str(tmp_path / "cache"))
+    (image_data / "circle" / "notes.txt").write_text("taken on a Tuesday")
+    events = []
+    # two backbones: two groups, each reads the data (and used to say its warnings again)
+    konstrukt.compare(image_data, pipelines=["scratch_cnn", "efficientnet_b0"], out=tmp_path / "c",
+                      overrides={**SMALL, "num_epochs": 1}, progress=events.append, verbose=False, processes=2)
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert sum("notes.txt" in w for w in warnings) == 1 and len(warnings) == len(set(warnings)), warnings
+    said = [e["message"] for e in events if e["stage"] == "warning"]
+    assert len(said) == len(set(said))
+
+
+def test_a_progress_says_a_warning_once():
+    from konstrukt.progress import Progress
+
+    events = []
+    parent = Progress(events.append, verbose=False)
+    child = Progress(events.append, verbose=False, said=parent.said)
+    parent.warn("1 file skipped")
+    child.warn("1 file skipped")
+    child.warn("another")
+    assert [e["message"] for e in events] == ["1 file skipped", "another"]

@@ -247,8 +247,9 @@ def test_signal_exports_standardise_inside_and_run_without_konstrukt(signal_run,
 def test_onnx_zip_bundle_loads_and_predicts_with_konstrukt(sound_run, tmp_path):
     cfg = konstrukt.export(sound_run, tmp_path / "s.zip", format="onnx")
     assert cfg["files"]["onnx"] == "model.onnx" and Path(cfg["path"]).is_file()
-    names = set(zipfile.ZipFile(tmp_path / "s.zip").namelist())
-    assert "model.safetensors" not in names and {"predict.py", "model.onnx", "config.json"} <= names
+    names = set(zipfile.ZipFile(tmp_path / "s.zip").namelist())  # in one top folder: unzipping spills nothing
+    assert "s/model.safetensors" not in names and {"s/predict.py", "s/model.onnx", "s/config.json"} <= names
+    assert all(n.startswith("s/") for n in names)
     files = test_files(sound_run)
     bundle = konstrukt.load_run(tmp_path / "s.zip")
     assert np.allclose(bundle.predict_proba(files), sound_run.predict_proba(files), atol=1e-4)
@@ -442,3 +443,28 @@ def test_int8_below_the_target_agreement_keeps_more_layers_in_float(image_run, t
     if kept == "all":  # none reached 99 %: the closest attempt (the first, smallest file) is kept
         assert len(int8["attempts"]) == 3 and int8["top1_agreement"] == 0.98
         assert (tmp_path / "q" / "model.int8.onnx").stat().st_size == int8["attempts"][0]["bytes"]
+
+
+def test_export_to_an_existing_out_fails_before_any_work(tmp_path, capsys):
+    (tmp_path / "taken").mkdir()
+    # the run is not even read: the clash with --out is found first, in well under a second
+    assert main(["export", str(tmp_path / "no-run"), "--out", str(tmp_path / "taken")]) == 2
+    err = capsys.readouterr().err
+    assert "already exists" in err and "--force" in err and "not a konstrukt run" not in err
+
+
+def test_all_writes_what_passed_and_names_a_refused_int8(image_run, tmp_path, monkeypatch, capsys):
+    from konstrukt.export import parity
+
+    monkeypatch.setattr(parity, "INT8_MIN_AGREEMENT", 1.01)  # no INT8 model can pass
+    assert main(["export", str(image_run.path), "--out", str(tmp_path / "b"), "--format", "all"]) == 0
+    out = capsys.readouterr().out
+    assert "not written: onnx-int8 (the INT8 model agrees" in out
+    files = {p.name for p in (tmp_path / "b").iterdir()}
+    assert {"model.onnx", "model.safetensors", "predict.py", "predict_torch.py"} <= files
+    assert "model.int8.onnx" not in files
+    cfg = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert "onnx_int8" not in cfg["files"] and "agrees" in cfg["refused"]["onnx-int8"]
+    assert "No INT8 model" in (tmp_path / "b" / "README.md").read_text()
+    with pytest.raises(RunError, match="INT8 model agrees"):  # asked for INT8 alone: still refused
+        konstrukt.export(image_run, tmp_path / "q", format="onnx-int8")

@@ -285,6 +285,29 @@ def test_what_to_add_next_names_weak_classes_and_confused_pairs():
     assert good.detail["weakest"] == [] and "recognised well" in good.message
 
 
+def test_advice_is_worded_by_the_modality():
+    """Sound runs are not told to add other lighting: each modality registers its own words."""
+    from konstrukt.data.health import HealthReport
+    from konstrukt.review import review
+
+    words = {}
+    for task in ("image", "sound", "signal"):
+        health = HealthReport(dataset=None)
+        test = {"confusion_matrix": [[5, 0], [0, 5]]}
+        review(health, np.array([0, 1]), None, [], ["a", "b"], test, task=task)
+        words[task] = health.by_kind("add_next")[0].message
+    assert "lighting" in words["image"] and "lighting" not in words["sound"] + words["signal"]
+    assert "microphones" in words["sound"] and "sensor placements" in words["signal"]
+
+
+def test_train_says_where_the_files_are_listed():
+    from konstrukt.review import where_listed
+
+    mislabelled = {"kind": "mislabelled", "stage": "training"}
+    assert "`konstrukt check` cannot" in where_listed([mislabelled])
+    assert "`konstrukt check` lists the files" in where_listed([mislabelled, {"kind": "imbalance", "stage": "data"}])
+
+
 def test_copies_stay_in_one_cross_validation_fold(digits):
     from konstrukt.data import stratified_folds
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from konstrukt.modalities.signal import augment as aug
 from konstrukt.config import AugmentConfig, TrainConfig, build_config
@@ -53,9 +54,12 @@ def test_npy_layout_is_detected_from_the_longer_axis_and_can_be_forced(tmp_path)
     assert rec.data.shape == (4, 100) and "time × channels" in rec.note
     forced = read_signal(tmp_path / "a.npy", cfg(sample_rate=10, layout="channels_first"))
     assert forced.data.shape == (100, 4)
-    np.save(tmp_path / "sq.npy", np.zeros((5, 5), np.float32))
-    with pytest.raises(DataError, match="sq.npy: is square"):
-        read_signal(tmp_path / "sq.npy", cfg(sample_rate=10))
+    np.save(tmp_path / "sq.npy", np.zeros((5, 5), np.float32))  # alone, a square file cannot tell
+    assert read_signal(tmp_path / "sq.npy", cfg(sample_rate=10)).note.startswith("square")
+    pre = SignalPreprocessor(None, cfg(sample_rate=10))
+    with pytest.raises(DataError, match="1 file is square") as err:
+        pre.fit([pre.load(tmp_path / "sq.npy")], None, [0])
+    assert "sq.npy" in err.value.problems and "--layout" in err.value.problems[-1]
 
 
 def test_npz_reads_its_data_and_stored_rate_without_pickles(tmp_path):
@@ -180,12 +184,22 @@ def test_files_with_different_channel_counts_are_refused_by_name(tmp_path):
     assert err.value.problems[0].startswith("up0.csv: 2 channels, but most files have 3")
 
 
-def test_unknown_rate_asks_for_sample_rate(tmp_path):
-    np.save(tmp_path / "a.npy", np.zeros((3, 40), np.float32))
+def test_unknown_rate_works_in_samples_of_the_files_typical_length(tmp_path):
+    rng = np.random.default_rng(0)
+    for i, t in enumerate((40, 44, 60)):
+        np.save(tmp_path / f"a{i}.npy", rng.normal(size=(3, t)).astype(np.float32))
     pre = SignalPreprocessor(None, cfg())
-    with pytest.raises(ConfigError, match="sampling rate is unknown") as err:
-        pre.fit([pre.load(tmp_path / "a.npy")], None, [0])
-    assert "--sample-rate" in str(err.value)
+    raws = [pre.load(p) for p in sorted(tmp_path.glob("*.npy"))]
+    pre.fit(raws, None, [0, 1, 2])
+    notes = pre.notes
+    assert pre.length == 44 and any("working in samples, a window is 44 samples" in n for n in notes)
+    assert pre.tensor(raws[2]).shape == (3, 44)
+    again = SignalPreprocessor.from_state(pre.state())  # a saved run reads the same
+    assert again.length == 44 and again.state()["unit"] == "samples"
+    assert torch.equal(again.tensor(raws[0]), pre.tensor(raws[0]))
+    timed = SignalPreprocessor(None, cfg(sample_rate=20.0))  # --sample-rate: seconds again (2 s)
+    timed.fit([timed.load(p) for p in sorted(tmp_path.glob("*.npy"))], None, [0, 1, 2])
+    assert timed.length == 40 and timed.state()["unit"] == "seconds"
 
 
 def _labels(tmp_path: Path, rows: list[str], seconds: float = 4.0) -> Path:
@@ -213,7 +227,7 @@ def test_segments_shorter_than_a_window_are_skipped_with_a_warning(tmp_path):
     labels = _labels(tmp_path, ["r1.npy,0,2,a", "r2.npy,0,2,b", "r2.npy,2,2.5,a"])
     data = discover(labels, "signal", cfg(sample_rate=50, window=1.0, hop=0.5))
     assert len(data.samples) == 6  # 3 windows per 2-s segment
-    assert "skipped 1 segment(s) shorter than one window (1 s): row 4 (0.5 s)" in data.warnings[0]
+    assert "skipped 1 segment shorter than one window (1 s): row 4 (0.5 s)" in data.warnings[0]
     assert {s.group for s in data.samples} == {"recording r1.npy", "recording r2.npy"}
 
 

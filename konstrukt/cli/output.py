@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..trust import trust_notes
 from ..verdict import verdict_text
+from ..words import count
 
 
 def pct(x) -> str:
@@ -25,6 +26,8 @@ def print_per_class(per_class: dict) -> None:
 
 def print_results(report: dict, path: Path) -> None:
     """The results table at the end of ``train``."""
+    from ..review import where_listed
+
     t, v, cv = report.get("test"), report.get("val"), report.get("cv")
     print(f"\n{report['pipeline']} ({report['strategy']}) — {len(report['classes'])} classes, "
           f"{report['data']['n']} examples, trained in {report['train_seconds']:.1f} s, "
@@ -50,9 +53,9 @@ def print_results(report: dict, path: Path) -> None:
     health = report.get("data_health") or {"findings": []}
     issues = [f for f in health["findings"] if f["severity"] != "info"]
     if issues:
-        print(f"\n  data health: {len(issues)} finding(s) — " + "; ".join(
+        print(f"\n  data health: {count(len(issues), 'finding')} — " + "; ".join(
             f"{n} {k.replace('_', ' ')}" for k, n in health["counts"].items() if k != "add_next")
-              + " (see summary.md; `konstrukt check` lists the files)")
+              + f" ({where_listed(issues)})")
     for f in health["findings"]:
         if f["kind"] == "add_next":
             print(textwrap.fill("what to add next: " + f["message"], width=90, initial_indent="\n  ",
@@ -65,8 +68,10 @@ def print_health(health: dict, limit: int = 20) -> None:
     """The findings of a data check, grouped by finding, with the files each names."""
     found = health["findings"]
     problems = [f for f in found if f["severity"] != "info"]
-    print(f"checked {health['checked']} examples: "
-          + (f"{len(problems)} finding(s)" if problems else "no problems found"))
+    print(f"checked {count(health['checked'], 'example')}: "
+          + (count(len(problems), "finding") if problems else "no problems found"))
+    for line in health.get("warnings", []):  # as `train` warns: files of other types, left out
+        print(f"  warning: {line}")
     for f in found[:limit]:
         print(f"\n  {f['severity'].upper():7} {f['kind'].replace('_', ' ')}: {f['message']}")
         for s in f["samples"][:8]:
@@ -78,6 +83,6 @@ def print_health(health: dict, limit: int = 20) -> None:
         if f["action"]:
             print(f"          fix: {f['action']}")
     if len(found) > limit:
-        print(f"\n  … and {len(found) - limit} more finding(s); --json lists them all")
+        print(f"\n  … and {count(len(found) - limit, 'more finding', 'more findings')}; --json lists them all")
     for split, items in (health.get("removed_from_evaluation") or {}).items():
-        print(f"\n  training leaves {len(items)} leaked example(s) out of the {split} split")
+        print(f"\n  training leaves {count(len(items), 'leaked example')} out of the {split} split")

@@ -65,7 +65,7 @@ formats:
 
 every bundle holds config.json, requirements.txt and a model card (README.md); every model in it
 was compared with the PyTorch model on held-out files, and the export stops (writing nothing)
-when they disagree.
+when they disagree; `all` leaves out an INT8 model that agrees too little, and says so.
 
 examples:
   konstrukt export runs/fruit --format all --out fruit-bundle      # a folder (or fruit-bundle.zip)
@@ -110,6 +110,8 @@ def cmd_export(args) -> int:
               f"{100 * r['top1_agreement']:.1f}%")
     if "int8_size_ratio" in par:
         print(f"  INT8 file is {par['int8_size_ratio']:.1f}x smaller than fp32")
+    for fmt, why in cfg.get("refused", {}).items():
+        print(f"not written: {fmt} ({why})")
     print(f"files: {', '.join(sorted(cfg['files'].values()))}")
     return 0
 

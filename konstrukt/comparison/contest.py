@@ -91,7 +91,7 @@ class Contest:
             if self.callback:
                 self.callback({**event, "pipeline": entry.name, "index": index, "total": total})
 
-        return Progress(forward, self.verbose)
+        return Progress(forward, self.verbose, said=self.reporter.said)  # a warning once, not per pipeline
 
     def group_key(self, entry: Entry) -> tuple:
         from ..models.backbones import BACKBONES, resolve_pretrained

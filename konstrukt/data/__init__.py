@@ -4,6 +4,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from ..words import a
 from .archive import safe_extract_zip
 from .samples import Dataset, Sample, file_digest
 from .sources import discover
@@ -21,7 +22,7 @@ def check_file(task: str, path: str | Path) -> None:
     spec = TASKS.get(task)
     path = Path(path)
     if path.suffix.lower() not in spec.extensions:
-        raise DataError(f"{path.name}: a {task} project takes {', '.join(sorted(spec.extensions))} "
+        raise DataError(f"{path.name}: {a(task)} project takes {', '.join(sorted(spec.extensions))} "
                         "files", ["Fix: convert the file or add it to a project of another task."])
     _task_decoder(task).load(path)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from ..words import agree
 
 if TYPE_CHECKING:
     from .samples import Dataset
@@ -41,6 +42,8 @@ class HealthReport:
     splits: dict[str, list[int]] | None = None
     removed: dict[str, list[int]] = field(default_factory=dict)  # split -> indices left out
     checked: int = 0
+    # what finding the examples said (files of other types skipped …): `check` says what `train` warns
+    warnings: list[str] = field(default_factory=list)
     _where: dict[int, str] | None = field(default=None, repr=False)
 
     def by_kind(self, kind: str) -> list[Finding]:
@@ -88,6 +91,7 @@ class HealthReport:
                           "samples": [self.sample_dict(i, f) for i in f.samples]} for f in self.findings],
             "removed_from_evaluation": {k: [self.sample_dict(i) for i in v]
                                         for k, v in self.removed.items() if v},
+            "warnings": list(self.warnings),
         }
 
     def lines(self, limit: int = 8) -> list[str]:
@@ -99,5 +103,5 @@ class HealthReport:
                 out.append(f"[{f.severity}] {f.message}" + (f" — {f.action}" if f.action else ""))
         for kind, n in seen.items():
             if n > limit:
-                out.append(f"… and {n - limit} more {kind.replace('_', ' ')} finding(s)")
+                out.append(f"… and {n - limit} more {kind.replace('_', ' ')} {agree(n - limit, 'finding')}")
         return out

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..words import agree, count
 from .findings import EVAL_SPLITS, Finding, HealthReport
 from .measure import HealthHooks, Measure, measure_all
 from .similarity import connected_groups
@@ -134,7 +135,7 @@ def _too_few(report: HealthReport, config) -> None:
     for c in small:
         report.findings.append(Finding(
             "too_few", "error",
-            f"class `{c}` has {counts[c]} example(s); splitting into train/validation/test needs at least {need}",
+            f"class `{c}` has {count(counts[c], 'example')}; splitting into train/validation/test needs at least {need}",
             [i for i, s in enumerate(report.dataset.samples) if s.label == c],
             f"add examples of `{c}`, or set the split fractions to 0", {"class": c, "need": need}))
     if report.splits is not None:
@@ -169,7 +170,7 @@ def _outliers(report: HealthReport, measures: list[Measure], modality: HealthHoo
             typical = min(ok, key=lambda i: abs(measures[i].meta.get(key, med) - med))
             report.findings.append(Finding(
                 "outlier", "warning",
-                f"{len(odd)} {modality.noun}(s) with an unusual {name} (most are about "
+                f"{count(len(odd), modality.noun)} with an unusual {name} (most are about "
                 f"{modality.shows(key, med, measures[typical].meta)})",
                 odd, "check these files: a wrong or broken file, or something recorded differently",
                 {"property": key, "typical": med},
@@ -186,7 +187,7 @@ def _outliers(report: HealthReport, measures: list[Measure], modality: HealthHoo
         odd = [i for i, v in vals.items() if v in rare]
         report.findings.append(Finding(
             "outlier", "warning",
-            f"{len(odd)} {modality.noun}(s) differ in {name} from the other {n_common} "
+            f"{count(len(odd), modality.noun)} {agree(len(odd), 'differs', 'differ')} in {name} from the other {n_common} "
             f"({modality.shows(key, common, {})})",
             odd, "check these files were recorded or exported like the others",
             {"property": key, "typical": common},
@@ -197,16 +198,18 @@ def _flat_and_unreadable(report: HealthReport, measures: list[Measure], modality
     for flat, text in modality.flats.items():
         idx = [i for i, m in enumerate(measures) if m.flat == flat]
         if idx:
-            report.findings.append(Finding(flat, "warning", f"{len(idx)} {modality.noun}(s) {text}", idx,
+            report.findings.append(Finding(flat, "warning", f"{count(len(idx), modality.noun)} "
+                                           + text.format(are=agree(len(idx), "is", "are")), idx,
                                            "delete them, or record them again"))
     errors = {"unreadable": ("cannot be read", "re-export or delete them (training stops on them)"),
-              "non_finite": ("hold NaN or infinite values (a sensor dropout or a failed export)",
+              "non_finite": ("{hold} NaN or infinite values (a sensor dropout or a failed export)",
                              "fill the gaps (e.g. interpolate) or cut them out and save again, or delete "
                              "the files (training stops on them)")}
     for kind, (text, fix) in errors.items():
         bad = [i for i, m in enumerate(measures) if m.error and m.error_kind == kind]
         if bad:
-            report.findings.append(Finding(kind, "error", f"{len(bad)} file(s) {text}", bad, fix,
+            report.findings.append(Finding(kind, "error", f"{count(len(bad), 'file')} "
+                                           + text.format(hold=agree(len(bad), "holds", "hold")), bad, fix,
                                            notes={i: {"error": measures[i].error} for i in bad}))
 
 
@@ -225,7 +228,8 @@ def check_data(dataset: Dataset, task: str = "image", config=None, splits: dict[
     config = config or TrainConfig(task=task)
     load = task_modality(task).health
     modality = load() if load else _UNREAD
-    report = HealthReport(dataset, splits=splits, checked=len(dataset.samples))
+    report = HealthReport(dataset, splits=splits, checked=len(dataset.samples),
+                          warnings=list(dataset.warnings))
     measures = (measure_all(dataset, TASKS.get(task).modality, modality, config, progress)
                 if modality is not _UNREAD else [Measure() for _ in dataset.samples])
     _flat_and_unreadable(report, measures, modality)

@@ -48,7 +48,8 @@ class HealthHooks:
     categorical: dict[str, str]  # meta key -> plain name, minority values are outliers
     shows: Callable[[str, Any, dict], str]  # (key, value, meta) -> plain text
     noun: str = "file"
-    # Measure.flat -> what such files are, after "<n> <noun>(s)": e.g. "are blank (a single colour)"
+    # Measure.flat -> what such files are, after "<n> <noun>": e.g. "{are} blank (a single colour)"
+    # ({are}: is or are, by the count)
     flats: dict[str, str] = field(default_factory=dict)
     # A modality whose reading depends on the config (signals: layout, time column, rate) or that
     # measures windows of a long recording: config -> (sample -> Measure), used instead of measure.

@@ -18,6 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from ..errors import DataError
+from ..words import a, count
 
 REQUIRED = ("file", "start", "end", "label")
 
@@ -74,7 +75,7 @@ def _parse(path: Path, task, problems: list[str]) -> list[dict]:
         elif not file.is_file():
             problems.append(f"{where}: file not found: {name}")
         elif file.suffix.lower() not in task.extensions:
-            problems.append(f"{where}: {name} is not a {task.name} file "
+            problems.append(f"{where}: {name} is not {a(task.name)} file "
                             f"({', '.join(sorted(task.extensions))})")
         elif start < 0 or end <= start:
             problems.append(f"{where}: end {end:g} s is not after start {start:g} s")
@@ -127,11 +128,11 @@ def read_segments(path: Path, task, config=None):
         if not made:
             short.append(f"row {r['row']} ({r['end'] - r['start']:g} s)")
     if short:
-        warnings.append(f"{path.name}: skipped {len(short)} segment(s) shorter than one window "
+        warnings.append(f"{path.name}: skipped {count(len(short), 'segment')} shorter than one window "
                         f"({window:g} s): {', '.join(short[:8])}{' …' if len(short) > 8 else ''}")
     classes = sorted({s.label for s in samples})
     if len(classes) < 2:
-        raise DataError(f"{path.name}: its segments give windows of {len(classes)} class(es) "
+        raise DataError(f"{path.name}: its segments give windows of {count(len(classes), 'class')} "
                         f"({', '.join(classes) or 'none'}); at least 2 are needed",
                         ["Fix: label segments of at least two classes, each at least one window long "
                          f"({window:g} s), or lower `signal.window`."])

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from ..tasks import TASKS
+from ..words import a, agree, count
 from .archive import safe_extract_zip
 from .labels import LabelProblems
 from .samples import Dataset, Sample, file_digest
@@ -142,7 +143,7 @@ def discover(data: str | Path, task: str = "image", config=None) -> Dataset:
     labels.finish()
     classes = sorted({s.label for s in samples})
     if not problems and len(classes) < 2:
-        problems.append(f"{data}: found {len(classes)} class{'es' if len(classes) != 1 else ''} "
+        problems.append(f"{data}: found {count(len(classes), 'class')} "
                         f"({', '.join(classes) or 'none'}); at least 2 are needed — add a sub-folder "
                         "per class with its examples")
     if problems:
@@ -153,7 +154,8 @@ def discover(data: str | Path, task: str = "image", config=None) -> Dataset:
     if skipped:
         exts = Counter(p.suffix.lower() or "(none)" for p in skipped)
         listed = ", ".join(dataset.relative(p) for p in skipped[:5]) + (" …" if len(skipped) > 5 else "")
-        warnings.append(f"skipped {len(skipped)} file(s) that are not {task} files "
+        warnings.append(f"skipped {count(len(skipped), 'file')} that "
+                        f"{agree(len(skipped), f'is not {a(task)} file', f'are not {task} files')} "
                         f"({', '.join(f'{e} ×{n}' for e, n in exts.items())}): {listed}")
     warnings += _label_conflicts(samples, dataset.relative)
     return dataset

@@ -13,6 +13,7 @@ import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from ..errors import DataError
+from ..words import count
 
 if TYPE_CHECKING:
     from ..config import TrainConfig
@@ -30,7 +31,7 @@ def check_splittable(labels: list[str], val: float, test: float) -> None:
     for cls, n in sorted(Counter(labels).items()):
         if n < need:
             problems.append(
-                f"class `{cls}`: {n} example{'s' if n != 1 else ''}, at least {need} are needed to "
+                f"class `{cls}`: {count(n, 'example')}, at least {need} are needed to "
                 f"split into {'train/val/test' if need == 3 else 'train and a held-out split'} "
                 "(add examples, or lower --val/--test to 0)"
             )
@@ -44,8 +45,8 @@ def check_group_splittable(labels: list[str], groups: list[str], val: float, tes
     per_class: dict[str, set[str]] = {}
     for label, group in zip(labels, groups):
         per_class.setdefault(label, set()).add(group)
-    problems = [f"class `{c}`: its windows come from {len(g)} recording/subject group"
-                f"{'s' if len(g) != 1 else ''} ({', '.join(sorted(g)[:3])}), at least {need} are needed "
+    problems = [f"class `{c}`: its windows come from {count(len(g), 'recording/subject group')} "
+                f"({', '.join(sorted(g)[:3])}), at least {need} are needed "
                 "to hold whole recordings out (add recordings, or lower --val/--test to 0)"
                 for c, g in sorted(per_class.items()) if len(g) < need]
     if problems:

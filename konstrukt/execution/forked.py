@@ -77,8 +77,9 @@ def _child(job, index: int, send, parent: int) -> None:
         send.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
 
     # No bars or lines from here (several children would draw over each other): the parent says
-    # when each pipeline starts and ends; warnings still print.
-    job.progress = Progress(lambda event: post(("event", index, event)), verbose=False)
+    # when each pipeline starts and ends, and prints the warnings (once for all the children).
+    job.progress = Progress(lambda event: post(("event", index, event)), verbose=False,
+                            said=job.progress.said, echo=False)
     try:
         model, report, seconds = train_pipeline(job)
         state = {k: v.detach().cpu() for k, v in model.head.state_dict().items()}
@@ -182,7 +183,9 @@ def _supervise(jobs: list, waiting: list[int], limit: int) -> dict[int, tuple[st
                     end(index, kind, payload)
                     continue
                 try:
-                    if jobs[index].progress.callback:
+                    if payload.get("stage") == "warning":
+                        jobs[index].progress.warn(payload["message"])
+                    elif jobs[index].progress.callback:
                         jobs[index].progress.callback(payload)
                 except Exception as exc:  # noqa: BLE001 — as one after another: this pipeline fails
                     end(index, "error", ("failed", why_failed(exc)))

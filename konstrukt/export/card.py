@@ -104,7 +104,7 @@ def model_card(cfg: dict) -> str:
         lines.append(f"| {name} | {r['max_abs_logit_diff']:.2e} | {_pct(r['top1_agreement'])} |")
     lines.append("")
     int8 = cfg["parity"].get("results", {}).get("onnx int8")
-    if int8:
+    if int8 and "onnx_int8" in cfg["files"]:  # (a refused INT8 model is named in the notes)
         ratio = cfg["parity"].get("int8_size_ratio")
         lines += [f"INT8: {int8.get('method', '?')} quantisation"
                   + (f", {ratio:.2f}× smaller than fp32" if ratio else "")

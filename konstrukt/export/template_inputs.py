@@ -191,7 +191,7 @@ def read_signal(path):
     if data.shape[0] != CHANNELS:
         raise ValueError(f"has {data.shape[0]} channels; the model was trained on {CHANNELS}")
     rate = rate or SIGNAL["sample_rate"]
-    if rate is None or math.isclose(rate, RATE, rel_tol=1e-3):
+    if rate is None or PRE.get("unit") == "samples" or math.isclose(rate, RATE, rel_tol=1e-3):
         return data
     from scipy.signal import resample_poly  # only for files at another rate
 

@@ -117,16 +117,18 @@ def _prepare_out(out: Path, force: bool) -> tuple[Path, bool]:
     return out, as_zip
 
 
-def _finish(staging: Path, out: Path, as_zip: bool) -> None:
+def _finish(staging: Path, out: Path, as_zip: bool, top: str | None = None) -> None:
     for path in staging.iterdir():  # the staging folder's private modes must not travel with the files
         path.chmod(0o755 if path.is_dir() else 0o644)
     if as_zip:
         tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.partial")
         import zipfile
 
+        # one top folder (the zip's name): unzipping must not spill the files into the current folder
+        top = top or out.stem
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
             for p in sorted(staging.iterdir()):
-                zf.write(p, p.name)
+                zf.write(p, f"{top}/{p.name}")
         tmp.replace(out)
         return
     if out.exists():
@@ -135,25 +137,27 @@ def _finish(staging: Path, out: Path, as_zip: bool) -> None:
 
 
 def export(run, out: str | Path, format: str = "bundle", *, force: bool = False,
-           samples: str | Path | None = None, say=None) -> dict:
-    """Export a trained run (object, run folder or bundle) to ``out`` (a folder, or a ``.zip``).
+           samples: str | Path | None = None, say=None, top: str | None = None) -> dict:
+    """Export a trained run (object, run folder or bundle) to ``out`` (a folder, or a ``.zip``
+    whose files sit in one top folder, ``top`` or the zip's name).
 
     ``format``: ``bundle`` (PyTorch weights + predict.py), ``onnx``, ``onnx-int8`` or ``all``.
     Every model written is compared with the PyTorch model on held-out samples (``samples``
-    overrides where they come from); a failed check raises RunError and writes nothing.
-    Returns the bundle's config.json dict.
+    overrides where they come from); a failed check raises RunError and writes nothing, except
+    that ``all`` leaves out an INT8 model that agrees too little and writes the rest, naming the
+    refused format and why in ``refused``. Returns the bundle's config.json dict.
     """
     from ..inference import Run, load_run
 
     say = say or (lambda msg: None)
     if format not in FORMATS:
         raise ConfigError(f"unknown export format {format!r}", [f"choose one of: {', '.join(FORMATS)}"])
+    out, as_zip = _prepare_out(Path(out), force)  # before any work: an existing --out fails at once
     run = run if isinstance(run, Run) else load_run(run)
-    out, as_zip = _prepare_out(Path(out), force)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
         cfg = _write(run, staging, format, samples, say)
-        _finish(staging, out, as_zip)
+        _finish(staging, out, as_zip, top)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -275,8 +279,18 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
             record["results"]["onnx int8"] = result
             record["onnx_int8_bytes"] = (folder / ONNX_INT8).stat().st_size
             record["int8_size_ratio"] = record["onnx_fp32_bytes"] / record["onnx_int8_bytes"]
-            parity.check_int8(result)
-            names["onnx_int8"] = ONNX_INT8
+            try:
+                parity.check_int8(result)
+                names["onnx_int8"] = ONNX_INT8
+            except RunError as exc:
+                if format == "onnx-int8":
+                    raise
+                # `all`: the formats that passed are still worth having; say which was refused, and why
+                (folder / ONNX_INT8).unlink()
+                record.pop("onnx_int8_bytes"), record.pop("int8_size_ratio")
+                cfg["refused"] = {"onnx-int8": exc.message}
+                notes.append(f"No INT8 model: {exc.message}; use the fp32 ONNX model.")
+                say(f"INT8 refused: {exc.message}")
             timings["onnx_int8"] = time.perf_counter() - t0
             if format == "onnx-int8":
                 fp32.unlink()

@@ -53,9 +53,8 @@ class WeightSource:
 
 
 FIX_HINT = (
-    "Fix: pass a local file with `--pretrained PATH` (a state_dict saved with torch.save or "
-    "safetensors), put the file into the cache named above, or train from scratch with "
-    "`--pretrained none`."
+    "Or: pass a local file with `--pretrained PATH` (a state_dict saved with torch.save or "
+    "safetensors), or put the file into the cache named above."
 )
 
 

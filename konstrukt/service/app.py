@@ -14,6 +14,7 @@ from .db import make_engine, make_sessionmaker, migrate
 from .gate import RequestGate
 from .jobs import recover_orphans
 from .limits import FailureWindow, StreamSlots
+from .logs import configure_logging
 from .openapi import describe_inputs
 from .predict import RunCache
 from .security import SessionSigner, TTLCache
@@ -99,7 +100,7 @@ async def lifespan(app: FastAPI):
         load_demo(app.state.sessions, settings)
     app.state.worker = None
     if settings.start_worker:
-        from .worker import WorkerManager
+        from .worker_process import WorkerManager
 
         app.state.worker = WorkerManager(settings, app.state.sessions)
         app.state.worker.start()
@@ -170,11 +171,11 @@ def serve(host: str = "127.0.0.1", port: int = 8000, data_dir=None, database_url
 
     import uvicorn
 
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see worker.worker_env; before torch starts
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see worker_process.worker_env; before torch starts
     settings = settings_from_env(data_dir=data_dir, database_url=database_url, demo=demo or None,
                                  storage_url=storage_url, executor=executor,
                                  ray_address=ray_address)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging("%(asctime)s %(name)s %(message)s")
     check_storage(settings)  # before uvicorn: an unreachable store is a clear error, not a traceback
     print(f"konstrukt: data in {settings.data_dir.resolve()}; open http://{host}:{port}/", flush=True)
     if settings.executor != "local":

@@ -32,6 +32,11 @@ def export_path(run_folder: Path, fmt: str) -> Path:
     return run_folder.parent / f"export-{fmt}.zip"
 
 
+def download_name(run_job_id: int, fmt: str) -> str:
+    """The zip's name when downloaded, also its top folder (files do not spill when unzipped)."""
+    return f"konstrukt-{run_job_id}-{fmt}"
+
+
 def is_fresh(run_folder: Path, fmt: str) -> bool:
     """The zip exists and was built after the run's report was written."""
     zip_path, report = export_path(run_folder, fmt), run_folder / "report.json"
@@ -80,7 +85,7 @@ def build_export(settings: Settings, run_job: Job, fmt: str, say: Callable[[str]
             return zip_path
         run = blobs.job_run(settings, run_job, folder)  # its held-out files (parity), found here
         say(f"building the {FORMAT_LABELS[fmt]}")
-        export(run, zip_path, fmt, force=True, say=say)
+        export(run, zip_path, fmt, force=True, say=say, top=download_name(run_job.id, fmt))
     return zip_path
 
 

@@ -1,6 +1,6 @@
 """Per-user and per-address limits kept in the server process: open event streams, failed sign-ins.
 
-They live in memory (one server process owns a data directory, see ``worker.claim_lock``); a
+They live in memory (one server process owns a data directory, see ``worker_process.claim_lock``); a
 restart forgets them, which only ever makes the server more lenient for a moment.
 """
 from __future__ import annotations

@@ -259,7 +259,7 @@ def prepare_data_dir(settings) -> None:
 
 def clean_staging(data_dir: Path, scratch_older_than: float = 600.0) -> int:
     """Remove uploads a killed server left half-checked in ``tmp`` (and old Try it scratch files);
-    return how many entries went. Only one server runs per data directory (see worker.claim_lock)."""
+    return how many entries went. Only one server runs per data directory (see worker_process.claim_lock)."""
     import time
 
     removed = 0

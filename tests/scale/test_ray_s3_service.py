@@ -58,7 +58,7 @@ def test_upload_train_on_ray_with_s3_results_try_it_export(tmp_path, s3_url, buc
         bundle = export_bundle(erin, job_id, "bundle")  # parity on the held-out files
         assert bundle.status_code == 200, bundle.text
         with zipfile.ZipFile(io.BytesIO(bundle.content)) as zf:
-            assert {"predict.py", "config.json"} <= set(zf.namelist())
+            assert {f"konstrukt-{job_id}-bundle/{n}" for n in ("predict.py", "config.json")} <= set(zf.namelist())
         zipped = erin.get(f"/api/jobs/{job_id}/download")
         assert zipped.status_code == 200
         assert erin.delete(f"/api/jobs/{job_id}").status_code == 204

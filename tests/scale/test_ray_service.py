@@ -101,7 +101,7 @@ def test_train_on_ray_live_progress_results_try_export(dana, digits, ray_app):
     bundle = export_bundle(dana, job_id, "bundle")
     assert bundle.status_code == 200, bundle.text
     with zipfile.ZipFile(io.BytesIO(bundle.content)) as zf:
-        assert {"predict.py", "config.json"} <= set(zf.namelist())
+        assert {f"konstrukt-{job_id}-bundle/{n}" for n in ("predict.py", "config.json")} <= set(zf.namelist())
 
 
 def test_cancel_stops_the_ray_task(dana, digits, ray_app):

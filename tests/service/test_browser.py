@@ -54,7 +54,7 @@ def test_browser_flow(server, digits, tmp_path):
         for name in ("zero", "one"):
             files = sorted((digits / name).iterdir()) + ([bad] if name == "zero" else [])
             page.set_input_files(f'.class-card[data-class="{name}"] input[type="file"]', [str(f) for f in files])
-            expect(page.locator("#upload-report")).to_contain_text("Added 8 example(s)")
+            expect(page.locator("#upload-report")).to_contain_text("Added 8 examples")
         expect(page.locator('.class-card[data-class="one"] .thumb')).to_have_count(8)
         page.set_input_files('.class-card[data-class="zero"] input[type="file"]', [str(bad)])
         expect(page.locator("#upload-report")).to_contain_text("broken.png")
@@ -62,7 +62,7 @@ def test_browser_flow(server, digits, tmp_path):
         zero.get_by_role("button", name="Webcam").click()
         page_wait(page, "document.querySelector('.class-card video').videoWidth > 0")
         zero.get_by_role("button", name="Snap").click()
-        expect(page.locator("#upload-report")).to_contain_text("Added 1 example(s)")
+        expect(page.locator("#upload-report")).to_contain_text("Added 1 example")
         expect(zero.locator(".thumb")).to_have_count(9)
         zero.get_by_role("button", name="Close webcam").click()
         page.screenshot(path=str(ARTIFACTS / "service-project.png"), full_page=True)
@@ -86,7 +86,7 @@ def test_browser_flow(server, digits, tmp_path):
         expect(page.locator("#accuracy")).to_contain_text("%")
         expect(page.locator("#status-pill")).to_have_text("succeeded")
         expect(page.locator("#health-list .notice").first).to_be_visible()  # the run's data health panel
-        expect(page.locator("#trust .chosen")).to_contain_text("augment.hflip")  # what the data decided, and why
+        expect(page.locator("#trust .chosen")).to_contain_text("mirrored copies")  # what the data decided, and why, in words
 
         unseen = sorted((digits.parent / "digits_new" / "one").iterdir())[0]
         page.set_input_files("#try-file", str(unseen))
@@ -103,7 +103,9 @@ def test_browser_flow(server, digits, tmp_path):
             expect(page.locator("#export-status")).to_contain_text("preparing")
         bundle = tmp_path / "bundle.zip"
         info.value.save_as(bundle)
-        assert {"predict.py", "config.json"} <= set(zipfile.ZipFile(bundle).namelist())
+        names = zipfile.ZipFile(bundle).namelist()  # one top folder, named as the download
+        assert {f"{names[0].split('/')[0]}/{n}" for n in ("predict.py", "config.json")} <= set(names)
+        assert all(n.startswith(info.value.suggested_filename[:-4] + "/") for n in names)
         with page.expect_download() as info:
             page.click("#download")
         saved = tmp_path / "run.zip"
@@ -121,7 +123,7 @@ def test_browser_flow(server, digits, tmp_path):
         record.click()
         page.wait_for_timeout(1200)
         page.locator('.class-card[data-class="beep"]').get_by_role("button", name="■ Stop").click()
-        expect(page.locator("#upload-report")).to_contain_text("Added 1 example(s)")  # WAV made in the page
+        expect(page.locator("#upload-report")).to_contain_text("Added 1 example")  # WAV made in the page
         expect(page.locator('.class-card[data-class="beep"] audio')).to_have_count(1)
 
         assert not errors, errors
@@ -172,7 +174,7 @@ def test_browser_health_panel_fixes_a_label_conflict(server, digits, tmp_path):
         one_again = tmp_path / "one_again.png"
         shutil.copy(first_one, one_again)
         page.set_input_files('.class-card[data-class="zero"] input[type="file"]', [str(one_again)])
-        expect(page.locator("#upload-report")).to_contain_text("Added 1 example(s)")
+        expect(page.locator("#upload-report")).to_contain_text("Added 1 example")
         page.click("#health-check")
         conflict.locator(".health-sample", has_text="one_again.png").locator("select").select_option(label="one")
         expect(page.locator('.class-card[data-class="one"] .thumb')).to_have_count(9)

@@ -29,7 +29,7 @@ def test_browser_compare_recipes(server, digits):  # noqa: F811
             page.wait_for_selector(f'.class-card[data-class="{name}"]')
             page.set_input_files(f'.class-card[data-class="{name}"] input[type="file"]',
                                  [str(f) for f in sorted((digits / name).iterdir())])
-            expect(page.locator("#upload-report")).to_contain_text("Added 8 example(s)")
+            expect(page.locator("#upload-report")).to_contain_text("Added 8 examples")
 
         page.fill('input[name="num_epochs"]', "1")
         page.click("text=More settings")

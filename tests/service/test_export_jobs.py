@@ -70,7 +70,9 @@ def test_an_export_is_a_job_with_progress_and_its_zip_is_kept(app, trained):
 
     bundle = alice.get(f"/api/jobs/{run_id}/export?format=bundle")
     assert bundle.status_code == 200 and bundle.headers["content-type"] == "application/zip"
-    assert {"predict.py", "config.json"} <= set(zipfile.ZipFile(io.BytesIO(bundle.content)).namelist())
+    names = zipfile.ZipFile(io.BytesIO(bundle.content)).namelist()  # one top folder, named as the download
+    assert {f"konstrukt-{run_id}-bundle/{n}" for n in ("predict.py", "config.json")} <= set(names)
+    assert bundle.headers["content-disposition"].endswith('"konstrukt-%d-bundle.zip"' % run_id)
     done = alice.post(f"/api/jobs/{run_id}/exports", json={"format": "bundle"}).json()
     assert done["job"]["id"] == export_id and done["download_url"] == f"/api/jobs/{run_id}/export?format=bundle"
     assert _work_one_export(app) is None  # cached: nothing queued again

@@ -114,8 +114,9 @@ def test_train_follow_results_try_download(carol, digits, worker_app):
     bundle = export_bundle(carol, job_id, "onnx")  # stand-alone, parity-checked, built by an export job
     assert bundle.status_code == 200 and bundle.headers["content-type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(bundle.content)) as zf:
-        assert {"model.onnx", "predict.py", "config.json", "README.md", "requirements.txt"} <= set(zf.namelist())
-        assert json.loads(zf.read("config.json"))["parity"]["results"]["onnx fp32"]["top1_agreement"] == 1.0
+        top = f"konstrukt-{job_id}-onnx/"  # files sit in one top folder
+        assert {top + n for n in ("model.onnx", "predict.py", "config.json", "README.md", "requirements.txt")} <= set(zf.namelist())
+        assert json.loads(zf.read(top + "config.json"))["parity"]["results"]["onnx fp32"]["top1_agreement"] == 1.0
     assert carol.get(f"/api/jobs/{job_id}/export?format=tflite").status_code == 422
     assert carol.post(f"/api/jobs/{job_id}/exports", json={"format": "tflite"}).status_code == 422
 

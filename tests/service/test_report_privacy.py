@@ -50,7 +50,7 @@ def test_reports_and_downloads_name_no_server_folder(alice, app, digits):
     bundle = _export(alice, app, job["id"], "onnx")  # parity still finds the test split
     assert bundle.status_code == 200, bundle.text
     with zipfile.ZipFile(io.BytesIO(bundle.content)) as zf:
-        assert json.loads(zf.read("config.json"))["parity"]["source"] == "test split"
+        assert json.loads(zf.read(f"konstrukt-{job['id']}-onnx/config.json"))["parity"]["source"] == "test split"
 
 
 def test_a_failed_jobs_message_is_worded_for_the_web_user(alice, app, digits):

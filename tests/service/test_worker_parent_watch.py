@@ -7,7 +7,7 @@ import textwrap
 
 SCRIPT = textwrap.dedent("""
     import multiprocessing, sys, time
-    from konstrukt.service.worker import watch_parent
+    from konstrukt.service.worker_process import watch_parent
     watch_parent(sys.stdin.fileno())
     time.sleep(0.2)  # the watch thread is now blocked reading stdin
     with multiprocessing.get_context("fork").Pool(2) as pool:

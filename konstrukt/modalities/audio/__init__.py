@@ -95,6 +95,7 @@ MODALITY = Modality(
                        onnx_input=lambda backbone: _export().onnx_input(backbone),
                        int8=lambda backbone: _export().int8(backbone)),
     restore_preprocessor=_restore, check_upload=check_duration,
+    variety="other rooms, microphones, distances and speakers",
 )
 
 TASKS = (

@@ -143,5 +143,5 @@ def _show_audio(key: str, value: Any, meta: dict) -> str:
 
 HEALTH = HealthHooks(measure_audio, audio_pairs, {"duration": "duration"},
                      {"sample_rate": "sample rate", "channels": "channel count"}, _show_audio, noun="clip",
-                     flats={"silent": f"are near-silent (below {SILENT_DBFS:.0f} dBFS)",
+                     flats={"silent": f"{{are}} near-silent (below {SILENT_DBFS:.0f} dBFS)",
                             "constant": "hold a constant signal that never changes"})

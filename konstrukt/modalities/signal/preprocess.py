@@ -2,17 +2,16 @@
 
 Reading (``read_signal``):
 
-* **CSV** — columns are channels, one row per time step; a header row or not; an optional first
-  column holding the time in seconds (detected by its name — ``time``, ``t``, ``timestamp``… — or,
-  without a header, by a strictly increasing, evenly spaced first column; ``signal.time_column``
-  overrides) gives the sampling rate. Ragged rows, empty or non-numeric cells and NaN/inf values
-  are refused with the file and row named.
+* **CSV** — columns are channels, one row per time step, an optional time column
+  (:mod:`konstrukt.modalities.signal.csv_reader`).
 * **NPY / NPZ** — a 1-D (one channel) or 2-D array, channels × time or time × channels: the longer
-  axis is taken as time when the shape says so unambiguously (``signal.layout`` overrides), and the
-  run says what it assumed. An NPZ holds one array (or one named ``data``/``x``/``signal``) and may
-  hold its rate as ``sample_rate``/``fs``. Arrays are read with ``allow_pickle=False``.
+  axis is taken as time, or the axis of one length across the set holds the channels
+  (:mod:`konstrukt.modalities.signal.layout`; ``signal.layout`` overrides); the run says which.
+  An NPZ holds one array (or one named ``data``/``x``/``signal``) and may hold its rate as
+  ``sample_rate``/``fs``. Arrays are read with ``allow_pickle=False``.
 
-A file without a time column or stored rate is at ``signal.sample_rate`` (``--sample-rate``).
+A file without a time column or stored rate is at ``signal.sample_rate`` (``--sample-rate``); with
+neither, the run works in samples (windows of the files' typical length).
 :meth:`SignalPreprocessor.fit` looks at the training split only: it fixes the model's rate
 (``signal.sample_rate``, else the most common rate of the training files; other files are
 resampled with a polyphase filter), the channel count, and the per-channel mean and standard
@@ -21,16 +20,13 @@ deviation used to standardise every window. Those travel with the run as plain J
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import math
 from collections import Counter, OrderedDict
-from itertools import islice
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -38,14 +34,13 @@ import torch
 from ...errors import ConfigError, DataError
 from ...preprocess import Preprocessor
 from ...preprocess.limits import check_values
-from .headers import bounded_lines, check_array_file
+from ...words import count
+from .headers import check_array_file
+from .csv_reader import bad_file as _bad, read_csv_values
+from .layout import orient, samples_note, settle_layout, typical_length
 
-TIME_NAMES = frozenset({"time", "t", "timestamp", "times", "seconds", "sec", "secs", "s", "time_s",
-                        "time (s)", "time[s]", "t_s", "elapsed"})
 ARRAY_KEYS = ("data", "x", "signal", "signals", "X")
 RATE_KEYS = ("sample_rate", "fs", "sampling_rate", "rate", "sr")
-MAX_ROW_PROBLEMS = 5  # per file: enough to show the pattern without a wall of text
-_BLOCK_CELLS = 1 << 16  # CSV cells parsed at a time (a few MB of strings at most)
 # Long windows go through a strided stem first so that at most this many steps enter the residual
 # blocks (2 s at 1 kHz: stride 16, 62.5 steps/s — gestures and envelopes live well below that).
 # 256 cost about twice the time per training window (2.9 → 1.5 ms at 8 ch × 2 s × 1 kHz).
@@ -60,6 +55,8 @@ class Recording:
     rate: float | None
     path: Path
     note: str = ""  # what the reader assumed (layout, time column), said once per run
+    shape: tuple | None = None  # an array file's 2-D shape as stored (the set decides its layout)
+    transposed: bool = False  # stored as time × channels
     _at: dict = field(default_factory=dict, repr=False)  # resampled copies by rate
 
     @property
@@ -89,155 +86,13 @@ def resample(x: np.ndarray, rate_in: float, rate_out: float) -> np.ndarray:
     return resample_poly(x, ratio.numerator, ratio.denominator, axis=1).astype(np.float32)
 
 
-def _bad(path: Path, why: str, fix: str) -> DataError:
-    return DataError(f"{path.name}: {why}", [f"Fix: {fix}"])
-
-
-# --------------------------------------------------------------------------- CSV
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-        return True
-    except ValueError:
-        return False
-
-
-def _time_column(header: list[str] | None, rows: np.ndarray, mode: str) -> tuple[bool, float]:
-    """(first column is time?, its scale to seconds) by name, or by an even increasing ramp."""
-    if mode == "none" or rows.shape[1] < 2:
-        return False, 1.0
-    if mode == "first":
-        return True, 1.0
-    if header is not None:
-        name = header[0].strip().lower()
-        if name in ("ms", "time_ms", "time (ms)", "time[ms]", "timestamp_ms"):
-            return True, 1e-3
-        return name in TIME_NAMES, 1.0
-    steps = np.diff(rows[:, 0])
-    even = steps.size >= 2 and steps.min() > 0 and (steps.max() - steps.min()) <= 1e-3 * steps.mean()
-    return bool(even), 1.0
-
-
-def _rate_from_time(path: Path, t: np.ndarray, first_row: int) -> float:
-    steps = np.diff(t)
-    bad = np.flatnonzero(steps <= 0)
-    if bad.size:
-        raise _bad(path, f"row {first_row + int(bad[0]) + 1}: the time column does not increase "
-                         f"({t[bad[0]]:g} → {t[bad[0] + 1]:g})",
-                   "sort the rows by time, or pass --time-column none if the first column is a channel")
-    if steps.size == 0:
-        raise _bad(path, "a single time step cannot give a sampling rate",
-                   "record more samples, or pass --time-column none and --sample-rate HZ")
-    return float(f"{1.0 / np.median(steps):.6g}")  # 199.99999… from rounded times is 200 Hz
-
-
-def _csv_rows(path: Path) -> Iterator[list[str]]:
-    """The non-empty rows of a CSV file, read a bounded line at a time (never the whole file)."""
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        try:
-            for row in csv.reader(bounded_lines(f, path.name)):
-                if row and (row[0].strip() or "".join(row).strip()):  # skip blank lines, fast
-                    yield row
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise _bad(path, f"not a readable CSV file ({str(exc)[:120]})",
-                       "export the recording as a UTF-8 CSV, one row per time step") from None
-
-
-def _csv_shape(path: Path) -> tuple[list[str] | None, int, int]:
-    """(header or None, data rows, columns), counted in a first pass that keeps no row."""
-    rows = _csv_rows(path)
-    first = next(rows, None)
-    if first is None:
-        raise _bad(path, "is empty (no rows)", "remove the file or export the recording again")
-    header = None if all(_is_number(c) for c in first) else first
-    count = sum(1 for _ in rows) + (header is None)
-    if not count:
-        raise _bad(path, "has a header row but no data rows", "export the recording again")
-    return header, count, len(first)
-
-
-def _row_problem(row: list[str], width: int, names: list[str], where: str) -> str | None:
-    """What is wrong with a row numpy could not take: its length, or its first bad cell."""
-    if len(row) != width:
-        return f"{where}: {len(row)} cells, expected {width} (ragged row)"
-    for j, cell in enumerate(row):
-        col = names[j].strip() or f"column {j + 1}"
-        try:
-            value = float(cell)
-        except ValueError:
-            return f"{where}, {col}: {cell.strip()[:20]!r} is not a number"
-        if not math.isfinite(value):
-            return f"{where}, {col}: {cell.strip()} (NaN or infinite values are not allowed)"
-    return None
-
-
 def read_csv_signal(path: Path, time_mode: str = "auto") -> Recording:
-    """CSV → Recording; every ragged row, non-numeric cell and NaN/inf is reported by row.
-
-    Rows × columns are counted first and checked against the decode limits; the values then go
-    straight into one preallocated array (a list of every row's strings costs ~20x the file)."""
-    header, count, width = _csv_shape(path)
-    check_values(path.name, count * width, 8, f"{count:,} rows × {width:,} columns",
-                 "save a shorter recording per file (split it, or lower the sampling rate).")
-    first_row = 2 if header is not None else 1
-    rows = _csv_rows(path)
-    if header is not None:
-        next(rows)
-    values = np.empty((count, width), dtype=np.float64)
-    names = header or [f"column {j + 1}" for j in range(width)]
-    problems, step = [], max(1, _BLOCK_CELLS // width)
-    block_rows = iter(lambda: list(islice(rows, step)), [])
-    for start, block in zip(range(0, count, step), block_rows):  # a file grown since the count cannot overrun
-        block = block[:count - start]
-        try:  # numpy parses the strings as float() does, a block of rows at a time
-            values[start:start + len(block)] = np.array(block, dtype=np.float64)
-            if np.isfinite(values[start:start + len(block)]).all():
-                continue
-        except ValueError:  # ragged or not a number: find which row, and what
-            pass
-        for i, row in enumerate(block, start):
-            if problem := _row_problem(row, width, names, f"row {first_row + i}"):
-                problems.append(problem)
-            if len(problems) >= MAX_ROW_PROBLEMS:
-                problems.append(f"… stopped after {MAX_ROW_PROBLEMS} bad rows")
-                break
-        if len(problems) >= MAX_ROW_PROBLEMS:
-            break
-    rows.close()
-    if problems:  # the rows go into the message: a run lists every unreadable file by its message
-        raise DataError(f"{path.name}: " + "; ".join(problems), [
-            "Fix: every row needs one number per column (no empty cells, NaN or inf)."])
-    is_time, scale = _time_column(header, values, time_mode)
-    rate, note = None, ""
-    if is_time:
-        rate = _rate_from_time(path, values[:, 0] * scale, first_row)
-        values = values[:, 1:]
-        note = f"first column is the time ({rate:g} Hz)"
-    return Recording(np.ascontiguousarray(values.T, dtype=np.float32), rate, path, note)
+    """CSV → Recording (:func:`~konstrukt.modalities.signal.csv_reader.read_csv_values`)."""
+    data, rate, note = read_csv_values(path, time_mode)
+    return Recording(data, rate, path, note)
 
 
 # --------------------------------------------------------------------------- NPY / NPZ
-
-
-def _orient(path: Path, arr: np.ndarray, layout: str) -> tuple[np.ndarray, str]:
-    """(C, T) from a 1-D or 2-D array; the longer axis is time unless ``layout`` says otherwise."""
-    if arr.ndim == 1:
-        return arr[None, :], "one channel"
-    if arr.ndim != 2:
-        raise _bad(path, f"holds a {arr.ndim}-D array {arr.shape}; a signal is 1-D or 2-D "
-                         "(channels × time)", "save one recording per file as a 2-D array")
-    if layout == "channels_first":
-        return arr, ""
-    if layout == "time_first":
-        return arr.T, ""
-    if arr.shape[0] == arr.shape[1]:
-        raise _bad(path, f"is square {arr.shape}, so which axis is time cannot be told",
-                   "set `signal.layout` (--layout) to channels_first or time_first")
-    if arr.shape[0] < arr.shape[1]:
-        return arr, f"read as channels × time {arr.shape} (the longer axis is time)"
-    return arr.T, f"read as time × channels {arr.shape} (the longer axis is time)"
 
 
 def _npz_array(path: Path, npz) -> tuple[np.ndarray, float | None]:
@@ -275,18 +130,20 @@ def read_array_signal(path: Path, layout: str = "auto") -> Recording:
     if arr.dtype.kind not in "biuf" or arr.size == 0:
         raise _bad(path, f"holds {'no values' if arr.size == 0 else f'a {arr.dtype} array'}; a signal is "
                          "a non-empty numeric array", "save the recording as a float array")
-    data, note = _orient(path, arr, layout)
+    shape = tuple(arr.shape) if arr.ndim == 2 else None
+    data, note, transposed = orient(path, arr, layout)
     data = np.ascontiguousarray(data, dtype=np.float32)  # one copy: oriented, float32, contiguous
     del arr, loaded  # the decoded copy only: the original may be twice its size
     if not np.isfinite(data).all():
         c, t = np.argwhere(~np.isfinite(data))[0]
         raise _bad(path, f"channel {c + 1}, sample {t + 1}: NaN or infinite value",
                    "fill or remove the missing samples before saving")
-    return Recording(data, rate, path, note)
+    return Recording(data, rate, path, note, shape, transposed)
 
 
-def read_signal(path: str | Path, config) -> Recording:
-    """Decode one signal file as ``config.signal`` says; DataError names the file and the row."""
+def read_signal(path: str | Path, config, layout: str | None = None) -> Recording:
+    """Decode one signal file as ``config.signal`` says (``layout``: the one a run settled on);
+    DataError names the file and the row."""
     path = Path(path)
     if not path.is_file():
         raise _bad(path, "file not found", "check the path")
@@ -295,7 +152,7 @@ def read_signal(path: str | Path, config) -> Recording:
     if path.suffix.lower() == ".csv":
         rec = read_csv_signal(path, config.signal.time_column)
     else:
-        rec = read_array_signal(path, config.signal.layout)
+        rec = read_array_signal(path, layout or config.signal.layout)
     if rec.rate is None and config.signal.sample_rate:
         rec.rate = float(config.signal.sample_rate)
     return rec
@@ -335,7 +192,10 @@ class SignalPreprocessor(Preprocessor):
 
         self.config = config
         self.cfg = config.signal
-        self.rate: float | None = None
+        self.rate: float | None = None  # Hz; 1.0 when the run works in samples (rate unknown)
+        self.in_samples = False  # no time column, no --sample-rate: windows of `window_samples`
+        self.window_samples: int | None = None
+        self.layout: str | None = None  # how array files are read, settled on the whole set
         self.channels: int | None = None
         self.mean: np.ndarray | None = None  # (C,)
         self.std: np.ndarray | None = None  # (C,)
@@ -347,6 +207,8 @@ class SignalPreprocessor(Preprocessor):
 
     @property
     def length(self) -> int:
+        if self.in_samples:
+            return self.window_samples
         return max(1, int(round(self.cfg.window * self.rate)))
 
     def fit(self, raws: list[Recording], labels, train_idx: list[int], pool_idx: list[int] | None = None) -> dict:
@@ -355,46 +217,49 @@ class SignalPreprocessor(Preprocessor):
         Checks every recording has the same channel count; ``notes`` says what the readers
         assumed (layout, time column). Nothing is chosen from the pool: no config overrides.
         """
+        self.layout, notes = settle_layout(raws, self.cfg.layout)  # before channels are counted
         counts = Counter(r.channels for r in raws)
         channels = counts.most_common(1)[0][0]
-        odd = [f"{r.path.name}: {r.channels} channel{'s' if r.channels != 1 else ''}, but most files "
+        odd = [f"{r.path.name}: {count(r.channels, 'channel')}, but most files "
                f"have {channels}" for r in raws if r.channels != channels]
         if odd:
             raise DataError("the recordings do not all have the same channels", odd[:20] + [
                 "Fix: give every file the same channels in the same order, or remove the odd ones."])
         train = [raws[i] for i in train_idx] or raws
         rates = Counter(r.rate for r in train if r.rate is not None)
-        if self.cfg.sample_rate:
-            self.rate = float(self.cfg.sample_rate)
-        elif rates:
-            self.rate = float(rates.most_common(1)[0][0])
+        self.in_samples = not (self.cfg.sample_rate or rates)
+        if self.in_samples:  # the window from every file (a format property, the same in each CV fold)
+            self.rate, self.window_samples = 1.0, typical_length(raws)
+            notes.append(samples_note(self.window_samples))
         else:
-            raise ConfigError("the sampling rate is unknown: the files have no time column",
-                              ["Fix: pass --sample-rate HZ (or set `signal.sample_rate`), or add a "
-                               "`time` column in seconds to the CSV files."])
+            self.rate = float(self.cfg.sample_rate or rates.most_common(1)[0][0])
         self.channels = channels
-        stacked = np.concatenate([r.at(self.rate) for r in train], axis=1)  # (C, ΣT)
+        stacked = np.concatenate([self._data(r) for r in train], axis=1)  # (C, ΣT)
         self.mean = stacked.mean(axis=1).astype(np.float32)
         self.std = np.maximum(stacked.std(axis=1), 1e-6).astype(np.float32)  # flat channel: no blow-up
         self._update_signature()
-        self.notes = self._notes(raws)
+        self.notes = notes + self._notes(raws)
         return {}
 
     @staticmethod
     def _notes(raws: list[Recording]) -> list[str]:
         by_file = {r.path: r.note for r in raws if r.note}  # windows of one recording count once
         notes = Counter(n.split(" (")[0] if "read as" in n else n for n in by_file.values())
-        return [f"{n} file(s): {note}; override with --layout / --time-column" for note, n in notes.items()]
+        return [f"{count(n, 'file')}: {note}; override with --layout / --time-column" for note, n in notes.items()]
 
     def _learned(self) -> dict:
         """What ``fit`` learned from the training split, as plain JSON."""
-        return {"sample_rate": self.rate, "channels": self.channels, "length": self.length,
+        return {"sample_rate": self.rate, "channels": self.channels, "length": self.length if self.rate else None,
+                "unit": "samples" if self.in_samples else "seconds", "array_layout": self.layout,
                 "mean": None if self.mean is None else self.mean.tolist(),
                 "std": None if self.std is None else self.std.tolist()}
 
     def state(self) -> dict:
         """The settings and learned values that decide the model input, as plain JSON."""
-        return {"kind": "signal", **self._learned(), "signal": self.cfg.model_dump(mode="json"),
+        signal = {**self.cfg.model_dump(mode="json"), "layout": self.layout or self.cfg.layout}
+        if self.in_samples:  # bundles read `window` and `hop` in the model's steps: here samples
+            signal.update(window=self.window_samples, hop=self.cfg.hop)
+        return {"kind": "signal", **self._learned(), "signal": signal,
                 "layout": "(channels, length) float32, standardised per channel"}
 
     @classmethod
@@ -408,6 +273,9 @@ class SignalPreprocessor(Preprocessor):
 
     def load_state(self, state: dict) -> None:
         self.rate, self.channels = float(state["sample_rate"]), int(state["channels"])
+        self.in_samples = state.get("unit") == "samples"
+        self.window_samples = int(state["length"]) if self.in_samples else None
+        self.layout = state.get("array_layout")
         self.mean = None if state.get("mean") is None else np.asarray(state["mean"], np.float32)
         self.std = None if state.get("std") is None else np.asarray(state["std"], np.float32)
         self._update_signature()
@@ -429,7 +297,15 @@ class SignalPreprocessor(Preprocessor):
     # ---- reading
 
     def load(self, path: Path) -> Recording:
-        return read_signal(path, self.config)
+        rec = read_signal(path, self.config, self.layout)
+        if self.rate is not None and rec.note.startswith("square"):  # a fitted run that did not settle
+            raise _bad(path, f"is {rec.note}, so which axis is time cannot be told",
+                       "set `signal.layout` (--layout) to channels_first or time_first")
+        return rec
+
+    def _data(self, rec: Recording) -> np.ndarray:
+        """(C, T) at the model's rate; in samples as stored (a run in samples has no rate)."""
+        return rec.data if self.in_samples else rec.at(self.rate)
 
     def load_sample(self, sample) -> Recording:
         """A labelled window of a long recording (``sample.start``/``end`` in seconds) or a file."""
@@ -459,8 +335,9 @@ class SignalPreprocessor(Preprocessor):
         rec = self.load(path)
         if self.rate is None:
             return None
-        x = rec.at(self.rate)
-        hop = int(round((self.cfg.hop or self.cfg.window / 2) * self.rate))
+        x = self._data(rec)
+        hop = (int(round(self.cfg.hop)) if self.cfg.hop else self.length // 2) if self.in_samples else \
+            int(round((self.cfg.hop or self.cfg.window / 2) * self.rate))
         starts = window_starts(x.shape[1], self.length, hop)
         if len(starts) <= 1:
             return [rec]
@@ -474,7 +351,7 @@ class SignalPreprocessor(Preprocessor):
         if raw.channels != self.channels:
             raise _bad(raw.path, f"has {raw.channels} channels; the model was trained on {self.channels}",
                        "record the same channels, in the same order, as the training data")
-        x = raw.at(self.rate)  # (C, T)
+        x = self._data(raw)  # (C, T)
         if self.cfg.standardize and self.mean is not None:  # before padding: zeros pad at the mean
             x = (x - self.mean[:, None]) / self.std[:, None]
         x = fix_length(x, self.length, self.cfg.pad, self.cfg.crop).astype(np.float32, copy=False)  # (C, L)

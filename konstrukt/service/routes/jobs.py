@@ -24,7 +24,7 @@ from ..deps import (JSON, MULTIPART, JobId, authorized_job, current_user, curren
                     owned_job, owned_project)
 from ..openapi import config_problems
 from .. import blobs, quotas
-from ..exports import export_jobs_of, export_path, is_fresh, request_export
+from ..exports import download_name, export_jobs_of, export_path, is_fresh, request_export
 from ..jobs import COMPARE, EXPORT, TERMINAL, delete_job_files, request_cancel
 from ..health import run_health
 from ..schemas import (CompareRequest, ExportFormat, ExportOut, ExportRequest, HealthOut, JobOut, Prediction,
@@ -324,7 +324,7 @@ def export_bundle(format: ExportFormat = "bundle", job: Job = Depends(owned_job)
         raise HTTPException(409, f"the {format} export of job {job.id} is not built yet; start it with "
                                  f"POST /api/jobs/{job.id}/exports and download it once that job has succeeded")
     return FileResponse(export_path(folder, format), media_type="application/zip",
-                        filename=f"konstrukt-{job.id}-{format}.zip")
+                        filename=f"{download_name(job.id, format)}.zip")
 
 
 @router.post("/jobs/{job_id}/predict", response_model=Prediction, dependencies=[MULTIPART])

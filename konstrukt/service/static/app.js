@@ -187,7 +187,7 @@ function renderHealth(box, health, { preview, classes, onChange }) {
       f.action ? el("div", { class: "small" }, "Fix: ", plain(f.action)) : null,
       f.samples.length ? el("div", { class: "health-samples" }, f.samples.slice(0, 12).map(s => sampleCard(s, f))) : null,
       f.samples.length > 12 ? el("div", { class: "small muted" }, `… and ${f.samples.length - 12} more`) : null)),
-    ...removed.map(([split, items]) => el("div", { class: "notice warn" }, `${items.length} example(s) were left out of the ${split === "val" ? "validation" : split} score because a copy is in the training data: ${items.map(s => s.name).join(", ")}`)));
+    ...removed.map(([split, items]) => el("div", { class: "notice warn" }, `${count(items.length, "example")} ${items.length === 1 ? "was" : "were"} left out of the ${split === "val" ? "validation" : split} score because a copy is in the training data: ${items.map(s => s.name).join(", ")}`)));
 }
 
 // ------------------------------------------------------------------ pages
@@ -256,12 +256,12 @@ pages.project = async () => {
   async function upload(cls, files) {
     const form = new FormData();
     for (const f of files) form.append("files", f, f.name);
-    report.replaceChildren(el("div", { class: "notice warn" }, `Checking ${files.length} file(s) for “${cls.name}”…`));
+    report.replaceChildren(el("div", { class: "notice warn" }, `Checking ${count(files.length, "file")} for “${cls.name}”…`));
     try {
       const r = await api("POST", `/api/projects/${pid}/classes/${cls.id}/samples`, form);
       const parts = [];
-      if (r.added.length) parts.push(el("div", { class: "notice ok" }, `Added ${r.added.length} example(s) to “${cls.name}”.`));
-      if (r.rejected.length) parts.push(el("div", { class: "notice bad" }, el("b", {}, `${r.rejected.length} file(s) could not be used:`),
+      if (r.added.length) parts.push(el("div", { class: "notice ok" }, `Added ${count(r.added.length, "example")} to “${cls.name}”.`));
+      if (r.rejected.length) parts.push(el("div", { class: "notice bad" }, el("b", {}, `${count(r.rejected.length, "file")} could not be used:`),
         el("ul", {}, r.rejected.map(x => el("li", {}, el("b", {}, x.file), ": ", x.error)))));
       report.replaceChildren(...parts);
     } catch (err) { showError(report, err); }
@@ -499,12 +499,12 @@ pages.job = async () => {
     const verdict = typeof r.baseline === "string" ? { verdict: "unknown", text: r.baseline } : r.baseline;
     if (verdict && verdict.verdict !== "better") notes.push(verdict.text);
     const supports = Object.values(t.per_class || {}).map(m => m.support);
-    if (supports.length && Math.min(...supports) < 5) notes.push(`Some classes have only ${Math.min(...supports)} test example(s), so their per-class figures move in big steps.`);
+    if (supports.length && Math.min(...supports) < 5) notes.push(`Some classes have only ${count(Math.min(...supports), "test example")}, so their per-class figures move in big steps.`);
     if (cv && cv.accuracy_std > 0.1) notes.push("The results vary a lot between cross-validation folds: with this little data the model is not yet reliable. More examples per class will help most.");
     for (const w of r.data?.warnings || []) notes.push(w);
     // settings konstrukt chose from this data (clip length, whether to mirror images), with the reason
     const chosen = Object.entries(r.chosen_from_data || {}).filter(([, c]) => c.why)
-      .map(([k, c]) => el("div", { class: "notice ok chosen" }, `Chosen from your data — ${k} = ${c.value}: ${c.why}`));
+      .map(([k, c]) => el("div", { class: "notice ok chosen" }, `Chosen from your data — ${c.why}`));
     const why = r.selection ? [el("div", { class: "notice ok", id: "selection" }, `auto ${r.selection.reason}`)] : [];
     const good = verdict && verdict.verdict === "better" ? [el("div", { class: "notice ok", id: "baseline" }, verdict.text)] : [];
     $("#trust").replaceChildren(...why, ...good, ...notes.map(n => el("div", { class: "notice warn" }, n)), ...chosen);
