@@ -372,9 +372,9 @@ def test_the_checks_use_the_hooks_on_the_modality_record(digits, monkeypatch):
         return Measure({"size": 1.0}, flat="empty")
 
     hooks = HealthHooks(measure, lambda m, idx, samples, config: np.zeros((0, 2), int), {"size": "size"}, {},
-                        lambda key, value, meta: str(value), noun="thing", flats={"empty": "are empty"})
+                        lambda key, value, meta: str(value), noun="thing", flats={"empty": "{are} empty"})
     image = MODALITIES.get("image")
     monkeypatch.setitem(MODALITIES._entries, "image", dataclasses.replace(image, health=lambda: hooks))
     report = check(digits, "image")
     assert len(seen) == 30 and [f.kind for f in report.findings] == ["empty"]
-    assert report.findings[0].message == "30 thing(s) are empty"
+    assert report.findings[0].message == "30 things are empty"
