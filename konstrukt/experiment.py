@@ -32,7 +32,7 @@ from .models.data_fit import fit_backbone, fitted_id, is_data_fitted, refitted
 from .models.heads import build_head, head_blocks
 from .pipelines import PipelineSpec, resolve_pipeline
 from .preprocess import Preprocessor, build_preprocessor
-from .progress import Progress, ProgressCallback
+from .progress import Progress, ProgressCallback, with_overall
 from .reference import evaluate_reference
 from .review import review
 from .runtime import cores, peak_memory_mb, seed_everything, select_device, torch_threads, use_all_cores
@@ -603,6 +603,8 @@ def run_experiment(prepared: Prepared, progress: Progress) -> tuple[Classifier, 
     policy, splits, pool, k, folds = plan.policy, plan.splits, plan.pool, plan.k, plan.folds
     if policy:
         progress.say(policy)
+    progress.event("plan", f"{1 + len(folds)} fits: the final model" + (f" and {len(folds)} cross-validation folds" if folds else ""),
+                   fits=1 + len(folds))
     embed_ahead(prepared, progress, plan)
     started = time.perf_counter()
     model, result = recipe.fit(splits["train"], splits["val"])
@@ -662,7 +664,8 @@ def train(data: str | Path, *, task: str | None = None, out: str | Path, pipelin
     """
     from .inference import Run
 
-    reporter = Progress(progress, verbose)
+    reporter = Progress(with_overall(progress), verbose)  # one progress over every stage and fold
+    started = time.perf_counter()
     cfg, spec = resolve_config(task, pipeline, config, overrides)
     plan = auto_plan(cfg.task, requested_pretrained(config, overrides)) if wants_auto(
         pipeline, config, overrides) else None
@@ -680,6 +683,7 @@ def train(data: str | Path, *, task: str | None = None, out: str | Path, pipelin
             model, report = run_experiment(prepared, reporter)
         cfg = prepared.config  # with the settings prepare chose from the data
         report = artifacts.build_report(prepared, report, selection=selection)
+        report["wall_seconds"] = round(time.perf_counter() - started, 3)  # the whole run, beside train_seconds
         artifacts.write_run(staging, report, config_dict(cfg), model, prepared.pre.state(),
                             prepared.dataset.root)
         final = artifacts.finish_run_dir(staging, Path(out), overwrite)

@@ -86,15 +86,20 @@ def recommend(candidates: list[dict]) -> tuple[str, str]:
     near = [c for c in candidates if stats[c["name"]][0] >= best_mean - best_std - 1e-12]
     pick = min(near, key=lambda c: (*cost(c), -stats[c["name"]][0]))
     folds = len(best["scores"])
-    summary = "; ".join(f"{c['name']} {stats[c['name']][0]:.3f} ± {stats[c['name']][1]:.3f}" for c in candidates)
+    pc = lambda m, sd: f"{100 * m:.1f} % ± {100 * sd:.1f}"  # one unit throughout: percentage points
+    if len(candidates) == 1:
+        return pick["name"], (f"recommended {pick['name']}: the only one with a cross-validated accuracy "
+                              f"({pc(best_mean, best_std)} over {folds} folds)")
+    summary = "; ".join(f"{c['name']} {pc(*stats[c['name']])}" for c in candidates)
     if pick is best:
-        why = (f"{pick['name']}: the best cross-validated accuracy ({best_mean:.3f} ± {best_std:.3f} "
+        why = (f"{pick['name']}: the best cross-validated accuracy ({pc(best_mean, best_std)} "
                f"over {folds} folds), and no smaller pipeline is within one fold std of it")
         return pick["name"], f"recommended {why}; {summary}"
     return pick["name"], (
-        f"recommended {pick['name']}: within one fold std ({best_std:.3f}) of the best, {best['name']} "
-        f"({best_mean:.3f}), and smaller or faster ({pick.get('params') or 0:,} vs {best.get('params') or 0:,} "
-        f"parameters), so the difference is within what {folds} folds of this data can tell apart; {summary}")
+        f"recommended {pick['name']}: within one fold std ({100 * best_std:.1f} points) of the best, "
+        f"{best['name']} ({100 * best_mean:.1f} %), and smaller or faster ({pick.get('params') or 0:,} vs "
+        f"{best.get('params') or 0:,} parameters), so the difference is within what {folds} folds of this "
+        f"data can tell apart; {summary}")
 
 
 def recommend_runs(runs: dict[str, dict]) -> tuple[str | None, str]:

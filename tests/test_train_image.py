@@ -120,6 +120,13 @@ def test_progress_events_reach_the_callback(image_data, tmp_path, fast):
     assert "prepare" in stages and "train" in stages and stages[-1] == "done"
     epoch = next(e for e in events if e["stage"] == "train")
     assert {"epoch", "epochs", "train_loss", "val_loss"} <= set(epoch)
+    # one overall progress over the final fit and every CV fold: it never goes back (#21 item 4)
+    overall = [e["overall"] for e in events]
+    assert overall == sorted(overall) and overall[-1] == 1.0 and all("eta_seconds" in e for e in events)
+    plan = next(e for e in events if e["stage"] == "plan")
+    assert plan["fits"] == 1 + max((e.get("folds") or 0) for e in events)
+    run = konstrukt.load_run(tmp_path / "run")
+    assert run.report["wall_seconds"] >= run.report["train_seconds"] > 0
 
 
 def test_corrupt_file_stops_the_run_and_nothing_is_written(image_data, tmp_path, fast):

@@ -215,6 +215,8 @@ def job_leaderboard(job: Job = Depends(owned_job), settings: Settings = Depends(
     for row in board["rows"]:
         row["job_id"] = runs.get(row["name"])
         row.pop("run", None)  # the run folders moved to their jobs
+        if "service_reason" in row:  # a skipped or failed row: the web user's words, no CLI flags
+            row["reason"] = row.pop("service_reason")
     if board.get("recommendation"):
         board["recommendation"]["job_id"] = runs.get(board["recommendation"]["name"])
         board["recommendation"].pop("run", None)
