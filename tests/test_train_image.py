@@ -39,6 +39,9 @@ def test_scratch_pipeline_writes_a_complete_run_and_reloads(image_data, tmp_path
     out = again.predict(files, top_k=2)
     assert out[0]["file"] == str(files[0]) and len(out[0]["probabilities"]) == 2
     assert out[0]["label"] == next(iter(out[0]["probabilities"]))
+    from konstrukt.inference import UNSURE_BELOW  # one threshold for every face (#21 item 12)
+
+    assert all(r["unsure"] == (max(r["probabilities"].values()) < UNSURE_BELOW) for r in out)
     metrics = konstrukt.evaluate(run.path, image_data)
     assert metrics["n"] == 18 and 0 <= metrics["accuracy"] <= 1
 
