@@ -95,7 +95,9 @@ def test_train_follow_results_try_download(carol, digits, worker_app):
     assert r.status_code == 200
     assert r.json()["label"] in ("zero", "one")
     assert abs(sum(r.json()["probabilities"].values()) - 1) < 1e-4
-    assert isinstance(r.json()["unsure"], bool)  # the core's threshold, said by the API (#21 item 12)
+    from konstrukt.inference import UNSURE_BELOW  # the core's threshold, said by the API (#21 item 12)
+
+    assert r.json()["unsure"] == (max(r.json()["probabilities"].values()) < UNSURE_BELOW)
     r = carol.post(f"/api/jobs/{job_id}/predict", files={"file": ("x.png", b"not an image")})
     assert r.status_code == 422 and r.json()["detail"]
     limits = worker_app.state.settings

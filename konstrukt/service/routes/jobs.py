@@ -343,4 +343,4 @@ async def predict(job_id: JobId, file: UploadFile, request: Request):
                 raise HTTPException(422, f"{name}: cannot be read ({type(exc).__name__})") from None
     except TooLarge as exc:
         raise HTTPException(413, f"{name}: file is {exc}") from None
-    return Prediction(label=result["label"], probabilities=result["probabilities"])
+    return Prediction(label=result["label"], probabilities=result["probabilities"], unsure=result["unsure"])

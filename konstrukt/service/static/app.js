@@ -348,7 +348,8 @@ pages.project = async () => {
   const pipelineHint = () => {
     const v = $("#pipeline-select").value, p = pipes.find(x => x.name === v);
     $("#pipeline-hint").textContent = p ? (p.available ? p.description : `${p.description} — ${p.reason}`)
-      : `Recommended: ${info.auto || "picks the recipe for this kind of data from what this server has"}${recommended ? ` (here: ${recommended.name})` : ""}.`;
+      : `Recommended: konstrukt picks the recipe for your data from what this server has${recommended ? ` (here it starts from ${recommended.name})` : ""} and says why in the results.`;
+    $("#pipeline-hint").title = p ? "" : info.auto || "";  // the details, for those who want them
   };
   $("#pipeline-select").onchange = pipelineHint; pipelineHint();
   const rows = $("#layer-rows");
