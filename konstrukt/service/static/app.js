@@ -627,7 +627,7 @@ pages.compare = async () => {
     ["Recipe", r => r.pipeline], ["Strategy", r => r.strategy],
     ["Test accuracy", r => pct(t(r).accuracy)], ["F1 (macro)", r => pct(t(r).f1_macro)],
     ["CV accuracy", r => r.cv ? `${pct(r.cv.accuracy_mean)} ± ${pct(r.cv.accuracy_std)}` : "–"],
-    ["Test examples", r => t(r).n], ["Training time", r => `${r.train_seconds.toFixed(1)} s`],
+    ["Test examples", r => t(r).n], ["Time (final model)", r => r.wall_seconds != null ? `${secs(r.wall_seconds)} (${r.train_seconds.toFixed(1)} s)` : `${r.train_seconds.toFixed(1)} s`],
     ["Trained parameters", r => r.params_trainable.toLocaleString()], ["Epochs (best)", r => `${r.history.length} (${r.best_epoch})`],
     ["Learning rate", r => r.config.learning_rate], ["Batch size", r => r.config.batch_size],
     ["Head", r => (r.model.head || []).map(b => `${b.units} ${b.activation}${b.dropout ? " drop " + b.dropout : ""}`).join(" → ") || "linear"],
