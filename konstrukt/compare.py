@@ -237,7 +237,7 @@ class _Contest:
     def not_run(self, entry: Entry, status: str, exc: BaseException) -> None:
         """``entry``'s row says why it did not run; the live log says so too."""
         self.rows[entry.name] = row = _not_run(entry, status, exc)
-        self.progress_for(entry).event("skipped", f"{entry.name}: {status} — {row['brief']}", status=status)
+        self.progress_for(entry).event("not_run", f"{entry.name}: {status} — {row['brief']}", status=status)
 
     def group_key(self, entry: Entry) -> tuple:
         from .models.backbones import BACKBONES, resolve_pretrained

@@ -2,7 +2,8 @@
 
 Events are dicts with ``stage`` (prepare | warning | embed | train | cv | evaluate | done) and, where they
 apply, ``fold``/``folds``, ``epoch``/``epochs``, ``train_loss``, ``val_loss``, ``val_accuracy``
-and a human ``message``. A ``plan`` event says how many fits (final model + CV folds) a
+and a human ``message``. ``not_run`` says a pipeline of a comparison was skipped or failed
+(``status``). A ``plan`` event says how many fits (final model + CV folds) a
 pipeline makes. :func:`with_overall` adds the whole job's ``overall`` fraction, ``elapsed_seconds``
 and ``eta_seconds`` to every event. The service forwards them to the browser as Server-Sent Events.
 """
@@ -70,7 +71,7 @@ class Overall:
             self.current = str(event.get("candidate") or "")
             self.expected = max(self.expected, int(event.get("candidates") or 1))
         self.expected = max(self.expected, int(event.get("pipelines") or 1))  # compare's events say
-        if stage in ("plan", "embed", "train", "cv", "skipped"):
+        if stage in ("plan", "embed", "train", "cv", "not_run"):
             self._advance(self.pipelines.setdefault(str(event.get("pipeline") or self.current),
                                                     {"fits": None, "fit": {}, "embed": None, "skipped": False}), event)
         fraction = 1.0 if stage == "done" else sum(map(_pipeline_fraction, self.pipelines.values())) / max(
@@ -88,7 +89,7 @@ class Overall:
     @staticmethod
     def _advance(state: dict, event: dict) -> None:
         stage = event["stage"]
-        if stage == "skipped":  # a pipeline that will not run is as good as done
+        if stage == "not_run":  # a pipeline skipped or failed: as good as done
             state["skipped"] = True
         elif stage == "plan":
             state["fits"] = int(event.get("fits") or 1)

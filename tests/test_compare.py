@@ -65,7 +65,7 @@ def test_compare_writes_leaderboard_picture_and_runs_on_the_same_split_and_folds
     # a short line for the table, the whole reason beside it; the live log says so (#21 item 7)
     assert rows["efficientnet_b0"]["brief"] == "pretrained weights not available here"
     assert "--" not in rows["efficientnet_b0"]["service_reason"]
-    assert any(e["stage"] == "skipped" and e["pipeline"] == "efficientnet_b0" for e in events)
+    assert any(e["stage"] == "not_run" and e["pipeline"] == "efficientnet_b0" for e in events)
     overall = [e["overall"] for e in events]  # one progress over every pipeline (#21 item 4)
     assert overall == sorted(overall) and overall[-1] == 1.0
     ran = [rows["scratch_cnn"], rows["scratch_cnn:mlp"]]

@@ -40,7 +40,7 @@ def test_the_bar_runs_once_through_the_final_fit_and_every_fold():
 def test_pipelines_of_a_comparison_share_the_bar_and_skipped_ones_count_as_done():
     overall = Overall(clock=Clock())
     tag = lambda name, i, e: {**e, "pipeline": name, "index": i, "pipelines": 3}
-    out = [overall.update(tag("c", 3, {"stage": "skipped"}))]
+    out = [overall.update(tag("c", 3, {"stage": "not_run", "status": "skipped"}))]
     assert abs(out[-1]["overall"] - 1 / 3) < 1e-3
     out.append(overall.update(tag("a", 1, {"stage": "plan", "fits": 1})))
     for e in fit_events(0, 4):

@@ -449,7 +449,7 @@ pages.job = async () => {
   };
   const STAGES = { prepare: "Preparing the data", plan: "Planning", auto: e => `Trying ${e.candidate} (auto compares it on your data)`,
     embed: "Computing features", train: "Training the final model", cv: e => `Cross-validation fold ${e.fold}/${e.folds}`,
-    evaluate: "Scoring the test split", reference: "Fitting the simple baseline", compare: "Starting", skipped: "Skipped", done: "Done" };
+    evaluate: "Scoring the test split", reference: "Fitting the simple baseline", compare: "Starting", not_run: e => `Not run (${e.status})`, done: "Done" };
   const onEvent = e => {
     const recipe = e.pipeline ? `${e.pipeline} (${e.index}/${e.pipelines || e.total}) · ` : "";
     log.append(`${recipe}${e.message || e.stage}\n`); log.scrollTop = log.scrollHeight;
