@@ -187,7 +187,9 @@ def summary_markdown(report: dict) -> str:
     lines = [f"# {report['task']} model — {report['pipeline']} ({report['strategy']})", "",
              f"Classes: {', '.join(report['classes'])}  ",
              f"Examples: {d['n']} ({', '.join(f'{k} {sum(v.values())}' for k, v in d['per_split'].items())})  ",
-             f"Training time: {report['train_seconds']:.1f} s, peak memory {report['peak_memory_mb']:.0f} MB, "
+             f"Training time: {report['train_seconds']:.1f} s for the final model"
+             + (f" ({report['wall_seconds']:.0f} s for the whole run)" if report.get("wall_seconds") else "") + ", "
+             f"peak memory {report['peak_memory_mb']:.0f} MB, "
              f"{report['params_total']:,} parameters ({report['params_trainable']:,} trained)", ""]
     if t:
         lines += ["## Test split (touched once, at the end)", "",

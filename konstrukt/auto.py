@@ -254,7 +254,8 @@ def run_auto(prepared, plan: AutoPlan, layers: tuple, progress: Progress,
 
     def enter(name: str, role: str) -> None:
         p = contestant(prepared, name, layers, k, health, progress, steps)
-        progress.event("auto", f"auto: {name} ({role_words(plan.task, name, role)})", candidate=name)
+        progress.event("auto", f"auto: {name} ({role_words(plan.task, name, role)})", candidate=name,
+                       candidates=len(names) + bool(plan.pretrained and plan.scratch and k != 0))  # at most
         progress.say(f"auto: training and cross-validating {name} ({role_words(plan.task, name, role)})")
         model, results = steps.run_experiment(p, progress, fold_runner)
         entrants.append(Entrant(name, role, p, model, results))

@@ -69,3 +69,22 @@ class StorageError(KonstruktError):
 class StorageUnavailable(StorageError):
     """The object storage cannot be reached or refuses us (endpoint down, bucket missing, bad
     credentials): the server's configuration, not the user's data — the service answers 503."""
+
+
+def brief(exc: BaseException, limit: int = 90) -> str:
+    """One short line for a table cell (a leaderboard's skipped row): what went wrong, without the
+    details (folders, flags, tracebacks), which go with :func:`explain`."""
+    if isinstance(exc, WeightsUnavailableError):
+        return "pretrained weights not available here"
+    text = exc.for_service()[0] if isinstance(exc, KonstruktError) else f"failed ({type(exc).__name__})"
+    text = text.split("\n")[0].split("; ")[0]
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def explain(exc: BaseException, service: bool = False) -> str:
+    """The whole reason: message and problems, for the person at the machine, or (``service``) for a
+    web user (no server folders, no CLI flags)."""
+    if not isinstance(exc, KonstruktError):
+        return f"{type(exc).__name__}: {exc}"
+    message, problems = exc.for_service() if service else (exc.message, exc.problems)
+    return "; ".join([message, *problems])

@@ -25,7 +25,7 @@ from .models.data_fit import is_data_fitted
 from .models.heads import head_blocks
 from .pipelines import PipelineSpec
 from .prepare import Prepared, prepare, prepare_sibling
-from .progress import Progress, ProgressCallback
+from .progress import Progress, ProgressCallback, with_overall
 from .errors import WeightsUnavailableError
 from .recipe import Recipe
 from .reference import evaluate_reference
@@ -212,6 +212,8 @@ def run_experiment(prepared: Prepared, progress: Progress, fold_runner: FoldRunn
     policy, splits, pool, k, folds = plan.policy, plan.splits, plan.pool, plan.k, plan.folds
     if policy:
         progress.say(policy)
+    progress.event("plan", f"{1 + len(folds)} fits: the final model" + (f" and {len(folds)} cross-validation folds" if folds else ""),
+                   fits=1 + len(folds))
     embed_ahead(prepared, progress, plan)
     started = time.perf_counter()
     model, result = recipe.fit(splits["train"], splits["val"])
@@ -274,7 +276,8 @@ def train(data: str | Path, *, task: str | None = None, out: str | Path, pipelin
     """
     from .inference import Run
 
-    reporter = Progress(progress, verbose)
+    reporter = Progress(with_overall(progress), verbose)  # one progress over every stage and fold
+    started = time.perf_counter()
     fold_runner = runners.folds if runners else None
     cfg, spec = resolve_config(task, pipeline, config, overrides)
     plan = auto_plan(cfg.task, requested_pretrained(config, overrides)) if wants_auto(
@@ -294,6 +297,7 @@ def train(data: str | Path, *, task: str | None = None, out: str | Path, pipelin
             model, report = run_experiment(prepared, reporter, fold_runner)
         cfg = prepared.config  # with the settings prepare chose from the data
         report = artifacts.build_report(prepared, report, selection=selection)
+        report["wall_seconds"] = round(time.perf_counter() - started, 3)  # the whole run, beside train_seconds
         artifacts.write_run(staging, report, config_dict(cfg), model, prepared.dataset.root)
         final = artifacts.finish_run_dir(staging, Path(out), overwrite)
     except BaseException as exc:

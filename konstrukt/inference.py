@@ -17,6 +17,10 @@ from .rebuild import architecture_of, read_tensors, rebuild
 from .runtime import select_device
 from .tasks import MODALITIES
 
+# Below this top probability a prediction is called unsure (every face says so the same way): with
+# two classes 0.5 is a coin toss; on small data a model is rarely calibrated better than that.
+UNSURE_BELOW = 0.6
+
 
 class Run:
     """A run directory with its model in memory: ``predict`` files, ``evaluate`` labelled data."""
@@ -118,14 +122,16 @@ class Run:
         return np.concatenate(out)
 
     def predict(self, paths: Iterable[str | Path], top_k: int | None = None) -> list[dict]:
-        """``[{"file", "label", "probabilities": {class: p}}]``, probabilities sorted high → low."""
+        """``[{"file", "label", "probabilities": {class: p}, "unsure"}]``, probabilities sorted
+        high → low; ``unsure`` when the top probability is below :data:`UNSURE_BELOW`."""
         paths = [Path(p) for p in paths]
         proba = self.predict_proba(paths)
         results = []
         for path, row in zip(paths, proba):
             order = np.argsort(-row)[: top_k or len(self.classes)]
             results.append({"file": str(path), "label": self.classes[int(order[0])],
-                            "probabilities": {self.classes[int(i)]: float(row[i]) for i in order}})
+                            "probabilities": {self.classes[int(i)]: float(row[i]) for i in order},
+                            "unsure": bool(row[order[0]] < UNSURE_BELOW)})
         return results
 
     def predict_one(self, path: str | Path) -> dict:

@@ -1,6 +1,7 @@
 """Compare: same split and folds for every pipeline, leaderboard, picture, recommendation (fast, offline)."""
 import json
 from pathlib import Path
+import re
 
 import numpy as np
 import pytest
@@ -61,6 +62,12 @@ def test_compare_writes_leaderboard_picture_and_runs_on_the_same_split_and_folds
     rows = {r["name"]: r for r in board["rows"]}
     # the pretrained pipeline has no weights offline: skipped with its reason, the others ran
     assert rows["efficientnet_b0"]["status"] == "skipped" and "weights" in rows["efficientnet_b0"]["reason"]
+    # a short line for the table, the whole reason beside it; the live log says so (#21 item 7)
+    assert rows["efficientnet_b0"]["brief"] == "pretrained weights not available here"
+    assert "--" not in rows["efficientnet_b0"]["service_reason"]
+    assert any(e["stage"] == "not_run" and e["pipeline"] == "efficientnet_b0" for e in events)
+    overall = [e["overall"] for e in events]  # one progress over every pipeline (#21 item 4)
+    assert overall == sorted(overall) and overall[-1] == 1.0
     ran = [rows["scratch_cnn"], rows["scratch_cnn:mlp"]]
     assert all(r["status"] == "ok" and r["latency_ms"] > 0 and r["model_bytes"] > 0 and r["params_total"] > 0
                for r in ran)
@@ -171,3 +178,13 @@ def test_sound_pipelines_with_different_backbones_share_split_folds_and_referenc
     assert reports[0]["data"]["files"] == reports[1]["data"]["files"]
     assert reports[0]["cv"]["folds_fingerprint"] == reports[1]["cv"]["folds_fingerprint"] == board["folds_fingerprint"]
     assert rows["reference: mfcc_logreg"]["folds_fingerprint"] == board["folds_fingerprint"]
+
+
+def test_the_recommendation_reason_speaks_percent_and_makes_sense_with_one_candidate():
+    one = {"name": "scratch_cnn", "scores": [0.8, 0.9, 1.0], "params": 10, "latency_ms": 1.0}
+    name, reason = recommend([one])
+    assert name == "scratch_cnn" and "the only candidate" in reason and "90.0 ± " in reason
+    assert "no smaller pipeline" not in reason
+    two = {"name": "big", "scores": [0.5, 0.6, 0.7], "params": 99, "latency_ms": 2.0}
+    for text in (reason, recommend([one, two])[1]):  # no fractions beside percentages
+        assert not re.search(r"\b0\.\d{3}\b", text), text

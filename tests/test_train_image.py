@@ -39,6 +39,9 @@ def test_scratch_pipeline_writes_a_complete_run_and_reloads(image_data, tmp_path
     out = again.predict(files, top_k=2)
     assert out[0]["file"] == str(files[0]) and len(out[0]["probabilities"]) == 2
     assert out[0]["label"] == next(iter(out[0]["probabilities"]))
+    from konstrukt.inference import UNSURE_BELOW  # one threshold for every face (#21 item 12)
+
+    assert all(r["unsure"] == (max(r["probabilities"].values()) < UNSURE_BELOW) for r in out)
     metrics = konstrukt.evaluate(run.path, image_data)
     assert metrics["n"] == 18 and 0 <= metrics["accuracy"] <= 1
 
@@ -120,6 +123,13 @@ def test_progress_events_reach_the_callback(image_data, tmp_path, fast):
     assert "prepare" in stages and "train" in stages and stages[-1] == "done"
     epoch = next(e for e in events if e["stage"] == "train")
     assert {"epoch", "epochs", "train_loss", "val_loss"} <= set(epoch)
+    # one overall progress over the final fit and every CV fold: it never goes back (#21 item 4)
+    overall = [e["overall"] for e in events]
+    assert overall == sorted(overall) and overall[-1] == 1.0 and all("eta_seconds" in e for e in events)
+    plan = next(e for e in events if e["stage"] == "plan")
+    assert plan["fits"] == 1 + max((e.get("folds") or 0) for e in events)
+    run = konstrukt.load_run(tmp_path / "run")
+    assert run.report["wall_seconds"] >= run.report["train_seconds"] > 0
 
 
 def test_corrupt_file_stops_the_run_and_nothing_is_written(image_data, tmp_path, fast):

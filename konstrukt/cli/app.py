@@ -30,7 +30,9 @@ def _demo_part(title: str, result: dict, unseen: str) -> None:
     print(f"\npredictions on {unseen} the model never saw:")
     for r in result["predictions"]:
         top = "  ".join(f"{c} {100 * p:.0f}%" for c, p in r["probabilities"].items())
-        print(f"  {Path(r['file']).parent.name}/{Path(r['file']).name}: {r['label']}   ({top})")
+        truth = Path(r["file"]).parent.name  # the demo's unseen files sit in their class's folder
+        mark = "" if r["label"] == truth else f"   ✗ wrong (it is {truth})"
+        print(f"  {truth}/{Path(r['file']).name}: {r['label']}{' (unsure)' if r['unsure'] else ''}   ({top}){mark}")
     print(f"\ndata: {result['data']}\nrun:  {result['run']}\n"
           f"try:  konstrukt predict {result['run']} {result['new_files']}/*/*")
 

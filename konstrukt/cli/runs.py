@@ -52,7 +52,7 @@ def cmd_predict(args) -> int:
         return 0
     for r in results:
         probs = "  ".join(f"{c} {100 * p:.1f}%" for c, p in r["probabilities"].items())
-        print(f"{r['file']}: {r['label']}    ({probs})")
+        print(f"{r['file']}: {r['label']}{' (unsure)' if r['unsure'] else ''}    ({probs})")
     return 0
 
 

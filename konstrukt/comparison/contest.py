@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from .. import artifacts
-from ..errors import ConfigError, DataError, RunError, WeightsUnavailableError
+from ..errors import ConfigError, DataError, RunError, WeightsUnavailableError, brief, explain
 from ..execution.forked import run_local
-from ..execution.pipelines import PipelineJob, why_failed
+from ..execution.pipelines import PipelineJob
 from ..execution.runners import Runners
 from ..pipelines import recommend
-from ..progress import Progress, ProgressCallback
+from ..progress import Progress, ProgressCallback, with_overall
 from .entries import Entry, resolve_entries
 from .leaderboard import write_leaderboard
 
@@ -55,9 +55,11 @@ def _row(entry: Entry, report: dict, folder: Path, latency: float, seconds: floa
     }
 
 
-def _not_run(entry: Entry, status: str, reason: str) -> dict[str, Any]:
+def _not_run(entry: Entry, status: str, exc: BaseException) -> dict[str, Any]:
+    # reason: the whole story (CLI); brief: one line for a table cell; service_reason: for a web user
     return {"name": entry.name, "kind": "pipeline", "pipeline": entry.pipeline, "head": entry.head,
-            "status": status, "reason": reason, "run": None}
+            "status": status, "reason": explain(exc), "brief": brief(exc),
+            "service_reason": explain(exc, service=True), "run": None}
 
 
 def _reference_row(ref: dict) -> dict[str, Any]:
@@ -89,9 +91,15 @@ class Contest:
 
         def forward(event: dict) -> None:
             if self.callback:
-                self.callback({**event, "pipeline": entry.name, "index": index, "total": total})
+                # an embedding event's own done/total stays; ``pipelines`` is always the pipeline count
+                self.callback({"total": total, **event, "pipeline": entry.name, "index": index, "pipelines": total})
 
         return Progress(forward, self.verbose, said=self.reporter.said)  # a warning once, not per pipeline
+
+    def not_run(self, entry: Entry, status: str, exc: BaseException) -> None:
+        """``entry``'s row says why it did not run; the live log says so too."""
+        self.rows[entry.name] = row = _not_run(entry, status, exc)
+        self.progress_for(entry).event("not_run", f"{entry.name}: {status} — {row['brief']}", status=status)
 
     def group_key(self, entry: Entry) -> tuple:
         from ..models.backbones import BACKBONES, resolve_pretrained
@@ -120,14 +128,14 @@ class Contest:
             prepared = prepare(self.data, cfg, spec, self.progress_for(first))
         except WeightsUnavailableError as exc:
             for e in members:
-                self.rows[e.name] = _not_run(e, "skipped", why_failed(exc))
+                self.not_run(e, "skipped", exc)
             return
         except DataError:
             raise  # the data itself: every pipeline would fail the same way
         except Exception as exc:  # noqa: BLE001 — one pipeline failing must not stop the others
             log.exception("preparing %s failed", first.name)
             for e in members:
-                self.rows[e.name] = _not_run(e, "failed", why_failed(exc))
+                self.not_run(e, "failed", exc)
             return
         self.check_split(prepared)
         jobs, total = [], len(self.entries)
@@ -159,7 +167,7 @@ class Contest:
         if isinstance(result, BaseException):  # its row says why; the others go on
             shutil.rmtree(folder, ignore_errors=True)  # no half-written run folder
             status = "skipped" if isinstance(result, WeightsUnavailableError) else "failed"
-            self.rows[entry.name] = _not_run(entry, status, why_failed(result))
+            self.not_run(entry, status, result)
             return
         report, latency, seconds = result
         self.rows[entry.name] = _row(entry, report, folder, latency, seconds)
@@ -177,7 +185,8 @@ def compare(data: str | Path, *, out: str | Path, task: str | None = None,
     ``pipelines``: ``"a,b,c"`` or a list (``NAME:HEAD`` swaps the head preset, e.g.
     ``efficientnet_b0:mlp``), ``"recommended"`` (the task's short list) or ``"offline"`` (every
     pipeline that needs no download). ``config``/``overrides`` apply to every pipeline, as in
-    ``train``. Progress events carry ``pipeline``, ``index`` and ``total``. A pipeline whose
+    ``train``. Progress events carry ``pipeline``, ``index`` and ``pipelines`` (also as ``total``,
+    except on embedding events, whose ``total`` counts views) and the overall progress. A pipeline whose
     weights are unavailable is skipped and one that fails gets its reason in its row; the others
     go on. Heads on one frozen backbone train side by side in up to ``processes`` processes
     (default: one per core; 1: one after another); ``runners`` replaces how the pipelines and their
@@ -188,6 +197,7 @@ def compare(data: str | Path, *, out: str | Path, task: str | None = None,
         raise ConfigError(f"processes must be at least 1, got {processes}")
     from ..runtime import use_all_cores
 
+    progress = with_overall(progress)  # one progress over every pipeline, with the time left
     reporter = Progress(progress, verbose)
     task, k, entries, configs, skipped = resolve_entries(task, pipelines, config, overrides)
     out = Path(out).expanduser()
@@ -197,7 +207,9 @@ def compare(data: str | Path, *, out: str | Path, task: str | None = None,
         started = time.perf_counter()
         contest = Contest(data, staging, entries, configs, reporter, progress, verbose, runners or Runners(),
                           processes)
-        contest.rows.update({e.name: _not_run(e, "skipped", skipped[e.name]) for e in entries if e.name in skipped})
+        for e in entries:
+            if e.name in skipped:
+                contest.not_run(e, "skipped", skipped[e.name])
         contest.run()
         board = leaderboard(task, k, entries, contest, time.perf_counter() - started)
         write_leaderboard(staging, board)

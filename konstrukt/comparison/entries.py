@@ -116,11 +116,12 @@ def resolve_entries(task: str | None, pipelines, config, overrides: dict | None
 
         why = needs_download(configs[entry][1], configs[entry][0].pretrained) if offline() else None
         if why:
-            skipped[entry.name] = f"{why} and downloads are off; pass --pretrained PATH or compare offline pipelines"
+            skipped[entry.name] = WeightsUnavailableError(
+                f"{why} and downloads are off", ["Fix: pass --pretrained PATH or compare offline pipelines"])
     if problems:
         raise ConfigError("invalid settings for some pipelines", problems)
     if len(skipped) == len(entries):
         raise WeightsUnavailableError("no pipeline can run: every one needs weights that are not on this "
-                                      "machine", [f"{n}: {w}" for n, w in skipped.items()]
+                                      "machine", [f"{n}: {w.message}" for n, w in skipped.items()]
                                       + ["Fix: --pipelines offline, or put the weights into the cache"])
     return base.task, k, entries, configs, skipped

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import artifacts
-from ..errors import KonstruktError, WeightsUnavailableError
+from ..errors import WeightsUnavailableError
 from ..progress import Progress
 
 log = logging.getLogger("konstrukt.compare")
@@ -129,6 +129,6 @@ def latency_ms(model, prepared, indices: list[int], repeats: int = 10) -> float:
 
 def why_failed(exc: BaseException) -> str:
     """A pipeline's failure in one line, for its row: the message and problems of our own errors."""
-    if isinstance(exc, KonstruktError):
-        return "; ".join([exc.message, *exc.problems])
-    return f"{type(exc).__name__}: {exc}"
+    from ..errors import explain
+
+    return explain(exc)

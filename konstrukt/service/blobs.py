@@ -72,6 +72,13 @@ def manifest_key(project_id: int, job_id: int) -> str:
     return f"{job_prefix(project_id, job_id)}/manifest.json"
 
 
+def uploaded_names(settings: Settings, project_id: int, job_id: int, data: Path) -> dict[Path, str]:
+    """Each of a job's training files (under ``data``) → the name its user uploaded it as
+    (``class/uploaded name``), so messages about a file name it as the user knows it."""
+    manifest = Manifest.from_json(store_of(settings).get_bytes(manifest_key(project_id, job_id)).decode())
+    return {data.joinpath(*PurePosixPath(e.path).parts): e.shown for e in manifest.entries}
+
+
 def cache_dir(settings: Settings) -> Path:
     return settings.data_dir / "cache"
 

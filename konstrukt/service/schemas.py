@@ -234,6 +234,7 @@ class ExportOut(BaseModel):
 class Prediction(BaseModel):
     label: str
     probabilities: dict[str, float] = Field(description="class → probability, highest first")
+    unsure: bool = Field(False, description="the top probability is low: the model is not sure")
 
 
 class Problem(BaseModel):

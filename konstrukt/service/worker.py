@@ -25,7 +25,8 @@ from ..modalities import register_all
 from .db import Job, Project, make_engine, make_sessionmaker, utcnow
 from .jobs import COMPARE, add_event, claim_next, finish, give_back_or_fail, record_compare_runs, requeue
 from .settings import Settings
-from .blobs import fetch_job_data, is_local, manifest_key, push_run, run_prefix, store_of
+from .blobs import (fetch_job_data, is_local, manifest_key, push_run, run_prefix, store_of,
+                    uploaded_names)
 from .logs import configure_logging
 from .heartbeat import Cancelled, Heartbeat, outcome
 from .storage import hide_paths, job_dir, register_data_dir, remove_tree
@@ -82,11 +83,14 @@ def run_job(sessions, settings: Settings, job_id: int, executor: Executor | None
         root = job_dir(settings.data_dir, project.id, job.id)
         add_event(db, job, {"stage": "prepare", "message": f"started (attempt {job.attempts})"})
         db.commit()
+    # a file named in a message is named as uploaded (class/name), never by its stored path
+    shown = {**uploaded_names(settings, project_id, job_id, root / "data"),
+             root / "data": "your data", root / "run": "the results"}
 
     def on_progress(event: dict) -> None:
         # Browsers see every field: no server paths (the run's folder is the server's business).
         # (compare's `out` too: its leaderboard is served by the job, not by a folder).
-        event = {k: hide_paths(v, {root / "data": "your data", root / "run": "the results"})
+        event = {k: hide_paths(v, shown)
                  if isinstance(v, str) else v for k, v in event.items() if k not in ("run_dir", "out")}
         with sessions() as db:
             job = db.get(Job, job_id)

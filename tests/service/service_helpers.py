@@ -172,3 +172,27 @@ def page_wait(page, expression: str, timeout: float = 30.0) -> None:
     ``wait_for_function`` evaluates its predicate with ``eval``, which the pages' Content-Security-
     Policy forbids (no 'unsafe-eval'), so this polls ``page.evaluate`` (a DevTools call: no CSP)."""
     wait_for(lambda: page.evaluate(expression), timeout=timeout, every=0.1)
+
+
+PHONE = {"width": 390, "height": 844}  # the narrowest phone the pages are made for (#21 item 8)
+
+
+def no_sideways_scroll(page) -> None:
+    """Nothing on the page is wider than the screen: the page itself does not scroll sideways (a
+    wide table may scroll inside its own box)."""
+    over = page.evaluate("""() => {
+        const width = document.documentElement.clientWidth;
+        return document.documentElement.scrollWidth <= width + 1 ? [] :
+          [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > width + 1
+            && !e.closest('.scroll-x') && e.offsetParent !== null)
+            .slice(0, 5).map(e => `${e.tagName.toLowerCase()}#${e.id}.${e.className}`).concat(['(the page)']);
+    }""")
+    assert over == [], f"{page.url}: wider than the screen: {over}"
+
+
+def screenshot(page, folder: Path, name: str) -> Path:
+    """A full-page screenshot under the test's tmp folder (to look at, not to compare pixels)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

@@ -1,22 +1,26 @@
-"""Compare recipes in headless Chromium: start a compare from the project page, follow it, read the
-leaderboard with its picture and recommendation, and open the winning run in one click."""
+"""Compare recipes in headless Chromium on a 390-px phone: start a compare from the project page,
+follow its one overall progress, read the leaderboard with its picture and recommendation, and open
+the winning run in one click. Screenshots land in the test's tmp folder (screenshots/)."""
 from __future__ import annotations
 
+import re
+
 import pytest
-from service_helpers import page_wait, browser_new_project, browser_sign_up
-from test_browser import ARGS, ARTIFACTS, CHROMIUM, server  # noqa: F401 — `server` is a fixture
+from service_helpers import (PHONE, browser_new_project, browser_sign_up, no_sideways_scroll, page_wait,
+                             screenshot)
+from test_browser import ARGS, CHROMIUM, server  # noqa: F401 — `server` is a fixture
 
 
 @pytest.mark.slow
-def test_browser_compare_recipes(server, digits):  # noqa: F811
+def test_browser_compare_recipes(server, digits, tmp_path):  # noqa: F811
     if not CHROMIUM.exists():
         pytest.skip("Debian chromium is not installed (apt-get install -y chromium)")
     from playwright.sync_api import expect, sync_playwright
 
-    ARTIFACTS.mkdir(exist_ok=True)
+    shots = tmp_path / "screenshots"
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page = browser.new_page(viewport=PHONE, is_mobile=True, has_touch=True)
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.set_default_timeout(20_000)
@@ -32,7 +36,7 @@ def test_browser_compare_recipes(server, digits):  # noqa: F811
             expect(page.locator("#upload-report")).to_contain_text("Added 8 examples")
 
         page.fill('input[name="num_epochs"]', "1")
-        page.click("text=More settings")
+        page.click("#expert-settings summary")
         page.fill('input[name="cv"]', "2")
         page.fill('input[name="target_size"]', "0")
         page.click("text=Compare recipes")  # opens the section
@@ -47,16 +51,32 @@ def test_browser_compare_recipes(server, digits):  # noqa: F811
         # a user may still ask for it: it gets a "skipped" row with the reason
         page.locator('#compare-pipes input[value="efficientnet_lite0"]').uncheck()
         page.locator('#compare-pipes input[value="efficientnet_b0"]').check()
+        no_sideways_scroll(page)
+        screenshot(page, shots, "phone-compare-form")
         page.click("#compare-recipes-button")
         page.wait_for_url("**/jobs/*")
+        # one overall progress over both pipelines; the skipped one is said in the live log (#21 items 4, 7)
+        expect(page.locator("#eta")).to_contain_text("of the whole job", timeout=60_000)
+        expect(page.locator("#log")).to_contain_text("efficientnet_b0: skipped")
+        no_sideways_scroll(page)
+        screenshot(page, shots, "phone-compare-progress")
         page.wait_for_url("**/compare?compare=*", timeout=150_000)  # the job page forwards when done
 
-        expect(page.locator("#recommendation h2")).to_have_text("Recommended: scratch_cnn")
+        # the heading agrees with the core's baseline verdict beneath it
+        heading, verdict = page.locator("#recommendation h2"), page.locator("#recommendation .notice").first
+        expect(heading).to_have_text(re.compile("^(Recommended|Best of the recipes tried): scratch_cnn$"))
+        expect(verdict).to_have_class(re.compile("ok" if heading.inner_text().startswith("Recommended") else "warn"))
+        expect(page.locator("#recommendation")).to_contain_text("the only one with a cross-validated accuracy")
         table = page.locator("#leaderboard-table")
         expect(table).to_contain_text("reference: hog_logreg")
-        expect(table).to_contain_text("skipped")  # efficientnet_b0: no weights offline, with the reason
+        # efficientnet_b0: no weights offline; a short reason, the details folded, no CLI flags
+        skipped = table.locator("details.reason")
+        expect(skipped.locator("summary")).to_have_text("skipped: pretrained weights not available here")
+        expect(skipped.locator("div")).to_be_hidden()
+        expect(skipped).not_to_contain_text("--")
         page_wait(page, "[...document.images].every(i => i.complete && i.naturalWidth > 0)")
-        page.screenshot(path=str(ARTIFACTS / "service-compare.png"), full_page=True)
+        no_sideways_scroll(page)
+        screenshot(page, shots, "phone-leaderboard")
         page.click("#open-winner")
         page.wait_for_url("**/jobs/*")
         page.wait_for_selector("#results", state="visible")

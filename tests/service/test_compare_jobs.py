@@ -54,6 +54,9 @@ def test_compare_job_leaderboard_recommendation_and_winning_run(worker_app, dora
     board = leaderboard.json()
     rows = {r["name"]: r for r in board["rows"]}
     assert rows["efficientnet_b0"]["status"] == "skipped" and "weights" in rows["efficientnet_b0"]["reason"]
+    # a web user reads the service's words (no CLI flags) and a short line for the table (#21 item 7)
+    assert "--" not in rows["efficientnet_b0"]["reason"] and "auto" in rows["efficientnet_b0"]["reason"]
+    assert rows["efficientnet_b0"]["brief"] == "pretrained weights not available here"
     assert rows["reference: hog_logreg"]["kind"] == "reference" and rows["reference: hog_logreg"]["job_id"] is None
     rec = board["recommendation"]
     assert rec["name"] in ("scratch_cnn", "scratch_cnn:mlp") and rec["job_id"] == rows[rec["name"]]["job_id"]

@@ -66,7 +66,20 @@ def test_train_follow_results_try_download(carol, digits, worker_app):
     assert events[-1] == ("status", {"status": "succeeded"})
     messages = json.dumps([e for _, e in events])  # e.g. "run written to …": no server path in it
     assert str(worker_app.state.settings.data_dir) not in messages and "/tmp/" not in messages, messages
+    # one overall progress with the time left, in the events the job page follows (#21 item 4)
+    overall = [e["overall"] for kind, e in events if kind == "progress" and "overall" in e]
+    assert overall and overall == sorted(overall) and overall[-1] == 1.0
 
+    # a message that names a training file names it as uploaded, not by its stored path (#21 item 12)
+    from konstrukt.service.blobs import uploaded_names
+    from konstrukt.service.storage import hide_paths, job_dir
+
+    data = job_dir(worker_app.state.settings.data_dir, project["id"], job_id) / "data"
+    names = uploaded_names(worker_app.state.settings, project["id"], job_id, data)
+    uploaded = {f"{c['name']}/{s['filename']}" for c in project["classes"] for s in c["samples"]}
+    assert set(names.values()) == uploaded
+    stored, shown = next(iter(names.items()))
+    assert hide_paths(f"cannot read {stored}", names) == f"cannot read {shown}"
     job = job_status(carol, job_id)
     assert job["status"] == "succeeded" and job["attempts"] == 1
     assert job["summary"]["pipeline"] == "scratch_cnn" and 0 <= job["summary"]["accuracy"] <= 1
@@ -87,6 +100,9 @@ def test_train_follow_results_try_download(carol, digits, worker_app):
     assert r.status_code == 200
     assert r.json()["label"] in ("zero", "one")
     assert abs(sum(r.json()["probabilities"].values()) - 1) < 1e-4
+    from konstrukt.inference import UNSURE_BELOW  # the core's threshold, said by the API (#21 item 12)
+
+    assert r.json()["unsure"] == (max(r.json()["probabilities"].values()) < UNSURE_BELOW)
     r = carol.post(f"/api/jobs/{job_id}/predict", files={"file": ("x.png", b"not an image")})
     assert r.status_code == 422 and r.json()["detail"]
     limits = worker_app.state.settings

@@ -215,6 +215,8 @@ def job_leaderboard(job: Job = Depends(owned_job), settings: Settings = Depends(
     for row in board["rows"]:
         row["job_id"] = runs.get(row["name"])
         row.pop("run", None)  # the run folders moved to their jobs
+        if "service_reason" in row:  # a skipped or failed row: the web user's words, no CLI flags
+            row["reason"] = row.pop("service_reason")
     if board.get("recommendation"):
         board["recommendation"]["job_id"] = runs.get(board["recommendation"]["name"])
         board["recommendation"].pop("run", None)
@@ -348,4 +350,4 @@ async def predict(job_id: JobId, file: UploadFile, request: Request):
                 raise HTTPException(422, f"{name}: cannot be read ({type(exc).__name__})") from None
     except TooLarge as exc:
         raise HTTPException(413, f"{name}: file is {exc}") from None
-    return Prediction(label=result["label"], probabilities=result["probabilities"])
+    return Prediction(label=result["label"], probabilities=result["probabilities"], unsure=result["unsure"])

@@ -43,12 +43,14 @@ function el(tag, attrs = {}, ...children) {
 // building it), show its progress, then download the zip it left beside the run.
 async function exportBundle(id, button) {
   const status = $("#export-status"), name = button.textContent;
-  button.disabled = true;
+  const busy = el("progress", { class: "export-progress", "aria-label": `${name} being prepared` });  // no value: it moves
+  button.disabled = true; button.after(busy);
   try {
     let ex = await api("POST", `/api/jobs/${id}/exports`, { format: button.dataset.export });
     let job = ex.job;
     while (!TERMINAL.includes(job.status)) {
       status.textContent = `${name}: preparing… ${job.progress?.message || (job.status === "queued" ? "waiting for the worker" : "")}`;
+      if (job.progress?.overall != null) busy.value = job.progress.overall;
       await new Promise(r => setTimeout(r, 800));
       job = await api("GET", `/api/jobs/${job.id}`);
     }
@@ -60,7 +62,7 @@ async function exportBundle(id, button) {
     status.textContent = "";
     toast(`${name}: ${err.message}`, true);
   } finally {
-    button.disabled = false;
+    button.disabled = false; busy.remove();
   }
 }
 
@@ -79,6 +81,7 @@ const count = (n, one, many) => `${n} ${n === 1 ? one : (many || one + "s")}`;  
 const pct = x => (x === null || x === undefined) ? "–" : `${(100 * x).toFixed(1)} %`;
 const num = x => (x === null || x === undefined) ? "–" : Number(x).toFixed(3);
 const when = s => s ? new Date(s + "Z").toLocaleString() : "";
+const secs = s => s < 60 ? `${Math.round(s)} s` : `${Math.floor(s / 60)} min ${String(Math.round(s % 60)).padStart(2, "0")} s`;
 
 function formValues(form) {
   return Object.fromEntries([...new FormData(form).entries()].map(([k, v]) => [k, String(v).trim()]));
@@ -137,6 +140,17 @@ function snapshot(video) {
   return new Promise(ok => c.toBlob(b => ok(new File([b], `snapshot-${Date.now()}.png`, { type: "image/png" })), "image/png"));
 }
 
+// How a stored example is shown: its modality's preview kind (GET /api/tasks: preview) picks the
+// element. Sound players load only their header ("metadata"), so they show the clip's length.
+// A picture speaks for itself (a square thumbnail); a player also shows the file's name (caption).
+const PREVIEWS = {
+  image: { square: true, make: (src, name) => el("img", { loading: "lazy", src, alt: name }) },
+  audio: { caption: true, make: (src, name) => el("audio", { controls: true, preload: "metadata", src, title: name }) },
+  file: { make: (src, name) => el("a", { href: src, class: "small" }, name) },
+};
+const previewKind = kind => PREVIEWS[kind] || PREVIEWS.file;
+const previewOf = (kind, src, name) => previewKind(kind).make(src, name);
+
 // What the UI offers for a task — upload types, capture (webcam / microphone / none), sample preview —
 // comes from its modality through GET /api/tasks; no page tests task names.
 const NO_TASK = { accept: "", capture: "none", preview: "file", capture_seconds: 3, pipelines: [] };
@@ -159,9 +173,7 @@ function renderHealth(box, health, { preview, classes, onChange }) {
   }
   const act = async (fn, what) => { try { await fn(); toast(what); await onChange(); } catch (err) { toast(err.message, true); } };
   const sampleCard = (s, f) => {
-    const media = !s.sample_id ? el("span", { class: "small muted" }, "deleted")
-      : preview === "audio" ? el("audio", { controls: true, preload: "none", src: `/api/samples/${s.sample_id}/file` })
-      : preview === "image" ? el("img", { loading: "lazy", src: `/api/samples/${s.sample_id}/file`, alt: s.filename }) : null;
+    const media = s.sample_id ? previewOf(preview, `/api/samples/${s.sample_id}/file`, s.filename) : el("span", { class: "small muted" }, "deleted");
     const buttons = [];
     if (s.sample_id) {
       if (s.suggested) {
@@ -271,9 +283,9 @@ pages.project = async () => {
   function sampleThumb(s) {
     const del = el("button", { class: "x", title: "Delete this example", onclick: async () => {
       await api("DELETE", `/api/samples/${s.id}`); await reload(); } }, "×");
-    if (info.preview === "audio") return el("div", { class: "thumb audio", title: s.filename }, el("audio", { controls: true, preload: "none", src: `/api/samples/${s.id}/file` }), del);
-    if (info.preview === "image") return el("div", { class: "thumb", title: s.filename }, el("img", { loading: "lazy", src: `/api/samples/${s.id}/file`, alt: s.filename }), del);
-    return el("div", { class: "thumb audio", title: s.filename }, el("a", { href: `/api/samples/${s.id}/file`, class: "small" }, s.filename), del);
+    const kind = previewKind(info.preview);
+    return el("div", { class: kind.square ? "thumb" : "thumb wide", title: s.filename },
+      kind.make(`/api/samples/${s.id}/file`, s.filename), kind.caption ? el("div", { class: "thumb-name small" }, s.filename) : null, del);
   }
 
   function classCard(cls) {
@@ -330,9 +342,16 @@ pages.project = async () => {
   const pipes = info.pipelines;
   const recommended = pipes.find(p => p.recommended);
   // "auto" always runs here: it starts from what this server has (info.auto says what, in words)
-  $("#pipeline-select").replaceChildren(el("option", { value: "auto", title: info.auto || "" }, `auto — recommended${recommended ? " (uses " + recommended.name + " here)" : ""}`),
-    ...pipes.map(p => el("option", { value: p.name, title: p.available ? p.description : `${p.description} — ${p.reason}` },
-      `${p.name}${p.offline ? " — offline" : ""}${p.available ? "" : " — weights not on this server"} · ${p.description}`)));
+  // short names in the selector (a phone shows ~30 characters); the chosen one's sentence below it
+  $("#pipeline-select").replaceChildren(el("option", { value: "auto" }, "auto — recommended"),
+    ...pipes.map(p => el("option", { value: p.name, disabled: !p.available }, `${p.name}${p.offline ? " (offline)" : ""}${p.available ? "" : " — weights not on this server"}`)));
+  const pipelineHint = () => {
+    const v = $("#pipeline-select").value, p = pipes.find(x => x.name === v);
+    $("#pipeline-hint").textContent = p ? (p.available ? p.description : `${p.description} — ${p.reason}`)
+      : `Recommended: konstrukt picks the recipe for your data from what this server has${recommended ? ` (here it starts from ${recommended.name})` : ""} and says why in the results.`;
+    $("#pipeline-hint").title = p ? "" : info.auto || "";  // the details, for those who want them
+  };
+  $("#pipeline-select").onchange = pipelineHint; pipelineHint();
   const rows = $("#layer-rows");
   const addLayer = (units = 256, act = "relu", dropout = 0.5) => {
     const row = el("div", { class: "layer" }, el("span", { class: "n" }),
@@ -385,15 +404,15 @@ pages.project = async () => {
     const jobs = await api("GET", `/api/projects/${pid}/jobs`);
     // the last recipe that trained here, if it can still run (a failed recipe is not offered again)
     const last = jobs.find(j => j.status === "succeeded" && j.pipeline !== "compare");
-    if (firstLoad && last && (last.pipeline === "auto" || pipes.some(p => p.name === last.pipeline && p.available))) $("#pipeline-select").value = last.pipeline;
+    if (firstLoad && last && (last.pipeline === "auto" || pipes.some(p => p.name === last.pipeline && p.available))) { $("#pipeline-select").value = last.pipeline; pipelineHint(); }
     firstLoad = false;
-    $("#job-list").replaceChildren(jobs.length ? el("table", {},
-      el("tr", {}, el("th"), el("th", {}, "Run"), el("th", {}, "Status"), el("th", {}, "Recipe"), el("th", { class: "num" }, "Test accuracy"), el("th", { class: "num" }, "CV accuracy"), el("th", {}, "Started")),
+    $("#job-list").replaceChildren(jobs.length ? el("div", { class: "scroll-x" }, el("table", { id: "runs-table" },
+      el("tr", {}, el("th"), el("th", {}, "Run"), el("th", {}, "Status"), el("th", {}, "Recipe"), el("th", { class: "num" }, "Test accuracy"), el("th", { class: "num" }, "CV accuracy"), el("th", { class: "wide-only" }, "Started")),
       jobs.map(j => el("tr", {}, el("td", {}, el("input", { type: "checkbox", value: j.id, disabled: j.status !== "succeeded" || j.pipeline === "compare" })),
         el("td", {}, el("a", { href: j.pipeline === "compare" && j.status === "succeeded" ? `/projects/${pid}/compare?compare=${j.id}` : `/jobs/${j.id}` }, `#${j.id}`)), el("td", {}, el("span", { class: `pill ${j.status}` }, j.status)),
         el("td", {}, j.pipeline === "compare" ? `compare: ${(j.config.pipelines || []).join(", ")}` : (j.summary?.pipeline || j.pipeline)), el("td", { class: "num" }, pct(j.summary?.accuracy)),
         el("td", { class: "num" }, j.summary?.cv_accuracy_mean != null ? `${pct(j.summary.cv_accuracy_mean)} ± ${pct(j.summary.cv_accuracy_std)}` : "–"),
-        el("td", { class: "small muted" }, when(j.created_at)))))
+        el("td", { class: "small muted wide-only" }, when(j.created_at))))))
       : el("div", { class: "empty" }, "No runs yet. Add examples, then press Train."));
     if (jobs.some(j => !TERMINAL.includes(j.status))) setTimeout(loadJobs, 3000);
   }
@@ -428,13 +447,20 @@ pages.job = async () => {
         "Go back to the project and train with “auto”: it uses what this server has. Recipes marked “weights not on this server” cannot train here."));
     }
   };
+  const STAGES = { prepare: "Preparing the data", plan: "Planning", auto: e => `Trying ${e.candidate} (auto compares it on your data)`,
+    embed: "Computing features", train: "Training the final model", cv: e => `Cross-validation fold ${e.fold}/${e.folds}`,
+    evaluate: "Scoring the test split", reference: "Fitting the simple baseline", compare: "Starting", not_run: e => `Not run (${e.status})`, done: "Done" };
   const onEvent = e => {
-    const recipe = e.pipeline ? `${e.pipeline} (${e.index}/${e.total}) · ` : "";
+    const recipe = e.pipeline ? `${e.pipeline} (${e.index}/${e.pipelines || e.total}) · ` : "";
     log.append(`${recipe}${e.message || e.stage}\n`); log.scrollTop = log.scrollHeight;
-    const where = recipe + (e.stage === "cv" ? `Cross-validation fold ${e.fold}/${e.folds}` : { prepare: "Preparing the data", auto: `Trying ${e.candidate} (auto compares it on your data)`, embed: "Computing features", train: "Training", evaluate: "Scoring the test split", done: "Done" }[e.stage] || e.stage);
+    const label = STAGES[e.stage] || e.stage, where = recipe + (typeof label === "function" ? label(e) : label);
     $("#stage").textContent = where + (e.epoch ? ` · epoch ${e.epoch}/${e.epochs}` : "") + (e.val_accuracy != null ? ` · validation accuracy ${pct(e.val_accuracy)}` : "");
-    if (e.epoch && e.epochs) $("#bar").style.width = `${100 * e.epoch / e.epochs}%`;
-    else if (e.done && e.total) $("#bar").style.width = `${100 * e.done / e.total}%`;
+    // one bar for the whole job (every stage, fold and pipeline, from the core), with the time left
+    if (e.overall != null) {
+      $("#bar").style.width = `${(100 * e.overall).toFixed(1)}%`;
+      $("#eta").textContent = `${Math.floor(100 * e.overall)} % of the whole job · ${secs(e.elapsed_seconds)} so far` +
+        (e.eta_seconds != null && e.overall < 1 ? ` · about ${secs(e.eta_seconds)} left` : "");
+    }
     const who = e.pipeline || null;
     if (who === charted && e.stage !== "train" && losses.length) chartDone = true;  // its final fit ended
     if (e.stage === "train" && e.train_loss != null) {
@@ -489,7 +515,9 @@ pages.job = async () => {
     const t = r.test || r.val || {}, cv = r.cv;
     const big = [el("div", { class: "metric" }, el("div", { class: "v", id: "accuracy" }, pct(t.accuracy)), el("div", { class: "l" }, r.test ? `accuracy on ${t.n} test examples` : "validation accuracy"))];
     if (cv) big.push(el("div", { class: "metric" }, el("div", { class: "v" }, `${pct(cv.accuracy_mean)}`), el("div", { class: "l" }, `± ${pct(cv.accuracy_std)} · ${cv.folds}-fold cross-validation`)));
-    big.push(el("div", { class: "metric" }, el("div", { class: "v" }, `${r.train_seconds.toFixed(1)} s`), el("div", { class: "l" }, `training time · ${r.params_trainable.toLocaleString()} trained parameters`)));
+    // the whole wait (data, features, final model, every fold, the baseline) beside the final model's fit
+    big.push(el("div", { class: "metric", id: "time-metric" }, el("div", { class: "v" }, r.wall_seconds != null ? secs(r.wall_seconds) : `${r.train_seconds.toFixed(1)} s`),
+      el("div", { class: "l" }, `${r.wall_seconds != null ? `whole run · final model ${r.train_seconds.toFixed(1)} s` : "training time"} · ${r.params_trainable.toLocaleString()} trained parameters`)));
     $("#big-metrics").replaceChildren(...big);
     const notes = [];
     if (t.n !== undefined && t.n < 30) notes.push(`The test set has only ${t.n} examples, so a single mistake moves accuracy by ${(100 / Math.max(t.n, 1)).toFixed(0)} points.` + (cv ? " The cross-validation figure (the model trained and tested several times on different parts of your data) is the steadier number." : " Add more examples for a firmer figure."));
@@ -530,7 +558,8 @@ pages.job = async () => {
       try {
         const p = await api("POST", `/api/jobs/${id}/predict`, form);
         const preview = file.type.startsWith("image/") ? el("img", { src: URL.createObjectURL(file), style: "max-height:96px;border-radius:8px;image-rendering:pixelated" }) : null;
-        out.replaceChildren(el("div", { class: "row" }, preview, el("div", {}, el("div", { class: "muted small" }, file.name), el("div", { style: "font-size:20px" }, "It looks like ", el("b", { id: "predicted" }, p.label)))),
+        out.replaceChildren(el("div", { class: "row" }, preview, el("div", {}, el("div", { class: "muted small" }, file.name), el("div", { class: "answer" }, p.unsure ? "Unsure — perhaps " : "It looks like ", el("b", { id: "predicted" }, p.label)),
+          p.unsure ? el("div", { class: "small muted", id: "unsure" }, `The model is not sure: ${pct(Object.values(p.probabilities)[0])} for its best guess. Try a clearer example, or add more examples like this one.`) : null)),
           ...Object.entries(p.probabilities).map(([c, v], i) => el("div", { class: `bar ${i === 0 ? "top" : ""}` },
             el("span", { class: "name" }, c), el("div", { class: "track" }, el("div", { class: "fill", style: `width:${(100 * v).toFixed(1)}%` })), el("span", { class: "num" }, pct(v)))));
       } catch (err) { showError(out, err); }
@@ -558,23 +587,30 @@ async function showLeaderboard(pid, id) {
   document.querySelector("h1").textContent = "Compare recipes";
   document.querySelector(".sub").textContent = "Several recipes trained on the same examples, the same split and the same cross-validation folds.";
   const cv = r => r.cv_mean == null ? "–" : `${pct(r.cv_mean)} ± ${pct(r.cv_std)}`;
+  // a row that did not run: a short reason in the table, the whole one folded beneath it
+  const notRun = r => el("details", { class: "reason" }, el("summary", {}, `${r.status}: ${r.brief || "see why"}`), el("div", { class: "small" }, r.reason));
+  // The recommendation is the best of the recipes tried; when the core's verdict says it does not
+  // beat the simple baseline, the heading says so rather than "Recommended" above a warning.
+  const beats = !b.verdict || b.verdict.verdict === undefined || b.verdict.verdict === "better";
+  const recLabel = beats ? "recommended" : "best tried";
+  const heading = !rec ? "No recommendation" : beats ? `Recommended: ${rec.name}` : `Best of the recipes tried: ${rec.name}`;  // the verdict below says how it fares
   const cols = [["Recipe", r => r.job_id ? el("a", { href: `/jobs/${r.job_id}` }, r.name) : r.name], ["CV accuracy", cv],
     ["Test accuracy", r => pct(r.test_accuracy)], ["F1 (macro)", r => pct(r.test_f1_macro)],
-    ["Training time", r => r.train_seconds == null ? "–" : `${r.train_seconds.toFixed(1)} s`],
+    ["Time (final model)", r => r.seconds == null ? "–" : `${secs(r.seconds)} (${r.train_seconds.toFixed(1)} s)`],
     ["Peak memory", r => r.peak_memory_mb == null ? "–" : `${r.peak_memory_mb.toFixed(0)} MB`],
     ["Parameters (trained)", r => r.params_total == null ? "–" : `${r.params_total.toLocaleString()} (${r.params_trainable.toLocaleString()})`],
     ["Model size", r => r.model_bytes == null ? "–" : `${(r.model_bytes / 1e6).toFixed(2)} MB`],
     ["Latency", r => r.latency_ms == null ? "–" : `${r.latency_ms.toFixed(1)} ms`],
-    ["", r => r.kind === "reference" ? "simple baseline, not exported" : r.status !== "ok" ? `${r.status}: ${r.reason}` : (rec && r.name === rec.name ? el("span", { class: "pill succeeded" }, "recommended") : "")]];
+    ["", r => r.kind === "reference" ? "simple baseline, not exported" : r.status !== "ok" ? notRun(r) : (rec && r.name === rec.name ? el("span", { class: "pill succeeded" }, recLabel) : "")]];
   $("#leaderboard").replaceChildren(
-    el("section", { class: "card", id: "recommendation" }, el("h2", {}, rec ? `Recommended: ${rec.name}` : "No recommendation"),
+    el("section", { class: "card", id: "recommendation" }, el("h2", {}, heading),
       rec ? el("p", {}, rec.reason) : null, b.verdict ? el("div", { class: `notice ${b.verdict.verdict === "better" ? "ok" : "warn"}` }, b.verdict.text || b.verdict) : null,
-      rec && rec.job_id ? el("a", { class: "btn primary", id: "open-winner", href: `/jobs/${rec.job_id}` }, "Open the recommended run") : null),
+      rec && rec.job_id ? el("a", { class: "btn primary", id: "open-winner", href: `/jobs/${rec.job_id}` }, beats ? "Open the recommended run" : "Open the best run") : null),
     el("section", { class: "card" }, el("h2", {}, "Leaderboard"),
       el("p", { class: "hint" }, `Every recipe was trained on the same split and cross-validated on the same ${b.folds} folds. Latency: one example at a time on the server.`),
-      el("div", { style: "overflow-x:auto" }, el("table", { id: "leaderboard-table" }, el("tr", {}, cols.map(([h]) => el("th", {}, h))),
+      el("div", { class: "scroll-x" }, el("table", { id: "leaderboard-table" }, el("tr", {}, cols.map(([h]) => el("th", {}, h))),
         b.rows.map(r => el("tr", {}, cols.map(([, f]) => el("td", {}, f(r))))))),
-      el("figure", {}, el("img", { src: `/api/jobs/${id}/files/leaderboard.png`, alt: "CV accuracy vs latency", style: "max-width:100%" }),
+      el("figure", {}, el("img", { src: `/api/jobs/${id}/files/leaderboard.png`, alt: "CV accuracy vs latency", class: "fit" }),
         el("figcaption", { class: "hint" }, "Cross-validated accuracy (error bars: spread over folds) against latency. Up and to the left is better; the grey band is the simple baseline."))));
 }
 
@@ -591,7 +627,7 @@ pages.compare = async () => {
     ["Recipe", r => r.pipeline], ["Strategy", r => r.strategy],
     ["Test accuracy", r => pct(t(r).accuracy)], ["F1 (macro)", r => pct(t(r).f1_macro)],
     ["CV accuracy", r => r.cv ? `${pct(r.cv.accuracy_mean)} ± ${pct(r.cv.accuracy_std)}` : "–"],
-    ["Test examples", r => t(r).n], ["Training time", r => `${r.train_seconds.toFixed(1)} s`],
+    ["Test examples", r => t(r).n], ["Time (final model)", r => r.wall_seconds != null ? `${secs(r.wall_seconds)} (${r.train_seconds.toFixed(1)} s)` : `${r.train_seconds.toFixed(1)} s`],
     ["Trained parameters", r => r.params_trainable.toLocaleString()], ["Epochs (best)", r => `${r.history.length} (${r.best_epoch})`],
     ["Learning rate", r => r.config.learning_rate], ["Batch size", r => r.config.batch_size],
     ["Head", r => (r.model.head || []).map(b => `${b.units} ${b.activation}${b.dropout ? " drop " + b.dropout : ""}`).join(" → ") || "linear"],
