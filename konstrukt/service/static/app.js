@@ -519,16 +519,11 @@ pages.job = async () => {
     big.push(el("div", { class: "metric", id: "time-metric" }, el("div", { class: "v" }, r.wall_seconds != null ? secs(r.wall_seconds) : `${r.train_seconds.toFixed(1)} s`),
       el("div", { class: "l" }, `${r.wall_seconds != null ? `whole run · final model ${r.train_seconds.toFixed(1)} s` : "training time"} · ${r.params_trainable.toLocaleString()} trained parameters`)));
     $("#big-metrics").replaceChildren(...big);
-    const notes = [];
-    if (t.n !== undefined && t.n < 30) notes.push(`The test set has only ${t.n} examples, so a single mistake moves accuracy by ${(100 / Math.max(t.n, 1)).toFixed(0)} points.` + (cv ? " The cross-validation figure (the model trained and tested several times on different parts of your data) is the steadier number." : " Add more examples for a firmer figure."));
-    const chance = 1 / Math.max(r.classes.length, 1), best = cv ? cv.accuracy_mean : t.accuracy;
-    if (best != null && best < chance + 0.1) notes.push(`This model is hardly better than guessing (${pct(chance)} for ${r.classes.length} classes). More examples, more epochs or another recipe should help.`);
-    // the core's verdict against a simple model on the same folds (better / about the same / worse)
+    // the core's notes on how far to trust the figures (konstrukt.trust, the same words as the CLI,
+    // summary.md and the model card) and its verdict against a simple model on the same folds
+    const notes = (r.notes || []).map(n => n.text);
     const verdict = typeof r.baseline === "string" ? { verdict: "unknown", text: r.baseline } : r.baseline;
     if (verdict && verdict.verdict !== "better") notes.push(verdict.text);
-    const supports = Object.values(t.per_class || {}).map(m => m.support);
-    if (supports.length && Math.min(...supports) < 5) notes.push(`Some classes have only ${count(Math.min(...supports), "test example")}, so their per-class figures move in big steps.`);
-    if (cv && cv.accuracy_std > 0.1) notes.push("The results vary a lot between cross-validation folds: with this little data the model is not yet reliable. More examples per class will help most.");
     for (const w of r.data?.warnings || []) notes.push(w);
     // settings konstrukt chose from this data (clip length, whether to mirror images), with the reason
     const chosen = Object.entries(r.chosen_from_data || {}).filter(([, c]) => c.why)
