@@ -66,7 +66,7 @@ def test_browser_compare_recipes(server, digits, tmp_path):  # noqa: F811
         heading, verdict = page.locator("#recommendation h2"), page.locator("#recommendation .notice").first
         expect(heading).to_have_text(re.compile("^(Recommended|Best of the recipes tried): scratch_cnn$"))
         expect(verdict).to_have_class(re.compile("ok" if heading.inner_text().startswith("Recommended") else "warn"))
-        expect(page.locator("#recommendation")).to_contain_text("the only one with a cross-validated accuracy")
+        expect(page.locator("#recommendation")).to_contain_text("the only candidate with a cross-validation figure")
         table = page.locator("#leaderboard-table")
         expect(table).to_contain_text("reference: hog_logreg")
         # efficientnet_b0: no weights offline; a short reason, the details folded, no CLI flags
