@@ -32,7 +32,7 @@ def test_train_evaluate_predict_round_trip(image_data, tmp_path, capsys):
     assert main(["predict", str(run), *map(str, files), "--top-k", "2", "--json"]) == 0
     preds = json.loads(capsys.readouterr().out)
     assert [p["file"] for p in preds] == [str(f) for f in files]
-    assert all(set(p) == {"file", "label", "probabilities"} and len(p["probabilities"]) == 2 for p in preds)
+    assert all(set(p) == {"file", "label", "probabilities", "unsure"} and len(p["probabilities"]) == 2 for p in preds)
     assert abs(sum(json.loads(json.dumps(preds))[0]["probabilities"].values()) - 1) < 0.5
 
     assert main(["predict", str(run), str(files[0])]) == 0

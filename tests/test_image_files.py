@@ -75,5 +75,5 @@ def test_decompression_bomb_is_refused(tmp_path):
 
 def test_check_file_rejects_wrong_extension_with_a_fix(tmp_path):
     (tmp_path / "song.wav").write_bytes(b"RIFF")
-    with pytest.raises(DataError, match="song.wav: a image project takes"):
+    with pytest.raises(DataError, match="song.wav: an image project takes"):
         check_file("image", tmp_path / "song.wav")
