@@ -30,8 +30,8 @@ import konstrukt  # noqa: E402
 from konstrukt.demo import write_digits  # noqa: E402
 from konstrukt.demo_sound import write_sound_demo  # noqa: E402
 from konstrukt.errors import RunError  # noqa: E402
-from konstrukt.export import onnx as konnx  # noqa: E402
-from konstrukt.export import parity  # noqa: E402
+from konstrukt.exporting import onnx as konnx  # noqa: E402
+from konstrukt.exporting import parity  # noqa: E402
 
 CASES = [  # name, pipeline, task, data kind, overrides ("B0_WEIGHTS": see random_b0)
     ("EfficientNet-B0 (224 px)", "efficientnet_b0", "image", "digits",

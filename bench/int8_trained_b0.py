@@ -27,8 +27,8 @@ import numpy as np  # noqa: E402
 import konstrukt  # noqa: E402
 from konstrukt.demo import write_digits  # noqa: E402
 from konstrukt.errors import RunError  # noqa: E402
-from konstrukt.export import onnx as konnx  # noqa: E402
-from konstrukt.export import parity  # noqa: E402
+from konstrukt.exporting import onnx as konnx  # noqa: E402
+from konstrukt.exporting import parity  # noqa: E402
 
 
 def variants(fp32: Path):

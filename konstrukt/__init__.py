@@ -63,8 +63,8 @@ def predict(run, files, top_k=None) -> list[dict]:
 
 def export(run, out, format="bundle", **kwargs) -> dict:
     """Export a run (object, folder or bundle) as a bundle / ONNX / ONNX INT8; see
-    :func:`konstrukt.export.writer.export`. Returns the bundle's config (with ``path``)."""
-    from .export.writer import export as _export
+    :func:`konstrukt.exporting.writer.export`. Returns the bundle's config (with ``path``)."""
+    from .exporting.writer import export as _export
 
     _registered()
     return _export(run, out, format, **kwargs)

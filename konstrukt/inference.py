@@ -50,7 +50,7 @@ class Run:
         architecture (older runs: described from the registry first). Weights are read with
         safetensors only: loading never unpickles.
         """
-        from .export.bundle import is_bundle, load_bundle
+        from .exporting.bundle import is_bundle, load_bundle
 
         path = Path(path).expanduser()
         if is_bundle(path):

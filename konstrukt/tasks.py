@@ -37,7 +37,7 @@ class UICapabilities:
 class ExportHooks:
     """How a modality's runs leave konstrukt: looked up by export/, the bundle loader and the model
     card instead of branching on its name. The records the callables return are in
-    :mod:`konstrukt.export.hooks`; a wing fills these in from its ``export.py``."""
+    :mod:`konstrukt.exporting.hooks`; a wing fills these in from its ``export.py``."""
 
     noun: str = "file"  # the model card: "Classifies a <noun> into one of …"
     reader_dists: tuple[str, ...] = ()  # what a bundle's predict.py reads the files with

@@ -109,11 +109,11 @@ def test_the_cli_lists_the_exporters_formats_without_importing_it():
     import sys
 
     from konstrukt.cli.runs import EXPORT_FORMATS
-    from konstrukt.export.writer import FORMATS
+    from konstrukt.exporting.writer import FORMATS
 
     assert EXPORT_FORMATS == FORMATS
     code = ("import sys; from konstrukt.modalities import register_all; register_all(); "
-            "from konstrukt.cli import build_parser; build_parser(); print('konstrukt.export' in sys.modules)")
+            "from konstrukt.cli import build_parser; build_parser(); print('konstrukt.exporting' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"  # building the parser does not import the exporter (seconds of start-up)
 

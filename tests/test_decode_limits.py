@@ -61,7 +61,7 @@ def test_to_rgb_scales_deep_images_block_by_block_exactly_as_before(monkeypatch,
 
 
 def test_the_exported_predict_py_reads_images_with_the_core_s_own_code():
-    from konstrukt.export.templates import portable_source, render
+    from konstrukt.exporting.templates import portable_source, render
 
     for runtime in ("torch", "onnx"):
         source = render(version="0", needs=[], modality="image", runtime=runtime, backbone="scratch_cnn")

@@ -310,7 +310,7 @@ def test_damaged_runs_give_a_clear_message(image_run, tmp_path, capsys, damage):
 
 
 def test_failed_parity_fails_loudly_and_writes_nothing(image_run, tmp_path, monkeypatch):
-    from konstrukt.export import parity
+    from konstrukt.exporting import parity
 
     monkeypatch.setattr(parity, "FP32_MAX_DIFF", -1.0)  # no export can pass
     with pytest.raises(RunError, match="does not match the PyTorch model"):
@@ -424,7 +424,7 @@ def test_other_signal_pipelines_export_and_run_without_konstrukt(signal_run, tmp
 @pytest.mark.parametrize("agreements, kept", [((0.5,), "ends"), ((0.98, 0.975, 0.97), "all")])
 def test_int8_below_the_target_agreement_keeps_more_layers_in_float(image_run, tmp_path, monkeypatch,
                                                                       agreements, kept):
-    from konstrukt.export import onnx as konnx, parity
+    from konstrukt.exporting import onnx as konnx, parity
 
     real, calls = parity.compare, []
 
@@ -454,7 +454,7 @@ def test_export_to_an_existing_out_fails_before_any_work(tmp_path, capsys):
 
 
 def test_all_writes_what_passed_and_names_a_refused_int8(image_run, tmp_path, monkeypatch, capsys):
-    from konstrukt.export import parity
+    from konstrukt.exporting import parity
 
     monkeypatch.setattr(parity, "INT8_MIN_AGREEMENT", 1.01)  # no INT8 model can pass
     assert main(["export", str(image_run.path), "--out", str(tmp_path / "b"), "--format", "all"]) == 0

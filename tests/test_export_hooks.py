@@ -8,7 +8,7 @@ import pytest
 import soundfile
 
 from konstrukt.errors import DataError, RunError
-from konstrukt.export.hooks import IdentityAdapter, Int8Policy, OnnxInput
+from konstrukt.exporting.hooks import IdentityAdapter, Int8Policy, OnnxInput
 from konstrukt.tasks import MODALITIES, ExportHooks, Modality, UICapabilities
 
 
@@ -25,10 +25,10 @@ def toy_modality(monkeypatch):
 
 def test_a_modality_without_export_hooks_exports_with_the_defaults(toy_modality):
     from konstrukt.architecture import build_preprocessor
-    from konstrukt.export.bundle import input_adapter
-    from konstrukt.export.card import _preprocessing_words
-    from konstrukt.export.onnx import int8_policy, onnx_input
-    from konstrukt.export.writer import runtime_dists
+    from konstrukt.exporting.bundle import input_adapter
+    from konstrukt.exporting.card import _preprocessing_words
+    from konstrukt.exporting.onnx import int8_policy, onnx_input
+    from konstrukt.exporting.writer import runtime_dists
 
     assert toy_modality.export == ExportHooks()
     assert onnx_input("toy", "any") == OnnxInput() and not OnnxInput().unpadded
@@ -45,8 +45,8 @@ def test_a_modality_without_export_hooks_exports_with_the_defaults(toy_modality)
 
 
 def test_the_bundle_needs_and_card_words_come_from_the_modality(monkeypatch, toy_modality):
-    from konstrukt.export.card import _preprocessing_words
-    from konstrukt.export.writer import runtime_dists
+    from konstrukt.exporting.card import _preprocessing_words
+    from konstrukt.exporting.writer import runtime_dists
 
     hooks = ExportHooks(noun="toy", reader_dists=("toyreader",), torch_dists=("toyvision",),
                         describe=lambda pre: f"{pre['beads']} beads")
@@ -59,7 +59,7 @@ def test_the_bundle_needs_and_card_words_come_from_the_modality(monkeypatch, toy
 
 
 def test_each_wing_answers_for_its_own_backbones():
-    from konstrukt.export.onnx import int8_policy, onnx_input
+    from konstrukt.exporting.onnx import int8_policy, onnx_input
 
     w2v = onnx_input("audio", "wav2vec2_base")
     assert w2v.unpadded and w2v.dynamic_axes[0][:2] == (1, "time") and w2v.wrap and "padding" in w2v.notes[0]

@@ -98,7 +98,7 @@ def test_a_hostile_printable_label_is_exported_as_data_never_as_code(hostile_run
 def test_the_generated_script_runs_in_a_child_process_never_in_the_exporter(hostile_run, tmp_path, monkeypatch):
     import os
 
-    from konstrukt.export import templates
+    from konstrukt.exporting import templates
 
     # A generated script that leaves a mark in whatever process runs it: the parity check must
     # still pass, and the mark must not be in this (the exporting) process.

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from konstrukt.export import template_inputs, templates
-from konstrukt.export.templates import portable_source, render, torch_model
+from konstrukt.exporting import template_inputs, templates
+from konstrukt.exporting.templates import portable_source, render, torch_model
 from konstrukt.models.backbones import BACKBONES, build_backbone
 from tests.conftest import TINY_BACKBONES
 

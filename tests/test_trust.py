@@ -61,7 +61,7 @@ def test_nothing_measured_gives_no_notes():
 
 def test_the_cli_summary_and_model_card_show_the_same_words(capsys, tmp_path):
     from konstrukt.cli.output import print_results
-    from konstrukt.export.card import model_card
+    from konstrukt.exporting.card import model_card
 
     r = report(test=metrics(12), cv={**CV, "accuracy_std": 0.2})
     texts = [n["text"] for n in trust_notes(r)]

@@ -73,7 +73,7 @@ examples:
 """
 
 
-# = konstrukt.export.writer.FORMATS, written out: importing the exporter (torch, onnx) to build the
+# = konstrukt.exporting.writer.FORMATS, written out: importing the exporter (torch, onnx) to build the
 # argument parser cost every command seconds at start-up (tests/test_cli.py checks they agree)
 EXPORT_FORMATS = ("bundle", "onnx", "onnx-int8", "all")
 
@@ -95,7 +95,7 @@ def add_export(sub) -> None:
 
 
 def cmd_export(args) -> int:
-    from ..export.writer import export
+    from ..exporting.writer import export
 
     cfg = export(args.run, args.out, args.format, force=args.force, samples=args.samples,
                  say=lambda msg: print(msg, file=sys.stderr))

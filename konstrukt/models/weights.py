@@ -33,7 +33,7 @@ class WeightSource:
     package: str = ""
     resource: str = ""
     distribution: str = ""
-    license: str = ""  # SPDX id of the weights' licence, for model cards and bundles (export/notices.py)
+    license: str = ""  # SPDX id of the weights' licence, for model cards and bundles (exporting/notices.py)
     homepage: str = ""  # where the weights come from, named on model cards
 
     def is_local(self) -> bool:

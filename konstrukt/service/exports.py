@@ -74,7 +74,7 @@ def request_export(db: Session, settings: Settings, run_job: Job, user_id: int, 
 
 def build_export(settings: Settings, run_job: Job, fmt: str, say: Callable[[str], None]) -> Path:
     """Build (or reuse) the zip of ``fmt`` for ``run_job``; ``say`` hears each step."""
-    from ..export import export
+    from ..exporting import export
 
     folder = blobs.run_folder(settings, run_job.project_id, run_job.id)
     zip_path = export_path(folder, fmt)

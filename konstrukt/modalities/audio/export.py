@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...export.hooks import Int8Policy, OnnxInput
+from ...exporting.hooks import Int8Policy, OnnxInput
 
 DYNAMIC_QUANT = frozenset({"ast", "wav2vec2_base"})  # transformers: dynamic; the rest: static
 UNPADDED = frozenset({"wav2vec2_base"})  # backbones whose graph takes the unpadded waveform

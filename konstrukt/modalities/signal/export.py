@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...export.hooks import Int8Policy
+from ...exporting.hooks import Int8Policy
 from ...words import count
 
 # tensor names in the PyTorch bundle's model.safetensors (the generated Backbone owns them)

@@ -2,7 +2,7 @@
 
 A bundle of a model built on pretrained weights (``WeightSource.license`` set) names their source
 and licence in its model card and ``config.json`` (``weights``), and carries ``NOTICE.md`` plus the
-licence's full text (``konstrukt/export/licenses/<SPDX id>.txt``), as the licences ask of
+licence's full text (``konstrukt/exporting/licenses/<SPDX id>.txt``), as the licences ask of
 redistributed weights. Models trained from scratch carry none.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ def weight_source(backbone: str, pretrained: str | None):
 
 def license_text(spdx: str) -> str | None:
     """The full text of licence ``spdx`` shipped with konstrukt, or None."""
-    path = resources.files("konstrukt.export").joinpath("licenses", f"{spdx}.txt")
+    path = resources.files("konstrukt.exporting").joinpath("licenses", f"{spdx}.txt")
     return path.read_text(encoding="utf-8") if path.is_file() else None
 
 

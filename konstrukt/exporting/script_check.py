@@ -5,7 +5,7 @@ process: the service exports inside the server, and whatever the script does on 
 a child process that starts in the bundle's staging folder and ends with the check. The child gets
 the inputs as an ``.npz`` and writes its logits to another; nothing is unpickled either way.
 
-``python -m konstrukt.export.script_check FOLDER SCRIPT INPUTS.npz OUT.npy [--unpadded]``
+``python -m konstrukt.exporting.script_check FOLDER SCRIPT INPUTS.npz OUT.npy [--unpadded]``
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def script_logits(folder: Path, script: str, inputs: list[np.ndarray], unpadded:
     with tempfile.TemporaryDirectory(prefix="konstrukt-parity-") as tmp:
         given, out = Path(tmp) / "inputs.npz", Path(tmp) / "logits.npy"
         np.savez(given, *inputs)
-        cmd = [sys.executable, "-m", "konstrukt.export.script_check", str(folder), script, str(given), str(out)]
+        cmd = [sys.executable, "-m", "konstrukt.exporting.script_check", str(folder), script, str(given), str(out)]
         cmd += ["--unpadded"] if unpadded else []
         try:
             done = subprocess.run(cmd, cwd=folder, capture_output=True, text=True, timeout=TIMEOUT_S,
@@ -55,7 +55,7 @@ def _load_script(folder: Path, script: str):
 def main(argv: list[str] | None = None) -> None:
     from .parity import torch_logits
 
-    parser = argparse.ArgumentParser(prog="konstrukt.export.script_check", description=__doc__)
+    parser = argparse.ArgumentParser(prog="konstrukt.exporting.script_check", description=__doc__)
     parser.add_argument("folder", type=Path)
     parser.add_argument("script")
     parser.add_argument("inputs", type=Path)

@@ -32,7 +32,7 @@ class Int8Policy:
     """How INT8 quantises a backbone's graph.
 
     Static (``dynamic=False``): calibrated on training samples, QDQ, per-channel weights, Conv and
-    Gemm, trying :data:`konstrukt.export.onnx.STATIC_LEVELS` in turn. Dynamic: weights only, no
+    Gemm, trying :data:`konstrukt.exporting.onnx.STATIC_LEVELS` in turn. Dynamic: weights only, no
     calibration, ``op_types`` (empty: every op type the quantiser supports).
     """
 

@@ -47,7 +47,7 @@ def _how_to_run(cfg: dict) -> list[str]:
 
 
 def model_card(cfg: dict) -> str:
-    """Markdown for a bundle's config.json (see :mod:`konstrukt.export.bundle`)."""
+    """Markdown for a bundle's config.json (see :mod:`konstrukt.exporting.bundle`)."""
     m, data, train = cfg.get("metrics", {}), cfg.get("data", {}), cfg["training"]
     test, cv, classes = m.get("test"), m.get("cv"), cfg["classes"]
     arch, pipe = cfg["architecture"], cfg["pipeline"]
