@@ -42,7 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from konstrukt.blobstore import Manifest, ManifestEntry, materialize, open_store  # noqa: E402
-from konstrukt.blobstore.manifest import _sha256  # noqa: E402
+from konstrukt.data.samples import file_digest as _sha256  # noqa: E402  (a file's sha256, as the manifest keys it)
 
 
 def _free_port() -> int:
