@@ -17,10 +17,12 @@ from .architecture import apply_constants, build_model, build_preprocessor, cons
 from .errors import RunError
 
 
-def rebuild(arch: dict, state: dict[str, torch.Tensor] | None, where: str, model: torch.nn.Module | None = None):
+def rebuild(arch: dict, state: dict[str, torch.Tensor] | None, where: str, model: torch.nn.Module | None = None,
+            pre=None):
     """(model, preprocessor) of ``arch``: the model built and loaded strictly from ``state``
-    (weights and constants together), or ``model`` as given (an ONNX runtime behind nn.Module)."""
-    pre = build_preprocessor(arch)
+    (weights and constants together), or ``model`` as given (an ONNX runtime behind nn.Module);
+    ``pre``: the preprocessor when the caller already built it from ``arch``."""
+    pre = pre if pre is not None else build_preprocessor(arch)
     if model is None:
         model = build_model(arch)
         state = dict(state or {})

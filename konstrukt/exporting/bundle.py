@@ -126,7 +126,8 @@ def load_bundle(path: Path):
     except (ValueError, KeyError, TypeError) as exc:
         raise RunError(f"{path}: config.json is not a valid bundle config ({type(exc).__name__}: {exc})",
                        ["Fix: export the bundle again; do not edit config.json by hand."]) from None
-    adapter = input_adapter(arch["backbone"]["modality"], build_preprocessor(arch))
+    pre = build_preprocessor(arch)  # once: the adapter and the rebuilt run share it
+    adapter = input_adapter(arch["backbone"]["modality"], pre)
     if files.has(TORCH_WEIGHTS):
         from safetensors.torch import load as load_bytes
 
@@ -137,13 +138,13 @@ def load_bundle(path: Path):
                            ["Fix: export the bundle again."]) from None
         for key in adapter.extra_state():  # the adapter's, for the bundle's own script: konstrukt's
             state.pop(key, None)           # preprocessor does that part (e.g. standardisation)
-        model, pre = rebuild(arch, state, f"{path}/{TORCH_WEIGHTS}")
+        model, pre = rebuild(arch, state, f"{path}/{TORCH_WEIGHTS}", pre=pre)
     elif files.has(ONNX_FP32) or files.has(ONNX_INT8):
         from .onnx import onnx_input
 
         unpadded = onnx_input(arch["backbone"]["modality"], arch["backbone"]["name"]).unpadded
         model, pre = rebuild(arch, None, str(path), model=OnnxModel(
-            files.read(ONNX_FP32 if files.has(ONNX_FP32) else ONNX_INT8), unpadded, adapter))
+            files.read(ONNX_FP32 if files.has(ONNX_FP32) else ONNX_INT8), unpadded, adapter), pre=pre)
     else:
         raise RunError(f"{path}: the bundle holds no model file ({TORCH_WEIGHTS}, {ONNX_FP32} or {ONNX_INT8})",
                        ["Fix: export the bundle again."])
