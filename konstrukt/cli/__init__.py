@@ -11,7 +11,7 @@ import os
 import sys
 
 from ..errors import KonstruktError
-from . import app, data, runs, training
+from . import app, data, project, runs, training
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"konstrukt {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (training.add_train, training.add_compare, data.add_check, runs.add_evaluate,
-                runs.add_predict, runs.add_export, app.add_demo, app.add_serve, app.add_list):
+                runs.add_predict, runs.add_export, project.add_project, app.add_demo, app.add_serve, app.add_list):
         add(sub)
     return parser
 

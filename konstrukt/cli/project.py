@@ -1,0 +1,83 @@
+"""``konstrukt project export|import``: a data folder as one project file, and back.
+
+The file is the web app's *Download project* / *Import project* format
+(:mod:`konstrukt.data.project_file`): a project moves between the CLI, servers and accounts.
+"""
+from __future__ import annotations
+
+import argparse
+import textwrap
+
+EPILOG = """\
+examples:
+  konstrukt project export photos/ --out photos.kproject.zip
+  konstrukt project export emg/ --task signal --config hyperparams.json --out emg.zip
+  konstrukt project import emg.zip --out emg-project/
+  konstrukt train emg-project/labels.csv --config emg-project/settings.json --out runs/emg
+
+A project file is a zip: konstrukt-project.json (task, classes, each sample's class, original
+name, size and sha256, the settings) and samples/<class>/<number>.<ext>. Import it in the web app
+with *Import project* on the projects page, or unpack it here with `project import`.
+"""
+
+
+def add_project(sub) -> None:
+    """Register ``konstrukt project`` with its ``export`` and ``import`` subcommands."""
+    from ..tasks import TASKS
+
+    p = sub.add_parser(
+        "project", help="a whole project as one file: export a data folder, import a project file",
+        description=textwrap.fill(
+            "Move a project as one file: its examples in class folders plus a manifest (task, classes, "
+            "sample digests, settings). The same file imports into the web app (Import project) and "
+            "trains to the same result there: same examples, same order, same settings and seed.", 90),
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    exp = actions.add_parser(
+        "export", help="pack a data folder (class folders, .zip or path,label CSV) into a project file",
+        description="Pack the examples `konstrukt train DATA` would read, in the order it reads them, "
+                    "with optional settings, into one project file.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    exp.add_argument("data", help="folder of class folders, .zip of it, or a CSV with path,label")
+    exp.add_argument("--task", default="image", choices=TASKS.names(), help="kind of examples (default: image)")
+    exp.add_argument("--config", default=None, metavar="FILE",
+                     help="settings to carry (hyperparams.json or any TrainConfig JSON/YAML, `pipeline` included)")
+    exp.add_argument("--name", default=None, help="the project's name (default: the data folder's name)")
+    exp.add_argument("--out", required=True, metavar="FILE.zip", help="the project file to write")
+    exp.set_defaults(func=cmd_export)
+
+    imp = actions.add_parser(
+        "import", help="check a project file and unpack it into class folders + labels.csv + settings.json",
+        description="Check a project file as hostile input (paths, links, sizes, digests, that every "
+                    "file decodes) and unpack it into a new folder; nothing is left when it is refused.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    imp.add_argument("file", help="a project file (from `project export` or Download project)")
+    imp.add_argument("--out", required=True, metavar="DIR", help="a new folder to unpack into")
+    imp.set_defaults(func=cmd_import)
+
+
+def cmd_export(args) -> int:
+    from ..config import read_config_file
+    from ..data.project_file import pack_dataset
+
+    settings = read_config_file(args.config) if args.config else {}
+    settings.pop("task", None)  # the project's task is --task
+    m = pack_dataset(args.data, args.out, task=args.task, settings=settings, name=args.name)
+    print(f"wrote {args.out}: {m.task} project {m.name!r}, {len(m.classes)} classes, {len(m.samples)} examples"
+          + (f", settings {', '.join(sorted(m.settings))}" if m.settings else ""))
+    return 0
+
+
+def cmd_import(args) -> int:
+    from pathlib import Path
+
+    from ..data.project_file import LABELS_CSV, SETTINGS_JSON, unpack_project
+
+    c = unpack_project(args.file, args.out)
+    out = Path(args.out)
+    print(f"unpacked {c.manifest.task} project {c.manifest.name!r} into {out}: {len(c.manifest.classes)} classes, "
+          f"{len(c.files)} examples (sizes and sha256 checked)")
+    print(f"train it:  konstrukt train {out / LABELS_CSV} --config {out / SETTINGS_JSON} --out runs/"
+          f"{Path(args.file).stem.split('.')[0] or 'project'}")
+    return 0
