@@ -42,6 +42,8 @@ UPLOADS = (
              lambda s: s.max_request_bytes, signed_in=True),
     BodyRule(re.compile(r"^/api/jobs/[^/]+/predict/?$"), "multipart/form-data",
              lambda s: s.max_file_bytes + MULTIPART_OVERHEAD, signed_in=True),
+    BodyRule(re.compile(r"^/api/projects/import/?$"), "multipart/form-data",  # a project file
+             lambda s: s.max_zip_bytes + MULTIPART_OVERHEAD, signed_in=True),
 )
 JSON_BODY = BodyRule(None, "application/json", lambda s: s.max_json_bytes, signed_in=False)
 BODYLESS = frozenset({"GET", "HEAD", "OPTIONS"})
