@@ -146,6 +146,9 @@ def read_project_file(path: str | Path, dest: str | Path, *, limits: Limits = Li
     """Check the project file ``path`` and extract it into ``dest`` (which must not exist, or be
     empty); raise DataError with every problem found — and nothing left in ``dest`` — when it
     cannot be used as it is. ``name`` is how messages call the file (default: its path)."""
+    from ..modalities import register_all
+
+    register_all()  # an entry point: the task registry must be filled (idempotent)
     path, dest = Path(path), Path(dest)
     label = name or str(path)
     if dest.exists() and any(dest.iterdir()):
@@ -204,8 +207,8 @@ def _read_manifest(path: Path, label: str, limits: Limits) -> ProjectManifest:
 def _parse(raw: bytes, label: str) -> ProjectManifest:
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise DataError(f"{label}: {MANIFEST} is not valid JSON ({exc})", [FIX]) from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise DataError(f"{label}: {MANIFEST} is not valid JSON ({str(exc)[:200]})", [FIX]) from None
     if isinstance(data, dict) and data.get("format") != FORMAT:
         raise DataError(f"{label}: {MANIFEST} is not a konstrukt project manifest "
                         f"(format {data.get('format')!r}, expected {FORMAT!r})", [FIX])
@@ -216,7 +219,7 @@ def _parse(raw: bytes, label: str) -> ProjectManifest:
     try:
         return ProjectManifest.model_validate(data)
     except ValidationError as err:
-        problems = [f"{MANIFEST}: `{'.'.join(map(str, e['loc']))}`: {e['msg']}" for e in err.errors()[:20]]
+        problems = [f"{MANIFEST}: `{'.'.join(map(str, e['loc']))[:120]}`: {e['msg'][:200]}" for e in err.errors()[:20]]
         raise DataError(f"{label}: {MANIFEST} does not describe a project", problems + [FIX]) from None
 
 
@@ -311,8 +314,10 @@ def pack_dataset(data: str | Path, out: str | Path, *, task: str, settings: dict
                  name: str | None = None) -> ProjectManifest:
     """Write the examples of a data folder, zip or labels CSV (as ``konstrukt train`` reads it) to
     the project file ``out``, in the order training reads them, with ``settings``."""
+    from ..modalities import register_all
     from .sources import discover
 
+    register_all()
     dataset = discover(data, task)
     if any(s.split for s in dataset.samples) or any(s.start is not None for s in dataset.samples):
         raise DataError(f"{data}: a project file holds classes of whole files, not given splits or windows "

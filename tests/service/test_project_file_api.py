@@ -207,3 +207,19 @@ def test_a_failure_while_storing_rolls_everything_back(good, bob, app, monkeypat
     with pytest.raises(OSError):
         _import(bob, good)
     assert len(kept) == 5 and _state(app) == before
+
+
+def test_settings_the_server_decides_are_left_out_with_a_note(bob, digits, tmp_path):
+    from konstrukt.data.project_file import ProjectSample, write_project_file
+
+    samples = [ProjectSample(c, p) for c in ("zero", "one") for p in sorted((digits / c).iterdir())]
+    path = tmp_path / "p.zip"
+    write_project_file(path, task="image", classes=["zero", "one"], samples=samples, name="From the CLI",
+                       settings={"pipeline": "scratch_cnn", "device": "cuda", "pretrained": "/home/me/w.pth",
+                                 "num_epochs": 2})
+    r = _import(bob, path.read_bytes())
+    assert r.status_code == 201, r.text
+    out = r.json()
+    assert out["settings"] == {"pipeline": "scratch_cnn", "config": {"num_epochs": 2}}
+    assert out["notes"] == ["left out of the settings (decided by this server): device, pretrained"]
+    assert "/home/me" not in r.text
