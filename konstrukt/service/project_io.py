@@ -96,7 +96,7 @@ def import_project(db: Session, settings: Settings, user_id: int, filename: str 
             _server_rules(contents, name)
         except KonstruktError as exc:
             raise rewritten(exc, hide_paths) from None
-        request, notes = _training_request(contents.manifest.settings)
+        request, notes = training_request(contents.manifest.settings)
         return _store(db, settings, user_id, contents, request), request, notes
     finally:
         remove_tree(work)
@@ -117,7 +117,7 @@ def _server_rules(contents: ProjectContents, name: str) -> None:
             "Fix: rename the classes or remove the examples named, export again and import that file."])
 
 
-def _training_request(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+def training_request(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """The file's settings as a training request here; settings the server decides are left out."""
     config = dict(raw)
     pipeline = str(config.pop("pipeline", "auto"))

@@ -58,5 +58,10 @@ def test_import_and_download_project_in_the_browser(tmp_path, digits):
         assert manifest["classes"] == ["zero", "one"] and len(manifest["samples"]) == 16
         assert manifest["settings"] == {"pipeline": "auto", "num_epochs": 3}
         assert download.value.suggested_filename == "Digits-from-a-file.konstrukt-project.zip"
+        expect(page.locator("#carried-settings")).to_contain_text("recipe auto; num_epochs 3")
+        page.click("#train-carried")  # queues exactly the file's settings
+        page.wait_for_url("**/jobs/*")
+        job = page.evaluate("fetch('/api/jobs/' + location.pathname.split('/').pop()).then(r => r.json())")
+        assert (job["pipeline"], job["config"]) == ("auto", {"num_epochs": 3})
         assert not errors, errors
         browser.close()

@@ -223,3 +223,5 @@ def test_settings_the_server_decides_are_left_out_with_a_note(bob, digits, tmp_p
     assert out["settings"] == {"pipeline": "scratch_cnn", "config": {"num_epochs": 2}}
     assert out["notes"] == ["left out of the settings (decided by this server): device, pretrained"]
     assert "/home/me" not in r.text
+    carried = bob.get(f"/api/projects/{out['project']['id']}/settings").json()
+    assert carried == {**out["settings"], "notes": []}

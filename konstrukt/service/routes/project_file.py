@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..db import Project, User
 from ..deps import MULTIPART, current_user, get_db, owned_project
-from ..project_io import export_project, import_project
+from ..project_io import export_project, import_project, project_settings, training_request
 from ..schemas import ProjectOut
 from ..settings import Settings, get_settings
 from ..storage import remove_tree
@@ -36,6 +36,21 @@ def download_project(project: Project = Depends(owned_project), db: Session = De
     path = export_project(db, settings, project)
     return FileResponse(path, media_type="application/zip", filename=path.name,
                         background=BackgroundTask(remove_tree, path.parent))
+
+
+class SettingsOut(BaseModel):
+    pipeline: str = "auto"
+    config: dict[str, Any] = {}
+    notes: list[str] = []
+
+
+@router.get("/projects/{project_id}/settings", response_model=SettingsOut)
+def carried_settings(project: Project = Depends(owned_project), db: Session = Depends(get_db),
+                     settings: Settings = Depends(get_settings)):
+    """The settings a Download project file carries (the latest training job's, else those the
+    project was imported with), as a training request: POST it to /api/projects/{id}/jobs."""
+    request, notes = training_request(project_settings(db, settings, project))
+    return SettingsOut(**request, notes=notes)
 
 
 @router.post("/projects/import", response_model=ImportOut, status_code=201, dependencies=[MULTIPART])
