@@ -97,7 +97,7 @@ def test_hostile_project_files_are_refused_naming_the_problem_and_leave_nothing(
     with pytest.raises(DataError) as err:
         read_project_file(bad, dest, name="their.zip")
     assert words in str(err.value) and "their.zip" in str(err.value) and "Fix" in str(err.value), str(err.value)
-    assert not dest.exists() or _files(dest) == []
+    assert not dest.exists()
 
 
 def test_limits_are_counted_and_a_late_failure_removes_what_was_written(signals, tmp_path):
@@ -115,7 +115,11 @@ def test_limits_are_counted_and_a_late_failure_removes_what_was_written(signals,
     dest = tmp_path / "c"
     with pytest.raises(DataError, match="000012.csv"):
         read_project_file(_edit(good, tmp_path / "bad.zip", edit=damage), dest)
-    assert _files(dest) == []
+    assert not dest.exists()
+    (tmp_path / "empty").mkdir()  # a folder that was there stays, empty
+    with pytest.raises(DataError, match="000012.csv"):
+        read_project_file(tmp_path / "bad.zip", tmp_path / "empty")
+    assert (tmp_path / "empty").is_dir() and _files(tmp_path / "empty") == []
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "mine.txt").write_text("keep me")
     with pytest.raises(DataError, match="not empty"):
@@ -130,7 +134,7 @@ def test_a_zip_bomb_is_refused_before_it_is_written(signals, tmp_path):
         f.update({m["samples"][0]["path"]: b"0" * (20 * 1024**2)}), m["samples"][0].update(size=20 * 1024**2)))
     with pytest.raises(DataError, match="zip bomb"):
         read_project_file(bomb, tmp_path / "d")
-    assert _files(tmp_path / "d") == [] if (tmp_path / "d").exists() else True
+    assert not (tmp_path / "d").exists()
 
 
 def _result(run: Path) -> dict:
@@ -168,4 +172,4 @@ def test_cli_import_refuses_a_bad_file_without_traceback(signals, tmp_path, caps
     assert main(["project", "import", str(tmp_path / "bad.zip"), "--out", str(tmp_path / "u")]) == 2
     err = capsys.readouterr().err
     assert "does not match its sha256" in err and "Traceback" not in err
-    assert not (tmp_path / "u").exists() or _files(tmp_path / "u") == []
+    assert not (tmp_path / "u").exists()  # not even the folder it would have made

@@ -10,7 +10,7 @@ import textwrap
 
 EPILOG = """\
 examples:
-  konstrukt project export photos/ --out photos.kproject.zip
+  konstrukt project export photos/ --out photos.konstrukt-project.zip
   konstrukt project export emg/ --task signal --config hyperparams.json --out emg.zip
   konstrukt project import emg.zip --out emg-project/
   konstrukt train emg-project/labels.csv --config emg-project/settings.json --out runs/emg

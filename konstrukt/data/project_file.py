@@ -155,13 +155,14 @@ def read_project_file(path: str | Path, dest: str | Path, *, limits: Limits = Li
         raise DataError(f"{dest}: not empty; a project file is unpacked into a new folder",
                         ["Fix: give a folder that does not exist yet."])
     manifest = _read_manifest(path, label, limits)
+    created = not dest.exists()
     try:
         safe_extract_zip(path, dest, max_total_bytes=limits.max_total_bytes, max_files=limits.max_files + 1,
                          max_member_bytes=limits.max_member_bytes, name=label)
         files = [(e, dest.joinpath(*PurePosixPath(e.path).parts)) for e in manifest.samples]
         _verify_files(files, manifest.task, label)
     except BaseException:
-        _empty(dest)
+        shutil.rmtree(dest, ignore_errors=True) if created else _empty(dest)
         raise
     return ProjectContents(manifest, files, dest)
 
