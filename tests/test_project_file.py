@@ -103,9 +103,10 @@ def test_hostile_project_files_are_refused_naming_the_problem_and_leave_nothing(
 def test_limits_are_counted_and_a_late_failure_removes_what_was_written(signals, tmp_path):
     good = tmp_path / "good.zip"
     pack_dataset(signals, good, task="signal")
-    with pytest.raises(DataError, match="per-file limit"):
-        read_project_file(good, tmp_path / "a", limits=Limits(max_member_bytes=100))
-    with pytest.raises(DataError, match="13 files, more than the limit of 4"):  # 12 samples + manifest
+    with pytest.raises(DataError, match="per-file limit") as err:
+        read_project_file(good, tmp_path / "a", limits=Limits(max_member_bytes=1200))
+    assert "samples/down/000001.csv" in str(err.value) and MANIFEST not in str(err.value)
+    with pytest.raises(DataError, match="12 files, more than the limit of 3"):
         read_project_file(good, tmp_path / "b", limits=Limits(max_files=3))
     # a damaged last file: found only after everything else was extracted, and all of it goes
     def damage(m, files):

@@ -157,8 +157,11 @@ def read_project_file(path: str | Path, dest: str | Path, *, limits: Limits = Li
     manifest = _read_manifest(path, label, limits)
     created = not dest.exists()
     try:
-        safe_extract_zip(path, dest, max_total_bytes=limits.max_total_bytes, max_files=limits.max_files + 1,
-                         max_member_bytes=limits.max_member_bytes, name=label)
+        # each sample's header size was checked against the per-file limit; extraction holds each
+        # member to its header size and counts the total again while writing
+        member_cap = None if limits.max_member_bytes is None else max(limits.max_member_bytes, MAX_MANIFEST_BYTES)
+        safe_extract_zip(path, dest, max_total_bytes=limits.max_total_bytes + MAX_MANIFEST_BYTES,
+                         max_files=limits.max_files + 1, max_member_bytes=member_cap, name=label)
         files = [(e, dest.joinpath(*PurePosixPath(e.path).parts)) for e in manifest.samples]
         _verify_files(files, manifest.task, label)
     except BaseException:
@@ -180,8 +183,10 @@ def _read_manifest(path: Path, label: str, limits: Limits) -> ProjectManifest:
     with zf:
         infos = {i.filename: i for i in zf.infolist() if not i.is_dir()}
         # traversal, absolute paths, links, bombs and sizes first: they name the member plainly
-        if problems := _header_problems(zf, label, list(infos.values()), limits.max_total_bytes + MAX_MANIFEST_BYTES,
-                                        limits.max_files + 1, limits.max_member_bytes):
+        # (the manifest has a limit of its own, checked below)
+        samples = [i for n, i in infos.items() if n != MANIFEST]
+        if problems := _header_problems(zf, label, samples, limits.max_total_bytes, limits.max_files,
+                                        limits.max_member_bytes):
             raise DataError(f"{label}: this project file cannot be imported", problems + [FIX])
         info = infos.get(MANIFEST)
         if info is None:
