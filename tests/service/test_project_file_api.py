@@ -225,3 +225,30 @@ def test_settings_the_server_decides_are_left_out_with_a_note(bob, digits, tmp_p
     assert "/home/me" not in r.text
     carried = bob.get(f"/api/projects/{out['project']['id']}/settings").json()
     assert carried == {**out["settings"], "notes": []}
+
+
+def test_with_a_separate_blob_store_import_and_export_round_trip_and_a_refusal_stores_nothing(good, tmp_path):
+    """The store is not the data directory (as with S3): files go through put/get and the hash cache."""
+    from fastapi.testclient import TestClient
+    from service_helpers import Api
+
+    from konstrukt.service import create_app
+
+    store = tmp_path / "store"
+    app = create_app(make_settings(tmp_path / "svc", storage_url=str(store)))
+    with TestClient(app) as client:
+        dan = Api(client, "dan@example.com")
+        bad = _rewrite(good, edit=lambda m: m["samples"][5].update(sha256="f" * 64))
+        assert _import(dan, bad).status_code == 422
+        assert not [p for p in store.rglob("*") if p.is_file()] and _state(app)[0] == (0, 0, 0)
+        r = _import(dan, good)
+        assert r.status_code == 201, r.text
+        pid = r.json()["project"]["id"]
+        assert len([p for p in (store / "projects" / str(pid) / "samples").rglob("*") if p.is_file()]) == 16
+        again = dan.get(f"/api/projects/{pid}/file")
+        assert again.status_code == 200, again.text
+        with zipfile.ZipFile(io.BytesIO(good)) as a, zipfile.ZipFile(io.BytesIO(again.content)) as b:
+            first, second = json.loads(a.read(MANIFEST)), json.loads(b.read(MANIFEST))
+        assert second["samples"] == first["samples"] and second["classes"] == first["classes"]
+        assert dan.delete(f"/api/projects/{pid}").status_code == 204
+        assert not [p for p in store.rglob("*") if p.is_file()]
