@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 from .output import print_results
+from .tls import add_tls_flags, tls_options
 
 
 def add_demo(sub) -> None:
@@ -106,6 +107,7 @@ def add_serve(sub) -> None:
                         "(each job a task on a Ray cluster; default: $KONSTRUKT_EXECUTOR). See docs/scale-out.md")
     p.add_argument("--ray-address", dest="ray_address", default=None, metavar="HOST:PORT",
                    help="the Ray cluster for --executor ray (default: $KONSTRUKT_RAY_ADDRESS)")
+    add_tls_flags(p)
     p.set_defaults(func=cmd_serve)
 
 
@@ -118,6 +120,6 @@ def cmd_serve(args) -> int:
         require_ray()  # says how to install it, before the server starts
     serve(host=args.host, port=args.port, data_dir=args.data_dir, database_url=args.database_url,
           demo=args.demo, storage_url=args.storage_url, executor=args.executor,
-          ray_address=args.ray_address)
+          ray_address=args.ray_address, tls=tls_options(args))
     return 0
 
