@@ -42,7 +42,7 @@ class MotionRecording {
     return new Promise((resolve, reject) => {
       this.resolve = resolve;
       this.deadline = setTimeout(() => this.stop(), (this.seconds + 1.5) * 1000);  // readings that stop early
-      this.giveUp = setTimeout(() => { if (!this.rows.length) { this.stop(); reject(new Error(
+      this.giveUp = setTimeout(() => { if (!this.rows.length) { this.resolve = null; this.stop(); reject(new Error(
         "No motion readings arrived: this device has no motion sensors, or the browser does not share them. Open this page on a phone (scan the code under “Record on your phone”).")); } }, GIVE_UP_MS);
     });
   }
@@ -67,10 +67,10 @@ class MotionRecording {
   add(t, values) {
     if (!this.rows.length) this.t0 = t;
     const rel = t - this.t0;
-    if (rel > this.seconds) { this.stop(); return; }
     if (this.rows.length && rel <= this.rows[this.rows.length - 1][0]) return;  // a repeated timestamp adds nothing
-    this.rows.push([rel, values]);
+    this.rows.push([rel, values]);  // the first reading past the window too: the window's end lies before it
     this.onReading(this.rows);
+    if (rel >= this.seconds) this.stop();
   }
 
   stop() {
