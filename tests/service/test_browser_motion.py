@@ -74,7 +74,9 @@ def test_record_motion_upload_qr_and_try_it(motion_server, tmp_path):
 
     server, shots = motion_server, tmp_path / "screenshots"
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        # phone.test: this server under a name that is not loopback, as a phone on the LAN sees it
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                     args=ARGS + ["--host-resolver-rules=MAP phone.test 127.0.0.1"])
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -109,6 +111,9 @@ def test_record_motion_upload_qr_and_try_it(motion_server, tmp_path):
         _record(page, shake, 120, 2.0, expect)
         shake = page.locator('.class-card[data-class="shake"]')
         expect(shake.locator(".thumb")).to_have_count(1)
+        # the cards are drawn again after an upload; the recording stays in view, with what it was
+        expect(shake.locator(".motion-status")).to_have_text("2.00 s at 50 Hz from DeviceMotion")
+        expect(shake.locator("canvas.motion-plot")).to_be_visible()
         screenshot(page, shots, "desktop-motion-project")
         sample = page.evaluate(f"fetch('/api/projects/{pid}').then(r => r.json())")["classes"][0]["samples"][0]
         body = page.request.get(f"{server}/api/samples/{sample['id']}/file").body()
@@ -149,5 +154,20 @@ def test_record_motion_upload_qr_and_try_it(motion_server, tmp_path):
         expect(phone.locator('.class-card[data-class="shake"] .motion-record')).to_be_visible()
         no_sideways_scroll(phone)
         screenshot(phone, shots, "phone-motion-project")
+
+        # plain http from another device: no sensors for the page, and it says why and what to do
+        far = browser.new_page(viewport=PHONE)
+        far.goto(f"http://phone.test:{server.rsplit(':', 1)[1]}/login")
+        far.fill('input[name="email"]', "mo@example.com")
+        far.fill('input[name="password"]', "a good password")
+        far.click("#auth-submit")
+        far.wait_for_url("**/")
+        far.goto(f"http://phone.test:{server.rsplit(':', 1)[1]}/projects/{pid}")
+        record = far.locator('.class-card[data-class="shake"] .motion-record')
+        expect(record).to_be_disabled()
+        expect(far.locator('.class-card[data-class="shake"] .motion-status')).to_contain_text(
+            "Motion sensors work only on a secure page")
+        no_sideways_scroll(far)
+        screenshot(far, shots, "phone-motion-plain-http")
         browser.close()
     assert not errors, errors

@@ -312,7 +312,7 @@ pages.project = async () => {
         catch (e) { toast("Cannot use the webcam: " + e.message, true); } } }, cameras[cls.id] ? "Close webcam" : "Webcam");
       capture.append(cam, box);
     } else if (window.CAPTURES?.[info.capture]) {  // more capture kinds, each in its own file (motion.js)
-      capture.append(window.CAPTURES[info.capture].samples(f => upload(cls, [f]), info));
+      capture.append(window.CAPTURES[info.capture].samples(f => upload(cls, [f]), info, cls.id));
     }
     return el("div", { class: "class-card", "data-class": cls.name },
       el("div", { class: "head" }, el("h3", {}, cls.name), el("span", { class: "pill" }, `${cls.sample_count}`),

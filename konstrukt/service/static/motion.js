@@ -155,6 +155,7 @@ function motionRecorder(onFile, seconds, label = "● Record motion") {
 
 // The window a recording is cut to: the one the project's latest run trained with, else the default.
 let motionProjectWindow = Promise.resolve(null);
+const motionSlots = {};  // class id -> { box, onFile }
 async function motionWindow(pid) {
   const run = (await api("GET", `/api/projects/${pid}/jobs`)).find(j => j.status === "succeeded" && j.config?.signal?.window);
   return run ? run.config.signal.window : null;
@@ -177,10 +178,14 @@ async function phonePanel(anchor, path) {
 window.CAPTURES = Object.assign(window.CAPTURES || {}, {
   motion: {
     // a class card: the recorder, its CSV uploaded like a dropped file
-    samples: (onFile, info) => {
-      const box = el("div", { class: "motion-slot" });
-      motionProjectWindow.catch(() => null).then(s => box.replaceChildren(motionRecorder(onFile, s || info.capture_seconds)));
-      return box;
+    // a class card (key: its class): the recorder, its CSV uploaded like a dropped file. The cards are
+    // drawn again after each upload; a class keeps its recorder, so the last recording stays in view.
+    samples: (onFile, info, key) => {
+      const slot = motionSlots[key] || (motionSlots[key] = { box: el("div", { class: "motion-slot" }) });
+      slot.onFile = onFile;
+      if (!slot.box.firstChild) motionProjectWindow.catch(() => null)
+        .then(s => slot.box.replaceChildren(motionRecorder(f => slot.onFile(f), s || info.capture_seconds)));
+      return slot.box;
     },
     // the project page, once: the window its runs use, and the phone panel with the QR codes
     page: (anchor, pid) => {
