@@ -171,3 +171,72 @@ def test_record_motion_upload_qr_and_try_it(motion_server, tmp_path):
         screenshot(far, shots, "phone-motion-plain-http")
         browser.close()
     assert not errors, errors
+
+
+@pytest.fixture
+def plain_server(tmp_path):
+    with LiveServer(create_app(make_settings(tmp_path))) as live:
+        yield live.url
+
+
+def _sensor_page(browser, server: str, silence_devicemotion: bool = False):
+    """A page whose browser has virtual motion sensors (DevTools' sensor emulation): Chrome's own
+    sensor stack feeds both devicemotion and the Generic Sensor API from them."""
+    page = browser.new_page(viewport=PHONE)
+    if silence_devicemotion:  # a browser whose devicemotion stays silent: the Generic Sensor API must step in
+        page.add_init_script("window.addEventListener('devicemotion', e => e.stopImmediatePropagation())")
+    cdp = page.context.new_cdp_session(page)
+    for kind in ("accelerometer", "linear-acceleration", "gyroscope"):
+        cdp.send("Emulation.setSensorOverrideEnabled", {"enabled": True, "type": kind, "metadata": {"available": True}})
+    return page, cdp
+
+
+def _move(cdp, step: int) -> None:
+    s = 2.0 * np.sin(step / 3)
+    for kind, xyz in (("accelerometer", (s, 1.0, 9.8)), ("linear-acceleration", (s, 1.0, 0.0)),
+                      ("gyroscope", (0.1, 0.2, 0.3 * s))):
+        cdp.send("Emulation.setSensorOverrideReadings",
+                 {"type": kind, "reading": {"xyz": dict(zip("xyz", xyz))}})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("silence, source", [(False, "DeviceMotion"), (True, "Generic Sensor API")])
+def test_record_motion_from_the_browsers_own_sensors(plain_server, tmp_path, silence, source):
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    from konstrukt.modalities.signal.preprocess import read_csv_signal
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        page, cdp = _sensor_page(browser, plain_server, silence)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        browser_sign_up(page, plain_server, "imu@example.com")
+        browser_new_project(page, "Sensors", "signal")
+        pid = page.url.rstrip("/").split("/")[-1]
+        page.fill('#new-class input[name="name"]', "wave")
+        page.click('#new-class button[type="submit"]')
+        card = page.locator('.class-card[data-class="wave"]')
+        _move(cdp, 0)
+        card.get_by_role("button", name="● Record motion").click()
+        for step in range(1, 200):  # the device moves while it records (2 s)
+            _move(cdp, step)
+            page.wait_for_timeout(30)
+            if "Added" in page.locator("#upload-report").inner_text():
+                break
+        expect(page.locator("#upload-report")).to_contain_text("Added 1 example")
+        expect(card.locator(".motion-status")).to_contain_text(f"2.00 s at 60 Hz from {source}")
+        screenshot(page, tmp_path / "screenshots", f"phone-motion-{source.split()[0].lower()}")
+        sample = page.evaluate(f"fetch('/api/projects/{pid}').then(r => r.json())")["classes"][0]["samples"][0]
+        saved = tmp_path / "motion.csv"
+        saved.write_bytes(page.request.get(f"{plain_server}/api/samples/{sample['id']}/file").body())
+        browser.close()
+    assert not errors, errors
+    rec = read_csv_signal(saved)
+    assert rec.rate == 60.0 and rec.data.shape == (9, 120), (rec.rate, rec.data.shape)
+    acc_x, gravity_z, rot = rec.data[0], rec.data[5], rec.data[6:]
+    assert np.allclose(gravity_z, 9.8, atol=1e-3) and acc_x.std() > 0.3  # the emulated movement came through
+    # °/s, alpha about x and beta about y (Chrome rounds devicemotion's to 0.1 °/s)
+    assert np.allclose(rot[0], np.degrees(0.1), atol=0.06) and np.allclose(rot[1], np.degrees(0.2), atol=0.06)

@@ -12,6 +12,7 @@ const MOTION_GROUPS = [["acceleration (m/s²)", 0], ["with gravity (m/s²)", 3],
 const MOTION_COLOURS = ["#d92d20", "#12b76a", "#4f46e5"];
 const QUIET_MS = 1000;  // no reading from DeviceMotion this long: try the Generic Sensor API
 const GIVE_UP_MS = 2500;  // still nothing: this device has no sensors the page may read
+const SENSOR_HZ = 60;  // the Generic Sensor API's sampling frequency (what phones' devicemotion gives)
 
 // Why this page cannot read motion sensors here, in plain words (null: it may).
 function motionBlocked() {
@@ -41,31 +42,38 @@ class MotionRecording {
     this.quiet = setTimeout(() => { if (!this.rows.length) this.startSensors(); }, QUIET_MS);
     return new Promise((resolve, reject) => {
       this.resolve = resolve;
-      this.deadline = setTimeout(() => this.stop(), (this.seconds + 1.5) * 1000);  // readings that stop early
       this.giveUp = setTimeout(() => { if (!this.rows.length) { this.resolve = null; this.stop(); reject(new Error(
         "No motion readings arrived: this device has no motion sensors, or the browser does not share them. Open this page on a phone (scan the code under “Record on your phone”).")); } }, GIVE_UP_MS);
     });
   }
 
   // Generic Sensor API: accelerometer (with gravity), linear acceleration and gyroscope (rad/s → °/s).
+  // A sensor reports a reading when it changes, so a still device says little: the latest readings
+  // are sampled on a clock at the frequency asked for (the way the API is meant to be read).
   startSensors() {
     if (!("Accelerometer" in window)) return;
     try {
-      const make = (name) => name in window ? new window[name]({ frequency: 60 }) : null;
+      const make = (name) => name in window ? new window[name]({ frequency: SENSOR_HZ }) : null;
       const acc = make("Accelerometer"), lin = make("LinearAccelerationSensor"), gyro = make("Gyroscope");
-      const deg = 180 / Math.PI, val = (s, k, f = 1) => (s && s.activated && s[k] !== null) ? s[k] * f : NaN;
-      acc.addEventListener("reading", () => {
+      const deg = 180 / Math.PI, val = (s, k, f = 1) => (s && s.hasReading && s[k] !== null) ? s[k] * f : NaN;
+      const sample = () => {
         if (this.source && this.source !== "Generic Sensor API") return;
-        this.source = "Generic Sensor API";
-        this.add(acc.timestamp / 1000, [val(lin, "x"), val(lin, "y"), val(lin, "z"), acc.x, acc.y, acc.z,
-          val(gyro, "z", deg), val(gyro, "x", deg), val(gyro, "y", deg)]);  // alpha: about z, beta: x, gamma: y
-      });
+        if (!acc.hasReading) return;
+        this.source = "Generic Sensor API"; this.rate = SENSOR_HZ;
+        // rotation as Chrome's devicemotion gives it: alpha about x, beta about y, gamma about z
+        this.add(performance.now() / 1000, [val(lin, "x"), val(lin, "y"), val(lin, "z"), acc.x, acc.y, acc.z,
+          val(gyro, "x", deg), val(gyro, "y", deg), val(gyro, "z", deg)]);
+      };
       for (const s of [acc, lin, gyro]) if (s) { s.addEventListener("error", () => s.stop()); s.start(); this.stops.push(() => s.stop()); }
+      const clock = setInterval(sample, 1000 / SENSOR_HZ);
+      this.stops.push(() => clearInterval(clock));
     } catch (e) { /* not allowed here (a permissions policy, no sensor): DeviceMotion stays the only source */ }
   }
 
   add(t, values) {
-    if (!this.rows.length) this.t0 = t;
+    if (!this.rows.length) {  // readings that stop early end the recording a second after its window
+      this.t0 = t; this.deadline = setTimeout(() => this.stop(), (this.seconds + 1) * 1000);
+    }
     const rel = t - this.t0;
     if (this.rows.length && rel <= this.rows[this.rows.length - 1][0]) return;  // a repeated timestamp adds nothing
     this.rows.push([rel, values]);  // the first reading past the window too: the window's end lies before it
@@ -80,14 +88,15 @@ class MotionRecording {
   }
 }
 
-// The readings on an even grid at the device's rate (the median step between readings): what a
-// time column promises. Gaps a channel left (null) take the nearest value; a channel the device
-// never reported is 0. Returns { rate, csv, seconds, missing }.
-function motionCsv(rows, maxSeconds) {
+// The readings on an even grid at the device's rate — the median step between readings, or the rate
+// a source was sampled at on a clock — which is what a time column promises. Gaps a channel left
+// (null) take the nearest value; a channel the device never reported is 0.
+// Returns { rate, csv, seconds, missing }.
+function motionCsv(rows, maxSeconds, knownRate = null) {
   if (rows.length < 2) throw new Error("Too few motion readings to make a recording (fewer than 2). Record again, holding the device still for a moment first.");
   const steps = rows.slice(1).map((r, i) => r[0] - rows[i][0]).sort((a, b) => a - b);
   const raw = 1 / steps[Math.floor(steps.length / 2)];
-  const rate = raw >= 10 ? Math.round(raw) : Math.round(raw * 100) / 100;
+  const rate = knownRate || (raw >= 10 ? Math.round(raw) : Math.round(raw * 100) / 100);
   const cols = rows[0][1].length, missing = [];
   for (let c = 0; c < cols; c++) {  // fill gaps: forward, then the first value backwards; never-seen: 0
     let last = NaN;
@@ -103,7 +112,7 @@ function motionCsv(rows, maxSeconds) {
     const t = k / rate;
     while (j < rows.length - 2 && rows[j + 1][0] <= t) j++;
     const [t0, a] = rows[j], [t1, b] = rows[j + 1], w = Math.min(1, Math.max(0, (t - t0) / (t1 - t0)));
-    lines.push([t.toFixed(6), ...a.map((v, c) => +(v + w * (b[c] - v)).toPrecision(6))].join(","));
+    lines.push([+t.toFixed(9), ...a.map((v, c) => +(v + w * (b[c] - v)).toPrecision(6))].join(","));
   }
   return { rate, csv: lines.join("\n") + "\n", seconds: n / rate, missing };
 }
@@ -143,7 +152,7 @@ function motionRecorder(onFile, seconds, label = "● Record motion") {
     button.textContent = "■ Stop"; plot.hidden = false; status.textContent = "Recording… move the device now.";
     try {
       const rows = await rec.start();
-      const made = motionCsv(rows, seconds);
+      const made = motionCsv(rows, seconds, rec.rate);
       drawMotion(plot, rows, seconds);
       status.textContent = `${made.seconds.toFixed(2)} s at ${made.rate} Hz from ${rec.source}` + (made.missing.length ? ` — this device does not report ${made.missing.join(", ")} (written as 0)` : "");
       onFile(new File([made.csv], `motion-${Date.now()}.csv`, { type: "text/csv" }));
