@@ -23,13 +23,13 @@ COLUMNS = ["time_s", "acc_x", "acc_y", "acc_z", "acc_gravity_x", "acc_gravity_y"
 LAN = "10.1.2.3"  # where the server says it listens: the QR code must hold this address
 
 # A shaking (freq > 0) or still device, one event every 20 ms, as a phone's browser would fire them.
-DISPATCH = """([n, freq]) => new Promise(done => {
+DISPATCH = """([n, freq, rotation = true]) => new Promise(done => {
   let i = 0;
   const id = setInterval(() => {
     const s = 3 * Math.sin(2 * Math.PI * freq * i / 50) + 0.05 * Math.cos(7 * i);
     window.dispatchEvent(new DeviceMotionEvent("devicemotion", { interval: 20,
       acceleration: { x: s, y: 0.5 * s, z: 0.1 }, accelerationIncludingGravity: { x: s, y: 0.5 * s, z: 9.81 },
-      rotationRate: { alpha: 10 * s, beta: 2, gamma: -5 * s } }));
+      rotationRate: rotation ? { alpha: 10 * s, beta: 2, gamma: -5 * s } : null }));
     if (++i >= n) { clearInterval(id); done(i); }
   }, 20);
 })"""
@@ -56,9 +56,9 @@ def motion_server(tmp_path, monkeypatch):
         yield live.url
 
 
-def _record(page, card, n: int, freq: float, expect) -> None:
+def _record(page, card, n: int, freq: float, expect, rotation: bool = True) -> None:
     card.get_by_role("button", name="● Record motion").click()
-    page.evaluate(DISPATCH, [n, freq])
+    page.evaluate(DISPATCH, [n, freq, rotation])
     expect(page.locator("#upload-report")).to_contain_text("Added 1 example")
 
 
@@ -129,7 +129,10 @@ def test_record_motion_upload_qr_and_try_it(motion_server, tmp_path):
         rec = read_csv_signal(saved)  # the signal wing reads it: time column → rate, 9 channels
         assert rec.rate == 50.0 and rec.data.shape == (9, 100), (rec.rate, rec.data.shape)
 
-        _record(page, page.locator('.class-card[data-class="still"]'), 120, 0.0, expect)
+        # a laptop that has an accelerometer but no gyroscope: the rotation columns are 0, and said so
+        still = page.locator('.class-card[data-class="still"]')
+        _record(page, still, 120, 0.0, expect, rotation=False)
+        expect(still.locator(".motion-status")).to_contain_text("does not report rot_alpha, rot_beta, rot_gamma (written as 0)")
         for i, (name, freq) in enumerate([("shake", 2.0), ("still", 0.0)] * 4):  # the rest as files
             f = tmp_path / f"{name}{i}.csv"
             f.write_bytes(_csv(freq, seed=i))
