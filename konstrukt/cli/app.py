@@ -87,7 +87,9 @@ def add_serve(sub) -> None:
         epilog="examples:\n  konstrukt serve --demo            # demo account and project, then open "
                "http://127.0.0.1:8000/\n  konstrukt serve --database-url postgresql+psycopg://u:p@db/konstrukt"
                "\n  AWS_ENDPOINT_URL=http://minio:9000 konstrukt serve --storage-url s3://konstrukt/prod"
-               "   # samples and runs in S3-compatible storage (docs/scale-out.md)",
+               "   # samples and runs in S3-compatible storage (docs/scale-out.md)"
+               "\n  konstrukt serve --host 0.0.0.0 --tls-self-signed   # phones on the LAN: https, and a QR code "
+               "on signal projects to record motion",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--port", type=int, default=8000)
