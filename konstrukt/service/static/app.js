@@ -576,7 +576,7 @@ pages.job = async () => {
       };
       $("#try-snap").onclick = async () => predict(await snapshot($("#try-video")));
     }
-    if (window.CAPTURES?.[info.capture]?.tryIt && !$("#try .motion")) $("#try-file").closest(".row").after(window.CAPTURES[info.capture].tryIt(predict, info, job));
+    if (window.CAPTURES?.[info.capture]?.tryIt && !$("#try [data-capture]")) $("#try-file").closest(".row").after(window.CAPTURES[info.capture].tryIt(predict, info, job));
   }
 };
 

@@ -140,9 +140,9 @@ function drawMotion(canvas, rows, seconds) {
 }
 
 // The recorder: a button, a line of status and the live plot. onFile(File) gets the CSV.
-function motionRecorder(onFile, seconds, label = "● Record motion") {
+function motionRecorder(onFile, seconds, label = "● Record motion", whose = "the project's window") {
   const blocked = motionBlocked();
-  const status = el("div", { class: "small muted motion-status" }, blocked || `Records ${seconds} s (the project's window) from this device's motion sensors.`);
+  const status = el("div", { class: "small muted motion-status" }, blocked || `Records ${seconds} s (${whose}) from this device's motion sensors.`);
   const plot = el("canvas", { class: "motion-plot", hidden: true, "aria-label": "motion sensor readings" });
   const button = el("button", { type: "button", class: "small motion-record", disabled: !!blocked }, label);
   let rec = null, frame = 0;
@@ -162,12 +162,14 @@ function motionRecorder(onFile, seconds, label = "● Record motion") {
   return el("div", { class: "motion" }, button, status, plot);
 }
 
-// The window a recording is cut to: the one the project's latest run trained with, else the default.
+// The window a recording is cut to: the one a run trained with (its report's full config, which
+// holds what was chosen from the data too); on a project page, its latest finished run's.
 let motionProjectWindow = Promise.resolve(null);
 const motionSlots = {};  // class id -> { box, onFile }
+const runWindow = async id => (await api("GET", `/api/jobs/${id}/report`)).config?.signal?.window || null;
 async function motionWindow(pid) {
-  const run = (await api("GET", `/api/projects/${pid}/jobs`)).find(j => j.status === "succeeded" && j.config?.signal?.window);
-  return run ? run.config.signal.window : null;
+  const run = (await api("GET", `/api/projects/${pid}/jobs`)).find(j => j.status === "succeeded" && j.pipeline !== "compare");
+  return run ? runWindow(run.id) : null;
 }
 
 // "Record on your phone": the addresses of this server on the LAN as QR codes (GET /api/connect).
@@ -202,6 +204,11 @@ window.CAPTURES = Object.assign(window.CAPTURES || {}, {
       phonePanel(anchor, `/projects/${pid}`).catch(err => toast(err.message, true));
     },
     // Try it: the same recorder, one window of the run's own length
-    tryIt: (onFile, info, job) => motionRecorder(onFile, job?.config?.signal?.window || info.capture_seconds, "● Record motion and predict"),
+    tryIt: (onFile, info, job) => {
+      const box = el("div", { class: "motion-slot", "data-capture": "motion" });
+      runWindow(job.id).catch(() => null).then(s => box.replaceChildren(motionRecorder(onFile, s || info.capture_seconds,
+        "● Record motion and predict", "the window this model was trained on")));
+      return box;
+    },
   },
 });
