@@ -28,9 +28,9 @@ class UICapabilities:
     """What the browser UI offers for a modality (served by ``GET /api/tasks``)."""
 
     accept: tuple[str, ...]  # the upload picker's `accept`: extensions and MIME patterns
-    capture: Literal["webcam", "microphone", "none"] = "none"  # live capture for samples and Try it
+    capture: Literal["webcam", "microphone", "motion", "none"] = "none"  # live capture for samples and Try it
     preview: Literal["image", "audio", "file"] = "file"  # how a stored sample is shown
-    capture_seconds: float = 3.0  # microphone: length of a Try-it recording
+    capture_seconds: float = 3.0  # microphone: length of a Try-it recording; motion: the default window
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ def test_modality_contract(name):
     modality = MODALITIES.get(name)
     assert modality.extensions and all(e.startswith(".") and e == e.lower() for e in modality.extensions)
     assert isinstance(modality.augmentations(), Registry) and len(modality.augmentations()) > 0
-    assert modality.ui.capture in ("webcam", "microphone", "none")
+    assert modality.ui.capture in ("webcam", "microphone", "motion", "none")
     assert set(modality.extensions) <= set(modality.ui.accept)
     if modality.config_section:
         assert modality.config_section in TrainConfig.model_fields

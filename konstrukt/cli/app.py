@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 from .output import print_results
+from .tls import add_tls_flags, tls_options
 
 
 def add_demo(sub) -> None:
@@ -86,7 +87,9 @@ def add_serve(sub) -> None:
         epilog="examples:\n  konstrukt serve --demo            # demo account and project, then open "
                "http://127.0.0.1:8000/\n  konstrukt serve --database-url postgresql+psycopg://u:p@db/konstrukt"
                "\n  AWS_ENDPOINT_URL=http://minio:9000 konstrukt serve --storage-url s3://konstrukt/prod"
-               "   # samples and runs in S3-compatible storage (docs/scale-out.md)",
+               "   # samples and runs in S3-compatible storage (docs/scale-out.md)"
+               "\n  konstrukt serve --host 0.0.0.0 --tls-self-signed   # phones on the LAN: https, and a QR code "
+               "on signal projects to record motion",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--port", type=int, default=8000)
@@ -106,6 +109,7 @@ def add_serve(sub) -> None:
                         "(each job a task on a Ray cluster; default: $KONSTRUKT_EXECUTOR). See docs/scale-out.md")
     p.add_argument("--ray-address", dest="ray_address", default=None, metavar="HOST:PORT",
                    help="the Ray cluster for --executor ray (default: $KONSTRUKT_RAY_ADDRESS)")
+    add_tls_flags(p)
     p.set_defaults(func=cmd_serve)
 
 
@@ -118,6 +122,6 @@ def cmd_serve(args) -> int:
         require_ray()  # says how to install it, before the server starts
     serve(host=args.host, port=args.port, data_dir=args.data_dir, database_url=args.database_url,
           demo=args.demo, storage_url=args.storage_url, executor=args.executor,
-          ray_address=args.ray_address)
+          ray_address=args.ray_address, tls=tls_options(args))
     return 0
 

@@ -125,7 +125,7 @@ def check_storage(settings: Settings) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; ``settings`` default to :func:`get_settings` (read when this is called)."""
     from ..modalities import register_all
-    from .routes import auth, jobs, pages, project_file, projects
+    from .routes import auth, connect, jobs, pages, project_file, projects
 
     register_all()
     settings = settings or get_settings()
@@ -140,7 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(pages.SignInRequired, pages.sign_in_redirect)
-    for module in (auth, project_file, projects, jobs, pages):
+    for module in (auth, project_file, projects, jobs, pages, connect):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     generated = app.openapi
@@ -165,8 +165,9 @@ def _version() -> str:
 
 def serve(host: str = "127.0.0.1", port: int = 8000, data_dir=None, database_url: str | None = None,
           demo: bool = False, storage_url: str | None = None, executor: str | None = None,
-          ray_address: str | None = None) -> None:
-    """Run the service with uvicorn (blocking). Binds to loopback unless told otherwise."""
+          ray_address: str | None = None, tls: dict | None = None) -> None:
+    """Run the service with uvicorn (blocking). Binds to loopback unless told otherwise; ``tls``:
+    HTTPS with ``{"cert", "key"}`` or ``{"self_signed": True}`` (:mod:`konstrukt.service.tls`)."""
     import os
 
     import uvicorn
@@ -177,11 +178,17 @@ def serve(host: str = "127.0.0.1", port: int = 8000, data_dir=None, database_url
                                  ray_address=ray_address)
     configure_logging("%(asctime)s %(name)s %(message)s")
     check_storage(settings)  # before uvicorn: an unreachable store is a clear error, not a traceback
-    print(f"konstrukt: data in {settings.data_dir.resolve()}; open http://{host}:{port}/", flush=True)
+    from .tls import resolve_tls
+
+    tls_files = resolve_tls(tls, settings.data_dir, host, port)  # prints the https addresses
+    print(f"konstrukt: data in {settings.data_dir.resolve()}; open http{'s' if tls_files else ''}://{host}:{port}/", flush=True)
     if settings.executor != "local":
         print(f"konstrukt: jobs train on the Ray cluster at {settings.ray_address or '(a local Ray)'}", flush=True)
     if demo:
         from .demo import DEMO_EMAIL, DEMO_PASSWORD
 
         print(f"konstrukt: demo account {DEMO_EMAIL} / {DEMO_PASSWORD}", flush=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", proxy_headers=False)
+    app = create_app(settings)
+    app.state.listen, app.state.tls_self_signed = (host, port), bool(tls_files and tls_files.self_signed)
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False,
+                **(tls_files.uvicorn_options() if tls_files else {}))

@@ -78,10 +78,10 @@ class TaskOut(BaseModel):
     modality: str
     extensions: list[str]
     accept: str = Field(description="The upload picker's `accept`: extensions and MIME patterns.")
-    capture: Literal["webcam", "microphone", "none"] = Field(
+    capture: Literal["webcam", "microphone", "motion", "none"] = Field(
         description="What the browser can record for this task's samples and Try it.")
     preview: Literal["image", "audio", "file"] = Field(description="How a stored sample is shown.")
-    capture_seconds: float = Field(description="Length of a Try-it microphone recording.")
+    capture_seconds: float = Field(description="Length of a Try-it microphone recording; motion: the default window.")
     pipelines: list[PipelineOut]
     auto: str = Field("", description="What `auto` uses on this server, in one sentence.")
 

@@ -26,7 +26,7 @@ def _npy(x: np.ndarray) -> bytes:
 def test_signal_project_uploads_trains_and_tries(signal_app, tmp_path):
     dave = Api(new_client(signal_app), "dave@example.com")
     task = {t["name"]: t for t in dave.get("/api/tasks").json()}["signal"]
-    assert (task["capture"], task["preview"]) == ("none", "file")
+    assert (task["capture"], task["preview"]) == ("motion", "file")  # phone and laptop sensors (motion.js)
     assert set(task["accept"].split(",")) == {".csv", ".npy", ".npz"}
     assert any(p["name"] == "rescnn_bilstm_se" for p in task["pipelines"])
 

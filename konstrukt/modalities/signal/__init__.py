@@ -10,13 +10,14 @@ magnitude warping, jitter, scaling, time shift (:mod:`konstrukt.modalities.signa
 recording longer than one window is cut into windows that vote. Backbones: the residual 1-D CNN
 family (:mod:`konstrukt.modalities.signal.models`), trained from scratch, and MiniRocket's training-free
 features fitted on the training split (:mod:`konstrukt.modalities.signal.minirocket`) under a linear probe.
-The browser uploads files (no capture).
+The browser uploads files or records a phone's or laptop's motion sensors (``capture="motion"``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...config import SignalConfig
 from ...demo_signal import run_signal_demo
 from ...pipelines import PipelineSpec, register_pipeline
 from ...tasks import Demo, ExportHooks, Modality, TaskSpec, UICapabilities, register_modality
@@ -84,7 +85,9 @@ def _reference():
 MODALITY = Modality(
     name="signal", extensions=EXTENSIONS, preprocessor=_preprocessor, augmentations=_augmentations,
     example_input=example_input, config_section="signal", windows=_windows,
-    ui=UICapabilities(accept=tuple(sorted(EXTENSIONS)), capture="none", preview="file"),
+    # the browser records the device's motion sensors (static/motion.js), one window long
+    ui=UICapabilities(accept=tuple(sorted(EXTENSIONS)), capture="motion", preview="file",
+                      capture_seconds=SignalConfig().window),
     health=_health, reference=_reference,
     description="sensor recordings: CSV / NPY / NPZ, channels × time, any rate and length",
     # export: the model standardises inside (raw windows in), INT8 dynamic (export.py); predict.py

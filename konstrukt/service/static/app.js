@@ -253,6 +253,7 @@ pages.project = async () => {
   const pid = document.body.dataset.project, info = await taskInfo(document.body.dataset.task);
   const classesBox = $("#classes"), report = $("#upload-report"), cameras = {};
   let project;
+  window.CAPTURES?.[info.capture]?.page?.($("#new-class"), pid);
 
   let healthTimer = null;
   async function reload() {
@@ -310,6 +311,8 @@ pages.project = async () => {
         try { cameras[cls.id] = video.srcObject = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 } }); box.hidden = false; cam.textContent = "Close webcam"; }
         catch (e) { toast("Cannot use the webcam: " + e.message, true); } } }, cameras[cls.id] ? "Close webcam" : "Webcam");
       capture.append(cam, box);
+    } else if (window.CAPTURES?.[info.capture]) {  // more capture kinds, each in its own file (motion.js)
+      capture.append(window.CAPTURES[info.capture].samples(f => upload(cls, [f]), info, cls.id));
     }
     return el("div", { class: "class-card", "data-class": cls.name },
       el("div", { class: "head" }, el("h3", {}, cls.name), el("span", { class: "pill" }, `${cls.sample_count}`),
@@ -573,6 +576,7 @@ pages.job = async () => {
       };
       $("#try-snap").onclick = async () => predict(await snapshot($("#try-video")));
     }
+    if (window.CAPTURES?.[info.capture]?.tryIt && !$("#try [data-capture]")) $("#try-file").closest(".row").after(window.CAPTURES[info.capture].tryIt(predict, info, job));
   }
 };
 
