@@ -23,7 +23,7 @@ from ..verdict import verdict_text
 from . import parity
 from .bundle import BUNDLE_FORMAT, ONNX_FP32, ONNX_INT8, TORCH_WEIGHTS, input_adapter
 from .card import model_card
-from .notices import NOTICE_FILE, write_notices
+from .notices import NOTICE_FILE, write_code_notice, write_notices
 from .script_check import script_logits
 from .templates import render, torch_backbone
 
@@ -311,6 +311,9 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
     cfg["weights"] = write_notices(folder, backbone, run.config.pretrained)  # source, licence, NOTICE
     if cfg["weights"]:
         names.update(zip(("notice", "license"), cfg["weights"]["files"]))
+    cfg["code"] = write_code_notice(folder, backbone)  # e.g. Ultralytics' AGPL-3.0 for a YOLO network
+    if cfg["code"] and cfg["code"]["files"] and cfg["code"]["files"][0] not in names.values():
+        names["code_license"] = cfg["code"]["files"][0]
     record["seconds"] = {k: round(v, 2) for k, v in timings.items()}
     write_config()
     (folder / "README.md").write_text(model_card(cfg), encoding="utf-8")

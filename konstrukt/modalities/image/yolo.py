@@ -45,7 +45,7 @@ OFFICIAL_SHA256: dict[str, str] = {
     "yolo11s-cls.pt": "",
 }
 CODE_LICENSE = {"license": "AGPL-3.0", "url": HOMEPAGE,
-                "source": "the network is Ultralytics YOLO11 (its code and model YAML, package `ultralytics`)"}
+                "source": "the network is Ultralytics YOLO11 (its code and model YAML: the package `ultralytics`)"}
 
 
 @contextlib.contextmanager
