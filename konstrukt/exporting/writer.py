@@ -94,6 +94,13 @@ def _architecture(run) -> dict:
                     [HeadBlock(**b) for b in run.report["model"]["head"]], len(run.classes), run.pre)
 
 
+def _no_torch_bundle(backbone: str) -> str:
+    """Why a backbone has no PyTorch bundle, when it says (``extra["torch_bundle"]``)."""
+    from ..models.backbones import BACKBONES
+
+    return BACKBONES.get(backbone).extra.get("torch_bundle", "") if backbone in BACKBONES else ""
+
+
 def _training(run) -> dict:
     c, r = run.config, run.report
     return {"pretrained": c.pretrained, "optimizer": c.optimizer.name, "learning_rate": c.learning_rate,
@@ -205,11 +212,12 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
     want_int8 = format in ("onnx-int8", "all")
     notes: list[str] = []
     if want_torch and torch_backbone(backbone) is None:
+        why = _no_torch_bundle(backbone)  # e.g. YOLO11: the network is Ultralytics' (AGPL-3.0) code
         if format == "bundle":
-            raise RunError(f"a PyTorch bundle is not available for backbone {backbone} yet",
+            raise RunError(f"a PyTorch bundle is not available for backbone {backbone} {why or 'yet'}",
                            ["Fix: use --format onnx (or onnx-int8): it runs with numpy and onnxruntime."])
         want_torch = False
-        notes.append(f"No PyTorch predict script for {backbone}: use the ONNX model.")
+        notes.append(f"No PyTorch predict script for {backbone}{' ' + why if why else ''}: use the ONNX model.")
 
     files, source = parity.held_out_files(run, samples)
     say(f"checking parity on {len(files)} held-out files")

@@ -44,6 +44,9 @@ OFFICIAL_SHA256: dict[str, str] = {
     "yolo11n-cls.pt": "",
     "yolo11s-cls.pt": "",
 }
+# bundles carry konstrukt's own network code; this network is Ultralytics'
+TORCH_BUNDLE = ("(its network is Ultralytics' AGPL-3.0 code, which a PyTorch bundle would need installed "
+                "beside it: `pip install ultralytics`)")
 CODE_LICENSE = {"license": "AGPL-3.0", "url": HOMEPAGE,
                 "source": "the network is Ultralytics YOLO11 (its code and model YAML: the package `ultralytics`)"}
 
@@ -205,7 +208,8 @@ def backbone_specs(image_input, models) -> list[BackboneSpec]:
         name=name, modality="image", factory=yolo_factory, num_features=1280,
         input=image_input(224, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
         weights={"imagenet": checkpoint(yaml[:-5] + ".pt", "YOLO" + yaml[4:-5])},
-        default_weights="imagenet", extra={"yaml": yaml, "config_overrides": {}, "code_license": CODE_LICENSE},
+        default_weights="imagenet", extra={"yaml": yaml, "config_overrides": {}, "code_license": CODE_LICENSE,
+                                           "torch_bundle": TORCH_BUNDLE},
         description=f"Ultralytics {yaml[:-5]} (AGPL-3.0; optional extra), architecture from its model "
                     f"YAML, ImageNet-1k weights; classifier removed, pooled 1280-d features ({ref})",
     ) for name, yaml, ref in models]
