@@ -16,10 +16,8 @@ takes a safetensors file (or a plain state dict) without unpickling anything.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.util
-import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,29 +49,21 @@ CODE_LICENSE = {"license": "AGPL-3.0", "url": HOMEPAGE,
                 "source": "the network is Ultralytics YOLO11 (its code and model YAML: the package `ultralytics`)"}
 
 
-@contextlib.contextmanager
-def _quiet_ultralytics():
-    """Ultralytics logs a model summary on every build: keep konstrukt's output its own."""
-    logger = logging.getLogger("ultralytics")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 def classification_model(yaml: str, nc: int = 1000) -> nn.Module:
     """Ultralytics' ``ClassificationModel`` for ``yaml`` (shipped in the package; nothing downloaded)."""
     if importlib.util.find_spec("ultralytics") is None:
         raise ConfigError(f"{yaml[:-5]} needs Ultralytics, which is not installed",
                           [f"Fix: `{EXTRA}` (Ultralytics is AGPL-3.0), or pick another image pipeline."])
-    # Ultralytics checks the network when imported; konstrukt fetches weights itself.
-    os.environ.setdefault("YOLO_OFFLINE", "1")
-    from ultralytics.nn.tasks import ClassificationModel  # (its import sets its logger's level)
+    # Ultralytics checks the network when imported (konstrukt fetches weights itself) and writes a
+    # settings file: into konstrukt's cache, not the user's own Ultralytics settings (unless set).
+    from ...embeddings import default_cache_dir
 
-    with _quiet_ultralytics():
-        model = ClassificationModel(yaml, nc=nc, verbose=False)
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(default_cache_dir() / "ultralytics"))
+    os.environ.setdefault("YOLO_VERBOSE", "False")  # no model summary on every build: konstrukt's output is its own
+    from ultralytics.nn.tasks import ClassificationModel
+
+    model = ClassificationModel(yaml, nc=nc, verbose=False)
     if not all(layer.f == -1 for layer in model.model):  # the forward below runs the layers in order
         raise ConfigError(f"{yaml}: this Ultralytics version routes layers differently than konstrukt expects",
                           [f"Fix: `{EXTRA}` installs a supported version."])
