@@ -138,7 +138,7 @@ def convert_official(path: Path, filename: str) -> dict[str, torch.Tensor]:
              "safetensors with `--pretrained PATH`, or train from scratch with `--pretrained none`."],
             weights=filename)
     ckpt = torch.load(str(path), map_location="cpu", weights_only=False)  # trusted: the pinned official file
-    model = (ckpt.get("ema") or ckpt.get("model")) if isinstance(ckpt, dict) else None
+    model = (ckpt["ema"] if ckpt.get("ema") is not None else ckpt.get("model")) if isinstance(ckpt, dict) else None
     if not isinstance(model, nn.Module):
         raise WeightsUnavailableError(f"{path} holds no Ultralytics model", [f"Fix: download {ASSETS + filename} again."])
     state = {k: (v.float() if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
