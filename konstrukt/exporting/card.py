@@ -30,7 +30,8 @@ FILES = {"torch_weights": "PyTorch weights and the model's constants (safetensor
          "config": "classes, architecture, preprocessing, metrics, parity, versions",
          "card": "this model card",
          "notice": "where the pretrained weights come from, and their licence",
-         "license": "the full text of the pretrained weights' licence"}
+         "license": "the full text of the pretrained weights' licence",
+         "code_license": "the full text of the licence of the network's code"}
 
 
 def _how_to_run(cfg: dict) -> list[str]:
@@ -87,6 +88,11 @@ def model_card(cfg: dict) -> str:
         lines += ["## Pretrained weights", "", f"{weights['source']}; licence **{weights['license']}**"
                   + (f" ({weights['url']})" if weights.get("url") else "")
                   + f". See {' and '.join(f'`{f}`' for f in weights['files'])}.", ""]
+    code = cfg.get("code")
+    if code:  # the network's own code is not konstrukt's (Ultralytics YOLO11: AGPL-3.0)
+        lines += ["## Licence", "", f"Built with code under **{code['license']}**: {code['source']}, {code['url']}. "
+                  f"Check what the {code['license']} asks of you before you share or serve this model"
+                  + (f" (full text: {' and '.join(f'`{f}`' for f in code['files'])})." if code["files"] else "."), ""]
     lines += ["## Known limits", ""]
     limits = []
     limits += cfg.get("trust", [])  # the core's notes on how far to trust the figures (konstrukt.trust)

@@ -51,3 +51,19 @@ def write_notices(folder: Path, backbone: str, pretrained: str | None) -> dict |
         (folder / files[-1]).write_text(text, encoding="utf-8")
     return {"source": source.description, "license": source.license, "url": source.url,
             "package": source.package, "files": files}
+
+
+def write_code_notice(folder: Path, backbone: str) -> dict | None:
+    """The licence of the network's own code when it is not konstrukt's (the backbone's
+    ``extra["code_license"]``, e.g. Ultralytics YOLO11: AGPL-3.0), its full text beside the model;
+    the ``code`` record for config.json and the card, or None."""
+    from ..models.backbones import BACKBONES
+
+    info = BACKBONES.get(backbone).extra.get("code_license") if backbone in BACKBONES else None
+    if not info:
+        return None
+    text, files = license_text(info["license"]), []
+    if text:  # the same file as the weights' licence text when both have one licence
+        files.append(f"LICENSE-{info['license']}.txt")
+        (folder / files[-1]).write_text(text, encoding="utf-8")
+    return {**info, "files": files}

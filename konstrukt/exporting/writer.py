@@ -23,7 +23,7 @@ from ..verdict import verdict_text
 from . import parity
 from .bundle import BUNDLE_FORMAT, ONNX_FP32, ONNX_INT8, TORCH_WEIGHTS, input_adapter
 from .card import model_card
-from .notices import NOTICE_FILE, write_notices
+from .notices import NOTICE_FILE, write_code_notice, write_notices
 from .script_check import script_logits
 from .templates import render, torch_backbone
 
@@ -92,6 +92,13 @@ def _architecture(run) -> dict:
 
     return describe(BACKBONES.get(run.report["model"]["backbone"]), run.model.backbone,
                     [HeadBlock(**b) for b in run.report["model"]["head"]], len(run.classes), run.pre)
+
+
+def _no_torch_bundle(backbone: str) -> str:
+    """Why a backbone has no PyTorch bundle, when it says (``extra["torch_bundle"]``)."""
+    from ..models.backbones import BACKBONES
+
+    return BACKBONES.get(backbone).extra.get("torch_bundle", "") if backbone in BACKBONES else ""
 
 
 def _training(run) -> dict:
@@ -205,11 +212,12 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
     want_int8 = format in ("onnx-int8", "all")
     notes: list[str] = []
     if want_torch and torch_backbone(backbone) is None:
+        why = _no_torch_bundle(backbone)  # e.g. YOLO11: the network is Ultralytics' (AGPL-3.0) code
         if format == "bundle":
-            raise RunError(f"a PyTorch bundle is not available for backbone {backbone} yet",
+            raise RunError(f"a PyTorch bundle is not available for backbone {backbone} {why or 'yet'}",
                            ["Fix: use --format onnx (or onnx-int8): it runs with numpy and onnxruntime."])
         want_torch = False
-        notes.append(f"No PyTorch predict script for {backbone}: use the ONNX model.")
+        notes.append(f"No PyTorch predict script for {backbone}{' ' + why if why else ''}: use the ONNX model.")
 
     files, source = parity.held_out_files(run, samples)
     say(f"checking parity on {len(files)} held-out files")
@@ -311,6 +319,9 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
     cfg["weights"] = write_notices(folder, backbone, run.config.pretrained)  # source, licence, NOTICE
     if cfg["weights"]:
         names.update(zip(("notice", "license"), cfg["weights"]["files"]))
+    cfg["code"] = write_code_notice(folder, backbone)  # e.g. Ultralytics' AGPL-3.0 for a YOLO network
+    if cfg["code"] and cfg["code"]["files"] and cfg["code"]["files"][0] not in names.values():
+        names["code_license"] = cfg["code"]["files"][0]
     record["seconds"] = {k: round(v, 2) for k, v in timings.items()}
     write_config()
     (folder / "README.md").write_text(model_card(cfg), encoding="utf-8")

