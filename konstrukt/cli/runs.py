@@ -75,7 +75,7 @@ examples:
 
 # = konstrukt.exporting.writer.FORMATS, written out: importing the exporter (torch, onnx) to build the
 # argument parser cost every command seconds at start-up (tests/test_cli.py checks they agree)
-EXPORT_FORMATS = ("bundle", "onnx", "onnx-int8", "all")
+EXPORT_FORMATS = ("bundle", "onnx", "onnx-int8", "all", "web")
 
 
 def add_export(sub) -> None:

@@ -1,0 +1,180 @@
+"""``export --format web``: the page runs the model in real Chromium, offline, from file://.
+
+Every request but file:, blob: and data: is aborted; the page's top-1 must equal `konstrukt
+predict` on every test file, and its probabilities the bundle's predict.py (same ONNX model,
+onnxruntime in Python) — so the page's preprocessing in JavaScript is konstrukt's.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import konstrukt
+from konstrukt.cli import main
+from konstrukt.demo_sound import write_sound_demo
+from konstrukt.errors import RunError
+from tests.conftest import SIGNAL_FAST, write_images, write_signals
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+IMAGE_FAST = {"num_epochs": 3, "target_size": 8, "batch_size": 8, "image_size": 20, "cv": 0}
+SOUND_FAST = {"audio": {"duration": 0.5}, "num_epochs": 2, "target_size": 6, "batch_size": 8, "cv": 0}
+
+
+def _train(tmp_path_factory, name, data_fn, **kw):
+    root = tmp_path_factory.mktemp(name)
+    data = data_fn(root / "data")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("KONSTRUKT_CACHE", str(root / "cache"))
+        return konstrukt.train(data, out=root / "run", verbose=False, **kw)
+
+
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory):
+    return _train(tmp_path_factory, "image", lambda d: write_images(d, per_class=8), task="image",
+                  pipeline="scratch_cnn", config=IMAGE_FAST)
+
+
+@pytest.fixture(scope="module")
+def sound_run(tmp_path_factory):
+    return _train(tmp_path_factory, "sound", lambda d: write_sound_demo(
+        d, per_class=6, seconds=0.5, classes=("rising_chirp", "falling_chirp", "noise_burst")),
+        task="sound", pipeline="scratch_melcnn", config=SOUND_FAST)
+
+
+@pytest.fixture(scope="module")
+def signal_run(tmp_path_factory):
+    return _train(tmp_path_factory, "signal", lambda d: write_signals(d, per_class=6, fmt="csv"), task="signal",
+                  pipeline="rescnn_bilstm_se", config={**SIGNAL_FAST, "num_epochs": 2})
+
+
+def _odd_images(folder: Path, run) -> list[Path]:
+    """Pictures unlike the training files: other sizes (up and down), JPEG, RGBA, gray."""
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    out = []
+    for i, src in enumerate(run.data_files("test")[:3]):
+        img = Image.open(src).convert("RGB")
+        w, h = [(53, 31), (13, 17), (200, 90)][i]
+        img = img.resize((w, h), Image.NEAREST)
+        out.append(folder / f"big_{i}.jpg")
+        img.save(out[-1], quality=90)
+    rgba = np.concatenate([rng.integers(0, 255, (30, 26, 3)), rng.integers(0, 255, (30, 26, 1))], -1)
+    Image.fromarray(rgba.astype(np.uint8), "RGBA").save(folder / "alpha.png")
+    Image.fromarray(rng.integers(0, 255, (19, 41)).astype(np.uint8), "L").save(folder / "gray.png")
+    return out + [folder / "alpha.png", folder / "gray.png"]
+
+
+def page_predictions(page_dir: Path, files: list[Path]) -> tuple[list[dict], list[str]]:
+    """Open index.html from file:// in headless Chromium with the network blocked; predict each file."""
+    from playwright.sync_api import sync_playwright
+
+    requests: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+            def route(r):
+                requests.append(r.request.url)
+                r.continue_() if r.request.url.startswith(("file:", "blob:", "data:")) else r.abort()
+
+            page.route("**/*", route)
+            page.goto((page_dir / "index.html").as_uri())
+            page.evaluate("konstrukt.ready")
+            got = [page.evaluate("""async ([name, b64]) => {
+                const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+                return await konstrukt.predict(new File([bytes], name));
+            }""", [f.name, base64.b64encode(f.read_bytes()).decode()]) for f in files]
+            # the page's own controls: a file chosen in the picker shows its label
+            page.set_input_files("#file", str(files[0]))
+            page.wait_for_function("document.querySelector('#label').textContent !== ''")
+            assert page.text_content("#label") == got[0]["label"]
+            assert not errors, errors
+        finally:
+            browser.close()
+    return got, requests
+
+
+def _bundle_predictions(folder: Path, files: list[Path]) -> list[dict]:
+    out = subprocess.run([sys.executable, "predict.py", *map(str, files), "--json"], cwd=folder,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def _check(run, folder: Path, files: list[Path]) -> None:
+    got, requests = page_predictions(folder, files)
+    assert all(u.startswith(("file:", "blob:", "data:")) for u in requests), requests
+    want = run.predict(files)
+    assert [g["label"] for g in got] == [w["label"] for w in want]  # the page's top-1 = konstrukt predict
+    same_model = _bundle_predictions(folder, files)  # the same ONNX model, onnxruntime in Python
+    for g, s in zip(got, same_model):
+        assert list(g["probabilities"]) == list(s["probabilities"])
+        np.testing.assert_allclose([g["probabilities"][c] for c in s["probabilities"]],
+                                   list(s["probabilities"].values()), atol=2e-4)
+
+
+@pytest.fixture(autouse=True)
+def _chromium():
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed (apt-get install -y chromium)")
+
+
+def test_image_page_predicts_as_konstrukt_offline(image_run, tmp_path, capsys):
+    out = tmp_path / "web"
+    assert main(["export", str(image_run.path), "--format", "web", "--out", str(out)]) == 0
+    assert "exported" in capsys.readouterr().out
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["web"]["model"] in ("model.int8.onnx", "model.onnx") and (out / cfg["web"]["model"]).is_file()
+    assert cfg["web"]["model"] == ("model.int8.onnx" if "onnx_int8" in cfg["files"] else "model.onnx")
+    assert (out / "LICENSE-onnxruntime.txt").read_text().startswith("MIT License")
+    files = image_run.data_files("test")[:6] + _odd_images(tmp_path / "odd", image_run)
+    _check(image_run, out, files)
+
+
+def test_sound_page_predicts_as_konstrukt_offline(sound_run, tmp_path):
+    out = tmp_path / "web.zip"
+    konstrukt.export(sound_run, out, format="web")
+    with zipfile.ZipFile(out) as zf:
+        names = zf.namelist()
+        assert "web/index.html" in names and "web/ort-runtime.js" in names
+        zf.extractall(tmp_path)
+    _check(sound_run, tmp_path / "web", sound_run.data_files("test")[:6])
+
+
+def test_signal_page_predicts_as_konstrukt_offline(signal_run, tmp_path):
+    out = tmp_path / "web"
+    konstrukt.export(signal_run, out, format="web")
+    files = signal_run.data_files("test")[:5]
+    npy = tmp_path / "one.npy"  # the same recording as NPY, time first
+    np.save(npy, np.loadtxt(files[0], delimiter=",", skiprows=1, ndmin=2).astype(np.float32))
+    _check(signal_run, out, files + [npy])
+
+
+def test_a_modality_without_a_page_fails_before_writing(image_run, tmp_path, monkeypatch):
+    import dataclasses
+
+    from konstrukt.tasks import MODALITIES
+
+    get = MODALITIES.get
+
+    def without_page(name):
+        m = get(name)
+        return dataclasses.replace(m, export=dataclasses.replace(m.export, web_script=None))
+
+    monkeypatch.setattr(MODALITIES, "get", without_page)
+    with pytest.raises(RunError, match="web page is not available for image"):
+        konstrukt.export(image_run, tmp_path / "web", format="web")
+    assert not (tmp_path / "web").exists()
