@@ -120,10 +120,12 @@ def _check(run, folder: Path, files: list[Path]) -> None:
     want = run.predict(files)
     assert [g["label"] for g in got] == [w["label"] for w in want]  # the page's top-1 = konstrukt predict
     same_model = _bundle_predictions(folder, files)  # the same ONNX model, onnxruntime in Python
+    # INT8 (dynamic activations) rounds a little differently in WASM than in native onnxruntime
+    atol = 2e-3 if json.loads((folder / "config.json").read_text())["web"]["model"].endswith("int8.onnx") else 2e-4
     for g, s in zip(got, same_model):
         assert list(g["probabilities"]) == list(s["probabilities"])
         np.testing.assert_allclose([g["probabilities"][c] for c in s["probabilities"]],
-                                   list(s["probabilities"].values()), atol=2e-4)
+                                   list(s["probabilities"].values()), atol=atol)
 
 
 @pytest.fixture(autouse=True)
@@ -158,9 +160,10 @@ def test_signal_page_predicts_as_konstrukt_offline(signal_run, tmp_path):
     out = tmp_path / "web"
     konstrukt.export(signal_run, out, format="web")
     files = signal_run.data_files("test")[:5]
-    npy = tmp_path / "one.npy"  # the same recording as NPY, time first
-    np.save(npy, np.loadtxt(files[0], delimiter=",", skiprows=1, ndmin=2).astype(np.float32))
-    _check(signal_run, out, files + [npy])
+    x = np.loadtxt(files[0], delimiter=",", skiprows=1, ndmin=2)[:, 1:].astype(np.float32)  # no time column
+    np.save(tmp_path / "one.npy", x)  # the same recording as NPY, time first
+    np.save(tmp_path / "long.npy", np.concatenate([x, x[::-1], x]).T)  # channels first, 3 windows or more
+    _check(signal_run, out, files + [tmp_path / "one.npy", tmp_path / "long.npy"])
 
 
 def test_a_modality_without_a_page_fails_before_writing(image_run, tmp_path, monkeypatch):
