@@ -6,7 +6,7 @@
 // (input.js, from its wing in konstrukt) sets self.konstruktInput: how a file becomes the model's
 // inputs, exactly as konstrukt preprocesses it.
 //
-//   await konstrukt.ready                      // {classes, config}
+//   await konstrukt.ready                      // {classes, config}; konstrukt.readyAt: ms after navigation
 //   await konstrukt.predict(fileOrBlob)        // {label, probabilities: {class: p, ...}} (high to low)
 (function () {
   "use strict";
@@ -34,6 +34,7 @@
     const glue = new Blob([bytes("ort-wasm-simd-threaded.mjs")], { type: "text/javascript" });
     ort.env.wasm.wasmPaths = { mjs: URL.createObjectURL(glue), wasm: "embedded.wasm" };
     session = await ort.InferenceSession.create(bytes("model.onnx"), { executionProviders: ["wasm"] });
+    self.konstrukt.readyAt = performance.now(); // ms since the page began loading
     return { classes: classes.slice(), config };
   }
 
