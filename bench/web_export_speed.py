@@ -9,7 +9,9 @@ load (navigation until ``konstrukt.ready`` resolves: scripts parsed, WASM compil
 session created) and per-file inference (``konstrukt.predict(file)``: decoding, preprocessing and
 the model, median over repetitions). The Python side is the same bundle's predict.py (the same
 ONNX file, onnxruntime CPU): session creation, and ``predict(path)`` per file, with onnxruntime
-limited to one thread (as the page's single-threaded WASM) and with every core.
+limited to one thread (as the page's single-threaded WASM) and with every core. The export puts the
+INT8 model in the page (where its parity check passes); for comparison the same page is also timed
+with the fp32 model (from ``--format onnx``) embedded instead.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import argparse
 import base64
 import importlib.util
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -30,6 +33,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import konstrukt  # noqa: E402
 from konstrukt.demo import write_digits  # noqa: E402
 from konstrukt.demo_sound import write_sound_demo  # noqa: E402
+from konstrukt.exporting import web  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CASES = [("scratch CNN (64 px)", "scratch_cnn", "image", {"num_epochs": 3, "cv": 0, "image_size": 64}),
@@ -105,17 +109,26 @@ def main() -> None:
             konstrukt.export(run, folder, format="web")
             model = next(f for f in ("model.int8.onnx", "model.onnx") if (folder / f).exists())
             size = sum(f.stat().st_size for f in folder.iterdir())
+            fp32 = tmp / f"{pipeline}-onnx"  # the same page with the fp32 model embedded
+            konstrukt.export(run, fp32, format="onnx")
+            page32 = tmp / f"{pipeline}-web-fp32"
+            shutil.copytree(folder, page32)
+            (page32 / "model.js").write_text(web._embedded(web.MODEL_NAME, (fp32 / "model.onnx").read_bytes()))
             file = run.data_files("test")[0]
-            load, page = page_times(folder, file, reps)
-            rows = [("Chromium page (WASM, 1 thread)", load, page)]
+            kind = "INT8" if "int8" in model else "fp32"
+            rows = [(f"Chromium page, {kind} (WASM, 1 thread)", *page_times(folder, file, reps))]
+            if kind == "INT8":
+                rows.append(("Chromium page, fp32 (WASM, 1 thread)", *page_times(page32, file, reps)))
             for threads in (1, os.cpu_count() or 1):
-                start, py = python_times(folder, file, reps, threads)
-                rows.append((f"onnxruntime Python ({threads} thread{'s' if threads > 1 else ''})", start, py))
+                many = f"{threads} thread{'s' if threads > 1 else ''}"
+                rows.append((f"onnxruntime Python, {kind} ({many})", *python_times(folder, file, reps, threads)))
+                if kind == "INT8":
+                    rows.append((f"onnxruntime Python, fp32 ({many})", *python_times(fp32, file, reps, threads)))
             print(f"{title}: {model} ({(folder / model).stat().st_size / 1e3:.0f} kB), page folder "
                   f"{size / 1e6:.1f} MB")
-            print(f"  {'':38}{'load / session':>16}{'per file (p50)':>17}")
+            print(f"  {'':42}{'load / session':>16}{'per file (p50)':>17}")
             for name, start, t in rows:
-                print(f"  {name:38}{ms(start):>16}{ms(statistics.median(t)):>17}")
+                print(f"  {name:42}{ms(start):>16}{ms(statistics.median(t)):>17}")
             print()
 
 

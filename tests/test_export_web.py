@@ -1,15 +1,21 @@
-"""``export --format web``: the page runs the model in real Chromium, offline, from file://.
+"""``export --format web``: the page runs the model in real Chromium, offline, from file:// (and,
+for signals, from a throwaway static server on 127.0.0.1).
 
-Every request but file:, blob: and data: is aborted; the page's top-1 must equal `konstrukt
+Every request outside the page's folder (but blob: and data:) is aborted; the page's top-1 must equal `konstrukt
 predict` on every test file, and its probabilities the bundle's predict.py (same ONNX model,
 onnxruntime in Python) — so the page's preprocessing in JavaScript is konstrukt's.
 """
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
+import http.server
 import json
+import re
 import subprocess
 import sys
+import threading
 import zipfile
 from pathlib import Path
 
@@ -25,7 +31,9 @@ from tests.conftest import SIGNAL_FAST, write_images, write_signals
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+        "--disable-sync", "--no-first-run",
+        # a synthetic camera and microphone, allowed without a prompt: the page's live button
+        "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 IMAGE_FAST = {"num_epochs": 3, "target_size": 8, "batch_size": 8, "image_size": 20, "cv": 0}
 SOUND_FAST = {"audio": {"duration": 0.5}, "num_epochs": 2, "target_size": 6, "batch_size": 8, "cv": 0}
 
@@ -74,9 +82,9 @@ def _odd_images(folder: Path, run) -> list[Path]:
     return out + [folder / "alpha.png", folder / "gray.png"]
 
 
-def page_predictions(page_dir: Path, files: list[Path]) -> tuple[list[dict], list[str]]:
-    """Open index.html from file:// in headless Chromium with the network blocked; predict each file."""
-    from playwright.sync_api import sync_playwright
+def page_predictions(url: str, files: list[Path], live: str = "") -> tuple[list[dict], list[str]]:
+    """Open the page at ``url`` in headless Chromium, every other origin blocked; predict each file."""
+    from playwright.sync_api import expect, sync_playwright
 
     requests: list[str] = []
     with sync_playwright() as pw:
@@ -86,12 +94,14 @@ def page_predictions(page_dir: Path, files: list[Path]) -> tuple[list[dict], lis
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
 
+            allowed = ("blob:", "data:", url.rsplit("/", 1)[0] + "/")
+
             def route(r):
                 requests.append(r.request.url)
-                r.continue_() if r.request.url.startswith(("file:", "blob:", "data:")) else r.abort()
+                r.continue_() if r.request.url.startswith(allowed) else r.abort()
 
             page.route("**/*", route)
-            page.goto((page_dir / "index.html").as_uri())
+            page.goto(url)
             page.evaluate("konstrukt.ready")
             got = [page.evaluate("""async ([name, b64]) => {
                 const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
@@ -99,8 +109,12 @@ def page_predictions(page_dir: Path, files: list[Path]) -> tuple[list[dict], lis
             }""", [f.name, base64.b64encode(f.read_bytes()).decode()]) for f in files]
             # the page's own controls: a file chosen in the picker shows its label
             page.set_input_files("#file", str(files[0]))
-            page.wait_for_function("document.querySelector('#label').textContent !== ''")
-            assert page.text_content("#label") == got[0]["label"]
+            # (locator assertions: wait_for_function evaluates strings, which the page's CSP forbids)
+            expect(page.locator("#label")).to_have_text(got[0]["label"])
+            if live:  # the camera / microphone button: a live capture is classified like a file
+                page.click(f"#live button:has-text('{live}')")
+                expect(page.locator("#status")).to_have_text(re.compile("^live"), timeout=20000)
+                assert "error" not in page.get_attribute("#status", "class"), page.text_content("#status")
             assert not errors, errors
         finally:
             browser.close()
@@ -114,9 +128,27 @@ def _bundle_predictions(folder: Path, files: list[Path]) -> list[dict]:
     return json.loads(out.stdout)
 
 
-def _check(run, folder: Path, files: list[Path]) -> None:
-    got, requests = page_predictions(folder, files)
-    assert all(u.startswith(("file:", "blob:", "data:")) for u in requests), requests
+@contextlib.contextmanager
+def static_server(folder: Path):
+    """A throwaway static host for ``folder`` on 127.0.0.1; yields index.html's URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *a: None
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as httpd:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        try:
+            yield f"http://127.0.0.1:{httpd.server_address[1]}/index.html"
+        finally:
+            httpd.shutdown()
+
+
+def _check(run, folder: Path, files: list[Path], live: str = "", served: bool = False) -> None:
+    if served:
+        with static_server(folder) as url:
+            got, requests = page_predictions(url, files, live)
+    else:
+        got, requests = page_predictions((folder / "index.html").as_uri(), files, live)
+    # nothing but the page's own folder (and the blob: URL of its WASM glue) was asked for
+    assert all(u.startswith(("file:", "blob:", "data:", "http://127.0.0.1:")) for u in requests), requests
     want = run.predict(files)
     assert [g["label"] for g in got] == [w["label"] for w in want]  # the page's top-1 = konstrukt predict
     same_model = _bundle_predictions(folder, files)  # the same ONNX model, onnxruntime in Python
@@ -143,7 +175,7 @@ def test_image_page_predicts_as_konstrukt_offline(image_run, tmp_path, capsys):
     assert cfg["web"]["model"] == ("model.int8.onnx" if "onnx_int8" in cfg["files"] else "model.onnx")
     assert (out / "LICENSE-onnxruntime.txt").read_text().startswith("MIT License")
     files = image_run.data_files("test")[:6] + _odd_images(tmp_path / "odd", image_run)
-    _check(image_run, out, files)
+    _check(image_run, out, files, live="Use the camera")
 
 
 def test_sound_page_predicts_as_konstrukt_offline(sound_run, tmp_path):
@@ -153,7 +185,7 @@ def test_sound_page_predicts_as_konstrukt_offline(sound_run, tmp_path):
         names = zf.namelist()
         assert "web/index.html" in names and "web/ort-runtime.js" in names
         zf.extractall(tmp_path)
-    _check(sound_run, tmp_path / "web", sound_run.data_files("test")[:6])
+    _check(sound_run, tmp_path / "web", sound_run.data_files("test")[:6], live="Record")
 
 
 def test_signal_page_predicts_as_konstrukt_offline(signal_run, tmp_path):
@@ -163,7 +195,7 @@ def test_signal_page_predicts_as_konstrukt_offline(signal_run, tmp_path):
     x = np.loadtxt(files[0], delimiter=",", skiprows=1, ndmin=2)[:, 1:].astype(np.float32)  # no time column
     np.save(tmp_path / "one.npy", x)  # the same recording as NPY, time first
     np.save(tmp_path / "long.npy", np.concatenate([x, x[::-1], x]).T)  # channels first, 3 windows or more
-    _check(signal_run, out, files + [tmp_path / "one.npy", tmp_path / "long.npy"])
+    _check(signal_run, out, files + [tmp_path / "one.npy", tmp_path / "long.npy"], served=True)  # over http
 
 
 def test_a_modality_without_a_page_fails_before_writing(image_run, tmp_path, monkeypatch):
