@@ -82,8 +82,10 @@ def _odd_images(folder: Path, run) -> list[Path]:
     return out + [folder / "alpha.png", folder / "gray.png"]
 
 
-def page_predictions(url: str, files: list[Path], live: str = "") -> tuple[list[dict], list[str]]:
+def page_predictions(url: str, files: list[Path], live: str = "") -> tuple[list[dict], list[str], str]:
     """Open the page at ``url`` in headless Chromium, every other origin blocked; predict each file."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed (apt-get install -y chromium)")
     from playwright.sync_api import expect, sync_playwright
 
     requests: list[str] = []
@@ -107,6 +109,9 @@ def page_predictions(url: str, files: list[Path], live: str = "") -> tuple[list[
                 const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
                 return await konstrukt.predict(new File([bytes], name));
             }""", [f.name, base64.b64encode(f.read_bytes()).decode()]) for f in files]
+            # a file that is not one: predict() rejects with the reason
+            bad = page.evaluate("""() => konstrukt.predict(new File([new Uint8Array([1, 2, 3])], 'bad.bin'))
+                                         .then(() => '', exc => exc.message)""")
             # the page's own controls: a file chosen in the picker shows its label
             page.set_input_files("#file", str(files[0]))
             # (locator assertions: wait_for_function evaluates strings, which the page's CSP forbids)
@@ -118,7 +123,7 @@ def page_predictions(url: str, files: list[Path], live: str = "") -> tuple[list[
             assert not errors, errors
         finally:
             browser.close()
-    return got, requests
+    return got, requests, bad
 
 
 def _bundle_predictions(folder: Path, files: list[Path]) -> list[dict]:
@@ -141,12 +146,13 @@ def static_server(folder: Path):
             httpd.shutdown()
 
 
-def _check(run, folder: Path, files: list[Path], live: str = "", served: bool = False) -> None:
+def _check(run, folder: Path, files: list[Path], bad: str, live: str = "", served: bool = False) -> None:
     if served:
         with static_server(folder) as url:
-            got, requests = page_predictions(url, files, live)
+            got, requests, refused = page_predictions(url, files, live)
     else:
-        got, requests = page_predictions((folder / "index.html").as_uri(), files, live)
+        got, requests, refused = page_predictions((folder / "index.html").as_uri(), files, live)
+    assert bad in refused, refused
     # nothing but the page's own folder (and the blob: URL of its WASM glue) was asked for
     assert all(u.startswith(("file:", "blob:", "data:", "http://127.0.0.1:")) for u in requests), requests
     want = run.predict(files)
@@ -160,12 +166,6 @@ def _check(run, folder: Path, files: list[Path], live: str = "", served: bool = 
                                    list(s["probabilities"].values()), atol=atol)
 
 
-@pytest.fixture(autouse=True)
-def _chromium():
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed (apt-get install -y chromium)")
-
-
 def test_image_page_predicts_as_konstrukt_offline(image_run, tmp_path, capsys):
     out = tmp_path / "web"
     assert main(["export", str(image_run.path), "--format", "web", "--out", str(out)]) == 0
@@ -175,7 +175,7 @@ def test_image_page_predicts_as_konstrukt_offline(image_run, tmp_path, capsys):
     assert cfg["web"]["model"] == ("model.int8.onnx" if "onnx_int8" in cfg["files"] else "model.onnx")
     assert (out / "LICENSE-onnxruntime.txt").read_text().startswith("MIT License")
     files = image_run.data_files("test")[:6] + _odd_images(tmp_path / "odd", image_run)
-    _check(image_run, out, files, live="Use the camera")
+    _check(image_run, out, files, "not an image this browser can read", live="Use the camera")
 
 
 def test_sound_page_predicts_as_konstrukt_offline(sound_run, tmp_path):
@@ -185,7 +185,8 @@ def test_sound_page_predicts_as_konstrukt_offline(sound_run, tmp_path):
         names = zf.namelist()
         assert "web/index.html" in names and "web/ort-runtime.js" in names
         zf.extractall(tmp_path)
-    _check(sound_run, tmp_path / "web", sound_run.data_files("test")[:6], live="Record")
+    _check(sound_run, tmp_path / "web", sound_run.data_files("test")[:6], "not a recording this browser can decode",
+           live="Record")
 
 
 def test_signal_page_predicts_as_konstrukt_offline(signal_run, tmp_path):
@@ -195,7 +196,7 @@ def test_signal_page_predicts_as_konstrukt_offline(signal_run, tmp_path):
     x = np.loadtxt(files[0], delimiter=",", skiprows=1, ndmin=2)[:, 1:].astype(np.float32)  # no time column
     np.save(tmp_path / "one.npy", x)  # the same recording as NPY, time first
     np.save(tmp_path / "long.npy", np.concatenate([x, x[::-1], x]).T)  # channels first, 3 windows or more
-    _check(signal_run, out, files + [tmp_path / "one.npy", tmp_path / "long.npy"], served=True)  # over http
+    _check(signal_run, out, files + [tmp_path / "one.npy", tmp_path / "long.npy"], "not an NPY file", served=True)  # over http
 
 
 def test_a_modality_without_a_page_fails_before_writing(image_run, tmp_path, monkeypatch):
@@ -211,5 +212,30 @@ def test_a_modality_without_a_page_fails_before_writing(image_run, tmp_path, mon
 
     monkeypatch.setattr(MODALITIES, "get", without_page)
     with pytest.raises(RunError, match="web page is not available for image"):
+        konstrukt.export(image_run, tmp_path / "web", format="web")
+    assert not (tmp_path / "web").exists()
+
+
+def test_the_page_runs_fp32_when_int8_agrees_too_little(image_run, tmp_path, monkeypatch):
+    from konstrukt.exporting import parity
+
+    monkeypatch.setattr(parity, "INT8_MIN_AGREEMENT", 1.01)  # no INT8 model can pass
+    konstrukt.export(image_run, tmp_path / "web", format="web")
+    files = {p.name for p in (tmp_path / "web").iterdir()}
+    assert {"model.onnx", "index.html", "model.js", "config.js", "predict.py"} <= files
+    assert not any("int8" in f or f.endswith(".partial") or f.startswith(".") for f in files), files
+    cfg = json.loads((tmp_path / "web" / "config.json").read_text())
+    assert cfg["web"]["model"] == "model.onnx" and "agrees" in cfg["refused"]["onnx-int8"]
+    embedded = (tmp_path / "web" / "model.js").read_text()
+    assert base64.b64encode((tmp_path / "web" / "model.onnx").read_bytes()).decode() in embedded
+    config = (tmp_path / "web" / "config.js").read_text()  # the final config.json, as the page reads it
+    assert base64.b64encode((tmp_path / "web" / "config.json").read_bytes()).decode() in config
+
+
+def test_a_damaged_vendored_runtime_is_refused(image_run, tmp_path, monkeypatch):
+    from konstrukt.exporting import web
+
+    monkeypatch.setitem(web.VENDOR, "ort.wasm.min.js", "0" * 64)
+    with pytest.raises(RunError, match="not version"):
         konstrukt.export(image_run, tmp_path / "web", format="web")
     assert not (tmp_path / "web").exists()
