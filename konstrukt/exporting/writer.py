@@ -207,8 +207,8 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
     want_int8 = format in ("onnx-int8", "all", "web")
     web = format == "web"  # INT8 where it agrees, else fp32; and the page (exporting/web)
     if web:
-        from .web import input_script
-        input_script(modality)  # a modality without a page fails before any work
+        from .web import check_ready
+        check_ready(modality)  # no page for the modality, or a damaged runtime: fails before any work
     notes: list[str] = []
     if want_torch and torch_backbone(backbone) is None:
         if format == "bundle":

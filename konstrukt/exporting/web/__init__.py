@@ -65,6 +65,13 @@ def vendor_bytes(name: str) -> bytes:
     return data
 
 
+def check_ready(modality: str) -> None:
+    """Before any export work: the modality has a page, and the vendored runtime is intact."""
+    input_script(modality)
+    for name in VENDOR:
+        vendor_bytes(name)
+
+
 def write_page(folder: Path, modality: str, model_file: str) -> dict[str, str]:
     """Write the page around ``folder/model_file`` (config.js comes last: :func:`embed_config`).
     Returns the files it adds, by config.json key."""
