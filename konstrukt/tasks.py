@@ -48,6 +48,8 @@ class ExportHooks:
     # preprocessor -> how the exported model's input differs from konstrukt's: wrap(model),
     # to_graph(inputs), extra_state() (None: it does not; see export.hooks.IdentityAdapter)
     adapter: Optional[Callable[[Any], Any]] = None
+    # the exported web page's input part: () -> its JS source (the wing's web.js; None: no page)
+    web_script: Optional[Callable[[], str]] = None
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,8 @@ formats:
   onnx       model.onnx + predict.py for onnxruntime (numpy, onnxruntime; no torch)
   onnx-int8  model.int8.onnx (INT8-quantised: ~4x smaller, faster on CPUs) + predict.py
   all        everything above in one bundle (predict.py runs ONNX, predict_torch.py PyTorch)
+  web        the ONNX bundle (INT8 where it agrees, else fp32) + index.html: the model as a web page
+             that runs offline in a browser, from disk or any static host (onnxruntime-web inside)
 
 every bundle holds config.json, requirements.txt and a model card (README.md); every model in it
 was compared with the PyTorch model on held-out files, and the export stops (writing nothing)
@@ -75,7 +77,7 @@ examples:
 
 # = konstrukt.exporting.writer.FORMATS, written out: importing the exporter (torch, onnx) to build the
 # argument parser cost every command seconds at start-up (tests/test_cli.py checks they agree)
-EXPORT_FORMATS = ("bundle", "onnx", "onnx-int8", "all")
+EXPORT_FORMATS = ("bundle", "onnx", "onnx-int8", "all", "web")
 
 
 def add_export(sub) -> None:

@@ -31,7 +31,11 @@ FILES = {"torch_weights": "PyTorch weights and the model's constants (safetensor
          "card": "this model card",
          "notice": "where the pretrained weights come from, and their licence",
          "license": "the full text of the pretrained weights' licence",
-         "code_license": "the full text of the licence of the network's code"}
+         "code_license": "the full text of the licence of the network's code",
+         "web_page": "the model as a web page: open it in a browser (offline; from disk or any static host)",
+         "web_model": "the ONNX model, embedded for the page",
+         "web_runtime": "onnxruntime-web's WASM build, embedded for the page (with ort.wasm.min.js)",
+         "web_runtime_license": "onnxruntime-web's licence (MIT)"}
 
 
 def _how_to_run(cfg: dict) -> list[str]:
@@ -44,6 +48,11 @@ def _how_to_run(cfg: dict) -> list[str]:
         lines.append("python predict.py FILE... --model model.int8.onnx   # the INT8 model")
     lines += ["```", "", "```python", "from predict import predict",
               'predict("file")  # {"label": ..., "probabilities": {class: p, ...}}', "```", ""]
+    if "web_page" in files:
+        lines += ["In a browser: open `index.html` (offline, from disk or any static host); drop or pick a "
+                  "file. From your own page's JavaScript, with the same scripts loaded:", "",
+                  "```js", "await konstrukt.ready;", "const {label, probabilities} = await konstrukt.predict(file);",
+                  "```", ""]
     return lines
 
 

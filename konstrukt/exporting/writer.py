@@ -27,7 +27,7 @@ from .notices import NOTICE_FILE, write_code_notice, write_notices
 from .script_check import script_logits
 from .templates import render, torch_backbone
 
-FORMATS = ("bundle", "onnx", "onnx-int8", "all")
+FORMATS = ("bundle", "onnx", "onnx-int8", "all", "web")
 
 
 def _version(dist: str) -> str | None:
@@ -148,7 +148,9 @@ def export(run, out: str | Path, format: str = "bundle", *, force: bool = False,
     """Export a trained run (object, run folder or bundle) to ``out`` (a folder, or a ``.zip``
     whose files sit in one top folder, ``top`` or the zip's name).
 
-    ``format``: ``bundle`` (PyTorch weights + predict.py), ``onnx``, ``onnx-int8`` or ``all``.
+    ``format``: ``bundle`` (PyTorch weights + predict.py), ``onnx``, ``onnx-int8``, ``all`` or
+    ``web`` (the ONNX bundle of ``onnx-int8``, fp32 when INT8 agrees too little, plus an offline
+    web page: :mod:`.web`).
     Every model written is compared with the PyTorch model on held-out samples (``samples``
     overrides where they come from); a failed check raises RunError and writes nothing, except
     that ``all`` leaves out an INT8 model that agrees too little and writes the rest, naming the
@@ -208,8 +210,12 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
     onnx_in = onnx_input(modality, backbone)
     unpadded = onnx_in.unpadded
     want_torch = format in ("bundle", "all")
-    want_onnx = format in ("onnx", "onnx-int8", "all")
-    want_int8 = format in ("onnx-int8", "all")
+    want_onnx = format in ("onnx", "onnx-int8", "all", "web")
+    want_int8 = format in ("onnx-int8", "all", "web")
+    web = format == "web"  # INT8 where it agrees, else fp32; and the page (exporting/web)
+    if web:
+        from .web import check_ready
+        check_ready(modality)  # no page for the modality, or a damaged runtime: fails before any work
     notes: list[str] = []
     if want_torch and torch_backbone(backbone) is None:
         why = _no_torch_bundle(backbone)  # e.g. YOLO11: the network is Ultralytics' (AGPL-3.0) code
@@ -266,14 +272,14 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
         timings["pytorch"] = time.perf_counter() - t0
     if want_onnx:
         t0 = time.perf_counter()
-        fp32 = folder / ONNX_FP32 if format != "onnx-int8" else folder / ".fp32.onnx"
+        fp32 = folder / ONNX_FP32 if format not in ("onnx-int8", "web") else folder / ".fp32.onnx"
         say("exporting ONNX (fp32)")
         export_fp32(io.wrap(run.model.cpu().eval()), backbone, torch.from_numpy(graph_inputs[0])[None], fp32, onnx_in)
         result = parity.compare(reference, run_session(session(fp32), graph_inputs, unpadded))
         record["results"]["onnx fp32"] = result
         parity.check_fp32("the ONNX model", result)
         record["onnx_fp32_bytes"] = fp32.stat().st_size
-        if format != "onnx-int8":
+        if format not in ("onnx-int8", "web"):
             names["onnx"] = ONNX_FP32
         timings["onnx"] = time.perf_counter() - t0
         if want_int8:
@@ -293,6 +299,9 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
             except RunError as exc:
                 if format == "onnx-int8":
                     raise
+                if web:  # the page runs the fp32 model instead
+                    fp32.replace(folder / ONNX_FP32)
+                    names["onnx"] = ONNX_FP32
                 # `all`: the formats that passed are still worth having; say which was refused, and why
                 (folder / ONNX_INT8).unlink()
                 record.pop("onnx_int8_bytes"), record.pop("int8_size_ratio")
@@ -300,7 +309,7 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
                 notes.append(f"No INT8 model: {exc.message}; use the fp32 ONNX model.")
                 say(f"INT8 refused: {exc.message}")
             timings["onnx_int8"] = time.perf_counter() - t0
-            if format == "onnx-int8":
+            if format == "onnx-int8" or (web and fp32.exists()):
                 fp32.unlink()
         onnx_files = [f for f in (ONNX_FP32, ONNX_INT8) if f in names.values()]
         (folder / "predict.py").write_text(render(
@@ -308,6 +317,12 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
             model_file=onnx_files[0], onnx_files=onnx_files, unpadded=unpadded,
             needs=runtime_dists("onnx", modality, backbone)), encoding="utf-8")
         names["predict"] = "predict.py"
+        if web:
+            from .web import ORT_WEB_VERSION, write_page
+
+            say("writing the web page")
+            names.update(write_page(folder, modality, onnx_files[0]))
+            cfg["web"] = {"model": onnx_files[0], "unpadded": unpadded, "onnxruntime_web": ORT_WEB_VERSION}
         (folder / "requirements.txt").write_text(requirements("onnx", modality, backbone), encoding="utf-8")
         if want_torch:
             (folder / "requirements-torch.txt").write_text(requirements("torch", modality, backbone), encoding="utf-8")
@@ -324,5 +339,9 @@ def _write(run, folder: Path, format: str, samples, say) -> dict:
         names["code_license"] = cfg["code"]["files"][0]
     record["seconds"] = {k: round(v, 2) for k, v in timings.items()}
     write_config()
+    if web:
+        from .web import embed_config
+
+        embed_config(folder)  # the final config.json, for the page
     (folder / "README.md").write_text(model_card(cfg), encoding="utf-8")
     return cfg

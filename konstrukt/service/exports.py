@@ -24,7 +24,7 @@ from .quotas import lock_owner
 from .settings import Settings
 
 FORMAT_LABELS = {"bundle": "PyTorch bundle", "onnx": "ONNX bundle", "onnx-int8": "ONNX INT8 bundle",
-                 "all": "bundle with every format"}
+                 "all": "bundle with every format", "web": "web page"}
 
 
 def export_path(run_folder: Path, fmt: str) -> Path:

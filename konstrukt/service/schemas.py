@@ -214,11 +214,12 @@ class JobOut(_Out):
     finished_at: Optional[datetime] = None
 
 
-ExportFormat = Literal["bundle", "onnx", "onnx-int8", "all"]
+ExportFormat = Literal["bundle", "onnx", "onnx-int8", "all", "web"]
 
 
 class ExportRequest(_In):
-    format: ExportFormat = Field("bundle", description="`bundle` (PyTorch), `onnx`, `onnx-int8` or `all`")
+    format: ExportFormat = Field("bundle", description="`bundle` (PyTorch), `onnx`, `onnx-int8`, `all` or `web` "
+                                                        "(an offline web page)")
 
 
 class ExportOut(BaseModel):

@@ -12,6 +12,7 @@ backbones: PANNs CNN14, ResNet18 on log-mel, AST, wav2vec2 and a small from-scra
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from ...demo_sound import run_sound_demo
@@ -93,7 +94,8 @@ MODALITY = Modality(
     export=ExportHooks(noun="recording", reader_dists=("soundfile", "soxr"),
                        describe=lambda pre: _export().describe(pre),
                        onnx_input=lambda backbone: _export().onnx_input(backbone),
-                       int8=lambda backbone: _export().int8(backbone)),
+                       int8=lambda backbone: _export().int8(backbone),
+                       web_script=lambda: resources.files(__name__).joinpath("web.js").read_text("utf-8")),
     restore_preprocessor=_restore, check_upload=check_duration,
     variety="other rooms, microphones, distances and speakers",
 )

@@ -12,6 +12,7 @@ backbone's own size).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 
 from ...demo import run_demo
 from ...pipelines import SCRATCH_RECIPE, PipelineSpec, register_pipeline
@@ -79,7 +80,8 @@ MODALITY = Modality(
     # export: normalisation is inside the backbone, INT8 static; predict.py reads with Pillow, and
     # the PyTorch one resizes with torchvision
     export=ExportHooks(noun="picture", reader_dists=("pillow",), torch_dists=("torchvision",),
-                       describe=export.describe),
+                       describe=export.describe,
+                       web_script=lambda: resources.files(__name__).joinpath("web.js").read_text("utf-8")),
     restore_preprocessor=_restore,
     variety="other lighting, backgrounds, angles and cameras",
 )

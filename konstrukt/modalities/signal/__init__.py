@@ -15,6 +15,7 @@ The browser uploads files or records a phone's or laptop's motion sensors (``cap
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from ...config import SignalConfig
@@ -95,7 +96,8 @@ MODALITY = Modality(
     export=ExportHooks(noun="recording", reader_dists=("scipy",),
                        describe=lambda pre: _export().describe(pre),
                        int8=lambda backbone: _export().int8(backbone),
-                       adapter=lambda pre: _export().SignalAdapter(pre)),
+                       adapter=lambda pre: _export().SignalAdapter(pre),
+                       web_script=lambda: resources.files(__name__).joinpath("web.js").read_text("utf-8")),
     restore_preprocessor=_restore,
     variety="other people, sessions, sensor placements and devices",
 )

@@ -299,7 +299,7 @@ def download(job: Job = Depends(owned_job), settings: Settings = Depends(get_set
 def start_export(body: ExportRequest, job: Job = Depends(owned_job), user: User = Depends(current_user),
                  db: Session = Depends(get_db), settings: Settings = Depends(get_settings)):
     """Build the model as a stand-alone bundle (.zip) in the background: ``bundle`` (PyTorch),
-    ``onnx``, ``onnx-int8`` or ``all``; each with config.json, a generated predict.py,
+    ``onnx``, ``onnx-int8``, ``all`` or ``web`` (also an offline web page); each with config.json, a generated predict.py,
     requirements.txt and a model card, parity-checked against PyTorch. Answers at once with the
     export job (follow it like a training job); the same request again returns the job building or
     having built that bundle, which is kept until the run is deleted."""
