@@ -160,7 +160,7 @@ def test_konstrukt_serve_with_the_ray_executor_trains_on_the_cluster(ray_cluster
         banner = [proc.stdout.readline() for _ in range(2)]
         assert any(f"Ray cluster at {ray_cluster}" in line for line in banner), banner
         wait_for(lambda: _listening(port), timeout=60)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:  # a loaded machine answers slowly
             user = http.post("/api/auth/signup", json={"email": "f@example.com", "password": "correct horse"}).json()
             h = {"X-CSRF-Token": user["csrf_token"]}
             pid = http.post("/api/projects", json={"name": "p", "task": "image"}, headers=h).json()["id"]
