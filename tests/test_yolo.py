@@ -1,6 +1,6 @@
 """YOLO11n/s-cls (Ultralytics, the optional extra konstrukt[yolo]): built from Ultralytics' model
 YAML, trained with every strategy, exported to ONNX with parity; official checkpoints are unpickled
-only when their SHA-256 is pinned, and converted once to safetensors.
+in full only when their SHA-256 is pinned (else by a restricted unpickler), and converted once to safetensors.
 
 No network: the checkpoints here are written by the tests with Ultralytics' own classes.
 """
@@ -133,27 +133,31 @@ def _hostile_checkpoint(path: Path, marker: Path) -> Path:
     return path
 
 
-def test_a_checkpoint_whose_hash_is_not_pinned_is_never_unpickled(tmp_path, monkeypatch):
+def test_a_hostile_checkpoint_runs_nothing(tmp_path, monkeypatch):
+    """Unpinned files are read by the restricted unpickler: a pickle that calls something is refused."""
     from konstrukt.modalities.image import yolo
 
     marker = tmp_path / "pwned"
     evil = _hostile_checkpoint(tmp_path / "yolo11n-cls.pt", marker)
-    with pytest.raises(WeightsUnavailableError, match="matches no pinned file"):  # --pretrained PATH
+    with pytest.raises(WeightsUnavailableError, match="beyond tensors and network modules"):  # --pretrained PATH
         build_backbone("yolo11n_cls", str(evil))
+    assert not marker.exists()
     cached = hub_checkpoint_dir() / "yolo11n-cls.pt"  # the official name in the cache, wrong content
     cached.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(evil, cached)
     monkeypatch.setitem(yolo.OFFICIAL_SHA256, "yolo11n-cls.pt", "0" * 64)
     with pytest.raises(WeightsUnavailableError, match="is not the official file's"):
         build_backbone("yolo11n_cls", "imagenet")
-    monkeypatch.setitem(yolo.OFFICIAL_SHA256, "yolo11n-cls.pt", "")  # no verified pin: nothing is opened
-    with pytest.raises(WeightsUnavailableError, match="no verified SHA-256"):
+    monkeypatch.setitem(yolo.OFFICIAL_SHA256, "yolo11n-cls.pt", "")  # no pin: restricted, still refused
+    with pytest.raises(WeightsUnavailableError, match="asks for io.open"):
         build_backbone("yolo11n_cls", "imagenet")
     assert not marker.exists() and not (hub_checkpoint_dir() / "yolo11n-cls.safetensors").exists()
 
 
-def test_the_pinned_official_checkpoint_is_converted_once_to_safetensors(tmp_path, monkeypatch):
-    """An Ultralytics-format checkpoint (a whole pickled model in half precision, as released)."""
+@pytest.mark.parametrize("pinned", [True, False], ids=["pinned", "restricted-unpickler"])
+def test_the_official_checkpoint_is_converted_once_to_safetensors(tmp_path, monkeypatch, pinned):
+    """An Ultralytics-format checkpoint (a whole pickled model in half precision, as released), read
+    as Ultralytics does when its hash is pinned, else by the restricted unpickler."""
     from konstrukt.modalities.image import yolo
 
     torch.manual_seed(1)
@@ -164,7 +168,7 @@ def test_the_pinned_official_checkpoint_is_converted_once_to_safetensors(tmp_pat
     path = hub_checkpoint_dir() / "yolo11n-cls.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"model": official.half(), "ema": None, "train_args": {}}, path)
-    monkeypatch.setitem(yolo.OFFICIAL_SHA256, "yolo11n-cls.pt", yolo.sha256(path))
+    monkeypatch.setitem(yolo.OFFICIAL_SHA256, "yolo11n-cls.pt", yolo.sha256(path) if pinned else "")
     source = BACKBONES.get("yolo11n_cls").weights["imagenet"]
     assert source.is_local() and not source.converted().exists()
 

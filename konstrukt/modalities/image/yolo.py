@@ -9,10 +9,12 @@ the model card of a model built with it says so (``extra["code_license"]``).
 
 Weights: the official checkpoints (``yolo11n-cls.pt``, ``yolo11s-cls.pt``, Ultralytics' GitHub
 release assets) go into the torch hub cache (``$TORCH_HOME/hub/checkpoints``) like every other
-download. They are pickles of whole Ultralytics objects, so one is unpickled only when its SHA-256
-equals the pin in :data:`OFFICIAL_SHA256`, and then converted once into
+download. They are pickles of whole Ultralytics objects: one is read as Ultralytics reads it only
+when its SHA-256 equals the pin in :data:`OFFICIAL_SHA256`; any other by torch's weights-only
+unpickler allowed nothing but tensors, plain data and network module classes (a pickle that asks
+for anything else — a function to call — is refused unopened). Either way it is converted once into
 ``<name>.safetensors`` beside it; later runs read that file (no pickle). ``--pretrained PATH``
-takes a safetensors file (or a plain state dict) without unpickling anything.
+takes a safetensors file, a plain state dict or an Ultralytics checkpoint (restricted as above).
 """
 from __future__ import annotations
 
@@ -34,10 +36,11 @@ from ...models.weights import (WeightSource, fetch_checkpoint, hub_checkpoint_di
 EXTRA = "pip install 'konstrukt[yolo]'"
 ASSETS = "https://github.com/ultralytics/assets/releases/download/v8.3.0/"
 HOMEPAGE = "https://github.com/ultralytics/ultralytics"
-# SHA-256 of the official checkpoints, the only pickles konstrukt ever opens. NOT YET VERIFIED:
-# they could not be downloaded where this code was written, and Ultralytics publishes no checksum
-# file. An empty pin refuses every file (nothing is unpickled); fill in the digest of the file
-# from ASSETS (GitHub shows each release asset's sha256) after checking it.
+# SHA-256 of the official checkpoints, the only pickles konstrukt opens as Ultralytics does. NOT
+# YET FILLED: they could not be downloaded where this code was written, and Ultralytics publishes
+# no checksum file. Without a pin a checkpoint is read by torch's weights-only unpickler allowed
+# only network module classes (_unpickle), which is safe for any file; fill in the digest of the
+# file from ASSETS (GitHub shows each release asset's sha256) after checking it.
 OFFICIAL_SHA256: dict[str, str] = {
     "yolo11n-cls.pt": "",
     "yolo11s-cls.pt": "",
@@ -124,24 +127,60 @@ def pinned_name(digest: str) -> str | None:
     return next((name for name, pin in OFFICIAL_SHA256.items() if pin and pin == digest), None)
 
 
-def convert_official(path: Path, filename: str) -> dict[str, torch.Tensor]:
-    """Unpickle the official ``filename`` at ``path`` — only when its SHA-256 is the pinned one —
-    and write its weights once as safetensors into the hub cache; the state dict."""
-    pin, digest = OFFICIAL_SHA256.get(filename, ""), sha256(path)
-    if not pin or digest != pin:
-        reason = ("konstrukt has no verified SHA-256 for it (OFFICIAL_SHA256 in konstrukt/modalities/image/yolo.py)"
-                  if not pin else f"its SHA-256 {digest[:16]}… is not the official file's {pin[:16]}…")
+def _module_classes() -> list[type]:
+    """Every ``nn.Module`` class of torch and of Ultralytics' network code: all a checkpoint's
+    network may be made of. No function and no other class: a pickle cannot call anything else."""
+    import importlib
+    import inspect
+    import pkgutil
+    import types
+
+    import torch.nn.modules as torch_modules
+    import ultralytics.nn.modules as yolo_modules
+    import ultralytics.nn.tasks as yolo_tasks
+    from ultralytics.utils import IterableSimpleNamespace
+
+    places = [yolo_tasks, yolo_modules]
+    for package in (torch_modules, yolo_modules):
+        places += [importlib.import_module(f"{package.__name__}.{m.name}") for m in pkgutil.iter_modules(package.__path__)]
+    classes = {obj for place in places for obj in vars(place).values()
+               if inspect.isclass(obj) and issubclass(obj, nn.Module)}
+    return sorted(classes | {IterableSimpleNamespace, types.SimpleNamespace},
+                  key=lambda c: f"{c.__module__}.{c.__qualname__}")
+
+
+def _unpickle(path: Path, trusted: bool) -> object:
+    """An Ultralytics checkpoint's objects. The pinned official file is read as Ultralytics does;
+    any other is read by torch's weights-only unpickler allowed nothing but tensors, plain data and
+    network module classes (so a hostile pickle cannot run code: it fails naming what it asked for)."""
+    if trusted:
+        return torch.load(str(path), map_location="cpu", weights_only=False)  # the pinned official file
+    import pickle
+
+    try:
+        with torch.serialization.safe_globals(_module_classes()):
+            return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        asked = str(exc).split("Unsupported global: GLOBAL ", 1)[-1].split(" ", 1)[0] if "GLOBAL" in str(exc) else ""
         raise WeightsUnavailableError(
-            f"{path} was not opened: {reason}; an Ultralytics checkpoint is a pickle, which konstrukt "
-            f"unpickles only for the official {filename}",
+            f"{path.name} was not opened: it asks for {asked or 'something'} beyond tensors and network "
+            "modules, and an Ultralytics checkpoint is a pickle, which konstrukt opens only that far",
+            ["Fix: pass the official file, weights saved as safetensors (`--pretrained PATH`), or "
+             "train from scratch with `--pretrained none`."]) from None
+
+
+def convert_official(path: Path, filename: str) -> dict[str, torch.Tensor]:
+    """The weights of the official ``filename`` at ``path``, written once as safetensors into the
+    hub cache. A file whose SHA-256 differs from a pin is refused (partial or altered); without a
+    pin it is read by the restricted unpickler (:func:`_unpickle`)."""
+    pin, digest = OFFICIAL_SHA256.get(filename, ""), sha256(path)
+    if pin and digest != pin:
+        raise WeightsUnavailableError(
+            f"{path.name} was not opened: its SHA-256 {digest[:16]}… is not the official file's {pin[:16]}…",
             [f"Fix: download {ASSETS + filename} again (a partial or altered file), pass weights saved as "
              "safetensors with `--pretrained PATH`, or train from scratch with `--pretrained none`."],
             weights=filename)
-    ckpt = torch.load(str(path), map_location="cpu", weights_only=False)  # trusted: the pinned official file
-    model = (ckpt["ema"] if ckpt.get("ema") is not None else ckpt.get("model")) if isinstance(ckpt, dict) else None
-    if not isinstance(model, nn.Module):
-        raise WeightsUnavailableError(f"{path} holds no Ultralytics model", [f"Fix: download {ASSETS + filename} again."])
-    state = {k: (v.float() if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
+    state = _state_of(_unpickle(path, trusted=bool(pin)), path)
     from safetensors.torch import save_file
 
     target = hub_checkpoint_dir() / (Path(filename).stem + ".safetensors")
@@ -150,6 +189,15 @@ def convert_official(path: Path, filename: str) -> dict[str, torch.Tensor]:
     save_file(state, str(partial), metadata={"source": filename, "sha256": digest})
     partial.replace(target)  # whole or not at all: a crash leaves no half-written cache file
     return state
+
+
+def _state_of(ckpt: object, path: Path) -> dict[str, torch.Tensor]:
+    """The float state dict of a checkpoint's EMA model (when it holds one) or model."""
+    model = (ckpt["ema"] if ckpt.get("ema") is not None else ckpt.get("model")) if isinstance(ckpt, dict) else ckpt
+    if not isinstance(model, nn.Module):
+        raise WeightsUnavailableError(f"{path.name} holds no Ultralytics model",
+                                      ["Fix: pass an Ultralytics classification checkpoint or a safetensors file."])
+    return {k: (v.float() if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
 
 
 def _from_file(path: Path, name: str) -> dict[str, torch.Tensor]:
@@ -162,12 +210,7 @@ def _from_file(path: Path, name: str) -> dict[str, torch.Tensor]:
     try:
         return read_state_dict(path)  # a plain state dict (torch.load(weights_only=True): never objects)
     except WeightsUnavailableError:
-        raise WeightsUnavailableError(
-            f"{path} is not a state dict of tensors and not an official Ultralytics checkpoint (its SHA-256 "
-            "matches no pinned file), so konstrukt does not unpickle it",
-            [f"Fix: save the weights of your {name} as safetensors and pass that file with `--pretrained "
-             "PATH`, use the official weights (`--pretrained imagenet`), or `--pretrained none`."],
-        ) from None
+        return _state_of(_unpickle(path, trusted=False), path)  # an Ultralytics checkpoint, restricted
 
 
 def pretrained_state(spec: BackboneSpec, pretrained: str) -> dict[str, torch.Tensor] | None:
