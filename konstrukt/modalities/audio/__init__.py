@@ -52,6 +52,13 @@ def _windows(pre, path: Path, config) -> list | None:
     return pre.load_windows(path) if config.audio.long_files == "windows" else None
 
 
+def _sequence():
+    """This wing's part of sequence runs (konstrukt/sequences/), imported on first use (torch)."""
+    from .sequence import hooks
+
+    return hooks()
+
+
 def _export():
     """This wing's export code, imported when an export needs it (it imports torch and onnx)."""
     from . import export
@@ -95,7 +102,7 @@ MODALITY = Modality(
                        onnx_input=lambda backbone: _export().onnx_input(backbone),
                        int8=lambda backbone: _export().int8(backbone)),
     restore_preprocessor=_restore, check_upload=check_duration,
-    variety="other rooms, microphones, distances and speakers",
+    variety="other rooms, microphones, distances and speakers", sequence=_sequence,
 )
 
 TASKS = (

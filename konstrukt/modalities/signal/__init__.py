@@ -55,6 +55,13 @@ def _windows(pre, path: Path, config) -> list | None:
     return pre.load_windows(path)
 
 
+def _sequence():
+    """This wing's part of sequence runs (konstrukt/sequences/), imported on first use (torch)."""
+    from .sequence import hooks
+
+    return hooks()
+
+
 def _export():
     """This wing's export code, imported when an export needs it (it imports torch)."""
     from . import export
@@ -94,7 +101,7 @@ MODALITY = Modality(
                        int8=lambda backbone: _export().int8(backbone),
                        adapter=lambda pre: _export().SignalAdapter(pre)),
     restore_preprocessor=_restore,
-    variety="other people, sessions, sensor placements and devices",
+    variety="other people, sessions, sensor placements and devices", sequence=_sequence,
 )
 
 TASKS = (
