@@ -9,6 +9,7 @@ from pathlib import Path
 from ..verdict import verdict_text
 from .flags import Flag, add_flags, overrides
 from .output import print_results
+from .sequences import is_sequence, print_results as print_sequence_results
 
 
 EPILOG_TRAIN = """\
@@ -151,6 +152,8 @@ def cmd_train(args) -> int:
                     overwrite=args.overwrite, verbose=not args.quiet)
     if args.json:
         print(json.dumps(run.report, indent=2))
+    elif is_sequence(run.report):  # a recording → text run
+        print_sequence_results(run.report, run.path)
     else:
         print_results(run.report, run.path)
     return 0

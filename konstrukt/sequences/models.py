@@ -83,7 +83,9 @@ class SequenceNet(nn.Module):
                 self.temporal = TransformerTail(prev, hidden_size, layers, heads, max(v.dropout, 0.1))
             except ValueError as exc:
                 raise ConfigError(f"sequence model: {exc}", ["Fix: `hidden_size` and `heads` in the config"]) from None
-        out = self.temporal.out_channels if self.temporal is not None else prev
+        # the CNN's frames beside the temporal model's (as the classifier family does): the head
+        # sees both, so the recurrent / attention part adds context without hiding the CNN
+        out = prev + (self.temporal.out_channels if self.temporal is not None else 0)
         self.head = nn.Conv1d(out, vocab, 1)  # per-frame linear head
 
     def frames(self, length: int) -> int:
@@ -98,7 +100,7 @@ class SequenceNet(nn.Module):
         h = self.mask(h[:, None])[:, 0]  # SpecAugment (time / feature stripes) while training
         h = self.blocks(self.mlp(h))  # (B, W, T'')
         if self.temporal is not None:
-            h = self.temporal(h)
+            h = torch.cat([h, self.temporal(h)], dim=1)  # (B, W + T, T'')
         return torch.log_softmax(self.head(h).transpose(1, 2).float(), dim=-1)  # (B, T'', V)
 
 
