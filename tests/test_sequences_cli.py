@@ -63,3 +63,22 @@ def test_keystroke_csv_is_cut_into_windows(tmp_path):
     assert [e.text for e in loaded.examples][:5] == ["ab", "b", "", "c", "c"]
     assert all(x.shape == (2, 100) for x in loaded.arrays)
     assert loaded.task == "signal" and loaded.warnings  # windows without keys are said
+
+
+def test_cli_compare_runs_named_variants_on_the_same_folds(tmp_path, capsys):
+    labels = write_sequences(tmp_path / "data", n=12, subjects=4)
+    cfg = tmp_path / "seq.json"
+    cfg.write_text(json.dumps({"widths": [8], "hidden_size": 8, "heads": 2}), encoding="utf-8")
+    out = tmp_path / "cmp"
+    with torch_threads(1):
+        assert main(["compare", str(labels), "--out", str(out), "--pipelines", "rescnn,cnn_transformer",
+                     "--config", str(cfg), "--epochs", "1", "--cv", "2", "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "| rescnn |" in text and "| cnn_transformer |" in text and "lowest cross-validation CER" in text
+    board = json.loads((out / "leaderboard.json").read_text(encoding="utf-8"))
+    assert [r["pipeline"] for r in board["rows"]] == ["rescnn", "cnn_transformer"]
+    assert board["recommendation"]["pipeline"] in ("rescnn", "cnn_transformer")
+    assert (out / "leaderboard.png").is_file() and (out / "runs" / "cnn_transformer" / "report.json").is_file()
+    folds = [json.loads((out / "runs" / n / "report.json").read_text(encoding="utf-8"))["cv"]["folds"]
+             for n in ("rescnn", "cnn_transformer")]
+    assert [f["n"] for f in folds[0]] == [f["n"] for f in folds[1]]  # the same held-out examples per fold

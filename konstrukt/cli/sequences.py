@@ -52,3 +52,16 @@ def print_results(report: dict, path: Path) -> None:
 def print_predictions(results: list[dict]) -> None:
     for r in results:
         print(f"{r['file']}: {r['text']!r}    (confidence {100 * r['confidence']:.1f}%)")
+
+
+def print_board(board: dict) -> None:
+    """After ``compare`` on a text CSV: the CER table and the recommendation."""
+    from ..sequences.compare import table_markdown
+
+    print("\n" + table_markdown(board))
+    rec = board.get("recommendation")
+    if rec:
+        print(rec["reason"])
+    print(f"\nout folder: {board['out']}  (leaderboard.json, leaderboard.md, leaderboard.png, runs/)")
+    if rec:
+        print(f"use it:     konstrukt predict {Path(board['out']) / rec['run']} FILES --json")

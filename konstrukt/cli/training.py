@@ -9,7 +9,7 @@ from pathlib import Path
 from ..verdict import verdict_text
 from .flags import Flag, add_flags, overrides
 from .output import print_results
-from .sequences import is_sequence, print_results as print_sequence_results
+from .sequences import is_sequence, print_board as print_sequence_board, print_results as print_sequence_results
 
 
 EPILOG_TRAIN = """\
@@ -223,6 +223,9 @@ def cmd_compare(args) -> int:
                         processes=args.processes)
     if args.json:
         print(json.dumps(board, indent=2, ensure_ascii=False))
+        return 0
+    if is_sequence(board):  # the sequence variants' CER table
+        print_sequence_board(board)
         return 0
     print("\n" + table_text(board))
     rec = board["recommendation"]
