@@ -25,7 +25,7 @@ class SequenceConfig(BaseModel):
     tokens: Literal["chars", "space"] = "chars"
     num_epochs: int = Field(80, ge=1, le=10_000)
     learning_rate: float = Field(2e-3, gt=0, le=1)
-    batch_size: int = Field(16, ge=1, le=4096)
+    batch_size: int = Field(8, ge=1, le=4096)  # small: more steps, CTC leaves all-blank sooner
     weight_decay: float = Field(1e-2, ge=0)
     grad_clip: float = Field(1.0, ge=0)
     patience: int = Field(15, ge=1)  # early stopping on the validation CTC loss
