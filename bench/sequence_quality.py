@@ -165,7 +165,7 @@ def main() -> None:
             rows.append({"variant": "peer: sliding MiniRocket + ridge, collapsed", "cer_greedy": round(cer, 4),
                          "train_s": round(secs, 1)})
             print(f"{name}: {rows[-1]}", flush=True)
-        for variant in args.variants.split(","):
+        for variant in [v for v in args.variants.split(",") if v]:
             rows.append(konstrukt_run(train_csv, test_csv, root / name / "runs" / variant.replace("+", "_"),
                                       variant, args.epochs, args.seed, args.verbose))
             print(f"{name}: {json.dumps({k: v for k, v in rows[-1].items() if k != 'worst'})}", flush=True)

@@ -72,7 +72,7 @@ class SequenceRun:
     def __init__(self, path: Path, report: dict, settings: SequenceConfig, model, alphabet: Alphabet):
         self.path, self.report, self.settings, self.model, self.alphabet = path, report, settings, model, alphabet
         self.hooks = hooks_of(settings.task)
-        self.device = select_device(settings.device if settings.device != "auto" else "auto")
+        self.device = select_device(settings.device)
 
     @classmethod
     def load(cls, path: str | Path) -> "SequenceRun":
