@@ -20,6 +20,8 @@ data layouts:
   DATA.csv                                  columns path,label (paths relative to the CSV)
   LABELS.csv                                signal: long recordings, columns file,start,end,label
                                             [,subject]; cut into windows, split by recording/subject
+  TEXT.csv                                  path,text (or file,start,end,text / file,time,key): a sequence
+                                            run, recording → text with CTC, scored in CER (docs/sequences.md)
 
 examples:
   konstrukt train photos/ --out runs/first                 # recommended: EfficientNet-B0, frozen
