@@ -275,7 +275,13 @@ def train(data: str | Path, *, task: str | None = None, out: str | Path, pipelin
     the CV folds run (default: here, one after another; the Ray executor passes its own).
     """
     from .inference import Run
+    from .sequences.data import is_text_csv
 
+    if is_text_csv(data):  # a labels CSV with text: a sequence run (konstrukt/sequences/, CTC)
+        from .sequences.run import train_sequences
+
+        return train_sequences(data, out=out, config=config, overrides=overrides, task=task,
+                               pipeline=pipeline, overwrite=overwrite, verbose=verbose)
     reporter = Progress(with_overall(progress), verbose)  # one progress over every stage and fold
     started = time.perf_counter()
     fold_runner = runners.folds if runners else None

@@ -158,4 +158,8 @@ class Run:
 
 def load_run(path: str | Path) -> Run:
     """Load a trained run folder (see :class:`Run`)."""
+    from .sequences.runfolder import SequenceRun, is_sequence_run
+
+    if is_sequence_run(path):  # a recording → text run (konstrukt/sequences/)
+        return SequenceRun.load(path)  # type: ignore[return-value]
     return Run.load(path)

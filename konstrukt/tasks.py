@@ -20,6 +20,7 @@ from .registry import Registry
 
 if TYPE_CHECKING:
     from .data.measure import HealthHooks
+    from .sequences.hooks import SequenceHooks
     from .reference import ReferenceSpec
 
 
@@ -86,6 +87,9 @@ class Modality:
     check_upload: Optional[Callable[[Path], None]] = None  # raises DataError (audio: too short)
     # what varied examples of this kind differ in, for advice ("more varied examples (…)")
     variety: str = "other conditions and sources"
+    # sequence runs (recording → text, konstrukt/sequences/): how files are read whole and the
+    # per-frame front end (None: the modality has no sequence runs)
+    sequence: Optional[Callable[[], "SequenceHooks"]] = None
 
 
 @dataclass(frozen=True)

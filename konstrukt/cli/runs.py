@@ -6,6 +6,7 @@ import json
 import sys
 
 from .output import pct, print_per_class
+from .sequences import is_sequence, print_metrics, print_predictions
 
 
 def add_evaluate(sub) -> None:
@@ -24,7 +25,10 @@ def cmd_evaluate(args) -> int:
     for w in metrics["data"]["warnings"]:
         print(f"warning: {w}", file=sys.stderr)
     if args.json:
-        print(json.dumps(metrics, indent=2))
+        print(json.dumps(metrics, indent=2, ensure_ascii=False))
+        return 0
+    if is_sequence(metrics):  # a recording → text run: CER
+        print_metrics(metrics)
         return 0
     print(f"accuracy {pct(metrics['accuracy'])}   F1 macro {pct(metrics['f1_macro'])}   "
           f"F1 weighted {pct(metrics['f1_weighted'])}   n = {metrics['n']}")
@@ -49,6 +53,9 @@ def cmd_predict(args) -> int:
     results = load_run(args.run).predict(args.files, top_k=args.top_k)
     if args.json:
         print(json.dumps(results, indent=2, ensure_ascii=False))
+        return 0
+    if is_sequence(results):
+        print_predictions(results)
         return 0
     for r in results:
         probs = "  ".join(f"{c} {100 * p:.1f}%" for c, p in r["probabilities"].items())

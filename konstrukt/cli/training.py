@@ -9,6 +9,7 @@ from pathlib import Path
 from ..verdict import verdict_text
 from .flags import Flag, add_flags, overrides
 from .output import print_results
+from .sequences import is_sequence, print_board as print_sequence_board, print_results as print_sequence_results
 
 
 EPILOG_TRAIN = """\
@@ -19,6 +20,8 @@ data layouts:
   DATA.csv                                  columns path,label (paths relative to the CSV)
   LABELS.csv                                signal: long recordings, columns file,start,end,label
                                             [,subject]; cut into windows, split by recording/subject
+  TEXT.csv                                  path,text (or file,start,end,text / file,time,key): a sequence
+                                            run, recording → text with CTC, scored in CER (docs/sequences.md)
 
 examples:
   konstrukt train photos/ --out runs/first                 # recommended: EfficientNet-B0, frozen
@@ -151,6 +154,8 @@ def cmd_train(args) -> int:
                     overwrite=args.overwrite, verbose=not args.quiet)
     if args.json:
         print(json.dumps(run.report, indent=2))
+    elif is_sequence(run.report):  # a recording → text run
+        print_sequence_results(run.report, run.path)
     else:
         print_results(run.report, run.path)
     return 0
@@ -220,6 +225,9 @@ def cmd_compare(args) -> int:
                         processes=args.processes)
     if args.json:
         print(json.dumps(board, indent=2, ensure_ascii=False))
+        return 0
+    if is_sequence(board):  # the sequence variants' CER table
+        print_sequence_board(board)
         return 0
     print("\n" + table_text(board))
     rec = board["recommendation"]

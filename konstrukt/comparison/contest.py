@@ -193,6 +193,13 @@ def compare(data: str | Path, *, out: str | Path, task: str | None = None,
     folds run (the Ray executor's parallel tasks). Returns the leaderboard dict (also
     ``leaderboard.json`` in ``out``).
     """
+    from ..sequences.data import is_text_csv
+
+    if is_text_csv(data):  # a labels CSV with text: the sequence variants (konstrukt/sequences/)
+        from ..sequences.compare import compare_sequences
+
+        return compare_sequences(data, out=out, pipelines=pipelines, config=config, overrides=overrides,
+                                 task=task, overwrite=overwrite, verbose=verbose)
     if processes is not None and processes < 1:
         raise ConfigError(f"processes must be at least 1, got {processes}")
     from ..runtime import use_all_cores

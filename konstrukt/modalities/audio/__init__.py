@@ -53,6 +53,13 @@ def _windows(pre, path: Path, config) -> list | None:
     return pre.load_windows(path) if config.audio.long_files == "windows" else None
 
 
+def _sequence():
+    """This wing's part of sequence runs (konstrukt/sequences/), imported on first use (torch)."""
+    from .sequence import hooks
+
+    return hooks()
+
+
 def _export():
     """This wing's export code, imported when an export needs it (it imports torch and onnx)."""
     from . import export
@@ -97,7 +104,7 @@ MODALITY = Modality(
                        int8=lambda backbone: _export().int8(backbone),
                        web_script=lambda: resources.files(__name__).joinpath("web.js").read_text("utf-8")),
     restore_preprocessor=_restore, check_upload=check_duration,
-    variety="other rooms, microphones, distances and speakers",
+    variety="other rooms, microphones, distances and speakers", sequence=_sequence,
 )
 
 TASKS = (

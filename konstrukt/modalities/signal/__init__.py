@@ -57,6 +57,13 @@ def _windows(pre, path: Path, config) -> list | None:
     return pre.load_windows(path)
 
 
+def _sequence():
+    """This wing's part of sequence runs (konstrukt/sequences/), imported on first use (torch)."""
+    from .sequence import hooks
+
+    return hooks()
+
+
 def _export():
     """This wing's export code, imported when an export needs it (it imports torch)."""
     from . import export
@@ -99,7 +106,7 @@ MODALITY = Modality(
                        adapter=lambda pre: _export().SignalAdapter(pre),
                        web_script=lambda: resources.files(__name__).joinpath("web.js").read_text("utf-8")),
     restore_preprocessor=_restore,
-    variety="other people, sessions, sensor placements and devices",
+    variety="other people, sessions, sensor placements and devices", sequence=_sequence,
 )
 
 TASKS = (

@@ -1,0 +1,52 @@
+"""Synthetic sequence data for the sequence tests: each character is a distinct burst shape on a
+2-channel signal (a: 6 Hz sine on channel 0, b: 6 Hz sine on channel 1, c: a positive step on both,
+d: a negative step on both), separated by quiet gaps of random length; the text is the characters
+in order. No per-character alignment is written: the model must find it (CTC)."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+RATE = 50.0
+ALPHABET = "abcd"
+
+
+def burst(ch: str, n: int, rng) -> np.ndarray:
+    t = np.arange(n) / RATE
+    x = np.zeros((2, n), dtype=np.float32)
+    if ch == "a":
+        x[0] = np.sin(2 * np.pi * 6 * t)
+    elif ch == "b":
+        x[1] = np.sin(2 * np.pi * 6 * t)
+    elif ch == "c":
+        x[:] = 1.0
+    else:
+        x[:] = -1.0
+    return x * rng.uniform(0.8, 1.2)
+
+
+def recording(text: str, rng) -> np.ndarray:
+    parts = [np.zeros((2, int(rng.integers(3, 8))), dtype=np.float32)]
+    for ch in text:
+        parts += [burst(ch, int(rng.integers(10, 14)), rng), np.zeros((2, int(rng.integers(4, 9))), dtype=np.float32)]
+    x = np.concatenate(parts, axis=1)
+    return x + rng.normal(0, 0.05, x.shape).astype(np.float32)
+
+
+def write_sequences(root: Path, n: int = 48, seed: int = 0, alphabet: str = ALPHABET, lengths=(2, 5),
+                    subjects: int = 0, name: str = "labels.csv") -> Path:
+    """``n`` NPZ recordings (with their rate) and ``labels.csv`` (path,text[,subject])."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(n):
+        text = "".join(rng.choice(list(alphabet), int(rng.integers(lengths[0], lengths[1] + 1))))
+        np.savez(root / f"rec{seed}_{i:03d}.npz", data=recording(text, rng), fs=RATE)
+        rows.append([f"rec{seed}_{i:03d}.npz", text] + ([f"s{i % subjects}"] if subjects else []))
+    with open(root / name, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "text"] + (["subject"] if subjects else []))
+        w.writerows(rows)
+    return root / name
