@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Iterable
 
 import numpy as np
-import torch
 
 from ..errors import RunError
 from ..runtime import select_device
