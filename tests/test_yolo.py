@@ -203,3 +203,18 @@ def test_offline_without_weights_gives_the_message_of_every_pipeline(image_data,
     yolo_lines, b0_lines = (m.splitlines() for m in messages.values())
     assert "Traceback" not in messages["yolo11n_cls"] and "yolo11n-cls.pt" in yolo_lines[0]
     assert yolo_lines[1:] == b0_lines[1:]  # the same fixes, word for word
+
+
+def test_importing_ultralytics_leaves_pillow_and_torch_as_they_were(tmp_path):
+    """Ultralytics patches Image.open and torch.save when imported; konstrukt puts them back, so an
+    unreadable image is still Pillow's error (konstrukt's "cannot read"), not a pi-heif install."""
+    from PIL import Image
+
+    from konstrukt.modalities.image.yolo import classification_model
+
+    classification_model("yolo11n-cls.yaml", nc=2)
+    assert Image.open.__module__ == "PIL.Image" and torch.save.__module__ == "torch.serialization"
+    text = tmp_path / "text.jpg"
+    text.write_text("hello")
+    with pytest.raises(Image.UnidentifiedImageError):
+        Image.open(text)

@@ -64,13 +64,28 @@ def classification_model(yaml: str, nc: int = 1000) -> nn.Module:
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("YOLO_CONFIG_DIR", str(default_cache_dir() / "ultralytics"))
     os.environ.setdefault("YOLO_VERBOSE", "False")  # no model summary on every build: konstrukt's output is its own
-    from ultralytics.nn.tasks import ClassificationModel
-
+    ClassificationModel = _import_undoing_patches()
     model = ClassificationModel(yaml, nc=nc, verbose=False)
     if not all(layer.f == -1 for layer in model.model):  # the forward below runs the layers in order
         raise ConfigError(f"{yaml}: this Ultralytics version routes layers differently than konstrukt expects",
                           [f"Fix: `{EXTRA}` installs a supported version."])
     return model
+
+
+def _import_undoing_patches():
+    """Ultralytics' ``ClassificationModel``. Importing Ultralytics replaces ``PIL.Image.open`` (on an
+    unknown file it tries to install pi-heif and fails with ModuleNotFoundError instead of Pillow's
+    error, which konstrukt turns into "cannot read FILE") and ``torch.save`` process-wide; konstrukt
+    puts Ultralytics' own saved originals back, so the process behaves as without the extra."""
+    from PIL import Image
+    from ultralytics.nn.tasks import ClassificationModel
+    from ultralytics.utils import patches
+
+    if Image.open is getattr(patches, "image_open", None):
+        Image.open = patches._image_open
+    if torch.save is getattr(patches, "torch_save", None):
+        torch.save = patches._torch_save
+    return ClassificationModel
 
 
 class YoloClsBackbone(Normalised, Backbone):
@@ -136,6 +151,8 @@ def _module_classes() -> list[type]:
     import types
 
     import torch.nn.modules as torch_modules
+
+    _import_undoing_patches()
     import ultralytics.nn.modules as yolo_modules
     import ultralytics.nn.tasks as yolo_tasks
     from ultralytics.utils import IterableSimpleNamespace
