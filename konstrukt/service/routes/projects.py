@@ -23,6 +23,7 @@ from ..health import project_health
 from ..jobs import EXPORT
 from ..schemas import (ClassName, ClassOut, HealthOut, ProjectCreate, ProjectOut, ProjectRename, SampleMove,
                        SampleOut, TaskOut, UploadResult)
+from ..sequence_uploads import SEQUENCE, add_bucket
 from ..settings import Settings, get_settings
 from ...errors import StorageError, StorageUnavailable
 from .. import blobs, quotas
@@ -60,7 +61,8 @@ def project_out(db: Session, project: Project, with_samples: bool = False) -> Pr
                         samples=[SampleOut.model_validate(s) for s in c.samples] if with_samples else [])
                for c in project.classes]
     jobs = db.scalar(select(func.count(Job.id)).where(Job.project_id == project.id, Job.pipeline != EXPORT))
-    return ProjectOut(id=project.id, name=project.name, task=project.task, created_at=project.created_at,
+    return ProjectOut(id=project.id, name=project.name, task=project.task, kind=project.kind,
+                      created_at=project.created_at,
                       classes=classes, sample_count=sum(c.sample_count for c in classes), job_count=jobs)
 
 
@@ -82,7 +84,9 @@ def create_project(body: ProjectCreate, user: User = Depends(current_user), db: 
     """Create a project (each account may have ``max_projects_per_user``; 409 past that)."""
     TASKS.get(body.task)  # unknown task → ConfigError listing the known ones → 422
     quotas.claim_project(db, settings, user.id)  # checked and inserted in one transaction
-    project = Project(user_id=user.id, name=body.name, task=body.task)
+    project = Project(user_id=user.id, name=body.name, task=body.task, kind=body.kind)
+    if body.kind == SEQUENCE:
+        add_bucket(project)
     db.add(project)
     db.commit()
     return project_out(db, project)
@@ -118,6 +122,8 @@ def delete_project(request: Request, project: Project = Depends(owned_project),
 @router.post("/projects/{project_id}/classes", response_model=ClassOut, status_code=201, dependencies=[JSON])
 def create_class(body: ClassName, project: Project = Depends(owned_project), db: Session = Depends(get_db),
                  settings: Settings = Depends(get_settings)):
+    if project.kind == SEQUENCE:
+        raise HTTPException(409, "a sequence project has no classes: upload recordings with their text")
     quotas.claim_class(db, settings, project)  # checked and inserted in one transaction: no race past it
     label = Label(project_id=project.id, name=body.name)
     db.add(label)
@@ -175,8 +181,10 @@ def _store_uploads(files: list[UploadFile], label: Label, task: str, db: Session
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _keep(checked: Checked, label: Label, db: Session, settings: Settings) -> list[SampleOut]:
-    """Move the accepted files next to the class's samples, one row each. A file whose content is
+def _keep(checked: Checked, label: Label, db: Session, settings: Settings,
+          texts: dict[str, str] | None = None) -> list[SampleOut]:
+    """Move the accepted files next to the class's samples, one row each (with its text from
+    ``texts``, by display name, in a sequence project). A file whose content is
     already in the class is reported, not stored twice: a client that retries an upload whose
     answer it lost gets no duplicates."""
     class_id, project_id = label.id, label.project_id  # plain values: a rollback expires ``label``
@@ -194,7 +202,8 @@ def _keep(checked: Checked, label: Label, db: Session, settings: Settings) -> li
             db.rollback()
             checked.reject(name, why_not)
             continue
-        sample = Sample(class_id=class_id, filename=name, stored_name="", size=size, digest=digest)
+        sample = Sample(class_id=class_id, filename=name, stored_name="", size=size, digest=digest,
+                        text=(texts or {}).get(name))
         db.add(sample)
         try:
             db.flush()
