@@ -64,6 +64,7 @@ def test_sequence_project_uploads_trains_and_decodes(seq_app, tmp_path):
     # no classes in a sequence project, and no compare (yet)
     assert eve.post(f"/api/projects/{pid}/classes", json={"name": "x"}).status_code == 409
     assert eve.post(f"/api/projects/{pid}/compare", json={}).status_code == 409
+    assert eve.get(f"/api/projects/{pid}/file").status_code == 409  # texts would not survive a project file
     # a config key of sequence runs only is accepted; a bad one is refused now, by name
     r = eve.post(f"/api/projects/{pid}/jobs", json={"pipeline": "auto", "config": {**TINY, "widths": "x"}})
     assert r.status_code == 422 and "widths" in r.text
@@ -86,6 +87,9 @@ def test_sequence_project_uploads_trains_and_decodes(seq_app, tmp_path):
     assert r.status_code == 200, r.text
     out = r.json()
     assert isinstance(out["text"], str) and 0 <= out["confidence"] <= 1 and out["label"] is None
+    assert eve.get(f"/api/jobs/{job_id}/health").status_code == 200
+    assert eve.get(f"/api/projects/{pid}/health").status_code == 200
+    assert eve.get(f"/api/jobs/{job_id}/files/curves.png").status_code == 200
     r = eve.post(f"/api/jobs/{job_id}/exports", json={"format": "bundle"})
     assert r.status_code == 409 and "sequence run" in r.text
 
