@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from ..db import Job, Project, Sample
 from ..deps import JSON, MULTIPART, get_db, owned_project, owned_sample
 from ..schemas import SampleOut, SampleText, TrainRequest, UploadResult
-from ..sequence_uploads import BUCKET, SEQUENCE, check_recording, check_text, check_zip
+from ..sequence_uploads import SEQUENCE, check_recording, check_text, check_zip
 from ..settings import Settings, get_settings
 from ..storage import Checked, display_name, tmp_dir
 from .jobs import REPORTS, TRAINERS, queue_job
@@ -99,8 +99,9 @@ def sequence_report(report: dict, db: Session, project: Project) -> dict:
     notes = [{"kind": "warning", "text": w} for w in report.get("warnings") or []]
     test = report.get("test") or {}
     if test and test.get("n", 0) < SMALL_TEST:
+        steadier = "; the cross-validation mean is steadier" if report.get("cv") else "; add recordings for a steadier one"
         notes.append({"kind": "small_test", "text": f"the test split holds only {test.get('n', 0)} recordings: "
-                                                    "its CER is a rough figure; the CV mean is steadier"})
+                                                    f"its CER is a rough figure{steadier}"})
     for split in ("val", "test"):
         for row in (report.get(split) or {}).get("worst") or []:
             stem = Path(str(row.get("file", ""))).stem

@@ -96,6 +96,7 @@
     $("#downloads").hidden = false; $("#download").href = `/api/jobs/${id}/download`;
     // exporting sequence runs (ONNX, bundles with a decoding predict.py) is not in the service yet
     for (const b of document.querySelectorAll("[data-export]")) b.closest(".dl").hidden = true;
+    document.querySelector("#downloads .hint").textContent = "The whole run: weights, settings, report and pictures.";
     $("#export-status").textContent = "Stand-alone exports of sequence runs are not available here yet: download the whole run; konstrukt loads it with load_run.";
     const t = r.test || r.val || {}, cv = r.cv;
     const big = [el("div", { class: "metric" }, el("div", { class: "v", id: "cer" }, pct(t.cer)), el("div", { class: "l" }, `character error rate on ${t.n} ${r.test ? "test" : "validation"} recordings (lower is better)`))];
@@ -113,7 +114,7 @@
     const table = $("#class-table");
     table.closest(".cols").querySelectorAll("h3")[1].textContent = "Worst examples";
     table.replaceChildren(el("tr", {}, el("th", {}, "recording"), el("th", {}, "text"), el("th", {}, "decoded"), el("th", { class: "num" }, "CER")),
-      ...(t.worst || []).map(w => el("tr", {}, el("td", { class: "small" }, w.name || w.file), el("td", {}, el("code", {}, w.text)), el("td", {}, el("code", {}, w.decoded)), el("td", { class: "num" }, pct(w.cer)))));
+      ...(t.worst || []).map(w => el("tr", {}, el("td", { class: "small" }, w.name || w.file), el("td", {}, el("code", {}, w.text)), el("td", {}, w.decoded ? el("code", {}, w.decoded) : el("span", { class: "muted small" }, "(nothing)")), el("td", { class: "num" }, pct(w.cer)))));
     $("#health").hidden = true;
     $("#img-cm").closest("figure").hidden = true;
     $("#img-curves").src = `/api/jobs/${id}/files/curves.png`;
