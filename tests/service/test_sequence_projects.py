@@ -65,6 +65,11 @@ def test_sequence_project_uploads_trains_and_decodes(seq_app, tmp_path):
     assert eve.post(f"/api/projects/{pid}/classes", json={"name": "x"}).status_code == 409
     assert eve.post(f"/api/projects/{pid}/compare", json={}).status_code == 409
     assert eve.get(f"/api/projects/{pid}/file").status_code == 409  # texts would not survive a project file
+    bucket = got["classes"][0]["id"]  # the implicit class is no class to rename, delete or fill without text
+    assert eve.patch(f"/api/projects/{pid}/classes/{bucket}", json={"name": "y"}).status_code == 409
+    assert eve.delete(f"/api/projects/{pid}/classes/{bucket}").status_code == 409
+    r = eve.post(f"/api/projects/{pid}/classes/{bucket}/samples", files=[("files", ("c.npz", _npz("ab", 7)))])
+    assert r.status_code == 409 and "/recordings" in r.text
     # a config key of sequence runs only is accepted; a bad one is refused now, by name
     r = eve.post(f"/api/projects/{pid}/jobs", json={"pipeline": "auto", "config": {**TINY, "widths": "x"}})
     assert r.status_code == 422 and "widths" in r.text
@@ -88,6 +93,8 @@ def test_sequence_project_uploads_trains_and_decodes(seq_app, tmp_path):
     out = r.json()
     assert isinstance(out["text"], str) and 0 <= out["confidence"] <= 1 and out["label"] is None
     assert eve.get(f"/api/jobs/{job_id}/health").status_code == 200
+    assert eve.get(f"/api/projects/{pid}/recommendation?jobs={job_id}").status_code == 409
+    assert eve.get(f"/api/jobs/{job_id}/download").status_code == 200
     assert eve.get(f"/api/projects/{pid}/health").status_code == 200
     assert eve.get(f"/api/jobs/{job_id}/files/curves.png").status_code == 200
     r = eve.post(f"/api/jobs/{job_id}/exports", json={"format": "bundle"})

@@ -244,6 +244,8 @@ def runs_recommendation(jobs: str, project: Project = Depends(owned_project), db
     — cross-validation only, the rule ``compare`` uses — with the reason in words."""
     from ...pipelines import recommend_runs
 
+    if project.kind in TRAINERS:  # the rule weighs accuracy: no comparison of sequence runs yet
+        raise HTTPException(409, f"runs of {project.kind} projects are not compared here yet; see each run's CER")
     try:
         ids = list(dict.fromkeys(int(x) for x in jobs.split(",") if x.strip()))[:50]
     except ValueError:

@@ -122,8 +122,7 @@ def delete_project(request: Request, project: Project = Depends(owned_project),
 @router.post("/projects/{project_id}/classes", response_model=ClassOut, status_code=201, dependencies=[JSON])
 def create_class(body: ClassName, project: Project = Depends(owned_project), db: Session = Depends(get_db),
                  settings: Settings = Depends(get_settings)):
-    if project.kind == SEQUENCE:
-        raise HTTPException(409, "a sequence project has no classes: upload recordings with their text")
+    _has_classes(project)
     quotas.claim_class(db, settings, project)  # checked and inserted in one transaction: no race past it
     label = Label(project_id=project.id, name=body.name)
     db.add(label)
@@ -133,9 +132,17 @@ def create_class(body: ClassName, project: Project = Depends(owned_project), db:
 
 @router.patch("/projects/{project_id}/classes/{class_id}", response_model=ClassOut, dependencies=[JSON])
 def rename_class(body: ClassName, label: Label = Depends(owned_class), db: Session = Depends(get_db)):
+    _has_classes(label.project)
     label.name = body.name
     _commit_unique(db, body.name)
     return ClassOut(id=label.id, name=label.name, sample_count=len(label.samples))
+
+
+def _has_classes(project: Project) -> None:
+    """409 for a sequence project: its one implicit class holds recordings with their text."""
+    if project.kind == SEQUENCE:
+        raise HTTPException(409, f"project {project.id} is a sequence project: it has no classes; send "
+                                 f"recordings with their text to /api/projects/{project.id}/recordings")
 
 
 def _commit_unique(db: Session, name: str) -> None:
@@ -149,6 +156,7 @@ def _commit_unique(db: Session, name: str) -> None:
 @router.delete("/projects/{project_id}/classes/{class_id}", status_code=204)
 def delete_class(label: Label = Depends(owned_class), db: Session = Depends(get_db),
                  settings: Settings = Depends(get_settings)):
+    _has_classes(label.project)
     prefix = blobs.class_prefix(label.project_id, label.id)
     db.delete(label)
     db.commit()
@@ -162,6 +170,7 @@ async def upload_samples(files: list[UploadFile], label: Label = Depends(owned_c
                          settings: Settings = Depends(get_settings)):
     """Add files (or zips of files) to a class. Each file is checked; bad ones are listed with the
     reason while the good ones are kept."""
+    _has_classes(project)
     return await run_in_threadpool(_store_uploads, files, label, project.task, db, settings)
 
 
