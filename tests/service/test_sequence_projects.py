@@ -4,6 +4,7 @@ and Try it answering the decoded text. Hostile CSVs are refused whole, each bad 
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,6 +122,9 @@ def test_hostile_csv_rows_are_named_and_nothing_is_added(seq_app):
         assert "/tmp" not in r.text and "/data/" not in r.text, r.text
     r = _send(mal, pid, [("two.zip", zip_bytes({"a.csv": b"path,text\n", "b.csv": b"path,text\n"}))])
     assert r.status_code == 422 and "holds 2 CSV files" in r.text
+    same = zip_bytes({"labels.csv": b"path,text\nthere.npz,ab\n", "there.npz": rec})
+    r = _send(mal, pid, [("same.zip", same), ("same.zip", same)])
+    assert r.status_code == 422 and "sent twice" in r.text
     # the recorder's text: the same rules
     assert _send(mal, pid, [("c.npz", rec)], text="a\tb").status_code == 422
     r = _send(mal, pid, [("c.npz", rec)], text="x" * 600)
@@ -145,3 +149,49 @@ def test_hostile_csv_rows_are_named_and_nothing_is_added(seq_app):
     # another user's project is not found
     other = Api(new_client(seq_app), "other-seq@example.com")
     assert _send(other, pid, [("c.npz", rec)], text="ab").status_code == 404
+
+
+def test_a_database_of_before_sequence_projects_is_migrated(tmp_path):
+    """A database at revision 0002 (with a project and a sample) gains projects.kind = classes and
+    samples.text = NULL; its ids stay never-reused (the tables are not rebuilt without AUTOINCREMENT)."""
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config
+
+    from konstrukt.service import db as dbm
+
+    engine = dbm.make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(dbm.__file__).parent / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0002")
+        conn.exec_driver_sql("INSERT INTO users (email, password_hash, session_version, created_at) "
+                             "VALUES ('a@b.c', 'x', 0, '2026-01-01')")
+        conn.exec_driver_sql("INSERT INTO projects (user_id, name, task, created_at) VALUES (1, 'P', 'image', '2026-01-01')")
+    dbm.migrate(engine)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT kind FROM projects")).scalar() == "classes"
+        cols = {c["name"] for c in sa.inspect(conn).get_columns("samples")}
+        assert "text" in cols
+        sql = conn.execute(sa.text("SELECT sql FROM sqlite_master WHERE name = 'projects'")).scalar()
+        assert "AUTOINCREMENT" in sql.upper()
+
+
+def test_a_sequence_manifest_writes_path_text_and_survives_json(tmp_path):
+    """The job's manifest carries each recording's text (commas, quotes, spaces kept) to the worker,
+    which writes a `path,text` labels CSV: the core reads it as a sequence run."""
+    from konstrukt.blobstore.manifest import Manifest, ManifestEntry
+    from konstrukt.sequences.data import read_text_csv
+
+    texts = ['a, "b"', " spaced ", ""]
+    entries = [ManifestEntry(key=f"k/{i}", path=f"3/{i}.npz", sha256="0" * 64, size=1, name=f"r{i}.npz",
+                             label="recordings", text=t) for i, t in enumerate(texts)]
+    manifest = Manifest.from_json(Manifest(entries, labelled=True, sequence=True).to_json())
+    assert manifest.sequence and [e.text for e in manifest.entries] == texts
+    (tmp_path / "3").mkdir()
+    for i in range(3):
+        (tmp_path / "3" / f"{i}.npz").write_bytes(b"")
+    layout, rows = read_text_csv(manifest.write_labels(tmp_path))
+    assert layout == "files" and [r.text for r in rows] == texts
+    assert Manifest.from_json(Manifest(entries[:1], labelled=True).to_json()).sequence is False

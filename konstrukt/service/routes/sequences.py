@@ -56,7 +56,10 @@ def _store(files: list[UploadFile], text: str | None, project: Project, db: Sess
             if text is not None:
                 texts.update(check_recording(project.task, name, text, upload.file, work, settings, checked))
             elif name.lower().endswith(".zip"):
-                texts.update(check_zip(project.task, name, upload.file, work, settings, checked))
+                more = check_zip(project.task, name, upload.file, work, settings, checked)
+                if twice := sorted(texts.keys() & more.keys()):  # each recording's text is found by its name
+                    raise HTTPException(422, f"{twice[0]} is sent twice in one upload; give the zips different names")
+                texts.update(more)
             else:
                 checked.reject(name, "a recording needs its text: send it with a `text` field, or zip "
                                      "recordings with a CSV `path,text`")
