@@ -4,6 +4,7 @@ and Try it answering the decoded text. Hostile CSVs are refused whole, each bad 
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,11 @@ def test_sequence_project_uploads_trains_and_decodes(seq_app, tmp_path):
                    ("succeeded", "failed") and j, timeout=240)
     assert job["status"] == "succeeded", job
     assert job["summary"]["cer"] is not None and job["summary"]["cv_folds"] == 2
+    events = [json.loads(line.split(":", 1)[1]) for line in eve.client.get(f"/api/jobs/{job_id}/events").text.splitlines()
+              if line.startswith("data:")]  # the whole stream: the job has ended
+    epochs = [e for e in events if e.get("stage") == "train" and e.get("train_loss") is not None]
+    assert [e["epoch"] for e in epochs] == [1, 2, 3] and epochs[0]["epochs"] == 3, events  # the live chart's
+    assert [e["fold"] for e in events if e.get("stage") == "cv"] == [1, 2]
     report = eve.get(f"/api/jobs/{job_id}/report").json()
     assert report["kind"] == "sequence" and 0 <= report["test"]["cer"]
     assert report["cv"]["cer_mean"] is not None and report["test"]["worst"]
