@@ -84,6 +84,7 @@ class TaskOut(BaseModel):
     capture_seconds: float = Field(description="Length of a Try-it microphone recording; motion: the default window.")
     pipelines: list[PipelineOut]
     auto: str = Field("", description="What `auto` uses on this server, in one sentence.")
+    sequence: bool = Field(False, description="Its projects can be sequence projects (a recording → text).")
 
 
 class ProjectCreate(_In):

@@ -37,6 +37,8 @@ def test_sequence_project_in_the_browser(tmp_path):
         page.set_default_timeout(30_000)
         browser_sign_up(page, live.url, "sam@example.com")
 
+        page.select_option("#task-select", "image")  # images carry no text
+        expect(page.locator('#kind-select [value="sequence"]')).to_be_disabled()
         page.fill('#new-project input[name="name"]', "Typed keys")
         page.select_option("#task-select", "signal")
         page.select_option("#kind-select", "sequence")

@@ -148,6 +148,8 @@ def test_hostile_csv_rows_are_named_and_nothing_is_added(seq_app):
     r = mal.patch(f"/api/samples/{r.json()['added'][0]['id']}/text", json={"text": "a\nb"})
     assert r.status_code == 422
     # an image project cannot be a sequence project; a classification project takes no recordings
+    tasks = {t["name"]: t["sequence"] for t in mal.get("/api/tasks").json()}
+    assert tasks["signal"] and tasks["sound"] and not tasks["image"]
     r = mal.post("/api/projects", json={"name": "I", "task": "image", "kind": "sequence"})
     assert r.status_code == 422 and "cannot make sequence projects" in r.text
     cls = mal.post("/api/projects", json={"name": "C", "task": "signal"}).json()

@@ -52,7 +52,8 @@ def task_list() -> list[TaskOut]:
         out.append(TaskOut(name=name, description=spec.description, modality=spec.modality,
                            extensions=sorted(spec.extensions), accept=",".join(ui.accept),
                            capture=ui.capture, preview=ui.preview, capture_seconds=ui.capture_seconds,
-                           pipelines=pipes, auto=plan.words()))
+                           pipelines=pipes, auto=plan.words(),
+                           sequence=task_modality(name).sequence is not None))
     return out
 
 

@@ -128,4 +128,19 @@
     el("div", { class: "small muted", id: "confidence" }, `confidence ${pct(p.confidence)}`));
 
   window.SEQUENCE = { project, results, answer };
+
+  // the projects page: "answers a text" only for tasks whose recordings can carry text
+  if (document.body.dataset.page === "projects") document.addEventListener("DOMContentLoaded", async () => {
+    const kind = $("#kind-select"), task = $("#task-select");
+    if (!kind || !task) return;
+    const tasks = await api("GET", "/api/tasks").catch(() => []);
+    const sync = () => {
+      const t = tasks.find(x => x.name === task.value), ok = !t || t.sequence;
+      kind.querySelector('[value="sequence"]').disabled = !ok;
+      if (!ok) kind.value = "classes";
+    };
+    task.addEventListener("change", sync);
+    new MutationObserver(sync).observe(task, { childList: true });
+    sync();
+  });
 })();
