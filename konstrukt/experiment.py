@@ -281,7 +281,7 @@ def train(data: str | Path, *, task: str | None = None, out: str | Path, pipelin
         from .sequences.run import train_sequences
 
         return train_sequences(data, out=out, config=config, overrides=overrides, task=task,
-                               pipeline=pipeline, overwrite=overwrite, verbose=verbose)
+                               pipeline=pipeline, overwrite=overwrite, verbose=verbose, progress=progress)
     reporter = Progress(with_overall(progress), verbose)  # one progress over every stage and fold
     started = time.perf_counter()
     fold_runner = runners.folds if runners else None

@@ -27,6 +27,7 @@ class ManifestEntry:
     size: int
     name: str = ""  # what the user calls the file (the uploaded name), for messages
     label: str = ""  # its class name, when the manifest says it (then LABELS_FILE lists every file)
+    text: str | None = None  # a sequence job's target text (then LABELS_FILE is ``path,text``)
 
     @property
     def shown(self) -> str:
@@ -39,9 +40,11 @@ class ManifestEntry:
 class Manifest:
     entries: list[ManifestEntry] = field(default_factory=list)
     labelled: bool = False  # each entry names its class: read through LABELS_FILE, not folder names
+    sequence: bool = False  # each entry carries its text: LABELS_FILE is ``path,text`` (a sequence run)
 
     def to_json(self) -> str:
-        return json.dumps({"version": 1, "labelled": self.labelled, "entries": [asdict(e) for e in self.entries]})
+        return json.dumps({"version": 1, "labelled": self.labelled, "sequence": self.sequence,
+                           "entries": [asdict(e) for e in self.entries]})
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "Manifest":
@@ -50,7 +53,7 @@ class Manifest:
             entries = [ManifestEntry(**e) for e in raw["entries"]]
         except (ValueError, KeyError, TypeError) as exc:
             raise StorageError(f"the job manifest is damaged ({exc})") from None
-        return cls(entries, bool(raw.get("labelled")))
+        return cls(entries, bool(raw.get("labelled")), bool(raw.get("sequence")))
 
     def write_labels(self, dest: Path) -> Path | None:
         """Write ``dest/LABELS_FILE`` (``path,label`` rows) when the manifest names the classes.
@@ -65,8 +68,12 @@ class Manifest:
 
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["path", "label"])
-        writer.writerows((e.path, e.label) for e in self.entries if e.label)
+        if self.sequence:  # a recording → its text: the labels CSV makes a sequence run
+            writer.writerow(["path", "text"])
+            writer.writerows((e.path, e.text or "") for e in self.entries)
+        else:
+            writer.writerow(["path", "label"])
+            writer.writerows((e.path, e.label) for e in self.entries if e.label)
         (dest / LABELS_FILE).write_text(buf.getvalue(), encoding="utf-8")
         return dest / LABELS_FILE
 

@@ -40,10 +40,10 @@ def too_long(model, items: list[Item]) -> int:
 
 
 def fit_model(loaded: Loaded, train: list[int], val: list[int], settings: SequenceConfig, device,
-              epochs: int | None = None, alphabet: Alphabet | None = None, verbose: bool = False
-              ) -> tuple[torch.nn.Module, Alphabet, FitResult, list[str]]:
+              epochs: int | None = None, alphabet: Alphabet | None = None, verbose: bool = False,
+              progress=None) -> tuple[torch.nn.Module, Alphabet, FitResult, list[str]]:
     """A fresh model fitted on ``train`` (early stopping on ``val`` when given); the alphabet is
-    the training texts' unless given."""
+    the training texts' unless given. ``progress`` gets a ``train`` event per epoch (losses)."""
     alphabet = alphabet or Alphabet.from_texts(loaded.texts(train), settings.tokens)
     if not alphabet.tokens:
         raise DataError("the training split holds no text: nothing to learn",
@@ -59,8 +59,13 @@ def fit_model(loaded: Loaded, train: list[int], val: list[int], settings: Sequen
                      f"(CTC ignores them): use longer windows or fewer CNN blocks (`widths`)")
 
     def show(row):
-        _say(verbose, f"  epoch {row['epoch']:3d}  train loss {row['train_loss']:.3f}" + (
-            f"  val loss {row['val_loss']:.3f}  val CER {row['val_cer']:.3f}" if row["val_loss"] is not None else ""))
+        line = f"  epoch {row['epoch']:3d}  train loss {row['train_loss']:.3f}" + (
+            f"  val loss {row['val_loss']:.3f}  val CER {row['val_cer']:.3f}" if row["val_loss"] is not None else "")
+        _say(verbose, line)
+        if progress:  # the same figures as events (the web service's live chart)
+            progress({"stage": "train", "message": line.strip(), "epoch": row["epoch"],
+                      "epochs": epochs or settings.num_epochs, "train_loss": row["train_loss"],
+                      "val_loss": row["val_loss"], "val_cer": row.get("val_cer")})
 
     result = fit(model, train_items, val_items, settings, device, epochs, show)
     return model, alphabet, result, notes
@@ -77,7 +82,7 @@ def score_split(model, loaded: Loaded, idx: list[int], alphabet: Alphabet, setti
 
 
 def cross_validate(loaded: Loaded, pool: list[int], settings: SequenceConfig, device, epochs: int,
-                   verbose: bool = False) -> dict | None:
+                   verbose: bool = False, progress=None) -> dict | None:
     """Group K-fold on the train+val pool (the test split untouched): a fresh model per fold for
     the final fit's number of epochs, scored on its held-out groups; CER mean ± std."""
     k = settings.cv if settings.cv is not None else (5 if len(pool) < settings.small_data else 0)
@@ -87,6 +92,9 @@ def cross_validate(loaded: Loaded, pool: list[int], settings: SequenceConfig, de
     scores = []
     for f, (tr, te) in enumerate(folds, start=1):
         _say(verbose, f"cross-validation fold {f}/{len(folds)}")
+        if progress:
+            progress({"stage": "cv", "message": f"cross-validation fold {f}/{len(folds)}", "fold": f,
+                      "folds": len(folds)})
         model, alphabet, _, _ = fit_model(loaded, [pool[i] for i in tr], [], settings, device, epochs)
         s = score_split(model, loaded, [pool[i] for i in te], alphabet, settings, device)
         scores.append({k: s[k] for k in ("n", "cer", "wer", "exact_match") if k in s})
@@ -110,14 +118,16 @@ def latency_ms(model, x: np.ndarray, device, repeats: int = 5) -> float:
     return round(1000 * float(np.median(times[1:])), 3)
 
 
-def run_sequences(loaded: Loaded, settings: SequenceConfig, verbose: bool = False) -> tuple[torch.nn.Module, dict]:
-    """Fit, score and cross-validate ``loaded``: (model, report)."""
+def run_sequences(loaded: Loaded, settings: SequenceConfig, verbose: bool = False,
+                  progress=None) -> tuple[torch.nn.Module, dict]:
+    """Fit, score and cross-validate ``loaded``: (model, report); ``progress`` gets event dicts."""
     device = select_device(settings.device)
     groups = [e.group for e in loaded.examples]
     split = group_split(groups, settings.val, settings.test, settings.seed)
     variant = parse_variant(settings.pipeline).name
     _say(verbose, f"training {variant} (CTC) on {len(split['train'])} {loaded.task} examples, device {device}")
-    model, alphabet, result, notes = fit_model(loaded, split["train"], split["val"], settings, device, verbose=verbose)
+    model, alphabet, result, notes = fit_model(loaded, split["train"], split["val"], settings, device, verbose=verbose,
+                                               progress=progress)
     report: dict[str, Any] = {
         "kind": KIND, "task": loaded.task, "pipeline": variant, "layout": loaded.layout,
         "examples": len(loaded.examples), "channels": loaded.channels, "sample_rate": loaded.rate,
@@ -130,7 +140,7 @@ def run_sequences(loaded: Loaded, settings: SequenceConfig, verbose: bool = Fals
     for name in ("val", "test"):
         report[name] = score_split(model, loaded, split[name], alphabet, settings, device) if split[name] else None
     report["cv"] = cross_validate(loaded, split["train"] + split["val"], settings, device,
-                                  max(1, result.best_epoch), verbose)
+                                  max(1, result.best_epoch), verbose, progress)
     report["params"] = sum(p.numel() for p in model.parameters())
     report["latency_ms_batch1"] = latency_ms(model, loaded.arrays[split["test"][0] if split["test"] else 0], device)
     report["peak_memory_mb"] = peak_memory_mb(device)
@@ -139,8 +149,9 @@ def run_sequences(loaded: Loaded, settings: SequenceConfig, verbose: bool = Fals
 
 def train_sequences(data: str | Path, *, out: str | Path, config: Any = None, overrides: dict | None = None,
                     task: str | None = None, pipeline: str | None = None, overwrite: bool = False,
-                    verbose: bool = True) -> SequenceRun:
-    """Train a sequence run on ``data`` (a labels CSV with text) and write it to ``out``."""
+                    verbose: bool = True, progress=None) -> SequenceRun:
+    """Train a sequence run on ``data`` (a labels CSV with text) and write it to ``out``;
+    ``progress`` receives event dicts (``train`` per epoch, ``cv`` per fold; see konstrukt.progress)."""
     extra = {k: v for k, v in {"task": task, "pipeline": pipeline}.items() if v}
     settings = build_sequence_config(config, {**(overrides or {}), **extra})
     parse_variant(settings.pipeline)  # an unknown model fails before any data is read
@@ -149,7 +160,7 @@ def train_sequences(data: str | Path, *, out: str | Path, config: Any = None, ov
     try:
         loaded = load(data, settings)
         settings = settings.model_copy(update={"task": loaded.task, "sample_rate": loaded.rate})
-        model, report = run_sequences(loaded, settings, verbose)
+        model, report = run_sequences(loaded, settings, verbose, progress)
         report["wall_seconds"] = round(time.perf_counter() - started, 3)
         write_run(staging, report, settings, model)
         final = artifacts.finish_run_dir(staging, Path(out), overwrite)

@@ -125,7 +125,7 @@ def check_storage(settings: Settings) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; ``settings`` default to :func:`get_settings` (read when this is called)."""
     from ..modalities import register_all
-    from .routes import auth, connect, jobs, pages, project_file, projects
+    from .routes import auth, connect, jobs, pages, project_file, projects, sequences
 
     register_all()
     settings = settings or get_settings()
@@ -140,7 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(pages.SignInRequired, pages.sign_in_redirect)
-    for module in (auth, project_file, projects, jobs, pages, connect):
+    for module in (auth, project_file, projects, jobs, sequences, pages, connect):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     generated = app.openapi

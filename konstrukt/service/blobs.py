@@ -163,8 +163,9 @@ def build_manifest(settings: Settings, project) -> Manifest:
                                        ["Fix: delete this example and upload it again."])
                 digest = sample.digest = file_digest(path)
             entries.append(ManifestEntry(key=key, path=f"{label.id}/{sample.stored_name}", sha256=digest,
-                                         size=sample.size, name=sample.filename, label=label.name))
-    return Manifest(entries, labelled=True)
+                                         size=sample.size, name=sample.filename, label=label.name,
+                                         text=sample.text if project.kind == "sequence" else None))
+    return Manifest(entries, labelled=True, sequence=project.kind == "sequence")
 
 
 def snapshot_job(settings: Settings, project, job) -> Path:

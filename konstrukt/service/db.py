@@ -65,6 +65,8 @@ class Project(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     task: Mapped[str] = mapped_column(String(32))
+    # "classes" (a file → one of its classes) or "sequence" (a recording → its text; one implicit class)
+    kind: Mapped[str] = mapped_column(String(16), default="classes", server_default="classes")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     classes: Mapped[list["Label"]] = relationship(
         back_populates="project", cascade="all, delete-orphan", order_by="Label.id")
@@ -93,6 +95,7 @@ class Sample(Base):
     stored_name: Mapped[str] = mapped_column(String(64))  # on disk: <id><ext>
     size: Mapped[int] = mapped_column(Integer)
     digest: Mapped[Optional[str]] = mapped_column(String(64), nullable=True, index=True)  # sha256 hex
+    text: Mapped[Optional[str]] = mapped_column(Text, nullable=True)  # a sequence project's target text
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     label: Mapped[Label] = relationship(back_populates="samples")
 

@@ -40,6 +40,8 @@ class BodyRule:
 UPLOADS = (
     BodyRule(re.compile(r"^/api/projects/[^/]+/classes/[^/]+/samples/?$"), "multipart/form-data",
              lambda s: s.max_request_bytes, signed_in=True),
+    BodyRule(re.compile(r"^/api/projects/[^/]+/recordings/?$"), "multipart/form-data",  # with their text
+             lambda s: s.max_request_bytes, signed_in=True),
     BodyRule(re.compile(r"^/api/jobs/[^/]+/predict/?$"), "multipart/form-data",
              lambda s: s.max_file_bytes + MULTIPART_OVERHEAD, signed_in=True),
     BodyRule(re.compile(r"^/api/projects/import/?$"), "multipart/form-data",  # a project file

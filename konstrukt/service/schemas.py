@@ -84,11 +84,15 @@ class TaskOut(BaseModel):
     capture_seconds: float = Field(description="Length of a Try-it microphone recording; motion: the default window.")
     pipelines: list[PipelineOut]
     auto: str = Field("", description="What `auto` uses on this server, in one sentence.")
+    sequence: bool = Field(False, description="Its projects can be sequence projects (a recording → text).")
 
 
 class ProjectCreate(_In):
     name: str = Field(min_length=1, max_length=200)
     task: str = Field("image", description="a registered task: image | sound | speech … (see GET /api/tasks)")
+    kind: Literal["classes", "sequence"] = Field(
+        "classes", description="`classes`: each file is one of the project's classes; `sequence`: each "
+                               "recording has a text (typed keys, spoken digits…), trained with CTC")
 
 
 class ProjectRename(_In):
@@ -114,6 +118,7 @@ class SampleOut(_Out):
     filename: str
     size: int
     created_at: datetime
+    text: Optional[str] = None  # a sequence project's recording: its text
 
 
 class ClassOut(_Out):
@@ -127,10 +132,16 @@ class ProjectOut(_Out):
     id: int
     name: str
     task: str
+    kind: str = "classes"
     created_at: datetime
     classes: list[ClassOut] = []
     sample_count: int = 0
     job_count: int = 0
+
+
+class SampleText(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # not stripped: spaces may be tokens of the text
+    text: str = Field(max_length=2000, description="the recording's text (at most 500 characters, printable)")
 
 
 class SampleMove(_In):
@@ -233,9 +244,12 @@ class ExportOut(BaseModel):
 
 
 class Prediction(BaseModel):
-    label: str
-    probabilities: dict[str, float] = Field(description="class → probability, highest first")
+    label: Optional[str] = Field(None, description="the class (a classification run)")
+    probabilities: dict[str, float] = Field(default_factory=dict, description="class → probability, highest first")
     unsure: bool = Field(False, description="the top probability is low: the model is not sure")
+    text: Optional[str] = Field(None, description="the decoded text (a sequence run)")
+    confidence: Optional[float] = Field(None, description="a sequence run's decoded text: geometric mean of "
+                                                          "its frame probabilities (0..1)")
 
 
 class Problem(BaseModel):

@@ -44,6 +44,10 @@ def headline(report: dict) -> dict:
     if cv:
         out.update(cv_folds=cv.get("folds"), cv_accuracy_mean=cv.get("accuracy_mean"),
                    cv_accuracy_std=cv.get("accuracy_std"))
+    if report.get("kind") == "sequence":  # a sequence run is measured in character error rate
+        out.update(cer=test.get("cer"), exact_match=test.get("exact_match"), cv_folds=cv.get("k"),
+                   cv_cer_mean=cv.get("cer_mean"),
+                   cv_cer_std=cv.get("cer_std"))
     return out
 
 

@@ -6,7 +6,7 @@ import asyncio
 import json
 import zipfile
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Callable, Optional
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse
@@ -33,6 +33,10 @@ from ..settings import Settings, get_settings
 from ..storage import TooLarge, display_name, hide_paths, job_dir, remove_tree, rewritten, staged_upload
 
 router = APIRouter(prefix="/api", tags=["training"])
+# Project kind → how a training request of that kind of project is queued (classification: below).
+TRAINERS: dict[str, Callable[..., Job]] = {}
+# Report kind → the report as the results page gets it (classification: trust notes and baseline, below).
+REPORTS: dict[str, Callable[[dict, Session, Project], dict]] = {}
 RUN_FILES = {"report.json", "config.json", "summary.md", "curves.png", "confusion_matrix.png",
              "leaderboard.json", "leaderboard.md", "leaderboard.png"}
 
@@ -55,6 +59,8 @@ def finished_run(settings: Settings, job: Job) -> Path:
 def start_training(body: TrainRequest, project: Project = Depends(owned_project),
                    db: Session = Depends(get_db), settings: Settings = Depends(get_settings)):
     """Queue a training job on the project's current samples (checked now, trained by the worker)."""
+    if trainer := TRAINERS.get(project.kind):  # a sequence project: a sequence run
+        return trainer(body, project, db, settings)
     if problems := config_problems(body.config):
         raise ConfigError("this training config cannot be used here", problems)
     cfg, _ = resolve_config(project.task, body.pipeline, body.config)  # every config problem → 422 now
@@ -69,6 +75,9 @@ def start_compare(body: CompareRequest, project: Project = Depends(owned_project
     recommendation (``GET /api/jobs/{id}/leaderboard``); each finished pipeline becomes a run."""
     from ...comparison.entries import resolve_entries
 
+    if project.kind in TRAINERS:
+        raise HTTPException(409, f"compare is not available for {project.kind} projects here yet; "
+                                 "train one model at a time (or use `konstrukt compare` on the exported data)")
     if problems := config_problems(body.config):
         raise ConfigError("this compare config cannot be used here", problems)
     _, _, entries, configs, _ = resolve_entries(project.task, body.pipelines, body.config, None)  # → 4xx now
@@ -77,9 +86,11 @@ def start_compare(body: CompareRequest, project: Project = Depends(owned_project
                                        status="queued"), project, *(cfg for cfg, _ in configs.values()))
 
 
-def queue_job(db: Session, settings: Settings, job: Job, project: Project, *configs: TrainConfig) -> Job:
-    """Snapshot the project's samples for ``job`` (checked as the core will read them, and against
-    the per-job item limit of each of its ``configs``) and queue it. At most
+def queue_job(db: Session, settings: Settings, job: Job, project: Project, *configs: TrainConfig,
+              check: Callable[[Path], object] | None = None) -> Job:
+    """Snapshot the project's samples for ``job`` (checked as the core will read them — by ``check``
+    on the labels file when given — and against the per-job item limit of each of its ``configs``)
+    and queue it. At most
     ``max_active_jobs_per_user`` of a user's jobs are queued or running (429 past that)."""
     quotas.claim_job(db, settings, project.user_id, kinds_excluded=(EXPORT,))  # checked, inserted: one transaction
     db.add(job)
@@ -87,9 +98,12 @@ def queue_job(db: Session, settings: Settings, job: Job, project: Project, *conf
     checked = None
     try:
         checked = blobs.snapshot_job(settings, project, job)
-        dataset = discover(checked, project.task)
-        for cfg in configs:
-            check_train_items(cfg, len(dataset.samples), len(dataset.classes))
+        if check is not None:
+            check(checked)
+        else:
+            dataset = discover(checked, project.task)
+            for cfg in configs:
+                check_train_items(cfg, len(dataset.samples), len(dataset.classes))
     except KonstruktError as exc:
         db.rollback()
         _forget_quietly(settings, job)
@@ -230,6 +244,8 @@ def runs_recommendation(jobs: str, project: Project = Depends(owned_project), db
     — cross-validation only, the rule ``compare`` uses — with the reason in words."""
     from ...pipelines import recommend_runs
 
+    if project.kind in TRAINERS:  # the rule weighs accuracy: no comparison of sequence runs yet
+        raise HTTPException(409, f"runs of {project.kind} projects are not compared here yet; see each run's CER")
     try:
         ids = list(dict.fromkeys(int(x) for x in jobs.split(",") if x.strip()))[:50]
     except ValueError:
@@ -247,7 +263,8 @@ def runs_recommendation(jobs: str, project: Project = Depends(owned_project), db
 
 
 @router.get("/jobs/{job_id}/report")
-def job_report(job: Job = Depends(owned_job), settings: Settings = Depends(get_settings)):
+def job_report(job: Job = Depends(owned_job), settings: Settings = Depends(get_settings),
+               db: Session = Depends(get_db)):
     """The run's full ``report.json`` (metrics, per-class table, confusion matrix, CV, history), with
     the core's report text for the page to show as it is: ``notes`` (how far to trust the figures,
     ``[{kind, text}]``, :func:`konstrukt.trust.trust_notes`) and ``baseline`` as a record
@@ -256,6 +273,8 @@ def job_report(job: Job = Depends(owned_job), settings: Settings = Depends(get_s
     from ...verdict import verdict_record
 
     report = json.loads((finished_run(settings, job) / "report.json").read_text(encoding="utf-8"))
+    if shown := REPORTS.get(report.get("kind")):  # a sequence run: CER, its worst examples
+        return shown(report, db, db.get(Project, job.project_id))
     return {**report, "notes": trust_notes(report), "baseline": verdict_record(report.get("baseline"))}
 
 
@@ -306,6 +325,9 @@ def start_export(body: ExportRequest, job: Job = Depends(owned_job), user: User 
     if job.pipeline in (COMPARE, EXPORT):
         raise HTTPException(409, f"job {job.id} is a {job.pipeline} job, not a trained model; export one "
                                  "of its runs")
+    if db.get(Project, job.project_id).kind in TRAINERS:
+        raise HTTPException(409, f"job {job.id} is a sequence run: exporting sequence runs from the web "
+                                 "service is not available yet; download the run (weights and config) instead")
     finished_run(settings, job)
     return export_out(request_export(db, settings, job, user.id, body.format))
 
@@ -350,4 +372,5 @@ async def predict(job_id: JobId, file: UploadFile, request: Request):
                 raise HTTPException(422, f"{name}: cannot be read ({type(exc).__name__})") from None
     except TooLarge as exc:
         raise HTTPException(413, f"{name}: file is {exc}") from None
-    return Prediction(label=result["label"], probabilities=result["probabilities"], unsure=result["unsure"])
+    # a class with probabilities (classification) or a decoded text with its confidence (sequence)
+    return Prediction(**{k: result[k] for k in Prediction.model_fields if k in result})

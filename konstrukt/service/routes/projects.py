@@ -23,6 +23,7 @@ from ..health import project_health
 from ..jobs import EXPORT
 from ..schemas import (ClassName, ClassOut, HealthOut, ProjectCreate, ProjectOut, ProjectRename, SampleMove,
                        SampleOut, TaskOut, UploadResult)
+from ..sequence_uploads import SEQUENCE, add_bucket
 from ..settings import Settings, get_settings
 from ...errors import StorageError, StorageUnavailable
 from .. import blobs, quotas
@@ -51,7 +52,8 @@ def task_list() -> list[TaskOut]:
         out.append(TaskOut(name=name, description=spec.description, modality=spec.modality,
                            extensions=sorted(spec.extensions), accept=",".join(ui.accept),
                            capture=ui.capture, preview=ui.preview, capture_seconds=ui.capture_seconds,
-                           pipelines=pipes, auto=plan.words()))
+                           pipelines=pipes, auto=plan.words(),
+                           sequence=task_modality(name).sequence is not None))
     return out
 
 
@@ -60,7 +62,8 @@ def project_out(db: Session, project: Project, with_samples: bool = False) -> Pr
                         samples=[SampleOut.model_validate(s) for s in c.samples] if with_samples else [])
                for c in project.classes]
     jobs = db.scalar(select(func.count(Job.id)).where(Job.project_id == project.id, Job.pipeline != EXPORT))
-    return ProjectOut(id=project.id, name=project.name, task=project.task, created_at=project.created_at,
+    return ProjectOut(id=project.id, name=project.name, task=project.task, kind=project.kind,
+                      created_at=project.created_at,
                       classes=classes, sample_count=sum(c.sample_count for c in classes), job_count=jobs)
 
 
@@ -82,7 +85,9 @@ def create_project(body: ProjectCreate, user: User = Depends(current_user), db: 
     """Create a project (each account may have ``max_projects_per_user``; 409 past that)."""
     TASKS.get(body.task)  # unknown task → ConfigError listing the known ones → 422
     quotas.claim_project(db, settings, user.id)  # checked and inserted in one transaction
-    project = Project(user_id=user.id, name=body.name, task=body.task)
+    project = Project(user_id=user.id, name=body.name, task=body.task, kind=body.kind)
+    if body.kind == SEQUENCE:
+        add_bucket(project)
     db.add(project)
     db.commit()
     return project_out(db, project)
@@ -118,6 +123,7 @@ def delete_project(request: Request, project: Project = Depends(owned_project),
 @router.post("/projects/{project_id}/classes", response_model=ClassOut, status_code=201, dependencies=[JSON])
 def create_class(body: ClassName, project: Project = Depends(owned_project), db: Session = Depends(get_db),
                  settings: Settings = Depends(get_settings)):
+    _has_classes(project)
     quotas.claim_class(db, settings, project)  # checked and inserted in one transaction: no race past it
     label = Label(project_id=project.id, name=body.name)
     db.add(label)
@@ -127,9 +133,17 @@ def create_class(body: ClassName, project: Project = Depends(owned_project), db:
 
 @router.patch("/projects/{project_id}/classes/{class_id}", response_model=ClassOut, dependencies=[JSON])
 def rename_class(body: ClassName, label: Label = Depends(owned_class), db: Session = Depends(get_db)):
+    _has_classes(label.project)
     label.name = body.name
     _commit_unique(db, body.name)
     return ClassOut(id=label.id, name=label.name, sample_count=len(label.samples))
+
+
+def _has_classes(project: Project) -> None:
+    """409 for a sequence project: its one implicit class holds recordings with their text."""
+    if project.kind == SEQUENCE:
+        raise HTTPException(409, f"project {project.id} is a sequence project: it has no classes; send "
+                                 f"recordings with their text to /api/projects/{project.id}/recordings")
 
 
 def _commit_unique(db: Session, name: str) -> None:
@@ -143,6 +157,7 @@ def _commit_unique(db: Session, name: str) -> None:
 @router.delete("/projects/{project_id}/classes/{class_id}", status_code=204)
 def delete_class(label: Label = Depends(owned_class), db: Session = Depends(get_db),
                  settings: Settings = Depends(get_settings)):
+    _has_classes(label.project)
     prefix = blobs.class_prefix(label.project_id, label.id)
     db.delete(label)
     db.commit()
@@ -156,6 +171,7 @@ async def upload_samples(files: list[UploadFile], label: Label = Depends(owned_c
                          settings: Settings = Depends(get_settings)):
     """Add files (or zips of files) to a class. Each file is checked; bad ones are listed with the
     reason while the good ones are kept."""
+    _has_classes(project)
     return await run_in_threadpool(_store_uploads, files, label, project.task, db, settings)
 
 
@@ -175,8 +191,10 @@ def _store_uploads(files: list[UploadFile], label: Label, task: str, db: Session
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _keep(checked: Checked, label: Label, db: Session, settings: Settings) -> list[SampleOut]:
-    """Move the accepted files next to the class's samples, one row each. A file whose content is
+def _keep(checked: Checked, label: Label, db: Session, settings: Settings,
+          texts: dict[str, str] | None = None) -> list[SampleOut]:
+    """Move the accepted files next to the class's samples, one row each (with its text from
+    ``texts``, by display name, in a sequence project). A file whose content is
     already in the class is reported, not stored twice: a client that retries an upload whose
     answer it lost gets no duplicates."""
     class_id, project_id = label.id, label.project_id  # plain values: a rollback expires ``label``
@@ -194,7 +212,8 @@ def _keep(checked: Checked, label: Label, db: Session, settings: Settings) -> li
             db.rollback()
             checked.reject(name, why_not)
             continue
-        sample = Sample(class_id=class_id, filename=name, stored_name="", size=size, digest=digest)
+        sample = Sample(class_id=class_id, filename=name, stored_name="", size=size, digest=digest,
+                        text=(texts or {}).get(name))
         db.add(sample)
         try:
             db.flush()

@@ -245,7 +245,7 @@ pages.projects = async () => {
   $("#project-list").replaceChildren(...(list.length ? list.map(p => el("a", { class: "card project-card", href: `/projects/${p.id}` },
     el("div", { class: "row" }, el("h3", { class: "grow" }, p.name), el("span", { class: "pill task" }, p.task)),
     el("p", { class: "muted small" }, `${count(p.classes.length, "class", "classes")} · ${count(p.sample_count, "example")} · ${count(p.job_count, "run")}`),
-    el("p", { class: "small" }, p.classes.slice(0, 6).map(c => c.name).join(", ") || "no classes yet")))
+    el("p", { class: "small" }, p.kind === "sequence" ? "recordings with their text" : p.classes.slice(0, 6).map(c => c.name).join(", ") || "no classes yet")))
     : [el("div", { class: "card empty" }, "No projects yet. Create one above to start.")]));
 };
 
@@ -254,13 +254,16 @@ pages.project = async () => {
   const classesBox = $("#classes"), report = $("#upload-report"), cameras = {};
   let project;
   window.CAPTURES?.[info.capture]?.page?.($("#new-class"), pid);
+  // a sequence project (recordings with their text): its own examples card and models (sequence.js)
+  const seq = document.body.dataset.kind === "sequence" ? window.SEQUENCE.project(pid, info, () => reload()) : null;
 
   let healthTimer = null;
   async function reload() {
     const first = project === undefined;
     project = await api("GET", `/api/projects/${pid}`);
     $("#sample-total").textContent = `${count(project.classes.length, "class", "classes")} · ${count(project.sample_count, "example")}`;
-    classesBox.replaceChildren(...(project.classes.length ? project.classes.map(classCard)
+    if (seq) seq.render(project);
+    else classesBox.replaceChildren(...(project.classes.length ? project.classes.map(classCard)
       : [el("div", { class: "empty" }, "Add a class for each answer the model should give — at least two.")]));
     // the data changed (upload, delete, rename): check it again, once the changes settle
     if (!first) { clearTimeout(healthTimer); healthTimer = setTimeout(loadHealth, 700); }
@@ -342,7 +345,7 @@ pages.project = async () => {
   };
 
   // training form
-  const pipes = info.pipelines;
+  const pipes = seq?.pipelines || info.pipelines;
   const recommended = pipes.find(p => p.recommended);
   // "auto" always runs here: it starts from what this server has (info.auto says what, in words)
   // short names in the selector (a phone shows ~30 characters); the chosen one's sentence below it
@@ -413,8 +416,9 @@ pages.project = async () => {
       el("tr", {}, el("th"), el("th", {}, "Run"), el("th", {}, "Status"), el("th", {}, "Recipe"), el("th", { class: "num" }, "Test accuracy"), el("th", { class: "num" }, "CV accuracy"), el("th", { class: "wide-only" }, "Started")),
       jobs.map(j => el("tr", {}, el("td", {}, el("input", { type: "checkbox", value: j.id, disabled: j.status !== "succeeded" || j.pipeline === "compare" })),
         el("td", {}, el("a", { href: j.pipeline === "compare" && j.status === "succeeded" ? `/projects/${pid}/compare?compare=${j.id}` : `/jobs/${j.id}` }, `#${j.id}`)), el("td", {}, el("span", { class: `pill ${j.status}` }, j.status)),
-        el("td", {}, j.pipeline === "compare" ? `compare: ${(j.config.pipelines || []).join(", ")}` : (j.summary?.pipeline || j.pipeline)), el("td", { class: "num" }, pct(j.summary?.accuracy)),
-        el("td", { class: "num" }, j.summary?.cv_accuracy_mean != null ? `${pct(j.summary.cv_accuracy_mean)} ± ${pct(j.summary.cv_accuracy_std)}` : "–"),
+        el("td", {}, j.pipeline === "compare" ? `compare: ${(j.config.pipelines || []).join(", ")}` : (j.summary?.pipeline || j.pipeline)), el("td", { class: "num" }, j.summary?.cer != null ? `CER ${pct(j.summary.cer)}` : pct(j.summary?.accuracy)),
+        el("td", { class: "num" }, j.summary?.cv_cer_mean != null ? `CER ${pct(j.summary.cv_cer_mean)} ± ${pct(j.summary.cv_cer_std)}`
+          : j.summary?.cv_accuracy_mean != null ? `${pct(j.summary.cv_accuracy_mean)} ± ${pct(j.summary.cv_accuracy_std)}` : "–"),
         el("td", { class: "small muted wide-only" }, when(j.created_at))))))
       : el("div", { class: "empty" }, "No runs yet. Add examples, then press Train."));
     if (jobs.some(j => !TERMINAL.includes(j.status))) setTimeout(loadJobs, 3000);
@@ -512,6 +516,7 @@ pages.job = async () => {
 
   async function showResults() {
     const r = await api("GET", `/api/jobs/${id}/report`);
+    if (r.kind === "sequence") return window.SEQUENCE.results(r, id, setupTry);  // CER, worst examples (sequence.js)
     $("#progress-card").hidden = true; $("#results").hidden = false;
     $("#downloads").hidden = false; $("#download").href = `/api/jobs/${id}/download`;
     for (const b of document.querySelectorAll("[data-export]")) b.onclick = () => exportBundle(id, b);
@@ -555,6 +560,7 @@ pages.job = async () => {
       out.replaceChildren(el("div", { class: "muted" }, `Asking the model about ${file.name}…`));
       try {
         const p = await api("POST", `/api/jobs/${id}/predict`, form);
+        if (p.text != null) return out.replaceChildren(window.SEQUENCE.answer(p, file));  // a sequence run's decoded text
         const preview = file.type.startsWith("image/") ? el("img", { src: URL.createObjectURL(file), style: "max-height:96px;border-radius:8px;image-rendering:pixelated" }) : null;
         out.replaceChildren(el("div", { class: "row" }, preview, el("div", {}, el("div", { class: "muted small" }, file.name), el("div", { class: "answer" }, p.unsure ? "Unsure — perhaps " : "It looks like ", el("b", { id: "predicted" }, p.label)),
           p.unsure ? el("div", { class: "small muted", id: "unsure" }, `The model is not sure: ${pct(Object.values(p.probabilities)[0])} for its best guess. Try a clearer example, or add more examples like this one.`) : null)),
