@@ -28,10 +28,10 @@ KIND = "sequence"
 REPORT, CONFIG, WEIGHTS, SUMMARY = "report.json", "config.json", "model.safetensors", "summary.md"
 
 
-def decode_all(model, arrays: list[np.ndarray], alphabet: Alphabet, device, beam: int = 1
-               ) -> tuple[list[str], list[float], float]:
+def decode_all(model, arrays: list[np.ndarray], alphabet: Alphabet, device, beam: int = 1,
+               batch_size: int = 16) -> tuple[list[str], list[float], float]:
     """(texts, confidences, decode milliseconds per example) of ``arrays``."""
-    lps = frame_log_probs(model, arrays, device)
+    lps = frame_log_probs(model, arrays, device, batch_size)
     t0 = time.perf_counter()
     out = [decode(lp, beam=beam) for lp in lps]
     ms = 1000 * (time.perf_counter() - t0) / max(len(lps), 1)
@@ -99,8 +99,11 @@ class SequenceRun:
         mean of the decoded path's frame probabilities, 0..1)."""
         paths = [Path(p) for p in paths]
         arrays = [self.hooks.read(p, self.rate)[0] for p in paths]
+        # one file at a time, as an exported bundle runs it: in a padded batch the padding reaches
+        # the BiLSTM's backward pass (and audio's per-recording standardisation), so a file's text
+        # could depend on the files beside it
         texts, conf, _ = decode_all(self.model, arrays, self.alphabet, self.device,
-                                    beam or self.settings.beam)
+                                    beam or self.settings.beam, batch_size=1)
         return [{"file": str(p), "text": t, "confidence": round(c, 4)} for p, t, c in zip(paths, texts, conf)]
 
     def evaluate(self, data: str | Path) -> dict:
