@@ -182,3 +182,14 @@ def test_cli_export_prints_the_parity_of_decoded_text(exported, tmp_path, capsys
     assert "ONNX fp32 (greedy)" in out and f"{len(files)}/{len(files)} identical" in out
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["README.md", "config.json", "model.onnx",
                                                                  "predict.py", "requirements.txt"]
+
+
+def test_runs_without_their_recordings_ask_for_samples(exported, tmp_path):
+    run = exported[0]
+    saved = run.report.pop("data_files")
+    try:
+        with pytest.raises(RunError, match="--samples"):
+            konstrukt.export(run, tmp_path / "x", format="onnx")
+    finally:
+        run.report["data_files"] = saved
+    assert not (tmp_path / "x").exists()

@@ -108,6 +108,20 @@ def script_texts(folder: Path, script: str, files: list[Path], beam: int, model:
     return [r["text"] for r in json.loads(done.stdout)]
 
 
+def requirements_text(dists: list[str], requirement) -> str:
+    """requirements.txt: compatible ranges, and the versions this export was checked with."""
+    from importlib import metadata
+
+    def version(d):
+        try:
+            return metadata.version(d)
+        except metadata.PackageNotFoundError:
+            return None
+
+    checked = ", ".join(f"{d} {version(d)}" for d in dists if version(d))
+    return f"# checked with {checked}\n" + "".join(f"{requirement(d)}\n" for d in dists)
+
+
 def compare_texts(reference: list[str], got: list[str], files: list[Path]) -> dict:
     same = [a == b for a, b in zip(reference, got)]
     return {"n": len(reference), "identical": int(sum(same)), "all_identical": all(same) and len(got) == len(reference),
@@ -219,7 +233,7 @@ def export_sequence(run, folder: Path, format: str, samples, say, requirement) -
         say(f"checking {script}")
         check(f"PyTorch bundle ({script})", script)
         req = "requirements.txt" if format == "bundle" else "requirements-torch.txt"
-        (folder / req).write_text("".join(f"{requirement(d)}\n" for d in needs), encoding="utf-8")
+        (folder / req).write_text(requirements_text(needs, requirement), encoding="utf-8")
         names["torch_requirements" if format == "all" else "requirements"] = req
     if want_onnx:
         _write_onnx(run, folder, format, modality, files, check, names, record, cfg, notes, say,
@@ -228,7 +242,7 @@ def export_sequence(run, folder: Path, format: str, samples, say, requirement) -
         onnx_files = [f for f in (ONNX_FP32, ONNX_INT8) if f in names.values()]
         (folder / "predict.py").write_text(render(version=version, needs=needs, modality=modality, runtime="onnx",
                                                   model_file=onnx_files[0], onnx_files=onnx_files), encoding="utf-8")
-        (folder / "requirements.txt").write_text("".join(f"{requirement(d)}\n" for d in needs), encoding="utf-8")
+        (folder / "requirements.txt").write_text(requirements_text(needs, requirement), encoding="utf-8")
         names.update(predict="predict.py", requirements="requirements.txt")
     names.update(config="config.json", card="README.md")
     write_config()
