@@ -193,3 +193,20 @@ def test_runs_without_their_recordings_ask_for_samples(exported, tmp_path):
     finally:
         run.report["data_files"] = saved
     assert not (tmp_path / "x").exists()
+
+
+def test_transformer_variants_refuse_onnx_and_export_a_pytorch_bundle(tmp_path):
+    """The TorchScript exporter records attention at one length: refused, with the bundle as the fix."""
+    from konstrukt.sequences.run import train_sequences
+
+    labels = write_sequences(tmp_path / "data", n=16)
+    with torch_threads(1):
+        run = train_sequences(labels, out=tmp_path / "run", verbose=False, config={
+            "num_epochs": 2, "cv": 0, "widths": [8], "hidden_size": 8, "heads": 2, "layers": 1,
+            "pipeline": "cnn_transformer"})
+        with pytest.raises(RunError, match="other lengths") as err:
+            konstrukt.export(run, tmp_path / "o", format="onnx")
+        assert any("--format bundle" in p for p in err.value.problems)
+        cfg = konstrukt.export(run, tmp_path / "b", format="bundle")
+    assert cfg["parity"]["results"]["PyTorch bundle (predict.py) (greedy)"]["all_identical"]
+    assert not (tmp_path / "o").exists()

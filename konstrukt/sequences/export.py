@@ -162,6 +162,27 @@ def export_graph(model, example: np.ndarray, path: Path, spec) -> None:
         spec.finish(graph)
     onnx.save(graph, str(path))
     onnx.checker.check_model(str(path), full_check=True)
+    _check_other_length(module, example, path)
+
+
+def _check_other_length(model, example: np.ndarray, path: Path) -> None:
+    """The graph must take another length too: some layers (the transformer variants' attention)
+    are recorded by the TorchScript exporter at the example's length only."""
+    from ..exporting.onnx import INPUT, OUTPUT, session
+
+    n = example.shape[1]
+    longer = np.concatenate([example, example[:, : n // 2 + 1]], axis=1)[None]
+    try:
+        got = session(path).run([OUTPUT], {INPUT: longer})[0]
+        with torch.inference_mode():
+            want = model(torch.from_numpy(longer)).float().numpy()
+        ok = got.shape == want.shape and float(np.abs(got - want).max()) <= 1e-3
+    except Exception:  # onnxruntime raises its own types on a shape it cannot take
+        ok = False
+    if not ok:
+        raise RunError("the ONNX graph of this sequence model does not take recordings of other lengths "
+                       "(the transformer variants' attention is recorded at one length)",
+                       ["Nothing was written. Fix: --format bundle (PyTorch): it decodes any length."])
 
 
 def calibration(run, limit: int = 32) -> list[np.ndarray]:
