@@ -210,3 +210,12 @@ def test_transformer_variants_refuse_onnx_and_export_a_pytorch_bundle(tmp_path):
         cfg = konstrukt.export(run, tmp_path / "b", format="bundle")
     assert cfg["parity"]["results"]["PyTorch bundle (predict.py) (greedy)"]["all_identical"]
     assert not (tmp_path / "o").exists()
+
+
+def test_konstrukt_refuses_a_sequence_bundle_as_a_run_and_says_what_to_run(exported, capsys):
+    from konstrukt.cli import main
+
+    _, _, folder, files = exported
+    assert main(["predict", str(folder), str(files[0])]) == 2
+    err = capsys.readouterr().err
+    assert "exported sequence bundle" in err and "predict.py" in err

@@ -55,14 +55,26 @@ def score(model, arrays: list[np.ndarray], texts: list[str], files: list[str], a
 
 
 def is_sequence_run(path: str | Path) -> bool:
-    """Is ``path`` a run folder written by a sequence run?"""
+    """Is ``path`` a run folder written by a sequence run? (An exported sequence bundle is refused
+    with what to run instead: its own predict.py.)"""
     report = Path(path) / REPORT
     if not report.is_file():
+        _refuse_bundle(Path(path))
         return False
     try:
         return json.loads(report.read_text(encoding="utf-8")).get("kind") == KIND
     except (OSError, ValueError):
         return False
+
+
+def _refuse_bundle(path: Path) -> None:
+    try:
+        kind = json.loads((path / CONFIG).read_text(encoding="utf-8")).get("kind") if (path / CONFIG).is_file() else None
+    except (OSError, ValueError, AttributeError):
+        return
+    if kind == KIND:
+        raise RunError(f"{path.name} is an exported sequence bundle, not a run folder",
+                       [f"Fix: run its own script (python {path.name}/predict.py FILE... --json), or give the run folder"])
 
 
 class SequenceRun:
