@@ -112,6 +112,10 @@ def cmd_export(args) -> int:
         print(json.dumps(cfg, indent=2, ensure_ascii=False))
         return 0
     par = cfg["parity"]
+    if cfg.get("kind") == "sequence":  # parity of decoded text (konstrukt/sequences/export.py)
+        from ..sequences.export import summary_lines
+        print("\n".join(summary_lines(cfg)))
+        return 0
     print(f"exported {cfg['pipeline']['name']} ({', '.join(cfg['classes'])}) to {cfg['path']}")
     print(f"parity on {par['samples']} held-out files ({par['source']}):")
     for name, r in par["results"].items():

@@ -157,15 +157,20 @@ def export(run, out: str | Path, format: str = "bundle", *, force: bool = False,
     refused format and why in ``refused``. Returns the bundle's config.json dict.
     """
     from ..inference import Run, load_run
+    from ..sequences.runfolder import SequenceRun
 
     say = say or (lambda msg: None)
     if format not in FORMATS:
         raise ConfigError(f"unknown export format {format!r}", [f"choose one of: {', '.join(FORMATS)}"])
     out, as_zip = _prepare_out(Path(out), force)  # before any work: an existing --out fails at once
-    run = run if isinstance(run, Run) else load_run(run)
+    run = run if isinstance(run, (Run, SequenceRun)) else load_run(run)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
-        cfg = _write(run, staging, format, samples, say)
+        if isinstance(run, SequenceRun):  # recording → text: konstrukt/sequences/export.py
+            from ..sequences.export import export_sequence
+            cfg = export_sequence(run, staging, format, samples, say, requirement)
+        else:
+            cfg = _write(run, staging, format, samples, say)
         _finish(staging, out, as_zip, top)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

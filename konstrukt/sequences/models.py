@@ -13,15 +13,13 @@ model over the CNN's frames), ``se`` (squeeze-and-excitation in every block).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 
 from ..errors import ConfigError
 from ..modalities.audio.augment import SpecAugment
-from ..models.portable.signal_nets import Recurrent, ResBlock, TransformerTail
+from ..models.portable.sequence_nets import SequenceNet as PortableSequenceNet
 
 BASES = ("rescnn", "cnn_transformer", "transformer_only")
 PARTS = ("mlp480", "dropout", "bilstm", "gru", "se")
@@ -55,53 +53,33 @@ def parse_variant(name: str) -> Variant:
                    0.3 if "dropout" in parts else 0.0, "se" in parts)
 
 
-class SequenceNet(nn.Module):
-    """(B, C, T) raw recordings → (B, T', V) per-frame log-probabilities (V = tokens + blank 0)."""
+class SequenceNet(PortableSequenceNet):
+    """(B, C, T) raw recordings → (B, T', V) per-frame log-probabilities (V = tokens + blank 0): the
+    portable network (:mod:`konstrukt.models.portable.sequence_nets`, what bundles carry) built
+    from a variant name, with SpecAugment while training."""
 
     def __init__(self, frontend: nn.Module, vocab: int, variant: str = DEFAULT_VARIANT,
                  widths: tuple[int, ...] = (64, 128), hidden_size: int = 128, layers: int = 2,
                  heads: int = 4, kernel_size: int = 9, time_mask: int = 10, feature_mask: int = 1):
-        super().__init__()
-        v = parse_variant(variant)
-        self.frontend, self.vocab = frontend, vocab
-        self.mask = SpecAugment(time_mask, feature_mask, stripes=2)  # training mode only
-        prev = frontend.out_channels
-        self.mlp: nn.Module = nn.Identity()
-        if v.mlp:  # per-frame MLP (the study's 480-unit MLP over each frame's features)
-            self.mlp = nn.Sequential(nn.Conv1d(prev, 480, 1), nn.ReLU(inplace=True), nn.Dropout(v.dropout))
-            prev = 480
-        blocks = []
-        for w in widths if v.cnn else ():
-            blocks.append(ResBlock(prev, w, kernel_size, v.dropout, v.se))
-            prev = w
-        self.blocks = nn.Sequential(*blocks)
-        self.temporal: nn.Module | None = None
-        if v.temporal in ("lstm", "gru"):
-            self.temporal = Recurrent(v.temporal, prev, hidden_size, layers, v.dropout)
-        elif v.temporal == "transformer":
-            try:
-                self.temporal = TransformerTail(prev, hidden_size, layers, heads, max(v.dropout, 0.1))
-            except ValueError as exc:
-                raise ConfigError(f"sequence model: {exc}", ["Fix: `hidden_size` and `heads` in the config"]) from None
-        # the CNN's frames beside the temporal model's (as the classifier family does): the head
-        # sees both, so the recurrent / attention part adds context without hiding the CNN
-        out = prev + (self.temporal.out_channels if self.temporal is not None else 0)
-        self.head = nn.Conv1d(out, vocab, 1)  # per-frame linear head
+        try:
+            super().__init__(frontend, vocab, **variant_options(variant), widths=tuple(widths),
+                             hidden_size=hidden_size, layers=layers, heads=heads, kernel_size=kernel_size,
+                             mask=SpecAugment(time_mask, feature_mask, stripes=2))  # training mode only
+        except ValueError as exc:  # the transformer's width and heads do not divide
+            raise ConfigError(f"sequence model: {exc}", ["Fix: `hidden_size` and `heads` in the config"]) from None
 
-    def frames(self, length: int) -> int:
-        """Output frames for a recording of ``length`` samples (each block halves, rounding up)."""
-        n = self.frontend.frames(int(length))
-        for _ in self.blocks:
-            n = math.ceil(n / 2)
-        return int(n)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, C, T) raw
-        h = self.frontend(x)  # (B, F, T')
-        h = self.mask(h[:, None])[:, 0]  # SpecAugment (time / feature stripes) while training
-        h = self.blocks(self.mlp(h))  # (B, W, T'')
-        if self.temporal is not None:
-            h = torch.cat([h, self.temporal(h)], dim=1)  # (B, W + T, T'')
-        return torch.log_softmax(self.head(h).transpose(1, 2).float(), dim=-1)  # (B, T'', V)
+def variant_options(variant: str) -> dict:
+    """The portable network's keyword arguments of a variant name (saved in bundles' config.json)."""
+    v = parse_variant(variant)
+    return {"cnn": v.cnn, "temporal": v.temporal, "mlp": v.mlp, "dropout": v.dropout, "se": v.se}
+
+
+def model_options(run_settings, frontend: nn.Module) -> dict:
+    """Everything a bundle needs to rebuild a run's network without konstrukt (its config.json)."""
+    return {"frontend": type(frontend).__name__, **variant_options(run_settings.pipeline),
+            "widths": list(run_settings.widths), "hidden_size": run_settings.hidden_size,
+            "layers": run_settings.layers, "heads": run_settings.heads}
 
 
 def build_model(hooks, channels: int, rate: float, vocab: int, settings) -> SequenceNet:

@@ -136,7 +136,10 @@ def run_sequences(loaded: Loaded, settings: SequenceConfig, verbose: bool = Fals
         "alphabet": alphabet.state(), "history": result.history, "best_epoch": result.best_epoch,
         "stopped_early": result.stopped_early, "train_seconds": round(result.seconds, 3),
         "train_examples_per_second": round(result.examples_per_second, 2),
-        "warnings": loaded.warnings + notes, "device": str(device)}
+        "warnings": loaded.warnings + notes, "device": str(device),
+        # each split's recordings (a long one once): what export checks parity on and calibrates with
+        "data_files": {k: list(dict.fromkeys(str(loaded.examples[i].path.resolve()) for i in v))
+                       for k, v in split.items()}}
     for name in ("val", "test"):
         report[name] = score_split(model, loaded, split[name], alphabet, settings, device) if split[name] else None
     report["cv"] = cross_validate(loaded, split["train"] + split["val"], settings, device,

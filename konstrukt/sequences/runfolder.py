@@ -28,10 +28,10 @@ KIND = "sequence"
 REPORT, CONFIG, WEIGHTS, SUMMARY = "report.json", "config.json", "model.safetensors", "summary.md"
 
 
-def decode_all(model, arrays: list[np.ndarray], alphabet: Alphabet, device, beam: int = 1
-               ) -> tuple[list[str], list[float], float]:
+def decode_all(model, arrays: list[np.ndarray], alphabet: Alphabet, device, beam: int = 1,
+               batch_size: int = 16) -> tuple[list[str], list[float], float]:
     """(texts, confidences, decode milliseconds per example) of ``arrays``."""
-    lps = frame_log_probs(model, arrays, device)
+    lps = frame_log_probs(model, arrays, device, batch_size)
     t0 = time.perf_counter()
     out = [decode(lp, beam=beam) for lp in lps]
     ms = 1000 * (time.perf_counter() - t0) / max(len(lps), 1)
@@ -55,14 +55,26 @@ def score(model, arrays: list[np.ndarray], texts: list[str], files: list[str], a
 
 
 def is_sequence_run(path: str | Path) -> bool:
-    """Is ``path`` a run folder written by a sequence run?"""
+    """Is ``path`` a run folder written by a sequence run? (An exported sequence bundle is refused
+    with what to run instead: its own predict.py.)"""
     report = Path(path) / REPORT
     if not report.is_file():
+        _refuse_bundle(Path(path))
         return False
     try:
         return json.loads(report.read_text(encoding="utf-8")).get("kind") == KIND
     except (OSError, ValueError):
         return False
+
+
+def _refuse_bundle(path: Path) -> None:
+    try:
+        kind = json.loads((path / CONFIG).read_text(encoding="utf-8")).get("kind") if (path / CONFIG).is_file() else None
+    except (OSError, ValueError, AttributeError):
+        return
+    if kind == KIND:
+        raise RunError(f"{path.name} is an exported sequence bundle, not a run folder",
+                       [f"Fix: run its own script (python {path.name}/predict.py FILE... --json), or give the run folder"])
 
 
 class SequenceRun:
@@ -99,8 +111,11 @@ class SequenceRun:
         mean of the decoded path's frame probabilities, 0..1)."""
         paths = [Path(p) for p in paths]
         arrays = [self.hooks.read(p, self.rate)[0] for p in paths]
+        # one file at a time, as an exported bundle runs it: in a padded batch the padding reaches
+        # the BiLSTM's backward pass (and audio's per-recording standardisation), so a file's text
+        # could depend on the files beside it
         texts, conf, _ = decode_all(self.model, arrays, self.alphabet, self.device,
-                                    beam or self.settings.beam)
+                                    beam or self.settings.beam, batch_size=1)
         return [{"file": str(p), "text": t, "confidence": round(c, 4)} for p, t, c in zip(paths, texts, conf)]
 
     def evaluate(self, data: str | Path) -> dict:
