@@ -182,3 +182,14 @@ def test_predict_and_evaluate_on_other_data_with_an_unseen_character(toy_run, tm
     preds = loaded.predict(sorted(tmp_path.glob("*.npz"))[:2])
     assert set(preds[0]) == {"file", "text", "confidence"} and 0 < preds[0]["confidence"] <= 1
     assert set(preds[0]["text"]) <= set("abcd")
+
+
+def test_an_unknown_sequence_front_end_is_refused_naming_the_choices():
+    from konstrukt.sequences.dataset import hooks_of
+
+    hooks = hooks_of("signal")
+    assert hooks.resolve("auto") in hooks.names()
+    with pytest.raises(ConfigError) as err:
+        hooks.resolve("no_such_front_end")
+    assert "no_such_front_end" in str(err.value)
+    assert any(hooks.default_name in p and "auto" in p for p in err.value.problems)

@@ -22,6 +22,7 @@ class SequenceConfig(BaseModel):
 
     task: Optional[str] = None  # None: from the files' types
     pipeline: str = "auto"  # a model variant (konstrukt.sequences.models), auto: the default one
+    frontend: str = "auto"  # the modality's front end by name (its wing's sequence.py); saved resolved
     tokens: Literal["chars", "space"] = "chars"
     num_epochs: int = Field(80, ge=1, le=10_000)
     learning_rate: float = Field(2e-3, gt=0, le=1)

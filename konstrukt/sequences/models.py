@@ -84,7 +84,7 @@ def model_options(run_settings, frontend: nn.Module) -> dict:
 
 def build_model(hooks, channels: int, rate: float, vocab: int, settings) -> SequenceNet:
     """The run's network from its settings (:class:`~konstrukt.sequences.config.SequenceConfig`)."""
-    frontend = hooks.frontend(channels, rate)
+    frontend = hooks.factory(getattr(settings, "frontend", "auto"))(channels, rate)
     return SequenceNet(frontend, vocab, settings.pipeline, tuple(settings.widths), settings.hidden_size,
                        settings.layers, settings.heads, time_mask=round(settings.time_mask * frontend.fps),
                        feature_mask=hooks.feature_mask if settings.feature_mask is None else settings.feature_mask)

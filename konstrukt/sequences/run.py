@@ -162,7 +162,8 @@ def train_sequences(data: str | Path, *, out: str | Path, config: Any = None, ov
     staging = artifacts.start_run_dir(Path(out), overwrite)
     try:
         loaded = load(data, settings)
-        settings = settings.model_copy(update={"task": loaded.task, "sample_rate": loaded.rate})
+        settings = settings.model_copy(update={"task": loaded.task, "sample_rate": loaded.rate,
+                                               "frontend": hooks_of(loaded.task).resolve(settings.frontend)})
         model, report = run_sequences(loaded, settings, verbose, progress)
         report["wall_seconds"] = round(time.perf_counter() - started, 3)
         write_run(staging, report, settings, model)

@@ -92,7 +92,10 @@ class SequenceRun:
         path = Path(path)
         try:
             report = json.loads((path / REPORT).read_text(encoding="utf-8"))
-            settings = SequenceConfig.model_validate(json.loads((path / CONFIG).read_text(encoding="utf-8")))
+            saved = json.loads((path / CONFIG).read_text(encoding="utf-8"))
+            # runs written before front ends had names used the modality's default one
+            saved.setdefault("frontend", hooks_of(saved.get("task")).default_name if saved.get("task") else "auto")
+            settings = SequenceConfig.model_validate(saved)
             state = load_file(str(path / WEIGHTS))
         except (OSError, ValueError) as exc:
             raise RunError(f"{path.name}: not a readable sequence run ({type(exc).__name__})",
