@@ -45,19 +45,27 @@ NEEDS = $needs
 
 # --------------------------------------------------------------------------- models
 
-ONNX_MODEL = '''
+# the ONNX Runtime session part every ONNX predict.py shares (classification and sequences)
+ONNX_SESSION = '''
 import onnxruntime as ort
 
 MODEL_FILE = $model_file
 _SESSION = {}
 
 
-def logits(inputs, model_file=None):
-    """Logits (N, C) from the ONNX model (its preprocessing runs inside the graph)."""
+def session(model_file=None):
+    """The ONNX Runtime session of ``model_file`` (default: MODEL_FILE), opened once."""
     name = model_file or MODEL_FILE
     if name not in _SESSION:
         _SESSION[name] = ort.InferenceSession(str(HERE / name), providers=["CPUExecutionProvider"])
-    sess = _SESSION[name]
+    return _SESSION[name]
+'''
+
+ONNX_MODEL = '''
+
+def logits(inputs, model_file=None):
+    """Logits (N, C) from the ONNX model (its preprocessing runs inside the graph)."""
+    sess = session(model_file)
     if globals().get("UNPADDED"):
         return np.concatenate([sess.run(["logits"], {"input": x[None].astype(np.float32)})[0] for x in inputs])
     return sess.run(["logits"], {"input": np.stack(inputs).astype(np.float32)})[0]
@@ -215,13 +223,21 @@ def render(*, version: str, needs: list[str], modality: str, runtime: str, backb
         parts.append(torch_backbone(backbone)[0])
         option, arg = "", "None"
     else:
-        parts.append(Template(ONNX_MODEL).substitute(model_file=repr(str(model_file))))
-        choices = [str(f) for f in onnx_files or [model_file]]
-        option = (f'    parser.add_argument("--model", default=MODEL_FILE, choices={choices!r},\n'
-                  f'                        help="which ONNX file to run (default: %(default)s)")\n')
-        arg = "args.model"
+        source, option, arg = onnx_part(ONNX_MODEL, model_file, onnx_files)
+        parts.append(source)
     parts.append(Template(MAIN).substitute(model_option=option, model_arg=arg))
     return check_source("".join(parts))
+
+
+def onnx_part(model: str, model_file: str, onnx_files: list[str] | None) -> tuple[str, str, str]:
+    """(the ONNX session part followed by ``model``, main's ``--model`` option, the argument main
+    passes on) of an ONNX predict.py. The file names are written with ``repr``: they are konstrukt's
+    own (model.onnx, model.int8.onnx), never a user's."""
+    source = Template(ONNX_SESSION).substitute(model_file=repr(str(model_file))) + model
+    choices = [str(f) for f in onnx_files or [model_file]]
+    option = (f'    parser.add_argument("--model", default=MODEL_FILE, choices={choices!r},\n'
+              f'                        help="which ONNX file to run (default: %(default)s)")\n')
+    return source, option, "args.model"
 
 
 def check_source(source: str) -> str:

@@ -14,7 +14,7 @@ from importlib import resources
 from string import Template
 
 from ..exporting.template_inputs import INPUTS
-from ..exporting.templates import check_source, portable_source
+from ..exporting.templates import check_source, onnx_part, portable_source
 
 HEADER = Template('''#!/usr/bin/env python3
 """Decode recordings to text with the exported konstrukt sequence model beside this file
@@ -55,18 +55,10 @@ def recording(path):
 ''')
 
 ONNX_PART = '''
-import onnxruntime as ort
-
-MODEL_FILE = $model_file
-_SESSION = {}
-
 
 def log_probs(x, model_file=None):
     """(frames, tokens + 1) log-probabilities of one (C, T) recording (the front end runs in the graph)."""
-    name = model_file or MODEL_FILE
-    if name not in _SESSION:
-        _SESSION[name] = ort.InferenceSession(str(HERE / name), providers=["CPUExecutionProvider"])
-    return _SESSION[name].run(["logits"], {"input": x[None].astype(np.float32)})[0][0]
+    return session(model_file).run(["logits"], {"input": x[None].astype(np.float32)})[0][0]
 '''
 
 TORCH_PART = '''
@@ -149,11 +141,8 @@ def render(*, version: str, needs: list[str], modality: str, runtime: str,
         parts.append(TORCH_PART)
         option, arg = "", "None"
     else:
-        parts.append(Template(ONNX_PART).substitute(model_file=repr(str(model_file))))
-        choices = [str(f) for f in onnx_files or [model_file]]
-        option = (f'    parser.add_argument("--model", default=MODEL_FILE, choices={choices!r},\n'
-                  f'                        help="which ONNX file to run (default: %(default)s)")\n')
-        arg = "args.model"
+        source, option, arg = onnx_part(ONNX_PART, model_file, onnx_files)
+        parts.append(source)
     parts.append(ctc_source())
     parts.append(Template(MAIN).substitute(model_option=option, model_arg=arg))
     return check_source("".join(parts))
