@@ -38,16 +38,21 @@ FILES = {"torch_weights": "PyTorch weights and the model's constants (safetensor
          "web_runtime_license": "onnxruntime-web's licence (MIT)"}
 
 
-def _how_to_run(cfg: dict) -> list[str]:
-    files = cfg["files"]
-    lines = ["## How to run it", "", "```bash", "pip install -r requirements.txt",
-             "python predict.py FILE... --json"]
+def how_to_run(files: dict, commands: list[str], returns: str) -> list[str]:
+    """The card's "How to run it" section of a bundle with ``files``: install, the predict.py
+    ``commands``, the PyTorch and INT8 variants the bundle has, and the Python call (``returns``:
+    what ``predict("file")`` gives)."""
+    lines = ["## How to run it", "", "```bash", "pip install -r requirements.txt", *commands]
     if files.get("torch_predict") == "predict_torch.py":
         lines.append("pip install -r requirements-torch.txt && python predict_torch.py FILE...   # PyTorch")
     if "onnx_int8" in files and "onnx" in files:
         lines.append("python predict.py FILE... --model model.int8.onnx   # the INT8 model")
-    lines += ["```", "", "```python", "from predict import predict",
-              'predict("file")  # {"label": ..., "probabilities": {class: p, ...}}', "```", ""]
+    return lines + ["```", "", "```python", "from predict import predict", f'predict("file")  # {returns}', "```", ""]
+
+
+def _how_to_run(cfg: dict) -> list[str]:
+    files = cfg["files"]
+    lines = how_to_run(files, ["python predict.py FILE... --json"], '{"label": ..., "probabilities": {class: p, ...}}')
     if "web_page" in files:
         lines += ["In a browser: open `index.html` (offline, from disk or any static host); drop or pick a "
                   "file. From your own page's JavaScript, with the same scripts loaded:", "",

@@ -2,6 +2,8 @@
 of decoded text, how to run it. Every value comes from the bundle's config.json."""
 from __future__ import annotations
 
+from ..exporting.card import how_to_run
+
 FILES = {"onnx": "ONNX model, fp32 (front end inside; dynamic time axis; per-frame log-probabilities)",
          "onnx_int8": "ONNX model, INT8-quantised (decodes the held-out recordings to the same text)",
          "torch_weights": "PyTorch weights and the front end's training statistics (safetensors)",
@@ -52,17 +54,11 @@ def sequence_card(cfg: dict) -> str:
              f"{len(alpha['tokens'])} {unit} (listed in config.json), trained with the CTC loss; "
              f"{pre['frames_per_second']:g} frames per second enter the network (front end: {pre['frontend']}).", "",
              "## How good it is", "", *_metrics(cfg), "",
-             "## Parity of decoded text", "", *_parity(cfg), "",
-             "## How to run it", "", "```bash", "pip install -r requirements.txt",
-             "python predict.py FILE... --json            # greedy: best token per frame",
-             "python predict.py FILE... --beam 8 --json   # CTC prefix beam search"]
-    if files.get("torch_predict") == "predict_torch.py":
-        lines.append("pip install -r requirements-torch.txt && python predict_torch.py FILE...   # PyTorch")
-    if "onnx_int8" in files and "onnx" in files:
-        lines.append("python predict.py FILE... --model model.int8.onnx   # the INT8 model")
-    lines += ["```", "", "```python", "from predict import predict",
-              'predict("file")  # {"text": ..., "confidence": 0..1}', "```", "",
-              "confidence: the geometric mean of the decoded path's frame probabilities.", ""]
+             "## Parity of decoded text", "", *_parity(cfg), ""]
+    lines += how_to_run(files, ["python predict.py FILE... --json            # greedy: best token per frame",
+                                "python predict.py FILE... --beam 8 --json   # CTC prefix beam search"],
+                        '{"text": ..., "confidence": 0..1}')
+    lines += ["confidence: the geometric mean of the decoded path's frame probabilities.", ""]
     if cfg.get("notes"):
         lines += ["## Notes", "", *[f"- {n}" for n in cfg["notes"]], ""]
     lines += ["## Files", "", *[f"- `{name}`: {FILES.get(key, '')}" for key, name in files.items()], ""]
