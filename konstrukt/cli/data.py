@@ -1,32 +1,26 @@
 """``konstrukt check``: the data-health check without training."""
 from __future__ import annotations
 
-import argparse
 import json
 import textwrap
 
 from .output import print_health
+from .parsers import add_data_arguments, command_parser
 
 
 def add_check(sub) -> None:
-    from ..tasks import TASKS
-
-    p = sub.add_parser(
-        "check", help="check data before training: duplicates, leakage, label conflicts, imbalance …",
-        description=textwrap.fill(
-            "Check labelled examples without training: exact and near duplicates (within a class, "
-            "across classes, across train/validation/test), too few examples, class imbalance, "
-            "unusual sizes/durations/sample rates, blank images and silent clips. `train` runs the "
-            "same checks and, after cross-validation, lists likely mislabelled examples too.", 90),
+    p = command_parser(
+        sub, "check", help="check data before training: duplicates, leakage, label conflicts, imbalance …",
+        description="Check labelled examples without training: exact and near duplicates (within a class, "
+                    "across classes, across train/validation/test), too few examples, class imbalance, "
+                    "unusual sizes/durations/sample rates, blank images and silent clips. `train` runs the "
+                    "same checks and, after cross-validation, lists likely mislabelled examples too.",
         epilog=textwrap.fill("exit status: 0 when the check ran (1 with --strict when there is leakage "
                              "or a label conflict), 2 when the data cannot be read at all.", 90)
                + "\n\nexamples:\n"
-               "  konstrukt check photos/\n  konstrukt check sounds/ --task sound --json > health.json",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("data", help="folder of class folders, .zip or .csv (as for train)")
-    p.add_argument("--task", default="image", choices=TASKS.names(), help="kind of examples (default: image)")
-    p.add_argument("--config", default=None, metavar="FILE",
-                   help="the config you train with (its split and cv decide what is checked)")
+               "  konstrukt check photos/\n  konstrukt check sounds/ --task sound --json > health.json")
+    add_data_arguments(p, data="folder of class folders, .zip or .csv (as for train)",
+                       config="the config you train with (its split and cv decide what is checked)")
     p.add_argument("--strict", action="store_true", help="exit 1 on leakage or label conflicts")
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

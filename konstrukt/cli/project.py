@@ -5,8 +5,7 @@ The file is the web app's *Download project* / *Import project* format
 """
 from __future__ import annotations
 
-import argparse
-import textwrap
+from .parsers import add_data_arguments, command_parser
 
 EPILOG = """\
 examples:
@@ -23,35 +22,28 @@ with *Import project* on the projects page, or unpack it here with `project impo
 
 def add_project(sub) -> None:
     """Register ``konstrukt project`` with its ``export`` and ``import`` subcommands."""
-    from ..tasks import TASKS
-
-    p = sub.add_parser(
-        "project", help="a whole project as one file: export a data folder, import a project file",
-        description=textwrap.fill(
-            "Move a project as one file: its examples in class folders plus a manifest (task, classes, "
-            "sample digests, settings). The same file imports into the web app (Import project) and "
-            "trains to the same result there: same examples, same order, same settings and seed.", 90),
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser(
+        sub, "project", help="a whole project as one file: export a data folder, import a project file",
+        description="Move a project as one file: its examples in class folders plus a manifest (task, classes, "
+                    "sample digests, settings). The same file imports into the web app (Import project) and "
+                    "trains to the same result there: same examples, same order, same settings and seed.",
+        epilog=EPILOG)
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    exp = actions.add_parser(
-        "export", help="pack a data folder (class folders, .zip or path,label CSV) into a project file",
+    exp = command_parser(
+        actions, "export", help="pack a data folder (class folders, .zip or path,label CSV) into a project file",
         description="Pack the examples `konstrukt train DATA` would read, in the order it reads them, "
-                    "with optional settings, into one project file.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    exp.add_argument("data", help="folder of class folders, .zip of it, or a CSV with path,label")
-    exp.add_argument("--task", default="image", choices=TASKS.names(), help="kind of examples (default: image)")
-    exp.add_argument("--config", default=None, metavar="FILE",
-                     help="settings to carry (hyperparams.json or any TrainConfig JSON/YAML, `pipeline` included)")
+                    "with optional settings, into one project file.", epilog=EPILOG)
+    add_data_arguments(exp, data="folder of class folders, .zip of it, or a CSV with path,label",
+                       config="settings to carry (hyperparams.json or any TrainConfig JSON/YAML, `pipeline` included)")
     exp.add_argument("--name", default=None, help="the project's name (default: the data folder's name)")
     exp.add_argument("--out", required=True, metavar="FILE.zip", help="the project file to write")
     exp.set_defaults(func=cmd_export)
 
-    imp = actions.add_parser(
-        "import", help="check a project file and unpack it into class folders + labels.csv + settings.json",
+    imp = command_parser(
+        actions, "import", help="check a project file and unpack it into class folders + labels.csv + settings.json",
         description="Check a project file as hostile input (paths, links, sizes, digests, that every "
-                    "file decodes) and unpack it into a new folder; nothing is left when it is refused.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                    "file decodes) and unpack it into a new folder; nothing is left when it is refused.", epilog=EPILOG)
     imp.add_argument("file", help="a project file (from `project export` or Download project)")
     imp.add_argument("--out", required=True, metavar="DIR", help="a new folder to unpack into")
     imp.set_defaults(func=cmd_import)
