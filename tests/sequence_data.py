@@ -50,3 +50,23 @@ def write_sequences(root: Path, n: int = 48, seed: int = 0, alphabet: str = ALPH
         w.writerow(["path", "text"] + (["subject"] if subjects else []))
         w.writerows(rows)
     return root / name
+
+
+def write_tone_clips(root: Path, n: int = 9, rate: int = 16000) -> Path:
+    """``n`` WAV clips of three tones each (a: 440 Hz, b: 1200 Hz, 0.15 s, a 0.1 s gap after each)
+    and ``labels.csv`` (path,text) beside them: the `sound` task's sequence data."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    tone = {"a": 440.0, "b": 1200.0}
+    rows = []
+    for i in range(n):
+        text = "".join(rng.choice(["a", "b"], 3))
+        parts = []
+        for ch in text:
+            t = np.arange(int(0.15 * rate)) / rate
+            parts += [0.5 * np.sin(2 * np.pi * tone[ch] * t), np.zeros(rate // 10)]
+        sf.write(root / f"c{i}.wav", np.concatenate(parts).astype(np.float32), rate)
+        rows.append(f"c{i}.wav,{text}")
+    (root / "labels.csv").write_text("path,text\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return root / "labels.csv"

@@ -8,14 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import konstrukt
 from konstrukt.errors import RunError
 from konstrukt.runtime import torch_threads
 
-from sequence_data import write_sequences
+from sequence_data import write_sequences, write_tone_clips
 
 TOY = {"num_epochs": 25, "batch_size": 4, "cv": 0, "widths": [32], "hidden_size": 32,
        "pipeline": "rescnn+bilstm", "learning_rate": 3e-3, "patience": 30}
@@ -147,21 +146,10 @@ def test_web_format_is_refused_for_sequence_runs(exported, tmp_path):
 
 def test_audio_sequence_onnx_runs_the_log_mel_in_the_graph(tmp_path):
     """A sound run: the log-mel (DFT convolution) is inside the graph; predict.py only reads the WAV."""
-    sf = pytest.importorskip("soundfile")
+    pytest.importorskip("soundfile")
     from konstrukt.sequences.run import train_sequences
 
-    rng = np.random.default_rng(0)
-    tone = {"a": 440.0, "b": 1200.0}
-    rows = []
-    for i in range(9):
-        text = "".join(rng.choice(["a", "b"], 3))
-        parts = []
-        for ch in text:
-            t = np.arange(int(0.15 * 16000)) / 16000
-            parts += [0.5 * np.sin(2 * np.pi * tone[ch] * t), np.zeros(1600)]
-        sf.write(tmp_path / f"c{i}.wav", np.concatenate(parts).astype(np.float32), 16000)
-        rows.append(f"c{i}.wav,{text}")
-    (tmp_path / "labels.csv").write_text("path,text\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    write_tone_clips(tmp_path)
     with torch_threads(1):
         run = train_sequences(tmp_path / "labels.csv", out=tmp_path / "run", verbose=False,
                               config={"num_epochs": 2, "cv": 0, "widths": [8], "hidden_size": 8, "pipeline": "rescnn"})

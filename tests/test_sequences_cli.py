@@ -9,7 +9,7 @@ import pytest
 from konstrukt.cli import main
 from konstrukt.runtime import torch_threads
 
-from sequence_data import write_sequences
+from sequence_data import write_sequences, write_tone_clips
 
 
 def test_cli_train_evaluate_predict_json_on_a_text_csv(tmp_path, capsys):
@@ -86,22 +86,9 @@ def test_cli_compare_runs_named_variants_on_the_same_folds(tmp_path, capsys):
 
 def test_audio_clips_train_through_the_log_mel_front_end(tmp_path):
     """wav files with a text column: the `sound` task, 16 kHz log-mel frames, predict gives text."""
-    import soundfile as sf
-
     from konstrukt.sequences.run import train_sequences
 
-    rng = np.random.default_rng(0)
-    tone = {"a": 440.0, "b": 1200.0}
-    rows = []
-    for i in range(9):
-        text = "".join(rng.choice(["a", "b"], 3))
-        parts = []
-        for ch in text:
-            t = np.arange(int(0.15 * 16000)) / 16000
-            parts += [0.5 * np.sin(2 * np.pi * tone[ch] * t), np.zeros(1600)]
-        sf.write(tmp_path / f"c{i}.wav", np.concatenate(parts).astype(np.float32), 16000)
-        rows.append(f"c{i}.wav,{text}")
-    (tmp_path / "labels.csv").write_text("path,text\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    write_tone_clips(tmp_path)
     with torch_threads(1):
         run = train_sequences(tmp_path / "labels.csv", out=tmp_path / "run", verbose=False,
                               config={"num_epochs": 2, "cv": 0, "widths": [8], "hidden_size": 8, "pipeline": "rescnn"})
