@@ -42,8 +42,11 @@ def _check_member(info: zipfile.ZipInfo, archive: str) -> str | None:
     return None
 
 
-def _header_problems(zf: zipfile.ZipFile, label: str, infos: list[zipfile.ZipInfo], max_total_bytes: int,
-                     max_files: int, max_member_bytes: int | None) -> list[str]:
+def header_problems(zf: zipfile.ZipFile, label: str, infos: list[zipfile.ZipInfo], max_total_bytes: int,
+                    max_files: int, max_member_bytes: int | None) -> list[str]:
+    """What is wrong with a zip before anything is read from it (``label`` names it): unsafe member
+    names or links, too many files (of ``infos``), too many bytes in all or in one member, a
+    suspicious compression ratio. Empty when it may be extracted."""
     problems = [p for i in zf.infolist() if (p := _check_member(i, label))]
     total = sum(i.file_size for i in infos)
     packed = sum(i.compress_size for i in infos)
@@ -76,7 +79,7 @@ def safe_extract_zip(zip_path: str | Path, dest: str | Path, *, max_total_bytes:
                         ["Fix: re-create the archive with a standard zip tool."]) from None
     with zf:
         infos = [i for i in zf.infolist() if not i.is_dir()]
-        problems = _header_problems(zf, label, infos, max_total_bytes, max_files, max_member_bytes)
+        problems = header_problems(zf, label, infos, max_total_bytes, max_files, max_member_bytes)
         if problems:
             raise DataError("archive refused", problems + ["Fix: re-create the archive with only "
                                                            "the class folders and their files."])

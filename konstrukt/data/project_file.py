@@ -29,7 +29,7 @@ from typing import Any, Iterable, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import DataError, KonstruktError
-from .archive import MAX_FILES, MAX_TOTAL_BYTES, _header_problems, safe_extract_zip
+from .archive import MAX_FILES, MAX_TOTAL_BYTES, header_problems, safe_extract_zip
 from .labels import LABEL_FIX, label_problem
 from .samples import file_digest
 
@@ -185,8 +185,8 @@ def _read_manifest(path: Path, label: str, limits: Limits) -> ProjectManifest:
         # traversal, absolute paths, links, bombs and sizes first: they name the member plainly
         # (the manifest has a limit of its own, checked below)
         samples = [i for n, i in infos.items() if n != MANIFEST]
-        if problems := _header_problems(zf, label, samples, limits.max_total_bytes, limits.max_files,
-                                        limits.max_member_bytes):
+        if problems := header_problems(zf, label, samples, limits.max_total_bytes, limits.max_files,
+                                       limits.max_member_bytes):
             raise DataError(f"{label}: this project file cannot be imported", problems + [FIX])
         info = infos.get(MANIFEST)
         if info is None:

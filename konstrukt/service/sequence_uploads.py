@@ -91,7 +91,7 @@ def check_zip(task: str, name: str, stream: BinaryIO, work: Path, settings, out:
     """Stage a zip of recordings + a ``path,text`` CSV, check both; the accepted recordings go to
     ``out`` and the answer maps each one's display name to its text."""
     from ..data import safe_extract_zip
-    from .storage import _check_one  # the same check as any uploaded file
+    from .storage import check_staged  # the same check as any uploaded file
 
     staged = Path(tempfile.mkstemp(dir=work, suffix=".zip")[1])
     try:
@@ -137,7 +137,7 @@ def check_zip(task: str, name: str, stream: BinaryIO, work: Path, settings, out:
     for shown_name, path, text in rows:
         staged_copy = Path(tempfile.mkstemp(dir=work, suffix=safe_suffix(path.name))[1])
         shutil.move(path, staged_copy)  # named after the recording: the core reads its type from the suffix
-        _check_one(task, shown_name, staged_copy, out)
+        check_staged(task, shown_name, staged_copy, out)
         texts[display_name(shown_name)] = text
     return texts
 
@@ -145,7 +145,7 @@ def check_zip(task: str, name: str, stream: BinaryIO, work: Path, settings, out:
 def check_recording(task: str, name: str, text: str, stream: BinaryIO, work: Path, settings,
                     out: Checked) -> dict[str, str]:
     """Stage one recording with its typed text (the recorder); the same checks as a CSV row."""
-    from .storage import _check_one
+    from .storage import check_staged
 
     if safe_suffix(name) == ".zip":
         raise DataError(f"{name}: a zip carries its texts in a CSV; send it without a text field")
@@ -157,5 +157,5 @@ def check_recording(task: str, name: str, text: str, stream: BinaryIO, work: Pat
         copy_limited(stream, staged, settings.max_file_bytes)
     except TooLarge as exc:
         raise DataError(f"{name}: file is {exc}") from None
-    _check_one(task, name, staged, out)
+    check_staged(task, name, staged, out)
     return {display_name(name): text}

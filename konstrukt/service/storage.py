@@ -202,9 +202,9 @@ def check_upload(task: str, name: str, stream: BinaryIO, work: Path, *, max_file
             out.reject(name, "nothing usable inside: the archive holds only folders, hidden files or "
                              "macOS metadata (__MACOSX); zip the example files themselves")
         for member in usable:
-            _check_one(task, f"{name}: {display_name(member.name)}", member, out)
+            check_staged(task, f"{name}: {display_name(member.name)}", member, out)
         return
-    _check_one(task, name, staged, out)
+    check_staged(task, name, staged, out)
 
 
 def modality_rule(task: str, path: Path) -> None:
@@ -216,7 +216,9 @@ def modality_rule(task: str, path: Path) -> None:
         rule(path)
 
 
-def _check_one(task: str, name: str, path: Path, out: Checked) -> None:
+def check_staged(task: str, name: str, path: Path, out: Checked) -> None:
+    """Check one staged upload (shown to the user as ``name``) as a ``task`` example: keep it in
+    ``out`` when it decodes and passes the modality's rule, else delete it and record why."""
     from ..data import check_file
 
     # The core reads the type from the suffix; name the staged copy after the uploaded file.
