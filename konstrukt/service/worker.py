@@ -226,7 +226,15 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if args.parent_pipe:
         watch_parent(sys.stdin.fileno())
-    lock = claim_lock(Path(args.data_dir))  # noqa: F841 -- held (open) until the process ends
+    lock = claim_lock(Path(args.data_dir))  # one worker a data dir: the lock is held while this one works
+    try:
+        serve(args)
+    finally:
+        os.close(lock)  # released only when the worker stops (the process's exit would release it too)
+
+
+def serve(args) -> None:
+    """Work the queue with the settings of ``args`` (the worker lock is held), at a lower priority."""
     try:
         os.nice(5)  # the web server answers first; training takes what is left
     except OSError:

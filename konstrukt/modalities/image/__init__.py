@@ -165,7 +165,8 @@ def register_backbones() -> None:
     """torchvision classifiers (ImageNet weights, classifier removed), EfficientNet-Lite0 (weights
     from an installed package) and the from-scratch CNN."""
     from ...models.backbones import BackboneSpec, register_backbone
-    from .backbones import _scratch_factory, _torchvision_factory, _tv_weights
+    from ...models.weights import torchvision_weights
+    from .backbones import _scratch_factory, _torchvision_factory
     from .efficientnet_lite import LITE0_WEIGHTS, efficientnet_lite_factory
     from ...models.portable.efficientnet_lite import MEAN, STD
 
@@ -176,7 +177,7 @@ def register_backbones() -> None:
             factory = _torchvision_factory(arch, ["features"])
         register_backbone(BackboneSpec(
             name=arch, modality="image", factory=factory, num_features=dim, input=ImageInput(size),
-            weights=_tv_weights(arch, enum), default_weights="imagenet",
+            weights=torchvision_weights(enum), default_weights="imagenet",
             description=f"torchvision {arch}, ImageNet-1k weights, classifier removed",
         ))
     register_backbone(BackboneSpec(

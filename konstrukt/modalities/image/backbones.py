@@ -9,7 +9,6 @@ from torch import nn
 from ...models.backbones import Backbone, BackboneSpec, with_pretrained
 from ...models.portable import image_nets as portable
 from ...models.portable.image_nets import Normalised, torchvision_trunk
-from ...models.weights import torchvision_weights
 
 
 # --------------------------------------------------------------------------- torchvision backbones
@@ -45,11 +44,6 @@ def _torchvision_factory(arch: str, block_names: list[str]):
                                    spec.input.mean, spec.input.std)
 
     return factory
-
-
-def _tv_weights(arch: str, enum_name: str, tag: str = "IMAGENET1K_V1"):
-    """The real weight URL from torchvision's weight enum (no network needed), read when asked for."""
-    return torchvision_weights(enum_name, tag)
 
 
 # --------------------------------------------------------------------------- from scratch
