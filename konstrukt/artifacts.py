@@ -127,7 +127,7 @@ def build_report(prepared, results: dict, selection: dict | None = None) -> dict
         "data_health": prepared.health.to_dict() if prepared.health is not None else None,
         "config": cfg.model_dump(mode="json"),
         "seed": cfg.seed,
-        "versions": library_versions(),
+        "versions": library_versions(*prepared.backbone_spec.packages),
     }
     report["selection"] = selection
     tried = {c["name"] for c in (selection or {}).get("candidates", []) if c["status"] == "scored"}

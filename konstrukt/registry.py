@@ -47,6 +47,7 @@ class Registry(Generic[T]):
         self.kind = kind
         self._entries: dict[str, T] = {}
         self._explicit = explicit  # filled by register_all(): a lookup before it is an error
+        self._unavailable: dict[str, tuple[str, str]] = {}  # name -> (why, fix): its optional extra is missing
 
     def _filled(self) -> dict[str, T]:
         if self._explicit and not _REGISTERED.is_set():
@@ -74,11 +75,20 @@ class Registry(Generic[T]):
 
         return wrap
 
+    def add_unavailable(self, name: str, why: str, fix: str) -> None:
+        """Name an entry that exists only with an optional extra that is not installed: looking it
+        up (a saved run, a config) then says ``why`` and ``fix`` instead of "unknown". It is not
+        listed among the entries."""
+        self._unavailable[name] = (why, fix)
+
     def get(self, name: str) -> T:
         entries = self._filled()
         try:
             return entries[name]
         except KeyError:
+            if name in self._unavailable:
+                why, fix = self._unavailable[name]
+                raise ConfigError(f"{self.kind} {name!r} {why}", [fix]) from None
             raise ConfigError(
                 f"unknown {self.kind} {name!r}; available: {', '.join(sorted(entries))}"
             ) from None

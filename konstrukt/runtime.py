@@ -123,7 +123,9 @@ def reset_peak_memory(device: torch.device) -> None:
         pass
 
 
-def library_versions() -> dict[str, str]:
+def library_versions(*packages: str) -> dict[str, str]:
+    """The versions a run or export records: konstrukt, Python, the core libraries, and
+    ``packages`` (distributions a backbone's code comes from, e.g. ultralytics)."""
     from importlib.metadata import PackageNotFoundError, version
 
     from .version import __version__
@@ -136,4 +138,4 @@ def library_versions() -> dict[str, str]:
 
     return {"konstrukt": __version__, "python": platform.python_version(), "torch": torch.__version__,
             "torchvision": installed("torchvision"), "numpy": np.__version__,
-            "scikit-learn": installed("scikit-learn")}
+            "scikit-learn": installed("scikit-learn"), **{dist: installed(dist) for dist in packages}}

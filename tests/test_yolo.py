@@ -218,3 +218,24 @@ def test_importing_ultralytics_leaves_pillow_and_torch_as_they_were(tmp_path):
     text.write_text("hello")
     with pytest.raises(Image.UnidentifiedImageError):
         Image.open(text)
+
+
+def test_the_run_records_the_ultralytics_version(yolo_run):
+    from importlib.metadata import version
+
+    report = json.loads((yolo_run.path / "report.json").read_text())
+    assert report["versions"]["ultralytics"] == version("ultralytics")
+
+
+def test_a_yolo_run_loaded_without_ultralytics_says_how_to_install_it(yolo_run):
+    import subprocess
+    import sys
+
+    from tests.test_yolo_missing import HIDDEN
+
+    code = HIDDEN + f"from konstrukt.cli import main\nsys.exit(main(['predict', {str(yolo_run.path)!r}, " \
+                    f"{str(test_files(yolo_run, 1)[0])!r}]))\n"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "backbone 'yolo11n_cls' needs Ultralytics" in done.stderr and "pip install 'konstrukt[yolo]'" in done.stderr
+    assert "Traceback" not in done.stderr

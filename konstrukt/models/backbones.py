@@ -51,6 +51,7 @@ class BackboneSpec:
     default_weights: str = "none"
     extra: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    packages: tuple[str, ...] = ()  # distributions its code comes from, beyond konstrukt's own (run versions)
 
 
 BACKBONES: Registry[BackboneSpec] = Registry("backbone", explicit=True)

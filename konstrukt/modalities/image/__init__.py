@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from ...demo import run_demo
-from ...pipelines import SCRATCH_RECIPE, PipelineSpec, register_pipeline
+from ...pipelines import PIPELINES, SCRATCH_RECIPE, PipelineSpec, register_pipeline
 from ...tasks import Demo, ExportHooks, Modality, TaskSpec, UICapabilities, register_modality
 from . import export
 
@@ -151,8 +151,20 @@ def yolo_installed() -> bool:
         return False
 
 
+YOLO_MISSING = ("needs Ultralytics (the optional extra konstrukt[yolo], AGPL-3.0), which is not installed here",
+                "Fix: pip install 'konstrukt[yolo]', then try again.")
+
+
+def mark_yolo_missing(registry) -> None:
+    """Without the extra, a YOLO name in ``registry`` (a saved run, a config) says how to install it."""
+    for name, _, _ in YOLO_MODELS:
+        registry.add_unavailable(name, *YOLO_MISSING)
+
+
 def _register_yolo() -> None:
     """YOLO11n/s-cls pipelines, only with the optional extra installed."""
+    if not yolo_installed():
+        mark_yolo_missing(PIPELINES)
     for name, yaml, ref in YOLO_MODELS if yolo_installed() else ():
         register_pipeline(PipelineSpec(
             name=name, tasks=("image",), backbone=name, strategy="probe", head="linear", pretrained="imagenet",
@@ -197,3 +209,7 @@ def register_backbones() -> None:
 
         for spec in backbone_specs(ImageInput, YOLO_MODELS):
             register_backbone(spec)
+    else:
+        from ...models.backbones import BACKBONES
+
+        mark_yolo_missing(BACKBONES)

@@ -262,4 +262,5 @@ def backbone_specs(image_input, models) -> list[BackboneSpec]:
                                            "torch_bundle": TORCH_BUNDLE},
         description=f"Ultralytics {yaml[:-5]} (AGPL-3.0; optional extra), architecture from its model "
                     f"YAML, ImageNet-1k weights; classifier removed, pooled 1280-d features ({ref})",
+        packages=("ultralytics",),
     ) for name, yaml, ref in models]
