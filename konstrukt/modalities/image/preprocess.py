@@ -110,9 +110,10 @@ class ImagePreprocessor(Preprocessor):
 
     def tensor(self, raw: Image.Image, augment: bool = False, seed: int | None = None) -> torch.Tensor:
         if augment and self.augmentation is not None:
-            # One image's resize and augmentations are tiny ops: on two threads they spent more time
-            # synchronising than computing (a 32 px digit's rotation 6–10 ms instead of 0.8 ms on a
-            # busy 2-core machine; the demo's scratch CNN spent a third of its training there).
+            # One image's resize and augmentations are tiny ops: a second thread gains nothing, and
+            # on a busy machine each wake-up of it waits for the scheduler (under cProfile at load ~6
+            # the demo's digit rotations took 23 of the scratch CNN's 65 s; one 224 px view 9–12 ms on
+            # one thread against 14–16 ms on two at load ~11). Same pixels either way.
             with torch_threads(1):
                 return self._tensor(raw, augment, seed)
         return self._tensor(raw, augment, seed)
