@@ -2,7 +2,7 @@
 RSS), each part and the whole, in fresh processes with an empty embedding cache, offline.
 
 Peak RSS is the largest single process of the run (``ru_maxrss`` of the waited-for children: the
-demo process itself, or its augmenting worker if that were larger). The machine may be shared, so
+demo process itself, the process forked for each of its parts, or an augmenting worker). The machine may be shared, so
 the load average before and after each run is printed beside it: read the wall seconds with it,
 the CPU seconds and the RSS hold whatever the load.
 

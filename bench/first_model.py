@@ -77,7 +77,8 @@ def photos(root: Path) -> None:
     wall, cpu, report, n = train_cold(data, "image", root)
     kept = report["pipeline"]
     floor_wall, floor_cpu = timed([sys.executable, "-c", FLOOR, report["model"]["backbone"], str(data), str(n)],
-                                  {**os.environ, "KONSTRUKT_OFFLINE": "1"})
+                                  # as the CLI runs torch (cli.main): idle OpenMP threads sleep, not spin
+                                  {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "KONSTRUKT_OFFLINE": "1"})
     print(f"photos, 2 classes × 20, auto → {kept}: test {report['test']['accuracy']:.3f}, CV "
           f"{report['cv']['accuracy_mean']:.3f} ± {report['cv']['accuracy_std']:.3f}")
     print(f"  konstrukt train (auto, 5-fold CV, cold cache): {wall:6.1f} s wall, {cpu:6.1f} s CPU")

@@ -77,3 +77,31 @@ def test_check_file_rejects_wrong_extension_with_a_fix(tmp_path):
     (tmp_path / "song.wav").write_bytes(b"RIFF")
     with pytest.raises(DataError, match="song.wav: an image project takes"):
         check_file("image", tmp_path / "song.wav")
+
+
+def test_augmented_tensor_runs_on_one_thread_and_is_unchanged():
+    """Augmenting one image runs single-threaded (speed), gives what two threads give, and leaves
+    the process's thread count as it was."""
+    import torch
+
+    from konstrukt.config import build_config
+    from konstrukt.modalities.image.preprocess import ImagePreprocessor
+    from konstrukt.models.backbones import BACKBONES
+
+    pre = ImagePreprocessor(BACKBONES.get("scratch_cnn"), build_config({"task": "image", "image_size": 48}))
+    assert pre.augmentation is not None
+    img = Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 60, 3), dtype=np.uint8))
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for seed in range(5):
+            fast = pre.tensor(img, augment=True, seed=seed)
+            assert torch.get_num_threads() == 2
+            assert torch.equal(fast, pre._tensor(img, True, seed))  # the same ops on two threads
+        assert not torch.equal(pre.tensor(img, augment=True, seed=0), pre.tensor(img, augment=True, seed=1))
+        seen, augmentation = [], pre.augmentation
+        pre.augmentation = lambda x: (seen.append(torch.get_num_threads()), augmentation(x))[1]
+        pre.tensor(img, augment=True, seed=0)
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)

@@ -46,10 +46,16 @@ def _demos() -> dict:
 
 
 def cmd_demo(args) -> int:
-    for name, demo in _demos().items():
-        if args.only in (None, name):
-            _demo_part(demo.title, demo.run(args.out, verbose=not args.quiet), demo.unseen)
-    return 0
+    from ..demo_runner import run_apart
+
+    def part(demo):
+        return lambda: _demo_part(demo.title, demo.run(args.out, verbose=not args.quiet), demo.unseen)
+
+    parts = [part(demo) for name, demo in _demos().items() if args.only in (None, name)]
+    if len(parts) == 1:
+        parts[0]()
+        return 0
+    return run_apart(parts)  # each part in its own process: peak memory is the largest part's
 
 
 def add_list(sub) -> None:
