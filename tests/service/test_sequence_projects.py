@@ -104,8 +104,8 @@ def test_sequence_project_uploads_trains_and_decodes(seq_app, tmp_path):
     assert eve.get(f"/api/jobs/{job_id}/download").status_code == 200
     assert eve.get(f"/api/projects/{pid}/health").status_code == 200
     assert eve.get(f"/api/jobs/{job_id}/files/curves.png").status_code == 200
-    r = eve.post(f"/api/jobs/{job_id}/exports", json={"format": "bundle"})
-    assert r.status_code == 409 and "sequence run" in r.text
+    r = eve.post(f"/api/jobs/{job_id}/exports", json={"format": "web"})  # other formats: test_sequence_export_service
+    assert r.status_code == 422 and "no web page for sequence runs" in r.text
 
 
 def test_hostile_csv_rows_are_named_and_nothing_is_added(seq_app):

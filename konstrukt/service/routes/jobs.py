@@ -37,6 +37,8 @@ router = APIRouter(prefix="/api", tags=["training"])
 TRAINERS: dict[str, Callable[..., Job]] = {}
 # Report kind → the report as the results page gets it (classification: trust notes and baseline, below).
 REPORTS: dict[str, Callable[[dict, Session, Project], dict]] = {}
+# Project kind → a check of an export format for that kind's runs (raises when it is refused).
+EXPORT_CHECKS: dict[str, Callable[[str], None]] = {}
 RUN_FILES = {"report.json", "config.json", "summary.md", "curves.png", "confusion_matrix.png",
              "leaderboard.json", "leaderboard.md", "leaderboard.png"}
 
@@ -325,9 +327,8 @@ def start_export(body: ExportRequest, job: Job = Depends(owned_job), user: User 
     if job.pipeline in (COMPARE, EXPORT):
         raise HTTPException(409, f"job {job.id} is a {job.pipeline} job, not a trained model; export one "
                                  "of its runs")
-    if db.get(Project, job.project_id).kind in TRAINERS:
-        raise HTTPException(409, f"job {job.id} is a sequence run: exporting sequence runs from the web "
-                                 "service is not available yet; download the run (weights and config) instead")
+    if check := EXPORT_CHECKS.get(db.get(Project, job.project_id).kind):  # a sequence run: no web page
+        check(body.format)
     finished_run(settings, job)
     return export_out(request_export(db, settings, job, user.id, body.format))
 

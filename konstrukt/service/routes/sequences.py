@@ -18,7 +18,7 @@ from ..schemas import SampleOut, SampleText, TrainRequest, UploadResult
 from ..sequence_uploads import SEQUENCE, check_recording, check_text, check_zip
 from ..settings import Settings, get_settings
 from ..storage import Checked, display_name, tmp_dir
-from .jobs import REPORTS, TRAINERS, queue_job
+from .jobs import EXPORT_CHECKS, REPORTS, TRAINERS, queue_job
 from .projects import _keep
 
 router = APIRouter(prefix="/api", tags=["sequences"])
@@ -113,5 +113,13 @@ def sequence_report(report: dict, db: Session, project: Project) -> dict:
     return {**report, "notes": notes, "baseline": None}
 
 
+def check_sequence_export(format: str) -> None:
+    """The export formats of sequence runs are the library's (no web page): 422 for another."""
+    from ...sequences.export import check_format
+
+    check_format(format)
+
+
 TRAINERS[SEQUENCE] = start_sequence_training
+EXPORT_CHECKS[SEQUENCE] = check_sequence_export
 REPORTS["sequence"] = sequence_report

@@ -94,10 +94,10 @@
   function results(r, id, setupTry) {
     $("#progress-card").hidden = true; $("#results").hidden = false;
     $("#downloads").hidden = false; $("#download").href = `/api/jobs/${id}/download`;
-    // exporting sequence runs (ONNX, bundles with a decoding predict.py) is not in the service yet
-    for (const b of document.querySelectorAll("[data-export]")) b.closest(".dl").hidden = true;
-    document.querySelector("#downloads .hint").textContent = "The whole run: weights, settings, report and pictures.";
-    $("#export-status").textContent = "Stand-alone exports of sequence runs are not available here yet: download the whole run; konstrukt loads it with load_run.";
+    // exports decode to text (predict.py: greedy, --beam N); there is no web page for sequence runs yet
+    const web = document.querySelector('[data-export="web"]');
+    if (web) web.closest(".dl").hidden = true;
+    document.querySelector("#downloads .hint").textContent = "Each download is a zip with the model and a predict.py that prints the decoded text of a recording (greedy, or --beam N), checked to give the same texts as here.";
     const t = r.test || r.val || {}, cv = r.cv;
     const big = [el("div", { class: "metric" }, el("div", { class: "v", id: "cer" }, pct(t.cer)), el("div", { class: "l" }, `character error rate on ${t.n} ${r.test ? "test" : "validation"} recordings (lower is better)`))];
     if (cv && cv.cer_mean != null) big.push(el("div", { class: "metric" }, el("div", { class: "v" }, pct(cv.cer_mean)), el("div", { class: "l" }, `± ${pct(cv.cer_std)} · ${cv.k}-fold cross-validation CER`)));
