@@ -66,7 +66,7 @@ def test_sequence_project_uploads_trains_and_decodes(seq_app, tmp_path):
     # no classes in a sequence project, and no compare (yet)
     assert eve.post(f"/api/projects/{pid}/classes", json={"name": "x"}).status_code == 409
     assert eve.post(f"/api/projects/{pid}/compare", json={}).status_code == 409
-    assert eve.get(f"/api/projects/{pid}/file").status_code == 409  # texts would not survive a project file
+    assert eve.get(f"/api/projects/{pid}/file").status_code == 200  # with texts: test_sequence_project_file_api
     bucket = got["classes"][0]["id"]  # the implicit class is no class to rename, delete or fill without text
     assert eve.patch(f"/api/projects/{pid}/classes/{bucket}", json={"name": "y"}).status_code == 409
     assert eve.delete(f"/api/projects/{pid}/classes/{bucket}").status_code == 409

@@ -24,8 +24,9 @@
       "Drop a .zip holding the recordings and one CSV with a header path,text (each row: a recording's path inside the zip, its text); " +
       "or record a clip and type its text beside it. At most 500 printable characters per text.";
     document.querySelector(".sub").textContent = "Three steps: add recordings with their text, train, then look at the character error rate and try the model.";
-    // classification-only parts of the page: classes' health checks, head layers, recipe comparisons, export of the project file
-    for (const sel of ["#health", "#compare-recipes", "#compare-button", "#download-project", "#carried-settings"]) { const n = $(sel); if (n) n.hidden = true; }
+    // classification-only parts of the page: classes' health checks, head layers, recipe comparisons
+    for (const sel of ["#health", "#compare-recipes", "#compare-button"]) { const n = $(sel); if (n) n.hidden = true; }
+    $("#download-project").title = "recordings, their texts and the settings in one file";
     for (const name of ["optimizer", "target_size", "early_stopping"]) { const f = document.querySelector(`#train-form [name="${name}"]`); if (f) f.closest(".field").hidden = true; }
     $("#head-mode")?.closest(".gap-top")?.setAttribute("hidden", "");
 
