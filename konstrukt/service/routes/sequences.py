@@ -16,6 +16,7 @@ from ..db import Job, Project, Sample
 from ..deps import JSON, MULTIPART, get_db, owned_project, owned_sample
 from ..schemas import SampleOut, SampleText, TrainRequest, UploadResult
 from ..sequence_uploads import SEQUENCE, check_recording, check_text, check_zip
+from .. import sequence_health  # noqa: F401 -- registers the data health of sequence projects
 from ..settings import Settings, get_settings
 from ..storage import Checked, display_name, tmp_dir
 from .jobs import EXPORT_CHECKS, REPORTS, TRAINERS, queue_job

@@ -24,8 +24,11 @@
       "Drop a .zip holding the recordings and one CSV with a header path,text (each row: a recording's path inside the zip, its text); " +
       "or record a clip and type its text beside it. At most 500 printable characters per text.";
     document.querySelector(".sub").textContent = "Three steps: add recordings with their text, train, then look at the character error rate and try the model.";
-    // classification-only parts of the page: classes' health checks, head layers, recipe comparisons
-    for (const sel of ["#health", "#compare-recipes", "#compare-button"]) { const n = $(sel); if (n) n.hidden = true; }
+    // classification-only parts of the page: head layers, recipe comparisons
+    for (const sel of ["#compare-recipes", "#compare-button"]) { const n = $(sel); if (n) n.hidden = true; }
+    const healthHint = document.querySelector("#health .hint");
+    if (healthHint) healthHint.textContent = "Your recordings and texts checked before training: durations, text lengths, the alphabet, copies, " +
+      "characters seen once, and texts too long for their recording at the model's frame rate (CTC cannot align those).";
     $("#download-project").title = "recordings, their texts and the settings in one file";
     for (const name of ["optimizer", "target_size", "early_stopping"]) { const f = document.querySelector(`#train-form [name="${name}"]`); if (f) f.closest(".field").hidden = true; }
     $("#head-mode")?.closest(".gap-top")?.setAttribute("hidden", "");
@@ -79,8 +82,22 @@
         info.preview === "audio" ? el("span", { class: "muted" }, s.filename) : null), el("div", { class: "row" }, edit, del));
     }
 
+    // data health: the counts (konstrukt/sequences/health.py), then the findings as class projects show them
+    function health(box, h, opts) {
+      const st = h.stats, found = el("div", { id: "seq-findings" });
+      renderHealth(found, h, opts);
+      if (!st) { box.replaceChildren(found); return; }
+      const spread = (s, unit) => s ? `${s.min}–${s.max}${unit} (median ${s.median}${unit})` : "–";
+      const rows = [["Recordings", `${st.recordings}${st.subjects ? ` · per subject: ${Object.entries(st.subjects).map(([k, n]) => `${k} ${n}`).join(", ")}` : ""}`],
+        ["Durations", spread(st.duration_seconds, " s")], ["Text lengths", spread(st.text_length, " tokens")],
+        ["Alphabet", Object.entries(st.alphabet || {}).map(([t, n]) => `${t === " " ? "␣" : t}×${n}`).join("  ") || "–"]];
+      if (st.output_frames_per_second) rows.push(["Model output", `about ${st.output_frames_per_second} frames per second`]);
+      box.replaceChildren(el("table", { class: "small", id: "seq-stats" }, rows.map(([k, v]) => el("tr", {}, el("td", { class: "muted" }, k), el("td", {}, v)))), found);
+    }
+
     return {
       pipelines,
+      health,
       render(p) {
         const samples = p.classes.flatMap(c => c.samples);
         $("#sample-total").textContent = count(samples.length, "recording");
