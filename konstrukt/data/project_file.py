@@ -335,10 +335,13 @@ def pack_dataset(data: str | Path, out: str | Path, *, task: str | None, setting
     from .sources import discover
 
     register_all()
-    if is_text_csv(data):  # recordings with their text: a sequence project
-        from ..sequences.project_file import pack_sequences
+    if is_text_csv(data):  # recordings with their text: a sequence project, its one class `recordings`
+        from ..sequences.project_file import BUCKET, KIND, sequence_rows
 
-        return pack_sequences(data, out, task=task, settings=settings, name=name)
+        task, rows = sequence_rows(data, task=task, settings=settings)
+        samples = [ProjectSample(BUCKET, path, path.name, text) for path, text in rows]
+        return write_project_file(out, task=task, classes=[BUCKET], samples=samples, settings=settings,
+                                  name=name or Path(data).parent.name, kind=KIND)
     task = task or "image"
     dataset = discover(data, task)
     if any(s.split for s in dataset.samples) or any(s.start is not None for s in dataset.samples):

@@ -52,11 +52,10 @@ def settings_problems(task: str, settings: dict[str, Any]) -> list[str]:
     return []
 
 
-def pack_sequences(data: str | Path, out: str | Path, *, task: str | None, settings: dict[str, Any] | None,
-                   name: str | None = None):
-    """Write the recordings of a ``path,text`` labels CSV (in its order) with their texts to the
-    project file ``out``; return the manifest."""
-    from ..data.project_file import ProjectSample, write_project_file
+def sequence_rows(data: str | Path, *, task: str | None,
+                  settings: dict[str, Any] | None) -> tuple[str, list[tuple[Path, str]]]:
+    """(task, [(recording, text)] in the CSV's order) of a ``path,text`` labels CSV to pack into a
+    project file (:func:`konstrukt.data.project_file.pack_dataset` writes it), checked first."""
     from .dataset import guess_task
 
     data = Path(data)
@@ -71,9 +70,7 @@ def pack_sequences(data: str | Path, out: str | Path, *, task: str | None, setti
     task = task or guess_task([r.path for r in rows])
     if problems := settings_problems(task, dict(settings or {})):
         raise DataError("these settings cannot go into a project file", problems)
-    samples = [ProjectSample(BUCKET, r.path, r.path.name, r.text) for r in rows]
-    return write_project_file(out, task=task, classes=[BUCKET], samples=samples, settings=settings,
-                              name=name or data.parent.name or data.stem, kind=KIND)
+    return task, [(r.path, r.text) for r in rows]
 
 
 def write_text_csv(contents, path: Path) -> None:
