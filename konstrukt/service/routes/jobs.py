@@ -37,6 +37,10 @@ router = APIRouter(prefix="/api", tags=["training"])
 TRAINERS: dict[str, Callable[..., Job]] = {}
 # Report kind → the report as the results page gets it (classification: trust notes and baseline, below).
 REPORTS: dict[str, Callable[[dict, Session, Project], dict]] = {}
+# Project kind → how a compare request of that kind of project is queued (classification: below).
+COMPARERS: dict[str, Callable[..., Job]] = {}
+# Project kind → (run name → report.json) → (the recommended name or None, the reason in words).
+RECOMMENDERS: dict[str, Callable[[dict[str, dict]], tuple[Optional[str], str]]] = {}
 # Project kind → a check of an export format for that kind's runs (raises when it is refused).
 EXPORT_CHECKS: dict[str, Callable[[str], None]] = {}
 RUN_FILES = {"report.json", "config.json", "summary.md", "curves.png", "confusion_matrix.png",
@@ -77,9 +81,8 @@ def start_compare(body: CompareRequest, project: Project = Depends(owned_project
     recommendation (``GET /api/jobs/{id}/leaderboard``); each finished pipeline becomes a run."""
     from ...comparison.entries import resolve_entries
 
-    if project.kind in TRAINERS:
-        raise HTTPException(409, f"compare is not available for {project.kind} projects here yet; "
-                                 "train one model at a time (or use `konstrukt compare` on the exported data)")
+    if comparer := COMPARERS.get(project.kind):  # a sequence project: its model ladder
+        return comparer(body, project, db, settings)
     if problems := config_problems(body.config):
         raise ConfigError("this compare config cannot be used here", problems)
     _, _, entries, configs, _ = resolve_entries(project.task, body.pipelines, body.config, None)  # → 4xx now
@@ -246,8 +249,6 @@ def runs_recommendation(jobs: str, project: Project = Depends(owned_project), db
     — cross-validation only, the rule ``compare`` uses — with the reason in words."""
     from ...pipelines import recommend_runs
 
-    if project.kind in TRAINERS:  # the rule weighs accuracy: no comparison of sequence runs yet
-        raise HTTPException(409, f"runs of {project.kind} projects are not compared here yet; see each run's CER")
     try:
         ids = list(dict.fromkeys(int(x) for x in jobs.split(",") if x.strip()))[:50]
     except ValueError:
@@ -260,7 +261,7 @@ def runs_recommendation(jobs: str, project: Project = Depends(owned_project), db
             and j.pipeline not in (COMPARE, EXPORT)}
     reports = {name: json.loads((finished_run(settings, j) / "report.json").read_text(encoding="utf-8"))
                for name, j in runs.items()}
-    name, reason = recommend_runs(reports)
+    name, reason = RECOMMENDERS.get(project.kind, recommend_runs)(reports)  # sequence runs: by CER
     return {"job_id": runs[name].id if name else None, "reason": reason}
 
 
