@@ -589,6 +589,7 @@ pages.job = async () => {
 
 async function showLeaderboard(pid, id) {
   const b = await api("GET", `/api/jobs/${id}/leaderboard`), rec = b.recommendation;
+  if (b.kind === "sequence") return window.SEQUENCE.leaderboard(b, id);  // CER, sequence.js
   $("#compare-card").hidden = true;
   document.querySelector("h1").textContent = "Compare recipes";
   document.querySelector(".sub").textContent = "Several recipes trained on the same examples, the same split and the same cross-validation folds.";
@@ -638,6 +639,7 @@ pages.compare = async () => {
     ["Learning rate", r => r.config.learning_rate], ["Batch size", r => r.config.batch_size],
     ["Head", r => (r.model.head || []).map(b => `${b.units} ${b.activation}${b.dropout ? " drop " + b.dropout : ""}`).join(" → ") || "linear"],
   ];
+  if (reports.some(r => r.kind === "sequence")) rows.splice(0, rows.length, ...window.SEQUENCE.compareRows(t));
   // the core's rule (cross-validation only), not a mix of one run's CV and another's test figure
   const pick = await api("GET", `/api/projects/${pid}/recommendation?jobs=${jobs.map(j => j.id).join(",")}`);
   $("#compare-table").replaceChildren(el("p", { class: "hint", id: "compare-reason" }, pick.reason), el("table", {},

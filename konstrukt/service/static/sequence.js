@@ -24,8 +24,9 @@
       "Drop a .zip holding the recordings and one CSV with a header path,text (each row: a recording's path inside the zip, its text); " +
       "or record a clip and type its text beside it. At most 500 printable characters per text.";
     document.querySelector(".sub").textContent = "Three steps: add recordings with their text, train, then look at the character error rate and try the model.";
-    // classification-only parts of the page: head layers, recipe comparisons
-    for (const sel of ["#compare-recipes", "#compare-button"]) { const n = $(sel); if (n) n.hidden = true; }
+    const compareHint = document.querySelector("#compare-recipes .hint");
+    if (compareHint) compareHint.textContent = "Train several models of the ladder on the same split and the same cross-validation folds. " +
+      "konstrukt ranks them by character error rate and recommends the lowest cross-validation CER — never chosen on the test split. The settings above apply to every model.";
     const healthHint = document.querySelector("#health .hint");
     if (healthHint) healthHint.textContent = "Your recordings and texts checked before training: durations, text lengths, the alphabet, copies, " +
       "characters seen once, and texts too long for their recording at the model's frame rate (CTC cannot align those).";
@@ -140,12 +141,40 @@
     setupTry();
   }
 
+  // a compare job's leaderboard: CER per model (konstrukt/sequences/compare.py), each row a run
+  function leaderboard(b, id) {
+    const rec = b.recommendation;
+    $("#compare-card").hidden = true;
+    document.querySelector("h1").textContent = "Compare models";
+    document.querySelector(".sub").textContent = "Several sequence models trained on the same recordings, the same split and the same cross-validation folds.";
+    const cv = r => r.cv_cer_mean == null ? "–" : `${pct(r.cv_cer_mean)} ± ${pct(r.cv_cer_std)}`;
+    const cols = [["Model", r => r.job_id ? el("a", { href: `/jobs/${r.job_id}` }, r.name) : r.name], ["CV CER", cv],
+      ["Test CER", r => pct(r.test_cer)], ["Exact", r => pct(r.exact_match)], ["Training", r => `${(r.train_seconds || 0).toFixed(1)} s`],
+      ["Parameters", r => (r.params || 0).toLocaleString()], ["Latency", r => r.latency_ms_batch1 == null ? "–" : `${r.latency_ms_batch1.toFixed(1)} ms`],
+      ["", r => rec && r.name === rec.name ? el("span", { class: "pill succeeded" }, "recommended") : ""]];
+    $("#leaderboard").replaceChildren(
+      el("section", { class: "card", id: "recommendation" }, el("h2", {}, rec ? `Recommended: ${rec.name}` : "No recommendation"),
+        rec ? el("p", {}, rec.reason) : null,
+        rec && rec.job_id ? el("a", { class: "btn primary", id: "open-winner", href: `/jobs/${rec.job_id}` }, "Open the recommended run") : null),
+      el("section", { class: "card" }, el("h2", {}, "Leaderboard"),
+        el("p", { class: "hint" }, b.folds ? `Every model was trained on the same split and cross-validated on the same ${b.folds} folds. Lower CER is better.` : "Every model was trained on the same split (no cross-validation: too many recordings, or cv 0). Lower CER is better."),
+        el("div", { class: "scroll-x" }, el("table", { id: "leaderboard-table" }, el("tr", {}, cols.map(([h]) => el("th", {}, h))),
+          b.rows.map(r => el("tr", {}, cols.map(([, f]) => el("td", {}, f(r))))))),
+        el("figure", {}, el("img", { src: `/api/jobs/${id}/files/leaderboard.png`, alt: "CER per model", class: "fit" }))));
+  }
+
+  // runs picked by hand on the compare page: the rows of sequence reports
+  const compareRows = t => [["Model", r => r.pipeline], ["Test CER", r => pct(t(r).cer)], ["Exact", r => pct(t(r).exact_match)],
+    ["CV CER", r => r.cv && r.cv.cer_mean != null ? `${pct(r.cv.cer_mean)} ± ${pct(r.cv.cer_std)}` : "–"],
+    ["Test recordings", r => t(r).n], ["Training", r => `${(r.train_seconds || 0).toFixed(1)} s`],
+    ["Parameters", r => (r.params || 0).toLocaleString()], ["Epochs (best)", r => `${(r.history || []).length} (${r.best_epoch})`]];
+
   // Try it: the decoded text and its confidence (geometric mean of the frame probabilities)
   const answer = (p, file) => el("div", {}, el("div", { class: "muted small" }, file.name),
     el("div", { class: "answer" }, "It reads ", el("b", { id: "decoded" }, p.text ? `“${p.text}”` : "nothing (no text decoded)")),
     el("div", { class: "small muted", id: "confidence" }, `confidence ${pct(p.confidence)}`));
 
-  window.SEQUENCE = { project, results, answer };
+  window.SEQUENCE = { project, results, answer, leaderboard, compareRows };
 
   // the projects page: "answers a text" only for tasks whose recordings can carry text
   if (document.body.dataset.page === "projects") document.addEventListener("DOMContentLoaded", async () => {
