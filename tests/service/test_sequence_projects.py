@@ -104,8 +104,14 @@ def test_sequence_project_uploads_trains_and_decodes(seq_app, tmp_path):
     assert eve.get(f"/api/jobs/{job_id}/download").status_code == 200
     assert eve.get(f"/api/projects/{pid}/health").status_code == 200
     assert eve.get(f"/api/jobs/{job_id}/files/curves.png").status_code == 200
-    r = eve.post(f"/api/jobs/{job_id}/exports", json={"format": "web"})  # other formats: test_sequence_export_service
+    r = eve.post(f"/api/jobs/{job_id}/exports", json={"format": "web"})  # more: test_sequence_export_service
     assert r.status_code == 422 and "no web page for sequence runs" in r.text
+    # the worker exports the run it trained (its held-out recordings are the job's copies)
+    export_id = eve.post(f"/api/jobs/{job_id}/exports", json={"format": "onnx"}).json()["job"]["id"]
+    done = wait_for(lambda: (j := eve.get(f"/api/jobs/{export_id}").json())["status"] in
+                    ("succeeded", "failed") and j, timeout=180)
+    assert done["status"] == "succeeded", done
+    assert eve.get(f"/api/jobs/{job_id}/export?format=onnx").status_code == 200
 
 
 def test_hostile_csv_rows_are_named_and_nothing_is_added(seq_app):
