@@ -116,6 +116,7 @@
     // exports decode to text (predict.py: greedy, --beam N); there is no web page for sequence runs yet
     const web = document.querySelector('[data-export="web"]');
     if (web) web.closest(".dl").hidden = true;
+    for (const b of document.querySelectorAll("[data-export]")) b.onclick = () => exportBundle(id, b);  // app.js: an export job
     document.querySelector("#downloads .hint").textContent = "Each download is a zip with the model and a predict.py that prints the decoded text of a recording (greedy, or --beam N), checked to give the same texts as here.";
     const t = r.test || r.val || {}, cv = r.cv;
     const big = [el("div", { class: "metric" }, el("div", { class: "v", id: "cer" }, pct(t.cer)), el("div", { class: "l" }, `character error rate on ${t.n} ${r.test ? "test" : "validation"} recordings (lower is better)`))];
