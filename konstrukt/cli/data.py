@@ -44,8 +44,9 @@ def cmd_check(args) -> int:
 
     if is_text_csv(args.data):  # recordings with their text: konstrukt/sequences/health.py
         return _check_sequences(args)
-    config, _ = resolve_config(args.task or "image", None, args.config)
-    report = check(args.data, args.task, config, Progress(verbose=not args.quiet))
+    task = args.task or "image"
+    config, _ = resolve_config(task, None, args.config)
+    report = check(args.data, task, config, Progress(verbose=not args.quiet))
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
