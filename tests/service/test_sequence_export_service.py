@@ -93,6 +93,8 @@ def test_a_sequence_run_exports_to_onnx_with_a_decoding_predict_py(app, trained,
     again = eve.post(f"/api/jobs/{run_id}/exports", json={"format": "onnx"}).json()
     assert again["job"]["id"] == export_id and again["download_url"].endswith("format=onnx")
     assert _work_one_export(app) is None  # the kept zip is reused
+    report = eve.get(f"/api/jobs/{run_id}/report").json()
+    assert report["kind"] == "sequence" and "data_files" not in report  # no server folder in the page's report
 
 
 def test_the_web_page_export_is_refused_for_sequence_runs_only(app, trained):

@@ -135,6 +135,7 @@ def sequence_report(report: dict, db: Session, project: Project) -> dict:
             stem = Path(str(row.get("file", ""))).stem
             sample = db.get(Sample, int(stem)) if stem.isdigit() and len(stem) < 10 else None
             row["name"] = sample.filename if sample and sample.label.project_id == project.id else None
+    report.pop("data_files", None)  # the worker's paths of each split's recordings: the server's business
     return {**report, "notes": notes, "baseline": None}
 
 
