@@ -20,5 +20,6 @@ def add_data_arguments(p: argparse.ArgumentParser, *, data: str, config: str) ->
     from ..tasks import TASKS
 
     p.add_argument("data", help=data)
-    p.add_argument("--task", default="image", choices=TASKS.names(), help="kind of examples (default: image)")
+    p.add_argument("--task", default=None, choices=TASKS.names(),
+                   help="kind of examples (default: image; a CSV with text: guessed from the file types)")
     p.add_argument("--config", default=None, metavar="FILE", help=config)

@@ -12,6 +12,7 @@ examples:
   konstrukt project export photos/ --out photos.konstrukt-project.zip
   konstrukt project export emg/ --task signal --config hyperparams.json --out emg.zip
   konstrukt project import emg.zip --out emg-project/
+  konstrukt project export keys/labels.csv --out keys.zip    (path,text: recordings with their text)
   konstrukt train emg-project/labels.csv --config emg-project/settings.json --out runs/emg
 
 A project file is a zip: konstrukt-project.json (task, classes, each sample's class, original
@@ -34,7 +35,7 @@ def add_project(sub) -> None:
         actions, "export", help="pack a data folder (class folders, .zip or path,label CSV) into a project file",
         description="Pack the examples `konstrukt train DATA` would read, in the order it reads them, "
                     "with optional settings, into one project file.", epilog=EPILOG)
-    add_data_arguments(exp, data="folder of class folders, .zip of it, or a CSV with path,label",
+    add_data_arguments(exp, data="folder of class folders, .zip of it, a CSV with path,label, or one with path,text",
                        config="settings to carry (hyperparams.json or any TrainConfig JSON/YAML, `pipeline` included)")
     exp.add_argument("--name", default=None, help="the project's name (default: the data folder's name)")
     exp.add_argument("--out", required=True, metavar="FILE.zip", help="the project file to write")
@@ -56,7 +57,8 @@ def cmd_export(args) -> int:
     settings = read_config_file(args.config) if args.config else {}
     settings.pop("task", None)  # the project's task is --task
     m = pack_dataset(args.data, args.out, task=args.task, settings=settings, name=args.name)
-    print(f"wrote {args.out}: {m.task} project {m.name!r}, {len(m.classes)} classes, {len(m.samples)} examples"
+    what = "recordings with their text" if m.kind == "sequence" else f"{len(m.classes)} classes"
+    print(f"wrote {args.out}: {m.task} project {m.name!r}, {what}, {len(m.samples)} examples"
           + (f", settings {', '.join(sorted(m.settings))}" if m.settings else ""))
     return 0
 
@@ -68,7 +70,8 @@ def cmd_import(args) -> int:
 
     c = unpack_project(args.file, args.out)
     out = Path(args.out)
-    print(f"unpacked {c.manifest.task} project {c.manifest.name!r} into {out}: {len(c.manifest.classes)} classes, "
+    what = "recordings with their text" if c.manifest.kind == "sequence" else f"{len(c.manifest.classes)} classes"
+    print(f"unpacked {c.manifest.task} project {c.manifest.name!r} into {out}: {what}, "
           f"{len(c.files)} examples (sizes and sha256 checked)")
     print(f"train it:  konstrukt train {out / LABELS_CSV} --config {out / SETTINGS_JSON} --out runs/"
           f"{Path(args.file).stem.split('.')[0] or 'project'}")

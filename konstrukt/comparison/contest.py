@@ -199,7 +199,7 @@ def compare(data: str | Path, *, out: str | Path, task: str | None = None,
         from ..sequences.compare import compare_sequences
 
         return compare_sequences(data, out=out, pipelines=pipelines, config=config, overrides=overrides,
-                                 task=task, overwrite=overwrite, verbose=verbose)
+                                 task=task, overwrite=overwrite, verbose=verbose, progress=progress)
     if processes is not None and processes < 1:
         raise ConfigError(f"processes must be at least 1, got {processes}")
     from ..runtime import use_all_cores

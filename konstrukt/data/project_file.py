@@ -24,7 +24,7 @@ import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -35,6 +35,7 @@ from .samples import file_digest
 
 FORMAT = "konstrukt-project"
 VERSION = 1
+VERSIONS = (1, 2)  # 2: a sequence project (``kind``, each sample's ``text``); classes files stay 1
 MANIFEST = "konstrukt-project.json"
 SAMPLES = "samples"
 MAX_MANIFEST_BYTES = 16 * 1024**2  # 100 000 samples of ~150 bytes each
@@ -55,6 +56,7 @@ class SampleEntry(_Strict):
     name: str = Field("", max_length=255)  # the original (uploaded) file name, for display
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     size: int = Field(ge=0)
+    text: Optional[str] = Field(None, max_length=2000)  # a sequence project's recording: its text
 
 
 class ProjectManifest(_Strict):
@@ -62,6 +64,7 @@ class ProjectManifest(_Strict):
 
     format: Literal["konstrukt-project"] = FORMAT
     version: int = VERSION
+    kind: Literal["classes", "sequence"] = "classes"  # sequence: recordings with their text
     name: str = Field("project", max_length=200)
     task: str
     classes: list[str]
@@ -79,6 +82,7 @@ class ProjectSample:
     label: str
     path: Path
     name: str = ""
+    text: str | None = None  # a sequence project's recording: its text
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,8 @@ def folder_name(label: str, index: int) -> str:
 
 
 def write_project_file(out: str | Path, *, task: str, classes: list[str], samples: Iterable[ProjectSample],
-                       settings: dict[str, Any] | None = None, name: str = "project") -> ProjectManifest:
+                       settings: dict[str, Any] | None = None, name: str = "project",
+                       kind: str = "classes") -> ProjectManifest:
     """Write ``out`` (a zip): every sample under its class folder, numbered in the given order,
     and the manifest; return the manifest. Written to a partial file first, so a failure leaves
     no half file behind."""
@@ -124,10 +129,10 @@ def write_project_file(out: str | Path, *, task: str, classes: list[str], sample
         suffix = s.path.suffix.lower() if re.fullmatch(r"\.[a-z0-9]{1,8}", s.path.suffix.lower()) else ""
         member = f"{SAMPLES}/{folders[s.label]}/{n:06d}{suffix}"
         entries.append(SampleEntry(label=s.label, path=member, name=s.name or s.path.name,
-                                   sha256=file_digest(s.path), size=s.path.stat().st_size))
+                                   sha256=file_digest(s.path), size=s.path.stat().st_size, text=s.text))
         members.append((member, s.path))
     manifest = ProjectManifest(name=name, task=task, classes=list(classes), samples=entries,
-                               settings=dict(settings or {}))
+                               settings=dict(settings or {}), kind=kind, version=VERSIONS[kind == "sequence"])
     part = out.with_name(out.name + ".part")
     try:
         with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -218,9 +223,9 @@ def _parse(raw: bytes, label: str) -> ProjectManifest:
     if isinstance(data, dict) and data.get("format") != FORMAT:
         raise DataError(f"{label}: {MANIFEST} is not a konstrukt project manifest "
                         f"(format {data.get('format')!r}, expected {FORMAT!r})", [FIX])
-    if isinstance(data, dict) and data.get("version") != VERSION:
+    if isinstance(data, dict) and data.get("version") not in VERSIONS:
         raise DataError(f"{label}: project file version {data.get('version')!r}; this konstrukt reads "
-                        f"version {VERSION}", ["Fix: update konstrukt, or export the project again with "
+                        f"version {VERSION} (and {VERSIONS[1]}: a sequence project)", ["Fix: update konstrukt, or export the project again with "
                                                "this version."])
     try:
         return ProjectManifest.model_validate(data)
@@ -259,7 +264,12 @@ def manifest_problems(m: ProjectManifest, limits: Limits = Limits()) -> list[str
     if sum(s.size for s in m.samples) > limits.max_total_bytes:
         problems.append(f"the samples add up to {sum(s.size for s in m.samples):,} bytes, more than the "
                         f"limit of {limits.max_total_bytes:,}")
-    return problems[:50] + settings_problems(m.task, m.settings)
+    from ..sequences import project_file as seq  # texts: in (and only in) a sequence project
+
+    problems = problems[:50] + seq.text_problems(m)
+    if m.kind == "sequence":  # its settings are a SequenceConfig's
+        return problems + seq.settings_problems(m.task, m.settings)
+    return problems + settings_problems(m.task, m.settings)
 
 
 def settings_problems(task: str, settings: dict[str, Any]) -> list[str]:
@@ -316,14 +326,23 @@ def _verify_files(files: list[tuple[SampleEntry, Path]], task: str, label: str) 
 
 # -- data folders (the CLI's projects) ------------------------------------------------------------
 
-def pack_dataset(data: str | Path, out: str | Path, *, task: str, settings: dict[str, Any] | None = None,
+def pack_dataset(data: str | Path, out: str | Path, *, task: str | None, settings: dict[str, Any] | None = None,
                  name: str | None = None) -> ProjectManifest:
     """Write the examples of a data folder, zip or labels CSV (as ``konstrukt train`` reads it) to
     the project file ``out``, in the order training reads them, with ``settings``."""
     from ..modalities import register_all
+    from ..sequences.data import is_text_csv
     from .sources import discover
 
     register_all()
+    if is_text_csv(data):  # recordings with their text: a sequence project, its one class `recordings`
+        from ..sequences.project_file import BUCKET, KIND, sequence_rows
+
+        task, rows = sequence_rows(data, task=task, settings=settings)
+        samples = [ProjectSample(BUCKET, path, path.name, text) for path, text in rows]
+        return write_project_file(out, task=task, classes=[BUCKET], samples=samples, settings=settings,
+                                  name=name or Path(data).parent.name, kind=KIND)
+    task = task or "image"
     dataset = discover(data, task)
     if any(s.split for s in dataset.samples) or any(s.start is not None for s in dataset.samples):
         raise DataError(f"{data}: a project file holds classes of whole files, not given splits or windows "
@@ -346,10 +365,15 @@ def unpack_project(path: str | Path, out: str | Path, *, limits: Limits = Limits
 
     out = Path(out)
     contents = read_project_file(path, out, limits=limits)
-    with open(out / LABELS_CSV, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(["path", "label"])
-        writer.writerows((e.path, e.label) for e, _ in contents.files)
+    if contents.manifest.kind == "sequence":  # path,text: `konstrukt train` makes a sequence run
+        from ..sequences.project_file import write_text_csv
+
+        write_text_csv(contents, out / LABELS_CSV)
+    else:
+        with open(out / LABELS_CSV, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(["path", "label"])
+            writer.writerows((e.path, e.label) for e, _ in contents.files)
     settings = {**contents.manifest.settings, "task": contents.manifest.task}
     (out / SETTINGS_JSON).write_text(json.dumps(settings, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return contents

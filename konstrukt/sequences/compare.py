@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import artifacts
 from .config import build_sequence_config
-from .dataset import load
+from .dataset import hooks_of, load
 from .models import LADDER, parse_variant
 from .run import run_sequences
 from .runfolder import KIND, write_run
@@ -25,7 +25,9 @@ def variant_names(pipelines: str | list[str]) -> list[str]:
 
 def _row(name: str, report: dict) -> dict:
     test, cv, val = report.get("test") or {}, report.get("cv") or {}, report.get("val") or {}
-    return {"pipeline": name, "run": f"runs/{name.replace('+', '_')}", "test_cer": test.get("cer"),
+    # name / kind / status: the fields every leaderboard row has (the web service reads them)
+    return {"pipeline": name, "name": name, "kind": "pipeline", "status": "ok",
+            "run": f"runs/{name.replace('+', '_')}", "test_cer": test.get("cer"),
             "cv_cer_mean": cv.get("cer_mean"), "cv_cer_std": cv.get("cer_std"), "val_cer": val.get("cer"),
             "exact_match": test.get("exact_match"), "train_seconds": report["train_seconds"],
             "params": report["params"], "latency_ms_batch1": report["latency_ms_batch1"]}
@@ -39,9 +41,19 @@ def recommend(rows: list[dict]) -> dict | None:
         return None
     best = min(scored, key=lambda r: (r[key], r["params"]))
     what = "cross-validation CER" if key == "cv_cer_mean" else "validation CER (no CV)"
-    return {"pipeline": best["pipeline"], "run": best["run"],
+    return {"pipeline": best["pipeline"], "name": best["pipeline"], "run": best["run"],
             "reason": f"{best['pipeline']} has the lowest {what}: {100 * best[key]:.1f}% (the test split "
                       "was not used to choose)"}
+
+
+def recommend_runs(reports: dict[str, dict]) -> tuple[str | None, str]:
+    """Of finished sequence runs (name → report.json), the one :func:`recommend` picks, with the
+    reason in words — the rule ``compare`` uses (CV CER, else validation CER; never the test split)."""
+    rows = [_row(name, report) for name, report in reports.items()]
+    rec = recommend(rows) if rows else None
+    if rec is None:
+        return None, "no recommendation: none of these runs has a validation or cross-validation CER"
+    return rec["pipeline"], rec["reason"]
 
 
 def table_markdown(board: dict) -> str:
@@ -79,23 +91,31 @@ def plot_board(board: dict, path: Path) -> None:
 
 def compare_sequences(data: str | Path, *, out: str | Path, pipelines: str | list[str] = "recommended",
                       config: Any = None, overrides: dict | None = None, task: str | None = None,
-                      overwrite: bool = False, verbose: bool = True) -> dict:
-    """Train each variant on the same split and folds; write leaderboard.json/.md/.png and runs/."""
+                      overwrite: bool = False, verbose: bool = True, progress=None) -> dict:
+    """Train each variant on the same split and folds; write leaderboard.json/.md/.png and runs/.
+    ``progress`` gets each variant's events with ``pipeline``, ``index`` and ``pipelines``."""
     names = variant_names(pipelines)
     settings = build_sequence_config(config, {**(overrides or {}), **({"task": task} if task else {})})
     staging = artifacts.start_run_dir(Path(out), overwrite)
     try:
         loaded = load(data, settings)
-        settings = settings.model_copy(update={"task": loaded.task, "sample_rate": loaded.rate})
-        rows = []
-        for name in names:
+        settings = settings.model_copy(update={"task": loaded.task, "sample_rate": loaded.rate,  # saved resolved, as train
+                                               "frontend": hooks_of(loaded.task).resolve(settings.frontend)})
+        rows, reports = [], []
+        for k, name in enumerate(names, start=1):
             variant = settings.model_copy(update={"pipeline": name})
-            model, report = run_sequences(loaded, variant, verbose)
+            where = {"pipeline": name, "index": k, "pipelines": len(names)}
+            if progress:
+                progress({"stage": "compare", "message": f"training {name} ({k} of {len(names)})", **where})
+            model, report = run_sequences(loaded, variant, verbose, progress=progress and (
+                lambda event, where=where: progress({**event, **where})))
             folder = staging / "runs" / name.replace("+", "_")
             folder.mkdir(parents=True)
             write_run(folder, report, variant, model)
             rows.append(_row(name, report))
-        board = {"kind": KIND, "task": loaded.task, "examples": len(loaded.examples), "rows": rows,
+            reports.append(report)
+        folds = next((r["cv"]["k"] for r in reports if r.get("cv")), 0)
+        board = {"kind": KIND, "task": loaded.task, "examples": len(loaded.examples), "rows": rows, "folds": folds,
                  "recommendation": recommend(rows)}
         (staging / "leaderboard.json").write_text(json.dumps(board, indent=2), encoding="utf-8")
         (staging / "leaderboard.md").write_text(table_markdown(board), encoding="utf-8")

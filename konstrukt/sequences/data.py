@@ -22,6 +22,7 @@ from pathlib import Path
 from ..errors import DataError
 
 TOKEN_MODES = ("chars", "space")
+MAX_TEXT = 500  # characters of one recording's text in a project (a sentence or a few)
 
 
 @dataclass

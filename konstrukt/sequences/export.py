@@ -37,6 +37,14 @@ MAX_FILES = 16  # beam search in Python: a few seconds per file on long recordin
 CHECK_BEAM = 4  # the beam width parity is also checked with (besides greedy and the run's own)
 TIMEOUT_S = 600.0
 ONNX_FP32, ONNX_INT8, WEIGHTS = "model.onnx", "model.int8.onnx", "model.safetensors"
+FORMATS = ("onnx", "onnx-int8", "bundle", "all")  # no web page for sequence runs (yet)
+
+
+def check_format(format: str) -> None:
+    """A ConfigError naming the formats sequence runs export to, unless ``format`` is one."""
+    if format not in FORMATS:
+        what = "no web page for sequence runs yet" if format == "web" else f"no {format!r} export of sequence runs"
+        raise ConfigError(what, [f"Fix: choose {', '.join(FORMATS[:-1])} or {FORMATS[-1]}"])
 
 
 def _modality(run) -> str:
@@ -203,8 +211,7 @@ def export_sequence(run, folder: Path, format: str, samples, say, requirement) -
     from ..runtime import library_versions
     from ..tasks import MODALITIES
 
-    if format == "web":
-        raise ConfigError("no web page for sequence runs yet", ["Fix: --format onnx, onnx-int8, bundle or all"])
+    check_format(format)
     modality = _modality(run)
     readers = list(MODALITIES.get(modality).export.reader_dists)
     want_torch, want_onnx = format in ("bundle", "all"), format in ("onnx", "onnx-int8", "all")

@@ -274,7 +274,7 @@ def localize_data_files(settings: Settings, project_id: int, job_id: int, report
     """Point a run report's data files (paths on the worker that trained it) at copies here, found
     by the job's manifest: export's parity check and INT8 calibration read them. A file deleted
     from the project since keeps its old path (and is skipped, as a missing file always was)."""
-    files = (report.get("data") or {}).get("files") or {}
+    files = (report.get("data") or {}).get("files") or report.get("data_files") or {}  # a sequence run's: data_files
     if not files:
         return
     try:

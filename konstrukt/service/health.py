@@ -3,6 +3,7 @@ run's ``data_health`` — with every file named by its sample id and uploaded na
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from sqlalchemy.orm import Session
 
@@ -32,8 +33,14 @@ def _map(health: dict, lookup) -> dict:
     return {**health, "findings": findings, "removed_from_evaluation": removed}
 
 
+# Project kind → its own check of the project's samples (sequence projects: konstrukt/sequences/health.py).
+PROJECT_CHECKS: dict[str, Callable[[Session, Project, Settings], dict]] = {}
+
+
 def project_health(db: Session, project: Project, settings: Settings) -> dict:
     """Check the project's samples as they are now (before training: no split, so no leakage)."""
+    if check := PROJECT_CHECKS.get(project.kind):
+        return check(db, project, settings)
     rows: list[Sample] = []
     items: list[DataSample] = []
     for label in sorted(project.classes, key=lambda c: c.name):

@@ -62,12 +62,12 @@ def export_project(db: Session, settings: Settings, project: Project) -> Path:
             if path is None:
                 raise StorageError(f"{label.name}/{s.filename} is missing from the store",
                                    ["Fix: delete this example and upload it again, then download again."])
-            samples.append(ProjectSample(label.name, path, s.filename))
+            samples.append(ProjectSample(label.name, path, s.filename, s.text if project.kind == "sequence" else None))
     work = Path(tempfile.mkdtemp(dir=tmp_dir(settings.data_dir), prefix="project-"))
     try:
         out = work / file_name(project)
         write_project_file(out, task=project.task, classes=[c.name for c in project.classes], samples=samples,
-                           settings=project_settings(db, settings, project), name=project.name)
+                           settings=project_settings(db, settings, project), name=project.name, kind=project.kind)
     except BaseException:
         remove_tree(work)
         raise
@@ -135,7 +135,7 @@ def _store(db: Session, settings: Settings, user_id: int, contents: ProjectConte
     m = contents.manifest
     quotas.claim_project(db, settings, user_id)  # takes the owner's lock until commit or rollback
     _claim_samples(db, settings, user_id, len(m.samples), sum(s.size for s in m.samples))
-    project = Project(user_id=user_id, name=_project_name(m.name), task=m.task)
+    project = Project(user_id=user_id, name=_project_name(m.name), task=m.task, kind=m.kind)
     db.add(project)
     db.flush()
     pid = project.id
@@ -146,7 +146,7 @@ def _store(db: Session, settings: Settings, user_id: int, contents: ProjectConte
         for entry, path in contents.files:  # in the file's order: ids keep the training order
             label = labels[entry.label]
             sample = Sample(class_id=label.id, filename=display_name(entry.name), stored_name="",
-                            size=entry.size, digest=entry.sha256)
+                            size=entry.size, digest=entry.sha256, text=entry.text)
             db.add(sample)
             db.flush()
             sample.stored_name = f"{sample.id}{path.suffix}"

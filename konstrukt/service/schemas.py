@@ -177,6 +177,8 @@ class HealthOut(BaseModel):
     removed_from_evaluation: dict[str, list[HealthSample]] = Field(
         default_factory=dict, description="copies of training examples left out of the val/test scores")
     available: bool = True
+    stats: Optional[dict[str, Any]] = Field(None, description="a sequence project's counts: recordings, subjects, "
+                                                             "durations, text lengths, alphabet, output frames/s")
 
 
 class Rejected(BaseModel):

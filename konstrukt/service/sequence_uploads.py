@@ -14,10 +14,9 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from ..errors import ConfigError, DataError, KonstruktError
-from ..sequences.data import text_problem
+from ..sequences.data import MAX_TEXT, text_problem  # noqa: F401 -- MAX_TEXT: read here
 from .storage import Checked, TooLarge, copy_limited, display_name, safe_suffix, unzip_budget
 
-MAX_TEXT = 500  # characters of one recording's text (a sentence or a few; longer: cut the recording)
 MAX_ROWS = 10_000
 SEQUENCE = "sequence"  # Project.kind of a sequence project
 BUCKET = "recordings"  # the one implicit class that holds a sequence project's samples

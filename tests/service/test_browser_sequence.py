@@ -49,6 +49,8 @@ def test_sequence_project_in_the_browser(tmp_path):
         page.set_input_files("#seq-drop input[type=file]", str(archive))
         expect(page.locator("#upload-report")).to_contain_text("Added 16 recordings", timeout=60_000)
         expect(page.locator(".seq-row")).to_have_count(16)
+        expect(page.locator("#seq-stats")).to_contain_text("16", timeout=60_000)  # data health: the counts
+        expect(page.locator("#seq-stats")).to_contain_text("frames per second")
         first = page.locator(".seq-row input").first
         first.fill("abcd")
         first.dispatch_event("change")
@@ -75,7 +77,13 @@ def test_sequence_project_in_the_browser(tmp_path):
         expect(page.locator("#cer")).to_contain_text("%", timeout=240_000)
         expect(page.locator("#class-table")).to_contain_text("decoded")
         expect(page.locator("#class-table")).to_contain_text("keys.zip: rec5_")
-        expect(page.locator("[data-export]").first).to_be_hidden()
+        expect(page.locator('[data-export="web"]')).to_be_hidden()  # no web page for sequence runs
+        page.click('[data-export="onnx"]')  # an export job: ONNX + a predict.py that decodes the text
+        for _ in range(240):  # ready, or the export's error in a toast
+            if "ready" in page.inner_text("#export-status") or "ONNX" in page.inner_text("#toast"):
+                break
+            page.wait_for_timeout(500)
+        assert "ready" in page.inner_text("#export-status"), page.inner_text("#toast")
         no_sideways_scroll(page)
 
         page.set_input_files("#try-file", str(new[2]))

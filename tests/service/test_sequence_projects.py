@@ -63,10 +63,10 @@ def test_sequence_project_uploads_trains_and_decodes(seq_app, tmp_path):
     assert r.status_code == 200 and r.json()["text"] == "abb"
     got = eve.get(f"/api/projects/{pid}").json()
     assert got["kind"] == "sequence" and got["sample_count"] == 17
-    # no classes in a sequence project, and no compare (yet)
+    # no classes in a sequence project; compare names sequence models (test_sequence_compare_service)
     assert eve.post(f"/api/projects/{pid}/classes", json={"name": "x"}).status_code == 409
-    assert eve.post(f"/api/projects/{pid}/compare", json={}).status_code == 409
-    assert eve.get(f"/api/projects/{pid}/file").status_code == 409  # texts would not survive a project file
+    assert eve.post(f"/api/projects/{pid}/compare", json={"pipelines": ["efficientnet_b0"]}).status_code == 422
+    assert eve.get(f"/api/projects/{pid}/file").status_code == 200  # with texts: test_sequence_project_file_api
     bucket = got["classes"][0]["id"]  # the implicit class is no class to rename, delete or fill without text
     assert eve.patch(f"/api/projects/{pid}/classes/{bucket}", json={"name": "y"}).status_code == 409
     assert eve.delete(f"/api/projects/{pid}/classes/{bucket}").status_code == 409
@@ -100,12 +100,18 @@ def test_sequence_project_uploads_trains_and_decodes(seq_app, tmp_path):
     out = r.json()
     assert isinstance(out["text"], str) and 0 <= out["confidence"] <= 1 and out["label"] is None
     assert eve.get(f"/api/jobs/{job_id}/health").status_code == 200
-    assert eve.get(f"/api/projects/{pid}/recommendation?jobs={job_id}").status_code == 409
+    assert eve.get(f"/api/projects/{pid}/recommendation?jobs={job_id}").json()["job_id"] == job_id  # by CER
     assert eve.get(f"/api/jobs/{job_id}/download").status_code == 200
     assert eve.get(f"/api/projects/{pid}/health").status_code == 200
     assert eve.get(f"/api/jobs/{job_id}/files/curves.png").status_code == 200
-    r = eve.post(f"/api/jobs/{job_id}/exports", json={"format": "bundle"})
-    assert r.status_code == 409 and "sequence run" in r.text
+    r = eve.post(f"/api/jobs/{job_id}/exports", json={"format": "web"})  # more: test_sequence_export_service
+    assert r.status_code == 422 and "no web page for sequence runs" in r.text
+    # the worker exports the run it trained (its held-out recordings are the job's copies)
+    export_id = eve.post(f"/api/jobs/{job_id}/exports", json={"format": "onnx"}).json()["job"]["id"]
+    done = wait_for(lambda: (j := eve.get(f"/api/jobs/{export_id}").json())["status"] in
+                    ("succeeded", "failed") and j, timeout=180)
+    assert done["status"] == "succeeded", done
+    assert eve.get(f"/api/jobs/{job_id}/export?format=onnx").status_code == 200
 
 
 def test_hostile_csv_rows_are_named_and_nothing_is_added(seq_app):

@@ -37,6 +37,12 @@ router = APIRouter(prefix="/api", tags=["training"])
 TRAINERS: dict[str, Callable[..., Job]] = {}
 # Report kind → the report as the results page gets it (classification: trust notes and baseline, below).
 REPORTS: dict[str, Callable[[dict, Session, Project], dict]] = {}
+# Project kind → how a compare request of that kind of project is queued (classification: below).
+COMPARERS: dict[str, Callable[..., Job]] = {}
+# Project kind → (run name → report.json) → (the recommended name or None, the reason in words).
+RECOMMENDERS: dict[str, Callable[[dict[str, dict]], tuple[Optional[str], str]]] = {}
+# Project kind → a check of an export format for that kind's runs (raises when it is refused).
+EXPORT_CHECKS: dict[str, Callable[[str], None]] = {}
 RUN_FILES = {"report.json", "config.json", "summary.md", "curves.png", "confusion_matrix.png",
              "leaderboard.json", "leaderboard.md", "leaderboard.png"}
 
@@ -75,9 +81,8 @@ def start_compare(body: CompareRequest, project: Project = Depends(owned_project
     recommendation (``GET /api/jobs/{id}/leaderboard``); each finished pipeline becomes a run."""
     from ...comparison.entries import resolve_entries
 
-    if project.kind in TRAINERS:
-        raise HTTPException(409, f"compare is not available for {project.kind} projects here yet; "
-                                 "train one model at a time (or use `konstrukt compare` on the exported data)")
+    if comparer := COMPARERS.get(project.kind):  # a sequence project: its model ladder
+        return comparer(body, project, db, settings)
     if problems := config_problems(body.config):
         raise ConfigError("this compare config cannot be used here", problems)
     _, _, entries, configs, _ = resolve_entries(project.task, body.pipelines, body.config, None)  # → 4xx now
@@ -244,8 +249,6 @@ def runs_recommendation(jobs: str, project: Project = Depends(owned_project), db
     — cross-validation only, the rule ``compare`` uses — with the reason in words."""
     from ...pipelines import recommend_runs
 
-    if project.kind in TRAINERS:  # the rule weighs accuracy: no comparison of sequence runs yet
-        raise HTTPException(409, f"runs of {project.kind} projects are not compared here yet; see each run's CER")
     try:
         ids = list(dict.fromkeys(int(x) for x in jobs.split(",") if x.strip()))[:50]
     except ValueError:
@@ -258,7 +261,7 @@ def runs_recommendation(jobs: str, project: Project = Depends(owned_project), db
             and j.pipeline not in (COMPARE, EXPORT)}
     reports = {name: json.loads((finished_run(settings, j) / "report.json").read_text(encoding="utf-8"))
                for name, j in runs.items()}
-    name, reason = recommend_runs(reports)
+    name, reason = RECOMMENDERS.get(project.kind, recommend_runs)(reports)  # sequence runs: by CER
     return {"job_id": runs[name].id if name else None, "reason": reason}
 
 
@@ -325,9 +328,8 @@ def start_export(body: ExportRequest, job: Job = Depends(owned_job), user: User 
     if job.pipeline in (COMPARE, EXPORT):
         raise HTTPException(409, f"job {job.id} is a {job.pipeline} job, not a trained model; export one "
                                  "of its runs")
-    if db.get(Project, job.project_id).kind in TRAINERS:
-        raise HTTPException(409, f"job {job.id} is a sequence run: exporting sequence runs from the web "
-                                 "service is not available yet; download the run (weights and config) instead")
+    if check := EXPORT_CHECKS.get(db.get(Project, job.project_id).kind):  # a sequence run: no web page
+        check(body.format)
     finished_run(settings, job)
     return export_out(request_export(db, settings, job, user.id, body.format))
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, UploadFile
+from fastapi import APIRouter, Depends, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
@@ -31,11 +31,8 @@ class ImportOut(BaseModel):
 @router.get("/projects/{project_id}/file", response_class=FileResponse)
 def download_project(project: Project = Depends(owned_project), db: Session = Depends(get_db),
                      settings: Settings = Depends(get_settings)):
-    """The project as one file: samples in class folders and a manifest (task, classes, sample
-    sha256s, the latest training settings). Import it elsewhere with POST /api/projects/import."""
-    if project.kind != "classes":  # a project file holds class folders: a recording's text would be lost
-        raise HTTPException(409, f"project {project.id} is a {project.kind} project: project files hold "
-                                 "classes only for now; keep your zip of recordings and their CSV")
+    """The project as one file: samples in class folders and a manifest (task, kind, classes, sample
+    sha256s — a sequence project's: each recording's text —, the latest training settings). Import it elsewhere with POST /api/projects/import."""
     path = export_project(db, settings, project)
     return FileResponse(path, media_type="application/zip", filename=path.name,
                         background=BackgroundTask(remove_tree, path.parent))

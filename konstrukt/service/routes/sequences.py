@@ -14,11 +14,12 @@ from starlette.concurrency import run_in_threadpool
 
 from ..db import Job, Project, Sample
 from ..deps import JSON, MULTIPART, get_db, owned_project, owned_sample
-from ..schemas import SampleOut, SampleText, TrainRequest, UploadResult
+from ..schemas import CompareRequest, SampleOut, SampleText, TrainRequest, UploadResult
 from ..sequence_uploads import SEQUENCE, check_recording, check_text, check_zip
+from .. import sequence_health  # noqa: F401 -- registers the data health of sequence projects
 from ..settings import Settings, get_settings
 from ..storage import Checked, display_name, tmp_dir
-from .jobs import REPORTS, TRAINERS, queue_job
+from .jobs import COMPARERS, EXPORT_CHECKS, RECOMMENDERS, REPORTS, TRAINERS, queue_job
 from .projects import _keep
 
 router = APIRouter(prefix="/api", tags=["sequences"])
@@ -93,6 +94,30 @@ def start_sequence_training(body: TrainRequest, project: Project, db: Session, s
     return queue_job(db, settings, job, project, check=read_text_csv)
 
 
+def start_sequence_compare(body: CompareRequest, project: Project, db: Session, settings: Settings) -> Job:
+    """Queue a compare of sequence models (``recommended``/``offline``: the whole ladder) on the same
+    split and folds (:func:`konstrukt.sequences.compare.compare_sequences` in the worker); names and
+    config checked now (422), the snapshot's ``path,text`` CSV as the core will read it."""
+    from ...sequences.compare import variant_names
+    from ...sequences.config import build_sequence_config
+    from ...sequences.data import read_text_csv
+    from ..jobs import COMPARE
+
+    names = variant_names(body.pipelines)
+    if not names:
+        raise HTTPException(422, "pipelines: name at least one model variant, or `recommended` for the ladder")
+    build_sequence_config(body.config, {"task": project.task})
+    job = Job(project_id=project.id, pipeline=COMPARE, config={"pipelines": names, "config": body.config},
+              status="queued")
+    return queue_job(db, settings, job, project, check=read_text_csv)
+
+
+def recommend_sequence_runs(reports: dict[str, dict]) -> tuple[str | None, str]:
+    from ...sequences.compare import recommend_runs
+
+    return recommend_runs(reports)
+
+
 SMALL_TEST = 10  # fewer test recordings than this: the test CER is a rough figure
 
 
@@ -110,8 +135,19 @@ def sequence_report(report: dict, db: Session, project: Project) -> dict:
             stem = Path(str(row.get("file", ""))).stem
             sample = db.get(Sample, int(stem)) if stem.isdigit() and len(stem) < 10 else None
             row["name"] = sample.filename if sample and sample.label.project_id == project.id else None
+    report.pop("data_files", None)  # the worker's paths of each split's recordings: the server's business
     return {**report, "notes": notes, "baseline": None}
 
 
+def check_sequence_export(format: str) -> None:
+    """The export formats of sequence runs are the library's (no web page): 422 for another."""
+    from ...sequences.export import check_format
+
+    check_format(format)
+
+
 TRAINERS[SEQUENCE] = start_sequence_training
+COMPARERS[SEQUENCE] = start_sequence_compare
+RECOMMENDERS[SEQUENCE] = recommend_sequence_runs
+EXPORT_CHECKS[SEQUENCE] = check_sequence_export
 REPORTS["sequence"] = sequence_report

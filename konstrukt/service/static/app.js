@@ -185,7 +185,8 @@ function renderHealth(box, health, { preview, classes, onChange }) {
         onclick: () => act(async () => { for (const o of others) await api("DELETE", `/api/samples/${o.sample_id}`); }, `Kept ${s.filename}, deleted ${others.length} copy(ies)`) }, "Keep only this"));
       const move = el("select", { class: "small", title: "Move to another class", onchange: e => e.target.value && act(() => api("PATCH", `/api/samples/${s.sample_id}`, { class_id: Number(e.target.value) }), `Moved ${s.filename}`) },
         el("option", { value: "" }, "Move to…"), classes.filter(c => c.id !== s.class_id).map(c => el("option", { value: c.id }, c.name)));
-      buttons.push(move, el("button", { class: "small danger", onclick: () => confirm(`Delete ${s.filename}?`) && act(() => api("DELETE", `/api/samples/${s.sample_id}`), `Deleted ${s.filename}`) }, "Delete"));
+      if (classes.some(c => c.id !== s.class_id)) buttons.push(move);  // a sequence project has no other class
+      buttons.push(el("button", { class: "small danger", onclick: () => confirm(`Delete ${s.filename}?`) && act(() => api("DELETE", `/api/samples/${s.sample_id}`), `Deleted ${s.filename}`) }, "Delete"));
     }
     const extra = s.value || s.error || (s.suggested ? `labelled ${s.given}, looks like ${s.suggested} (${pct(s.confidence)})` : "");
     return el("div", { class: "health-sample", "data-sample": s.sample_id || "" }, media,
@@ -429,7 +430,7 @@ pages.project = async () => {
   };
   async function loadHealth() {
     const box = $("#health-list");
-    try { renderHealth(box, await api("GET", `/api/projects/${pid}/health`), { preview: info.preview, classes: project.classes, onChange: reload }); }
+    try { (seq?.health || renderHealth)(box, await api("GET", `/api/projects/${pid}/health`), { preview: info.preview, classes: project.classes, onChange: reload }); }
     catch (err) { showError(box, err); }
   }
   $("#health-check").onclick = loadHealth;
@@ -588,6 +589,7 @@ pages.job = async () => {
 
 async function showLeaderboard(pid, id) {
   const b = await api("GET", `/api/jobs/${id}/leaderboard`), rec = b.recommendation;
+  if (b.kind === "sequence") return window.SEQUENCE.leaderboard(b, id);  // CER, sequence.js
   $("#compare-card").hidden = true;
   document.querySelector("h1").textContent = "Compare recipes";
   document.querySelector(".sub").textContent = "Several recipes trained on the same examples, the same split and the same cross-validation folds.";
@@ -637,6 +639,7 @@ pages.compare = async () => {
     ["Learning rate", r => r.config.learning_rate], ["Batch size", r => r.config.batch_size],
     ["Head", r => (r.model.head || []).map(b => `${b.units} ${b.activation}${b.dropout ? " drop " + b.dropout : ""}`).join(" → ") || "linear"],
   ];
+  if (reports.some(r => r.kind === "sequence")) rows.splice(0, rows.length, ...window.SEQUENCE.compareRows(t));
   // the core's rule (cross-validation only), not a mix of one run's CV and another's test figure
   const pick = await api("GET", `/api/projects/${pid}/recommendation?jobs=${jobs.map(j => j.id).join(",")}`);
   $("#compare-table").replaceChildren(el("p", { class: "hint", id: "compare-reason" }, pick.reason), el("table", {},

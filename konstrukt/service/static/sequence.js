@@ -24,8 +24,13 @@
       "Drop a .zip holding the recordings and one CSV with a header path,text (each row: a recording's path inside the zip, its text); " +
       "or record a clip and type its text beside it. At most 500 printable characters per text.";
     document.querySelector(".sub").textContent = "Three steps: add recordings with their text, train, then look at the character error rate and try the model.";
-    // classification-only parts of the page: classes' health checks, head layers, recipe comparisons, export of the project file
-    for (const sel of ["#health", "#compare-recipes", "#compare-button", "#download-project", "#carried-settings"]) { const n = $(sel); if (n) n.hidden = true; }
+    const compareHint = document.querySelector("#compare-recipes .hint");
+    if (compareHint) compareHint.textContent = "Train several models of the ladder on the same split and the same cross-validation folds. " +
+      "konstrukt ranks them by character error rate and recommends the lowest cross-validation CER — never chosen on the test split. The settings above apply to every model.";
+    const healthHint = document.querySelector("#health .hint");
+    if (healthHint) healthHint.textContent = "Your recordings and texts checked before training: durations, text lengths, the alphabet, copies, " +
+      "characters seen once, and texts too long for their recording at the model's frame rate (CTC cannot align those).";
+    $("#download-project").title = "recordings, their texts and the settings in one file";
     for (const name of ["optimizer", "target_size", "early_stopping"]) { const f = document.querySelector(`#train-form [name="${name}"]`); if (f) f.closest(".field").hidden = true; }
     $("#head-mode")?.closest(".gap-top")?.setAttribute("hidden", "");
 
@@ -78,8 +83,22 @@
         info.preview === "audio" ? el("span", { class: "muted" }, s.filename) : null), el("div", { class: "row" }, edit, del));
     }
 
+    // data health: the counts (konstrukt/sequences/health.py), then the findings as class projects show them
+    function health(box, h, opts) {
+      const st = h.stats, found = el("div", { id: "seq-findings" });
+      renderHealth(found, h, opts);
+      if (!st) { box.replaceChildren(found); return; }
+      const spread = (s, unit) => s ? `${s.min}–${s.max}${unit} (median ${s.median}${unit})` : "–";
+      const rows = [["Recordings", `${st.recordings}${st.subjects ? ` · per subject: ${Object.entries(st.subjects).map(([k, n]) => `${k} ${n}`).join(", ")}` : ""}`],
+        ["Durations", spread(st.duration_seconds, " s")], ["Text lengths", spread(st.text_length, " tokens")],
+        ["Alphabet", Object.entries(st.alphabet || {}).map(([t, n]) => `${t === " " ? "␣" : t}×${n}`).join("  ") || "–"]];
+      if (st.output_frames_per_second) rows.push(["Model output", `about ${st.output_frames_per_second} frames per second`]);
+      box.replaceChildren(el("table", { class: "small", id: "seq-stats" }, rows.map(([k, v]) => el("tr", {}, el("td", { class: "muted" }, k), el("td", {}, v)))), found);
+    }
+
     return {
       pipelines,
+      health,
       render(p) {
         const samples = p.classes.flatMap(c => c.samples);
         $("#sample-total").textContent = count(samples.length, "recording");
@@ -94,10 +113,11 @@
   function results(r, id, setupTry) {
     $("#progress-card").hidden = true; $("#results").hidden = false;
     $("#downloads").hidden = false; $("#download").href = `/api/jobs/${id}/download`;
-    // exporting sequence runs (ONNX, bundles with a decoding predict.py) is not in the service yet
-    for (const b of document.querySelectorAll("[data-export]")) b.closest(".dl").hidden = true;
-    document.querySelector("#downloads .hint").textContent = "The whole run: weights, settings, report and pictures.";
-    $("#export-status").textContent = "Stand-alone exports of sequence runs are not available here yet: download the whole run; konstrukt loads it with load_run.";
+    // exports decode to text (predict.py: greedy, --beam N); there is no web page for sequence runs yet
+    const web = document.querySelector('[data-export="web"]');
+    if (web) web.closest(".dl").hidden = true;
+    for (const b of document.querySelectorAll("[data-export]")) b.onclick = () => exportBundle(id, b);  // app.js: an export job
+    document.querySelector("#downloads .hint").textContent = "Each download is a zip with the model and a predict.py that prints the decoded text of a recording (greedy, or --beam N), checked to give the same texts as here.";
     const t = r.test || r.val || {}, cv = r.cv;
     const big = [el("div", { class: "metric" }, el("div", { class: "v", id: "cer" }, pct(t.cer)), el("div", { class: "l" }, `character error rate on ${t.n} ${r.test ? "test" : "validation"} recordings (lower is better)`))];
     if (cv && cv.cer_mean != null) big.push(el("div", { class: "metric" }, el("div", { class: "v" }, pct(cv.cer_mean)), el("div", { class: "l" }, `± ${pct(cv.cer_std)} · ${cv.k}-fold cross-validation CER`)));
@@ -122,12 +142,40 @@
     setupTry();
   }
 
+  // a compare job's leaderboard: CER per model (konstrukt/sequences/compare.py), each row a run
+  function leaderboard(b, id) {
+    const rec = b.recommendation;
+    $("#compare-card").hidden = true;
+    document.querySelector("h1").textContent = "Compare models";
+    document.querySelector(".sub").textContent = "Several sequence models trained on the same recordings, the same split and the same cross-validation folds.";
+    const cv = r => r.cv_cer_mean == null ? "–" : `${pct(r.cv_cer_mean)} ± ${pct(r.cv_cer_std)}`;
+    const cols = [["Model", r => r.job_id ? el("a", { href: `/jobs/${r.job_id}` }, r.name) : r.name], ["CV CER", cv],
+      ["Test CER", r => pct(r.test_cer)], ["Exact", r => pct(r.exact_match)], ["Training", r => `${(r.train_seconds || 0).toFixed(1)} s`],
+      ["Parameters", r => (r.params || 0).toLocaleString()], ["Latency", r => r.latency_ms_batch1 == null ? "–" : `${r.latency_ms_batch1.toFixed(1)} ms`],
+      ["", r => rec && r.name === rec.name ? el("span", { class: "pill succeeded" }, "recommended") : ""]];
+    $("#leaderboard").replaceChildren(
+      el("section", { class: "card", id: "recommendation" }, el("h2", {}, rec ? `Recommended: ${rec.name}` : "No recommendation"),
+        rec ? el("p", {}, rec.reason) : null,
+        rec && rec.job_id ? el("a", { class: "btn primary", id: "open-winner", href: `/jobs/${rec.job_id}` }, "Open the recommended run") : null),
+      el("section", { class: "card" }, el("h2", {}, "Leaderboard"),
+        el("p", { class: "hint" }, b.folds ? `Every model was trained on the same split and cross-validated on the same ${b.folds} folds. Lower CER is better.` : "Every model was trained on the same split (no cross-validation: too many recordings, or cv 0). Lower CER is better."),
+        el("div", { class: "scroll-x" }, el("table", { id: "leaderboard-table" }, el("tr", {}, cols.map(([h]) => el("th", {}, h))),
+          b.rows.map(r => el("tr", {}, cols.map(([, f]) => el("td", {}, f(r))))))),
+        el("figure", {}, el("img", { src: `/api/jobs/${id}/files/leaderboard.png`, alt: "CER per model", class: "fit" }))));
+  }
+
+  // runs picked by hand on the compare page: the rows of sequence reports
+  const compareRows = t => [["Model", r => r.pipeline], ["Test CER", r => pct(t(r).cer)], ["Exact", r => pct(t(r).exact_match)],
+    ["CV CER", r => r.cv && r.cv.cer_mean != null ? `${pct(r.cv.cer_mean)} ± ${pct(r.cv.cer_std)}` : "–"],
+    ["Test recordings", r => t(r).n], ["Training", r => `${(r.train_seconds || 0).toFixed(1)} s`],
+    ["Parameters", r => (r.params || 0).toLocaleString()], ["Epochs (best)", r => `${(r.history || []).length} (${r.best_epoch})`]];
+
   // Try it: the decoded text and its confidence (geometric mean of the frame probabilities)
   const answer = (p, file) => el("div", {}, el("div", { class: "muted small" }, file.name),
     el("div", { class: "answer" }, "It reads ", el("b", { id: "decoded" }, p.text ? `“${p.text}”` : "nothing (no text decoded)")),
     el("div", { class: "small muted", id: "confidence" }, `confidence ${pct(p.confidence)}`));
 
-  window.SEQUENCE = { project, results, answer };
+  window.SEQUENCE = { project, results, answer, leaderboard, compareRows };
 
   // the projects page: "answers a text" only for tasks whose recordings can carry text
   if (document.body.dataset.page === "projects") document.addEventListener("DOMContentLoaded", async () => {
