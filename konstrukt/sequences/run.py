@@ -16,6 +16,7 @@ from ..runtime import peak_memory_mb, seed_everything, select_device
 from .config import SequenceConfig, build_sequence_config
 from .data import Alphabet, group_folds, group_split
 from .dataset import Loaded, hooks_of, load
+from .frozen import frozen_features
 from .metrics import summarize_cv
 from .models import build_model, parse_variant
 from .runfolder import KIND, SequenceRun, score, write_run
@@ -67,7 +68,8 @@ def fit_model(loaded: Loaded, train: list[int], val: list[int], settings: Sequen
                       "epochs": epochs or settings.num_epochs, "train_loss": row["train_loss"],
                       "val_loss": row["val_loss"], "val_cer": row.get("val_cer")})
 
-    result = fit(model, train_items, val_items, settings, device, epochs, show)
+    with frozen_features(model, train_items, val_items, device=device) as (train_items, val_items):
+        result = fit(model, train_items, val_items, settings, device, epochs, show)
     return model, alphabet, result, notes
 
 

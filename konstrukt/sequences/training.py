@@ -88,13 +88,23 @@ def run_epoch(model, items, idx_batches, loss_fn, device, optimizer=None, amp_dt
     return total / max(seen, 1)
 
 
+def same_length_batches(items: list[Item], size: int) -> list[list[int]]:
+    """Index batches of recordings of exactly one length each: no padding, so a recording's
+    output never depends on the others in its batch (padding would reach the BiLSTM's backward
+    pass, SE's time average and per-recording standardisation)."""
+    by_length: dict[int, list[int]] = {}
+    for i, it in enumerate(items):
+        by_length.setdefault(int(it.x.shape[1]), []).append(i)
+    return [idx[k:k + size] for _, idx in sorted(by_length.items()) for k in range(0, len(idx), size)]
+
+
 @torch.inference_mode()
 def frame_log_probs(model, arrays: list[np.ndarray], device, batch_size: int = 16) -> list[np.ndarray]:
-    """Each recording's (T', V) log-probabilities, cut to its own frames (no padding frames)."""
+    """Each recording's (T', V) log-probabilities, as if it ran alone (batches only of equal lengths)."""
     model.eval().to(device)
     items = [Item(a, []) for a in arrays]
     out: list[np.ndarray | None] = [None] * len(items)
-    for idx in batches(items, batch_size, None):
+    for idx in same_length_batches(items, max(1, batch_size)):
         x, _, frames, _ = collate(items, idx, model, device)
         lp = model(x).float().cpu().numpy()
         for row, i in enumerate(idx):

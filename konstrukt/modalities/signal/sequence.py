@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from ...errors import DataError
+from ...models.portable.sequence_frontends import EmgSpectrogramFrontEnd, MiniRocketFrontEnd
 from ...models.portable.sequence_nets import SignalFrontEnd
 from ...sequences.hooks import SequenceHooks
 from .preprocess import read_signal
@@ -27,4 +28,9 @@ def read(path: Path, rate: float | None) -> tuple[np.ndarray, float]:
 
 
 def hooks() -> SequenceHooks:
-    return SequenceHooks(read=read, frontend=SignalFrontEnd, default_rate=None, feature_mask=0)
+    return SequenceHooks(read=read, frontend=SignalFrontEnd, default_rate=None, feature_mask=0,
+                         frontends=FRONTENDS)
+
+
+# more front ends by name (the config's `frontend`; `default` is SignalFrontEnd)
+FRONTENDS = {"minirocket": MiniRocketFrontEnd, "emg_spectrogram": EmgSpectrogramFrontEnd}
