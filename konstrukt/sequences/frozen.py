@@ -26,6 +26,8 @@ class Precomputed(nn.Module):
     """Stands in for a frozen front end whose output the examples already hold: a pass-through
     with the front end's ``out_channels`` and ``fps``; its input is already in frames."""
 
+    precomputed = True  # waveform augmentation does not apply to these inputs
+
     def __init__(self, frontend: nn.Module):
         super().__init__()
         self.out_channels, self.fps = frontend.out_channels, frontend.fps

@@ -70,14 +70,16 @@ def _loss(model, batch, loss_fn, amp_dtype, device) -> torch.Tensor:
 
 
 def run_epoch(model, items, idx_batches, loss_fn, device, optimizer=None, amp_dtype=None,
-              grad_clip: float = 0.0) -> float:
-    """One pass (trains when ``optimizer`` is given); the mean CTC loss per example."""
+              grad_clip: float = 0.0, augment=None) -> float:
+    """One pass (trains when ``optimizer`` is given; ``augment(items, idx)`` → the batch's
+    augmented items, training only); the mean CTC loss per example."""
     training = optimizer is not None
     model.train(training)
     total, seen = 0.0, 0
     with torch.set_grad_enabled(training):
         for idx in idx_batches:
-            loss = _loss(model, collate(items, idx, model, device), loss_fn, amp_dtype, device)
+            src, rows = (augment(items, idx), list(range(len(idx)))) if training and augment else (items, idx)
+            loss = _loss(model, collate(src, rows, model, device), loss_fn, amp_dtype, device)
             if training:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -119,9 +121,9 @@ def greedy_cer(model, items: list[Item], device) -> float:
 
 
 def fit(model: nn.Module, train: list[Item], val: list[Item], settings, device: torch.device,
-        epochs: int | None = None, on_epoch: Callable[[dict], None] | None = None) -> FitResult:
+        epochs: int | None = None, on_epoch: Callable[[dict], None] | None = None, augment=None) -> FitResult:
     """Train with CTC; with a validation split, stop when its loss has not improved for
-    ``settings.patience`` epochs and keep the best epoch's weights."""
+    ``settings.patience`` epochs and keep the best epoch's weights. ``augment``: see :func:`run_epoch`."""
     epochs = epochs or settings.num_epochs
     torch.manual_seed(settings.seed)
     rng = random.Random(settings.seed)
@@ -138,7 +140,7 @@ def fit(model: nn.Module, train: list[Item], val: list[Item], settings, device: 
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
         train_loss = run_epoch(model, train, batches(train, settings.batch_size, rng), loss_fn, device,
-                               optimizer, amp_dtype, settings.grad_clip)
+                               optimizer, amp_dtype, settings.grad_clip, augment)
         seen, train_time = seen + len(train), train_time + time.perf_counter() - t0
         row = {"epoch": epoch, "train_loss": train_loss, "val_loss": None, "val_cer": None,
                "lr": optimizer.param_groups[0]["lr"]}
