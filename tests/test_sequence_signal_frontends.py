@@ -166,3 +166,24 @@ def test_batch_scoring_equals_one_file_prediction(run_dir):
     texts, _, _ = decode_all(run.model, [run.hooks.read(f, run.rate)[0] for f in files], run.alphabet,
                              run.device, batch_size=16)
     assert texts == [p["text"] for p in run.predict(files, beam=1)]
+
+
+def test_waveform_augmentation_keeps_texts_and_frozen_runs_get_augmented_copies():
+    from konstrukt.models.portable.sequence_nets import SignalFrontEnd
+    from konstrukt.sequences.augment import augmented_views, waveform_augment
+    from konstrukt.sequences.config import SequenceConfig
+
+    settings = SequenceConfig(gain=0.2, time_shift=0.2, stretch=0.25)
+    items = [Item(a, [1, 2, 3]) for a in arrays(n=4)]
+    assert waveform_augment(SequenceConfig(), RATE, SignalFrontEnd(2, RATE)) is None  # off by default
+    assert waveform_augment(settings, RATE, Precomputed(SignalFrontEnd(2, RATE))) is None  # cached features
+    augment = waveform_augment(settings, RATE, SignalFrontEnd(2, RATE))
+    out = augment(items, [0, 2])
+    for it, new in zip([items[0], items[2]], out):
+        n = it.x.shape[1]
+        assert new.ids == it.ids and new.x.dtype == np.float32 and new.x.shape[0] == 2
+        assert 0.75 * (n - 10) - 1 <= new.x.shape[1] <= 1.25 * n + 1  # at most 0.2 s cut, ± 25 % stretch
+        assert new.x.shape != it.x.shape or not np.allclose(new.x, it.x)
+    views = augmented_views(items, augment, 3)
+    assert len(views) == 12 and views[:4] == items
+    assert augmented_views(items, None, 3) is items

@@ -8,7 +8,7 @@ the real one back after, so what is saved, scored and exported is the whole netw
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -51,14 +51,17 @@ def features_of(frontend: nn.Module, items: list[Item], device) -> list[Item]:
 
 
 @contextmanager
-def frozen_features(model: nn.Module, *splits: list[Item], device) -> Iterator[tuple[list[Item], ...]]:
+def frozen_features(model: nn.Module, *splits: list[Item], device,
+                    views: Optional[Callable[[list[Item]], list[Item]]] = None) -> Iterator[tuple[list[Item], ...]]:
     """``with frozen_features(model, train, val, device=d) as (train, val):`` — when the model's
     front end is frozen, the splits hold its features and the model a pass-through in its place
-    until the block ends; otherwise the splits as given."""
+    until the block ends; otherwise the splits as given. ``views``: the first (training) split →
+    the examples to cache for it (e.g. with augmented copies)."""
     if not is_frozen(model.frontend):
         yield splits
         return
     real = model.frontend
+    splits = ((views(splits[0]) if views else splits[0]), *splits[1:]) if splits else splits
     cached = tuple(features_of(real, items, device) for items in splits)
     model.frontend = Precomputed(real)
     try:

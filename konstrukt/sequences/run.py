@@ -16,7 +16,7 @@ from ..runtime import peak_memory_mb, seed_everything, select_device
 from .config import SequenceConfig, build_sequence_config
 from .data import Alphabet, group_folds, group_split
 from .dataset import Loaded, hooks_of, load
-from .augment import waveform_augment
+from .augment import augmented_views, waveform_augment
 from .frozen import frozen_features
 from .metrics import summarize_cv
 from .models import build_model, parse_variant
@@ -69,9 +69,11 @@ def fit_model(loaded: Loaded, train: list[int], val: list[int], settings: Sequen
                       "epochs": epochs or settings.num_epochs, "train_loss": row["train_loss"],
                       "val_loss": row["val_loss"], "val_cer": row.get("val_cer")})
 
-    with frozen_features(model, train_items, val_items, device=device) as (train_items, val_items):
+    augment = waveform_augment(settings, loaded.rate, model.frontend)
+    with frozen_features(model, train_items, val_items, device=device,
+                         views=lambda items: augmented_views(items, augment, settings.views)) as (train_items, val_items):
         result = fit(model, train_items, val_items, settings, device, epochs, show,
-                     waveform_augment(settings, loaded.rate, model.frontend))
+                     waveform_augment(settings, loaded.rate, model.frontend))  # None on cached features
     return model, alphabet, result, notes
 
 
