@@ -187,3 +187,20 @@ def test_waveform_augmentation_keeps_texts_and_frozen_runs_get_augmented_copies(
     views = augmented_views(items, augment, 3)
     assert len(views) == 12 and views[:4] == items
     assert augmented_views(items, None, 3) is items
+
+
+def test_minirocket_window_is_sized_by_the_texts_and_reloads_with_it():
+    data = arrays(n=6, seed=2)
+    fe = MiniRocketFrontEnd(2, RATE)
+    fe.fit(data, token_counts=[2] * len(data))
+    per_token = sum(a.shape[1] for a in data) / (2 * len(data))
+    assert abs(fe.window - per_token) <= 2 and fe.hop == fe.window // 8 and fe.fps == RATE / fe.hop
+    fresh = MiniRocketFrontEnd(2, RATE)
+    assert fresh.window != fe.window
+    fresh.load_state_dict(fe.state_dict(), strict=True)  # rebuilt at the saved window first
+    x = torch.from_numpy(data[0])[None]
+    with torch.no_grad():
+        assert fresh.window == fe.window and torch.equal(fresh(x), fe(x))
+    fixed = MiniRocketFrontEnd(2, RATE, window=40)
+    fixed.fit(data, token_counts=[2] * len(data))
+    assert fixed.window == 40  # a window given by hand stays

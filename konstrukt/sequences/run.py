@@ -3,6 +3,7 @@
 the CSV has a text column (:func:`konstrukt.experiment.train` hands it over)."""
 from __future__ import annotations
 
+import inspect
 import time
 from pathlib import Path
 from typing import Any
@@ -52,8 +53,11 @@ def fit_model(loaded: Loaded, train: list[int], val: list[int], settings: Sequen
                         ["Fix: check the `text` column (or the events inside the windows)"])
     seed_everything(settings.seed)
     model = build_model(hooks_of(loaded.task), loaded.channels, loaded.rate, len(alphabet), settings)
-    model.frontend.fit([loaded.arrays[i] for i in train])
     train_items, val_items = items_of(loaded, train, alphabet), items_of(loaded, val, alphabet)
+    # a front end that sizes itself by the texts (e.g. a window about one token long) takes their lengths
+    sized = "token_counts" in inspect.signature(model.frontend.fit).parameters
+    model.frontend.fit([loaded.arrays[i] for i in train],
+                       **({"token_counts": [len(it.ids) for it in train_items]} if sized else {}))
     notes = []
     short = too_long(model, train_items)
     if short:

@@ -46,17 +46,31 @@ class MiniRocketFrontEnd(nn.Module):
     def __init__(self, channels: int, rate: float, window: int = 0, hop: int = 0, num_features: int = 1008,
                  max_dilations: int = 8, seed: int = 0):
         super().__init__()
-        # half a second, at least 32 samples (slow sensors), even (centred windows); 8 frames per window
-        self.window = int(window) or max(32, 2 * round(rate / 4))
-        self.window += self.window % 2
-        self.hop = int(hop) or max(1, self.window // 8)
-        self.seed = int(seed)
-        self.rocket = MiniRocket(channels, self.window, num_features, max_dilations)
+        self.channels, self.rate, self.seed = int(channels), float(rate), int(seed)
+        self.num_features, self.max_dilations, self.fixed = int(num_features), int(max_dilations), int(window)
+        self.register_buffer("size", torch.zeros(2, dtype=torch.long))  # (window, hop) in samples, saved
+        # until fit() sizes it by the training texts: half a second, at least 32 samples (slow sensors)
+        self._build(int(window) or max(32, 2 * round(rate / 4)), int(hop))
         self.register_buffer("mean", torch.zeros(1, channels, 1))
         self.register_buffer("std", torch.ones(1, channels, 1))
-        self.out_channels, self.fps = self.rocket.num_features, rate / self.hop
+        self.out_channels = self.rocket.num_features  # 84 × biases per kernel, whatever the window
         self.register_buffer("feature_mean", torch.zeros(1, self.out_channels, 1))
         self.register_buffer("feature_std", torch.ones(1, self.out_channels, 1))
+
+    def _build(self, window: int, hop: int = 0) -> None:
+        """MiniRocket for windows of ``window`` samples (even: centred), a frame every ``hop``
+        (default: 8 frames per window)."""
+        self.window = max(10, int(window) + int(window) % 2)
+        self.hop = int(hop) or max(1, self.window // 8)
+        self.rocket = MiniRocket(self.channels, self.window, self.num_features, self.max_dilations)
+        self.size.copy_(torch.tensor([self.window, self.hop]))
+        self.fps = self.rate / self.hop  # frames per second out
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        size = state_dict.get(prefix + "size")  # the window fit() chose: rebuild before loading into it
+        if size is not None and (int(size[0]), int(size[1])) != (self.window, self.hop):
+            self._build(int(size[0]), int(size[1]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def frames(self, length: int) -> int:
         return (int(length) + 2 * (self.window // 2) - self.window) // self.hop + 1
@@ -78,9 +92,14 @@ class MiniRocketFrontEnd(nn.Module):
         return (self.ppv(x) - self.feature_mean) / self.feature_std
 
     @torch.no_grad()
-    def fit(self, arrays, max_files: int = 256) -> None:
-        """Channel statistics, MiniRocket's channel subsets and biases (from training windows), then
-        the features' mean / std over the training frames (at most ``max_files`` recordings)."""
+    def fit(self, arrays, token_counts=None, max_files: int = 256) -> None:
+        """The window (unless given): the training examples' mean samples per token (a window
+        about one event long), within 32 … 4096 samples; channel statistics, MiniRocket's
+        channel subsets and biases (from training windows), then the features' mean / std over the
+        training frames (at most ``max_files`` recordings)."""
+        if token_counts is not None and not self.fixed and sum(token_counts) > 0:
+            spoken = [(a.shape[1], n) for a, n in zip(arrays, token_counts) if n > 0]
+            self._build(min(4096, max(32, round(sum(t for t, _ in spoken) / sum(n for _, n in spoken)))))
         mean, std = _channel_stats(arrays)
         self.mean.copy_(mean)
         self.std.copy_(std)
