@@ -204,3 +204,17 @@ def test_minirocket_window_is_sized_by_the_texts_and_reloads_with_it():
     fixed = MiniRocketFrontEnd(2, RATE, window=40)
     fixed.fit(data, token_counts=[2] * len(data))
     assert fixed.window == 40  # a window given by hand stays
+
+
+def test_emg_spectrogram_run_trains_and_reloads(tmp_path):
+    from konstrukt.sequences.run import train_sequences
+    from konstrukt.sequences.runfolder import SequenceRun
+
+    labels = write_sequences(tmp_path / "data", n=24, seed=4)
+    with torch_threads(1):
+        run = train_sequences(labels, out=tmp_path / "run", verbose=False,
+                              config={**TINY, "frontend": "emg_spectrogram", "num_epochs": 6})
+    losses = [h["train_loss"] for h in run.report["history"]]
+    assert isinstance(run.model.frontend, EmgSpectrogramFrontEnd) and losses[-1] < 0.8 * losses[0]
+    files = [Path(f) for f in run.report["data_files"]["test"]]
+    assert SequenceRun.load(tmp_path / "run").predict(files) == run.predict(files)
