@@ -22,8 +22,13 @@ windows of the single training recordings (label: the recording's class), run ov
 string with the same sliding window; runs of the same class shorter than 3 windows are dropped
 as flicker, the rest collapsed to one character each.
 
+Front ends (``--frontends``, each run with every variant): ``auto`` (the signal wing's pick:
+``minirocket``), ``default`` (standardisation + stem), ``minirocket`` (frozen per-frame MiniRocket
+features), ``emg_spectrogram``; ``--extra '{"widths": [64]}'`` adds settings to every run.
+
 Run: ``pip install -e .[bench]`` then ``OMP_WAIT_POLICY=PASSIVE python bench/sequence_quality.py``
-(``--sets gestures``; ``--variants rescnn,cnn_transformer``; ``--epochs N``).
+(``--sets gestures``; ``--variants rescnn,cnn_transformer``; ``--frontends default,minirocket``;
+``--epochs N``).
 """
 from __future__ import annotations
 
