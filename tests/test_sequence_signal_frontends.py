@@ -218,3 +218,32 @@ def test_emg_spectrogram_run_trains_and_reloads(tmp_path):
     assert isinstance(run.model.frontend, EmgSpectrogramFrontEnd) and losses[-1] < 0.8 * losses[0]
     files = [Path(f) for f in run.report["data_files"]["test"]]
     assert SequenceRun.load(tmp_path / "run").predict(files) == run.predict(files)
+
+
+def test_minirocket_features_agree_in_onnx_on_flat_and_quantised_signals(tmp_path):
+    """Flat stretches give kernel outputs of zero up to rounding, and quantised sensors tie:
+    ONNX (another summation order) must fall on the same side of every bias as torch."""
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(7)
+
+    def rec(n):
+        x = np.round(rng.normal(size=(3, n)) * 4) / 4  # a coarse sensor: many equal values
+        x[:, n // 3: n // 2] = 0.7  # standing still
+        return x.astype(np.float32)
+
+    data = [rec(int(rng.integers(80, 200))) for _ in range(8)]
+    fe = MiniRocketFrontEnd(3, 10.0).eval()
+    fe.fit(data, token_counts=[2] * len(data))
+    path = tmp_path / "fe.onnx"
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(fe, (torch.from_numpy(data[0])[None],), str(path), input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {0: "b", 2: "t"}, "y": {0: "b", 2: "f"}}, dynamo=False, opset_version=17)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for x in data:
+        got = session.run(["y"], {"x": x[None]})[0]
+        with torch.no_grad():
+            want = fe(torch.from_numpy(x)[None]).numpy()
+        assert got.shape == want.shape and np.abs(got - want).max() < 1e-4
