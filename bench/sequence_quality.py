@@ -22,8 +22,13 @@ windows of the single training recordings (label: the recording's class), run ov
 string with the same sliding window; runs of the same class shorter than 3 windows are dropped
 as flicker, the rest collapsed to one character each.
 
+Front ends (``--frontends``, each run with every variant): ``auto`` (the signal wing's pick:
+``minirocket``), ``default`` (standardisation + stem), ``minirocket`` (frozen per-frame MiniRocket
+features), ``emg_spectrogram``; ``--extra '{"widths": [64]}'`` adds settings to every run.
+
 Run: ``pip install -e .[bench]`` then ``OMP_WAIT_POLICY=PASSIVE python bench/sequence_quality.py``
-(``--sets gestures``; ``--variants rescnn,cnn_transformer``; ``--epochs N``).
+(``--sets gestures``; ``--variants rescnn,cnn_transformer``; ``--frontends default,minirocket``;
+``--epochs N``).
 """
 from __future__ import annotations
 
@@ -112,16 +117,17 @@ def peer(Xtr, chars_tr, test_items, window: int, hop: int, min_run: int = 3) -> 
 
 
 def konstrukt_run(train_csv: Path, test_csv: Path, out: Path, variant: str, epochs: int, seed: int,
-                  verbose: bool = False) -> dict:
+                  verbose: bool = False, frontend: str = "auto", extra: dict | None = None) -> dict:
     from konstrukt.sequences.run import train_sequences
 
     config = {"pipeline": variant, "num_epochs": epochs, "cv": 0, "test": 0.0, "val": 0.15, "beam": 8,
-              "seed": seed}
+              "seed": seed, "frontend": frontend, **(extra or {})}
     run = train_sequences(train_csv, out=out, config=config, overwrite=True, verbose=verbose)
     t0 = time.perf_counter()
     m = run.evaluate(test_csv)
     r = run.report
-    return {"variant": variant, "cer_beam8": m["cer"], "cer_greedy": m["greedy_cer"], "exact": m["exact_match"],
+    return {"variant": f"{variant} · {run.settings.frontend}" + (f" {json.dumps(extra)}" if extra else ""),
+            "cer_beam8": m["cer"], "cer_greedy": m["greedy_cer"], "exact": m["exact_match"],
             "best_epoch": r["best_epoch"], "train_s": r["train_seconds"],
             "train_examples_per_s": r["train_examples_per_second"], "latency_ms_batch1": r["latency_ms_batch1"],
             "decode_ms_greedy": m["greedy_decode_ms_per_example"], "decode_ms_beam8": m["decode_ms_per_example"],
@@ -135,6 +141,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sets", default="gestures,motions")
     ap.add_argument("--variants", default=f"{DEFAULT_VARIANT},rescnn,cnn_transformer")
+    ap.add_argument("--frontends", default="auto",
+                    help="signal front ends, each run with every variant (auto, default, minirocket, emg_spectrogram)")
+    ap.add_argument("--extra", default="{}", help="more SequenceConfig settings, JSON (e.g. '{\"widths\": [128]}')")
     ap.add_argument("--epochs", type=int, default=80)
     ap.add_argument("--train", type=int, default=200)
     ap.add_argument("--test", type=int, default=100)
@@ -165,9 +174,9 @@ def main() -> None:
             rows.append({"variant": "peer: sliding MiniRocket + ridge, collapsed", "cer_greedy": round(cer, 4),
                          "train_s": round(secs, 1)})
             print(f"{name}: {rows[-1]}", flush=True)
-        for variant in [v for v in args.variants.split(",") if v]:
-            rows.append(konstrukt_run(train_csv, test_csv, root / name / "runs" / variant.replace("+", "_"),
-                                      variant, args.epochs, args.seed, args.verbose))
+        for variant, frontend in [(v, f) for f in args.frontends.split(",") for v in args.variants.split(",") if v]:
+            rows.append(konstrukt_run(train_csv, test_csv, root / name / "runs" / f"{variant.replace('+', '_')}-{frontend}",
+                                      variant, args.epochs, args.seed, args.verbose, frontend, json.loads(args.extra)))
             print(f"{name}: {json.dumps({k: v for k, v in rows[-1].items() if k != 'worst'})}", flush=True)
         results[name] = rows
     print_table(results)

@@ -17,7 +17,8 @@ from konstrukt.runtime import torch_threads
 from sequence_data import write_sequences, write_tone_clips
 
 TOY = {"num_epochs": 25, "batch_size": 4, "cv": 0, "widths": [32], "hidden_size": 32,
-       "pipeline": "rescnn+bilstm", "learning_rate": 3e-3, "patience": 30}
+       "pipeline": "rescnn+bilstm", "learning_rate": 3e-3, "patience": 30,
+       "frontend": "default"}  # INT8 parity below needs it (minirocket's thresholds do not quantise)
 
 # runs a bundle's script as __main__, then fails when anything of konstrukt was imported
 WRAPPER = ("import runpy, sys\nsys.argv = sys.argv[1:]\ncode = 0\ntry:\n"

@@ -46,6 +46,10 @@ class SequenceConfig(BaseModel):
     heads: int = Field(4, ge=1, le=32)
     time_mask: float = Field(0.05, ge=0, le=5)  # SpecAugment: widest masked time stripe, in seconds
     feature_mask: Optional[int] = Field(None, ge=0)  # None: the modality's
+    gain: float = Field(0.0, ge=0, lt=1)  # training: random gain per example and channel, 1 ± gain
+    time_shift: float = Field(0.0, ge=0, le=60)  # training: up to this many seconds cut from the start
+    stretch: float = Field(0.0, ge=0, lt=1)  # training: random time stretch, 1 ± stretch of the length
+    views: int = Field(1, ge=1, le=32)  # frozen front ends: augmented copies of each training example
 
 
 def build_sequence_config(config: Any = None, overrides: dict | None = None) -> SequenceConfig:

@@ -120,7 +120,7 @@ if __name__ == "__main__":
     sys.exit(main())
 '''
 
-TORCH_MODULES = ("signal_nets", "audio_nets", "sequence_nets")  # in this order (names resolve)
+TORCH_MODULES = ("signal_nets", "audio_nets", "sequence_nets", "minirocket", "sequence_frontends")  # in this order
 
 
 def ctc_source() -> str:

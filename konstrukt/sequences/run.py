@@ -3,6 +3,7 @@
 the CSV has a text column (:func:`konstrukt.experiment.train` hands it over)."""
 from __future__ import annotations
 
+import inspect
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from ..runtime import peak_memory_mb, seed_everything, select_device
 from .config import SequenceConfig, build_sequence_config
 from .data import Alphabet, group_folds, group_split
 from .dataset import Loaded, hooks_of, load
+from .augment import augmented_views, waveform_augment
+from .frozen import frozen_features
 from .metrics import summarize_cv
 from .models import build_model, parse_variant
 from .runfolder import KIND, SequenceRun, score, write_run
@@ -50,8 +53,11 @@ def fit_model(loaded: Loaded, train: list[int], val: list[int], settings: Sequen
                         ["Fix: check the `text` column (or the events inside the windows)"])
     seed_everything(settings.seed)
     model = build_model(hooks_of(loaded.task), loaded.channels, loaded.rate, len(alphabet), settings)
-    model.frontend.fit([loaded.arrays[i] for i in train])
     train_items, val_items = items_of(loaded, train, alphabet), items_of(loaded, val, alphabet)
+    # a front end that sizes itself by the texts (e.g. a window about one token long) takes their lengths
+    sized = "token_counts" in inspect.signature(model.frontend.fit).parameters
+    model.frontend.fit([loaded.arrays[i] for i in train],
+                       **({"token_counts": [len(it.ids) for it in train_items]} if sized else {}))
     notes = []
     short = too_long(model, train_items)
     if short:
@@ -67,7 +73,11 @@ def fit_model(loaded: Loaded, train: list[int], val: list[int], settings: Sequen
                       "epochs": epochs or settings.num_epochs, "train_loss": row["train_loss"],
                       "val_loss": row["val_loss"], "val_cer": row.get("val_cer")})
 
-    result = fit(model, train_items, val_items, settings, device, epochs, show)
+    augment = waveform_augment(settings, loaded.rate, model.frontend)
+    with frozen_features(model, train_items, val_items, device=device,
+                         views=lambda items: augmented_views(items, augment, settings.views)) as (train_items, val_items):
+        result = fit(model, train_items, val_items, settings, device, epochs, show,
+                     waveform_augment(settings, loaded.rate, model.frontend))  # None on cached features
     return model, alphabet, result, notes
 
 

@@ -70,14 +70,16 @@ def _loss(model, batch, loss_fn, amp_dtype, device) -> torch.Tensor:
 
 
 def run_epoch(model, items, idx_batches, loss_fn, device, optimizer=None, amp_dtype=None,
-              grad_clip: float = 0.0) -> float:
-    """One pass (trains when ``optimizer`` is given); the mean CTC loss per example."""
+              grad_clip: float = 0.0, augment=None) -> float:
+    """One pass (trains when ``optimizer`` is given; ``augment(items, idx)`` → the batch's
+    augmented items, training only); the mean CTC loss per example."""
     training = optimizer is not None
     model.train(training)
     total, seen = 0.0, 0
     with torch.set_grad_enabled(training):
         for idx in idx_batches:
-            loss = _loss(model, collate(items, idx, model, device), loss_fn, amp_dtype, device)
+            src, rows = (augment(items, idx), list(range(len(idx)))) if training and augment else (items, idx)
+            loss = _loss(model, collate(src, rows, model, device), loss_fn, amp_dtype, device)
             if training:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -88,13 +90,23 @@ def run_epoch(model, items, idx_batches, loss_fn, device, optimizer=None, amp_dt
     return total / max(seen, 1)
 
 
+def same_length_batches(items: list[Item], size: int) -> list[list[int]]:
+    """Index batches of recordings of exactly one length each: no padding, so a recording's
+    output never depends on the others in its batch (padding would reach the BiLSTM's backward
+    pass, SE's time average and per-recording standardisation)."""
+    by_length: dict[int, list[int]] = {}
+    for i, it in enumerate(items):
+        by_length.setdefault(int(it.x.shape[1]), []).append(i)
+    return [idx[k:k + size] for _, idx in sorted(by_length.items()) for k in range(0, len(idx), size)]
+
+
 @torch.inference_mode()
 def frame_log_probs(model, arrays: list[np.ndarray], device, batch_size: int = 16) -> list[np.ndarray]:
-    """Each recording's (T', V) log-probabilities, cut to its own frames (no padding frames)."""
+    """Each recording's (T', V) log-probabilities, as if it ran alone (batches only of equal lengths)."""
     model.eval().to(device)
     items = [Item(a, []) for a in arrays]
     out: list[np.ndarray | None] = [None] * len(items)
-    for idx in batches(items, batch_size, None):
+    for idx in same_length_batches(items, max(1, batch_size)):
         x, _, frames, _ = collate(items, idx, model, device)
         lp = model(x).float().cpu().numpy()
         for row, i in enumerate(idx):
@@ -109,9 +121,9 @@ def greedy_cer(model, items: list[Item], device) -> float:
 
 
 def fit(model: nn.Module, train: list[Item], val: list[Item], settings, device: torch.device,
-        epochs: int | None = None, on_epoch: Callable[[dict], None] | None = None) -> FitResult:
+        epochs: int | None = None, on_epoch: Callable[[dict], None] | None = None, augment=None) -> FitResult:
     """Train with CTC; with a validation split, stop when its loss has not improved for
-    ``settings.patience`` epochs and keep the best epoch's weights."""
+    ``settings.patience`` epochs and keep the best epoch's weights. ``augment``: see :func:`run_epoch`."""
     epochs = epochs or settings.num_epochs
     torch.manual_seed(settings.seed)
     rng = random.Random(settings.seed)
@@ -128,7 +140,7 @@ def fit(model: nn.Module, train: list[Item], val: list[Item], settings, device: 
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
         train_loss = run_epoch(model, train, batches(train, settings.batch_size, rng), loss_fn, device,
-                               optimizer, amp_dtype, settings.grad_clip)
+                               optimizer, amp_dtype, settings.grad_clip, augment)
         seen, train_time = seen + len(train), train_time + time.perf_counter() - t0
         row = {"epoch": epoch, "train_loss": train_loss, "val_loss": None, "val_cer": None,
                "lr": optimizer.param_groups[0]["lr"]}

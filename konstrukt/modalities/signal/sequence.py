@@ -1,7 +1,10 @@
 """The signal wing's part of sequence runs (``Modality.sequence``): reading a recording whole and
-the front end (in ``konstrukt/models/portable/sequence_nets.py``, so bundles carry it) — per-channel standardisation with the training data's statistics, then, for fast
-rates, a strided conv stem (no norm, so amplitude passes, as in the classifier family) down to
-about 100 frames per second."""
+the front ends by name (portable modules, so bundles carry them): ``default`` (``sequence_nets.py``)
+— per-channel standardisation with the training data's statistics, then, for fast rates, a strided
+conv stem (no norm, so amplitude passes, as in the classifier family) down to about 100 frames per
+second; ``minirocket`` — frozen per-frame MiniRocket features, what ``auto`` picks (it generalised
+to unseen recordings far better in bench/sequence_quality.py); ``emg_spectrogram`` — the sEMG
+study's normalised spectrogram and rotation-invariant MLP (both in ``sequence_frontends.py``)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,6 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from ...errors import DataError
+from ...models.portable.sequence_frontends import EmgSpectrogramFrontEnd, MiniRocketFrontEnd
 from ...models.portable.sequence_nets import SignalFrontEnd
 from ...sequences.hooks import SequenceHooks
 from .preprocess import read_signal
@@ -27,4 +31,9 @@ def read(path: Path, rate: float | None) -> tuple[np.ndarray, float]:
 
 
 def hooks() -> SequenceHooks:
-    return SequenceHooks(read=read, frontend=SignalFrontEnd, default_rate=None, feature_mask=0)
+    return SequenceHooks(read=read, frontend=SignalFrontEnd, default_rate=None, feature_mask=0,
+                         frontends=FRONTENDS, auto=lambda: "minirocket")  # auto: the bench's best (docs/benchmarks.md)
+
+
+# more front ends by name (the config's `frontend`; `default` is SignalFrontEnd)
+FRONTENDS = {"minirocket": MiniRocketFrontEnd, "emg_spectrogram": EmgSpectrogramFrontEnd}
