@@ -12,7 +12,7 @@ from .. import artifacts
 from .config import build_sequence_config
 from .dataset import load
 from .models import LADDER, parse_variant
-from .run import run_sequences
+from .run import resolved, run_sequences
 from .runfolder import KIND, write_run
 
 
@@ -86,7 +86,7 @@ def compare_sequences(data: str | Path, *, out: str | Path, pipelines: str | lis
     staging = artifacts.start_run_dir(Path(out), overwrite)
     try:
         loaded = load(data, settings)
-        settings = settings.model_copy(update={"task": loaded.task, "sample_rate": loaded.rate})
+        settings = resolved(settings, loaded)  # task, rate, front end (and its defaults)
         rows = []
         for name in names:
             variant = settings.model_copy(update={"pipeline": name})

@@ -116,6 +116,9 @@ def fit(model: nn.Module, train: list[Item], val: list[Item], settings, device: 
     torch.manual_seed(settings.seed)
     rng = random.Random(settings.seed)
     model.to(device)
+    if getattr(model.frontend, "frozen", False):  # its features once per recording, not every epoch
+        from .frozen import on_features
+        model, train, val = on_features(model, train, val)
     opt_cfg = build_config({"learning_rate": settings.learning_rate, "weight_decay": settings.weight_decay,
                             "optimizer": {"name": "adamw"}, "lr_schedule": {"name": "cosine", "warmup_epochs": 2}})
     optimizer = make_optimizer(model.parameters(), opt_cfg)
