@@ -118,6 +118,8 @@ def konstrukt_run(labels: dict[str, Path], frontend: str, out: Path, epochs: int
     m = run.evaluate(labels["test"])
     return {"frontend": frontend, "pipeline": run.report["pipeline"], "cer_beam8": m["cer"],
             "cer_greedy": m["greedy_cer"], "exact_match": m["exact_match"], "train_seconds": round(seconds, 1),
+            "fit_seconds": run.report["train_seconds"], "train_strings_per_s": run.report["train_examples_per_second"],
+            "latency_ms_batch1": run.report["latency_ms_batch1"],
             "best_epoch": run.report["best_epoch"], "params": run.report["params"],
             "worst": [(w["text"], w["decoded"]) for w in m["worst"][:3]]}
 
@@ -213,11 +215,13 @@ def main(argv=None) -> int:
     for fe in [f for f in args.frontends.split(",") if f]:
         results.append(konstrukt_run(labels, fe, root / f"run_{fe}", args.epochs, args.verbose))
         print(json.dumps(results[-1]), flush=True)
-    print("\n| model | test CER (greedy) | test CER (beam 8) | exact strings | training s |\n|---|---|---|---|---|")
+    print("\n| model | test CER (greedy) | test CER (beam 8) | exact strings | train s (whole run · fit) "
+          "| train strings/s | batch-1 ms |\n|---|---|---|---|---|---|---|")
     for r in results:
         beam = f"{r['cer_beam8']:.3f}" if "cer_beam8" in r else "–"
         name = r["frontend"] if r["frontend"].startswith("peer") else f"konstrukt {r['pipeline']}, front end {r['frontend']}"
-        print(f"| {name} | {r['cer_greedy']:.3f} | {beam} | {r['exact_match']:.2f} | {r['train_seconds']} |")
+        print(f"| {name} | {r['cer_greedy']:.3f} | {beam} | {r['exact_match']:.2f} | {r['train_seconds']} · "
+              f"{r.get('fit_seconds', '–')} | {r.get('train_strings_per_s', '–')} | {r.get('latency_ms_batch1', '–')} |")
     return 0
 
 

@@ -170,7 +170,8 @@ def test_a_run_saved_with_frontend_auto_reads_as_the_log_mel(clips, tmp_path):
 
     with torch_threads(1):
         run = train_sequences(clips / "labels.csv", out=tmp_path / "run", task="speech", verbose=False,
-                              config={**TINY, "num_epochs": 1, "frontend": "mel", "widths": [8], "hidden_size": 8})
+                              config={**TINY, "num_epochs": 1, "frontend": "mel", "widths": [8], "hidden_size": 8,
+                                      "pipeline": "rescnn"})
     path = run.path / "config.json"
     path.write_text(path.read_text(encoding="utf-8").replace('"frontend": "mel"', '"frontend": "auto"'), encoding="utf-8")
     again = type(run).load(run.path)
