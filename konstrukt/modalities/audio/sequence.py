@@ -24,8 +24,9 @@ RATE = 16000
 CACHE_LIMIT = 50_000  # recordings whose embedding frames stay in memory (a 3-s clip: ~15 kB)
 _FEATURES: dict = {}  # content key → raw frames, shared by every fit of this process (CV folds)
 
-# what the speech-embedding front end trains best with (bench/sequence_speech_quality.py), for
-# the settings a config leaves unset: 12.5 frames per second are few, so no CNN block halves them
+# what the speech-embedding front end trains well with (bench/sequence_speech_quality.py), for
+# the settings a config leaves unset: 12.5 frames per second are few, so one CNN block halves them
+# (not the ladder's two), and the masks are wider than the log-mel's (2 of ~38 frames, 12 of 96 dims)
 SPEECH_EMBEDDING_DEFAULTS = {"pipeline": "rescnn+dropout+bilstm", "widths": [128], "hidden_size": 128,
                              "layers": 2, "time_mask": 0.16, "feature_mask": 12}
 
