@@ -183,8 +183,8 @@ def peer(labels: dict[str, Path], k: int = 5) -> dict:
         out = ""
         for p in pieces(sf.read(path, dtype="float32")[0]):
             d = np.linalg.norm(X - (describe(p) - mean) / std, axis=1)
-            votes = y[np.argsort(d)[:k]]
-            out += max(set(votes), key=list(votes).count)
+            votes = list(y[np.argsort(d)[:k]])  # nearest first: a tie goes to the nearer digit
+            out += max(votes, key=lambda v: (votes.count(v), -votes.index(v)))
         refs.append(text)
         hyps.append(out)
     from konstrukt.sequences.metrics import error_rate
