@@ -153,7 +153,8 @@ def test_audio_sequence_onnx_runs_the_log_mel_in_the_graph(tmp_path):
     write_tone_clips(tmp_path)
     with torch_threads(1):
         run = train_sequences(tmp_path / "labels.csv", out=tmp_path / "run", verbose=False,
-                              config={"num_epochs": 2, "cv": 0, "widths": [8], "hidden_size": 8, "pipeline": "rescnn"})
+                              config={"num_epochs": 2, "cv": 0, "widths": [8], "hidden_size": 8, "pipeline": "rescnn",
+                                      "frontend": "mel"})
         cfg = konstrukt.export(run, tmp_path / "onnx", format="onnx", samples=tmp_path)
     assert cfg["parity"]["samples"] == 9 and cfg["parity"]["source"].startswith("given samples")
     assert any("log-mel front end runs inside" in n for n in cfg["notes"])

@@ -91,7 +91,8 @@ def test_audio_clips_train_through_the_log_mel_front_end(tmp_path):
     write_tone_clips(tmp_path)
     with torch_threads(1):
         run = train_sequences(tmp_path / "labels.csv", out=tmp_path / "run", verbose=False,
-                              config={"num_epochs": 2, "cv": 0, "widths": [8], "hidden_size": 8, "pipeline": "rescnn"})
+                              config={"num_epochs": 2, "cv": 0, "widths": [8], "hidden_size": 8, "pipeline": "rescnn",
+                                      "frontend": "mel"})
     assert run.report["task"] == "sound" and run.report["sample_rate"] == 16000 and run.report["channels"] == 1
     assert run.report["alphabet"]["tokens"] == ["a", "b"]
     pred = run.predict([tmp_path / "c0.wav"])[0]

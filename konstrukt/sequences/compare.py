@@ -10,9 +10,9 @@ from typing import Any
 
 from .. import artifacts
 from .config import build_sequence_config
-from .dataset import hooks_of, load
+from .dataset import load
 from .models import LADDER, parse_variant
-from .run import run_sequences
+from .run import resolved, run_sequences
 from .runfolder import KIND, write_run
 
 
@@ -99,8 +99,7 @@ def compare_sequences(data: str | Path, *, out: str | Path, pipelines: str | lis
     staging = artifacts.start_run_dir(Path(out), overwrite)
     try:
         loaded = load(data, settings)
-        settings = settings.model_copy(update={"task": loaded.task, "sample_rate": loaded.rate,  # saved resolved, as train
-                                               "frontend": hooks_of(loaded.task).resolve(settings.frontend)})
+        settings = resolved(settings, loaded)  # task, rate, front end (and its defaults): saved resolved, as train
         rows, reports = [], []
         for k, name in enumerate(names, start=1):
             variant = settings.model_copy(update={"pipeline": name})

@@ -77,3 +77,11 @@ def build_sequence_config(config: Any = None, overrides: dict | None = None) -> 
     except ValidationError as err:
         raise ConfigError("invalid sequence configuration", [
             f"`{'.'.join(map(str, e['loc']))}`: {e['msg']}" for e in err.errors()]) from None
+
+
+def with_defaults(settings: SequenceConfig, defaults) -> SequenceConfig:
+    """``defaults`` (what a front end trains best with) for the fields ``settings`` left unset
+    (``pipeline: auto`` counts as unset), validated like any config."""
+    given = settings.model_fields_set - ({"pipeline"} if settings.pipeline == "auto" else set())
+    layer = {k: v for k, v in (defaults or {}).items() if k not in given}
+    return SequenceConfig.model_validate({**settings.model_dump(exclude_unset=True), **layer}) if layer else settings

@@ -255,7 +255,8 @@ def export_sequence(run, folder: Path, format: str, samples, say, requirement) -
         save_file(state, str(folder / WEIGHTS), metadata={"format": "konstrukt-bundle"})
         script = "predict.py" if format == "bundle" else "predict_torch.py"
         needs = ["torch", "safetensors", "numpy", *readers]
-        (folder / script).write_text(render(version=version, needs=needs, modality=modality, runtime="torch"),
+        (folder / script).write_text(render(version=version, needs=needs, modality=modality, runtime="torch",
+                                            extra_modules=getattr(run.model.frontend, "portable", ())),
                                      encoding="utf-8")
         names.update(torch_weights=WEIGHTS, torch_predict=script)
         say(f"checking {script}")
@@ -273,9 +274,21 @@ def export_sequence(run, folder: Path, format: str, samples, say, requirement) -
         (folder / "requirements.txt").write_text(requirements_text(needs, requirement), encoding="utf-8")
         names.update(predict="predict.py", requirements="requirements.txt")
     names.update(config="config.json", card="README.md")
+    _write_notices(run, folder, cfg, names)
     write_config()
     (folder / "README.md").write_text(sequence_card(cfg), encoding="utf-8")
     return cfg
+
+
+def _write_notices(run, folder: Path, cfg: dict, names: dict) -> None:
+    """A front end on pretrained weights (its ``backbone``): NOTICE.md and the licence text, as
+    classification bundles carry them (:mod:`konstrukt.exporting.notices`)."""
+    from ..exporting.notices import write_notices
+
+    backbone = getattr(run.model.frontend, "backbone", None)
+    cfg["weights"] = write_notices(folder, backbone, None) if backbone else None
+    if cfg["weights"]:
+        names.update(zip(("notice", "license"), cfg["weights"]["files"]))
 
 
 def _write_onnx(run, folder, format, modality, files, check, names, record, cfg, notes, say, spec, policy) -> None:

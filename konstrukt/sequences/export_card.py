@@ -12,7 +12,9 @@ FILES = {"onnx": "ONNX model, fp32 (front end inside; dynamic time axis; per-fra
          "requirements": "what predict.py needs, with compatible version ranges",
          "torch_requirements": "what predict_torch.py needs",
          "config": "alphabet, token mode, preprocessing, network settings, metrics, parity, versions",
-         "card": "this model card"}
+         "card": "this model card",
+         "notice": "where the front end's pretrained weights come from, and their licence",
+         "license": "the full text of the pretrained weights' licence"}
 
 
 def _pct(x) -> str:
@@ -59,6 +61,11 @@ def sequence_card(cfg: dict) -> str:
                                 "python predict.py FILE... --beam 8 --json   # CTC prefix beam search"],
                         '{"text": ..., "confidence": 0..1}')
     lines += ["confidence: the geometric mean of the decoded path's frame probabilities.", ""]
+    weights = cfg.get("weights")
+    if weights:  # a pretrained front end (e.g. the speech embedding) travels with its licence
+        lines += ["## Pretrained weights", "", f"The front end is {weights['source']}; licence **{weights['license']}**"
+                  + (f" ({weights['url']})" if weights.get("url") else "")
+                  + f". See {' and '.join(f'`{f}`' for f in weights['files'])}.", ""]
     if cfg.get("notes"):
         lines += ["## Notes", "", *[f"- {n}" for n in cfg["notes"]], ""]
     lines += ["## Files", "", *[f"- `{name}`: {FILES.get(key, '')}" for key, name in files.items()], ""]

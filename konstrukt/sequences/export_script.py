@@ -131,13 +131,14 @@ def ctc_source() -> str:
 
 
 def render(*, version: str, needs: list[str], modality: str, runtime: str,
-           model_file: str = "model.onnx", onnx_files: list[str] | None = None) -> str:
-    """The predict script of a sequence bundle (``runtime``: onnx or torch), checked to parse."""
+           model_file: str = "model.onnx", onnx_files: list[str] | None = None, extra_modules=()) -> str:
+    """The predict script of a sequence bundle (``runtime``: onnx or torch), checked to parse;
+    ``extra_modules``: portable modules the front end needs (its ``portable``), pasted first."""
     parts = [HEADER.substitute(version=repr(str(version)), needs=repr([str(n) for n in needs])),
              INPUTS[modality]["onnx"].substitute(rgb="", unpadded="False"),
              RECORDING_PART.substitute(read=RECORDING[modality])]
     if runtime == "torch":
-        parts += [f"\n\n# --- konstrukt/models/portable/{m}.py, verbatim\n{portable_source(m)}" for m in TORCH_MODULES]
+        parts += [f"\n\n# --- konstrukt/models/portable/{m}.py, verbatim\n{portable_source(m)}" for m in (*extra_modules, *TORCH_MODULES)]
         parts.append(TORCH_PART)
         option, arg = "", "None"
     else:

@@ -2,6 +2,8 @@
 
 A front end that learns nothing (``frozen = True``: fixed or pretrained features, e.g. MiniRocket's)
 gives the same features at every epoch, so the training loop can run on those features directly.
+A front end with a ``features(array)`` method (the speech embedding's, cached by content so CV folds
+share it) gives them itself; otherwise its forward pass runs once per example.
 :func:`frozen_features` swaps the model's front end for a pass-through while the fit runs and puts
 the real one back after, so what is saved, scored and exported is the whole network.
 """
@@ -43,6 +45,9 @@ class Precomputed(nn.Module):
 def features_of(frontend: nn.Module, items: list[Item], device) -> list[Item]:
     """Each example's front-end output (F, T') with its targets (one recording at a time: no padding)."""
     frontend.eval().to(device)
+    own = getattr(frontend, "features", None)
+    if own is not None:
+        return [Item(own(it.x), it.ids) for it in items]
     out = []
     for it in items:
         f = frontend(torch.from_numpy(np.ascontiguousarray(it.x, dtype=np.float32))[None].to(device))[0]

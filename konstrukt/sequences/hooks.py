@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 from torch import nn
@@ -32,6 +32,8 @@ class SequenceHooks:
     # `frontend: auto` picks this name (e.g. a pretrained front end when its weights are here);
     # None: the default
     auto: Optional[Callable[[], str]] = None
+    # front-end name -> the config values it trains best with, for the fields a config leaves unset
+    defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def names(self) -> list[str]:
         """Every front end this modality offers, the default first."""

@@ -14,7 +14,7 @@ import torch
 from .. import artifacts
 from ..errors import DataError
 from ..runtime import peak_memory_mb, seed_everything, select_device
-from .config import SequenceConfig, build_sequence_config
+from .config import SequenceConfig, build_sequence_config, with_defaults
 from .data import Alphabet, group_folds, group_split
 from .dataset import Loaded, hooks_of, load
 from .augment import augmented_views, waveform_augment
@@ -160,6 +160,15 @@ def run_sequences(loaded: Loaded, settings: SequenceConfig, verbose: bool = Fals
     return model, report
 
 
+def resolved(settings: SequenceConfig, loaded: Loaded) -> SequenceConfig:
+    """The settings as trained and saved: task, rate, the concrete front end (``auto`` decided)
+    and that front end's preferred settings where the config left them unset."""
+    hooks = hooks_of(loaded.task)
+    frontend = hooks.resolve(settings.frontend)
+    settings = with_defaults(settings, hooks.defaults.get(frontend))
+    return settings.model_copy(update={"task": loaded.task, "sample_rate": loaded.rate, "frontend": frontend})
+
+
 def train_sequences(data: str | Path, *, out: str | Path, config: Any = None, overrides: dict | None = None,
                     task: str | None = None, pipeline: str | None = None, overwrite: bool = False,
                     verbose: bool = True, progress=None) -> SequenceRun:
@@ -172,8 +181,7 @@ def train_sequences(data: str | Path, *, out: str | Path, config: Any = None, ov
     staging = artifacts.start_run_dir(Path(out), overwrite)
     try:
         loaded = load(data, settings)
-        settings = settings.model_copy(update={"task": loaded.task, "sample_rate": loaded.rate,
-                                               "frontend": hooks_of(loaded.task).resolve(settings.frontend)})
+        settings = resolved(settings, loaded)
         model, report = run_sequences(loaded, settings, verbose, progress)
         report["wall_seconds"] = round(time.perf_counter() - started, 3)
         write_run(staging, report, settings, model)

@@ -93,8 +93,10 @@ class SequenceRun:
         try:
             report = json.loads((path / REPORT).read_text(encoding="utf-8"))
             saved = json.loads((path / CONFIG).read_text(encoding="utf-8"))
-            # runs written before front ends had names used the modality's default one
-            saved.setdefault("frontend", hooks_of(saved.get("task")).default_name if saved.get("task") else "auto")
+            # runs written before front ends had names (or by `compare` before it saved the resolved
+            # name: "auto") used the modality's default one
+            if saved.get("frontend") in (None, "auto") and saved.get("task"):
+                saved["frontend"] = hooks_of(saved["task"]).default_name
             settings = SequenceConfig.model_validate(saved)
             state = load_file(str(path / WEIGHTS))
         except (OSError, ValueError) as exc:

@@ -9,7 +9,10 @@ so ``predict_torch.py`` runs the very network konstrukt trained.
 Front ends (the modality's part, chosen by name from the bundle's config.json):
 ``SignalFrontEnd`` — per-channel standardisation with the training data's mean/std (buffers saved
 with the weights), then, above ~100 Hz, a strided conv (no norm: amplitude passes);
-``MelFrontEnd`` — the audio networks' log-mel (10-ms frames), standardised per recording.
+``MelFrontEnd`` — the audio networks' log-mel (10-ms frames), standardised per recording;
+``SpeechEmbeddingFrontEnd`` — Google's speech embedding (``speech_embedding.py``, pasted above this
+module in bundles that use it), frozen: one 96-d vector per 80 ms, standardised per dimension with
+the training frames' mean/std.
 """
 import math
 
@@ -20,6 +23,10 @@ from torch import nn
 try:  # in konstrukt; a bundle pastes signal_nets.py and audio_nets.py above this module instead
     from .audio_nets import LogMel, standardise
     from .signal_nets import Recurrent, ResBlock, TransformerTail
+except ImportError:
+    pass
+try:  # the speech-embedding front end's network (a bundle pastes speech_embedding.py above)
+    from .speech_embedding import DIM, MIN_SAMPLES, SpeechEmbedding, output_frames
 except ImportError:
     pass
 
@@ -75,7 +82,83 @@ class MelFrontEnd(nn.Module):
         return standardise(self.logmel(x.mean(dim=1)))[:, 0]  # (B, M, frames)
 
 
-FRONTENDS = {"SignalFrontEnd": SignalFrontEnd, "MelFrontEnd": MelFrontEnd}
+class SpeechEmbeddingFrontEnd(nn.Module):
+    """(B, C, T) 16-kHz waveform → mono → Google's speech embedding, frozen → (B, 96, T') at 12.5
+    frames per second, standardised per dimension with the training frames' mean / std (buffers).
+
+    Each embedding frame sees ~0.78 s of sound, so the waveform gets ``pad_seconds`` of silence at
+    both ends (and up to one second in all, as the model needs): the first and last frames are then
+    centred near the recording's edges, and a digit spoken at the very start still gets frames.
+    ``frozen``: training computes these features once per recording (no gradient reaches them).
+    The weights come with the run's own weights file; ``load_weights`` (a callable, set by konstrukt
+    when it trains) fills them from the original model in :meth:`fit`.
+    """
+
+    frozen = True
+    backbone = "speech_embedding"  # whose weights (source, licence) a bundle names
+    portable = ("speech_embedding",)  # the modules a bundle pastes above this one
+
+    def __init__(self, channels: int, rate: float, pad_seconds: float = 0.375):
+        super().__init__()
+        if int(rate) != 16000:
+            raise ValueError(f"the speech-embedding front end takes 16 kHz audio, not {rate:g} Hz")
+        self.embedding = SpeechEmbedding().requires_grad_(False)
+        self.pad = int(pad_seconds * rate)
+        self.register_buffer("mean", torch.zeros(1, DIM, 1))
+        self.register_buffer("std", torch.ones(1, DIM, 1))
+        self.out_channels, self.fps = DIM, rate / 1280  # one frame per 80 ms
+        self.load_weights = None  # konstrukt sets it for training; a bundle's weights are in its file
+        self.cache = None  # {key: (96, T') raw features}: training reads each recording once
+        self.eval()
+
+    def train(self, mode: bool = True):
+        return super().train(False)  # frozen: the BatchNorm statistics never move
+
+    def frames(self, length: int) -> int:
+        return int(output_frames(torch.tensor(max(int(length) + 2 * self.pad, MIN_SAMPLES))))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T) → (B, 96, T'), not standardised
+        wave = x.mean(dim=1)
+        zeros = wave.new_zeros(wave.shape[0], MIN_SAMPLES)
+        wave = torch.cat([zeros[:, :self.pad], wave, zeros[:, :self.pad]], dim=1)
+        wave = torch.cat([wave, zeros[:, wave.shape[1]:]], dim=1)  # one second at least (traceable)
+        with torch.no_grad():
+            return self.embedding.frames(wave).transpose(1, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T)
+        return (self.embed(x) - self.mean) / self.std
+
+    def raw_features(self, array: np.ndarray) -> np.ndarray:
+        """One (C, T) recording's (96, T') embedding frames, not standardised (cached by content)."""
+        key = None
+        if self.cache is not None:
+            import hashlib
+            key = (array.shape, hashlib.blake2b(np.ascontiguousarray(array).tobytes(), digest_size=16).digest())
+        raw = self.cache.get(key) if key is not None else None
+        if raw is None:
+            x = torch.from_numpy(np.ascontiguousarray(array, np.float32))[None].to(self.mean.device)
+            raw = self.embed(x)[0].float().cpu().numpy()
+            if key is not None:
+                self.cache[key] = raw
+        return raw
+
+    def features(self, array: np.ndarray) -> np.ndarray:
+        """One (C, T) recording's standardised (96, T') features: what ``forward`` gives."""
+        mean, std = self.mean[0].cpu().numpy(), self.std[0].cpu().numpy()
+        return ((self.raw_features(array) - mean) / std).astype(np.float32)
+
+    def fit(self, arrays) -> None:
+        """The original weights (when konstrukt trains), then the per-dimension mean / std of the
+        training recordings' frames."""
+        if self.load_weights is not None:
+            self.load_weights(self.embedding)
+        cat = np.concatenate([self.raw_features(a) for a in arrays], axis=1).astype(np.float64)  # (96, N)
+        self.mean.copy_(torch.from_numpy(cat.mean(axis=1)).float().view(1, -1, 1))
+        self.std.copy_(torch.from_numpy(np.maximum(cat.std(axis=1), 1e-3)).float().view(1, -1, 1))
+
+
+FRONTENDS = {"SignalFrontEnd": SignalFrontEnd, "MelFrontEnd": MelFrontEnd,
+             "SpeechEmbeddingFrontEnd": SpeechEmbeddingFrontEnd}
 
 
 class SequenceNet(nn.Module):
@@ -113,14 +196,19 @@ class SequenceNet(nn.Module):
         self.head = nn.Conv1d(out, vocab, 1)  # per-frame linear head
 
     def frames(self, length: int) -> int:
-        """Output frames for a recording of ``length`` samples (each block halves, rounding up)."""
-        n = self.frontend.frames(int(length))
+        """Output frames for a recording of ``length`` samples."""
+        return self.tail_frames(self.frontend.frames(int(length)))
+
+    def tail_frames(self, n: int) -> int:
+        """Output frames for ``n`` front-end frames (each block halves, rounding up)."""
         for _ in self.blocks:
             n = math.ceil(n / 2)
         return int(n)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, C, T) raw
-        h = self.frontend(x)  # (B, F, T')
+        return self.tail(self.frontend(x))
+
+    def tail(self, h: torch.Tensor) -> torch.Tensor:  # (B, F, T') front-end features
         h = self.mask(h[:, None])[:, 0]  # SpecAugment (time / feature stripes) while training
         h = self.blocks(self.mlp(h))  # (B, W, T'')
         if self.temporal is not None:
