@@ -37,7 +37,7 @@ def test_counts_and_every_finding_name_their_recordings(tmp_path):
     first = list(csv.reader(open(src, encoding="utf-8")))[1:3]
     _append(src, [["crammed.npz", "abababababababab", "s0"], ["copy.npz", first[0][1], "s1"],
                   ["conflict.npz", first[1][1] + "x", "s2"], ["broken.npz", "ab", "s0"], ["rare.npz", "abq", "s1"]])
-    health = check_text_csv(src, SequenceConfig())
+    health = check_text_csv(src, SequenceConfig(frontend="default"))  # its frame rate: 50 Hz / 4
     found = _by_kind(health)
     st = health["stats"]
     assert st["recordings"] == 17 and sum(st["subjects"].values()) == 17 and set(st["subjects"]) == {"s0", "s1", "s2"}
@@ -56,7 +56,7 @@ def test_counts_and_every_finding_name_their_recordings(tmp_path):
     assert not health["ok"] and health["checked"] == 17
 
     # fewer CNN blocks double the frame rate: the crammed text fits (16 tokens, 22 frames)
-    wider = check_text_csv(src, SequenceConfig(widths=[64]))
+    wider = check_text_csv(src, SequenceConfig(frontend="default", widths=[64]))
     assert "text_too_long" not in _by_kind(wider) and wider["stats"]["output_frames_per_second"] == 25.0
 
 

@@ -70,12 +70,20 @@ def _finding(kind, severity, message, samples, action="", detail=None) -> dict:
             "detail": detail or {}, "samples": samples}
 
 
-def _frame_model(task: str, channels: int, rate: float, settings: SequenceConfig):
-    """The network the settings build (untrained): only its ``frames(T)`` is asked."""
+def _frame_model(task: str, channels: int, rate: float, settings: SequenceConfig, arrays, token_counts):
+    """The network training would build (untrained): the front end ``auto`` picks, with its own
+    defaults, sized by the texts as training sizes it; only its ``frames(T)`` is asked."""
+    from .config import with_defaults
     from .dataset import hooks_of
     from .models import build_model
 
-    return build_model(hooks_of(task), channels, rate, 2, settings)
+    hooks = hooks_of(task)
+    name = hooks.resolve(settings.frontend)
+    settings = with_defaults(settings, hooks.defaults.get(name)).model_copy(update={"frontend": name})
+    model = build_model(hooks, channels, rate, 2, settings)
+    if hasattr(model.frontend, "size_by"):  # a front end whose frame rate follows the texts
+        model.frontend.size_by(arrays, token_counts)
+    return model, settings
 
 
 def check_recordings(recs: list[Recording], task: str, rate: float | None,
@@ -192,10 +200,12 @@ def _durations(seconds: dict[int, float], findings, ref) -> None:
 def _too_long(recs, good, findings, ref, alphabet, task, channels, rate, settings) -> float | None:
     """Texts needing more output frames than the model gives their recording (one per token, one
     more between repeated tokens): CTC cannot align them. Returns the output frames per second."""
-    model = _frame_model(task, channels, rate, settings)
+    ids_of = {i: alphabet.encode(recs[i].text)[0] for i in good}
+    model, settings = _frame_model(task, channels, rate, settings, [recs[i].array for i in good],
+                                   [len(ids_of[i]) for i in good])
     short = []
     for i in good:
-        ids = alphabet.encode(recs[i].text)[0]
+        ids = ids_of[i]
         need = len(ids) + sum(a == b for a, b in zip(ids, ids[1:]))
         have = model.frames(recs[i].array.shape[1])
         if need > have:

@@ -20,6 +20,9 @@ def _crammed() -> bytes:
 
 def test_project_health_counts_and_names_recordings(alice, app, tmp_path):
     pid = _project(alice)["id"]
+    with app.state.sessions() as db:  # the default front end: its frame rate is 50 Hz / 4
+        db.add(Job(project_id=pid, status="failed", pipeline="rescnn", config={"frontend": "default"}))
+        db.commit()
     h = alice.get(f"/api/projects/{pid}/health").json()
     assert h["checked"] == 0 and h["ok"]
     assert _send(alice, pid, [("keys.zip", _data_zip(tmp_path, n=8))]).json()["rejected"] == []
@@ -43,7 +46,7 @@ def test_project_health_counts_and_names_recordings(alice, app, tmp_path):
 
     # the project's latest training settings decide the model: one CNN block doubles the frame rate
     with app.state.sessions() as db:
-        db.add(Job(project_id=pid, status="failed", pipeline="rescnn", config={"widths": [16]}))
+        db.add(Job(project_id=pid, status="failed", pipeline="rescnn", config={"widths": [16], "frontend": "default"}))
         db.commit()
     h = alice.get(f"/api/projects/{pid}/health").json()
     assert h["stats"]["output_frames_per_second"] == 25.0

@@ -94,15 +94,23 @@ class MiniRocketFrontEnd(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T)
         return (self.ppv(x) - self.feature_mean) / self.feature_std
 
+    def size_by(self, arrays, token_counts=None) -> None:
+        """The window (unless given at construction): the examples' mean samples per token, within
+        32 … 4096 samples. Cheap: data health calls it to ask ``frames`` what training will give."""
+        if token_counts is not None and not self.fixed and sum(token_counts) > 0:
+            spoken = [(a.shape[1], n) for a, n in zip(arrays, token_counts) if n > 0]
+            per = sum(t for t, _ in spoken) / sum(n for _, n in spoken)  # samples per token
+            # tokens shorter than the 32-sample floor still get ~8 frames each (a hop of per / 8):
+            # else two CNN blocks leave too few frames per token for CTC
+            self._build(min(4096, max(32, round(per))), max(1, round(per / 8)) if per < 32 else 0)
+
     @torch.no_grad()
     def fit(self, arrays, token_counts=None, max_files: int = 256) -> None:
         """The window (unless given): the training examples' mean samples per token (a window
         about one event long), within 32 … 4096 samples; channel statistics, MiniRocket's
         channel subsets and biases (from training windows), then the features' mean / std over the
         training frames (at most ``max_files`` recordings)."""
-        if token_counts is not None and not self.fixed and sum(token_counts) > 0:
-            spoken = [(a.shape[1], n) for a, n in zip(arrays, token_counts) if n > 0]
-            self._build(min(4096, max(32, round(sum(t for t, _ in spoken) / sum(n for _, n in spoken)))))
+        self.size_by(arrays, token_counts)
         mean, std = _channel_stats(arrays)
         self.mean.copy_(mean)
         self.std.copy_(std)
