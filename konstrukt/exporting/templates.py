@@ -138,11 +138,18 @@ def main(argv=None):
                                      epilog="classes: " + ", ".join(CLASSES))
     parser.add_argument("files", nargs="+", metavar="FILE", help="files to classify")
     parser.add_argument("--json", action="store_true", help='print [{"file", "label", "probabilities"}]')
-$model_option    args = parser.parse_args(argv)
+$model_option$loop'''
+# one result ``r`` as a line of text (indented into MAIN_LOOP's ``for r in results:``)
+SHOW = '''            top = "  ".join(f"{c} {100 * p:.1f}%" for c, p in list(r["probabilities"].items())[:3])
+            print(f"{r['file']}: {r['label']}    ({top})")'''
+
+# how every predict.py's main() ends (classification and sequences): predict each file, name the
+# ones that fail and go on, then print JSON or a line per file ($show: the kind's lines)
+MAIN_LOOP = Template('''    args = parser.parse_args(argv)
     results, failed = [], 0
     for f in args.files:
         try:
-            results.append({"file": f, **predict(f, $model_arg)})
+            results.append({"file": f, **predict(f, $predict_args)})
         except (OSError, ValueError, RuntimeError) as exc:  # unreadable file: say which, go on
             print(f"error: {f}: {exc}", file=sys.stderr)
             failed += 1
@@ -150,14 +157,13 @@ $model_option    args = parser.parse_args(argv)
         print(json.dumps(results, indent=2, ensure_ascii=False))
     else:
         for r in results:
-            top = "  ".join(f"{c} {100 * p:.1f}%" for c, p in list(r["probabilities"].items())[:3])
-            print(f"{r['file']}: {r['label']}    ({top})")
+$show
     return 2 if failed else 0
 
 
 if __name__ == "__main__":
     sys.exit(main())
-'''
+''')
 
 
 class TorchModel:
@@ -225,8 +231,17 @@ def render(*, version: str, needs: list[str], modality: str, runtime: str, backb
     else:
         source, option, arg = onnx_part(ONNX_MODEL, model_file, onnx_files)
         parts.append(source)
-    parts.append(Template(MAIN).substitute(model_option=option, model_arg=arg))
+    parts.append(main_part(MAIN, SHOW, option, arg))
     return check_source("".join(parts))
+
+
+def main_part(main: str, show: str, model_option: str, model_arg: str, predict_args: str = "") -> str:
+    """A predict.py's end: ``main`` (the kind's ``predict`` and the start of ``main()``, its parser,
+    with ``$model_option`` and ``$loop`` where they go) and the loop every kind shares. ``show``:
+    the lines printing one result ``r``; ``predict_args``: what main passes before the model file.
+    All are konstrukt's own source, never a user's value."""
+    loop = MAIN_LOOP.substitute(predict_args=predict_args + model_arg, show=show)
+    return Template(main).substitute(model_option=model_option, loop=loop)
 
 
 def onnx_part(model: str, model_file: str, onnx_files: list[str] | None) -> tuple[str, str, str]:

@@ -14,7 +14,7 @@ from importlib import resources
 from string import Template
 
 from ..exporting.template_inputs import INPUTS
-from ..exporting.templates import check_source, onnx_part, portable_source
+from ..exporting.templates import check_source, main_part, onnx_part, portable_source
 
 HEADER = Template('''#!/usr/bin/env python3
 """Decode recordings to text with the exported konstrukt sequence model beside this file
@@ -100,25 +100,9 @@ def main(argv=None):
     parser.add_argument("--beam", type=int, default=CONFIG["decoding"]["beam"],
                         help="beam width of CTC prefix beam search (1: greedy; default %(default)s)")
     parser.add_argument("--json", action="store_true", help='print [{"file", "text", "confidence"}]')
-$model_option    args = parser.parse_args(argv)
-    results, failed = [], 0
-    for f in args.files:
-        try:
-            results.append({"file": f, **predict(f, max(1, args.beam), $model_arg)})
-        except (OSError, ValueError, RuntimeError) as exc:  # unreadable file: say which, go on
-            print(f"error: {f}: {exc}", file=sys.stderr)
-            failed += 1
-    if args.json:
-        print(json.dumps(results, indent=2, ensure_ascii=False))
-    else:
-        for r in results:
-            print(f"{r['file']}: {r['text']}    ({100 * r['confidence']:.1f}%)")
-    return 2 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-'''
+$model_option$loop'''
+# one result ``r`` as a line of text (indented into the shared main loop's ``for r in results:``)
+SHOW = '''            print(f"{r['file']}: {r['text']}    ({100 * r['confidence']:.1f}%)")'''
 
 TORCH_MODULES = ("signal_nets", "audio_nets", "sequence_nets", "minirocket", "sequence_frontends")  # in this order
 
@@ -145,5 +129,5 @@ def render(*, version: str, needs: list[str], modality: str, runtime: str,
         source, option, arg = onnx_part(ONNX_PART, model_file, onnx_files)
         parts.append(source)
     parts.append(ctc_source())
-    parts.append(Template(MAIN).substitute(model_option=option, model_arg=arg))
+    parts.append(main_part(MAIN, SHOW, option, arg, predict_args="max(1, args.beam), "))
     return check_source("".join(parts))
