@@ -196,19 +196,14 @@ class SequenceNet(nn.Module):
         self.head = nn.Conv1d(out, vocab, 1)  # per-frame linear head
 
     def frames(self, length: int) -> int:
-        """Output frames for a recording of ``length`` samples."""
-        return self.tail_frames(self.frontend.frames(int(length)))
-
-    def tail_frames(self, n: int) -> int:
-        """Output frames for ``n`` front-end frames (each block halves, rounding up)."""
+        """Output frames for a recording of ``length`` samples (each block halves, rounding up)."""
+        n = self.frontend.frames(int(length))
         for _ in self.blocks:
             n = math.ceil(n / 2)
         return int(n)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, C, T) raw
-        return self.tail(self.frontend(x))
-
-    def tail(self, h: torch.Tensor) -> torch.Tensor:  # (B, F, T') front-end features
+        h = self.frontend(x)  # (B, F, T') front-end features
         h = self.mask(h[:, None])[:, 0]  # SpecAugment (time / feature stripes) while training
         h = self.blocks(self.mlp(h))  # (B, W, T'')
         if self.temporal is not None:
