@@ -1,9 +1,10 @@
 """Frozen front ends during training: their output computed once per example, not every epoch.
 
-A front end that learns nothing (``frozen = True``: fixed or pretrained features, e.g. MiniRocket's)
-gives the same features at every epoch, so the training loop can run on those features directly.
-A front end with a ``features(array)`` method (the speech embedding's, cached by content so CV folds
-share it) gives them itself; otherwise its forward pass runs once per example.
+A front end that learns nothing (a :class:`~konstrukt.models.portable.sequence_nets.FrozenFrontEnd`:
+fixed or pretrained features, e.g. MiniRocket's) gives the same features at every epoch, so the
+training loop can run on those features directly. Each example's features come from the front
+end's ``cached_features(array)`` hook: its forward pass once per example, or the front end's own
+cache (the speech embedding's, keyed by content so CV folds share it).
 :func:`frozen_features` swaps the model's front end for a pass-through while the fit runs and puts
 the real one back after, so what is saved, scored and exported is the whole network.
 """
@@ -12,16 +13,16 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Callable, Iterator, Optional
 
-import numpy as np
 import torch
 from torch import nn
 
+from ..models.portable.sequence_nets import FrozenFrontEnd
 from .training import Item
 
 
 def is_frozen(frontend: nn.Module) -> bool:
-    """Does ``frontend`` learn nothing (``frozen``), so its output may be cached?"""
-    return bool(getattr(frontend, "frozen", False))
+    """Does ``frontend`` learn nothing (a :class:`FrozenFrontEnd`), so its output may be cached?"""
+    return isinstance(frontend, FrozenFrontEnd)
 
 
 class Precomputed(nn.Module):
@@ -42,17 +43,10 @@ class Precomputed(nn.Module):
 
 
 @torch.inference_mode()
-def features_of(frontend: nn.Module, items: list[Item], device) -> list[Item]:
+def features_of(frontend: FrozenFrontEnd, items: list[Item], device) -> list[Item]:
     """Each example's front-end output (F, T') with its targets (one recording at a time: no padding)."""
     frontend.eval().to(device)
-    own = getattr(frontend, "features", None)
-    if own is not None:
-        return [Item(own(it.x), it.ids) for it in items]
-    out = []
-    for it in items:
-        f = frontend(torch.from_numpy(np.ascontiguousarray(it.x, dtype=np.float32))[None].to(device))[0]
-        out.append(Item(f.float().cpu().numpy(), it.ids))
-    return out
+    return [Item(frontend.cached_features(it.x), it.ids) for it in items]
 
 
 @contextmanager

@@ -26,7 +26,7 @@ from torch import nn
 
 try:  # in konstrukt; a bundle pastes minirocket.py and sequence_nets.py above this module instead
     from .minirocket import MINIROCKET_KERNELS, MiniRocket
-    from .sequence_nets import FRONTENDS
+    from .sequence_nets import FRONTENDS, FrozenFrontEnd
 except ImportError:
     pass
 
@@ -41,10 +41,9 @@ def _channel_stats(arrays):
     return mean, torch.from_numpy(np.maximum(cat.std(axis=1), 1e-6)).float().view(1, -1, 1)
 
 
-class MiniRocketFrontEnd(nn.Module):
-    """(B, C, T) raw → (B, F, T') standardised per-frame MiniRocket features (F = 84 × biases)."""
-
-    frozen = True  # no trainable weight: training may compute its output once per file
+class MiniRocketFrontEnd(FrozenFrontEnd):
+    """(B, C, T) raw → (B, F, T') standardised per-frame MiniRocket features (F = 84 × biases).
+    Frozen: no trainable weight, so training computes its output once per file."""
 
     def __init__(self, channels: int, rate: float, window: int = 0, hop: int = 0, num_features: int = 1008,
                  max_dilations: int = 8, seed: int = 0):

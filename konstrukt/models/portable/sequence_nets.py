@@ -82,19 +82,33 @@ class MelFrontEnd(nn.Module):
         return standardise(self.logmel(x.mean(dim=1)))[:, 0]  # (B, M, frames)
 
 
-class SpeechEmbeddingFrontEnd(nn.Module):
+class FrozenFrontEnd(nn.Module):
+    """A front end that learns nothing (fixed or pretrained features): training computes its output
+    once per recording instead of every epoch (:mod:`konstrukt.sequences.frozen`), through
+    :meth:`cached_features`. A front end that keeps a cache of its own overrides that method."""
+
+    def cached_features(self, array: np.ndarray) -> np.ndarray:
+        """One (C, T) recording's (F, T') features, as ``forward`` gives them (here: its forward
+        pass on that one recording, on the device of the front end's buffers)."""
+        first = next(self.buffers(), None)
+        x = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None]
+        with torch.no_grad():
+            return self(x.to(first.device) if first is not None else x)[0].float().cpu().numpy()
+
+
+class SpeechEmbeddingFrontEnd(FrozenFrontEnd):
     """(B, C, T) 16-kHz waveform → mono → Google's speech embedding, frozen → (B, 96, T') at 12.5
     frames per second, standardised per dimension with the training frames' mean / std (buffers).
 
     Each embedding frame sees ~0.78 s of sound, so the waveform gets ``pad_seconds`` of silence at
     both ends (and up to one second in all, as the model needs): the first and last frames are then
     centred near the recording's edges, and a digit spoken at the very start still gets frames.
-    ``frozen``: training computes these features once per recording (no gradient reaches them).
+    Frozen: training computes these features once per recording (no gradient reaches them), cached
+    by content so CV folds share them.
     The weights come with the run's own weights file; ``load_weights`` (a callable, set by konstrukt
     when it trains) fills them from the original model in :meth:`fit`.
     """
 
-    frozen = True
     backbone = "speech_embedding"  # whose weights (source, licence) a bundle names
     portable = ("speech_embedding",)  # the modules a bundle pastes above this one
 
@@ -142,8 +156,9 @@ class SpeechEmbeddingFrontEnd(nn.Module):
                 self.cache[key] = raw
         return raw
 
-    def features(self, array: np.ndarray) -> np.ndarray:
-        """One (C, T) recording's standardised (96, T') features: what ``forward`` gives."""
+    def cached_features(self, array: np.ndarray) -> np.ndarray:
+        """One (C, T) recording's standardised (96, T') features: what ``forward`` gives, from the
+        content-keyed cache of :meth:`raw_features`."""
         mean, std = self.mean[0].cpu().numpy(), self.std[0].cpu().numpy()
         return ((self.raw_features(array) - mean) / std).astype(np.float32)
 
