@@ -250,3 +250,18 @@ def test_minirocket_features_agree_in_onnx_on_flat_and_quantised_signals(tmp_pat
         with torch.no_grad():
             want = fe(torch.from_numpy(x)[None]).numpy()
         assert got.shape == want.shape and np.abs(got - want).max() < 1e-4
+
+
+def test_specaugment_time_stripe_is_sized_at_the_fitted_front_ends_frame_rate(tmp_path):
+    """MiniRocket chooses its window, so its frame rate, in fit(): the stripe is sized after it."""
+    from konstrukt.sequences.config import build_sequence_config
+    from konstrukt.sequences.dataset import load
+    from konstrukt.sequences.run import fit_model
+
+    settings = build_sequence_config({**TINY, "num_epochs": 1, "time_mask": 2.0})
+    loaded = load(write_sequences(tmp_path, n=8), settings)
+    unfitted = MiniRocketFrontEnd(loaded.channels, loaded.rate).fps
+    with torch_threads(1):
+        model, *_ = fit_model(loaded, list(range(6)), [6, 7], settings, torch.device("cpu"))
+    assert isinstance(model.frontend, MiniRocketFrontEnd) and model.frontend.fps != unfitted
+    assert model.mask.time_mask == round(2.0 * model.frontend.fps) != round(2.0 * unfitted)

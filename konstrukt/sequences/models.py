@@ -86,5 +86,12 @@ def build_model(hooks, channels: int, rate: float, vocab: int, settings) -> Sequ
     """The run's network from its settings (:class:`~konstrukt.sequences.config.SequenceConfig`)."""
     frontend = hooks.factory(getattr(settings, "frontend", "auto"))(channels, rate)
     return SequenceNet(frontend, vocab, settings.pipeline, tuple(settings.widths), settings.hidden_size,
-                       settings.layers, settings.heads, time_mask=round(settings.time_mask * frontend.fps),
+                       settings.layers, settings.heads, time_mask=time_stripe(settings, frontend),
                        feature_mask=hooks.feature_mask if settings.feature_mask is None else settings.feature_mask)
+
+
+def time_stripe(settings, frontend: nn.Module) -> int:
+    """SpecAugment's widest time stripe in the front end's frames (``settings.time_mask`` is in
+    seconds). Training sizes it again once the front end is fitted: ``fit`` may choose the frame
+    rate (MiniRocket's window follows the texts)."""
+    return round(settings.time_mask * frontend.fps)

@@ -20,7 +20,7 @@ from .dataset import Loaded, hooks_of, load
 from .augment import augmented_views, waveform_augment
 from .frozen import frozen_features
 from .metrics import summarize_cv
-from .models import build_model, parse_variant
+from .models import build_model, parse_variant, time_stripe
 from .runfolder import KIND, SequenceRun, score, write_run
 from .training import FitResult, Item, fit
 
@@ -58,6 +58,7 @@ def fit_model(loaded: Loaded, train: list[int], val: list[int], settings: Sequen
     sized = "token_counts" in inspect.signature(model.frontend.fit).parameters
     model.frontend.fit([loaded.arrays[i] for i in train],
                        **({"token_counts": [len(it.ids) for it in train_items]} if sized else {}))
+    model.mask.time_mask = time_stripe(settings, model.frontend)  # at the fitted front end's frame rate
     notes = []
     short = too_long(model, train_items)
     if short:
