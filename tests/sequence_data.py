@@ -1,7 +1,8 @@
 """Synthetic sequence data for the sequence tests: each character is a distinct burst shape on a
 2-channel signal (a: 6 Hz sine on channel 0, b: 6 Hz sine on channel 1, c: a positive step on both,
 d: a negative step on both), separated by quiet gaps of random length; the text is the characters
-in order. No per-character alignment is written: the model must find it (CTC)."""
+in order. No per-character alignment is written: the model must find it (CTC). :func:`train_toy`
+trains the tests' toy runs on it."""
 from __future__ import annotations
 
 import csv
@@ -11,6 +12,9 @@ import numpy as np
 
 RATE = 50.0
 ALPHABET = "abcd"
+# a toy run's settings, small and quick: one CNN block (frame rate ÷ 2), a small BiLSTM
+TOY = {"num_epochs": 25, "batch_size": 4, "cv": 0, "widths": [32], "hidden_size": 32,
+       "pipeline": "rescnn+bilstm", "learning_rate": 3e-3, "patience": 30}
 
 
 def burst(ch: str, n: int, rng) -> np.ndarray:
@@ -50,6 +54,17 @@ def write_sequences(root: Path, n: int = 48, seed: int = 0, alphabet: str = ALPH
         w.writerow(["path", "text"] + (["subject"] if subjects else []))
         w.writerows(rows)
     return root / name
+
+
+def train_toy(root: Path, config: dict, n: int = 48, seed: int = 0):
+    """A toy sequence run trained on one thread (quick, reproducible): ``n`` recordings of
+    :func:`write_sequences` under ``root/data``, the run in ``root/run``."""
+    from konstrukt.runtime import torch_threads
+    from konstrukt.sequences.run import train_sequences
+
+    labels = write_sequences(root / "data", n=n, seed=seed)
+    with torch_threads(1):
+        return train_sequences(labels, out=root / "run", config=config, verbose=False)
 
 
 def write_tone_clips(root: Path, n: int = 9, rate: int = 16000) -> Path:

@@ -14,11 +14,9 @@ import konstrukt
 from konstrukt.errors import RunError
 from konstrukt.runtime import torch_threads
 
-from sequence_data import write_sequences, write_tone_clips
+from sequence_data import TOY, train_toy, write_sequences, write_tone_clips
 
-TOY = {"num_epochs": 25, "batch_size": 4, "cv": 0, "widths": [32], "hidden_size": 32,
-       "pipeline": "rescnn+bilstm", "learning_rate": 3e-3, "patience": 30,
-       "frontend": "default"}  # INT8 parity below needs it (minirocket's thresholds do not quantise)
+TOY = {**TOY, "frontend": "default"}  # INT8 parity below needs it (minirocket's thresholds do not quantise)
 
 # runs a bundle's script as __main__, then fails when anything of konstrukt was imported
 WRAPPER = ("import runpy, sys\nsys.argv = sys.argv[1:]\ncode = 0\ntry:\n"
@@ -30,12 +28,9 @@ WRAPPER = ("import runpy, sys\nsys.argv = sys.argv[1:]\ncode = 0\ntry:\n"
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """A toy signal run and its `all` export (the test split's recordings are the parity files)."""
-    from konstrukt.sequences.run import train_sequences
-
     root = tmp_path_factory.mktemp("seqexp")
-    labels = write_sequences(root / "data", n=48)
+    run = train_toy(root, TOY)
     with torch_threads(1):
-        run = train_sequences(labels, out=root / "run", config=TOY, verbose=False)
         cfg = konstrukt.export(root / "run", root / "bundle", format="all")
     files = [Path(f) for f in run.report["data_files"]["test"]]
     return run, cfg, root / "bundle", files

@@ -16,10 +16,9 @@ from konstrukt.runtime import torch_threads
 from konstrukt.sequences.frozen import Precomputed, frozen_features
 from konstrukt.sequences.training import Item, frame_log_probs
 
-from sequence_data import RATE, write_sequences
+from sequence_data import RATE, TOY, train_toy, write_sequences
 
-TINY = {"num_epochs": 12, "batch_size": 4, "cv": 0, "widths": [32], "hidden_size": 32,
-        "pipeline": "rescnn+bilstm", "learning_rate": 3e-3, "patience": 30, "frontend": "minirocket"}
+TINY = {**TOY, "num_epochs": 12, "frontend": "minirocket"}
 
 
 def arrays(n=6, channels=2, seed=0):
@@ -30,13 +29,8 @@ def arrays(n=6, channels=2, seed=0):
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """A tiny minirocket run on the toy bursts (its test split: the recordings to check)."""
-    from konstrukt.sequences.run import train_sequences
-
     root = tmp_path_factory.mktemp("seqfe")
-    labels = write_sequences(root / "data", n=36)
-    with torch_threads(1):
-        run = train_sequences(labels, out=root / "run", config=TINY, verbose=False)
-    return root, run
+    return root, train_toy(root, TINY, n=36)
 
 
 def test_minirocket_frames_match_the_forward_pass_at_any_length():
@@ -210,13 +204,9 @@ def test_minirocket_window_is_sized_by_the_texts_and_reloads_with_it():
 
 
 def test_emg_spectrogram_run_trains_and_reloads(tmp_path):
-    from konstrukt.sequences.run import train_sequences
     from konstrukt.sequences.runfolder import SequenceRun
 
-    labels = write_sequences(tmp_path / "data", n=24, seed=4)
-    with torch_threads(1):
-        run = train_sequences(labels, out=tmp_path / "run", verbose=False,
-                              config={**TINY, "frontend": "emg_spectrogram", "num_epochs": 6})
+    run = train_toy(tmp_path, {**TINY, "frontend": "emg_spectrogram", "num_epochs": 6}, n=24, seed=4)
     losses = [h["train_loss"] for h in run.report["history"]]
     assert isinstance(run.model.frontend, EmgSpectrogramFrontEnd) and losses[-1] < 0.8 * losses[0]
     files = [Path(f) for f in run.report["data_files"]["test"]]

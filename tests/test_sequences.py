@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from konstrukt.errors import ConfigError, DataError
-from konstrukt.runtime import torch_threads
 from konstrukt.sequences import ctc
 from konstrukt.sequences.config import build_sequence_config
 from konstrukt.sequences.data import Alphabet, Event, cut_windows, group_folds, group_split, read_text_csv
@@ -17,23 +16,14 @@ from konstrukt.sequences.dataset import hooks_of
 from konstrukt.sequences.metrics import align, error_rate, sequence_metrics
 from konstrukt.sequences.models import LADDER, build_model
 
-from sequence_data import write_sequences
-
-# small and quick: one CNN block (frame rate ÷ 2), a small BiLSTM
-TOY = {"num_epochs": 25, "batch_size": 4, "cv": 0, "widths": [32], "hidden_size": 32,
-       "pipeline": "rescnn+bilstm", "learning_rate": 3e-3, "patience": 30}
+from sequence_data import TOY, train_toy, write_sequences
 
 
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory):
     """One trained toy run shared by the tests that read it (it takes ~15 s on one thread)."""
-    from konstrukt.sequences.run import train_sequences
-
     root = tmp_path_factory.mktemp("seq")
-    labels = write_sequences(root / "data", n=48)
-    with torch_threads(1):
-        run = train_sequences(labels, out=root / "run", config=TOY, verbose=False)
-    return run, root
+    return train_toy(root, TOY), root
 
 
 # --------------------------------------------------------------------------- decoding
