@@ -82,6 +82,29 @@ def wait_for(predicate, timeout: float = 90.0, every: float = 0.25):
     raise AssertionError(f"timed out after {timeout} s; last value {last!r}")
 
 
+DONE = ("succeeded", "failed", "cancelled")  # a job in one of these states moves no more
+
+
+def wait_for_job(api, job_id: int, timeout: float = 240.0) -> dict:
+    """Poll ``GET /api/jobs/{job_id}`` until the job is done (:data:`DONE`): its JSON; fail with
+    the last answer on timeout."""
+    return wait_for(lambda: (j := api.get(f"/api/jobs/{job_id}").json())["status"] in DONE and j, timeout)
+
+
+def work_one_export(app, pid: int = 4242) -> int | None:
+    """What the worker's export thread does: claim an export job and build it (its id; None when
+    none is queued)."""
+    from konstrukt.service.exports import run_export
+    from konstrukt.service.jobs import claim_next
+
+    with app.state.sessions() as db:
+        job = claim_next(db, pid=pid, exports=True)
+        job_id = job.id if job else None
+    if job_id:
+        run_export(app.state.sessions, app.state.settings, job_id)
+    return job_id
+
+
 class LiveServer:
     """The app served by uvicorn on a free loopback port in a thread (real sockets, real concurrency)."""
 
@@ -161,8 +184,7 @@ def export_bundle(api, job_id: int, fmt: str = "bundle", timeout: float = 180.0)
     r = api.post(f"/api/jobs/{job_id}/exports", json={"format": fmt})
     assert r.status_code == 202, r.text
     export_id = r.json()["job"]["id"]
-    done = wait_for(lambda: (j := api.get(f"/api/jobs/{export_id}").json())["status"]
-                    in ("succeeded", "failed", "cancelled") and j, timeout)
+    done = wait_for_job(api, export_id, timeout)
     assert done["status"] == "succeeded", done
     return api.get(f"/api/jobs/{job_id}/export?format={fmt}")
 

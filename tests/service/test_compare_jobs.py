@@ -7,7 +7,7 @@ import os
 import sys
 
 import pytest
-from service_helpers import Api, new_client, wait_for, running_worker_app
+from service_helpers import Api, new_client, wait_for, running_worker_app, wait_for_job
 
 
 TINY = {"num_epochs": 1, "target_size": 0, "image_size": 16, "batch_size": 8, "cv": 2}
@@ -100,8 +100,7 @@ def test_cancelling_a_compare_job_stops_every_pipeline(dora, digits):
                        json={"pipelines": ["scratch_cnn", "scratch_cnn:mlp"], "config": long}).json()["id"]
     wait_for(lambda: (dora.get(f"/api/jobs/{job_id}").json().get("progress") or {}).get("epoch"))
     assert dora.post(f"/api/jobs/{job_id}/cancel").json()["cancel_requested"] is True
-    job = wait_for(lambda: (lambda j: j if j["status"] in ("succeeded", "failed", "cancelled") else None)(
-        dora.get(f"/api/jobs/{job_id}").json()), timeout=30)
+    job = wait_for_job(dora, job_id, timeout=30)
     assert job["status"] == "cancelled"  # not recorded as one failed pipeline while the next one starts
     assert [j["id"] for j in dora.get(f"/api/projects/{project['id']}/jobs").json()] == [job_id]
 
@@ -150,7 +149,6 @@ def test_heads_of_a_compare_job_train_side_by_side_and_a_cancel_stops_them(dora,
     wait_for(lambda: (dora.get(f"/api/jobs/{job_id}").json().get("progress") or {}).get("epoch"))
     assert len(_descendants(os.getpid()) - before) == 2  # the two pipelines' processes
     dora.post(f"/api/jobs/{job_id}/cancel")
-    job = wait_for(lambda: (lambda j: j if j["status"] in ("succeeded", "failed", "cancelled") else None)(
-        dora.get(f"/api/jobs/{job_id}").json()), timeout=30)
+    job = wait_for_job(dora, job_id, timeout=30)
     assert job["status"] == "cancelled"
     wait_for(lambda: not (_descendants(os.getpid()) - before), timeout=10)  # no child left training

@@ -7,10 +7,9 @@ import shutil
 import zipfile
 
 import pytest
-from service_helpers import FAST, Api
+from service_helpers import FAST, Api, work_one_export
 
 from konstrukt.service.db import Job
-from konstrukt.service.exports import run_export
 from konstrukt.service.jobs import claim_next
 from konstrukt.service.storage import job_dir
 
@@ -37,16 +36,6 @@ def trained(app, client, tiny_run):
         return alice, project["id"], job.id
 
 
-def _work_one_export(app) -> int | None:
-    """What the worker's export thread does: claim an export job and build it."""
-    with app.state.sessions() as db:
-        job = claim_next(db, pid=4242, exports=True)
-        job_id = job.id if job else None
-    if job_id:
-        run_export(app.state.sessions, app.state.settings, job_id)
-    return job_id
-
-
 def test_an_export_is_a_job_with_progress_and_its_zip_is_kept(app, trained):
     alice, pid, run_id = trained
     r = alice.post(f"/api/jobs/{run_id}/exports", json={"format": "bundle"})
@@ -61,7 +50,7 @@ def test_an_export_is_a_job_with_progress_and_its_zip_is_kept(app, trained):
     with app.state.sessions() as db:
         assert claim_next(db, pid=4242) is None  # training workers do not take exports (nor wait on them)
 
-    assert _work_one_export(app) == export_id
+    assert work_one_export(app) == export_id
     job = alice.get(f"/api/jobs/{export_id}").json()
     assert job["status"] == "succeeded", (job, _messages(app, export_id))
     events = _messages(app, export_id)
@@ -75,7 +64,7 @@ def test_an_export_is_a_job_with_progress_and_its_zip_is_kept(app, trained):
     assert bundle.headers["content-disposition"].endswith('"konstrukt-%d-bundle.zip"' % run_id)
     done = alice.post(f"/api/jobs/{run_id}/exports", json={"format": "bundle"}).json()
     assert done["job"]["id"] == export_id and done["download_url"] == f"/api/jobs/{run_id}/export?format=bundle"
-    assert _work_one_export(app) is None  # cached: nothing queued again
+    assert work_one_export(app) is None  # cached: nothing queued again
 
     listed = alice.get(f"/api/projects/{pid}/jobs").json()
     assert [j["id"] for j in listed] == [run_id]  # exports are not training runs

@@ -4,7 +4,8 @@ from __future__ import annotations
 import io
 import zipfile
 
-from test_export_jobs import _messages, _work_one_export, tiny_run, trained  # noqa: F401 (fixtures)
+from service_helpers import work_one_export
+from test_export_jobs import _messages, tiny_run, trained  # noqa: F401 (fixtures)
 
 
 def test_a_web_export_job_builds_the_page(app, trained):  # noqa: F811
@@ -12,7 +13,7 @@ def test_a_web_export_job_builds_the_page(app, trained):  # noqa: F811
     r = alice.post(f"/api/jobs/{run_id}/exports", json={"format": "web"})
     assert r.status_code == 202, r.text
     export_id = r.json()["job"]["id"]
-    assert _work_one_export(app) == export_id
+    assert work_one_export(app) == export_id
     job = alice.get(f"/api/jobs/{export_id}").json()
     assert job["status"] == "succeeded", (job, _messages(app, export_id))
     got = alice.get(f"/api/jobs/{run_id}/export?format=web")

@@ -4,7 +4,7 @@ compare_sequences, each variant becomes a run of its own, the leaderboard is CER
 recommendation is the core's rule (CV CER; never the test split) — also for runs picked by hand."""
 from __future__ import annotations
 
-from service_helpers import Api, new_client, running_worker_app, wait_for
+from service_helpers import Api, new_client, running_worker_app, wait_for_job
 
 import pytest
 from test_sequence_projects import _data_zip, _project, _send
@@ -29,8 +29,7 @@ def test_a_sequence_compare_trains_each_variant_and_recommends_by_cer(seq_app, t
     r = eve.post(f"/api/projects/{pid}/compare", json={"pipelines": ["rescnn", "rescnn+mlp480"], "config": TINY})
     assert r.status_code == 201, r.text
     job_id = r.json()["id"]
-    job = wait_for(lambda: (j := eve.get(f"/api/jobs/{job_id}").json())["status"] in
-                   ("succeeded", "failed") and j, timeout=240)
+    job = wait_for_job(eve, job_id, timeout=240)
     assert job["status"] == "succeeded", job
     board = eve.get(f"/api/jobs/{job_id}/leaderboard").json()
     assert board["kind"] == "sequence" and board["folds"] == 2

@@ -12,12 +12,10 @@ import sys
 import zipfile
 
 import pytest
-from service_helpers import Api
+from service_helpers import Api, work_one_export
 from test_sequence_projects import _project
 
 from konstrukt.service.db import Job
-from konstrukt.service.exports import run_export
-from konstrukt.service.jobs import claim_next
 from konstrukt.service.storage import job_dir
 from tests.sequence_data import write_sequences
 
@@ -49,21 +47,12 @@ def trained(app, client, seq_run):
         return eve, pid, job.id
 
 
-def _work_one_export(app) -> int | None:
-    with app.state.sessions() as db:
-        job = claim_next(db, pid=4343, exports=True)
-        job_id = job.id if job else None
-    if job_id:
-        run_export(app.state.sessions, app.state.settings, job_id)
-    return job_id
-
-
 def test_a_sequence_run_exports_to_onnx_with_a_decoding_predict_py(app, trained, seq_run, tmp_path):
     eve, pid, run_id = trained
     r = eve.post(f"/api/jobs/{run_id}/exports", json={"format": "onnx"})
     assert r.status_code == 202, r.text
     export_id = r.json()["job"]["id"]
-    assert _work_one_export(app) == export_id
+    assert work_one_export(app, pid=4343) == export_id
     job = eve.get(f"/api/jobs/{export_id}").json()
     assert job["status"] == "succeeded", job
     assert job["summary"]["format"] == "onnx"
@@ -92,7 +81,7 @@ def test_a_sequence_run_exports_to_onnx_with_a_decoding_predict_py(app, trained,
 
     again = eve.post(f"/api/jobs/{run_id}/exports", json={"format": "onnx"}).json()
     assert again["job"]["id"] == export_id and again["download_url"].endswith("format=onnx")
-    assert _work_one_export(app) is None  # the kept zip is reused
+    assert work_one_export(app, pid=4343) is None  # the kept zip is reused
     report = eve.get(f"/api/jobs/{run_id}/report").json()
     assert report["kind"] == "sequence" and "data_files" not in report  # no server folder in the page's report
 
@@ -103,5 +92,5 @@ def test_the_web_page_export_is_refused_for_sequence_runs_only(app, trained):
     assert r.status_code == 422, r.text
     said = json.dumps(r.json())
     assert "no web page for sequence runs" in said and "onnx" in said and "bundle" in said
-    assert _work_one_export(app) is None  # nothing was queued
+    assert work_one_export(app, pid=4343) is None  # nothing was queued
     assert eve.post(f"/api/jobs/{run_id}/exports", json={"format": "tflite"}).status_code == 422

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from service_helpers import Api, new_client, running_worker_app, wait_for, zip_bytes
+from service_helpers import Api, new_client, running_worker_app, wait_for_job, zip_bytes
 
 from tests.sequence_data import RATE, recording, write_sequences
 
@@ -79,8 +79,7 @@ def test_sequence_project_uploads_trains_and_decodes(seq_app, tmp_path):
     r = eve.post(f"/api/projects/{pid}/jobs", json={"pipeline": "rescnn", "config": TINY})
     assert r.status_code == 201, r.text
     job_id = r.json()["id"]
-    job = wait_for(lambda: (j := eve.get(f"/api/jobs/{job_id}").json())["status"] in
-                   ("succeeded", "failed") and j, timeout=240)
+    job = wait_for_job(eve, job_id, timeout=240)
     assert job["status"] == "succeeded", job
     assert job["summary"]["cer"] is not None and job["summary"]["cv_folds"] == 2
     events = [json.loads(line.split(":", 1)[1]) for line in eve.client.get(f"/api/jobs/{job_id}/events").text.splitlines()
@@ -108,8 +107,7 @@ def test_sequence_project_uploads_trains_and_decodes(seq_app, tmp_path):
     assert r.status_code == 422 and "no web page for sequence runs" in r.text
     # the worker exports the run it trained (its held-out recordings are the job's copies)
     export_id = eve.post(f"/api/jobs/{job_id}/exports", json={"format": "onnx"}).json()["job"]["id"]
-    done = wait_for(lambda: (j := eve.get(f"/api/jobs/{export_id}").json())["status"] in
-                    ("succeeded", "failed") and j, timeout=180)
+    done = wait_for_job(eve, export_id, timeout=180)
     assert done["status"] == "succeeded", done
     assert eve.get(f"/api/jobs/{job_id}/export?format=onnx").status_code == 200
 

@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 import pytest
-from service_helpers import Api, new_client, wait_for, running_worker_app
+from service_helpers import Api, new_client, running_worker_app, wait_for_job
 
 
 from tests.conftest import SIGNAL_FAST, write_signals
@@ -45,8 +45,7 @@ def test_signal_project_uploads_trains_and_tries(signal_app, tmp_path):
     r = dave.post(f"/api/projects/{project['id']}/jobs", json={"pipeline": "rescnn_se", "config": SIGNAL_FAST})
     assert r.status_code == 201, r.text
     job_id = r.json()["id"]
-    job = wait_for(lambda: (j := dave.get(f"/api/jobs/{job_id}").json())["status"] in
-                   ("succeeded", "failed") and j, timeout=240)
+    job = wait_for_job(dave, job_id, timeout=240)
     assert job["status"] == "succeeded", job
     report = dave.get(f"/api/jobs/{job_id}/report").json()
     assert report["task"] == "signal" and report["classes"] == ["down", "up"]
