@@ -6,6 +6,7 @@ import os
 import platform
 import random
 import resource
+import signal
 import sys
 
 import numpy as np
@@ -139,3 +140,13 @@ def library_versions(*packages: str) -> dict[str, str]:
     return {"konstrukt": __version__, "python": platform.python_version(), "torch": torch.__version__,
             "torchvision": installed("torchvision"), "numpy": np.__version__,
             "scikit-learn": installed("scikit-learn"), **{dist: installed(dist) for dist in packages}}
+
+
+def die_with_parent() -> None:
+    """Linux: the child gets SIGTERM when the parent dies (a killed worker leaves no orphans)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
