@@ -5,7 +5,8 @@
    fresh process with an empty embedding cache; beside it the floor — one embedding pass: a fresh
    process that imports torch, builds the same backbone, decodes the photos with konstrukt's image
    preprocessing and embeds as many images and augmented views as the run embedded (the cache's
-   entry count) — and their ratio;
+   entry count) with konstrukt's own embedding pass (``embeddings.embed_views``, no cache) — and
+   their ratio;
 2. speech: the same ``auto`` run on 8 spoken intents × 12 clips (bench/quality_data.py's
    ``speech_intents``; needs espeak-ng).
 
@@ -32,21 +33,21 @@ FLOOR = """
 import sys, torch
 from pathlib import Path
 from konstrukt.config import build_config
+from konstrukt.embeddings import embed_views
 from konstrukt.models.backbones import BACKBONES, build_backbone
 from konstrukt.preprocess import build_preprocessor
-from konstrukt.runtime import ChannelsLast
+from konstrukt.runtime import keep_freed_memory
 from konstrukt.modalities import register_all
 register_all()
+keep_freed_memory()  # as the CLI runs (cli.main)
 name, data, n = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
 spec = BACKBONES.get(name)
 model = build_backbone(name, "default").eval()
 pre = build_preprocessor(spec, build_config({"task": "image"}))
 raws = [pre.load(f) for f in sorted(data.rglob("*.*"))]  # decode every photo once
-views = [(raws[i % len(raws)], i >= len(raws)) for i in range(n)]  # originals, then augmented views
-with torch.inference_mode(), ChannelsLast(model) as channels_last:
-    for start in range(0, n, 32):
-        batch = torch.stack([pre.tensor(r, augment=a, seed=k) for k, (r, a) in enumerate(views[start:start + 32])])
-        model(channels_last(batch))  # (B, D)
+# originals, then augmented views; the product's own embedding pass, without a cache
+items = [(raws[i % len(raws)], str(i % len(raws)), i // len(raws)) for i in range(n)]
+embed_views(model, pre, items, None, torch.device("cpu"))
 """
 
 

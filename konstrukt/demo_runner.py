@@ -28,6 +28,7 @@ def _warm_imports() -> None:
     import torch._dynamo  # noqa: F401
 
     from . import experiment  # noqa: F401 — the training stage: torch, scikit-learn, konstrukt
+    from . import plots  # noqa: F401 — matplotlib (~0.7 s): every part draws its run's pictures
 
 
 def _child(part: Callable[[], None]) -> int:

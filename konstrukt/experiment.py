@@ -6,6 +6,7 @@ output folder), so a mistake costs seconds, not a training run.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from .errors import WeightsUnavailableError
 from .recipe import Recipe
 from .reference import evaluate_reference
 from .review import review
-from .runtime import peak_memory_mb, use_all_cores
+from .runtime import peak_memory_mb, torch_threads, use_all_cores
 from .words import count
 
 if TYPE_CHECKING:
@@ -203,6 +204,18 @@ def embed_ahead(prepared: Prepared, progress: Progress, plan: Plan | None = None
     recipe.embeddings(list(dict.fromkeys(items)))
 
 
+def folds_ahead(recipe: Recipe, plan: Plan, fold_runner: FoldRunner | None):
+    """The CV folds started in forked processes before the final fit, where that is possible and
+    useful (:mod:`konstrukt.execution.forked_folds`): no other runner given, and no validation
+    split, so every fit runs the fixed schedule and the folds' epochs are known now."""
+    from .execution import forked_folds
+
+    if fold_runner is not None or plan.splits["val"] or not forked_folds.useful(recipe, plan.folds):
+        return None
+    epochs = recipe.config.num_epochs if not (recipe.probe and recipe.config.head == "ridge") else 1
+    return forked_folds.ForkedFolds(recipe, plan.pool, plan.folds, epochs, parent_fits=True)
+
+
 def run_experiment(prepared: Prepared, progress: Progress, fold_runner: FoldRunner | None = None
                    ) -> tuple[Classifier, dict]:
     """Fit on train (early stopping on val), score on test once, cross-validate small data (its
@@ -215,8 +228,18 @@ def run_experiment(prepared: Prepared, progress: Progress, fold_runner: FoldRunn
     progress.event("plan", f"{1 + len(folds)} fits: the final model" + (f" and {len(folds)} cross-validation folds" if folds else ""),
                    fits=1 + len(folds))
     embed_ahead(prepared, progress, plan)
+    ahead = folds_ahead(recipe, plan, fold_runner)
     started = time.perf_counter()
-    model, result = recipe.fit(splits["train"], splits["val"])
+    try:
+        # while folds fitted ahead hold the other cores, the final fit here takes one thread
+        with torch_threads(1) if ahead else contextlib.nullcontext():
+            model, result = recipe.fit(splits["train"], splits["val"])
+    except BaseException:
+        if ahead:
+            ahead.stop()
+        raise
+    if ahead:
+        ahead.parent_done()
     train_seconds = time.perf_counter() - started
     report: dict[str, Any] = {"history": result.history, "best_epoch": result.best_epoch,
                               "stopped_early": result.stopped_early, "train_seconds": train_seconds,
@@ -230,8 +253,12 @@ def run_experiment(prepared: Prepared, progress: Progress, fold_runner: FoldRunn
     oof = np.full((len(prepared.y), len(prepared.classes)), np.nan)
     if folds:
         t0 = time.perf_counter()
-        report["cv"] = cross_validate(recipe, pool, k, epochs=max(1, result.best_epoch), folds=folds, oof=oof,
-                                      runner=fold_runner)
+        epochs = max(1, result.best_epoch)
+        if ahead and ahead.epochs != epochs:  # not the schedule they were started with: fit again
+            ahead.stop()
+            ahead = None
+        runner = (lambda *_: ahead.results()) if ahead else fold_runner
+        report["cv"] = cross_validate(recipe, pool, k, epochs=epochs, folds=folds, oof=oof, runner=runner)
         if report["cv"]:
             report["cv"]["seconds"] = time.perf_counter() - t0
     try:

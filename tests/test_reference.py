@@ -97,3 +97,15 @@ def test_a_failing_reference_does_not_lose_the_trained_model(image_data, tmp_pat
                           verbose=False)
     assert run.report["reference"] is None and run.report["baseline"] is None
     assert run.report["test"]["accuracy"] >= 0
+
+
+@pytest.mark.parametrize("rate,seconds", [(16000, 1.3), (22050, 0.2), (16000, 0.02)])
+def test_mfcc_stats_are_librosas_mfccs_and_deltas(rate, seconds):
+    librosa = pytest.importorskip("librosa")
+    wave = np.random.default_rng(1).normal(scale=0.1, size=int(rate * seconds)).astype(np.float32)
+    wave[: wave.size // 3] *= 0.01  # quiet and loud parts: the 80 dB floor matters
+    padded = wave if wave.size >= 2048 else np.pad(wave, (0, 2048 - wave.size))
+    mfcc = librosa.feature.mfcc(y=padded, sr=rate, n_mfcc=20)
+    delta = librosa.feature.delta(mfcc, mode="nearest")
+    expected = np.concatenate([mfcc.mean(1), mfcc.std(1), delta.mean(1), delta.std(1)])
+    np.testing.assert_allclose(mfcc_stats(wave, rate), expected, rtol=1e-3, atol=1e-3)

@@ -122,7 +122,12 @@ def test_cross_validation_standardises_each_fold_with_its_own_training_statistic
         return fit(self, train_idx, val_idx, *args, **kwargs)
 
     monkeypatch.setattr(experiment.Recipe, "fit", spy)
+    from konstrukt.execution.folds import run_folds
+    from konstrukt.execution.runners import Runners
+
+    # the folds one after another in this process, so that the spy sees them (else they are forked)
     run = konstrukt.train(tmp_path / "d", task="signal", pipeline="rescnn", out=tmp_path / "run", verbose=False,
+                          runners=Runners(folds=run_folds),
                           overrides={**SIGNAL_FAST, "cv": 3, "split": {"val": 0.0, "test": 0.17},
                                      "signal": {**SIGNAL_FAST["signal"], "sample_rate": 100, "layout": "channels_first"}})
     assert len(seen) == 3

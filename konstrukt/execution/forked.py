@@ -25,7 +25,7 @@ from typing import Any
 
 from ..errors import RunError, WeightsUnavailableError
 from ..progress import Progress
-from ..runtime import cores
+from ..runtime import cores, die_with_parent
 from .pipelines import PipelineJob, pipeline_latency, run_sequential, train_pipeline, why_failed
 
 
@@ -48,16 +48,6 @@ def can_fork(jobs: list, processes: int | None) -> bool:
                     for job in jobs))
 
 
-def _die_with_parent() -> None:
-    """Linux: the child gets SIGTERM when the parent dies (a killed worker leaves no orphans)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def _child(job, index: int, send, parent: int) -> None:
     """In the forked process: fit one pipeline and write its run folder; send events and result."""
     import torch
@@ -67,7 +57,7 @@ def _child(job, index: int, send, parent: int) -> None:
     register_all()  # inherited from the parent by the fork: a no-op, unless it was never called
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's handlers (a worker's) are not ours
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches the parent, which stops us
-    _die_with_parent()
+    die_with_parent()
     if os.getppid() != parent:  # the parent died before the line above
         os._exit(1)
     torch.set_num_threads(1)

@@ -1,0 +1,161 @@
+"""Cross-validation folds side by side on this machine's cores, one forked process each.
+
+A model trained on a CPU uses its cores poorly at small-data sizes: one image's augmentation is
+single-threaded, and the small convolutions of a scratch model gain little from a second thread.
+The folds are independent, so each is fitted in a process forked from this one (it inherits the
+decoded data, the split and the memo of embeddings without copying them) on one thread; a shared
+semaphore lets at most one fit per core run at a time. Where the number of epochs is known before
+the final fit (no validation split: the fixed schedule), the folds start *before* it and the final
+model trains here meanwhile, holding one of the slots: 3 folds and the final fit take two rounds
+on two cores instead of four fits one after another.
+
+Only where it is safe and useful: Linux (fork), the CPU (a CUDA context does not survive a fork),
+at least two cores and two folds, and fits that train (a head on cached embeddings takes
+milliseconds: those folds stay one after another here). A child sends only its fold's start and
+its result (plain data: :class:`FoldResult`) and any warning; per-epoch events of several folds
+at once would draw over each other. A cancel (a BaseException from a progress callback) or any
+error here stops every child.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import sys
+import traceback
+from multiprocessing import connection, get_context
+from typing import Any
+
+from ..errors import RunError
+from ..models.data_fit import is_data_fitted
+from ..progress import Progress
+from ..recipe import Recipe
+from ..runtime import cores, die_with_parent
+from .folds import FoldResult, fit_fold
+
+CHILD_EVENTS = ("cv",)  # the fold's "fold n/k" line; its epoch events are left out (see above)
+
+
+def useful(recipe: Recipe, folds: list) -> bool:
+    """Whether ``folds`` of ``recipe`` are worth fitting in forked processes."""
+    trains = not recipe.probe or is_data_fitted(recipe.p.initial_backbone)
+    return (sys.platform.startswith("linux") and hasattr(os, "fork") and cores() >= 2
+            and len(folds) >= 2 and recipe.p.device.type == "cpu" and trains
+            and os.environ.get("KONSTRUKT_FORKED_FOLDS", "1") != "0")
+
+
+class ForkedFolds:
+    """Folds being fitted in forked processes; :meth:`results` waits for them, in fold order."""
+
+    def __init__(self, recipe: Recipe, pool: list[int], folds: list[tuple[list[int], list[int]]],
+                 epochs: int, parent_fits: bool):
+        self.recipe, self.epochs, self.k = recipe, epochs, len(folds)
+        ctx = get_context("fork")
+        self.slots = ctx.BoundedSemaphore(cores())
+        self.parent_holds = False
+        if parent_fits:  # this process trains the final model meanwhile: one slot is its own
+            self.slots.acquire()
+            self.parent_holds = True
+        self.children: dict[int, tuple[Any, Any]] = {}
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            for n, (train, held_out) in enumerate(folds, start=1):
+                receive, send = ctx.Pipe(duplex=False)
+                child = ctx.Process(target=_child, args=(recipe, pool, train, held_out, n, self.k, epochs,
+                                                         self.slots, send, os.getpid()),
+                                    name=f"konstrukt-fold-{n}", daemon=True)
+                child.start()
+                send.close()  # the child's end; EOF here once the child is gone
+                self.children[n] = (child, receive)
+        except BaseException:
+            self.stop()
+            raise
+
+    def parent_done(self) -> None:
+        """The final fit here has ended: its slot goes to the folds."""
+        if self.parent_holds:
+            self.parent_holds = False
+            self.slots.release()
+
+    def results(self) -> list[FoldResult]:
+        """Every fold's result, in fold order (relaying their events); stops the children on the
+        way out. A fold that fails raises :class:`RunError` with its reason."""
+        self.parent_done()
+        progress = self.recipe.progress
+        done: dict[int, FoldResult] = {}
+        try:
+            while len(done) < self.k:
+                waiting = {receive: n for n, (_, receive) in self.children.items() if n not in done}
+                for receive in connection.wait(list(waiting), timeout=1.0):
+                    n = waiting[receive]
+                    try:
+                        kind, payload = pickle.loads(receive.recv_bytes())
+                    except (EOFError, OSError):  # died without a word (killed, out of memory)
+                        child = self.children[n][0]
+                        child.join()
+                        raise RunError(f"cross-validation fold {n}/{self.k}: the process training it "
+                                       f"stopped (exit code {child.exitcode})") from None
+                    if kind == "result":
+                        done[n] = payload
+                    elif kind == "error":
+                        raise RunError(f"cross-validation fold {n}/{self.k}: {payload}")
+                    elif payload.get("stage") == "warning":
+                        progress.warn(payload["message"])
+                    elif progress.callback:
+                        progress.callback(payload)
+        finally:
+            self.stop()
+        return [done[n] for n in sorted(done)]
+
+    def stop(self) -> None:
+        """End every child (at once, whatever it is doing) and close the pipes."""
+        self.parent_done()
+        for child, _ in self.children.values():
+            if child.is_alive():
+                child.terminate()
+        for child, receive in self.children.values():
+            child.join(5)
+            if child.is_alive():
+                child.kill()
+                child.join()
+            receive.close()
+        self.children = {}
+
+
+def _child(recipe: Recipe, pool, train, held_out, n: int, k: int, epochs: int, slots, send,
+           parent: int) -> None:
+    """In the forked process: wait for a free core, fit fold ``n``, send its result."""
+    import torch
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's handlers (a worker's) are not ours
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches the parent, which stops us
+    die_with_parent()
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+
+    def post(message: tuple) -> None:
+        send.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def relay(event: dict) -> None:
+        if event.get("stage") == "warning" or (event.get("stage") in CHILD_EVENTS and "epoch" not in event):
+            post(("event", event))
+
+    recipe.progress = Progress(relay, verbose=False, said=recipe.progress.said, echo=False)
+    recipe.config = recipe.config.model_copy(update={"num_workers": 0})  # the cores are the folds'
+    try:
+        with slots:
+            torch.set_num_threads(1)
+            post(("result", fit_fold(recipe, pool, train, held_out, n, k, epochs)))
+    except BaseException as exc:  # noqa: BLE001 — the parent reports it as the run's error
+        traceback.print_exc()
+        post(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        send.close()
+
+
+def run_folds_forked(recipe: Recipe, pool: list[int], folds: list[tuple[list[int], list[int]]],
+                     epochs: int) -> list[FoldResult]:
+    """A fold runner (see :mod:`.folds`): the folds in forked processes, one per core at a time."""
+    return ForkedFolds(recipe, pool, folds, epochs, parent_fits=False).results()
+
