@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import konstrukt
-from conftest import SIGNAL_FAST
+from tests.conftest import SIGNAL_FAST
 from konstrukt import experiment
 from konstrukt.errors import KonstruktError
 from konstrukt.execution import forked_folds
