@@ -102,7 +102,7 @@ def test_a_cancel_during_the_final_fit_stops_the_folds(signals, tmp_path):
     assert not multiprocessing.active_children()
 
 
-def test_heads_on_cached_embeddings_keep_their_folds_here():
+def test_heads_on_cached_embeddings_and_ray_tasks_keep_their_folds_here(monkeypatch):
     class P:
         device = type("D", (), {"type": "cpu"})()
         initial_backbone = object()
@@ -114,3 +114,5 @@ def test_heads_on_cached_embeddings_keep_their_folds_here():
     R.probe = False
     assert forked_folds.useful(R(), [([0], [1])] * 3)
     assert not forked_folds.useful(R(), [([0], [1])])  # one fold: nothing side by side
+    monkeypatch.setenv("KONSTRUKT_NUM_THREADS", "2")  # a Ray task (ray_executor.run_job)
+    assert not forked_folds.useful(R(), [([0], [1])] * 3)

@@ -39,8 +39,9 @@ CHILD_EVENTS = ("cv",)  # the fold's "fold n/k" line; its epoch events are left 
 def useful(recipe: Recipe, folds: list) -> bool:
     """Whether ``folds`` of ``recipe`` are worth fitting in forked processes."""
     trains = not recipe.probe or is_data_fitted(recipe.p.initial_backbone)
+    in_ray_task = bool(os.environ.get("KONSTRUKT_NUM_THREADS"))  # the cluster spreads the work there
     return (sys.platform.startswith("linux") and hasattr(os, "fork") and cores() >= 2
-            and len(folds) >= 2 and recipe.p.device.type == "cpu" and trains
+            and len(folds) >= 2 and recipe.p.device.type == "cpu" and trains and not in_ray_task
             and os.environ.get("KONSTRUKT_FORKED_FOLDS", "1") != "0")
 
 
