@@ -8,10 +8,12 @@ images, the constants are fixed, part of the model, and computed once from gener
 espeak-ng speaking sentences in eight languages other than English (so no voice, language or phrase of
 bench/quality_data.py's English sets is involved), with random level, lead-in and room noise.
 
-    python bench/speech_embedding_stats.py          # prints the two constant rows for the module
+    python bench/speech_embedding_stats.py                  # REFERENCE_MEAN/STD (the original 288-d layout)
+    python bench/speech_embedding_stats.py --layout phased  # PHASED_MEAN/STD (4 passes + mid-level, 432-d)
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -56,19 +58,23 @@ def clips(seed: int = 0) -> list[np.ndarray]:
 
 
 def main() -> None:
-    from konstrukt.modalities.audio.speech_embedding import load_onnx_weights, weights_path
+    from konstrukt.modalities.audio.speech_embedding import PHASED_LAYOUT, load_onnx_weights, weights_path
     from konstrukt.models.portable.speech_embedding import SpeechEmbedding
 
-    model = SpeechEmbedding()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--layout", choices=("original", "phased"), default="original")
+    phased = ap.parse_args().layout == "phased"
+    model = SpeechEmbedding(**(PHASED_LAYOUT if phased else {}))
     load_onnx_weights(model, weights_path())
     model.reference_mean.zero_()  # raw pooled features
     model.reference_std.fill_(1.0)
     model.eval()
     with torch.inference_mode():
-        x = torch.cat([model(torch.from_numpy(w)[None]) for w in clips()]).double()  # (N, 288)
+        x = torch.cat([model(torch.from_numpy(w)[None]) for w in clips()]).double()  # (N, 288 or 432)
     mean, std = x.mean(0), x.std(0)
     print(f"# {x.shape[0]} clips")
-    for name, row in (("REFERENCE_MEAN", mean), ("REFERENCE_STD", std)):
+    prefix = "PHASED" if phased else "REFERENCE"
+    for name, row in ((f"{prefix}_MEAN", mean), (f"{prefix}_STD", std)):
         print(f"{name} = (" + ", ".join(f"{v:.4g}" for v in row.tolist()) + ")")
 
 

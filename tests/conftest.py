@@ -92,7 +92,7 @@ AUDIO_TINY = {
                       "conv_stride": (5, 2), "num_conv_pos_embeddings": 16,
                       "num_conv_pos_embedding_groups": 2},
     "scratch_melcnn": {},
-    "speech_embedding": {},  # small already (0.6 M parameters, fixed)
+    "speech_embedding": {"phases": 4, "mid_stats": True},  # small already (0.6 M); the registry's layout
 }
 
 

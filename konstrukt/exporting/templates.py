@@ -191,7 +191,7 @@ TORCH_MODELS = {
                       "return ASTBackbone(ASTModel(ASTConfig(**OPTIONS)))", ("transformers",)),
     "wav2vec2_base": TorchModel(("audio_transformers",), "from transformers import Wav2Vec2Config, Wav2Vec2Model\n\n"
                                 "return Wav2Vec2Backbone(Wav2Vec2Model(Wav2Vec2Config(**OPTIONS)))", ("transformers",)),
-    "speech_embedding": TorchModel(("speech_embedding",), "return SpeechEmbedding()"),
+    "speech_embedding": TorchModel(("speech_embedding",), "return SpeechEmbedding(**OPTIONS)"),
     "minirocket": TorchModel(("minirocket", "signal_nets"), "return raw_input(MiniRocketFeatures)("
                              "**options('in_channels', 'length', 'num_features', 'max_dilations'))"),
 }

