@@ -36,10 +36,8 @@ from konstrukt.config import build_config
 from konstrukt.embeddings import embed_views
 from konstrukt.models.backbones import BACKBONES, build_backbone
 from konstrukt.preprocess import build_preprocessor
-from konstrukt.runtime import keep_freed_memory
 from konstrukt.modalities import register_all
 register_all()
-keep_freed_memory()  # as the CLI runs (cli.main)
 name, data, n = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
 spec = BACKBONES.get(name)
 model = build_backbone(name, "default").eval()

@@ -98,6 +98,8 @@ class EmbeddingCache:
 
 
 CPU_BATCH_INPUT_BYTES = 5 << 20  # ~8 photos at 224 px; short clips and signals: the whole batch
+# batches whose activations outgrow what glibc reuses (runtime.keep_freed_memory): 8 photos at 224 px
+LARGE_BATCH_BYTES = 4 << 20
 
 
 def cpu_batch_size(example: torch.Tensor, batch_size: int) -> int:
@@ -117,7 +119,7 @@ def embed_views(backbone: torch.nn.Module, pre: Preprocessor, items: Sequence[tu
 
     Missing entries are computed in batches under ``inference_mode`` with the backbone in eval mode.
     """
-    from .runtime import ChannelsLast
+    from .runtime import ChannelsLast, keep_freed_memory
 
     backbone.eval().to(device)
     out: list[np.ndarray | None] = [cache.get(d, v) if cache else None for _, d, v in items]
@@ -142,6 +144,9 @@ def embed_views(backbone: torch.nn.Module, pre: Preprocessor, items: Sequence[tu
             idx.append(i)
             if step is None:  # sized by the first input
                 step = cpu_batch_size(tensors[0], batch_size) if device.type == "cpu" else batch_size
+                batch_bytes = step * tensors[0].numel() * tensors[0].element_size()
+                if device.type == "cpu" and batch_bytes >= LARGE_BATCH_BYTES:
+                    keep_freed_memory()  # their activations: reused batch after batch, not faulted in
             if len(idx) == step:
                 flush(idx, tensors)
                 idx, tensors = [], []

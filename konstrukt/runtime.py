@@ -161,10 +161,12 @@ def keep_freed_memory() -> bool:
     """Let glibc's malloc reuse freed blocks instead of returning each to the kernel (Linux/glibc).
 
     By default glibc maps every block above a threshold that tops out at 32 MiB fresh from the
-    kernel and unmaps it when freed. A model's activations are such blocks (EfficientNet-Lite0 on
-    8 photos at 224 px: 38 MB each), so every batch faulted the same memory in again: an embedding
-    pass over 139 photos and views spent 4.1–4.7 s in the kernel against 0.8 s with these settings
-    (bench/first_model.py's floor, /usr/bin/time). Returns whether they were applied (not on musl,
+    kernel and unmaps it when freed. A model's activations on big inputs are such blocks
+    (EfficientNet-Lite0 on 8 photos at 224 px: 38 MB each), so every batch faulted the same memory
+    in again: an embedding pass over 139 photos and views spent 4.1–4.7 s in the kernel against
+    0.8 s with these settings (bench/first_model.py's floor, /usr/bin/time). Only for such inputs
+    (``embeddings.embed_views``): on the demo's small ones (32 px scans, 1 s clips) the process
+    kept more memory and took ~2 CPU-s longer. Returns whether they were applied (not on musl,
     macOS or Windows, where this does nothing).
     """
     if not sys.platform.startswith("linux"):

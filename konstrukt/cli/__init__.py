@@ -34,9 +34,6 @@ def main(argv: list[str] | None = None) -> int:
     # small CNN's training ~4x (measured by the service worker). Must be set before torch starts.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from ..modalities import register_all
-    from ..runtime import keep_freed_memory
-
-    keep_freed_memory()  # activations are reused batch after batch, not faulted in again
 
     register_all()  # the parser lists the registered tasks and pipelines
     args = build_parser().parse_args(argv)

@@ -22,7 +22,6 @@ from ..errors import KonstruktError
 from ..execution import Executor, JobSpec, make_executor
 from ..execution.local import LocalExecutor
 from ..modalities import register_all
-from ..runtime import keep_freed_memory
 from .db import Job, Project, make_engine, make_sessionmaker, utcnow
 from .jobs import COMPARE, add_event, claim_next, finish, give_back_or_fail, record_compare_runs, requeue
 from .settings import Settings
@@ -223,7 +222,6 @@ def main(argv: list[str] | None = None) -> None:
                         help="stop when standard input closes (the server that started this worker died)")
     args = parser.parse_args(argv)
     register_all()
-    keep_freed_memory()  # as the CLI: activations reused batch after batch (runtime.keep_freed_memory)
     configure_logging("%(asctime)s worker %(message)s")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if args.parent_pipe:
