@@ -65,8 +65,9 @@ def run_signal_demo(out: str | Path = "konstrukt-demo", verbose: bool = True, ov
     data = write_signal_dataset(out / "data" / "gestures", range(5), per_subject=3)
     write_signal_dataset(out / "data" / "gestures_new", range(5, 7), per_subject=1, seed=1)
     # 120 windows an epoch: batches of 16 give the slim model enough steps in 15 epochs (with the
-    # pipeline's 32, one unseen `wave` of 8 recordings went wrong; with 16 all 8 right).
-    overrides = {"num_epochs": 15, "target_size": 30, "batch_size": 16,
+    # pipeline's 32, one unseen `wave` of 8 recordings went wrong; with 16 all 8 right). 3 CV folds,
+    # as the digits: MiniRocket is refitted on each fold's training windows (~1 CPU-s a fold).
+    overrides = {"num_epochs": 15, "target_size": 30, "batch_size": 16, "cv": 3,
                  "signal": {"widths": [16, 32, 32], "hidden_size": 32}}
     return train_and_try(data, task="signal", pipeline="auto", out=out / "signal_run",
                          every=1, overrides=overrides, verbose=verbose, overwrite=overwrite)
