@@ -49,10 +49,14 @@ def spy_fits(monkeypatch) -> list:
 
 
 def test_folds_fitted_in_forked_processes_score_as_the_folds_fitted_here(signals, tmp_path, monkeypatch):
-    seen = spy_fits(monkeypatch)
+    seen, events = spy_fits(monkeypatch), []
     forked = konstrukt.train(signals, task="signal", pipeline="rescnn", out=tmp_path / "a", verbose=False,
-                             overrides=OVERRIDES).report["cv"]
+                             progress=events.append, overrides=OVERRIDES).report["cv"]
     assert seen == [None]  # only the final fit ran here: the three folds ran in their processes
+    # each fold's last epoch reaches this process: the job's overall progress counts the folds
+    assert {e["fold"] for e in events if e["stage"] == "cv" and e.get("epoch") == e.get("epochs") == 2} == {1, 2, 3}
+    before_done = events[:next(i for i, e in enumerate(events) if e["stage"] == "done")]
+    assert max(e["overall"] for e in before_done) > 0.99
     seen.clear()
     here = konstrukt.train(signals, task="signal", pipeline="rescnn", out=tmp_path / "b", verbose=False,
                            runners=Runners(folds=run_folds), overrides=OVERRIDES).report["cv"]

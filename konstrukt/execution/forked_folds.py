@@ -11,10 +11,10 @@ on two cores instead of four fits one after another.
 
 Only where it is safe and useful: Linux (fork), the CPU (a CUDA context does not survive a fork),
 at least two cores and two folds, and fits that train (a head on cached embeddings takes
-milliseconds: those folds stay one after another here). A child sends only its fold's start and
-its result (plain data: :class:`FoldResult`) and any warning; per-epoch events of several folds
-at once would draw over each other. A cancel (a BaseException from a progress callback) or any
-error here stops every child.
+milliseconds: those folds stay one after another here). A child sends its fold's start, about ten
+of its epochs (for the job's overall progress; not drawn as bars, which would draw over each
+other), any warning, and its result (plain data: :class:`FoldResult`). A cancel (a BaseException
+from a progress callback) or any error here stops every child.
 """
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ from ..recipe import Recipe
 from ..runtime import cores, die_with_parent
 from .folds import FoldResult, fit_fold
 
-CHILD_EVENTS = ("cv",)  # the fold's "fold n/k" line; its epoch events are left out (see above)
+CHILD_EVENTS = ("cv",)  # the fold's "fold n/k" line and some of its epochs (see above)
+EPOCH_EVENTS = 10  # at most ~this many epoch events a fold: they wait in the pipe while this process fits
 
 
 def useful(recipe: Recipe, folds: list) -> bool:
@@ -139,8 +140,13 @@ def _child(recipe: Recipe, pool, train, held_out, n: int, k: int, epochs: int, s
         send.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
 
     def relay(event: dict) -> None:
-        if event.get("stage") == "warning" or (event.get("stage") in CHILD_EVENTS and "epoch" not in event):
+        if event.get("stage") == "warning":
             post(("event", event))
+        elif event.get("stage") in CHILD_EVENTS:
+            epoch, epochs = event.get("epoch"), event.get("epochs") or 1
+            # a few epochs a fold (the job's overall progress counts them), never a pipe-full
+            if epoch is None or epoch == epochs or epoch % max(1, epochs // EPOCH_EVENTS) == 0:
+                post(("event", event))
 
     recipe.progress = Progress(relay, verbose=False, said=recipe.progress.said, echo=False)
     recipe.config = recipe.config.model_copy(update={"num_workers": 0})  # the cores are the folds'
