@@ -212,7 +212,7 @@ def folds_ahead(recipe: Recipe, plan: Plan, fold_runner: FoldRunner | None):
 
     if fold_runner is not None or plan.splits["val"] or not forked_folds.useful(recipe, plan.folds):
         return None
-    epochs = recipe.config.num_epochs if not (recipe.probe and recipe.config.head == "ridge") else 1
+    epochs = 1 if recipe.closed_form else recipe.config.num_epochs
     return forked_folds.ForkedFolds(recipe, plan.pool, plan.folds, epochs, parent_fits=True)
 
 

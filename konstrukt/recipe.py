@@ -131,6 +131,11 @@ class Recipe:
             return "file-" + file_digest(Path(pretrained))[:16]
         return pretrained
 
+    @property
+    def closed_form(self) -> bool:
+        """A ridge head on cached embeddings: fitted in closed form, no epochs (models/ridge.py)."""
+        return self.probe and self.config.head == "ridge"
+
     def new_model(self) -> Classifier:
         # A probe never changes its frozen backbone, so every fold can share it.
         backbone = self.p.initial_backbone if self.probe else copy.deepcopy(self.p.initial_backbone)
@@ -195,7 +200,7 @@ class Recipe:
         """Train a fresh model on ``train_idx`` (topped up), early-stopping on ``val_idx``."""
         model = self.new_model()
         items = self.fit_items(train_idx)
-        if self.probe and self.config.head == "ridge":  # closed form, no epochs (models/ridge.py)
+        if self.closed_form:
             return model, FitResult([fit_ridge(model.head, *self._data(items, train=True).tensors)], 1)
         n_epochs = epochs or self.config.num_epochs
         train_loader = _loader(self._data(items, train=True), self.config, shuffle=True, epochs=n_epochs)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import signal
 import sys
 import traceback
 from multiprocessing import connection, get_context
@@ -25,7 +24,8 @@ from typing import Any
 
 from ..errors import RunError, WeightsUnavailableError
 from ..progress import Progress
-from ..runtime import cores, die_with_parent
+from ..runtime import cores
+from . import children
 from .pipelines import PipelineJob, pipeline_latency, run_sequential, train_pipeline, why_failed
 
 
@@ -55,16 +55,11 @@ def _child(job, index: int, send, parent: int) -> None:
     from ..modalities import register_all
 
     register_all()  # inherited from the parent by the fork: a no-op, unless it was never called
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's handlers (a worker's) are not ours
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches the parent, which stops us
-    die_with_parent()
-    if os.getppid() != parent:  # the parent died before the line above
-        os._exit(1)
+    children.become_child(parent)
     torch.set_num_threads(1)
 
     def post(message: tuple) -> None:
-        # plain pickle: multiprocessing's own would pass tensors as shared memory that dies with us
-        send.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+        children.send(send, message)
 
     # No bars or lines from here (several children would draw over each other): the parent says
     # when each pipeline starts and ends, and prints the warnings (once for all the children).
@@ -173,19 +168,9 @@ def _supervise(jobs: list, waiting: list[int], limit: int) -> dict[int, tuple[st
                     end(index, kind, payload)
                     continue
                 try:
-                    if payload.get("stage") == "warning":
-                        jobs[index].progress.warn(payload["message"])
-                    elif jobs[index].progress.callback:
-                        jobs[index].progress.callback(payload)
+                    children.relay(jobs[index].progress, payload)
                 except Exception as exc:  # noqa: BLE001 — as one after another: this pipeline fails
                     end(index, "error", ("failed", why_failed(exc)))
     finally:  # a cancel (a BaseException from a callback, Ctrl-C) or an error here: stop them all
-        for child, _ in running.values():
-            child.terminate()
-        for child, receive in running.values():
-            child.join(5)
-            if child.is_alive():
-                child.kill()
-                child.join()
-            receive.close()
+        children.end(running.values())
     return results

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import signal
 import sys
 import traceback
 from multiprocessing import connection, get_context
@@ -30,7 +29,8 @@ from ..errors import RunError
 from ..models.data_fit import is_data_fitted
 from ..progress import Progress
 from ..recipe import Recipe
-from ..runtime import cores, die_with_parent
+from ..runtime import cores
+from . import children
 from .folds import FoldResult, fit_fold
 
 CHILD_EVENTS = ("cv",)  # the fold's "fold n/k" line and some of its epochs (see above)
@@ -102,10 +102,8 @@ class ForkedFolds:
                         done[n] = payload
                     elif kind == "error":
                         raise RunError(f"cross-validation fold {n}/{self.k}: {payload}")
-                    elif payload.get("stage") == "warning":
-                        progress.warn(payload["message"])
-                    elif progress.callback:
-                        progress.callback(payload)
+                    else:
+                        children.relay(progress, payload)
         finally:
             self.stop()
         return [done[n] for n in sorted(done)]
@@ -113,15 +111,7 @@ class ForkedFolds:
     def stop(self) -> None:
         """End every child (at once, whatever it is doing) and close the pipes."""
         self.parent_done()
-        for child, _ in self.children.values():
-            if child.is_alive():
-                child.terminate()
-        for child, receive in self.children.values():
-            child.join(5)
-            if child.is_alive():
-                child.kill()
-                child.join()
-            receive.close()
+        children.end(self.children.values())
         self.children = {}
 
 
@@ -130,14 +120,10 @@ def _child(recipe: Recipe, pool, train, held_out, n: int, k: int, epochs: int, s
     """In the forked process: wait for a free core, fit fold ``n``, send its result."""
     import torch
 
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's handlers (a worker's) are not ours
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches the parent, which stops us
-    die_with_parent()
-    if os.getppid() != parent:  # the parent died before the line above
-        os._exit(1)
+    children.become_child(parent)
 
     def post(message: tuple) -> None:
-        send.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+        children.send(send, message)
 
     def relay(event: dict) -> None:
         if event.get("stage") == "warning":
