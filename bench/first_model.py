@@ -5,8 +5,8 @@
    fresh process with an empty embedding cache; beside it the floor — one embedding pass: a fresh
    process that imports torch, builds the same backbone, decodes the photos with konstrukt's image
    preprocessing and embeds as many images and augmented views as the run embedded (the cache's
-   entry count) with konstrukt's own embedding pass (``embeddings.embed_views``, no cache) — and
-   their ratio;
+   entry count) with konstrukt's own embedding pass (``embeddings.embed_views``, no cache), ending
+   as the ``konstrukt`` program ends (no interpreter teardown) — and their ratio;
 2. speech: the same ``auto`` run on 8 spoken intents × 12 clips (bench/quality_data.py's
    ``speech_intents``; needs espeak-ng).
 
@@ -46,6 +46,8 @@ raws = [pre.load(f) for f in sorted(data.rglob("*.*"))]  # decode every photo on
 # originals, then augmented views; the product's own embedding pass, without a cache
 items = [(raws[i % len(raws)], str(i % len(raws)), i // len(raws)) for i in range(n)]
 embed_views(model, pre, items, None, torch.device("cpu"))
+import os
+os._exit(0)  # as the konstrukt program ends (cli.exit_without_teardown): no interpreter teardown
 """
 
 

@@ -136,8 +136,9 @@ def build_report(prepared, results: dict, selection: dict | None = None) -> dict
 
 
 def write_run(folder: Path, report: dict, config: dict, model: torch.nn.Module,
-              data_root: Path | None = None) -> None:
-    """Write every artifact of a run into ``folder`` (``data_root``: where the report's files are).
+              data_root: Path | None = None, pictures=None) -> None:
+    """Write every artifact of a run into ``folder`` (``data_root``: where the report's files are;
+    ``pictures``: a :class:`~.execution.forked_pictures.PicturesAhead` drawing them already).
 
     The preprocessing state (what was learned from the data) is saved once, in the report's
     ``architecture`` section."""
@@ -148,13 +149,11 @@ def write_run(folder: Path, report: dict, config: dict, model: torch.nn.Module,
     save_constants(model, folder / CONSTANTS)  # normalisation, window, mel filters as tensors
     (folder / CONFIG).write_text(json.dumps(config, indent=2), encoding="utf-8")
     (folder / REPORT).write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
-    from .plots import plot_confusion, plot_curves  # matplotlib: only when drawing (import seconds)
+    from .execution.forked_pictures import draw, drawn_from
 
-    plot_curves(report["history"], folder / "curves.png", report.get("best_epoch"))
-    scored = report.get("test") or report.get("val")
-    if scored:
-        plot_confusion(scored["confusion_matrix"], report["classes"], folder / "confusion_matrix.png",
-                       "test split" if report.get("test") else "validation split")
+    what = drawn_from(report, report["classes"])
+    if pictures is None or not pictures.move_into(folder, what):
+        draw(what, folder)
     (folder / SUMMARY).write_text(summary_markdown(report), encoding="utf-8")
 
 

@@ -27,8 +27,14 @@ def _warm_imports() -> None:
     thread pool, so the forked children are safe to run torch on several threads."""
     import torch._dynamo  # noqa: F401
 
-    from . import experiment  # noqa: F401 — the training stage: torch, scikit-learn, konstrukt
+    import importlib
+
+    from . import experiment  # noqa: F401 — the training stage: torch, konstrukt
     from . import plots  # noqa: F401 — matplotlib (~0.7 s): every part draws its run's pictures
+    from .prepare import LIBRARIES_AFTER_ORIGINALS
+
+    for name in (*LIBRARIES_AFTER_ORIGINALS, "cleanlab.filter"):  # scikit-learn (~1 s), imported lazily
+        importlib.import_module(name)
 
 
 def _child(part: Callable[[], None]) -> int:

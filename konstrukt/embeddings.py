@@ -2,7 +2,9 @@
 
 Key: (file content hash, backbone, weights, preprocessing signature, view index). View 0 is the
 clean input; view k ≥ 1 is augmented with a seed derived from the content hash and k, so the same
-view is the same tensor in every run, fold and head change — and is computed only once.
+view is the same tensor in every run, fold and head change — and is computed only once. Clean
+inputs are kept under the signature of what decides them alone (``clean_key``: for photos, the
+size), so other augmentation settings reuse them.
 """
 from __future__ import annotations
 
@@ -35,10 +37,11 @@ class EmbeddingCache:
     same names, so a job on any worker finds the embeddings another worker computed; the local
     folder stays the first place looked in."""
 
-    def __init__(self, root: Path | str, key: str, store=None):
+    def __init__(self, root: Path | str, key: str, store=None, clean_key: str | None = None):
         self.key = key
         self.name = hashlib.sha1(key.encode()).hexdigest()[:20]
-        self.dir = Path(root) / "embeddings" / self.name
+        self.clean_name = hashlib.sha1(clean_key.encode()).hexdigest()[:20] if clean_key else self.name
+        self.root = Path(root) / "embeddings"
         if store is None and os.environ.get("KONSTRUKT_EMBEDDINGS_STORE"):
             from .blobstore import open_store
 
@@ -46,11 +49,14 @@ class EmbeddingCache:
         self.store = store
         self.remote_hits = 0
 
+    def _folder(self, view: int) -> str:
+        return self.clean_name if view == 0 else self.name
+
     def _path(self, digest: str, view: int) -> Path:
-        return self.dir / digest[:2] / f"{digest}_{view}.npy"
+        return self.root / self._folder(view) / digest[:2] / f"{digest}_{view}.npy"
 
     def _key(self, digest: str, view: int) -> str:
-        return f"embeddings/{self.name}/{digest[:2]}/{digest}_{view}.npy"
+        return f"embeddings/{self._folder(view)}/{digest[:2]}/{digest}_{view}.npy"
 
     def get(self, digest: str, view: int) -> np.ndarray | None:
         path = self._path(digest, view)

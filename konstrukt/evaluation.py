@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import (accuracy_score, confusion_matrix, precision_recall_fscore_support,
-                             top_k_accuracy_score)
 
 
 def classification_metrics(y_true: list[int] | np.ndarray, proba: np.ndarray,
                            classes: list[str]) -> dict:
     """Accuracy; weighted, macro and per-class precision/recall/F1; confusion matrix; top-k (C > 5)."""
+    # imported here: scikit-learn takes ~1 s to import, which a run hides behind its embedding pass
+    from sklearn.metrics import (accuracy_score, confusion_matrix, precision_recall_fscore_support,
+                                 top_k_accuracy_score)
+
     y_true = np.asarray(y_true)
     proba = np.asarray(proba)
     y_pred = proba.argmax(1)

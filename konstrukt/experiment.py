@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from .auto import ContestSteps, auto_plan, offline_fix, resolve_pipeline, run_au
 from .config import TrainConfig, build_config, config_dict, read_config_file
 from .data.split import stratified_folds
 from .evaluation import summarize_folds
+from .execution import forked_pictures
 from .execution.folds import FoldRunner, run_folds
 from .models.classifier import Classifier, count_parameters
 from .models.data_fit import is_data_fitted
@@ -216,10 +218,11 @@ def folds_ahead(recipe: Recipe, plan: Plan, fold_runner: FoldRunner | None):
     return forked_folds.ForkedFolds(recipe, plan.pool, plan.folds, epochs, parent_fits=True)
 
 
-def run_experiment(prepared: Prepared, progress: Progress, fold_runner: FoldRunner | None = None
-                   ) -> tuple[Classifier, dict]:
+def run_experiment(prepared: Prepared, progress: Progress, fold_runner: FoldRunner | None = None,
+                   on_scored: Callable[[dict, Prepared], None] | None = None) -> tuple[Classifier, dict]:
     """Fit on train (early stopping on val), score on test once, cross-validate small data (its
-    folds fitted by ``fold_runner``; default: one after another, here)."""
+    folds fitted by ``fold_runner``; default: one after another, here). ``on_scored`` is called
+    with the results once the final model is scored, before the folds (the pictures start there)."""
     recipe = Recipe(prepared, progress)
     plan = plan_experiment(prepared)
     policy, splits, pool, k, folds = plan.policy, plan.splits, plan.pool, plan.k, plan.folds
@@ -249,6 +252,8 @@ def run_experiment(prepared: Prepared, progress: Progress, fold_runner: FoldRunn
     if splits["test"]:
         progress.event("evaluate", "scoring the test split")
         report["test"] = recipe.score(model, splits["test"])
+    if on_scored:
+        on_scored(report, prepared)
     report["cv"] = None
     oof = np.full((len(prepared.y), len(prepared.classes)), np.nan)
     if folds:
@@ -322,16 +327,29 @@ def train(data: str | Path, *, task: str | None = None, out: str | Path, pipelin
         reporter.say(f"training {spec.name} ({prepared.config.strategy}) on {len(prepared.raws)} examples, "
                      f"{len(prepared.classes)} classes, device {prepared.device}")
         selection = None
+        # each candidate's pictures are drawn in a forked process while its folds run
+        ahead: list[forked_pictures.PicturesAhead] = []
+
+        def draw_ahead(results: dict, scored: Prepared) -> None:
+            if pictures := forked_pictures.draw_ahead(results, scored.classes, scored.device):
+                ahead.append(pictures)
+
+        experiment = functools.partial(run_experiment, on_scored=draw_ahead)
         if plan is not None:  # auto: a quick CV contest, then the kept pipeline's model as it is
             prepared, model, report, selection = run_auto(
                 prepared, plan, (config, overrides_without_pipeline(overrides)), reporter,
-                ContestSteps(resolve_config, prepare_sibling, run_experiment), fold_runner)
+                ContestSteps(resolve_config, prepare_sibling, experiment), fold_runner)
         else:
-            model, report = run_experiment(prepared, reporter, fold_runner)
+            model, report = experiment(prepared, reporter, fold_runner)
         cfg = prepared.config  # with the settings prepare chose from the data
         report = artifacts.build_report(prepared, report, selection=selection)
         report["wall_seconds"] = round(time.perf_counter() - started, 3)  # the whole run, beside train_seconds
-        artifacts.write_run(staging, report, config_dict(cfg), model, prepared.dataset.root)
+        drawn = forked_pictures.drawn_from(report, report["classes"])
+        kept = next((p for p in ahead if p.what == drawn), None)
+        for other in ahead:
+            if other is not kept:
+                other.discard()
+        artifacts.write_run(staging, report, config_dict(cfg), model, prepared.dataset.root, pictures=kept)
         final = artifacts.finish_run_dir(staging, Path(out), overwrite)
     except BaseException as exc:
         artifacts.abandon_run_dir(staging)

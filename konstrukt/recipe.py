@@ -111,14 +111,16 @@ class Recipe:
         are then other ones."""
         if not self.probe:
             return None
-        parts = [self.p.pipeline.backbone, self._weights_id(), self.p.pre.signature]
+        head, tail = [self.p.pipeline.backbone, self._weights_id()], []
         if getattr(self.p.initial_backbone, "weights_version", None):  # the weights file's content
-            parts.append(self.p.initial_backbone.weights_version)
+            tail.append(self.p.initial_backbone.weights_version)
         if is_data_fitted(self.p.initial_backbone):
-            parts.append("fitted-" + fitted_id(self.p.initial_backbone))
-        key = "|".join(parts)
+            tail.append("fitted-" + fitted_id(self.p.initial_backbone))
+        key = "|".join([*head, self.p.pre.signature, *tail])
+        clean_key = "|".join([*head, self.p.pre.clean_signature, *tail])  # view 0's own folder
         if self._cache is None or self._cache.key != key:
-            self._cache = EmbeddingCache(self.config.cache_dir or default_cache_dir(), key)
+            self._cache = EmbeddingCache(self.config.cache_dir or default_cache_dir(), key,
+                                         clean_key=clean_key if clean_key != key else None)
         return self._cache
 
     def _weights_id(self) -> str:

@@ -10,7 +10,6 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from ..errors import DataError
 from ..words import count
@@ -58,6 +57,8 @@ def _group_holdout(labels: list[str], groups: list[str], idx: list[int], frac: f
     """(rest, held out ≈ frac of idx), whole groups only, class balance kept where possible."""
     if frac <= 0 or not idx:
         return idx, []
+    from sklearn.model_selection import StratifiedGroupKFold  # scikit-learn: ~1 s to import
+
     n_groups = len({groups[i] for i in idx})
     k = min(n_groups, max(2, int(round(1 / frac))))
     sgkf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
@@ -115,6 +116,8 @@ def stratified_folds(labels: list[str], k: int, seed: int, groups: list[int] | N
     With ``groups`` (e.g. duplicates share a group), a group never spans a training and a
     held-out fold, so a copy cannot be scored by a model that trained on it.
     """
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold  # ~1 s to import
+
     smallest = min(Counter(labels).values())
     k = min(k, smallest)
     if k < 2:

@@ -37,6 +37,15 @@ class Preprocessor:
     """Base class: subclasses implement ``load`` and ``tensor``."""
 
     signature: str = ""
+    # True where fit learns only augmentation settings, never what a clean input (view 0) looks
+    # like: its embeddings can then be computed before fit (prepare.embed_originals_early)
+    fit_keeps_clean_view: bool = False
+
+    @property
+    def clean_signature(self) -> str:
+        """The part of ``signature`` that decides the clean input (view 0): the embedding cache
+        keeps clean embeddings under it, so a change of augmentation alone does not redo them."""
+        return self.signature
 
     def load(self, path: Path) -> Any:
         raise NotImplementedError

@@ -81,6 +81,12 @@ def load_image(path: str | Path) -> Image.Image:
 class ImagePreprocessor(Preprocessor):
     """RGB image → (3, S, S) float tensor in [0, 1]; normalisation lives in the backbone."""
 
+    fit_keeps_clean_view = True  # fit chooses the flip probability only
+
+    @property
+    def clean_signature(self) -> str:
+        return "image-clean:" + hashlib.sha1(str(self.size).encode()).hexdigest()[:12]
+
     def __init__(self, spec, config):
         self.size = config.image_size or spec.input.size
         self.augment_config, self.seed = config.augment, config.seed
