@@ -321,14 +321,14 @@ def train(data: str | Path, *, task: str | None = None, out: str | Path, pipelin
     plan = auto_plan(cfg.task, requested_pretrained(config, overrides)) if wants_auto(
         pipeline, config, overrides) else None
     staging = artifacts.start_run_dir(Path(out), overwrite)  # unwritable → error before any work
+    # each candidate's pictures are drawn in a forked process while its folds run
+    ahead: list[forked_pictures.PicturesAhead] = []
     try:
         use_all_cores()
         prepared = prepare(data, cfg, spec, reporter)
         reporter.say(f"training {spec.name} ({prepared.config.strategy}) on {len(prepared.raws)} examples, "
                      f"{len(prepared.classes)} classes, device {prepared.device}")
         selection = None
-        # each candidate's pictures are drawn in a forked process while its folds run
-        ahead: list[forked_pictures.PicturesAhead] = []
 
         def draw_ahead(results: dict, scored: Prepared) -> None:
             if pictures := forked_pictures.draw_ahead(results, scored.classes, scored.device):
@@ -352,6 +352,8 @@ def train(data: str | Path, *, task: str | None = None, out: str | Path, pipelin
         artifacts.write_run(staging, report, config_dict(cfg), model, prepared.dataset.root, pictures=kept)
         final = artifacts.finish_run_dir(staging, Path(out), overwrite)
     except BaseException as exc:
+        for pictures in ahead:  # a failed run leaves no drawing process behind
+            pictures.stop()
         artifacts.abandon_run_dir(staging)
         if isinstance(exc, WeightsUnavailableError):  # the fix that works here first
             raise offline_fix(exc, cfg.task) from None

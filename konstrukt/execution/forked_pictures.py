@@ -82,6 +82,13 @@ class PicturesAhead:
         self.child.join()
         self._dir.cleanup()
 
+    def stop(self) -> None:
+        """The run failed: end the drawing now and remove what it drew."""
+        if self.child.is_alive():
+            self.child.terminate()
+        self.child.join()
+        self._dir.cleanup()
+
 
 def draw_ahead(report: dict, classes: list[str], device) -> PicturesAhead | None:
     """Start drawing ``report``'s pictures in a forked process, where :func:`useful`."""
