@@ -27,7 +27,7 @@ from .errors import RunError
 from .runtime import library_versions
 from .trust import trust_notes
 from .verdict import verdict_text
-from .words import agree, count
+from .words import agree
 
 REPORT, CONFIG, WEIGHTS, SUMMARY = "report.json", "config.json", "model.safetensors", "summary.md"
 PREPROCESSING = "preprocessing.json"  # runs before #22 saved the signal state here too; still read

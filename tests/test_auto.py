@@ -17,7 +17,7 @@ from PIL import Image
 from torch import nn
 
 import konstrukt
-from konstrukt.auto import auto_plan, clearly_wins, pipeline_available, resolve_pipeline
+from konstrukt.auto import auto_plan, clearly_wins, pipeline_available, resolve_pipeline, why_clear
 from konstrukt.models.backbones import BACKBONES, Backbone, BackboneSpec, with_pretrained
 from konstrukt.models.weights import WeightSource, hub_checkpoint_dir
 from konstrukt.modalities.image import ImageInput
@@ -142,6 +142,19 @@ def test_clearly_wins_needs_a_margin_over_the_simple_model():
     assert clearly_wins(cv(0.79, 0.095), cv(0.24, 0.09))  # far ahead of the simple model, though not high
 
 
+def test_the_reason_no_scratch_model_was_trained_says_which_rule_decided():
+    def cv(mean, std):
+        return {"accuracy_mean": mean, "accuracy_std": std}
+
+    # a tie with the simple model at 100 % is not a "clear win" over it: nothing is left to gain
+    assert why_clear(cv(1.0, 0.0), cv(1.0, 0.0)) == (
+        "are right on every held-out example in CV, so nothing is left to gain")
+    assert why_clear(cv(0.94, 0.03), cv(0.61, 0.1)) == (
+        "win clearly: 30 points above the simple model even one fold std down")
+    assert why_clear(cv(0.93, 0.03), cv(0.88, 0.05)) is None
+    assert why_clear(cv(0.8, 0.0), None) is None
+
+
 def test_auto_keeps_pretrained_features_that_win_clearly(probes, tmp_path):
     probes("colour")
     put_weights("colour")
@@ -154,7 +167,8 @@ def test_auto_keeps_pretrained_features_that_win_clearly(probes, tmp_path):
     assert rows["scratch_cnn"]["status"] == "not run"  # the scratch model was not trained at all
     assert rows["hog_logreg"]["role"] == "reference"
     assert sel["reason"].startswith("kept colour: pretrained image features, 100.0 ± 0.0 % in 3-fold CV against")
-    assert "for the simple model" in sel["reason"] and "not needed" in sel["reason"]
+    assert "for the simple model" in sel["reason"]
+    assert "scratch_cnn was not needed: pretrained image features are right on every held-out example" in sel["reason"]
     assert run.report["baseline"]["verdict"] in ("better", "about the same")
     summary = (run.path / "summary.md").read_text()
     assert "## Why this pipeline" in summary and "| colour (kept) |" in summary

@@ -23,7 +23,7 @@ from ..verdict import verdict_text
 from . import parity
 from .bundle import BUNDLE_FORMAT, ONNX_FP32, ONNX_INT8, TORCH_WEIGHTS, input_adapter
 from .card import model_card
-from .notices import NOTICE_FILE, write_code_notice, write_notices
+from .notices import write_code_notice, write_notices
 from .script_check import script_logits
 from .templates import render, torch_backbone
 

@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterator
 
 from ..data.samples import file_digest  # noqa: F401 — the service hashes uploads the same way
-from ..errors import DataError, KonstruktError
+from ..errors import KonstruktError
 
 CHUNK = 1 << 20
 _EXT = re.compile(r"^\.[a-z0-9]{1,8}$")

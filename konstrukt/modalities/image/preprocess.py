@@ -14,7 +14,6 @@ from typing import BinaryIO
 
 import torch
 from PIL import Image, ImageOps
-from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 from ...errors import DataError
